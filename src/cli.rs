@@ -1,0 +1,177 @@
+//! The command line as typed: clap's derive types, raw. Every value here is checked and merged
+//! with the environment and the config file by `settings`; nothing else reads `Cli`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cibil-bulk",
+    version,
+    about = "Register customers for CIBIL credit scores in bulk through AOPay",
+    long_about = "Register customers for CIBIL credit scores in bulk through AOPay.\n\n\
+        Reads a customer spreadsheet export (CSV), checks and normalises every row, and tells you \
+        exactly which cells to fix.",
+    after_help = "Examples:\n  cibil-bulk validate customers.csv\n  cibil-bulk validate customers.csv --errors to-fix.csv"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Settings file (TOML). Without it, ./cibil-bulk.toml is read when it exists.
+    ///
+    /// Example: --config /etc/cibil-bulk/branch-12.toml
+    #[arg(long, global = true, env = "CIBIL_BULK_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Print only errors.
+    ///
+    /// Example: cibil-bulk validate customers.csv -q
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Print more detail (repeat for even more: -vv).
+    ///
+    /// Example: cibil-bulk validate customers.csv -v
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Format of log lines on stderr: "text" for people, "json" for log collectors.
+    ///
+    /// Example: --log-format json
+    #[arg(long, global = true, env = "CIBIL_BULK_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<LogFormatArg>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormatArg {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a customer file without sending anything: which rows are ready, which need fixing.
+    #[command(
+        long_about = "Check a customer file without sending anything.\n\n\
+            Reads every row, applies every rule, and prints how many rows are ready to send, how \
+            many need fixing and the most common problems. Nothing goes over the network and no \
+            state is kept.\n\n\
+            Exit status: 0 every row is ready; 1 some rows need fixing; 2 the file itself cannot \
+            be used (missing column, unreadable file, mixed date order).",
+        after_help = "Examples:\n  cibil-bulk validate customers.csv\n  cibil-bulk validate export.csv --errors to-fix.csv --output report.csv\n  cibil-bulk validate us-export.csv --date-order mdy"
+    )]
+    Validate(ValidateArgs),
+}
+
+/// How to read a customer file and which rules apply: shared by every command that reads one.
+#[derive(Debug, Args)]
+pub struct InputArgs {
+    /// The customer file: CSV (comma, semicolon or tab separated), UTF-8, UTF-16 or Windows-1252.
+    ///
+    /// Example: customers.csv
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Read a column as a field when its header is not one of the known names (repeatable).
+    /// Fields: first_name, middle_name, last_name, pancard, date_of_birth, email_id,
+    /// mobile_number, order_id.
+    ///
+    /// Example: --map pancard="PAN Number" --map mobile_number="Cust Phone"
+    #[arg(long = "map", value_name = "FIELD=HEADER")]
+    pub map: Vec<String>,
+
+    /// Day/month order of dates like 05/06/1990. Without it, DD/MM/YYYY is assumed and a file
+    /// whose dates prove otherwise is stopped before anything is sent.
+    ///
+    /// Example: --date-order mdy
+    #[arg(long, env = "CIBIL_BULK_DATE_ORDER", value_name = "ORDER")]
+    pub date_order: Option<DateOrderArg>,
+
+    /// Youngest age accepted on the run date [default: 18].
+    ///
+    /// Example: --min-age 21
+    #[arg(long, env = "CIBIL_BULK_MIN_AGE", value_name = "YEARS")]
+    pub min_age: Option<u32>,
+
+    /// Read bare numbers like 36526 in the date column as Excel dates (36526 = 01/01/2000).
+    ///
+    /// Example: --excel-dates
+    #[arg(long, env = "CIBIL_BULK_EXCEL_DATES", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub excel_dates: Option<bool>,
+
+    /// Accept rows without an e-mail address (the file may also lack the column).
+    ///
+    /// Example: --email-optional
+    #[arg(long, env = "CIBIL_BULK_EMAIL_OPTIONAL", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub email_optional: Option<bool>,
+
+    /// Read the file in this encoding instead of detecting it (UTF-8 and UTF-16 are recognised by
+    /// their byte-order mark; other non-UTF-8 files are read as Windows-1252).
+    ///
+    /// Example: --encoding windows-1252
+    #[arg(long, env = "CIBIL_BULK_ENCODING", value_name = "ENCODING")]
+    pub encoding: Option<EncodingArg>,
+
+    /// Column separator, instead of detecting it from the header line: ',' ';' or 'tab'.
+    ///
+    /// Example: --delimiter ';'
+    #[arg(long, env = "CIBIL_BULK_DELIMITER", value_name = "CHAR")]
+    pub delimiter: Option<String>,
+
+    /// The run date that ages are measured on, as YYYY-MM-DD [default: today]. For reproducing
+    /// an earlier run's verdicts.
+    #[arg(long, env = "CIBIL_BULK_TODAY", value_name = "DATE", hide = true)]
+    pub today: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DateOrderArg {
+    /// DD/MM/YYYY
+    Dmy,
+    /// MM/DD/YYYY
+    Mdy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EncodingArg {
+    #[value(name = "utf-8", alias = "utf8")]
+    Utf8,
+    #[value(name = "utf-16le", alias = "utf16le")]
+    Utf16le,
+    #[value(name = "utf-16be", alias = "utf16be")]
+    Utf16be,
+    #[value(name = "windows-1252", alias = "cp1252", alias = "latin1")]
+    Windows1252,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    /// Write the rows that need fixing here: the file's own columns and headers plus an "error"
+    /// column. Fix the cells, delete the error column if you like, and run the file again.
+    ///
+    /// Example: --errors to-fix.csv
+    #[arg(long, value_name = "FILE")]
+    pub errors: Option<PathBuf>,
+
+    /// Write a report of every row here: line, status, the normalised values, errors, warnings.
+    ///
+    /// Example: --output report.csv
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Write the counts as JSON here, for scripts.
+    ///
+    /// Example: --summary validate.json
+    #[arg(long, value_name = "FILE")]
+    pub summary: Option<PathBuf>,
+}

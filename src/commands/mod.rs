@@ -1,0 +1,39 @@
+//! One function per subcommand, wiring the modules in the order data flows through them. Holds
+//! no rules of its own: reading is `input`'s, judging `validate`'s, keeping `store`'s, showing
+//! `output`'s.
+
+mod validate;
+
+use std::path::Path;
+
+use anyhow::bail;
+
+pub use validate::validate;
+
+/// Refuses outputs that would overwrite the customer file or each other: the input must survive
+/// whatever the run does.
+fn guard_outputs(input: &Path, outputs: &[(&str, &Path)]) -> anyhow::Result<()> {
+    let canonical = |p: &Path| -> Option<std::path::PathBuf> {
+        let parent = match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        Some(parent.canonicalize().ok()?.join(p.file_name()?))
+    };
+    let input_real = canonical(input);
+    for (i, (flag, path)) in outputs.iter().enumerate() {
+        let real = canonical(path);
+        if real.is_some() && real == input_real {
+            bail!(
+                "{flag} {} is the customer file itself: choose another name for the output",
+                path.display()
+            );
+        }
+        for (other_flag, other) in &outputs[..i] {
+            if real.is_some() && real == canonical(other) {
+                bail!("{other_flag} and {flag} both name {}: give each output its own file", path.display());
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,314 @@
+//! A first look at a customer file, before any row is read: its SHA-256 (the identity of a run),
+//! whether it is a text file at all, its encoding and its delimiter. One streaming pass over the
+//! bytes; nothing is kept but counters.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use super::InputError;
+
+/// The text encodings a customer file may arrive in (VALIDATION.md, "Reading the file").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TextEncoding {
+    Utf8,
+    Utf16Le,
+    Utf16Be,
+    Windows1252,
+}
+
+impl TextEncoding {
+    pub fn label(self) -> &'static str {
+        match self {
+            TextEncoding::Utf8 => "UTF-8",
+            TextEncoding::Utf16Le => "UTF-16LE",
+            TextEncoding::Utf16Be => "UTF-16BE",
+            TextEncoding::Windows1252 => "Windows-1252",
+        }
+    }
+
+    pub(crate) fn encoding_rs(self) -> &'static encoding_rs::Encoding {
+        match self {
+            TextEncoding::Utf8 => encoding_rs::UTF_8,
+            TextEncoding::Utf16Le => encoding_rs::UTF_16LE,
+            TextEncoding::Utf16Be => encoding_rs::UTF_16BE,
+            TextEncoding::Windows1252 => encoding_rs::WINDOWS_1252,
+        }
+    }
+}
+
+/// How the file is to be read, as far as the user chose.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProbeOptions {
+    pub encoding: Option<TextEncoding>,
+    pub delimiter: Option<u8>,
+}
+
+/// What the first pass learned about a file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Probe {
+    pub sha256: [u8; 32],
+    pub size: u64,
+    pub encoding: TextEncoding,
+    /// Bytes of byte-order mark at the start (0 when none).
+    pub bom_len: usize,
+    /// Set when the file is not valid UTF-8 and has no BOM, so it is read as Windows-1252: the
+    /// physical line of the first byte that is not UTF-8, for the one warning the user gets.
+    pub fallback_from_line: Option<u64>,
+    /// The whole file was checked to be valid UTF-8, so it can be read without transcoding.
+    pub utf8_valid: bool,
+    pub delimiter: u8,
+}
+
+impl Probe {
+    /// Hex of the content hash, the identity of a run.
+    pub fn sha256_hex(&self) -> String {
+        self.sha256.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+const CHUNK: usize = 256 * 1024;
+/// How much of the start of the file is decoded to find the header line and its delimiter.
+const HEAD: usize = 64 * 1024;
+
+pub fn probe(path: &Path, options: ProbeOptions) -> Result<Probe, InputError> {
+    let read_err = |source| InputError::Read { path: path.to_owned(), source };
+    let mut file = File::open(path).map_err(read_err)?;
+    if file.metadata().map_err(read_err)?.is_dir() {
+        return Err(InputError::NotAFile { path: path.to_owned() });
+    }
+
+    let mut hasher = Sha256::new();
+    let mut head: Vec<u8> = Vec::with_capacity(HEAD);
+    let mut size = 0u64;
+    let mut utf8 = Utf8Scan::default();
+    // A chunk-sized buffer whose first bytes may hold an incomplete UTF-8 sequence carried over
+    // from the previous chunk.
+    // Each read lands after the bytes of a UTF-8 sequence left incomplete by the previous one.
+    let mut buf = vec![0u8; 4 + CHUNK];
+    let mut carry = 0usize;
+    loop {
+        let n = file.read(&mut buf[carry..carry + CHUNK]).map_err(read_err)?;
+        if n == 0 {
+            if carry > 0 {
+                utf8.truncated();
+            }
+            break;
+        }
+        let data = &buf[carry..carry + n];
+        hasher.update(data);
+        if head.len() < HEAD {
+            let take = (HEAD - head.len()).min(n);
+            head.extend_from_slice(&data[..take]);
+        }
+        size += n as u64;
+        let total = carry + n;
+        let incomplete = utf8.scan(&buf[..total]);
+        buf.copy_within(total - incomplete..total, 0);
+        carry = incomplete;
+    }
+
+    if size == 0 {
+        return Err(InputError::Empty { path: path.to_owned() });
+    }
+    if let Some(kind) = binary_kind(&head) {
+        return Err(InputError::NotText { path: path.to_owned(), kind });
+    }
+
+    let (bom_encoding, bom_len) = match encoding_rs::Encoding::for_bom(&head) {
+        Some((enc, len)) if enc == encoding_rs::UTF_8 => (Some(TextEncoding::Utf8), len),
+        Some((enc, len)) if enc == encoding_rs::UTF_16LE => (Some(TextEncoding::Utf16Le), len),
+        Some((_, len)) => (Some(TextEncoding::Utf16Be), len),
+        None => (None, 0),
+    };
+    if bom_encoding.is_none() && head.contains(&0) {
+        return Err(InputError::NotText { path: path.to_owned(), kind: "binary file" });
+    }
+    let (encoding, fallback_from_line) = match (options.encoding, bom_encoding) {
+        (Some(forced), _) => (forced, None),
+        (None, Some(found)) => (found, None),
+        (None, None) if utf8.valid() => (TextEncoding::Utf8, None),
+        (None, None) => (TextEncoding::Windows1252, utf8.first_invalid_line),
+    };
+    let bom_len = if bom_encoding == Some(encoding) { bom_len } else { 0 };
+
+    let (text, _) = encoding.encoding_rs().decode_without_bom_handling(&head[bom_len..]);
+    let header_line = text.lines().find(|l| !l.trim().is_empty());
+    let Some(header_line) = header_line else {
+        return Err(InputError::NoHeader { path: path.to_owned() });
+    };
+    let delimiter = options.delimiter.unwrap_or_else(|| sniff_delimiter(header_line));
+
+    Ok(Probe {
+        sha256: hasher.finalize().into(),
+        size,
+        encoding,
+        bom_len,
+        fallback_from_line,
+        utf8_valid: utf8.valid(),
+        delimiter,
+    })
+}
+
+/// Streaming UTF-8 validation that remembers the line of the first invalid byte.
+#[derive(Debug, Default)]
+struct Utf8Scan {
+    invalid: bool,
+    lines_before: u64,
+    first_invalid_line: Option<u64>,
+}
+
+impl Utf8Scan {
+    /// Scans `bytes`; returns how many bytes at the end start a sequence that the next chunk
+    /// completes.
+    fn scan(&mut self, bytes: &[u8]) -> usize {
+        if self.invalid {
+            return 0;
+        }
+        match std::str::from_utf8(bytes) {
+            Ok(_) => {
+                self.count_lines(bytes);
+                0
+            }
+            Err(e) => {
+                self.count_lines(&bytes[..e.valid_up_to()]);
+                if e.error_len().is_some() {
+                    self.mark_invalid();
+                    0
+                } else {
+                    bytes.len() - e.valid_up_to()
+                }
+            }
+        }
+    }
+
+    /// The file ends inside a multi-byte sequence.
+    fn truncated(&mut self) {
+        if !self.invalid {
+            self.mark_invalid();
+        }
+    }
+
+    fn count_lines(&mut self, bytes: &[u8]) {
+        self.lines_before += bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+    }
+
+    fn mark_invalid(&mut self) {
+        self.invalid = true;
+        self.first_invalid_line = Some(self.lines_before + 1);
+    }
+
+    fn valid(&self) -> bool {
+        !self.invalid
+    }
+}
+
+/// Recognises files that are plainly not CSV by their first bytes, so the user hears "this is a
+/// PNG image" rather than a list of missing columns.
+fn binary_kind(head: &[u8]) -> Option<&'static str> {
+    const MAGIC: [(&[u8], &str); 7] = [
+        (b"\x89PNG", "PNG image"),
+        (b"\xFF\xD8\xFF", "JPEG image"),
+        (b"%PDF", "PDF document"),
+        (b"PK\x03\x04", "ZIP archive or Excel/OpenDocument workbook (.xlsx/.ods)"),
+        (b"PK\x05\x06", "ZIP archive"),
+        (b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1", "legacy Excel workbook (.xls)"),
+        (b"\x1F\x8B", "gzip archive"),
+    ];
+    MAGIC.iter().find(|(magic, _)| head.starts_with(magic)).map(|(_, kind)| *kind)
+}
+
+/// European Excel writes `;`, some exports use tabs: whichever of `,` `;` tab occurs most in the
+/// header line (outside quotes) is the delimiter; `,` when none does.
+fn sniff_delimiter(header_line: &str) -> u8 {
+    let mut counts = [0usize; 3];
+    let mut quoted = false;
+    for b in header_line.bytes() {
+        match b {
+            b'"' => quoted = !quoted,
+            b',' if !quoted => counts[0] += 1,
+            b';' if !quoted => counts[1] += 1,
+            b'\t' if !quoted => counts[2] += 1,
+            _ => {}
+        }
+    }
+    let candidates = [b',', b';', b'\t'];
+    let best = (0..3).max_by_key(|&i| (counts[i], std::cmp::Reverse(i))).unwrap_or(0);
+    if counts[best] == 0 { b',' } else { candidates[best] }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn probe_bytes(bytes: &[u8]) -> Result<Probe, InputError> {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(bytes).unwrap();
+        probe(file.path(), ProbeOptions::default())
+    }
+
+    #[test]
+    fn plain_utf8_with_and_without_bom() {
+        let p = probe_bytes(b"pan,dob\nA,B\n").unwrap();
+        assert_eq!((p.encoding, p.bom_len, p.delimiter), (TextEncoding::Utf8, 0, b','));
+        let p = probe_bytes(b"\xEF\xBB\xBFpan;dob\r\nA;B\r\n").unwrap();
+        assert_eq!((p.encoding, p.bom_len, p.delimiter), (TextEncoding::Utf8, 3, b';'));
+    }
+
+    #[test]
+    fn utf16_is_found_by_its_bom() {
+        let text: Vec<u8> = "pan\tdob\n".encode_utf16().flat_map(u16::to_le_bytes).collect();
+        let p = probe_bytes(&[&[0xFF, 0xFE][..], &text].concat()).unwrap();
+        assert_eq!((p.encoding, p.bom_len, p.delimiter), (TextEncoding::Utf16Le, 2, b'\t'));
+    }
+
+    #[test]
+    fn non_utf8_falls_back_to_windows_1252_and_says_where() {
+        let p = probe_bytes(b"name,pan\nRavi,X\nRen\xE9,Y\n").unwrap();
+        assert_eq!(p.encoding, TextEncoding::Windows1252);
+        assert_eq!(p.fallback_from_line, Some(3));
+    }
+
+    #[test]
+    fn a_multibyte_character_split_across_chunks_is_still_utf8() {
+        let mut bytes = b"name\n".to_vec();
+        bytes.resize(CHUNK - 1, b'a');
+        bytes.extend_from_slice("é\n".as_bytes());
+        let p = probe_bytes(&bytes).unwrap();
+        assert_eq!(p.encoding, TextEncoding::Utf8);
+        assert_eq!(p.size, bytes.len() as u64);
+    }
+
+    #[test]
+    fn a_file_cut_inside_a_character_is_not_utf8() {
+        let p = probe_bytes(b"name\nRen\xC3").unwrap();
+        assert_eq!(p.encoding, TextEncoding::Windows1252);
+    }
+
+    #[test]
+    fn not_csv_files_are_named() {
+        assert!(matches!(probe_bytes(b""), Err(InputError::Empty { .. })));
+        assert!(matches!(probe_bytes(b"\xEF\xBB\xBF"), Err(InputError::NoHeader { .. })));
+        assert!(matches!(probe_bytes(b"\r\n\r\n  \n"), Err(InputError::NoHeader { .. })));
+        let png = probe_bytes(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR");
+        assert!(matches!(png, Err(InputError::NotText { kind: "PNG image", .. })));
+        let bin = probe_bytes(b"abc\0def");
+        assert!(matches!(bin, Err(InputError::NotText { kind: "binary file", .. })));
+    }
+
+    #[test]
+    fn hash_is_of_the_whole_content() {
+        let p = probe_bytes(b"abc").unwrap();
+        assert_eq!(p.sha256_hex(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+
+    #[test]
+    fn delimiter_sniffing_ignores_quoted_separators() {
+        assert_eq!(sniff_delimiter("\"Name, full\";PAN;DOB"), b';');
+        assert_eq!(sniff_delimiter("name"), b',');
+        assert_eq!(sniff_delimiter("a,b;c,d"), b',');
+    }
+}

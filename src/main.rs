@@ -1,0 +1,16 @@
+//! The `cibil-bulk` binary: parse the command line, run, map the outcome to an exit status.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cibil_bulk::cli::Cli::parse();
+    match cibil_bulk::run(&cli) {
+        Ok(exit) => ExitCode::from(exit.code()),
+        Err(error) => {
+            cibil_bulk::output::print_fatal(&error);
+            ExitCode::from(cibil_bulk::exit_code_of(&error).code())
+        }
+    }
+}

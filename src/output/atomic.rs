@@ -1,0 +1,164 @@
+//! Files that appear whole or not at all (DESIGN.md, guarantee 5): written to a temporary file
+//! beside the target, flushed to disk, then renamed over it. Created mode 0600, because every file
+//! this tool writes about customers holds personal data. And every CSV cell is written so that a
+//! spreadsheet can never take it for a formula.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use tempfile::NamedTempFile;
+
+/// Why an output file could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write {}: {source}", .path.display())]
+pub struct OutputError {
+    pub path: PathBuf,
+    #[source]
+    pub source: io::Error,
+}
+
+/// A file being written in the target's directory, renamed into place by [`AtomicFile::commit`].
+/// Dropped without a commit, it leaves nothing behind.
+#[derive(Debug)]
+pub struct AtomicFile {
+    path: PathBuf,
+    writer: BufWriter<NamedTempFile>,
+}
+
+impl AtomicFile {
+    pub fn create(path: &Path) -> Result<AtomicFile, OutputError> {
+        let err = |source| OutputError { path: path.to_owned(), source };
+        if path.is_dir() {
+            return Err(err(io::Error::new(io::ErrorKind::IsADirectory, "it is a directory")));
+        }
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        // tempfile creates the file with mode 0600 on Unix.
+        let temp =
+            tempfile::Builder::new().prefix(".cibil-bulk-").suffix(".part").tempfile_in(dir).map_err(err)?;
+        Ok(AtomicFile { path: path.to_owned(), writer: BufWriter::with_capacity(128 * 1024, temp) })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Flushes, syncs and renames the file into place.
+    pub fn commit(self) -> Result<(), OutputError> {
+        let path = self.path;
+        let err = |source| OutputError { path: path.clone(), source };
+        let temp = self.writer.into_inner().map_err(|e| err(e.into_error()))?;
+        temp.as_file().sync_all().map_err(err)?;
+        temp.persist(&path).map_err(|e| err(e.error))?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            // The rename is durable once the directory is; not every filesystem lets us sync it.
+            let _ = File::open(dir).and_then(|d| d.sync_all());
+        }
+        Ok(())
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.writer.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.writer.flush()
+    }
+}
+
+/// A cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, CR at the start) gets a
+/// leading `'`, which Excel and LibreOffice show as text (DESIGN.md, "Files").
+pub fn safe_cell(cell: &str) -> std::borrow::Cow<'_, str> {
+    match cell.as_bytes().first() {
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => format!("'{cell}").into(),
+        _ => cell.into(),
+    }
+}
+
+/// A CSV file written atomically, every cell made safe.
+#[derive(Debug)]
+pub struct CsvFile {
+    writer: csv::Writer<AtomicFile>,
+}
+
+impl CsvFile {
+    /// `bom`: start with a UTF-8 byte-order mark, so that Excel reads non-ASCII text right in files
+    /// meant to be opened by a clerk.
+    pub fn create(path: &Path, bom: bool) -> Result<CsvFile, OutputError> {
+        let mut file = AtomicFile::create(path)?;
+        if bom {
+            file.write_all("\u{feff}".as_bytes())
+                .map_err(|source| OutputError { path: path.to_owned(), source })?;
+        }
+        Ok(CsvFile { writer: csv::WriterBuilder::new().flexible(true).from_writer(file) })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.writer.get_ref().path()
+    }
+
+    pub fn write_row<'a>(&mut self, cells: impl IntoIterator<Item = &'a str>) -> Result<(), OutputError> {
+        for cell in cells {
+            self.writer.write_field(safe_cell(cell).as_bytes()).map_err(|e| self.error(e))?;
+        }
+        self.writer.write_record(None::<&[u8]>).map_err(|e| self.error(e))
+    }
+
+    pub fn commit(self) -> Result<(), OutputError> {
+        let path = self.path().to_owned();
+        let file = self.writer.into_inner().map_err(|e| OutputError { path, source: e.into_error() })?;
+        file.commit()
+    }
+
+    fn error(&self, e: csv::Error) -> OutputError {
+        OutputError { path: self.path().to_owned(), source: io::Error::other(e) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn formula_cells_are_neutralised() {
+        for evil in ["=HYPERLINK(\"http://x\")", "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\tx", "\rx"] {
+            assert!(safe_cell(evil).starts_with('\''), "{evil}");
+        }
+        assert_eq!(safe_cell("Ravi"), "Ravi");
+        assert_eq!(safe_cell(""), "");
+    }
+
+    #[test]
+    fn appears_only_on_commit_with_private_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.csv");
+        let mut csv = CsvFile::create(&path, false).unwrap();
+        csv.write_row(["a", "=1"]).unwrap();
+        assert!(!path.exists());
+        csv.commit().unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "a,'=1\n");
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+
+    #[test]
+    fn dropped_without_commit_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.csv");
+        drop(CsvFile::create(&path, true).unwrap());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_directory_or_missing_parent_is_an_error_naming_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = AtomicFile::create(dir.path()).unwrap_err();
+        assert!(err.to_string().contains(&dir.path().display().to_string()));
+        assert!(AtomicFile::create(&dir.path().join("no/such/dir/x.csv")).is_err());
+    }
+}

@@ -1,0 +1,100 @@
+//! Every byte the user sees: the files written about rows (atomic, formula-safe, private), the
+//! summaries, warnings and errors on the terminal, and the log subscriber. Nothing else in the
+//! program prints; other modules return data or emit `tracing` events, which land here.
+
+mod atomic;
+mod validation;
+
+use std::fmt::Display;
+use std::io::{self, IsTerminal, Write};
+
+pub use atomic::{AtomicFile, CsvFile, OutputError, safe_cell};
+pub use validation::{ErrorsFile, ReportFile, ValidationSummary, error_text};
+
+use crate::settings::{LogFormat, LogSettings};
+
+/// The terminal: reports on stdout, warnings and notes on stderr, as loud as the user asked.
+#[derive(Debug, Clone)]
+pub struct Printer {
+    verbosity: i8,
+}
+
+impl Printer {
+    pub fn new(log: &LogSettings) -> Printer {
+        Printer { verbosity: log.verbosity }
+    }
+
+    /// A printer for tests and embedding: says nothing.
+    pub fn quiet() -> Printer {
+        Printer { verbosity: -1 }
+    }
+
+    pub fn is_quiet(&self) -> bool {
+        self.verbosity < 0
+    }
+
+    /// Something the user should know and may need to act on.
+    pub fn warn(&self, message: impl Display) {
+        if !self.is_quiet() {
+            Self::stderr(&format!("warning: {message}\n"));
+        }
+    }
+
+    /// A line of progress or context on stderr.
+    pub fn note(&self, message: impl Display) {
+        if !self.is_quiet() {
+            Self::stderr(&format!("{message}\n"));
+        }
+    }
+
+    /// The command's report, on stdout. A closed pipe (`| head`) is not an error.
+    pub fn report(&self, text: &str) {
+        if self.is_quiet() {
+            return;
+        }
+        let mut out = io::stdout().lock();
+        let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+    }
+
+    /// Whether stderr is a terminal a person watches (progress bar) rather than a log.
+    pub fn stderr_is_terminal(&self) -> bool {
+        io::stderr().is_terminal()
+    }
+
+    fn stderr(text: &str) {
+        let _ = io::stderr().lock().write_all(text.as_bytes());
+    }
+}
+
+/// Prints an error that ends the program, with its chain of causes.
+pub fn print_fatal(error: &anyhow::Error) {
+    Printer::stderr(&format!("error: {error:#}\n"));
+}
+
+/// Sends `tracing` events to stderr: `text` lines for people, `json` lines for log collectors.
+/// Other crates are held at warnings, so nothing of a request's content can reach a log.
+pub fn init_logging(log: &LogSettings) {
+    use tracing_subscriber::EnvFilter;
+    let level = match log.verbosity {
+        i8::MIN..=-1 => "error",
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::new(format!("warn,cibil_bulk={level}"));
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(io::stderr).with_target(false);
+    let _ = match log.format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => builder.with_ansi(io::stderr().is_terminal()).try_init(),
+    };
+}
+
+/// Writes `value` as pretty JSON, atomically.
+pub fn write_json(path: &std::path::Path, value: &impl serde::Serialize) -> Result<(), OutputError> {
+    let mut file = AtomicFile::create(path)?;
+    let err = |source| OutputError { path: path.to_owned(), source };
+    serde_json::to_writer_pretty(&mut file, value).map_err(|e| err(io::Error::other(e)))?;
+    file.write_all(b"\n").map_err(err)?;
+    file.commit()
+}

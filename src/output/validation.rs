@@ -1,0 +1,344 @@
+//! What `validate` shows and writes: the summary (counts, the most common problems with example
+//! lines), the errors file a clerk corrects, and the row-by-row report.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::{CsvFile, OutputError};
+use crate::input::{Probe, StringRecord};
+use crate::validate::{Admission, Checked, Severity, format_date};
+
+/// The column added to the errors file. A file that already has one (an errors file run again)
+/// gets it replaced, not doubled.
+const ERROR_COLUMN: &str = "error";
+const SEPARATOR: &str = " | ";
+
+/// The rows that need attention, with the file's own columns and headers so a clerk can fix the
+/// cells and run it again. The `error` column comes first, where it is seen, and cannot be pushed
+/// out of line by a row with too many cells.
+#[derive(Debug)]
+pub struct ErrorsFile {
+    csv: CsvFile,
+    /// An `error` column of the input, left out because ours replaces it.
+    replaced: Option<usize>,
+    rows: u64,
+}
+
+impl ErrorsFile {
+    pub fn create(path: &Path, headers: &[String]) -> Result<ErrorsFile, OutputError> {
+        let replaced = headers.iter().position(|h| crate::input::header_key(h) == ERROR_COLUMN);
+        let mut csv = CsvFile::create(path, true)?;
+        let kept = headers.iter().enumerate().filter(|(i, _)| Some(*i) != replaced).map(|(_, h)| h.as_str());
+        csv.write_row(std::iter::once(ERROR_COLUMN).chain(kept))?;
+        Ok(ErrorsFile { csv, replaced, rows: 0 })
+    }
+
+    pub fn write(&mut self, cells: &StringRecord, error: &str) -> Result<(), OutputError> {
+        self.rows += 1;
+        let replaced = self.replaced;
+        let kept = cells.iter().enumerate().filter(|(i, _)| Some(*i) != replaced).map(|(_, c)| c);
+        self.csv.write_row(std::iter::once(error).chain(kept))
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    pub fn commit(self) -> Result<PathBuf, OutputError> {
+        let path = self.csv.path().to_owned();
+        self.csv.commit()?;
+        Ok(path)
+    }
+}
+
+/// Every error message of a row, in one cell.
+pub fn error_text(checked: &Checked) -> String {
+    join(checked, Severity::Error)
+}
+
+fn join(checked: &Checked, severity: Severity) -> String {
+    checked
+        .violations
+        .iter()
+        .filter(|v| v.severity == severity)
+        .map(|v| v.message())
+        .collect::<Vec<_>>()
+        .join(SEPARATOR)
+}
+
+fn codes(checked: &Checked) -> String {
+    checked.violations.iter().map(|v| v.code).collect::<Vec<_>>().join(",")
+}
+
+/// `validate --output`: one line per row with its verdict and the values that would be sent.
+#[derive(Debug)]
+pub struct ReportFile {
+    csv: CsvFile,
+}
+
+impl ReportFile {
+    const HEADERS: [&'static str; 14] = [
+        "line",
+        "status",
+        "duplicate_of",
+        "order_id",
+        "first_name",
+        "middle_name",
+        "last_name",
+        "pancard",
+        "date_of_birth",
+        "email_id",
+        "mobile_number",
+        "errors",
+        "warnings",
+        "codes",
+    ];
+
+    pub fn create(path: &Path) -> Result<ReportFile, OutputError> {
+        let mut csv = CsvFile::create(path, false)?;
+        csv.write_row(Self::HEADERS)?;
+        Ok(ReportFile { csv })
+    }
+
+    pub fn write(&mut self, line: u64, admission: Admission, checked: &Checked) -> Result<(), OutputError> {
+        let (status, duplicate_of) = match admission {
+            Admission::Valid => ("valid", String::new()),
+            Admission::Invalid => ("invalid", String::new()),
+            Admission::Duplicate { of_line } => ("duplicate", of_line.to_string()),
+        };
+        let line = line.to_string();
+        let order_id = checked.order_id.as_deref().unwrap_or("");
+        let (errors, warnings, codes) =
+            (join(checked, Severity::Error), join(checked, Severity::Warning), codes(checked));
+        match &checked.customer {
+            Some(c) => {
+                let (pan, dob, mobile) =
+                    (c.pan.to_string(), format_date(c.date_of_birth), c.mobile.to_string());
+                self.csv.write_row([
+                    line.as_str(),
+                    status,
+                    &duplicate_of,
+                    order_id,
+                    &c.first_name,
+                    &c.middle_name,
+                    &c.last_name,
+                    &pan,
+                    &dob,
+                    &c.email,
+                    &mobile,
+                    &errors,
+                    &warnings,
+                    &codes,
+                ])
+            }
+            None => self.csv.write_row([
+                line.as_str(),
+                status,
+                &duplicate_of,
+                order_id,
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                &errors,
+                &warnings,
+                &codes,
+            ]),
+        }
+    }
+
+    pub fn commit(self) -> Result<PathBuf, OutputError> {
+        let path = self.csv.path().to_owned();
+        self.csv.commit()?;
+        Ok(path)
+    }
+}
+
+/// How often one kind of problem occurred, with the first few lines and one example message.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProblemTally {
+    pub code: &'static str,
+    pub count: u64,
+    pub lines: Vec<u64>,
+    /// The first occurrence's message, values masked.
+    pub example: String,
+}
+
+/// The counts `validate` reports, gathered row by row in constant memory.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ValidationSummary {
+    pub rows: u64,
+    pub valid: u64,
+    pub invalid: u64,
+    pub duplicate: u64,
+    pub rows_with_warnings: u64,
+    #[serde(skip)]
+    errors: BTreeMap<&'static str, ProblemTally>,
+    #[serde(skip)]
+    warnings: BTreeMap<&'static str, ProblemTally>,
+}
+
+const EXAMPLE_LINES: usize = 5;
+const SHOWN_PROBLEMS: usize = 8;
+
+impl ValidationSummary {
+    pub fn record(&mut self, line: u64, admission: Admission, checked: &Checked) {
+        self.rows += 1;
+        match admission {
+            Admission::Valid => self.valid += 1,
+            Admission::Invalid => self.invalid += 1,
+            Admission::Duplicate { .. } => self.duplicate += 1,
+        }
+        if checked.warnings().next().is_some() {
+            self.rows_with_warnings += 1;
+        }
+        for v in &checked.violations {
+            let map = if v.is_error() { &mut self.errors } else { &mut self.warnings };
+            let tally = map.entry(v.code).or_insert_with(|| ProblemTally {
+                code: v.code,
+                count: 0,
+                lines: Vec::new(),
+                example: v.masked_message(),
+            });
+            tally.count += 1;
+            if tally.lines.len() < EXAMPLE_LINES && tally.lines.last() != Some(&line) {
+                tally.lines.push(line);
+            }
+        }
+    }
+
+    /// Problems, most common first.
+    pub fn errors(&self) -> Vec<&ProblemTally> {
+        ranked(&self.errors)
+    }
+
+    pub fn warnings(&self) -> Vec<&ProblemTally> {
+        ranked(&self.warnings)
+    }
+
+    /// The text a clerk reads, naming the files written (`errors` with its row count).
+    pub fn render(
+        &self,
+        file: &Path,
+        probe: &Probe,
+        errors: Option<(&Path, u64)>,
+        report: Option<&Path>,
+    ) -> String {
+        let mut out = String::new();
+        let delimiter = match probe.delimiter {
+            b',' => "comma".to_owned(),
+            b';' => "semicolon".to_owned(),
+            b'\t' => "tab".to_owned(),
+            other => format!("'{}'", char::from(other)),
+        };
+        let _ = writeln!(
+            out,
+            "{}: {} rows ({}, {delimiter}-separated)",
+            file.display(),
+            self.rows,
+            probe.encoding
+        );
+        let _ = writeln!(out, "  ready to send  {:>8}", self.valid);
+        let _ = writeln!(out, "  need fixing    {:>8}", self.invalid);
+        if self.duplicate > 0 {
+            let _ = writeln!(
+                out,
+                "  duplicates     {:>8}   same PAN as an earlier row: sent once",
+                self.duplicate
+            );
+        }
+        if self.rows_with_warnings > 0 {
+            let _ = writeln!(
+                out,
+                "  with warnings  {:>8}   sent anyway, but worth a look",
+                self.rows_with_warnings
+            );
+        }
+        for (title, list) in [("Problems", self.errors()), ("Warnings", self.warnings())] {
+            if list.is_empty() {
+                continue;
+            }
+            let _ = writeln!(out, "\n{title}, most common first:");
+            for tally in list.iter().take(SHOWN_PROBLEMS) {
+                let lines = tally.lines.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
+                let more = if tally.count > tally.lines.len() as u64 { ", ..." } else { "" };
+                let noun = if tally.count == 1 { "line" } else { "lines" };
+                let _ = writeln!(out, "  {:>6} x {}  ({noun} {lines}{more})", tally.count, tally.code);
+                let _ = writeln!(out, "           e.g. {}", tally.example);
+            }
+            if list.len() > SHOWN_PROBLEMS {
+                let _ = writeln!(out, "  ... and {} other kinds", list.len() - SHOWN_PROBLEMS);
+            }
+        }
+        if errors.is_some() || report.is_some() {
+            let _ = writeln!(out);
+        }
+        if let Some((path, rows)) = errors {
+            let _ = writeln!(
+                out,
+                "Wrote the {rows} rows to fix, with an error column first: {}\n  Correct the cells \
+                 in a spreadsheet (keep mobile and PAN columns as Text), save as CSV, and check it again.",
+                path.display()
+            );
+        }
+        if let Some(path) = report {
+            let _ = writeln!(out, "Wrote the report of every row: {}", path.display());
+        }
+        if self.invalid > 0 && errors.is_none() {
+            let _ = writeln!(
+                out,
+                "\nTo get the rows to fix as a spreadsheet, run again with --errors to-fix.csv."
+            );
+        }
+        out
+    }
+}
+
+fn ranked<'a>(map: &'a BTreeMap<&'static str, ProblemTally>) -> Vec<&'a ProblemTally> {
+    let mut list: Vec<&ProblemTally> = map.values().collect();
+    list.sort_by(|a, b| b.count.cmp(&a.count).then(a.code.cmp(b.code)));
+    list
+}
+
+/// `validate --summary`: stable keys for scripts.
+#[derive(Debug, Serialize)]
+pub struct ValidationJson<'a> {
+    pub command: &'static str,
+    pub file: &'a Path,
+    pub sha256: String,
+    pub encoding: &'static str,
+    #[serde(flatten)]
+    pub counts: &'a ValidationSummary,
+    pub problems: Vec<&'a ProblemTally>,
+    pub warnings: Vec<&'a ProblemTally>,
+    pub files: BTreeMap<&'static str, &'a Path>,
+    pub exit_code: u8,
+}
+
+impl ValidationSummary {
+    pub fn json<'a>(
+        &'a self,
+        file: &'a Path,
+        probe: &Probe,
+        files: BTreeMap<&'static str, &'a Path>,
+        exit_code: u8,
+    ) -> ValidationJson<'a> {
+        ValidationJson {
+            command: "validate",
+            file,
+            sha256: probe.sha256_hex(),
+            encoding: probe.encoding.label(),
+            counts: self,
+            problems: self.errors(),
+            warnings: self.warnings(),
+            files,
+            exit_code,
+        }
+    }
+}

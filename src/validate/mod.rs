@@ -1,0 +1,321 @@
+//! Field rules of VALIDATION.md. The cleaned cells of one row become a normalised [`Customer`] or
+//! the list of everything wrong with it — every problem, not the first — and [`FileChecks`] adds
+//! the rules that need the whole file (duplicate PANs, repeated order ids, shared mobiles, the
+//! day/month order of the date column). Pure: no I/O, no logging, no clock; the run date comes in
+//! [`Rules`].
+
+mod dob;
+mod email;
+mod file;
+mod mobile;
+mod name;
+mod order_id;
+mod pan;
+
+use chrono::NaiveDate;
+
+use crate::input::{Columns, Field, RawRow, clean};
+use crate::mask::mask;
+
+pub use dob::{DateOrder, format as format_date, from_excel_serial};
+pub use file::{Admission, DateOrderError, FileChecks, SeenIndex};
+pub use mobile::Mobile;
+pub use pan::Pan;
+
+/// The per-file settings the rules depend on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rules {
+    pub date_order: DateOrder,
+    /// The user chose the order: rows that contradict it are row errors rather than a reason to
+    /// stop the whole file.
+    pub date_order_explicit: bool,
+    /// Read bare 4–5 digit numbers in the date column as Excel serial dates.
+    pub excel_dates: bool,
+    pub min_age: u32,
+    /// The run date, against which ages and "in the future" are measured.
+    pub today: NaiveDate,
+    pub email_required: bool,
+    /// 16 hex digits of the file's SHA-256: generated order ids start with it.
+    pub order_id_prefix: String,
+}
+
+impl Rules {
+    /// VALIDATION.md's defaults, for a run on `today`.
+    pub fn new(today: NaiveDate) -> Rules {
+        Rules {
+            date_order: DateOrder::Dmy,
+            date_order_explicit: false,
+            excel_dates: false,
+            min_age: 18,
+            today,
+            email_required: true,
+            order_id_prefix: "0000000000000000".into(),
+        }
+    }
+
+    /// The columns a file must have for these rules.
+    pub fn required_fields(&self) -> Vec<Field> {
+        let mut fields =
+            vec![Field::FirstName, Field::LastName, Field::Pan, Field::DateOfBirth, Field::Mobile];
+        if self.email_required {
+            fields.push(Field::Email);
+        }
+        fields
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Severity {
+    /// The row cannot be sent.
+    Error,
+    /// Worth a look; the row is still sent.
+    Warning,
+}
+
+/// What a field rule found, before it is tied to a column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Finding {
+    code: &'static str,
+    severity: Severity,
+    detail: String,
+    suggestion: Option<String>,
+}
+
+impl Finding {
+    fn error(code: &'static str, detail: String) -> Finding {
+        Finding { code, severity: Severity::Error, detail, suggestion: None }
+    }
+
+    fn warning(code: &'static str, detail: String) -> Finding {
+        Finding { code, severity: Severity::Warning, detail, suggestion: None }
+    }
+
+    fn suggest(mut self, suggestion: Option<String>) -> Finding {
+        self.suggestion = suggestion;
+        self
+    }
+}
+
+/// One problem with one row: a stable machine `code` (`pan.format`), the column as the file names
+/// it, the offending value, and what is wrong and what a valid value looks like.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub code: &'static str,
+    pub severity: Severity,
+    /// The header as written in the file; empty for a problem with the row as a whole.
+    pub column: String,
+    /// The cleaned value the clerk typed; empty when the cell is.
+    pub value: String,
+    /// Reads after the column and value: `is not a valid PAN: …`. Never contains the value.
+    pub detail: String,
+    /// A corrected value to offer, shown only where values are (never on a terminal).
+    pub suggestion: Option<String>,
+}
+
+impl Violation {
+    fn of_row(code: &'static str, detail: String) -> Violation {
+        Violation {
+            code,
+            severity: Severity::Error,
+            column: String::new(),
+            value: String::new(),
+            detail,
+            suggestion: None,
+        }
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+
+    /// The full message, for the files a clerk edits: `PAN No "FRS23456" is not a valid PAN: …`.
+    pub fn message(&self) -> String {
+        let mut out = self.render(&self.value);
+        if let Some(suggestion) = &self.suggestion {
+            out.push_str(&format!(" (for example \"{suggestion}\")"));
+        }
+        out
+    }
+
+    /// The message with the value masked, for terminals and logs.
+    pub fn masked_message(&self) -> String {
+        self.render(&mask(&self.value))
+    }
+
+    fn render(&self, value: &str) -> String {
+        match (self.column.is_empty(), value.is_empty()) {
+            (true, _) => self.detail.clone(),
+            (false, true) => format!("{} {}", self.column, self.detail),
+            (false, false) => format!("{} \"{value}\" {}", self.column, self.detail),
+        }
+    }
+}
+
+/// A customer whose every field passed: the values that are sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Customer {
+    pub order_id: String,
+    pub first_name: String,
+    pub middle_name: String,
+    pub last_name: String,
+    pub pan: Pan,
+    pub date_of_birth: NaiveDate,
+    /// Empty only when e-mail is optional and the cell was empty.
+    pub email: String,
+    pub mobile: Mobile,
+}
+
+/// The verdict on one row by itself.
+#[derive(Debug, Clone, Default)]
+pub struct Checked {
+    /// Present when the row has no errors (warnings allowed).
+    pub customer: Option<Customer>,
+    /// The row's order id when it has a usable one: given in the file, or made for it.
+    pub order_id: Option<String>,
+    pub order_id_from_file: bool,
+    pub violations: Vec<Violation>,
+    /// The day/month order the row's date proves, if it proves one.
+    pub date_evidence: Option<DateOrder>,
+}
+
+impl Checked {
+    pub fn is_valid(&self) -> bool {
+        self.customer.is_some()
+    }
+
+    pub fn errors(&self) -> impl Iterator<Item = &Violation> {
+        self.violations.iter().filter(|v| v.is_error())
+    }
+
+    pub fn warnings(&self) -> impl Iterator<Item = &Violation> {
+        self.violations.iter().filter(|v| !v.is_error())
+    }
+
+    /// A file-level rule found an error: the row is no longer sendable.
+    fn reject(&mut self, violation: Violation) {
+        self.customer = None;
+        self.violations.push(violation);
+    }
+}
+
+/// Applies every field rule to one row.
+pub fn check_row(row: &RawRow, columns: &Columns, rules: &Rules) -> Checked {
+    let width = columns.len();
+    let extra_cells = row.cells.iter().skip(width).any(|c| !clean(c).is_empty());
+    if row.cells.len() < width || extra_cells {
+        let cause = if extra_cells {
+            "a cell probably contains the delimiter without quotes around it"
+        } else {
+            "the row is cut short, or a cell contains a line break without quotes around it"
+        };
+        let detail = format!(
+            "This line has {} cells but the header has {width} columns: {cause}. Fix the row in \
+             the spreadsheet and export again.",
+            row.cells.len()
+        );
+        return Checked { violations: vec![Violation::of_row("row.columns", detail)], ..Checked::default() };
+    }
+
+    let mut row_check = RowCheck { row, columns, violations: Vec::new(), findings: Vec::new() };
+    let first_name = row_check.field(Field::FirstName, |v, f| name::check(v, true, f));
+    let middle_name = row_check.field(Field::MiddleName, |v, f| name::check(v, false, f));
+    let last_name = row_check.field(Field::LastName, |v, f| name::check(v, true, f));
+    let pan = row_check.field(Field::Pan, pan::check);
+    let mut date_evidence = None;
+    let date_of_birth = row_check.field(Field::DateOfBirth, |v, f| {
+        let c = dob::check(v, rules, f);
+        date_evidence = c.evidence;
+        c.date
+    });
+    let email = row_check.field(Field::Email, |v, f| email::check(v, rules.email_required, f));
+    let mobile = row_check.field(Field::Mobile, mobile::check);
+    let given_order_id = row_check.field(Field::OrderId, |v, f| {
+        if v.is_empty() { Some(None) } else { order_id::check(v, f).map(Some) }
+    });
+
+    if let (Some(pan), Some(last)) = (&pan, &last_name) {
+        let initial = last.chars().find(char::is_ascii_alphabetic).map(|c| c.to_ascii_uppercase());
+        if initial.is_some_and(|c| c != pan.surname_initial()) {
+            row_check.findings.push(Finding::warning(
+                "pan.surname",
+                format!(
+                    "has a 5th character (the initial of the surname the PAN was issued under) \
+                     that differs from the first letter of {}: check both; the row is still sent",
+                    columns.header(Field::LastName)
+                ),
+            ));
+            row_check.attach(Field::Pan);
+        }
+    }
+
+    let order_id_from_file = matches!(given_order_id, Some(Some(_)));
+    let order_id = match given_order_id {
+        Some(Some(id)) => Some(id),
+        Some(None) => Some(order_id::generate(&rules.order_id_prefix, row.line)),
+        None => None,
+    };
+    let has_errors = row_check.violations.iter().any(|(_, v)| v.is_error());
+    let customer = (|| {
+        Some(Customer {
+            order_id: order_id.clone()?,
+            first_name: first_name?,
+            middle_name: middle_name?,
+            last_name: last_name?,
+            pan: pan?,
+            date_of_birth: date_of_birth?,
+            email: email?,
+            mobile: mobile?,
+        })
+    })()
+    .filter(|_| !has_errors);
+    // In the order of the file's columns, as the clerk reads the row.
+    row_check.violations.sort_by_key(|(column, _)| *column);
+    let violations = row_check.violations.into_iter().map(|(_, v)| v).collect();
+    Checked { customer, order_id, order_id_from_file, violations, date_evidence }
+}
+
+/// Runs field rules against one row, turning their findings into violations named by column.
+struct RowCheck<'a> {
+    row: &'a RawRow,
+    columns: &'a Columns,
+    /// With the position of their column.
+    violations: Vec<(usize, Violation)>,
+    findings: Vec<Finding>,
+}
+
+impl RowCheck<'_> {
+    fn field<T>(
+        &mut self,
+        field: Field,
+        check: impl FnOnce(&str, &mut Vec<Finding>) -> Option<T>,
+    ) -> Option<T> {
+        let value = self.columns.get(field).map(|i| self.row.value(i)).unwrap_or_default();
+        let out = check(&value, &mut self.findings);
+        self.attach(field);
+        out
+    }
+
+    fn attach(&mut self, field: Field) {
+        if self.findings.is_empty() {
+            return;
+        }
+        let value = self.columns.get(field).map(|i| self.row.value(i)).unwrap_or_default();
+        let position = self.columns.get(field).unwrap_or(usize::MAX);
+        for finding in self.findings.drain(..) {
+            self.violations.push((
+                position,
+                Violation {
+                    code: finding.code,
+                    severity: finding.severity,
+                    column: self.columns.header(field).to_owned(),
+                    value: value.to_string(),
+                    detail: finding.detail,
+                    suggestion: finding.suggestion,
+                },
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,288 @@
+//! Row and file rules together, on rows as a reader hands them out.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+
+use chrono::NaiveDate;
+use proptest::prelude::*;
+
+use super::*;
+use crate::input::StringRecord;
+
+const HEADERS: [&str; 8] =
+    ["First Name", "Middle Name", "Surname", "PAN No", "DOB", "Email", "Mobile No", "Branch"];
+
+fn columns() -> Columns {
+    let headers = HEADERS.iter().map(|h| h.to_string()).collect();
+    Columns::resolve(headers, &[], &Rules::new(today()).required_fields()).unwrap()
+}
+
+fn today() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 11, 25).unwrap()
+}
+
+fn rules() -> Rules {
+    Rules { order_id_prefix: "00c0ffee00c0ffee".into(), ..Rules::new(today()) }
+}
+
+fn row(line: u64, cells: &[&str]) -> RawRow {
+    RawRow { line, cells: StringRecord::from(cells.to_vec()) }
+}
+
+const GOOD: [&str; 8] =
+    ["Ravi", "", "Kumar", "ABCPK1234F", "31/01/1985", "ravi@example.com", "9876543210", "Pune"];
+
+fn with(changes: &[(usize, &'static str)]) -> Vec<&'static str> {
+    let mut cells = GOOD.to_vec();
+    for (i, v) in changes {
+        cells[*i] = v;
+    }
+    cells
+}
+
+fn codes(checked: &Checked) -> Vec<&'static str> {
+    checked.violations.iter().map(|v| v.code).collect()
+}
+
+#[test]
+fn a_good_row_becomes_a_customer() {
+    let checked = check_row(&row(2, &GOOD), &columns(), &rules());
+    let c = checked.customer.expect("valid");
+    assert_eq!(c.pan.as_str(), "ABCPK1234F");
+    assert_eq!(format_date(c.date_of_birth), "31/01/1985");
+    assert_eq!(c.mobile.as_str(), "9876543210");
+    assert_eq!(c.middle_name, "");
+    assert_eq!(c.order_id, "CB00c0ffee00c0ffee-2");
+    assert!(!checked.order_id_from_file);
+}
+
+#[test]
+fn every_violation_of_a_row_is_reported() {
+    let cells = with(&[(0, "Ravi2"), (3, "FRS23456"), (4, "13/13/2000"), (5, "nope"), (6, "9.87654E+09")]);
+    let checked = check_row(&row(3, &cells), &columns(), &rules());
+    assert!(checked.customer.is_none());
+    assert_eq!(
+        codes(&checked),
+        vec!["name.characters", "pan.format", "dob.invalid", "email.format", "mobile.scientific"]
+    );
+    let mobile = &checked.violations[4];
+    assert_eq!(mobile.column, "Mobile No");
+    assert_eq!(mobile.value, "9.87654E+09");
+    assert!(mobile.message().starts_with("Mobile No \"9.87654E+09\" is in scientific notation"));
+    assert!(mobile.masked_message().starts_with("Mobile No \"9.*******09\""), "{}", mobile.masked_message());
+}
+
+#[test]
+fn messages_name_the_column_and_say_what_is_valid() {
+    let checked = check_row(&row(3, &with(&[(3, "AAACR1234F")])), &columns(), &rules());
+    let m = checked.violations[0].message();
+    assert!(m.starts_with("PAN No \"AAACR1234F\" is the PAN of a company"), "{m}");
+    assert!(m.contains("P as its 4th character"), "{m}");
+    let checked = check_row(&row(3, &with(&[(6, "")])), &columns(), &rules());
+    assert_eq!(
+        checked.violations[0].message(),
+        "Mobile No is empty: an Indian mobile number has 10 digits and starts with 6, 7, 8 or 9, like 9876543210"
+    );
+}
+
+#[test]
+fn warnings_do_not_block_a_row() {
+    let checked = check_row(&row(4, &with(&[(2, "Sharma"), (6, "9999999999")])), &columns(), &rules());
+    assert!(checked.is_valid());
+    assert_eq!(codes(&checked), vec!["pan.surname", "mobile.repeated"]);
+}
+
+#[test]
+fn ragged_rows_are_row_errors() {
+    let short = check_row(&row(5, &GOOD[..6]), &columns(), &rules());
+    assert_eq!(codes(&short), vec!["row.columns"]);
+    assert!(short.violations[0].message().contains("has 6 cells but the header has 8 columns"));
+    let mut long = GOOD.to_vec();
+    long.push("extra");
+    assert_eq!(codes(&check_row(&row(5, &long), &columns(), &rules())), vec!["row.columns"]);
+    // A trailing delimiter (an empty extra cell) is harmless.
+    let mut trailing = GOOD.to_vec();
+    trailing.push(" ");
+    assert!(check_row(&row(5, &trailing), &columns(), &rules()).is_valid());
+}
+
+#[test]
+fn order_ids_from_the_file() {
+    let headers: Vec<String> = ["first_name", "last_name", "pancard", "dob", "mobile", "email", "ref id"]
+        .iter()
+        .map(|h| h.to_string())
+        .collect();
+    let cols = Columns::resolve(headers, &[], &rules().required_fields()).unwrap();
+    let base = ["Ravi", "Kumar", "ABCPK1234F", "31/01/1985", "9876543210", "r@x.in"];
+    let given = [&base[..], &["ORD-1"]].concat();
+    let checked = check_row(&row(2, &given), &cols, &rules());
+    assert_eq!(checked.customer.unwrap().order_id, "ORD-1");
+    assert!(checked.order_id_from_file);
+    let empty = [&base[..], &[""]].concat();
+    assert_eq!(
+        check_row(&row(2, &empty), &cols, &rules()).customer.unwrap().order_id,
+        "CB00c0ffee00c0ffee-2"
+    );
+    let bad = [&base[..], &["ORD 1"]].concat();
+    assert_eq!(codes(&check_row(&row(2, &bad), &cols, &rules())), vec!["order_id.format"]);
+}
+
+/// The index as a map, for tests of the rules themselves.
+#[derive(Default)]
+struct MapIndex {
+    pans: HashMap<u64, u64>,
+    mobiles: HashMap<u64, (u64, u64)>,
+    orders: HashMap<String, (u64, Option<u64>)>,
+}
+
+impl SeenIndex for MapIndex {
+    type Error = Infallible;
+    fn first_pan(&mut self, pan: u64, line: u64) -> Result<u64, Infallible> {
+        Ok(*self.pans.entry(pan).or_insert(line))
+    }
+    fn first_mobile(&mut self, mobile: u64, pan: u64, line: u64) -> Result<(u64, u64), Infallible> {
+        Ok(*self.mobiles.entry(mobile).or_insert((line, pan)))
+    }
+    fn first_order_id(
+        &mut self,
+        id: &str,
+        pan: Option<u64>,
+        line: u64,
+    ) -> Result<(u64, Option<u64>), Infallible> {
+        Ok(*self.orders.entry(id.to_owned()).or_insert((line, pan)))
+    }
+}
+
+fn admit_all(
+    rows: &[(u64, Vec<&str>)],
+    rules: &Rules,
+    cols: &Columns,
+) -> (Vec<(Admission, Vec<&'static str>)>, FileChecks<MapIndex>) {
+    let mut checks = FileChecks::new(MapIndex::default(), rules);
+    let out = rows
+        .iter()
+        .map(|(line, cells)| {
+            let mut checked = check_row(&row(*line, cells), cols, rules);
+            let admission = checks.admit(*line, &mut checked, cols).unwrap();
+            (admission, codes(&checked))
+        })
+        .collect();
+    (out, checks)
+}
+
+#[test]
+fn later_rows_with_a_seen_pan_are_duplicates_of_the_first_valid_one() {
+    let rows = vec![
+        (2, with(&[(4, "99/99/1985")])), // invalid: does not claim the PAN
+        (3, GOOD.to_vec()),              // first valid
+        (4, with(&[(6, "9123456789")])), // same PAN: duplicate
+        (5, with(&[(3, "abcpk1234f")])), // same PAN after normalising
+        (6, with(&[(3, "ABCPK1234G")])), // another PAN, same mobile: warning
+    ];
+    let (out, checks) = admit_all(&rows, &rules(), &columns());
+    assert_eq!(out[0].0, Admission::Invalid);
+    assert_eq!(out[1].0, Admission::Valid);
+    assert_eq!(out[2].0, Admission::Duplicate { of_line: 3 });
+    assert_eq!(out[3].0, Admission::Duplicate { of_line: 3 });
+    assert_eq!(out[4], (Admission::Valid, vec!["mobile.shared"]));
+    assert!(checks.finish(&columns()).is_ok());
+}
+
+#[test]
+fn a_repeated_order_id_is_a_row_error_unless_it_is_the_same_customer_again() {
+    let headers: Vec<String> = ["first_name", "last_name", "pancard", "dob", "mobile", "email", "order_id"]
+        .iter()
+        .map(|h| h.to_string())
+        .collect();
+    let cols = Columns::resolve(headers, &[], &rules().required_fields()).unwrap();
+    let a = vec!["Ravi", "Kumar", "ABCPK1234F", "31/01/1985", "9876543210", "r@x.in", "ORD-1"];
+    let b = vec!["Asha", "Kumar", "ABCPK1235F", "31/01/1985", "9876543211", "a@x.in", "ORD-1"];
+    let rows = vec![(2, a.clone()), (3, a), (4, b)];
+    let (out, _) = admit_all(&rows, &rules(), &cols);
+    assert_eq!(out[1].0, Admission::Duplicate { of_line: 2 });
+    assert_eq!(out[2], (Admission::Invalid, vec!["order_id.repeat"]));
+}
+
+#[test]
+fn a_month_first_column_stops_the_file_unless_the_order_was_chosen() {
+    let rows = vec![
+        (2, with(&[(4, "05/06/1990")])),
+        (3, with(&[(3, "ABCPK1235F"), (4, "12/25/1990")])),
+        (4, with(&[(3, "ABCPK1236F"), (4, "01/31/1985")])),
+    ];
+    let (out, checks) = admit_all(&rows, &rules(), &columns());
+    assert_eq!(out[1], (Admission::Invalid, vec!["dob.order"]));
+    let err = checks.finish(&columns()).unwrap_err();
+    assert_eq!(err.month_first.rows, 2);
+    assert_eq!(err.month_first.lines, vec![3, 4]);
+    let text = err.to_string();
+    assert!(text.contains("2 rows of DOB have a second part above 12 (lines 3, 4)"), "{text}");
+    assert!(text.contains("--date-order mdy"), "{text}");
+
+    let chosen = Rules { date_order_explicit: true, ..rules() };
+    let (out, checks) = admit_all(&rows, &chosen, &columns());
+    assert_eq!(out[1].0, Admission::Invalid);
+    assert!(checks.finish(&columns()).is_ok());
+
+    let mdy = Rules { date_order: DateOrder::Mdy, date_order_explicit: true, ..rules() };
+    let (out, _) = admit_all(&rows, &mdy, &columns());
+    assert!(out.iter().all(|(a, _)| *a == Admission::Valid), "{out:?}");
+}
+
+#[test]
+fn a_column_mixing_both_orders_says_so() {
+    let rows = vec![(2, with(&[(4, "25/12/1990")])), (3, with(&[(3, "ABCPK1235F"), (4, "12/25/1990")]))];
+    let (_, checks) = admit_all(&rows, &rules(), &columns());
+    let text = checks.finish(&columns()).unwrap_err().to_string();
+    assert!(text.contains("mixes both orders"), "{text}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn no_cell_content_makes_the_rules_panic(cells in proptest::collection::vec(any::<String>(), 0..10)) {
+        let refs: Vec<&str> = cells.iter().map(String::as_str).collect();
+        let checked = check_row(&row(2, &refs), &columns(), &rules());
+        prop_assert_eq!(checked.is_valid(), checked.errors().next().is_none() && checked.customer.is_some());
+        for v in &checked.violations {
+            let _ = (v.message(), v.masked_message());
+        }
+    }
+
+    #[test]
+    fn field_shaped_noise_never_panics(
+        pan in "[A-Za-z0-9 -]{0,14}",
+        dob in "[0-9]{0,5}[-/. ]?[0-9A-Za-z]{0,9}[-/. ]?[0-9]{0,5}",
+        mobile in "[+0-9 .eE()-]{0,18}",
+    ) {
+        let cells = with(&[]);
+        let mut cells: Vec<String> = cells.iter().map(|s| s.to_string()).collect();
+        cells[3] = pan;
+        cells[4] = dob;
+        cells[6] = mobile;
+        let refs: Vec<&str> = cells.iter().map(String::as_str).collect();
+        let _ = check_row(&row(2, &refs), &columns(), &Rules { excel_dates: true, ..rules() });
+    }
+
+    /// A valid row's normalised values are valid again and normalise to themselves.
+    #[test]
+    fn normalising_is_idempotent(
+        first in "[A-Za-z][A-Za-z .'-]{0,20}",
+        pan_tail in "[A-Z][0-9]{3}[1-9][A-Z]",
+        mobile in "[6-9][0-9]{9}",
+        days in 0u64..20_000,
+    ) {
+        let dob = NaiveDate::from_ymd_opt(1950, 1, 1).unwrap() + chrono::Days::new(days);
+        let pan = format!("ABCP{pan_tail}");
+        let dob_text = format_date(dob);
+        let cells = vec![first.as_str(), "", "Kumar", pan.as_str(), dob_text.as_str(), "a@b.in", mobile.as_str(), ""];
+        let checked = check_row(&row(2, &cells), &columns(), &rules());
+        if let Some(c) = checked.customer {
+            let dob_again = format_date(c.date_of_birth);
+            let again = vec![c.first_name.as_str(), "", c.last_name.as_str(), c.pan.as_str(), dob_again.as_str(), c.email.as_str(), c.mobile.as_str(), ""];
+            let c2 = check_row(&row(2, &again), &columns(), &rules()).customer.expect("still valid");
+            prop_assert_eq!(c, c2);
+        }
+    }
+}
