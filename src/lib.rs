@@ -4,6 +4,7 @@
 //! line, environment and config file into one validated [`settings::Settings`]; `commands` wires
 //! them into one function per subcommand. This file holds the exit codes and [`run`].
 
+pub mod api;
 pub mod cli;
 pub mod commands;
 pub mod input;

@@ -165,6 +165,46 @@ pub struct Customer {
     pub mobile: Mobile,
 }
 
+/// A customer's values as text, exactly as they are sent and stored: the registration request
+/// minus the merchant's credentials.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Applicant {
+    pub order_id: String,
+    pub first_name: String,
+    pub middle_name: String,
+    pub last_name: String,
+    pub pancard: String,
+    /// DD/MM/YYYY.
+    pub date_of_birth: String,
+    pub email_id: String,
+    pub mobile_number: String,
+}
+
+impl From<&Customer> for Applicant {
+    fn from(c: &Customer) -> Applicant {
+        Applicant {
+            order_id: c.order_id.clone(),
+            first_name: c.first_name.clone(),
+            middle_name: c.middle_name.clone(),
+            last_name: c.last_name.clone(),
+            pancard: c.pan.to_string(),
+            date_of_birth: format_date(c.date_of_birth),
+            email_id: c.email.clone(),
+            mobile_number: c.mobile.to_string(),
+        }
+    }
+}
+
+/// Personal data stays out of debug output.
+impl std::fmt::Debug for Applicant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Applicant")
+            .field("order_id", &self.order_id)
+            .field("pancard", &mask(&self.pancard))
+            .finish_non_exhaustive()
+    }
+}
+
 /// The verdict on one row by itself.
 #[derive(Debug, Clone, Default)]
 pub struct Checked {

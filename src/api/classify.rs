@@ -1,0 +1,242 @@
+//! The one decision about every answer the vendor gives (api/AOPAY.md, "Classification"): abort
+//! the run, retry, registered, or rejected. Parses leniently — the vendor's documentation shows
+//! `cibil_id` as a string and as a number, `status` as `"SUCCESS"`, `"False"` and `false`, and the
+//! error code under four different names — and decides on the body, never on the status alone,
+//! because Indian aggregator APIs answer business errors with HTTP 200.
+
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use serde_json::{Map, Value};
+
+/// The most of a response body kept with a rejected row, for forensics.
+pub const RAW_BODY_LIMIT: usize = 4 * 1024;
+
+/// What became of one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The customer is registered (new, or returning).
+    Registered(Registration),
+    /// The API refused this row: permanent for its content.
+    Rejected(Rejection),
+    /// Try again later: nothing is known about the row.
+    Transient(Transient),
+    /// Stop the whole run: the answer is about the account or the endpoint, not the row, which
+    /// stays to do.
+    Abort(Abort),
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct Registration {
+    pub http_status: u16,
+    pub cibil_id: String,
+    pub cibil_status: Option<String>,
+    pub is_returning_customer: bool,
+    pub merchant_trans_id: Option<String>,
+    /// Needed for the OTP step that follows registration. A secret: stored, never shown.
+    pub access_token: Option<String>,
+}
+
+impl std::fmt::Debug for Registration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registration")
+            .field("http_status", &self.http_status)
+            .field("cibil_id", &self.cibil_id)
+            .field("cibil_status", &self.cibil_status)
+            .field("is_returning_customer", &self.is_returning_customer)
+            .field("merchant_trans_id", &self.merchant_trans_id)
+            .field("access_token", &self.access_token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub http_status: u16,
+    pub code: Option<String>,
+    pub message: String,
+    /// The body as received (capped at [`RAW_BODY_LIMIT`], tokens removed).
+    pub raw: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transient {
+    pub http_status: Option<u16>,
+    pub reason: String,
+    /// How long the server asked us to wait (`Retry-After`, seconds or HTTP-date).
+    pub retry_after: Option<Duration>,
+    /// The server said "too many requests": every worker should pause, not only this one.
+    pub throttled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Abort {
+    pub kind: AbortKind,
+    pub http_status: u16,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AbortKind {
+    /// 401/403: the RegistrationID/CompanyCode (or the IP whitelisting) were refused.
+    Credentials,
+    /// 3xx, 404, 405, 501: the endpoint or method is wrong. Every row would fail the same way, so
+    /// marking rows rejected (a final status) would be wrong.
+    Endpoint,
+}
+
+/// Statuses that mean "not now" (AOPAY.md rule 2).
+fn is_transient_status(status: u16) -> bool {
+    matches!(status, 408 | 425 | 429 | 500 | 502 | 503 | 504) || (status >= 500 && status != 501)
+}
+
+/// Classifies an HTTP answer: the four rules of AOPAY.md in order, plus the endpoint-level abort.
+pub fn classify(status: u16, headers: &HeaderMap, body: &[u8]) -> Outcome {
+    classify_at(status, headers, body, SystemTime::now())
+}
+
+/// As [`classify`], with the clock that an HTTP-date `Retry-After` is measured against.
+pub fn classify_at(status: u16, headers: &HeaderMap, body: &[u8], now: SystemTime) -> Outcome {
+    // Rule 1: the account is refused. No row is at fault.
+    if matches!(status, 401 | 403) {
+        let message = parse_object(body).and_then(|o| message_of(&o)).unwrap_or_else(|| {
+            format!("HTTP {status}: RegistrationID/CompanyCode refused, or this machine's IP is not whitelisted")
+        });
+        return Outcome::Abort(Abort { kind: AbortKind::Credentials, http_status: status, message });
+    }
+    if (300..400).contains(&status) || matches!(status, 404 | 405 | 501) {
+        let hint = match status {
+            405 | 501 => "the endpoint does not accept this method: try --method post (or get)",
+            404 => "no such endpoint: check --endpoint",
+            _ => "the endpoint redirects elsewhere: check --endpoint (redirects are not followed, as the body carries credentials)",
+        };
+        return Outcome::Abort(Abort { kind: AbortKind::Endpoint, http_status: status, message: format!("HTTP {status}: {hint}") });
+    }
+    // Rule 2: not now.
+    if is_transient_status(status) {
+        return Outcome::Transient(Transient {
+            http_status: Some(status),
+            reason: format!("HTTP {status}"),
+            retry_after: retry_after(headers, now),
+            throttled: status == 429,
+        });
+    }
+    let Some(object) = parse_object(body) else {
+        let reason = if body.iter().all(u8::is_ascii_whitespace) {
+            format!("HTTP {status} with an empty body")
+        } else {
+            format!("HTTP {status} with a body that is not JSON (a proxy's page?)")
+        };
+        return Outcome::Transient(Transient {
+            http_status: Some(status),
+            reason,
+            retry_after: retry_after(headers, now),
+            throttled: false,
+        });
+    };
+    // Rule 3: registered, whatever `cibil_status` or `status` say.
+    let result = get(&object, "result").and_then(Value::as_object);
+    let cibil_id = result.and_then(|r| get(r, "cibil_id")).and_then(text_of).filter(|id| !id.is_empty());
+    if let (true, Some(cibil_id)) = ((200..300).contains(&status), cibil_id) {
+        return Outcome::Registered(Registration {
+            http_status: status,
+            cibil_id,
+            cibil_status: result.and_then(|r| get(r, "cibil_status")).and_then(text_of),
+            is_returning_customer: result.and_then(|r| get(r, "is_returning_customer")).is_some_and(truthy),
+            merchant_trans_id: get(&object, "merchant_trans_id").and_then(text_of),
+            access_token: get(&object, "access_token").and_then(text_of).filter(|t| !t.is_empty()),
+        });
+    }
+    // Rule 4: refused, permanently.
+    let code = ["error_code", "code", "responsecode", "response_code"]
+        .iter()
+        .find_map(|k| get(&object, k).and_then(text_of).filter(|c| !c.is_empty()));
+    let message = match message_of(&object) {
+        // `{"status":"SUCCESS","message":"success"}` without a cibil_id is not a registration.
+        Some(m) if m.eq_ignore_ascii_case("success") => {
+            format!("HTTP {status}: the API answered \"{m}\" but gave no cibil_id")
+        }
+        Some(m) => m,
+        None => format!("HTTP {status}: the answer has no registration and no message"),
+    };
+    Outcome::Rejected(Rejection { http_status: status, code, message, raw: redacted_body(&object) })
+}
+
+fn parse_object(body: &[u8]) -> Option<Map<String, Value>> {
+    match serde_json::from_slice::<Value>(body).ok()? {
+        Value::Object(map) => Some(map),
+        _ => None,
+    }
+}
+
+/// A key looked up as written, then ignoring case (`Message`, `CIBIL_ID`).
+fn get<'a>(object: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    object.get(key).or_else(|| object.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v))
+}
+
+fn message_of(object: &Map<String, Value>) -> Option<String> {
+    ["message", "description", "error"].iter().find_map(|k| get(object, k).and_then(text_of).filter(|m| !m.trim().is_empty()))
+}
+
+/// Strings as they are, numbers and booleans as text; nothing for null, arrays and objects.
+fn text_of(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.trim().to_owned()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn truthy(value: &Value) -> bool {
+    match value {
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|n| n != 0.0),
+        Value::String(s) => matches!(s.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "y"),
+        _ => false,
+    }
+}
+
+/// `Retry-After` as delta-seconds or an HTTP-date (RFC 9110 §10.2.3).
+fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(when.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// The body with every token-like field removed, capped, for keeping beside a rejected row.
+fn redacted_body(object: &Map<String, Value>) -> String {
+    fn scrub(value: &mut Value) {
+        match value {
+            Value::Object(map) => {
+                for (key, v) in map.iter_mut() {
+                    let k = key.to_ascii_lowercase();
+                    if k.contains("token") || k == "registrationid" || k == "companycode" {
+                        *v = Value::String("<redacted>".into());
+                    } else {
+                        scrub(v);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(scrub),
+            _ => {}
+        }
+    }
+    let mut value = Value::Object(object.clone());
+    scrub(&mut value);
+    let mut text = value.to_string();
+    if text.len() > RAW_BODY_LIMIT {
+        let mut end = RAW_BODY_LIMIT;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests;

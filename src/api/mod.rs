@@ -1,0 +1,284 @@
+//! The AOPay registration call (api/AOPAY.md): the request body with exactly the vendor's field
+//! names, one pooled HTTP client, and [`classify`] deciding what each answer means. Sends one
+//! request and reports its [`Outcome`]; never sleeps, retries or persists — the engine does.
+
+mod classify;
+
+use std::fmt;
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use serde::Serialize;
+
+pub use classify::{
+    Abort, AbortKind, Outcome, RAW_BODY_LIMIT, Registration, Rejection, Transient, classify, classify_at,
+};
+
+use crate::validate::Applicant;
+
+/// The vendor's production endpoint (the misspelling is the real path).
+pub const PRODUCTION_ENDPOINT: &str = "https://api.aopay.co.in/api/AOP/CibilScore/registeration";
+
+/// Answers larger than this are not read further: no registration answer is anywhere near it.
+pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+
+/// The merchant's credentials, the same on every request. Never printed: `Debug` masks them.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub registration_id: String,
+    pub company_code: String,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("registration_id", &crate::mask::mask(&self.registration_id))
+            .field("company_code", &crate::mask::mask(&self.company_code))
+            .finish()
+    }
+}
+
+/// How the vendor wants to be called. Every page labels the method GET with a JSON body; the
+/// cURL sample sends POST. GET is the default, POST a setting away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+        }
+    }
+}
+
+/// Everything the client needs, validated by `settings`.
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    pub endpoint: reqwest::Url,
+    pub method: Method,
+    /// The whole request, from connecting to the last byte of the answer.
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Extra headers from the config file (an API gateway key, say).
+    pub headers: Vec<(String, String)>,
+    /// Leave `middle_name` out of the body when empty, instead of sending `""`.
+    pub omit_empty_middle_name: bool,
+    pub credentials: Credentials,
+    /// Idle connections kept per host: the number of workers.
+    pub pool_size: usize,
+}
+
+/// A client could not be built from the settings.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("config [aopay.headers]: \"{name}\" is not a valid HTTP header name or value")]
+    Header { name: String },
+    #[error("cannot set up the HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+}
+
+/// The registration body, field for field as the vendor names them. Serialised by serde: the
+/// vendor's own samples are not valid JSON, so nothing here is written by hand.
+#[derive(Debug, Serialize)]
+pub struct RegistrationRequest<'a> {
+    pub order_id: &'a str,
+    pub first_name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub middle_name: Option<&'a str>,
+    pub last_name: &'a str,
+    pub pancard: &'a str,
+    /// DD/MM/YYYY.
+    pub date_of_birth: &'a str,
+    pub email_id: &'a str,
+    /// Ten digits, as a string.
+    pub mobile_number: &'a str,
+    #[serde(rename = "RegistrationID")]
+    pub registration_id: &'a str,
+    #[serde(rename = "CompanyCode")]
+    pub company_code: &'a str,
+}
+
+impl<'a> RegistrationRequest<'a> {
+    pub fn new(applicant: &'a Applicant, credentials: &'a Credentials, omit_empty_middle_name: bool) -> Self {
+        let middle = applicant.middle_name.as_str();
+        RegistrationRequest {
+            order_id: &applicant.order_id,
+            first_name: &applicant.first_name,
+            middle_name: (!(omit_empty_middle_name && middle.is_empty())).then_some(middle),
+            last_name: &applicant.last_name,
+            pancard: &applicant.pancard,
+            date_of_birth: &applicant.date_of_birth,
+            email_id: &applicant.email_id,
+            mobile_number: &applicant.mobile_number,
+            registration_id: &credentials.registration_id,
+            company_code: &credentials.company_code,
+        }
+    }
+}
+
+/// One pooled HTTP client for the whole run.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    endpoint: reqwest::Url,
+    method: reqwest::Method,
+    credentials: Credentials,
+    omit_empty_middle_name: bool,
+}
+
+impl Client {
+    pub fn new(settings: &ApiSettings) -> Result<Client, ApiError> {
+        let mut headers = HeaderMap::new();
+        for (name, value) in &settings.headers {
+            let bad = || ApiError::Header { name: name.clone() };
+            let name = HeaderName::try_from(name.as_str()).map_err(|_| bad())?;
+            let mut value = HeaderValue::try_from(value.as_str()).map_err(|_| bad())?;
+            value.set_sensitive(true);
+            headers.insert(name, value);
+        }
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("cibil-bulk/", env!("CARGO_PKG_VERSION")))
+            .default_headers(headers)
+            .timeout(settings.timeout)
+            .connect_timeout(settings.connect_timeout)
+            .pool_max_idle_per_host(settings.pool_size)
+            .tcp_nodelay(true)
+            // The body carries the credentials: a redirect is reported, never followed.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(Client {
+            http,
+            endpoint: settings.endpoint.clone(),
+            method: match settings.method {
+                Method::Get => reqwest::Method::GET,
+                Method::Post => reqwest::Method::POST,
+            },
+            credentials: settings.credentials.clone(),
+            omit_empty_middle_name: settings.omit_empty_middle_name,
+        })
+    }
+
+    /// The JSON body for `applicant`, built once per row and reused by every attempt.
+    pub fn body(&self, applicant: &Applicant) -> Bytes {
+        let request = RegistrationRequest::new(applicant, &self.credentials, self.omit_empty_middle_name);
+        // Serialising a struct of strings cannot fail.
+        Bytes::from(serde_json::to_vec(&request).unwrap_or_default())
+    }
+
+    /// Sends one registration request and classifies what came back.
+    pub async fn send(&self, body: Bytes) -> Outcome {
+        let request = self
+            .http
+            .request(self.method.clone(), self.endpoint.clone())
+            .header(CONTENT_TYPE, "application/json")
+            .body(body);
+        let mut response = match request.send().await {
+            Ok(response) => response,
+            Err(error) => return transport_failure(&error),
+        };
+        let status = response.status().as_u16();
+        let headers = std::mem::take(response.headers_mut());
+        let mut body = Vec::new();
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                        return Outcome::Transient(Transient {
+                            http_status: Some(status),
+                            reason: format!("HTTP {status} with an answer over {} KiB", MAX_RESPONSE_BYTES / 1024),
+                            retry_after: None,
+                            throttled: false,
+                        });
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(error) => return transport_failure(&error),
+            }
+        }
+        classify(status, &headers, &body)
+    }
+}
+
+/// A request that got no complete answer: always worth another try.
+fn transport_failure(error: &reqwest::Error) -> Outcome {
+    let reason = if error.is_timeout() {
+        "no answer before the timeout".to_owned()
+    } else if error.is_connect() {
+        format!("cannot connect: {}", root_cause(error))
+    } else {
+        format!("connection failed: {}", root_cause(error))
+    };
+    Outcome::Transient(Transient { http_status: None, reason, retry_after: None, throttled: false })
+}
+
+/// The innermost error's text ("connection reset by peer"), which says more than reqwest's own.
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = error;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn applicant() -> Applicant {
+        Applicant {
+            order_id: "CB0123456789abcdef-2".into(),
+            first_name: "Ravi".into(),
+            middle_name: String::new(),
+            last_name: "Kumar".into(),
+            pancard: "ABCPK1234F".into(),
+            date_of_birth: "31/01/1985".into(),
+            email_id: "ravi@example.com".into(),
+            mobile_number: "9876543210".into(),
+        }
+    }
+
+    fn credentials() -> Credentials {
+        Credentials { registration_id: "AOP-554".into(), company_code: "CMP1045".into() }
+    }
+
+    #[test]
+    fn the_body_has_exactly_the_vendors_field_names() {
+        let body = serde_json::to_string_pretty(&RegistrationRequest::new(&applicant(), &credentials(), false)).unwrap();
+        insta::assert_snapshot!(body, @r#"
+        {
+          "order_id": "CB0123456789abcdef-2",
+          "first_name": "Ravi",
+          "middle_name": "",
+          "last_name": "Kumar",
+          "pancard": "ABCPK1234F",
+          "date_of_birth": "31/01/1985",
+          "email_id": "ravi@example.com",
+          "mobile_number": "9876543210",
+          "RegistrationID": "AOP-554",
+          "CompanyCode": "CMP1045"
+        }
+        "#);
+    }
+
+    #[test]
+    fn an_empty_middle_name_can_be_left_out() {
+        let body = serde_json::to_value(RegistrationRequest::new(&applicant(), &credentials(), true)).unwrap();
+        assert!(body.get("middle_name").is_none());
+        let mut with_middle = applicant();
+        with_middle.middle_name = "Prasad".into();
+        let body = serde_json::to_value(RegistrationRequest::new(&with_middle, &credentials(), true)).unwrap();
+        assert_eq!(body["middle_name"], "Prasad");
+    }
+
+    #[test]
+    fn credentials_never_print() {
+        let text = format!("{:?}", credentials());
+        assert!(!text.contains("AOP-554") && !text.contains("CMP1045"), "{text}");
+    }
+}
