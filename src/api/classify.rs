@@ -100,7 +100,9 @@ pub fn classify_at(status: u16, headers: &HeaderMap, body: &[u8], now: SystemTim
     // Rule 1: the account is refused. No row is at fault.
     if matches!(status, 401 | 403) {
         let message = parse_object(body).and_then(|o| message_of(&o)).unwrap_or_else(|| {
-            format!("HTTP {status}: RegistrationID/CompanyCode refused, or this machine's IP is not whitelisted")
+            format!(
+                "HTTP {status}: RegistrationID/CompanyCode refused, or this machine's IP is not whitelisted"
+            )
         });
         return Outcome::Abort(Abort { kind: AbortKind::Credentials, http_status: status, message });
     }
@@ -108,9 +110,15 @@ pub fn classify_at(status: u16, headers: &HeaderMap, body: &[u8], now: SystemTim
         let hint = match status {
             405 | 501 => "the endpoint does not accept this method: try --method post (or get)",
             404 => "no such endpoint: check --endpoint",
-            _ => "the endpoint redirects elsewhere: check --endpoint (redirects are not followed, as the body carries credentials)",
+            _ => {
+                "the endpoint redirects elsewhere: check --endpoint (redirects are not followed, as the body carries credentials)"
+            }
         };
-        return Outcome::Abort(Abort { kind: AbortKind::Endpoint, http_status: status, message: format!("HTTP {status}: {hint}") });
+        return Outcome::Abort(Abort {
+            kind: AbortKind::Endpoint,
+            http_status: status,
+            message: format!("HTTP {status}: {hint}"),
+        });
     }
     // Rule 2: not now.
     if is_transient_status(status) {
@@ -175,7 +183,9 @@ fn get<'a>(object: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
 }
 
 fn message_of(object: &Map<String, Value>) -> Option<String> {
-    ["message", "description", "error"].iter().find_map(|k| get(object, k).and_then(text_of).filter(|m| !m.trim().is_empty()))
+    ["message", "description", "error"]
+        .iter()
+        .find_map(|k| get(object, k).and_then(text_of).filter(|m| !m.trim().is_empty()))
 }
 
 /// Strings as they are, numbers and booleans as text; nothing for null, arrays and objects.

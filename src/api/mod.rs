@@ -190,7 +190,10 @@ impl Client {
                     if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
                         return Outcome::Transient(Transient {
                             http_status: Some(status),
-                            reason: format!("HTTP {status} with an answer over {} KiB", MAX_RESPONSE_BYTES / 1024),
+                            reason: format!(
+                                "HTTP {status} with an answer over {} KiB",
+                                MAX_RESPONSE_BYTES / 1024
+                            ),
                             retry_after: None,
                             throttled: false,
                         });
@@ -249,7 +252,9 @@ mod tests {
 
     #[test]
     fn the_body_has_exactly_the_vendors_field_names() {
-        let body = serde_json::to_string_pretty(&RegistrationRequest::new(&applicant(), &credentials(), false)).unwrap();
+        let body =
+            serde_json::to_string_pretty(&RegistrationRequest::new(&applicant(), &credentials(), false))
+                .unwrap();
         insta::assert_snapshot!(body, @r#"
         {
           "order_id": "CB0123456789abcdef-2",
@@ -268,11 +273,13 @@ mod tests {
 
     #[test]
     fn an_empty_middle_name_can_be_left_out() {
-        let body = serde_json::to_value(RegistrationRequest::new(&applicant(), &credentials(), true)).unwrap();
+        let body =
+            serde_json::to_value(RegistrationRequest::new(&applicant(), &credentials(), true)).unwrap();
         assert!(body.get("middle_name").is_none());
         let mut with_middle = applicant();
         with_middle.middle_name = "Prasad".into();
-        let body = serde_json::to_value(RegistrationRequest::new(&with_middle, &credentials(), true)).unwrap();
+        let body =
+            serde_json::to_value(RegistrationRequest::new(&with_middle, &credentials(), true)).unwrap();
         assert_eq!(body["middle_name"], "Prasad");
     }
 

@@ -1,13 +1,323 @@
-//! Everything kept in SQLite. Today that is the scratch index behind the file-level validation
-//! rules; the run state (runs, rows, ledger) lives here too. Knows nothing of HTTP or CSV.
+//! The state database (DESIGN.md, "Files"): SQLite in WAL mode with `synchronous = FULL`, created
+//! mode 0600. It is the truth about every row — the results file is regenerated from it — so every
+//! status change is a guarded SQL transition (`WHERE status IN (...)`) whose effect is checked.
+//! Owns the schema and its migrations, the run lock, runs, rows, the ledger of registered
+//! customers, and the scratch index behind the file-level validation rules. Knows nothing of HTTP
+//! or CSV.
 
+mod lock;
+mod rows;
+mod schema;
 mod seen;
 
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+pub use lock::{HEARTBEAT_EVERY, LockOwner, STALE_AFTER};
+pub use rows::{Claim, Import, NewRow, PendingRow, ResultRow, RowResult, StatusCounts};
 pub use seen::ScratchIndex;
 
-/// A failure of the state database itself (not of a row).
+/// A failure of the state database itself (never of a row).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("SQLite: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("cannot open the state database {}: {source}", .path.display())]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "the state database {} is damaged ({detail}). Keep it for inspection, and start with \
+         another --state file; rows registered before are recorded in the old one",
+        .path.display()
+    )]
+    Corrupt { path: PathBuf, detail: String },
+    #[error(
+        "the state database was written by a newer cibil-bulk (schema {found}, this one knows \
+         {supported}): upgrade cibil-bulk"
+    )]
+    NewerSchema { found: i64, supported: i64 },
+    #[error(
+        "another run holds the state database: pid {} on {}, last seen {}s ago. Wait for it to \
+         finish, or use another --state file",
+        .0.pid, .0.host, .0.heartbeat_age.as_secs()
+    )]
+    Locked(LockOwner),
+    #[error("another process took over the state database's lock while this run was using it")]
+    LockLost,
+    #[error(
+        "line {line}: cannot move the row to {to} (its status is no longer one of {from}); the state was changed behind this run's back"
+    )]
+    Transition { line: u64, to: RowStatus, from: &'static str },
+}
+
+/// Where a row is in its life (DESIGN.md, "The row lifecycle"). Stored as text.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RowStatus {
+    #[default]
+    Pending,
+    InFlight,
+    Registered,
+    Known,
+    Duplicate,
+    Invalid,
+    Rejected,
+    Failed,
+}
+
+impl RowStatus {
+    pub const ALL: [RowStatus; 8] = [
+        RowStatus::Pending,
+        RowStatus::InFlight,
+        RowStatus::Registered,
+        RowStatus::Known,
+        RowStatus::Duplicate,
+        RowStatus::Invalid,
+        RowStatus::Rejected,
+        RowStatus::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RowStatus::Pending => "pending",
+            RowStatus::InFlight => "in_flight",
+            RowStatus::Registered => "registered",
+            RowStatus::Known => "known",
+            RowStatus::Duplicate => "duplicate",
+            RowStatus::Invalid => "invalid",
+            RowStatus::Rejected => "rejected",
+            RowStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<RowStatus> {
+        RowStatus::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// Rows a clerk must look at: they are in the errors file, and make the exit status 1.
+    pub fn needs_attention(self) -> bool {
+        matches!(self, RowStatus::Invalid | RowStatus::Rejected | RowStatus::Failed)
+    }
+}
+
+impl fmt::Display for RowStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a run ended, or that it has not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Running,
+    Finished,
+    Aborted,
+    Interrupted,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Finished => "finished",
+            RunStatus::Aborted => "aborted",
+            RunStatus::Interrupted => "interrupted",
+        }
+    }
+
+    fn parse(text: &str) -> RunStatus {
+        match text {
+            "finished" => RunStatus::Finished,
+            "aborted" => RunStatus::Aborted,
+            "interrupted" => RunStatus::Interrupted,
+            _ => RunStatus::Running,
+        }
+    }
+}
+
+/// One run: one input content, processed over one or more invocations.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RunRecord {
+    pub id: i64,
+    pub input_path: String,
+    pub input_sha256: String,
+    pub headers: Vec<String>,
+    pub rows_total: u64,
+    pub status: RunStatus,
+    pub exit_code: Option<u8>,
+    pub started_at: i64,
+    pub updated_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+/// The state database, opened by the one process that writes it.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+    /// The secret that turns a PAN into the ledger's key, so the ledger never holds a PAN.
+    ledger_key: [u8; 32],
+}
+
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+impl Store {
+    /// Opens (creating, mode 0600) the state database at `path`, checks it and migrates it.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let open_err = |source| StoreError::Open { path: path.to_owned(), source };
+        if path.is_dir() {
+            return Err(open_err(std::io::Error::new(std::io::ErrorKind::IsADirectory, "it is a directory")));
+        }
+        create_private(path).map_err(open_err)?;
+        let mut conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+        )?;
+        // Durable commits: a claim or an outcome, once committed, survives a power cut.
+        conn.execute_batch(
+            "PRAGMA busy_timeout = 5000;
+             PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = FULL;
+             PRAGMA foreign_keys = ON;
+             PRAGMA cache_size = -8192;",
+        )
+        .map_err(|e| corrupt_or(path, e))?;
+        let check: String =
+            conn.query_row("PRAGMA quick_check", [], |r| r.get(0)).map_err(|e| corrupt_or(path, e))?;
+        if check != "ok" {
+            return Err(StoreError::Corrupt { path: path.to_owned(), detail: check });
+        }
+        schema::migrate(&mut conn).map_err(|e| match e {
+            StoreError::Sqlite(e) => corrupt_or(path, e),
+            other => other,
+        })?;
+        let ledger_key = ledger_key(&conn)?;
+        Ok(Store { conn, path: path.to_owned(), ledger_key })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A second, read-only connection, for a thread that streams rows while this one writes.
+    pub fn reader(&self) -> Result<Reader, StoreError> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.execute_batch("PRAGMA busy_timeout = 5000;")?;
+        Ok(Reader { conn })
+    }
+
+    /// The ledger's key for a PAN: a keyed hash (HMAC-SHA256, first 16 bytes).
+    pub fn pan_key(&self, pan: &str) -> [u8; 16] {
+        rows::pan_key_with(&self.ledger_key, pan)
+    }
+
+    /// The run of the file whose content hashes to `sha256`, if there is one.
+    pub fn find_run(&self, sha256: &str) -> Result<Option<RunRecord>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(&format!("{RUN_COLUMNS} WHERE input_sha256 = ?1"), [sha256], run_record)
+            .optional()?)
+    }
+
+    pub fn run(&self, id: i64) -> Result<Option<RunRecord>, StoreError> {
+        Ok(self.conn.query_row(&format!("{RUN_COLUMNS} WHERE id = ?1"), [id], run_record).optional()?)
+    }
+
+    /// Every run, newest first.
+    pub fn runs(&self) -> Result<Vec<RunRecord>, StoreError> {
+        let mut stmt = self.conn.prepare(&format!("{RUN_COLUMNS} ORDER BY id DESC"))?;
+        let runs = stmt.query_map([], run_record)?.collect::<Result<Vec<_>, _>>()?;
+        Ok(runs)
+    }
+
+    /// Marks the run as being worked on again (a resume), from `input_path`.
+    pub fn resume_run(&self, id: i64, input_path: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE runs SET status = 'running', input_path = ?2, updated_at = ?3, finished_at = NULL, exit_code = NULL WHERE id = ?1",
+            params![id, input_path, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    /// Records how this invocation of the run ended.
+    pub fn end_run(&self, id: i64, status: RunStatus, exit_code: u8) -> Result<(), StoreError> {
+        let now = now_ms();
+        let finished = (status == RunStatus::Finished).then_some(now);
+        self.conn.execute(
+            "UPDATE runs SET status = ?2, exit_code = ?3, updated_at = ?4, finished_at = ?5 WHERE id = ?1",
+            params![id, status.as_str(), exit_code, now, finished],
+        )?;
+        Ok(())
+    }
+}
+
+/// A read-only view of the state database for a second thread.
+#[derive(Debug)]
+pub struct Reader {
+    conn: Connection,
+}
+
+const RUN_COLUMNS: &str = "SELECT id, input_path, input_sha256, headers, rows_total, status, exit_code, started_at, updated_at, finished_at FROM runs";
+
+fn run_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
+    let headers: String = r.get(3)?;
+    let status: String = r.get(5)?;
+    Ok(RunRecord {
+        id: r.get(0)?,
+        input_path: r.get(1)?,
+        input_sha256: r.get(2)?,
+        headers: serde_json::from_str(&headers).unwrap_or_default(),
+        rows_total: r.get(4)?,
+        status: RunStatus::parse(&status),
+        exit_code: r.get(6)?,
+        started_at: r.get(7)?,
+        updated_at: r.get(8)?,
+        finished_at: r.get(9)?,
+    })
+}
+
+/// Creates `path` empty with mode 0600 unless it exists, so that SQLite (which gives its WAL and
+/// shared-memory files the database's mode) never makes a world-readable file of customer data.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// SQLite's "not a database" and "malformed" become [`StoreError::Corrupt`], with what to do.
+fn corrupt_or(path: &Path, error: rusqlite::Error) -> StoreError {
+    match error.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt) => {
+            StoreError::Corrupt { path: path.to_owned(), detail: error.to_string() }
+        }
+        _ => StoreError::Sqlite(error),
+    }
+}
+
+fn ledger_key(conn: &Connection) -> Result<[u8; 32], StoreError> {
+    let existing: Option<Vec<u8>> =
+        conn.query_row("SELECT value FROM meta WHERE key = 'ledger_key'", [], |r| r.get(0)).optional()?;
+    if let Some(key) = existing.and_then(|k| <[u8; 32]>::try_from(k).ok()) {
+        return Ok(key);
+    }
+    let key: [u8; 32] = rand::random();
+    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('ledger_key', ?1)", [key.as_slice()])?;
+    Ok(key)
 }

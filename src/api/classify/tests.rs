@@ -73,7 +73,8 @@ fn a_cibil_id_wins_whatever_the_status_says() {
 
 #[test]
 fn the_documented_401_aborts_on_credentials() {
-    let body = r#"{"responsecode": 401, "status": false, "message": "Invalid RegistrationID or CompanyCode"}"#;
+    let body =
+        r#"{"responsecode": 401, "status": false, "message": "Invalid RegistrationID or CompanyCode"}"#;
     assert_eq!(
         run(401, body),
         Outcome::Abort(Abort {
@@ -172,7 +173,9 @@ fn retry_after_in_seconds_and_as_an_http_date() {
 #[test]
 fn wrong_endpoint_or_method_aborts_instead_of_rejecting_every_row() {
     for (status, hint) in [(404, "--endpoint"), (405, "--method"), (501, "--method"), (302, "redirect")] {
-        let Outcome::Abort(a) = run(status, r#"{"Message":"No HTTP resource was found"}"#) else { panic!("{status}") };
+        let Outcome::Abort(a) = run(status, r#"{"Message":"No HTTP resource was found"}"#) else {
+            panic!("{status}")
+        };
         assert_eq!(a.kind, AbortKind::Endpoint);
         assert!(a.message.contains(hint), "{status}: {}", a.message);
     }
@@ -191,6 +194,10 @@ fn kept_bodies_lose_their_secrets_and_are_capped() {
         "é".repeat(5000)
     );
     let Outcome::Rejected(r) = run(200, &body) else { panic!() };
-    assert!(!r.raw.contains("331ce37a") && !r.raw.contains("\"abc\"") && !r.raw.contains("AOP-1"), "{}", &r.raw[..200]);
+    assert!(
+        !r.raw.contains("331ce37a") && !r.raw.contains("\"abc\"") && !r.raw.contains("AOP-1"),
+        "{}",
+        &r.raw[..200]
+    );
     assert!(r.raw.len() <= RAW_BODY_LIMIT);
 }

@@ -1,0 +1,242 @@
+//! The store on a real file: imports, claims, outcomes, the ledger and crash recovery.
+
+use std::os::unix::fs::PermissionsExt;
+
+use super::*;
+use crate::store::{RunStatus, Store};
+
+fn applicant(line: u64, pan: &str) -> Applicant {
+    Applicant {
+        order_id: format!("ORD-{line}"),
+        first_name: "Ravi".into(),
+        middle_name: String::new(),
+        last_name: "Kumar".into(),
+        pancard: pan.into(),
+        date_of_birth: "31/01/1985".into(),
+        email_id: "ravi@example.com".into(),
+        mobile_number: "9876543210".into(),
+    }
+}
+
+fn valid<'a>(line: u64, a: &'a Applicant) -> NewRow<'a> {
+    NewRow {
+        line,
+        status: RowStatus::Pending,
+        order_id: Some(&a.order_id),
+        duplicate_of: None,
+        applicant: Some(a),
+        error_code: "",
+        error: "",
+        warnings: "",
+    }
+}
+
+/// A run of three rows: valid (2), invalid (3), duplicate of 2 (4).
+fn import(store: &mut Store, sha: &str) -> i64 {
+    let a = applicant(2, "ABCPK1234F");
+    let mut import =
+        store.begin_import("in.csv", sha, &["pan".into(), "name".into()], &serde_json::json!({})).unwrap();
+    assert_eq!(import.add(&valid(2, &a), ["ABCPK1234F", "Ravi"]).unwrap(), RowStatus::Pending);
+    let invalid = NewRow {
+        status: RowStatus::Invalid,
+        applicant: None,
+        order_id: None,
+        error_code: "pan.format",
+        error: "bad PAN",
+        ..valid(3, &a)
+    };
+    import.add(&invalid, ["FRS23456", "=cmd"]).unwrap();
+    let dup = NewRow { status: RowStatus::Duplicate, duplicate_of: Some(2), applicant: None, ..valid(4, &a) };
+    import.add(&dup, ["abcpk1234f", "Ravi"]).unwrap();
+    import.finish().unwrap()
+}
+
+fn results(store: &Store, run: i64) -> Vec<ResultRow> {
+    let mut out = Vec::new();
+    store
+        .for_each_result::<StoreError>(run, |r| {
+            out.push(r.clone());
+            Ok(())
+        })
+        .unwrap();
+    out
+}
+
+fn registered(line: u64) -> RowResult {
+    RowResult::Registered {
+        line,
+        attempts: 2,
+        http_status: 200,
+        cibil_id: "9362678".into(),
+        cibil_status: Some("Pending".into()),
+        is_returning_customer: false,
+        merchant_trans_id: Some("SPCBL1".into()),
+        access_token: Some("secret".into()),
+    }
+}
+
+#[test]
+fn a_file_goes_in_whole_and_comes_back_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("s.db")).unwrap();
+    let run = import(&mut store, "aa");
+    let counts = store.counts(run).unwrap();
+    assert_eq!(
+        (counts.get(RowStatus::Pending), counts.get(RowStatus::Invalid), counts.get(RowStatus::Duplicate)),
+        (1, 1, 1)
+    );
+    assert_eq!((counts.total(), counts.left(), counts.needing_attention()), (3, 1, 1));
+    let rows = results(&store, run);
+    assert_eq!(rows.iter().map(|r| r.line).collect::<Vec<_>>(), vec![2, 3, 4]);
+    assert_eq!(rows[1].cells, vec!["FRS23456", "=cmd"]);
+    assert_eq!(rows[1].error.as_deref(), Some("bad PAN"));
+    let record = store.find_run("aa").unwrap().unwrap();
+    assert_eq!((record.id, record.rows_total, record.status), (run, 3, RunStatus::Running));
+    assert_eq!(record.headers, vec!["pan", "name"]);
+}
+
+#[test]
+fn an_unfinished_import_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("s.db")).unwrap();
+    {
+        let a = applicant(2, "ABCPK1234F");
+        let mut import = store.begin_import("in.csv", "aa", &[], &serde_json::json!({})).unwrap();
+        import.add(&valid(2, &a), ["x"]).unwrap();
+    }
+    assert!(store.find_run("aa").unwrap().is_none());
+    assert!(store.runs().unwrap().is_empty());
+}
+
+#[test]
+fn claim_send_record_and_the_ledger() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("s.db")).unwrap();
+    let run = import(&mut store, "aa");
+    let pending = store.reader().unwrap().pending(run, 0, 10).unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].applicant, applicant(2, "ABCPK1234F"));
+    assert_eq!(pending[0].pan_key, store.pan_key("ABCPK1234F"));
+
+    let claims = store.claim(run, &[(2, pending[0].pan_key)]).unwrap();
+    assert_eq!(claims, vec![Claim::Send { line: 2 }]);
+    assert_eq!(store.counts(run).unwrap().get(RowStatus::InFlight), 1);
+    // A row cannot be claimed twice.
+    assert!(matches!(
+        store.claim(run, &[(2, pending[0].pan_key)]),
+        Err(StoreError::Transition { line: 2, .. })
+    ));
+    assert!(store.reader().unwrap().pending(run, 0, 10).unwrap().is_empty());
+
+    store.record(run, &[registered(2)]).unwrap();
+    let rows = results(&store, run);
+    assert_eq!(
+        (rows[0].status, rows[0].cibil_id.as_deref(), rows[0].attempts),
+        (RowStatus::Registered, Some("9362678"), 2)
+    );
+    // The duplicate reports the result of the row it duplicates.
+    assert_eq!((rows[2].status, rows[2].cibil_id.as_deref()), (RowStatus::Duplicate, Some("9362678")));
+    assert_eq!(rows[2].duplicate_of_status, Some(RowStatus::Registered));
+    // A recorded row cannot be recorded again.
+    assert!(matches!(store.record(run, &[registered(2)]), Err(StoreError::Transition { .. })));
+
+    // A new file with the same customer: known at import, never pending.
+    let a = applicant(7, "ABCPK1234F");
+    let mut import = store.begin_import("other.csv", "bb", &[], &serde_json::json!({})).unwrap();
+    assert_eq!(import.add(&valid(7, &a), ["x"]).unwrap(), RowStatus::Known);
+    let other = import.finish().unwrap();
+    assert_eq!(results(&store, other)[0].cibil_id.as_deref(), Some("9362678"));
+}
+
+#[test]
+fn a_customer_registered_meanwhile_is_known_at_claim_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("s.db")).unwrap();
+    let first = import(&mut store, "aa");
+    let second = import(&mut store, "bb");
+    let key = store.pan_key("ABCPK1234F");
+    store.claim(first, &[(2, key)]).unwrap();
+    store.record(first, &[registered(2)]).unwrap();
+    assert_eq!(store.claim(second, &[(2, key)]).unwrap(), vec![Claim::Known { line: 2 }]);
+    assert_eq!(store.counts(second).unwrap().get(RowStatus::Known), 1);
+}
+
+#[test]
+fn crash_recovery_and_release() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("s.db")).unwrap();
+    let run = import(&mut store, "aa");
+    let key = store.pan_key("ABCPK1234F");
+    store.claim(run, &[(2, key)]).unwrap();
+    assert_eq!(store.requeue_in_flight(run).unwrap(), 1);
+    assert_eq!(store.counts(run).unwrap().get(RowStatus::Pending), 1);
+
+    store.claim(run, &[(2, key)]).unwrap();
+    store.record(run, &[RowResult::Released { line: 2, attempts: 0 }]).unwrap();
+    // Two claims, one of them never sent.
+    assert_eq!(results(&store, run)[0].attempts, 1);
+
+    store.claim(run, &[(2, key)]).unwrap();
+    let failed =
+        RowResult::Failed { line: 2, attempts: 5, http_status: Some(503), message: "HTTP 503".into() };
+    store.record(run, &[failed]).unwrap();
+    let row = &results(&store, run)[0];
+    assert_eq!(
+        (row.status, row.attempts, row.error_code.as_deref()),
+        (RowStatus::Failed, 6, Some("transient"))
+    );
+    // Failed rows are tried again by the next invocation.
+    assert_eq!(store.reader().unwrap().pending(run, 0, 10).unwrap().len(), 1);
+}
+
+#[test]
+fn runs_end_and_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("s.db")).unwrap();
+    let run = import(&mut store, "aa");
+    store.end_run(run, RunStatus::Interrupted, 130).unwrap();
+    let r = store.run(run).unwrap().unwrap();
+    assert_eq!((r.status, r.exit_code, r.finished_at), (RunStatus::Interrupted, Some(130), None));
+    store.resume_run(run, "moved/in.csv").unwrap();
+    store.end_run(run, RunStatus::Finished, 0).unwrap();
+    let r = store.run(run).unwrap().unwrap();
+    assert_eq!((r.status, r.input_path.as_str()), (RunStatus::Finished, "moved/in.csv"));
+    assert!(r.finished_at.is_some());
+}
+
+#[test]
+fn the_database_is_private_and_reopens() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let mut store = Store::open(&path).unwrap();
+    let run = import(&mut store, "aa");
+    let key = store.pan_key("ABCPK1234F");
+    drop(store);
+    for file in ["s.db", "s.db-wal", "s.db-shm"] {
+        let p = dir.path().join(file);
+        if p.exists() {
+            assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600, "{file}");
+        }
+    }
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.pan_key("ABCPK1234F"), key, "the ledger key survives reopening");
+    assert_eq!(store.counts(run).unwrap().total(), 3);
+}
+
+#[test]
+fn damaged_or_foreign_databases_are_refused_with_advice() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    std::fs::write(&path, b"this is not a database, it is a customer list\n".repeat(200)).unwrap();
+    let err = Store::open(&path).unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+    assert!(err.to_string().contains("another --state file"));
+
+    let err = Store::open(dir.path()).unwrap_err();
+    assert!(matches!(err, StoreError::Open { .. }), "{err:?}");
+
+    let newer = dir.path().join("newer.db");
+    drop(Store::open(&newer).unwrap());
+    rusqlite::Connection::open(&newer).unwrap().pragma_update(None, "user_version", 99).unwrap();
+    assert!(matches!(Store::open(&newer), Err(StoreError::NewerSchema { found: 99, .. })));
+}
