@@ -11,9 +11,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     version,
     about = "Register customers for CIBIL credit scores in bulk through AOPay",
     long_about = "Register customers for CIBIL credit scores in bulk through AOPay.\n\n\
-        Reads a customer spreadsheet export (CSV), checks and normalises every row, and tells you \
-        exactly which cells to fix.",
-    after_help = "Examples:\n  cibil-bulk validate customers.csv\n  cibil-bulk validate customers.csv --errors to-fix.csv"
+        Reads a customer spreadsheet export (CSV), checks and normalises every row, tells you \
+        exactly which cells to fix, and registers the valid rows concurrently under a rate limit, \
+        recording every outcome so that an interrupted run resumes where it stopped.",
+    after_help = "Examples:\n  cibil-bulk validate customers.csv\n  cibil-bulk run customers.csv --sandbox\n  cibil-bulk run customers.csv\n  cibil-bulk status"
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -68,6 +69,187 @@ pub enum Command {
         after_help = "Examples:\n  cibil-bulk validate customers.csv\n  cibil-bulk validate export.csv --errors to-fix.csv --output report.csv\n  cibil-bulk validate us-export.csv --date-order mdy"
     )]
     Validate(ValidateArgs),
+
+    /// Register every valid row of a customer file with AOPay, resumably.
+    #[command(
+        long_about = "Register every valid row of a customer file with AOPay.\n\n\
+            Checks every row first (as `validate` does), then sends the valid ones concurrently \
+            under the rate limit, recording every outcome in the state database. Running the same \
+            file again resumes it: nothing registered is sent twice. Writes a results file with \
+            every row's status and cibil_id, and an errors file with the rows to fix.\n\n\
+            Credentials come from the environment (AOPAY_REGISTRATION_ID, AOPAY_COMPANY_CODE) or \
+            the config file's [aopay] section, never from the command line.\n\n\
+            Exit status: 0 every row registered, known or duplicate; 1 some rows invalid, rejected \
+            or failed; 2 usage or file error, nothing sent; 3 aborted (credentials refused, \
+            endpoint down, state in use); 130 interrupted, run again to resume.",
+        after_help = "Examples:\n  cibil-bulk run customers.csv --sandbox\n  AOPAY_REGISTRATION_ID=AOP-554 AOPAY_COMPANY_CODE=CMP1045 cibil-bulk run customers.csv\n  cibil-bulk run customers.csv --dry-run\n  cibil-bulk run customers.csv --rate 5/s --concurrency 4 --summary run.json -q"
+    )]
+    Run(RunArgs),
+
+    /// Show the runs in a state database: rows per status and what is left to do.
+    #[command(
+        after_help = "Examples:\n  cibil-bulk status\n  cibil-bulk status 3\n  cibil-bulk status customers.csv --state branch.db"
+    )]
+    Status(StatusArgs),
+
+    /// Write the results (and errors) file of a run again, from the state database.
+    #[command(
+        after_help = "Examples:\n  cibil-bulk export 3 --output results.csv\n  cibil-bulk export customers.csv --output results.csv --errors to-fix.csv"
+    )]
+    Export(ExportArgs),
+}
+
+/// Where the state lives.
+#[derive(Debug, Args)]
+pub struct StateArgs {
+    /// The state database: every row's status and outcome, the ledger of registered customers
+    /// [default: cibil-bulk.db; cibil-bulk.sandbox.db with --sandbox].
+    ///
+    /// Example: --state /var/lib/cibil-bulk/branch-12.db
+    #[arg(long, env = "CIBIL_BULK_STATE", value_name = "FILE")]
+    pub state: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    #[command(flatten)]
+    pub state: StateArgs,
+
+    /// Results file: every row with its status and cibil_id, then the file's own columns
+    /// [default: FILE's name with .results.csv].
+    ///
+    /// Example: --output registered.csv
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Errors file: the rows to fix or retry, with the file's own columns and an error column
+    /// [default: FILE's name with .errors.csv].
+    ///
+    /// Example: --errors to-fix.csv
+    #[arg(long, value_name = "FILE")]
+    pub errors: Option<PathBuf>,
+
+    /// Write the counts, timings, files and exit status as JSON here, for scripts.
+    ///
+    /// Example: --summary /var/log/cibil-bulk/last-run.json
+    #[arg(long, value_name = "FILE")]
+    pub summary: Option<PathBuf>,
+
+    /// Most requests per second (N/s), per minute (N/m) or per hour (N/h) [default: 10/s].
+    /// Retries count too. Ask AOPay what your account allows.
+    ///
+    /// Example: --rate 50/s
+    #[arg(long, env = "CIBIL_BULK_RATE", value_name = "RATE")]
+    pub rate: Option<String>,
+
+    /// Requests that may leave at once on top of the rate [default: 1].
+    ///
+    /// Example: --burst 5
+    #[arg(long, env = "CIBIL_BULK_BURST", value_name = "N")]
+    pub burst: Option<u32>,
+
+    /// Most requests in flight at once [default: 8].
+    ///
+    /// Example: --concurrency 32
+    #[arg(long, env = "CIBIL_BULK_CONCURRENCY", value_name = "N")]
+    pub concurrency: Option<u32>,
+
+    /// The registration endpoint [default: AOPay's production URL].
+    ///
+    /// Example: --endpoint https://uat.aopay.co.in/api/AOP/CibilScore/registeration
+    #[arg(long, env = "AOPAY_ENDPOINT", value_name = "URL")]
+    pub endpoint: Option<String>,
+
+    /// HTTP method: AOPay documents GET with a JSON body; its cURL sample sends POST [default: get].
+    ///
+    /// Example: --method post
+    #[arg(long, env = "AOPAY_METHOD", value_name = "METHOD")]
+    pub method: Option<MethodArg>,
+
+    /// Longest wait for one answer, from connecting to its last byte [default: 30s].
+    ///
+    /// Example: --timeout 45s
+    #[arg(long, env = "CIBIL_BULK_TIMEOUT", value_name = "DURATION")]
+    pub timeout: Option<String>,
+
+    /// Attempts per row when AOPay does not answer (timeouts, 5xx), the first included
+    /// [default: 5]. Rows still unanswered are "failed" and tried again by the next run.
+    ///
+    /// Example: --max-attempts 8
+    #[arg(long, env = "CIBIL_BULK_MAX_ATTEMPTS", value_name = "N")]
+    pub max_attempts: Option<u32>,
+
+    /// Stop the run after this many requests in a row fail to get an answer [default: 20].
+    ///
+    /// Example: --max-consecutive-failures 50
+    #[arg(long, env = "CIBIL_BULK_MAX_CONSECUTIVE_FAILURES", value_name = "N")]
+    pub max_consecutive_failures: Option<u32>,
+
+    /// Check the file and show what would be sent, without sending anything or keeping state.
+    ///
+    /// Example: cibil-bulk run customers.csv --dry-run
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Send to a built-in AOPay simulator on this machine instead of AOPay, with its own state
+    /// file: for trying the tool out, and for rehearsals.
+    ///
+    /// Example: cibil-bulk run samples/customers.csv --sandbox
+    #[arg(long, conflicts_with = "endpoint")]
+    pub sandbox: bool,
+
+    /// Allow an http:// endpoint that is not on this machine (credentials and personal data
+    /// would cross the network unencrypted).
+    ///
+    /// Example: --allow-insecure-http
+    #[arg(long)]
+    pub allow_insecure_http: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MethodArg {
+    Get,
+    Post,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub state: StateArgs,
+
+    /// A run: its number (from `cibil-bulk status`) or the customer file it was made from.
+    /// Without it, every run is listed.
+    ///
+    /// Example: 3
+    #[arg(value_name = "RUN")]
+    pub run: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub state: StateArgs,
+
+    /// The run: its number (from `cibil-bulk status`) or the customer file it was made from.
+    ///
+    /// Example: 3
+    #[arg(value_name = "RUN")]
+    pub run: String,
+
+    /// Where to write the results.
+    ///
+    /// Example: --output results.csv
+    #[arg(long, value_name = "FILE")]
+    pub output: PathBuf,
+
+    /// Also write the rows that need attention here.
+    ///
+    /// Example: --errors to-fix.csv
+    #[arg(long, value_name = "FILE")]
+    pub errors: Option<PathBuf>,
 }
 
 /// How to read a customer file and which rules apply: shared by every command that reads one.

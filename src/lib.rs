@@ -7,16 +7,18 @@
 pub mod api;
 pub mod cli;
 pub mod commands;
+pub mod engine;
 pub mod input;
 pub mod mask;
 pub mod output;
+pub mod sandbox;
 pub mod settings;
 pub mod store;
 pub mod validate;
 
 use cli::Cli;
 use output::Printer;
-use settings::{CommandSettings, Settings, SettingsError};
+use settings::{CommandSettings, Settings};
 
 /// The exit status contract of DESIGN.md ("Exit codes"): cron jobs branch on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,16 +52,27 @@ pub fn run(cli: &Cli) -> anyhow::Result<Exit> {
     let settings = Settings::resolve(cli)?;
     output::init_logging(&settings.log);
     let printer = Printer::new(&settings.log);
+    for warning in &settings.warnings {
+        printer.warn(warning);
+    }
     match &settings.command {
         CommandSettings::Validate(validate) => commands::validate(validate, &printer),
+        CommandSettings::Run(run) => commands::run(run, &printer),
+        CommandSettings::Status(status) => commands::status(status, &printer),
+        CommandSettings::Export(export) => commands::export(export, &printer),
     }
 }
 
 /// The exit status for an error that ended the program: a usage or file-level error unless the
 /// error says otherwise.
 pub fn exit_code_of(error: &anyhow::Error) -> Exit {
-    if error.downcast_ref::<SettingsError>().is_some() {
-        return Exit::Usage;
+    for cause in error.chain() {
+        if let Some(store::StoreError::Locked(_) | store::StoreError::LockLost) = cause.downcast_ref() {
+            return Exit::Aborted;
+        }
+        if cause.downcast_ref::<engine::EngineError>().is_some() {
+            return Exit::Aborted;
+        }
     }
     Exit::Usage
 }

@@ -10,17 +10,35 @@ use chrono::NaiveDate;
 use clap::ValueEnum;
 use serde::Deserialize;
 
-use crate::cli::{Cli, Command, DateOrderArg, EncodingArg, InputArgs, LogFormatArg, ValidateArgs};
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::time::Duration;
+
+use crate::api::{ApiSettings, Credentials, Method, PRODUCTION_ENDPOINT};
+use crate::cli::{
+    Cli, Command, DateOrderArg, EncodingArg, ExportArgs, InputArgs, LogFormatArg, MethodArg, RunArgs,
+    StateArgs, StatusArgs, ValidateArgs,
+};
+use crate::engine::{EngineSettings, Rate};
 use crate::input::{Field, ProbeOptions, TextEncoding};
 use crate::validate::{DateOrder, Rules};
 
 /// The config file read when `--config` is not given and it exists in the working directory.
 pub const DEFAULT_CONFIG: &str = "cibil-bulk.toml";
+/// The state database when `--state` is not given.
+pub const DEFAULT_STATE: &str = "cibil-bulk.db";
+/// The state database of `--sandbox` runs: registrations made against the simulator must never
+/// be taken for real ones.
+pub const DEFAULT_SANDBOX_STATE: &str = "cibil-bulk.sandbox.db";
+/// Environment variables holding the merchant's credentials.
+pub const ENV_REGISTRATION_ID: &str = "AOPAY_REGISTRATION_ID";
+pub const ENV_COMPANY_CODE: &str = "AOPAY_COMPANY_CODE";
 
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub log: LogSettings,
     pub command: CommandSettings,
+    /// Things the user should hear about the settings themselves (said once, at start).
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +57,9 @@ pub enum LogFormat {
 #[derive(Debug, Clone)]
 pub enum CommandSettings {
     Validate(ValidateSettings),
+    Run(Box<RunSettings>),
+    Status(StatusSettings),
+    Export(ExportSettings),
 }
 
 /// Where the customer file is and how to read and judge it.
@@ -78,6 +99,34 @@ pub struct ValidateSettings {
     pub summary: Option<PathBuf>,
 }
 
+#[derive(Debug, Clone)]
+pub struct RunSettings {
+    pub input: InputSettings,
+    pub state: PathBuf,
+    pub results: PathBuf,
+    pub errors: PathBuf,
+    pub summary: Option<PathBuf>,
+    /// With `--sandbox`, the endpoint and credentials are the simulator's, set when it starts.
+    pub api: ApiSettings,
+    pub engine: EngineSettings,
+    pub dry_run: bool,
+    pub sandbox: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct StatusSettings {
+    pub state: PathBuf,
+    pub run: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ExportSettings {
+    pub state: PathBuf,
+    pub run: String,
+    pub results: PathBuf,
+    pub errors: Option<PathBuf>,
+}
+
 /// A setting that cannot be used; nothing has been read or sent.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
@@ -96,6 +145,18 @@ pub enum SettingsError {
     Map { origin: String, value: String },
     #[error("{origin}: \"{value}\" is not {expected}")]
     Invalid { origin: String, value: String, expected: &'static str },
+    #[error(
+        "no AOPay credentials: set {ENV_REGISTRATION_ID} and {ENV_COMPANY_CODE} in the environment, \
+         or registration_id and company_code under [aopay] in the config file ({config}). To try \
+         the tool without them, run with --sandbox or --dry-run"
+    )]
+    NoCredentials { config: String },
+    #[error(
+        "--endpoint {0} is plain http:// to another machine: credentials and customers' data would \
+         cross the network unencrypted. Use https://, or pass --allow-insecure-http if this is \
+         really wanted"
+    )]
+    InsecureEndpoint(String),
 }
 
 fn field_names() -> String {
@@ -108,6 +169,35 @@ fn field_names() -> String {
 #[serde(default, deny_unknown_fields)]
 struct ConfigFile {
     input: InputConfig,
+    aopay: AopayConfig,
+    run: RunConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct AopayConfig {
+    endpoint: Option<String>,
+    method: Option<String>,
+    timeout: Option<String>,
+    connect_timeout: Option<String>,
+    registration_id: Option<String>,
+    company_code: Option<String>,
+    omit_empty_middle_name: Option<bool>,
+    allow_insecure_http: Option<bool>,
+    /// Extra request headers, e.g. an API gateway's key.
+    headers: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RunConfig {
+    state: Option<PathBuf>,
+    rate: Option<String>,
+    burst: Option<u32>,
+    concurrency: Option<u32>,
+    max_attempts: Option<u32>,
+    max_consecutive_failures: Option<u32>,
+    max_retry_after: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -126,12 +216,21 @@ struct InputConfig {
 impl Settings {
     /// Merges flags and environment (already in `cli`) with the config file and the defaults.
     pub fn resolve(cli: &Cli) -> Result<Settings, SettingsError> {
-        Settings::resolve_in(cli, Path::new("."), chrono::Local::now().date_naive())
+        Settings::resolve_in(cli, Path::new("."), chrono::Local::now().date_naive(), &|name| {
+            std::env::var(name).ok()
+        })
     }
 
-    /// As [`Settings::resolve`], looking for the default config file in `dir`, on `today`.
-    pub fn resolve_in(cli: &Cli, dir: &Path, today: NaiveDate) -> Result<Settings, SettingsError> {
+    /// As [`Settings::resolve`], looking for the default config file in `dir`, on `today`, with
+    /// `env` for the variables clap does not read (the credentials).
+    pub fn resolve_in(
+        cli: &Cli,
+        dir: &Path,
+        today: NaiveDate,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Settings, SettingsError> {
         let (config, config_path) = load_config(cli.global.config.as_deref(), dir)?;
+        let mut warnings = Vec::new();
         let log = LogSettings {
             verbosity: if cli.global.quiet {
                 -1
@@ -147,8 +246,18 @@ impl Settings {
             Command::Validate(args) => {
                 CommandSettings::Validate(validate_settings(args, &config, &config_path, today)?)
             }
+            Command::Run(args) => CommandSettings::Run(Box::new(run_settings(
+                args,
+                &config,
+                &config_path,
+                today,
+                env,
+                &mut warnings,
+            )?)),
+            Command::Status(args) => CommandSettings::Status(status_settings(args, &config)),
+            Command::Export(args) => CommandSettings::Export(export_settings(args, &config)),
         };
-        Ok(Settings { log, command })
+        Ok(Settings { log, command, warnings })
     }
 }
 
@@ -276,6 +385,242 @@ fn input_settings(
     })
 }
 
+fn state_path(args: &StateArgs, config: &ConfigFile, sandbox: bool) -> PathBuf {
+    args.state
+        .clone()
+        .or_else(|| config.run.state.clone())
+        .unwrap_or_else(|| PathBuf::from(if sandbox { DEFAULT_SANDBOX_STATE } else { DEFAULT_STATE }))
+}
+
+fn status_settings(args: &StatusArgs, config: &ConfigFile) -> StatusSettings {
+    StatusSettings { state: state_path(&args.state, config, false), run: args.run.clone() }
+}
+
+fn export_settings(args: &ExportArgs, config: &ConfigFile) -> ExportSettings {
+    ExportSettings {
+        state: state_path(&args.state, config, false),
+        run: args.run.clone(),
+        results: args.output.clone(),
+        errors: args.errors.clone(),
+    }
+}
+
+/// `customers.csv` → `customers.results.csv`, beside it.
+fn beside(input: &Path, suffix: &str) -> PathBuf {
+    let stem = input.file_stem().map_or_else(|| "customers".into(), |s| s.to_string_lossy().into_owned());
+    input.with_file_name(format!("{stem}.{suffix}.csv"))
+}
+
+fn run_settings(
+    args: &RunArgs,
+    config: &ConfigFile,
+    config_path: &Path,
+    today: NaiveDate,
+    env: &dyn Fn(&str) -> Option<String>,
+    warnings: &mut Vec<String>,
+) -> Result<RunSettings, SettingsError> {
+    let input = input_settings(&args.input, &config.input, config_path, today)?;
+    let key = |section: &str, key: &str| format!("{} [{section}] {key}", config_path.display());
+
+    let rate = match (&args.rate, &config.run.rate) {
+        (Some(text), _) => parse_rate(text, "--rate".into())?,
+        (None, Some(text)) => parse_rate(text, key("run", "rate"))?,
+        (None, None) => {
+            Rate { requests: NonZeroU32::new(10).unwrap_or(NonZeroU32::MIN), per: Duration::from_secs(1) }
+        }
+    };
+    let number = |flag: Option<u32>, file: Option<u32>, name: &str, default: u32, max: u32| {
+        let (value, origin) = match (flag, file) {
+            (Some(v), _) => (v, format!("--{}", name.replace('_', "-"))),
+            (None, Some(v)) => (v, key("run", name)),
+            (None, None) => (default, String::new()),
+        };
+        NonZeroU32::new(value).filter(|v| v.get() <= max).ok_or(SettingsError::Invalid {
+            origin,
+            value: value.to_string(),
+            expected: "a whole number in range (burst, attempts: 1-100000; concurrency: 1-1024)",
+        })
+    };
+    let concurrency = number(args.concurrency, config.run.concurrency, "concurrency", 8, 1024)?;
+    let burst = number(args.burst, config.run.burst, "burst", 1, 100_000)?;
+    let max_attempts = number(args.max_attempts, config.run.max_attempts, "max_attempts", 5, 100)?;
+    let max_consecutive_failures = number(
+        args.max_consecutive_failures,
+        config.run.max_consecutive_failures,
+        "max_consecutive_failures",
+        20,
+        100_000,
+    )?;
+
+    let duration = |flag: &Option<String>,
+                    file: &Option<String>,
+                    flag_name: &str,
+                    name: &str,
+                    default: Duration| {
+        match (flag, file) {
+            (Some(text), _) => parse_duration(text, flag_name.into()),
+            (None, Some(text)) => parse_duration(text, key("aopay", name)),
+            (None, None) => Ok(default),
+        }
+    };
+    let timeout =
+        duration(&args.timeout, &config.aopay.timeout, "--timeout", "timeout", Duration::from_secs(30))?;
+    let connect_timeout =
+        duration(&None, &config.aopay.connect_timeout, "", "connect_timeout", Duration::from_secs(10))?;
+    let max_retry_after = match &config.run.max_retry_after {
+        Some(text) => parse_duration(text, key("run", "max_retry_after"))?,
+        None => Duration::from_secs(300),
+    };
+
+    let method = match (args.method, &config.aopay.method) {
+        (Some(MethodArg::Get), _) => Method::Get,
+        (Some(MethodArg::Post), _) => Method::Post,
+        (None, Some(text)) => match text.to_ascii_lowercase().as_str() {
+            "get" => Method::Get,
+            "post" => Method::Post,
+            _ => {
+                return Err(SettingsError::Invalid {
+                    origin: key("aopay", "method"),
+                    value: text.clone(),
+                    expected: "get or post",
+                });
+            }
+        },
+        (None, None) => Method::Get,
+    };
+
+    let allow_insecure = args.allow_insecure_http || config.aopay.allow_insecure_http.unwrap_or(false);
+    let (endpoint_text, origin) = match (&args.endpoint, &config.aopay.endpoint) {
+        (Some(url), _) => (url.clone(), "--endpoint".to_owned()),
+        (None, Some(url)) => (url.clone(), key("aopay", "endpoint")),
+        (None, None) => (PRODUCTION_ENDPOINT.to_owned(), String::new()),
+    };
+    let endpoint = parse_endpoint(&endpoint_text, origin, allow_insecure)?;
+
+    let from_config = |value: &Option<String>| value.clone().filter(|v| !v.trim().is_empty());
+    let registration_id = env(ENV_REGISTRATION_ID)
+        .filter(|v| !v.trim().is_empty())
+        .or_else(|| from_config(&config.aopay.registration_id));
+    let company_code = env(ENV_COMPANY_CODE)
+        .filter(|v| !v.trim().is_empty())
+        .or_else(|| from_config(&config.aopay.company_code));
+    if config.aopay.registration_id.is_some() || config.aopay.company_code.is_some() {
+        warn_if_readable_by_others(config_path, warnings);
+    }
+    let credentials = match (registration_id, company_code) {
+        (Some(registration_id), Some(company_code)) => Credentials { registration_id, company_code },
+        // The sandbox brings its own; a dry run sends nothing.
+        _ if args.sandbox || args.dry_run => {
+            Credentials { registration_id: String::new(), company_code: String::new() }
+        }
+        _ => return Err(SettingsError::NoCredentials { config: config_path.display().to_string() }),
+    };
+
+    let mut engine =
+        EngineSettings::new(NonZeroUsize::new(concurrency.get() as usize).unwrap_or(NonZeroUsize::MIN), rate);
+    engine.burst = burst;
+    engine.max_attempts = max_attempts;
+    engine.max_consecutive_failures = max_consecutive_failures;
+    engine.max_retry_after = max_retry_after;
+    engine.shutdown_grace = timeout + Duration::from_secs(5);
+
+    let api = ApiSettings {
+        endpoint,
+        method,
+        timeout,
+        connect_timeout,
+        headers: config.aopay.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        omit_empty_middle_name: config.aopay.omit_empty_middle_name.unwrap_or(false),
+        credentials,
+        pool_size: engine.concurrency.get(),
+    };
+    let results = args.output.clone().unwrap_or_else(|| beside(&input.path, "results"));
+    let errors = args.errors.clone().unwrap_or_else(|| beside(&input.path, "errors"));
+    Ok(RunSettings {
+        state: state_path(&args.state, config, args.sandbox),
+        input,
+        results,
+        errors,
+        summary: args.summary.clone(),
+        api,
+        engine,
+        dry_run: args.dry_run,
+        sandbox: args.sandbox,
+    })
+}
+
+/// `10/s`, `600/m`, `36000/h`, or a bare number of requests per second.
+fn parse_rate(text: &str, origin: String) -> Result<Rate, SettingsError> {
+    let bad = || SettingsError::Invalid {
+        origin: origin.clone(),
+        value: text.to_owned(),
+        expected: "a rate like 10/s, 600/m or 36000/h (whole requests, at least 1)",
+    };
+    let (count, unit) = text.trim().split_once('/').unwrap_or((text.trim(), "s"));
+    let per = match unit.trim().to_ascii_lowercase().as_str() {
+        "s" | "sec" | "second" => Duration::from_secs(1),
+        "m" | "min" | "minute" => Duration::from_secs(60),
+        "h" | "hour" => Duration::from_secs(3600),
+        _ => return Err(bad()),
+    };
+    let requests =
+        count.trim().parse::<u32>().ok().and_then(NonZeroU32::new).filter(|n| n.get() <= 1_000_000);
+    Ok(Rate { requests: requests.ok_or_else(bad)?, per })
+}
+
+/// `30s`, `500ms`, `2m`, `1.5s`.
+fn parse_duration(text: &str, origin: String) -> Result<Duration, SettingsError> {
+    let trimmed = text.trim();
+    // humantime reads `30s`, `500ms`, `2m 30s`; fractions of a second (`1.5s`) are read here.
+    let fraction = || {
+        trimmed.strip_suffix('s').and_then(|n| n.parse::<f64>().ok()).filter(|s| s.is_finite() && *s >= 0.0)
+    };
+    let parsed = humantime::parse_duration(trimmed).ok().or_else(|| fraction().map(Duration::from_secs_f64));
+    parsed.filter(|d| !d.is_zero() && *d <= Duration::from_secs(24 * 3600)).ok_or(SettingsError::Invalid {
+        origin,
+        value: text.to_owned(),
+        expected: "a duration like 30s, 500ms or 2m (more than zero, at most a day)",
+    })
+}
+
+/// An https:// URL, or http:// to this machine (the sandbox), or http:// anywhere when allowed.
+fn parse_endpoint(text: &str, origin: String, allow_insecure: bool) -> Result<reqwest::Url, SettingsError> {
+    let url = reqwest::Url::parse(text.trim())
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+    let Some(url) = url else {
+        return Err(SettingsError::Invalid {
+            origin,
+            value: text.to_owned(),
+            expected: "an http(s) URL like https://api.aopay.co.in/api/AOP/CibilScore/registeration",
+        });
+    };
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    };
+    if url.scheme() == "http" && !loopback && !allow_insecure {
+        return Err(SettingsError::InsecureEndpoint(text.to_owned()));
+    }
+    Ok(url)
+}
+
+/// Credentials in a file others can read are credentials others have.
+fn warn_if_readable_by_others(path: &Path, warnings: &mut Vec<String>) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        warnings.push(format!(
+            "{} holds AOPay credentials and other users can read it: chmod 600 {}",
+            path.display(),
+            path.display()
+        ));
+    }
+}
+
 fn parse_delimiter(text: &str, origin: String) -> Result<u8, SettingsError> {
     match text {
         "tab" | "\\t" | "\t" => Ok(b'\t'),
@@ -303,7 +648,11 @@ mod tests {
             std::fs::write(dir.path().join(DEFAULT_CONFIG), text).unwrap();
         }
         let cli = Cli::try_parse_from([&["cibil-bulk", "validate", "f.csv"], args].concat()).unwrap();
-        let CommandSettings::Validate(v) = Settings::resolve_in(&cli, dir.path(), today())?.command;
+        let CommandSettings::Validate(v) =
+            Settings::resolve_in(&cli, dir.path(), today(), &|_| None)?.command
+        else {
+            panic!("not validate")
+        };
         Ok(v.input)
     }
 
@@ -361,10 +710,122 @@ mod tests {
     }
 
     #[test]
+    fn the_example_config_file_is_valid() {
+        let text = include_str!("../samples/cibil-bulk.example.toml");
+        let config: ConfigFile = toml::from_str(text).expect("the example parses");
+        assert_eq!(config.run.rate.as_deref(), Some("10/s"));
+        let uncommented: String = text
+            .lines()
+            .map(|l| l.strip_prefix("# ").filter(|l| l.contains(" = ")).unwrap_or(l))
+            .collect::<Vec<_>>()
+            .join("\n");
+        toml::from_str::<ConfigFile>(&uncommented).expect("the commented-out keys are valid too");
+    }
+
+    #[test]
+    fn rates_durations_and_endpoints() {
+        let rate = parse_rate("600/m", "x".into()).unwrap();
+        assert_eq!((rate.requests.get(), rate.per), (600, Duration::from_secs(60)));
+        assert_eq!(parse_rate("25", "x".into()).unwrap().per_second(), 25.0);
+        for bad in ["0/s", "-1/s", "ten/s", "5/fortnight", "2.5/s", ""] {
+            assert!(parse_rate(bad, "--rate".into()).is_err(), "{bad}");
+        }
+        assert_eq!(parse_duration("30s", "x".into()).unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("500ms", "x".into()).unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("1.5s", "x".into()).unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("2m", "x".into()).unwrap(), Duration::from_secs(120));
+        for bad in ["0s", "forever", "-3s", "3 days", "NaNs"] {
+            assert!(parse_duration(bad, "x".into()).is_err(), "{bad}");
+        }
+        assert!(parse_endpoint("https://api.aopay.co.in/x", "x".into(), false).is_ok());
+        assert!(parse_endpoint("http://127.0.0.1:8080/x", "x".into(), false).is_ok());
+        assert!(parse_endpoint("http://localhost:8080/x", "x".into(), false).is_ok());
+        assert!(matches!(
+            parse_endpoint("http://api.aopay.co.in/x", "x".into(), false),
+            Err(SettingsError::InsecureEndpoint(_))
+        ));
+        assert!(parse_endpoint("http://api.aopay.co.in/x", "x".into(), true).is_ok());
+        assert!(parse_endpoint("ftp://x/y", "x".into(), true).is_err());
+        assert!(parse_endpoint("not a url", "x".into(), true).is_err());
+    }
+
+    fn resolve_run(
+        args: &[&str],
+        config: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Result<(RunSettings, Vec<String>), SettingsError> {
+        let dir = tempfile::tempdir().unwrap();
+        if let Some(text) = config {
+            std::fs::write(dir.path().join(DEFAULT_CONFIG), text).unwrap();
+        }
+        let cli = Cli::try_parse_from([&["cibil-bulk", "run", "in/customers.csv"], args].concat()).unwrap();
+        let env = |name: &str| env.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
+        let settings = Settings::resolve_in(&cli, dir.path(), today(), &env)?;
+        let CommandSettings::Run(run) = settings.command else { panic!("not run") };
+        Ok((*run, settings.warnings))
+    }
+
+    const CREDS: [(&str, &str); 2] = [(ENV_REGISTRATION_ID, "AOP-554"), (ENV_COMPANY_CODE, "CMP1045")];
+
+    #[test]
+    fn run_defaults_and_credentials_from_the_environment() {
+        let (run, _) = resolve_run(&[], None, &CREDS).unwrap();
+        assert_eq!(run.api.credentials.registration_id, "AOP-554");
+        assert_eq!(run.api.endpoint.as_str(), PRODUCTION_ENDPOINT);
+        assert_eq!((run.api.method, run.api.timeout), (Method::Get, Duration::from_secs(30)));
+        assert_eq!((run.engine.concurrency.get(), run.engine.rate.to_string()), (8, "10/s".to_owned()));
+        assert_eq!(run.state, PathBuf::from(DEFAULT_STATE));
+        assert_eq!(run.results, PathBuf::from("in/customers.results.csv"));
+        assert_eq!(run.errors, PathBuf::from("in/customers.errors.csv"));
+    }
+
+    #[test]
+    fn no_credentials_is_an_error_unless_nothing_real_is_sent() {
+        let err = resolve_run(&[], None, &[]).unwrap_err();
+        assert!(matches!(err, SettingsError::NoCredentials { .. }));
+        assert!(err.to_string().contains(ENV_REGISTRATION_ID));
+        let (run, _) = resolve_run(&["--sandbox"], None, &[]).unwrap();
+        assert_eq!(run.state, PathBuf::from(DEFAULT_SANDBOX_STATE));
+        assert!(resolve_run(&["--dry-run"], None, &[]).is_ok());
+    }
+
+    #[test]
+    fn run_settings_from_the_config_file_and_flags() {
+        let config = "[aopay]\nregistration_id = \"AOP-9\"\ncompany_code = \"CMP9\"\nmethod = \"post\"\ntimeout = \"45s\"\n\
+                      [aopay.headers]\nX-Api-Key = \"k\"\n[run]\nrate = \"120/m\"\nconcurrency = 4\nstate = \"branch.db\"\n";
+        let (run, warnings) = resolve_run(&["--concurrency", "16"], Some(config), &[]).unwrap();
+        assert_eq!(run.api.credentials.company_code, "CMP9");
+        assert_eq!((run.api.method, run.api.timeout), (Method::Post, Duration::from_secs(45)));
+        assert_eq!(run.api.headers, vec![("X-Api-Key".to_owned(), "k".to_owned())]);
+        assert_eq!((run.engine.rate.to_string(), run.engine.concurrency.get()), ("120/m".to_owned(), 16));
+        assert_eq!(run.state, PathBuf::from("branch.db"));
+        // The environment wins over the file.
+        let (run, _) = resolve_run(&[], Some(config), &CREDS).unwrap();
+        assert_eq!(run.api.credentials.registration_id, "AOP-554");
+        // A config file with credentials that others can read is worth a warning.
+        assert!(warnings.iter().any(|w| w.contains("chmod 600")), "{warnings:?}");
+    }
+
+    #[test]
+    fn bad_run_values_name_their_origin() {
+        let err = resolve_run(&["--concurrency", "0"], None, &CREDS).unwrap_err().to_string();
+        assert!(err.starts_with("--concurrency: \"0\""), "{err}");
+        let err = resolve_run(&["--rate", "fast"], None, &CREDS).unwrap_err().to_string();
+        assert!(err.starts_with("--rate: \"fast\""), "{err}");
+        let err = resolve_run(&["--endpoint", "http://10.0.0.5/x"], None, &CREDS).unwrap_err();
+        assert!(matches!(err, SettingsError::InsecureEndpoint(_)));
+        assert!(
+            resolve_run(&["--endpoint", "http://10.0.0.5/x", "--allow-insecure-http"], None, &CREDS).is_ok()
+        );
+        let err = resolve_run(&[], Some("[run]\nburst = 0\n"), &CREDS).unwrap_err().to_string();
+        assert!(err.contains("[run] burst"), "{err}");
+    }
+
+    #[test]
     fn an_explicit_config_file_must_exist() {
         let cli = Cli::try_parse_from(["cibil-bulk", "validate", "f.csv", "--config", "/nonexistent/c.toml"])
             .unwrap();
-        let err = Settings::resolve_in(&cli, Path::new("."), today()).unwrap_err();
+        let err = Settings::resolve_in(&cli, Path::new("."), today(), &|_| None).unwrap_err();
         assert!(matches!(err, SettingsError::ConfigRead { .. }));
     }
 }

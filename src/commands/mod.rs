@@ -2,12 +2,17 @@
 //! no rules of its own: reading is `input`'s, judging `validate`'s, keeping `store`'s, showing
 //! `output`'s.
 
+mod intake;
+mod run;
+mod status;
 mod validate;
 
 use std::path::Path;
 
 use anyhow::bail;
 
+pub use run::run;
+pub use status::{export, status};
 pub use validate::validate;
 
 /// Refuses outputs that would overwrite the customer file or each other: the input must survive

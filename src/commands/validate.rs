@@ -3,15 +3,13 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::Context as _;
-
 use super::guard_outputs;
+use super::intake::{Intake, warn_about_encoding};
 use crate::Exit;
-use crate::input::{self, RawRow, RowReader};
-use crate::output::{ErrorsFile, Printer, ReportFile, ValidationSummary, error_text};
+use crate::input;
+use crate::output::{ErrorsFile, Printer, ReportFile, ValidationSummary, error_text, write_json};
 use crate::settings::ValidateSettings;
-use crate::store::ScratchIndex;
-use crate::validate::{Admission, FileChecks, check_row};
+use crate::validate::Admission;
 
 pub fn validate(settings: &ValidateSettings, printer: &Printer) -> anyhow::Result<Exit> {
     let path = settings.input.path.as_path();
@@ -23,38 +21,23 @@ pub fn validate(settings: &ValidateSettings, printer: &Printer) -> anyhow::Resul
     guard_outputs(path, &outputs)?;
 
     let probe = input::probe(path, settings.input.probe)?;
-    if let Some(line) = probe.fallback_from_line {
-        printer.warn(format_args!(
-            "{} is not UTF-8 (line {line} is the first line that is not), so it is read as \
-             Windows-1252, which Excel's plain \"CSV\" format writes. If names look wrong, save \
-             the sheet as \"CSV UTF-8\" or choose with --encoding.",
-            path.display()
-        ));
-    }
-    let rules = settings.input.rules(&probe.sha256_hex());
-    let mut reader = RowReader::open(path, &probe, &settings.input.map, &rules.required_fields())?;
-    let columns = reader.columns().clone();
-    let mut checks =
-        FileChecks::new(ScratchIndex::new().context("cannot create the index of PANs seen")?, &rules);
+    warn_about_encoding(path, &probe, printer);
+    let intake = Intake::open(&settings.input, &probe)?;
 
     let mut errors =
-        settings.errors.as_deref().map(|p| ErrorsFile::create(p, columns.headers())).transpose()?;
+        settings.errors.as_deref().map(|p| ErrorsFile::create(p, intake.columns.headers())).transpose()?;
     let mut report = settings.report.as_deref().map(ReportFile::create).transpose()?;
     let mut summary = ValidationSummary::default();
-
-    let mut row = RawRow::default();
-    while reader.read_row(&mut row)? {
-        let mut checked = check_row(&row, &columns, &rules);
-        let admission = checks.admit(row.line, &mut checked, &columns)?;
-        summary.record(row.line, admission, &checked);
+    intake.scan(path, |row, admission, checked| {
+        summary.record(row.line, admission, checked);
         if let (Some(errors), Admission::Invalid) = (&mut errors, admission) {
-            errors.write(&row.cells, &format!("line {}: {}", row.line, error_text(&checked)))?;
+            errors.write(&row.cells, &format!("line {}: {}", row.line, error_text(checked)))?;
         }
         if let Some(report) = &mut report {
-            report.write(row.line, admission, &checked)?;
+            report.write(row.line, admission, checked)?;
         }
-    }
-    checks.finish(&columns).with_context(|| format!("{}: the dates cannot be trusted", path.display()))?;
+        Ok(())
+    })?;
 
     let errors_written = errors
         .map(|e| -> anyhow::Result<_> {
@@ -73,7 +56,7 @@ pub fn validate(settings: &ValidateSettings, printer: &Printer) -> anyhow::Resul
         if let Some(p) = &report_written {
             files.insert("report", p.as_path());
         }
-        crate::output::write_json(summary_path, &summary.json(path, &probe, files, exit.code()))?;
+        write_json(summary_path, &summary.json(path, &probe, files, exit.code()))?;
     }
     printer.report(&summary.render(
         path,

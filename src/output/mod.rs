@@ -3,13 +3,17 @@
 //! program prints; other modules return data or emit `tracing` events, which land here.
 
 mod atomic;
+mod progress;
+mod run;
 mod validation;
 
 use std::fmt::Display;
 use std::io::{self, IsTerminal, Write};
 
 pub use atomic::{AtomicFile, CsvFile, OutputError, safe_cell};
-pub use validation::{ErrorsFile, ReportFile, ValidationSummary, error_text};
+pub use progress::Progress;
+pub use run::{ResultsFile, RunSummary, write_results};
+pub use validation::{ErrorsFile, ReportFile, ValidationSummary, codes_text, error_text, warnings_text};
 
 use crate::settings::{LogFormat, LogSettings};
 

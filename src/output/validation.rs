@@ -59,6 +59,16 @@ pub fn error_text(checked: &Checked) -> String {
     join(checked, Severity::Error)
 }
 
+/// Every warning message of a row, in one cell.
+pub fn warnings_text(checked: &Checked) -> String {
+    join(checked, Severity::Warning)
+}
+
+/// The codes of a row's errors (`pan.format,mobile.length`), for machines.
+pub fn codes_text(checked: &Checked) -> String {
+    checked.errors().map(|v| v.code).collect::<Vec<_>>().join(",")
+}
+
 fn join(checked: &Checked, severity: Severity) -> String {
     checked
         .violations

@@ -51,6 +51,12 @@ pub enum StoreError {
     #[error("another process took over the state database's lock while this run was using it")]
     LockLost,
     #[error(
+        "the state database {} records registrations made with {bound}, not {requested}: a \
+         customer registered there is not registered here. Use another --state file for {requested}",
+        .path.display()
+    )]
+    OtherEndpoint { path: PathBuf, bound: String, requested: String },
+    #[error(
         "line {line}: cannot move the row to {to} (its status is no longer one of {from}); the state was changed behind this run's back"
     )]
     Transition { line: u64, to: RowStatus, from: &'static str },
@@ -251,6 +257,27 @@ impl Store {
             params![id, input_path, now_ms()],
         )?;
         Ok(())
+    }
+
+    /// Ties the database to one endpoint (`sandbox` for the simulator): its ledger says who is
+    /// registered *there*, so runs against another endpoint must not use it.
+    pub fn bind_endpoint(&self, endpoint: &str) -> Result<(), StoreError> {
+        let bound: Option<String> = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'endpoint'", [], |r| r.get(0))
+            .optional()?;
+        match bound {
+            None => {
+                self.conn.execute("INSERT INTO meta (key, value) VALUES ('endpoint', ?1)", [endpoint])?;
+                Ok(())
+            }
+            Some(bound) if bound == endpoint => Ok(()),
+            Some(bound) => Err(StoreError::OtherEndpoint {
+                path: self.path.clone(),
+                bound,
+                requested: endpoint.to_owned(),
+            }),
+        }
     }
 
     /// Records how this invocation of the run ended.

@@ -1,0 +1,63 @@
+//! The one pass over a customer file that `validate`, `run` and `run --dry-run` share: read each
+//! row, apply the field rules, then the file-level rules, and hand the verdict to the caller.
+//! Stops with an error when the file as a whole cannot be trusted (its date order).
+
+use std::path::Path;
+
+use anyhow::Context as _;
+
+use crate::input::{Columns, Probe, RawRow, RowReader};
+use crate::output::Printer;
+use crate::settings::InputSettings;
+use crate::store::ScratchIndex;
+use crate::validate::{Admission, Checked, FileChecks, Rules, check_row};
+
+/// Says once that a file is read as Windows-1252, and why.
+pub fn warn_about_encoding(path: &Path, probe: &Probe, printer: &Printer) {
+    if let Some(line) = probe.fallback_from_line {
+        printer.warn(format_args!(
+            "{} is not UTF-8 (line {line} is the first line that is not), so it is read as \
+             Windows-1252, which Excel's plain \"CSV\" format writes. If names look wrong, save \
+             the sheet as \"CSV UTF-8\" or choose with --encoding.",
+            path.display()
+        ));
+    }
+}
+
+/// An opened customer file and the rules that judge it.
+#[derive(Debug)]
+pub struct Intake {
+    pub reader: RowReader,
+    pub columns: Columns,
+    pub rules: Rules,
+}
+
+impl Intake {
+    pub fn open(settings: &InputSettings, probe: &Probe) -> anyhow::Result<Intake> {
+        let rules = settings.rules(&probe.sha256_hex());
+        let reader = RowReader::open(&settings.path, probe, &settings.map, &rules.required_fields())?;
+        let columns = reader.columns().clone();
+        Ok(Intake { reader, columns, rules })
+    }
+
+    /// Calls `each` with every row and its verdict, in file order, then applies the whole-file
+    /// rules. An error from `each` or from the file stops the pass.
+    pub fn scan(
+        mut self,
+        path: &Path,
+        mut each: impl FnMut(&RawRow, Admission, &Checked) -> anyhow::Result<()>,
+    ) -> anyhow::Result<Columns> {
+        let index = ScratchIndex::new().context("cannot create the index of PANs seen")?;
+        let mut checks = FileChecks::new(index, &self.rules);
+        let mut row = RawRow::default();
+        while self.reader.read_row(&mut row)? {
+            let mut checked = check_row(&row, &self.columns, &self.rules);
+            let admission = checks.admit(row.line, &mut checked, &self.columns)?;
+            each(&row, admission, &checked)?;
+        }
+        checks
+            .finish(&self.columns)
+            .with_context(|| format!("{}: the dates cannot be trusted", path.display()))?;
+        Ok(self.columns)
+    }
+}

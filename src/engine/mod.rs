@@ -1,0 +1,272 @@
+//! The concurrency shape of DESIGN.md ("Architecture"): one producer thread streams the rows still
+//! to send out of the state and claims them durably, in batches, before any of their requests
+//! leaves; a bounded channel hands them to N worker tasks, each of which awaits the rate limiter
+//! before every attempt, sends, and retries transient failures with exponential backoff and full
+//! jitter; every outcome goes to one collector thread that owns the state database, the counters
+//! and the progress display, and commits outcomes in small groups.
+//!
+//! One [`Stop`] reaches every part. Credentials refused, too many consecutive failures or a signal
+//! stop the claiming; requests in flight finish (within a bounded wait); everything unanswered
+//! goes back to `pending`. The engine never reads a status code (the `api` module classifies)
+//! and never writes SQL or CSV (the `store` and `output` modules do).
+
+mod collector;
+mod producer;
+mod worker;
+
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::sync::{Arc, OnceLock, mpsc};
+use std::time::{Duration, Instant};
+
+use governor::{Quota, RateLimiter};
+use tokio_util::sync::CancellationToken;
+
+use crate::api::Client;
+use crate::output::Progress;
+use crate::store::{Store, StoreError};
+
+pub use worker::backoff_delay;
+
+/// Requests per period: `10/s`, `600/m`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub requests: NonZeroU32,
+    pub per: Duration,
+}
+
+impl Rate {
+    /// Requests per second, for display and arithmetic.
+    pub fn per_second(&self) -> f64 {
+        f64::from(self.requests.get()) / self.per.as_secs_f64()
+    }
+
+    fn quota(&self, burst: NonZeroU32) -> Quota {
+        let interval = self.per / self.requests.get();
+        Quota::with_period(interval.max(Duration::from_nanos(1)))
+            .unwrap_or_else(|| Quota::per_second(self.requests))
+            .allow_burst(burst)
+    }
+}
+
+impl std::fmt::Display for Rate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.per.as_secs() {
+            1 => write!(f, "{}/s", self.requests),
+            60 => write!(f, "{}/m", self.requests),
+            3600 => write!(f, "{}/h", self.requests),
+            _ => write!(f, "{}/{:?}", self.requests, self.per),
+        }
+    }
+}
+
+/// How hard to push, and how patiently.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// Workers, and so the most requests in flight at once.
+    pub concurrency: NonZeroUsize,
+    pub rate: Rate,
+    /// Requests that may leave at once on top of the steady rate.
+    pub burst: NonZeroU32,
+    /// Attempts per row in one invocation, the first included.
+    pub max_attempts: NonZeroU32,
+    /// This many transport failures in a row (timeouts, resets, 5xx) abort the run.
+    pub max_consecutive_failures: NonZeroU32,
+    /// First backoff ceiling; doubles per attempt up to `backoff_cap`.
+    pub backoff_base: Duration,
+    pub backoff_cap: Duration,
+    /// The longest `Retry-After` obeyed; longer ones are cut to this, and the run says so.
+    pub max_retry_after: Duration,
+    /// How long requests in flight may take to finish once the run is stopping.
+    pub shutdown_grace: Duration,
+}
+
+impl EngineSettings {
+    pub fn new(concurrency: NonZeroUsize, rate: Rate) -> EngineSettings {
+        EngineSettings {
+            concurrency,
+            rate,
+            burst: NonZeroU32::MIN,
+            max_attempts: NonZeroU32::new(5).unwrap_or(NonZeroU32::MIN),
+            max_consecutive_failures: NonZeroU32::new(20).unwrap_or(NonZeroU32::MIN),
+            backoff_base: Duration::from_millis(500),
+            backoff_cap: Duration::from_secs(30),
+            max_retry_after: Duration::from_secs(300),
+            shutdown_grace: Duration::from_secs(35),
+        }
+    }
+}
+
+/// Why a run stopped before every row was done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StopReason {
+    /// A signal (Ctrl-C, SIGTERM): running again resumes.
+    Interrupted,
+    /// The run cannot usefully go on (credentials refused, the endpoint failing): the message says
+    /// why and what to do.
+    Aborted(String),
+}
+
+/// The one stop signal every part of a run watches. The first reason given wins.
+#[derive(Debug, Clone, Default)]
+pub struct Stop {
+    token: CancellationToken,
+    reason: Arc<OnceLock<StopReason>>,
+}
+
+impl Stop {
+    pub fn new() -> Stop {
+        Stop::default()
+    }
+
+    pub fn request(&self, reason: StopReason) {
+        let _ = self.reason.set(reason);
+        self.token.cancel();
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
+    pub async fn stopped(&self) {
+        self.token.cancelled().await;
+    }
+
+    pub fn reason(&self) -> Option<StopReason> {
+        self.reason.get().cloned()
+    }
+}
+
+/// What an invocation of the engine did.
+#[derive(Debug, Clone, Default)]
+pub struct EngineReport {
+    pub stop: Option<StopReason>,
+    /// Requests sent (every attempt).
+    pub requests: u64,
+    /// Requests that got an answer the vendor meant (registered or rejected).
+    pub answered: u64,
+    pub elapsed: Duration,
+}
+
+/// A failure of the machinery itself, not of a row.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("a part of the engine stopped unexpectedly: {0}")]
+    Panicked(&'static str),
+}
+
+/// A claimed row on its way to a worker: the line and the request body, built once.
+#[derive(Debug)]
+struct Job {
+    line: u64,
+    body: bytes::Bytes,
+}
+
+/// What the producer and the workers tell the collector.
+enum Message {
+    /// Claim these rows (line, ledger key) durably; answer with what was claimed.
+    Claim { rows: Vec<(u64, [u8; 16])>, reply: mpsc::SyncSender<Result<Vec<crate::store::Claim>, ()>> },
+    /// One request went out and came back (or failed in transport).
+    Attempt { transport_failure: bool, reason: String },
+    /// A row is done for this invocation.
+    Result(crate::store::RowResult),
+}
+
+/// The end of an invocation: the store back (for the results) unless the thread that owned it
+/// died, and the report or the error that ended the run.
+#[derive(Debug)]
+pub struct EngineOutput {
+    pub store: Option<Store>,
+    pub result: Result<EngineReport, EngineError>,
+}
+
+/// Sends every row of `run_id` still to send.
+pub async fn run(
+    store: Store,
+    run_id: i64,
+    client: Client,
+    settings: EngineSettings,
+    progress: Progress,
+    stop: Stop,
+) -> EngineOutput {
+    let started = Instant::now();
+    let reader = match store.reader() {
+        Ok(reader) => reader,
+        Err(e) => return EngineOutput { store: Some(store), result: Err(e.into()) },
+    };
+    let (to_collector, inbox) = mpsc::channel::<Message>();
+    let collector = {
+        let (stop, settings) = (stop.clone(), settings.clone());
+        std::thread::Builder::new()
+            .name("collector".into())
+            .spawn(move || collector::run(store, run_id, &inbox, progress, &stop, &settings))
+    };
+    let Ok(collector) = collector else {
+        return EngineOutput {
+            store: None,
+            result: Err(EngineError::Panicked("the collector thread could not start")),
+        };
+    };
+
+    let capacity = settings.concurrency.get().clamp(8, 1024);
+    let (jobs_tx, jobs_rx) = async_channel::bounded::<Job>(capacity);
+    let producer = {
+        let (stop, client, to_collector) = (stop.clone(), client.clone(), to_collector.clone());
+        let batch = settings.concurrency.get().clamp(8, 256);
+        std::thread::Builder::new()
+            .name("producer".into())
+            .spawn(move || producer::run(&reader, run_id, &to_collector, &jobs_tx, &client, &stop, batch))
+    };
+
+    let shared = Arc::new(worker::Shared {
+        client,
+        limiter: RateLimiter::direct(settings.rate.quota(settings.burst)),
+        pause: worker::PauseGate::default(),
+        stop: stop.clone(),
+        settings: settings.clone(),
+    });
+    let mut workers = tokio::task::JoinSet::new();
+    if producer.is_ok() {
+        for _ in 0..settings.concurrency.get() {
+            let (shared, jobs, to_collector) = (shared.clone(), jobs_rx.clone(), to_collector.clone());
+            workers.spawn(async move { worker::run(&shared, &jobs, &to_collector).await });
+        }
+    }
+    drop((jobs_rx, to_collector));
+
+    // Workers end when the producer is done and the queue is empty. Once the run is stopping,
+    // requests in flight get a bounded time to finish; after it their rows stay `in_flight` and
+    // the next start sends them again with the same order id.
+    let grace = settings.shutdown_grace;
+    tokio::select! {
+        () = async { while workers.join_next().await.is_some() {} } => {}
+        () = async { stop.stopped().await; tokio::time::sleep(grace).await } => {
+            tracing::warn!("requests still in flight after {}s; leaving them for the next run", grace.as_secs());
+            workers.abort_all();
+            while workers.join_next().await.is_some() {}
+        }
+    }
+    drop(shared);
+
+    let produced = match producer {
+        Ok(handle) => tokio::task::spawn_blocking(move || handle.join()).await.ok().and_then(Result::ok),
+        Err(_) => None,
+    };
+    let collected = tokio::task::spawn_blocking(move || collector.join()).await.ok().and_then(Result::ok);
+    let Some((store, counted)) = collected else {
+        return EngineOutput { store: None, result: Err(EngineError::Panicked("the collector thread")) };
+    };
+    let result = match (counted, produced) {
+        (Err(e), _) => Err(e.into()),
+        (Ok(_), Some(Err(e))) => Err(e.into()),
+        (Ok(_), None) => Err(EngineError::Panicked("the producer thread")),
+        (Ok(counters), Some(Ok(()))) => Ok(EngineReport {
+            stop: stop.reason(),
+            requests: counters.requests,
+            answered: counters.answered,
+            elapsed: started.elapsed(),
+        }),
+    };
+    EngineOutput { store: Some(store), result }
+}

@@ -1,0 +1,133 @@
+//! Progress while a run sends: a bar on a terminal (rows done of all, rate, time left, and the
+//! counts that matter), one log line every ten seconds otherwise (cron, CI, a pipe), nothing
+//! with `-q`. Only counts are shown: never a value from a row.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::Printer;
+use crate::store::{RowStatus, StatusCounts};
+
+const LOG_EVERY: Duration = Duration::from_secs(10);
+
+#[derive(Debug)]
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    log: bool,
+    last_log: Instant,
+    started: Instant,
+    total: u64,
+    /// Rows that were already final when this invocation started.
+    done_before: u64,
+    done_now: u64,
+    counts: BTreeMap<RowStatus, u64>,
+}
+
+impl Progress {
+    /// Progress over `total` rows, of which `counts` says how many are where already.
+    pub fn new(printer: &Printer, total: u64, counts: &StatusCounts) -> Progress {
+        let done_before = total - counts.left();
+        let bar = (!printer.is_quiet() && printer.stderr_is_terminal()).then(|| {
+            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(8));
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} {elapsed_precise} [{wide_bar}] {pos}/{len} rows  {per_sec}  left {eta}\n  {msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            bar.set_position(done_before);
+            bar
+        });
+        let counts = counts.0.iter().map(|(s, n)| (*s, *n)).collect();
+        let mut progress = Progress {
+            bar,
+            log: !printer.is_quiet(),
+            last_log: Instant::now(),
+            started: Instant::now(),
+            total,
+            done_before,
+            done_now: 0,
+            counts,
+        };
+        progress.refresh_message();
+        progress
+    }
+
+    /// A row reached `status` (from pending or in flight).
+    pub fn record(&mut self, status: RowStatus) {
+        let from = self.counts.entry(RowStatus::Pending).or_default();
+        *from = from.saturating_sub(1);
+        *self.counts.entry(status).or_default() += 1;
+        self.done_now += 1;
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+        }
+    }
+
+    /// Called often; redraws the message, or logs a line every ten seconds.
+    pub fn tick(&mut self) {
+        if self.bar.is_some() {
+            self.refresh_message();
+        } else if self.log && self.last_log.elapsed() >= LOG_EVERY {
+            self.last_log = Instant::now();
+            self.log_line();
+        }
+    }
+
+    pub fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            self.refresh_message_of(&bar);
+            bar.finish_and_clear();
+        }
+    }
+
+    fn rate(&self) -> f64 {
+        let secs = self.started.elapsed().as_secs_f64();
+        if secs > 0.0 { self.done_now as f64 / secs } else { 0.0 }
+    }
+
+    fn count(&self, status: RowStatus) -> u64 {
+        self.counts.get(&status).copied().unwrap_or(0)
+    }
+
+    fn summary(&self) -> String {
+        format!(
+            "registered {}  known {}  duplicate {}  invalid {}  rejected {}  failed {}",
+            self.count(RowStatus::Registered),
+            self.count(RowStatus::Known),
+            self.count(RowStatus::Duplicate),
+            self.count(RowStatus::Invalid),
+            self.count(RowStatus::Rejected),
+            self.count(RowStatus::Failed),
+        )
+    }
+
+    fn refresh_message(&mut self) {
+        if let Some(bar) = &self.bar {
+            self.refresh_message_of(bar);
+        }
+    }
+
+    fn refresh_message_of(&self, bar: &ProgressBar) {
+        bar.set_message(self.summary());
+    }
+
+    fn log_line(&self) {
+        let done = self.done_before + self.done_now;
+        let rate = self.rate();
+        let left = self.total.saturating_sub(done);
+        let eta = if rate > 0.0 { format!("{:.0}s", left as f64 / rate) } else { "unknown".into() };
+        tracing::info!(
+            done,
+            total = self.total,
+            rows_per_second = format!("{rate:.1}"),
+            eta = eta,
+            "progress: {done}/{} rows, {rate:.1} rows/s, {}",
+            self.total,
+            self.summary()
+        );
+    }
+}

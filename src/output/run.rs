@@ -1,0 +1,273 @@
+//! What `run` (and `export`) write and show: the results file — one line per input row, in input
+//! order, regenerated from the state — the errors file with the rows a clerk must look at, and
+//! the summary, as text for people and as JSON with stable keys for cron scripts.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::{CsvFile, ErrorsFile, OutputError};
+use crate::engine::StopReason;
+use crate::store::{ResultRow, RowStatus, RunRecord, StatusCounts, Store, StoreError};
+
+/// Columns the results file puts before the input's own.
+pub const RESULT_COLUMNS: [&str; 11] = [
+    "line",
+    "order_id",
+    "status",
+    "cibil_id",
+    "cibil_status",
+    "is_returning_customer",
+    "merchant_trans_id",
+    "error_code",
+    "error",
+    "warnings",
+    "attempts",
+];
+
+/// Writing results failed: the file, or reading the state.
+#[derive(Debug, thiserror::Error)]
+pub enum ResultsError {
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// `results.csv`: every row with its status and what AOPay answered, then the input's columns.
+#[derive(Debug)]
+pub struct ResultsFile {
+    csv: CsvFile,
+}
+
+impl ResultsFile {
+    pub fn create(path: &Path, input_headers: &[String]) -> Result<ResultsFile, OutputError> {
+        let mut csv = CsvFile::create(path, false)?;
+        csv.write_row(RESULT_COLUMNS.iter().copied().chain(input_headers.iter().map(String::as_str)))?;
+        Ok(ResultsFile { csv })
+    }
+
+    pub fn write(&mut self, row: &ResultRow) -> Result<(), OutputError> {
+        let line = row.line.to_string();
+        let attempts = row.attempts.to_string();
+        let returning = match row.is_returning_customer {
+            Some(true) => "1",
+            Some(false) => "0",
+            None => "",
+        };
+        let warnings = warnings_text(row);
+        let fixed = [
+            line.as_str(),
+            row.order_id.as_deref().unwrap_or(""),
+            row.status.as_str(),
+            row.cibil_id.as_deref().unwrap_or(""),
+            row.cibil_status.as_deref().unwrap_or(""),
+            returning,
+            row.merchant_trans_id.as_deref().unwrap_or(""),
+            row.error_code.as_deref().unwrap_or(""),
+            row.error.as_deref().unwrap_or(""),
+            warnings.as_str(),
+            attempts.as_str(),
+        ];
+        self.csv.write_row(fixed.into_iter().chain(row.cells.iter().map(String::as_str)))
+    }
+
+    pub fn commit(self) -> Result<PathBuf, OutputError> {
+        let path = self.csv.path().to_owned();
+        self.csv.commit()?;
+        Ok(path)
+    }
+}
+
+/// A duplicate's warnings say which row it follows.
+fn warnings_text(row: &ResultRow) -> String {
+    let mut text = row.warnings.clone().unwrap_or_default();
+    if let Some(first) = row.duplicate_of {
+        if !text.is_empty() {
+            text.push_str(" | ");
+        }
+        let status = row.duplicate_of_status.map_or("", RowStatus::as_str);
+        text.push_str(&format!("same PAN as line {first} ({status}): not sent again"));
+    }
+    text
+}
+
+/// The message in the errors file for a row that needs attention.
+fn attention_text(row: &ResultRow) -> String {
+    let error = row.error.as_deref().unwrap_or("");
+    let detail = match row.status {
+        RowStatus::Rejected => match row.error_code.as_deref() {
+            Some(code) => format!("AOPay refused the registration (code {code}): {error}"),
+            None => format!("AOPay refused the registration: {error}"),
+        },
+        RowStatus::Failed => format!("not registered, AOPay did not answer: {error}"),
+        _ => error.to_owned(),
+    };
+    format!("line {}: {detail}", row.line)
+}
+
+/// What [`write_results`] wrote.
+#[derive(Debug, Clone)]
+pub struct ResultsWritten {
+    pub results: PathBuf,
+    pub errors: Option<PathBuf>,
+    pub rows: u64,
+    pub needing_attention: u64,
+    pub returning_customers: u64,
+}
+
+/// Regenerates the results (and errors) file of `run` from the state, atomically.
+pub fn write_results(
+    store: &Store,
+    run: &RunRecord,
+    results: &Path,
+    errors: Option<&Path>,
+) -> Result<ResultsWritten, ResultsError> {
+    let mut results_file = ResultsFile::create(results, &run.headers)?;
+    let mut errors_file = errors.map(|p| ErrorsFile::create(p, &run.headers)).transpose()?;
+    let (mut rows, mut returning) = (0u64, 0u64);
+    store.for_each_result::<ResultsError>(run.id, |row| {
+        rows += 1;
+        if row.status == RowStatus::Registered && row.is_returning_customer == Some(true) {
+            returning += 1;
+        }
+        results_file.write(row)?;
+        if let (Some(errors_file), true) = (&mut errors_file, row.status.needs_attention()) {
+            let cells = crate::input::StringRecord::from(row.cells.clone());
+            errors_file.write(&cells, &attention_text(row))?;
+        }
+        Ok(())
+    })?;
+    let needing_attention = errors_file.as_ref().map_or(0, ErrorsFile::rows);
+    Ok(ResultsWritten {
+        results: results_file.commit()?,
+        errors: errors_file.map(ErrorsFile::commit).transpose()?,
+        rows,
+        needing_attention,
+        returning_customers: returning,
+    })
+}
+
+/// The end of a run, for people (stderr) and scripts (`--summary`).
+#[derive(Debug, Serialize)]
+pub struct RunSummary {
+    pub command: &'static str,
+    pub file: PathBuf,
+    pub sha256: String,
+    pub run_id: i64,
+    pub resumed: bool,
+    pub state: PathBuf,
+    pub endpoint: String,
+    pub dry_run: bool,
+    pub rows: u64,
+    pub counts: std::collections::BTreeMap<&'static str, u64>,
+    pub returning_customers: u64,
+    pub requests: u64,
+    pub duration_seconds: f64,
+    pub requests_per_second: f64,
+    /// `null`, `"interrupted"` or `"aborted"`.
+    pub stopped: Option<&'static str>,
+    pub stop_reason: Option<String>,
+    pub files: std::collections::BTreeMap<&'static str, PathBuf>,
+    pub exit_code: u8,
+}
+
+impl RunSummary {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        file: &Path,
+        run: &RunRecord,
+        resumed: bool,
+        state: &Path,
+        endpoint: String,
+        counts: &StatusCounts,
+        requests: u64,
+        elapsed: Duration,
+        stop: Option<&StopReason>,
+    ) -> RunSummary {
+        let secs = elapsed.as_secs_f64();
+        RunSummary {
+            command: "run",
+            file: file.to_owned(),
+            sha256: run.input_sha256.clone(),
+            run_id: run.id,
+            resumed,
+            state: state.to_owned(),
+            endpoint,
+            dry_run: false,
+            rows: counts.total(),
+            counts: RowStatus::ALL.iter().map(|s| (s.as_str(), counts.get(*s))).collect(),
+            returning_customers: 0,
+            requests,
+            duration_seconds: (secs * 1000.0).round() / 1000.0,
+            requests_per_second: if secs > 0.0 {
+                (requests as f64 / secs * 10.0).round() / 10.0
+            } else {
+                0.0
+            },
+            stopped: stop.map(|s| match s {
+                StopReason::Interrupted => "interrupted",
+                StopReason::Aborted(_) => "aborted",
+            }),
+            stop_reason: stop.map(|s| match s {
+                StopReason::Interrupted => {
+                    "interrupted by a signal: run the same command again to resume".to_owned()
+                }
+                StopReason::Aborted(why) => why.clone(),
+            }),
+            files: std::collections::BTreeMap::new(),
+            exit_code: 0,
+        }
+    }
+
+    fn count(&self, status: RowStatus) -> u64 {
+        self.counts.get(status.as_str()).copied().unwrap_or(0)
+    }
+
+    /// The text a clerk reads when the run ends.
+    pub fn render(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        let verb = if self.resumed { "resumed" } else { "run" };
+        let _ = writeln!(
+            out,
+            "{}: {} rows ({verb}, {} requests in {:.1}s, {:.1}/s)",
+            self.file.display(),
+            self.rows,
+            self.requests,
+            self.duration_seconds,
+            self.requests_per_second
+        );
+        let lines: [(RowStatus, &str, &str); 8] = [
+            (RowStatus::Registered, "registered", ""),
+            (RowStatus::Known, "known", "registered by an earlier run: not sent again"),
+            (RowStatus::Duplicate, "duplicate", "same PAN as an earlier row: sent once"),
+            (RowStatus::Invalid, "invalid", "fix the cells: see the errors file"),
+            (RowStatus::Rejected, "rejected", "refused by AOPay: see the errors file"),
+            (RowStatus::Failed, "failed", "no answer after every attempt: run again to retry"),
+            (RowStatus::Pending, "pending", "not sent yet: run again to resume"),
+            (RowStatus::InFlight, "in flight", "sent, answer unknown: run again to resume"),
+        ];
+        for (status, name, note) in lines {
+            let n = self.count(status);
+            if n == 0 && status != RowStatus::Registered {
+                continue;
+            }
+            let _ = write!(out, "  {name:<11}{n:>9}");
+            if status == RowStatus::Registered && self.returning_customers > 0 {
+                let _ = write!(out, "   {} of them returning customers", self.returning_customers);
+            } else if !note.is_empty() {
+                let _ = write!(out, "   {note}");
+            }
+            let _ = writeln!(out);
+        }
+        if let Some(reason) = &self.stop_reason {
+            let _ = writeln!(out, "\nStopped: {reason}");
+        }
+        for (what, path) in &self.files {
+            let _ = writeln!(out, "{:<9}{}", format!("{what}:"), path.display());
+        }
+        out
+    }
+}
