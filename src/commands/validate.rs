@@ -31,6 +31,14 @@ pub fn validate(settings: &ValidateSettings, printer: &Printer) -> anyhow::Resul
             path.display()
         ));
     }
+    if let Some(line) = probe.invalid_utf8_from_line {
+        printer.warn(format_args!(
+            "{} is read as UTF-8, but line {line} is the first of its lines that is not: what \
+             cannot be read shows as '\u{FFFD}' and such rows need fixing. If the sheet was \
+             saved as plain \"CSV\", run with --encoding windows-1252.",
+            path.display()
+        ));
+    }
     let rules = settings.input.rules(&probe.sha256_hex());
     let mut reader = RowReader::open(path, &probe, &settings.input.map, &rules.required_fields())?;
     let columns = reader.columns().clone();
@@ -55,6 +63,14 @@ pub fn validate(settings: &ValidateSettings, printer: &Printer) -> anyhow::Resul
         }
     }
     checks.finish(&columns).with_context(|| format!("{}: the dates cannot be trusted", path.display()))?;
+    if summary.rows == 0 {
+        // Not an error: a nightly export of a day without new customers is just a header. But a
+        // clerk who exported the wrong sheet should hear it.
+        printer.warn(format_args!(
+            "{} has a header line but no rows below it: there is nothing to check",
+            path.display()
+        ));
+    }
 
     let errors_written = errors
         .map(|e| -> anyhow::Result<_> {
