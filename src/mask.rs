@@ -2,6 +2,8 @@
 //! numbers, e-mail addresses, names and dates of birth never appear there in full. Files the user
 //! asked for (results, errors) carry the real values: the clerk needs them to fix a row.
 
+use std::borrow::Cow;
+
 /// Keeps the first two and last two characters of values long enough to stay unguessable, and
 /// stars the rest (`ABCPK1234F` → `AB******4F`, `9876543210` → `98******10`). Short values keep
 /// only their first character.
@@ -21,9 +23,29 @@ pub fn mask(value: &str) -> String {
     out
 }
 
+/// Masks `value` when it looks like an identifier that must not reach a terminal — an e-mail
+/// address, a PAN, or six digits or more (a mobile number, a date of birth) — and leaves other
+/// text as it is. For cells shown because they should be column headers: when a file was exported
+/// without its header line, its "headers" are the first customer's details.
+pub fn mask_if_identifier(value: &str) -> Cow<'_, str> {
+    let digits = value.chars().filter(char::is_ascii_digit).count();
+    let compact: Vec<char> = value.chars().filter(|c| !c.is_whitespace() && *c != '-').collect();
+    // 5 letters, 4 digits, a letter: the shape of a PAN in any case.
+    let pan_shaped = compact.len() == 10
+        && compact
+            .iter()
+            .enumerate()
+            .all(|(i, c)| if (5..9).contains(&i) { c.is_ascii_digit() } else { c.is_ascii_alphabetic() });
+    if value.contains('@') || digits >= 6 || pan_shaped {
+        Cow::Owned(mask(value))
+    } else {
+        Cow::Borrowed(value)
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::mask;
+    use super::{mask, mask_if_identifier};
 
     #[test]
     fn masks_the_middle_of_identifiers() {
@@ -34,6 +56,16 @@ mod tests {
         assert_eq!(mask(""), "");
         assert_eq!(mask("ravi.kumar@example.com").len(), 22);
         assert!(!mask("ravi.kumar@example.com").contains("kumar"));
+    }
+
+    #[test]
+    fn only_identifiers_are_masked_among_headers() {
+        for header in ["PAN No", "Mobile 1", "E-mail ID", "Sr No", "Address Line 2", "DOB"] {
+            assert_eq!(mask_if_identifier(header), header);
+        }
+        for data in ["abcpk1234f", "ABCPK 1234 F", "ravi@example.com", "+91 98220 12345", "31/01/1985"] {
+            assert_eq!(mask_if_identifier(data), mask(data), "{data}");
+        }
     }
 
     #[test]

@@ -130,7 +130,8 @@ pub struct ExportSettings {
 /// A setting that cannot be used; nothing has been read or sent.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
-    #[error("cannot read the config file {}: {source}", .path.display())]
+    // The cause is the `source`, which `{:#}` prints after the message: not repeated here.
+    #[error("cannot read the config file {}", .path.display())]
     ConfigRead {
         path: PathBuf,
         #[source]

@@ -12,13 +12,21 @@ use crate::settings::InputSettings;
 use crate::store::ScratchIndex;
 use crate::validate::{Admission, Checked, FileChecks, Rules, check_row};
 
-/// Says once that a file is read as Windows-1252, and why.
+/// Says once how a file that is not plain UTF-8 is read, and what to do if that is wrong.
 pub fn warn_about_encoding(path: &Path, probe: &Probe, printer: &Printer) {
     if let Some(line) = probe.fallback_from_line {
         printer.warn(format_args!(
             "{} is not UTF-8 (line {line} is the first line that is not), so it is read as \
              Windows-1252, which Excel's plain \"CSV\" format writes. If names look wrong, save \
              the sheet as \"CSV UTF-8\" or choose with --encoding.",
+            path.display()
+        ));
+    }
+    if let Some(line) = probe.invalid_utf8_from_line {
+        printer.warn(format_args!(
+            "{} is read as UTF-8, but line {line} is the first of its lines that is not: what \
+             cannot be read shows as '\u{FFFD}' and such rows need fixing. If the sheet was \
+             saved as plain \"CSV\", run with --encoding windows-1252.",
             path.display()
         ));
     }

@@ -38,6 +38,14 @@ pub fn validate(settings: &ValidateSettings, printer: &Printer) -> anyhow::Resul
         }
         Ok(())
     })?;
+    if summary.rows == 0 {
+        // Not an error: a nightly export of a day without new customers is just a header. But a
+        // clerk who exported the wrong sheet should hear it.
+        printer.warn(format_args!(
+            "{} has a header line but no rows below it: there is nothing to check",
+            path.display()
+        ));
+    }
 
     let errors_written = errors
         .map(|e| -> anyhow::Result<_> {

@@ -39,7 +39,8 @@ impl RawRow {
 /// A problem with the file as a whole: nothing in it can be processed until it is fixed.
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
-    #[error("cannot read {}: {source}", .path.display())]
+    // The cause is the `source`, which `{:#}` prints after the message: not repeated here.
+    #[error("cannot read {}", .path.display())]
     Read {
         path: PathBuf,
         #[source]
@@ -64,6 +65,12 @@ pub enum InputError {
         .path.display()
     )]
     NotText { path: PathBuf, kind: &'static str },
+    #[error(
+        "{} looks like {encoding} text without the byte-order mark that says so: run again with \
+         --encoding {}, or save the sheet as \"CSV UTF-8 (comma delimited)\"",
+        .path.display(), .encoding.label().to_ascii_lowercase()
+    )]
+    Utf16WithoutBom { path: PathBuf, encoding: TextEncoding },
     #[error("{}, line {line}: the file cannot be read further: {message}", .path.display())]
     Parse { path: PathBuf, line: u64, message: String },
     #[error("{}", describe_header_problem(.path, *.line, .problem, .found))]
@@ -72,7 +79,17 @@ pub enum InputError {
 
 fn describe_header_problem(path: &Path, line: u64, problem: &HeaderProblem, found: &[String]) -> String {
     let mut out = format!("{}, line {line} (the header): ", path.display());
-    let found_list = found.iter().map(|h| format!("\"{h}\"")).collect::<Vec<_>>().join(", ");
+    // A file exported without its header line has a customer's details where the headers should
+    // be: they are masked like any value on a terminal, and the clerk is told what happened.
+    let shown: Vec<_> = found.iter().map(|h| crate::mask::mask_if_identifier(h)).collect();
+    let looks_like_data = shown.iter().any(|h| matches!(h, std::borrow::Cow::Owned(_)));
+    let mut found_list = shown.iter().map(|h| format!("\"{h}\"")).collect::<Vec<_>>().join(", ");
+    if looks_like_data {
+        found_list.push_str(
+            "\n  This line looks like a customer's details, not column names: the file needs a \
+             header line above its rows.",
+        );
+    }
     match problem {
         HeaderProblem::Missing(fields) => {
             let names: Vec<&str> = fields.iter().map(|f| f.name()).collect();
@@ -81,11 +98,14 @@ fn describe_header_problem(path: &Path, line: u64, problem: &HeaderProblem, foun
             for field in fields {
                 let _ = write!(out, "\n    {} (or: {})", field.name(), field.aliases().join(", "));
             }
-            let example = fields.first().map_or("pancard", |f| f.name());
-            let _ = write!(
-                out,
-                "\n  If the column is there under another name, say which: --map {example}=\"Your Header\""
-            );
+            // Without a header line, naming columns with --map cannot help.
+            if !looks_like_data {
+                let example = fields.first().map_or("pancard", |f| f.name());
+                let _ = write!(
+                    out,
+                    "\n  If the column is there under another name, say which: --map {example}=\"Your Header\""
+                );
+            }
         }
         HeaderProblem::Doubled { field, columns } => {
             let cols = columns.iter().map(|h| format!("\"{h}\"")).collect::<Vec<_>>().join(" and ");
@@ -152,5 +172,104 @@ impl RowReader {
 impl fmt::Display for TextEncoding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.label())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const HEADER: &str = "first_name,last_name,pancard,date_of_birth,email_id,mobile_number";
+
+    /// Reads `bytes` as a customer file from the first look to the last row, as `validate` does,
+    /// checking on the way that rows come out in order of their physical lines, after the header.
+    fn read_all(bytes: &[u8], options: ProbeOptions, required: &[Field]) -> Result<u64, InputError> {
+        let mut file = tempfile::NamedTempFile::new().expect("a temporary file");
+        file.write_all(bytes).expect("write the file");
+        let probe = probe(file.path(), options)?;
+        let mut reader = RowReader::open(file.path(), &probe, &[], required)?;
+        let (mut row, mut last, mut rows) = (RawRow::default(), reader.header_line(), 0);
+        while reader.read_row(&mut row)? {
+            assert!(row.line > last, "line {} after line {last}", row.line);
+            last = row.line;
+            rows += 1;
+        }
+        Ok(rows)
+    }
+
+    fn options() -> impl Strategy<Value = ProbeOptions> {
+        let encoding = prop::option::of(prop::sample::select(vec![
+            TextEncoding::Utf8,
+            TextEncoding::Utf16Le,
+            TextEncoding::Utf16Be,
+            TextEncoding::Windows1252,
+        ]));
+        let delimiter = prop::option::of(prop::sample::select(vec![b',', b';', b'\t', b'|']));
+        (encoding, delimiter).prop_map(|(encoding, delimiter)| ProbeOptions { encoding, delimiter })
+    }
+
+    /// Bytes as a damaged spreadsheet export has them: mostly the ones that steer a CSV reader
+    /// (quotes, separators, line ends), pieces of BOMs and multi-byte characters, NULs, and noise.
+    fn messy_bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
+        const SPECIAL: &[u8] = b"\",;\t\r\n \0\xFF\xFE\xEF\xBB\xBF\xC3\xA9\xE9a1@=";
+        // Pairs of plain bytes mapped afterwards: a union of strategies per byte is far slower.
+        prop::collection::vec(any::<(u8, u8)>(), 0..max).prop_map(|pairs| {
+            pairs
+                .into_iter()
+                .map(|(pick, b)| if pick % 4 == 0 { b } else { SPECIAL[usize::from(b) % SPECIAL.len()] })
+                .collect()
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn no_bytes_make_the_reader_panic(
+            bytes in prop_oneof![messy_bytes(2048), prop::collection::vec(any::<u8>(), 0..2048)],
+            options in options(),
+        ) {
+            for required in [&[][..], &[Field::Pan, Field::DateOfBirth][..]] {
+                if let Err(e) = read_all(&bytes, options, required) {
+                    let _ = e.to_string();
+                }
+            }
+        }
+
+        #[test]
+        fn no_bytes_after_a_valid_header_make_the_reader_panic(
+            bom in prop::sample::select(vec![&b""[..], b"\xEF\xBB\xBF", b"\xFF\xFE", b"\xFE\xFF"]),
+            ending in prop::sample::select(vec!["\n", "\r\n", "\r"]),
+            tail in messy_bytes(2048),
+            options in options(),
+        ) {
+            let bytes = [bom, HEADER.as_bytes(), ending.as_bytes(), &tail].concat();
+            match read_all(&bytes, options, &[Field::Pan, Field::Mobile]) {
+                Ok(rows) => {
+                    // Every row starts on a line of its own.
+                    let line_ends = tail.iter().filter(|&&b| b == b'\n' || b == b'\r').count() as u64;
+                    prop_assert!(rows <= line_ends + 1);
+                }
+                Err(e) => {
+                    let _ = e.to_string();
+                }
+            }
+        }
+
+        #[test]
+        fn a_file_with_a_good_header_line_is_always_read_to_the_end(
+            tail in messy_bytes(1024),
+            ending in prop::sample::select(vec!["\n", "\r\n", "\r"]),
+        ) {
+            // Whatever follows, a file that starts with a good header line is a customer file:
+            // its damage is in rows, which are row errors, never a reason to refuse the file.
+            let bytes = [HEADER.as_bytes(), ending.as_bytes(), &tail].concat();
+            let result = read_all(&bytes, ProbeOptions::default(), &[Field::Pan, Field::Mobile]);
+            prop_assert!(result.is_ok(), "{:?}", result);
+        }
     }
 }

@@ -57,6 +57,10 @@ pub struct Probe {
     /// Set when the file is not valid UTF-8 and has no BOM, so it is read as Windows-1252: the
     /// physical line of the first byte that is not UTF-8, for the one warning the user gets.
     pub fallback_from_line: Option<u64>,
+    /// Set when the file is read as UTF-8 (its BOM says so, or --encoding does) but is not valid
+    /// UTF-8: the line of the first bad byte. Such bytes read as U+FFFD, so the user is told once
+    /// where, rather than meeting a `�` in some names.
+    pub invalid_utf8_from_line: Option<u64>,
     /// The whole file was checked to be valid UTF-8, so it can be read without transcoding.
     pub utf8_valid: bool,
     pub delimiter: u8,
@@ -123,7 +127,20 @@ pub fn probe(path: &Path, options: ProbeOptions) -> Result<Probe, InputError> {
         Some((_, len)) => (Some(TextEncoding::Utf16Be), len),
         None => (None, 0),
     };
-    if bom_encoding.is_none() && head.contains(&0) {
+    // NUL bytes in the first line mean binary data (or UTF-16/32 text), unless the text is
+    // UTF-16 marked by its BOM or named with --encoding (Excel's "Unicode Text" has a BOM; some
+    // exporters leave it out). A text file whose header line is clean but which has a stray NUL
+    // further down is a damaged export: the damage stays in its rows, as row errors, rather than
+    // costing the clerk the whole file.
+    let forced_utf16 = matches!(options.encoding, Some(TextEncoding::Utf16Le | TextEncoding::Utf16Be));
+    let first_line = head
+        .split(|&b| b == b'\n' || b == b'\r')
+        .find(|line| !line.iter().all(u8::is_ascii_whitespace))
+        .unwrap_or_default();
+    if bom_encoding.is_none() && !forced_utf16 && first_line.contains(&0) {
+        if let Some(encoding) = utf16_without_bom(&head) {
+            return Err(InputError::Utf16WithoutBom { path: path.to_owned(), encoding });
+        }
         return Err(InputError::NotText { path: path.to_owned(), kind: "binary file" });
     }
     let (encoding, fallback_from_line) = match (options.encoding, bom_encoding) {
@@ -133,9 +150,11 @@ pub fn probe(path: &Path, options: ProbeOptions) -> Result<Probe, InputError> {
         (None, None) => (TextEncoding::Windows1252, utf8.first_invalid_line),
     };
     let bom_len = if bom_encoding == Some(encoding) { bom_len } else { 0 };
+    let invalid_utf8_from_line = if encoding == TextEncoding::Utf8 { utf8.first_invalid_line } else { None };
 
     let (text, _) = encoding.encoding_rs().decode_without_bom_handling(&head[bom_len..]);
-    let header_line = text.lines().find(|l| !l.trim().is_empty());
+    // Split on `\r` too: in a CR-only file (old Mac exports) `lines()` would see one long line.
+    let header_line = text.split(['\r', '\n']).find(|l| !l.trim().is_empty());
     let Some(header_line) = header_line else {
         return Err(InputError::NoHeader { path: path.to_owned() });
     };
@@ -147,6 +166,7 @@ pub fn probe(path: &Path, options: ProbeOptions) -> Result<Probe, InputError> {
         encoding,
         bom_len,
         fallback_from_line,
+        invalid_utf8_from_line,
         utf8_valid: utf8.valid(),
         delimiter,
     })
@@ -157,6 +177,8 @@ pub fn probe(path: &Path, options: ProbeOptions) -> Result<Probe, InputError> {
 struct Utf8Scan {
     invalid: bool,
     lines_before: u64,
+    /// The last byte counted was `\r`, so a `\n` that follows it ends no new line.
+    after_cr: bool,
     first_invalid_line: Option<u64>,
 }
 
@@ -191,8 +213,19 @@ impl Utf8Scan {
         }
     }
 
+    /// Counts line ends as the reader does (`\n`, `\r\n` and a lone `\r` are one each), so the
+    /// line named in the warning is the physical line the rows are numbered by.
     fn count_lines(&mut self, bytes: &[u8]) {
-        self.lines_before += bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+        if !self.after_cr && !bytes.contains(&b'\r') {
+            self.lines_before += bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+            return;
+        }
+        for &b in bytes {
+            if b == b'\r' || (b == b'\n' && !self.after_cr) {
+                self.lines_before += 1;
+            }
+            self.after_cr = b == b'\r';
+        }
     }
 
     fn mark_invalid(&mut self) {
@@ -218,6 +251,27 @@ fn binary_kind(head: &[u8]) -> Option<&'static str> {
         (b"\x1F\x8B", "gzip archive"),
     ];
     MAGIC.iter().find(|(magic, _)| head.starts_with(magic)).map(|(_, kind)| *kind)
+}
+
+/// Recognises UTF-16 text without a byte-order mark by its NUL bytes: in text that is mostly
+/// ASCII (a header line always is), every other byte is 0 — the second of each pair in
+/// little-endian, the first in big-endian.
+fn utf16_without_bom(head: &[u8]) -> Option<TextEncoding> {
+    let sample = &head[..head.len().min(1024) & !1];
+    let pairs = sample.len() / 2;
+    if pairs < 4 {
+        return None;
+    }
+    let zeros = |offset: usize| sample.iter().skip(offset).step_by(2).filter(|&&b| b == 0).count();
+    let (even, odd) = (zeros(0), zeros(1));
+    // Nine in ten pairs have their zero on one side and almost none on the other.
+    let mostly = |n: usize| n * 10 >= pairs * 9;
+    let hardly = |n: usize| n * 10 <= pairs;
+    match (mostly(odd) && hardly(even), mostly(even) && hardly(odd)) {
+        (true, _) => Some(TextEncoding::Utf16Le),
+        (_, true) => Some(TextEncoding::Utf16Be),
+        _ => None,
+    }
 }
 
 /// European Excel writes `;`, some exports use tabs: whichever of `,` `;` tab occurs most in the
@@ -273,6 +327,54 @@ mod tests {
     }
 
     #[test]
+    fn the_fallback_line_counts_every_kind_of_line_end() {
+        for (bytes, line) in [
+            (&b"name,pan\rRavi,X\rRen\xE9,Y\r"[..], 3),
+            (b"name,pan\r\nRavi,X\r\n\r\nRen\xE9,Y\r\n", 4),
+            (b"name,pan\n\rRavi,X\nRen\xE9,Y\n", 4),
+        ] {
+            let p = probe_bytes(bytes).unwrap();
+            assert_eq!(p.fallback_from_line, Some(line), "{}", String::from_utf8_lossy(bytes));
+        }
+    }
+
+    #[test]
+    fn a_file_read_as_utf8_that_is_not_says_where() {
+        let p = probe_bytes(b"\xEF\xBB\xBFname,pan\r\nRavi,X\r\nRen\xE9,Y\r\n").unwrap();
+        assert_eq!(
+            (p.encoding, p.fallback_from_line, p.invalid_utf8_from_line),
+            (TextEncoding::Utf8, None, Some(3))
+        );
+        assert_eq!(probe_bytes(b"\xEF\xBB\xBFname\r\nRen\xC3\xA9\r\n").unwrap().invalid_utf8_from_line, None);
+        assert_eq!(probe_bytes(b"name\nRen\xE9\n").unwrap().invalid_utf8_from_line, None);
+    }
+
+    #[test]
+    fn a_cr_only_file_sniffs_its_header_line_alone() {
+        let p = probe_bytes(b"pan;dob\rA,1;B,2\rC,3;D,4\rE,5;F,6\r").unwrap();
+        assert_eq!(p.delimiter, b';');
+    }
+
+    #[test]
+    fn utf16_without_a_bom_is_named_or_read_when_forced() {
+        let text: Vec<u8> = "pan,dob\nA,B\n".encode_utf16().flat_map(u16::to_le_bytes).collect();
+        let err = probe_bytes(&text).unwrap_err();
+        assert!(matches!(err, InputError::Utf16WithoutBom { encoding: TextEncoding::Utf16Le, .. }), "{err}");
+        assert!(err.to_string().contains("--encoding utf-16le"), "{err}");
+        let big: Vec<u8> = "pan,dob\nA,B\n".encode_utf16().flat_map(u16::to_be_bytes).collect();
+        assert!(matches!(
+            probe_bytes(&big),
+            Err(InputError::Utf16WithoutBom { encoding: TextEncoding::Utf16Be, .. })
+        ));
+
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(&text).unwrap();
+        let forced = ProbeOptions { encoding: Some(TextEncoding::Utf16Le), delimiter: None };
+        let p = probe(file.path(), forced).unwrap();
+        assert_eq!((p.encoding, p.bom_len, p.delimiter), (TextEncoding::Utf16Le, 0, b','));
+    }
+
+    #[test]
     fn a_multibyte_character_split_across_chunks_is_still_utf8() {
         let mut bytes = b"name\n".to_vec();
         bytes.resize(CHUNK - 1, b'a');
@@ -297,6 +399,14 @@ mod tests {
         assert!(matches!(png, Err(InputError::NotText { kind: "PNG image", .. })));
         let bin = probe_bytes(b"abc\0def");
         assert!(matches!(bin, Err(InputError::NotText { kind: "binary file", .. })));
+        let bin = probe_bytes(b"\r\n\x7fELF\x02\x01\x01\0\0\0\n");
+        assert!(matches!(bin, Err(InputError::NotText { kind: "binary file", .. })));
+    }
+
+    #[test]
+    fn a_nul_below_a_clean_header_line_is_left_to_the_rows() {
+        let p = probe_bytes(b"name,pan\nRa\0vi,X\n").unwrap();
+        assert_eq!(p.encoding, TextEncoding::Utf8);
     }
 
     #[test]

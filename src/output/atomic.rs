@@ -9,9 +9,10 @@ use std::path::{Path, PathBuf};
 
 use tempfile::NamedTempFile;
 
-/// Why an output file could not be written.
+/// Why an output file could not be written. The cause is the `source`, which the fatal error
+/// printer (`{:#}`) shows after the message.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot write {}: {source}", .path.display())]
+#[error("cannot write {}", .path.display())]
 pub struct OutputError {
     pub path: PathBuf,
     #[source]

@@ -249,9 +249,9 @@ impl ValidationSummary {
         };
         let _ = writeln!(
             out,
-            "{}: {} rows ({}, {delimiter}-separated)",
+            "{}: {} ({}, {delimiter}-separated)",
             file.display(),
-            self.rows,
+            count(self.rows, "row", "rows"),
             probe.encoding
         );
         let _ = writeln!(out, "  ready to send  {:>8}", self.valid);
@@ -289,13 +289,21 @@ impl ValidationSummary {
         if errors.is_some() || report.is_some() {
             let _ = writeln!(out);
         }
-        if let Some((path, rows)) = errors {
-            let _ = writeln!(
-                out,
-                "Wrote the {rows} rows to fix, with an error column first: {}\n  Correct the cells \
-                 in a spreadsheet (keep mobile and PAN columns as Text), save as CSV, and check it again.",
-                path.display()
-            );
+        match errors {
+            Some((path, 0)) => {
+                let _ =
+                    writeln!(out, "No rows to fix; the errors file has the headers only: {}", path.display());
+            }
+            Some((path, rows)) => {
+                let _ = writeln!(
+                    out,
+                    "Wrote the {} to fix, with an error column first: {}\n  Correct the cells in a \
+                     spreadsheet (keep mobile and PAN columns as Text), save as CSV, and check it again.",
+                    count(rows, "row", "rows"),
+                    path.display()
+                );
+            }
+            None => {}
         }
         if let Some(path) = report {
             let _ = writeln!(out, "Wrote the report of every row: {}", path.display());
@@ -308,6 +316,11 @@ impl ValidationSummary {
         }
         out
     }
+}
+
+/// `1 row`, `2 rows`.
+fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 fn ranked<'a>(map: &'a BTreeMap<&'static str, ProblemTally>) -> Vec<&'a ProblemTally> {

@@ -62,12 +62,22 @@ impl Tally {
         }
     }
 
+    /// The words that agree with the count: `1 row`, `has`, `it is`; `3 rows`, `have`, `they are`.
+    fn words(&self) -> (String, &'static str, &'static str) {
+        match self.rows {
+            1 => ("1 row".to_owned(), "has", "it is"),
+            n => (format!("{n} rows"), "have", "they are"),
+        }
+    }
+
+    /// `line 7`, `lines 2, 3, 5, 8, 13, ...`.
     fn lines_text(&self) -> String {
         let mut text = self.lines.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
         if self.rows > self.lines.len() as u64 {
             text.push_str(", ...");
         }
-        text
+        let noun = if self.rows == 1 { "line" } else { "lines" };
+        format!("{noun} {text}")
     }
 }
 
@@ -84,21 +94,22 @@ pub struct DateOrderError {
 impl fmt::Display for DateOrderError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (mdy, dmy) = (&self.month_first, &self.day_first);
+        let (count, has, they) = mdy.words();
         write!(
             f,
-            "{} rows of {} have a second part above 12 (lines {}), so they are MM/DD/YYYY, not \
-             DD/MM/YYYY",
-            mdy.rows,
+            "{count} of {} {has} a second part above 12 ({}), so {they} MM/DD/YYYY, not DD/MM/YYYY",
             self.column,
             mdy.lines_text()
         )?;
         if dmy.rows > 0 {
+            let (count, has, they) = dmy.words();
             write!(
                 f,
-                ", while {} rows have a first part above 12 (lines {}) and are DD/MM/YYYY. The \
+                ", while {count} {has} a first part above 12 ({}), so {they} DD/MM/YYYY. The \
                  column mixes both orders: format it as a date (DD/MM/YYYY) in the spreadsheet, \
-                 check the rows whose day is 12 or less, and export again",
-                dmy.rows,
+                 check the rows whose day is 12 or less, and export again. If you know the order \
+                 the column should have, run with --date-order dmy or --date-order mdy to get the \
+                 rows that do not fit it as rows to fix",
                 dmy.lines_text()
             )?;
         } else {

@@ -235,6 +235,10 @@ fn a_column_mixing_both_orders_says_so() {
     let (_, checks) = admit_all(&rows, &rules(), &columns());
     let text = checks.finish(&columns()).unwrap_err().to_string();
     assert!(text.contains("mixes both orders"), "{text}");
+    assert!(text.contains("1 row of DOB has a second part above 12 (line 3), so it is MM/DD/YYYY"), "{text}");
+    assert!(text.contains("while 1 row has a first part above 12 (line 2)"), "{text}");
+    // The way out when the clerk knows the order: the misfits become rows to fix.
+    assert!(text.contains("--date-order dmy or --date-order mdy"), "{text}");
 }
 
 proptest! {
