@@ -9,8 +9,7 @@ use anyhow::Context as _;
 use crate::input::{Columns, Probe, RawRow, RowReader};
 use crate::output::Printer;
 use crate::settings::InputSettings;
-use crate::store::ScratchIndex;
-use crate::validate::{Admission, Checked, FileChecks, Rules, check_row};
+use crate::validate::{Admission, Checked, Rules, Sieve, check_row};
 
 /// Says once how a file that is not plain UTF-8 is read, and what to do if that is wrong.
 pub fn warn_about_encoding(path: &Path, probe: &Probe, printer: &Printer) {
@@ -32,40 +31,56 @@ pub fn warn_about_encoding(path: &Path, probe: &Probe, printer: &Printer) {
     }
 }
 
-/// An opened customer file and the rules that judge it.
+/// A customer file and the rules that judge it.
 #[derive(Debug)]
-pub struct Intake {
-    pub reader: RowReader,
+pub struct Intake<'a> {
+    settings: &'a InputSettings,
+    probe: &'a Probe,
     pub columns: Columns,
     pub rules: Rules,
 }
 
-impl Intake {
-    pub fn open(settings: &InputSettings, probe: &Probe) -> anyhow::Result<Intake> {
+impl<'a> Intake<'a> {
+    /// Opens the file once to read its header line (a missing column is reported here).
+    pub fn open(settings: &'a InputSettings, probe: &'a Probe) -> anyhow::Result<Intake<'a>> {
         let rules = settings.rules(&probe.sha256_hex());
         let reader = RowReader::open(&settings.path, probe, &settings.map, &rules.required_fields())?;
-        let columns = reader.columns().clone();
-        Ok(Intake { reader, columns, rules })
+        Ok(Intake { settings, probe, columns: reader.columns().clone(), rules })
     }
 
-    /// Calls `each` with every row and its verdict, in file order, then applies the whole-file
-    /// rules. An error from `each` or from the file stops the pass.
+    fn reader(&self) -> anyhow::Result<RowReader> {
+        Ok(RowReader::open(
+            &self.settings.path,
+            self.probe,
+            &self.settings.map,
+            &self.rules.required_fields(),
+        )?)
+    }
+
+    /// Calls `each` with every row and its verdict, in file order. The file is read twice: first
+    /// to settle what needs the whole file (repeats, the date order), then to judge each row for
+    /// good. Nothing reaches `each` when the file as a whole cannot be trusted.
     pub fn scan(
-        mut self,
-        path: &Path,
+        self,
         mut each: impl FnMut(&RawRow, Admission, &Checked) -> anyhow::Result<()>,
     ) -> anyhow::Result<Columns> {
-        let index = ScratchIndex::new().context("cannot create the index of PANs seen")?;
-        let mut checks = FileChecks::new(index, &self.rules);
+        let path = self.settings.path.as_path();
+        let mut sieve = Sieve::new(&self.rules, self.probe.size);
+        let mut reader = self.reader()?;
         let mut row = RawRow::default();
-        while self.reader.read_row(&mut row)? {
-            let mut checked = check_row(&row, &self.columns, &self.rules);
-            let admission = checks.admit(row.line, &mut checked, &self.columns)?;
-            each(&row, admission, &checked)?;
+        while reader.read_row(&mut row)? {
+            sieve.see(row.line, &check_row(&row, &self.columns, &self.rules));
         }
-        checks
+        let mut checks = sieve
             .finish(&self.columns)
             .with_context(|| format!("{}: the dates cannot be trusted", path.display()))?;
+
+        let mut reader = self.reader()?;
+        while reader.read_row(&mut row)? {
+            let mut checked = check_row(&row, &self.columns, &self.rules);
+            let admission = checks.admit(row.line, &mut checked, &self.columns);
+            each(&row, admission, &checked)?;
+        }
         Ok(self.columns)
     }
 }

@@ -194,7 +194,7 @@ fn import(
         intake.columns.headers(),
         &run_settings,
     )?;
-    intake.scan(path, |row, admission, checked| {
+    intake.scan(|row, admission, checked| {
         let applicant = checked.customer.as_ref().map(Applicant::from);
         let (status, duplicate_of) = match admission {
             Admission::Valid => (RowStatus::Pending, None),
@@ -257,7 +257,7 @@ fn dry_run(settings: &RunSettings, probe: &Probe, printer: &Printer) -> anyhow::
     )?;
     let mut tally = std::collections::BTreeMap::<RowStatus, u64>::new();
     let mut shown = Vec::new();
-    intake.scan(path, |row, admission, checked| {
+    intake.scan(|row, admission, checked| {
         let applicant = checked.customer.as_ref().map(Applicant::from);
         let status = match admission {
             Admission::Valid => RowStatus::Pending,

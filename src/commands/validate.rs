@@ -28,7 +28,7 @@ pub fn validate(settings: &ValidateSettings, printer: &Printer) -> anyhow::Resul
         settings.errors.as_deref().map(|p| ErrorsFile::create(p, intake.columns.headers())).transpose()?;
     let mut report = settings.report.as_deref().map(ReportFile::create).transpose()?;
     let mut summary = ValidationSummary::default();
-    intake.scan(path, |row, admission, checked| {
+    intake.scan(|row, admission, checked| {
         summary.record(row.line, admission, checked);
         if let (Some(errors), Admission::Invalid) = (&mut errors, admission) {
             errors.write(&row.cells, &format!("line {}: {}", row.line, error_text(checked)))?;

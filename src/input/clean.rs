@@ -20,6 +20,15 @@ fn is_padding(c: char) -> bool {
 ///
 /// Borrowed whenever nothing needed removing, which is the common case.
 pub fn clean(cell: &str) -> Cow<'_, str> {
+    // The common case, checked byte-wise: plain ASCII with nothing to strip.
+    let bytes = cell.as_bytes();
+    let plain = |b: &u8| !b.is_ascii_whitespace() && b.is_ascii();
+    if bytes.first().is_none_or(|b| plain(b) && !matches!(b, b'\'' | b'='))
+        && bytes.last().is_none_or(plain)
+        && cell.is_ascii()
+    {
+        return Cow::Borrowed(cell);
+    }
     let mut value: Cow<'_, str> = Cow::Borrowed(cell.trim_matches(is_padding));
     if value.contains(is_invisible) {
         value = Cow::Owned(value.chars().filter(|c| !is_invisible(*c)).collect());

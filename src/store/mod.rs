@@ -1,14 +1,12 @@
 //! The state database (DESIGN.md, "Files"): SQLite in WAL mode with `synchronous = FULL`, created
 //! mode 0600. It is the truth about every row — the results file is regenerated from it — so every
 //! status change is a guarded SQL transition (`WHERE status IN (...)`) whose effect is checked.
-//! Owns the schema and its migrations, the run lock, runs, rows, the ledger of registered
-//! customers, and the scratch index behind the file-level validation rules. Knows nothing of HTTP
-//! or CSV.
+//! Owns the schema and its migrations, the run lock, runs, rows and the ledger of registered
+//! customers. Knows nothing of HTTP or CSV.
 
 mod lock;
 mod rows;
 mod schema;
-mod seen;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -18,7 +16,6 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 pub use lock::{HEARTBEAT_EVERY, LockOwner, STALE_AFTER};
 pub use rows::{Claim, Import, NewRow, PendingRow, ResultRow, RowResult, StatusCounts};
-pub use seen::ScratchIndex;
 
 /// A failure of the state database itself (never of a row).
 #[derive(Debug, thiserror::Error)]

@@ -38,7 +38,11 @@ pub fn check(raw: &str, required: bool, findings: &mut Vec<Finding>) -> Option<S
         findings.push(Finding::error("email.format", format!("has no @: {SHAPE}")));
         return None;
     };
-    let address = format!("{local}@{}", domain.to_ascii_lowercase());
+    let address = if domain.bytes().any(|b| b.is_ascii_uppercase()) {
+        format!("{local}@{}", domain.to_ascii_lowercase())
+    } else {
+        value.to_owned()
+    };
     if !WHATWG.is_match(&address) || !domain.contains('.') {
         findings.push(Finding::error("email.format", format!("is not a valid e-mail address: {SHAPE}")));
         return None;

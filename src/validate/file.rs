@@ -3,36 +3,22 @@
 //! repeat, a mobile shared by different PANs earns a warning, and a date column whose day/month
 //! order is not the one assumed stops the file before anything is sent.
 //!
-//! What has been seen is kept behind [`SeenIndex`], so a million-row file costs no more memory
-//! than a small one: the store provides an index on disk.
+//! They take two passes, so that a file of a million rows is checked as fast as it is read and in
+//! the same memory as a file of fifty. The first pass, [`Sieve`], runs every row through Bloom
+//! filters of a fixed size: a key the filter has not seen is certainly new; a key it may have seen
+//! is noted as a *candidate*. The date column's order is settled there too, before anything is
+//! written. The second pass, [`FileChecks`], applies the rules exactly, in file order, remembering
+//! only the candidates: those that repeat, and the few the filter mistook for repeats.
 
+use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::hash::{Hash, Hasher};
+
+use fastbloom::BloomFilter;
 
 use crate::input::{Columns, Field};
 
-use super::{Checked, DateOrder, Severity, Violation};
-
-/// Remembers, for each key, the first row that had it.
-///
-/// Every method records the key for `line` unless it was already recorded, and returns what is
-/// recorded — the caller's own line when the key is new.
-pub trait SeenIndex {
-    type Error: std::error::Error + Send + Sync + 'static;
-
-    /// The first line with this PAN.
-    fn first_pan(&mut self, pan: u64, line: u64) -> Result<u64, Self::Error>;
-
-    /// The first line with this mobile number, and that line's PAN.
-    fn first_mobile(&mut self, mobile: u64, pan: u64, line: u64) -> Result<(u64, u64), Self::Error>;
-
-    /// The first line with this order id, and that line's PAN when it was valid.
-    fn first_order_id(
-        &mut self,
-        order_id: &str,
-        pan: Option<u64>,
-        line: u64,
-    ) -> Result<(u64, Option<u64>), Self::Error>;
-}
+use super::{Checked, DateOrder, Rules, Severity, Violation};
 
 /// What becomes of a row once the file-level rules have seen it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,26 +107,71 @@ impl fmt::Display for DateOrderError {
         }
         write!(
             f,
-            ". Nothing was sent: in dates like 05/06/1990 day and month cannot be told apart, and \
-             guessing row by row would register wrong birthdays."
+            ". Nothing is sent until this is settled: in dates like 05/06/1990 day and month \
+             cannot be told apart, and guessing row by row would register wrong birthdays."
         )
     }
 }
 
-/// The file-level rules, applied row by row in file order.
+/// Bits per filter for files up to about a million rows: 2 MiB, which keeps the share of keys
+/// wrongly taken for repeats near 0.1 % at a million rows. Larger files get proportionally more.
+const MIN_FILTER_BITS: usize = 16 * 1024 * 1024;
+/// A conservative guess at the bytes of one row, to size the filters from the file's size.
+const BYTES_PER_ROW_GUESS: u64 = 64;
+const BITS_PER_ROW: u64 = 12;
+/// Four probes per key: at 16 bits per key about 0.25 % of new keys look like repeats, and each
+/// probe is a cache miss, so more would cost more than the candidates they spare.
+const HASHES: u32 = 4;
+
+fn filter_bits(expected_rows: u64) -> usize {
+    usize::try_from(expected_rows.saturating_mul(BITS_PER_ROW)).unwrap_or(usize::MAX).max(MIN_FILTER_BITS)
+}
+
+/// A stable 64-bit digest of an order id, for the filter and the candidate set (a collision only
+/// makes one more candidate, which the second pass compares in full).
+fn digest(text: &str) -> u64 {
+    let mut hasher = std::hash::DefaultHasher::new();
+    text.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// The first pass: which keys may repeat, and what the date column proves.
 #[derive(Debug)]
-pub struct FileChecks<I> {
-    index: I,
+pub struct Sieve {
+    pans: BloomFilter,
+    mobiles: BloomFilter,
+    orders: Option<BloomFilter>,
+    bits: usize,
+    candidates: Candidates,
     date_order: DateOrder,
     date_order_explicit: bool,
     month_first: Tally,
     day_first: Tally,
 }
 
-impl<I: SeenIndex> FileChecks<I> {
-    pub fn new(index: I, rules: &super::Rules) -> FileChecks<I> {
-        FileChecks {
-            index,
+/// Keys that may occur more than once in the file.
+#[derive(Debug, Default)]
+struct Candidates {
+    pans: HashSet<u64>,
+    mobiles: HashSet<u64>,
+    orders: HashSet<u64>,
+}
+
+impl Sieve {
+    /// A sieve for a file of `file_size` bytes.
+    pub fn new(rules: &Rules, file_size: u64) -> Sieve {
+        Sieve::with_filter_bits(rules, filter_bits(file_size / BYTES_PER_ROW_GUESS))
+    }
+
+    /// A sieve whose filters have `bits` bits (tests use tiny ones, to make mistaken repeats common).
+    pub(crate) fn with_filter_bits(rules: &Rules, bits: usize) -> Sieve {
+        let filter = || BloomFilter::with_num_bits(bits).hashes(HASHES);
+        Sieve {
+            pans: filter(),
+            mobiles: filter(),
+            orders: None,
+            bits,
+            candidates: Candidates::default(),
             date_order: rules.date_order,
             date_order_explicit: rules.date_order_explicit,
             month_first: Tally::default(),
@@ -148,22 +179,80 @@ impl<I: SeenIndex> FileChecks<I> {
         }
     }
 
-    /// Applies the file-level rules to the row on `line`, adding to its violations.
-    pub fn admit(
-        &mut self,
-        line: u64,
-        checked: &mut Checked,
-        columns: &Columns,
-    ) -> Result<Admission, I::Error> {
+    /// Looks at one row's verdict.
+    pub fn see(&mut self, line: u64, checked: &Checked) {
         match checked.date_evidence {
             Some(DateOrder::Mdy) => self.month_first.add(line),
             Some(DateOrder::Dmy) => self.day_first.add(line),
             None => {}
         }
+        // Only rows valid by themselves can be duplicates or share a mobile; the second pass
+        // narrows that further (a repeated order id makes a row invalid).
+        if let Some(customer) = &checked.customer {
+            let pan = customer.pan.key();
+            if self.pans.insert(&pan) {
+                self.candidates.pans.insert(pan);
+            }
+            let mobile = customer.mobile.key();
+            if self.mobiles.insert(&mobile) {
+                self.candidates.mobiles.insert(mobile);
+            }
+        }
+        if let (true, Some(order_id)) = (checked.order_id_from_file, &checked.order_id) {
+            let digest = digest(order_id);
+            let bits = self.bits;
+            // Most files have no order id column: this filter is made when first needed.
+            if self
+                .orders
+                .get_or_insert_with(|| BloomFilter::with_num_bits(bits).hashes(HASHES))
+                .insert(&digest)
+            {
+                self.candidates.orders.insert(digest);
+            }
+        }
+    }
+
+    /// After the last row: the second pass, unless the date column's order is not the one
+    /// assumed. Under an order the user chose, contradicting rows are row errors already and the
+    /// file goes on.
+    pub fn finish(self, columns: &Columns) -> Result<FileChecks, DateOrderError> {
+        let against = match self.date_order {
+            DateOrder::Dmy => &self.month_first,
+            DateOrder::Mdy => &self.day_first,
+        };
+        if !self.date_order_explicit && against.rows > 0 {
+            return Err(DateOrderError {
+                column: columns.header(Field::DateOfBirth).to_owned(),
+                month_first: self.month_first,
+                day_first: self.day_first,
+            });
+        }
+        Ok(FileChecks { candidates: self.candidates, ..FileChecks::default() })
+    }
+}
+
+/// The second pass: the file-level rules applied exactly, row by row in file order.
+#[derive(Debug, Default)]
+pub struct FileChecks {
+    candidates: Candidates,
+    /// First line of each candidate PAN seen on a valid row.
+    pans: HashMap<u64, u64>,
+    /// First line and PAN of each candidate mobile seen on a valid row.
+    mobiles: HashMap<u64, (u64, u64)>,
+    /// First line and PAN (if the row was valid) of each candidate order id.
+    orders: HashMap<String, (u64, Option<u64>)>,
+}
+
+impl FileChecks {
+    /// Applies the file-level rules to the row on `line`, adding to its violations. Rows must
+    /// come in the order the first pass saw them.
+    pub fn admit(&mut self, line: u64, checked: &mut Checked, columns: &Columns) -> Admission {
         let pan = checked.customer.as_ref().map(|c| c.pan.key());
 
-        if let (true, Some(order_id)) = (checked.order_id_from_file, &checked.order_id) {
-            let (first_line, first_pan) = self.index.first_order_id(order_id, pan, line)?;
+        if let (true, Some(order_id)) = (checked.order_id_from_file, &checked.order_id)
+            && self.candidates.orders.contains(&digest(order_id))
+        {
+            let (first_line, first_pan) = *self.orders.entry(order_id.clone()).or_insert((line, pan));
             // The same customer pasted twice is a duplicate, not a clash of order ids.
             let same_customer = pan.is_some() && first_pan == pan;
             if first_line != line && !same_customer {
@@ -183,50 +272,33 @@ impl<I: SeenIndex> FileChecks<I> {
         }
 
         let Some(customer) = &checked.customer else {
-            return Ok(Admission::Invalid);
+            return Admission::Invalid;
         };
         let pan = customer.pan.key();
-        let first = self.index.first_pan(pan, line)?;
-        if first != line {
-            return Ok(Admission::Duplicate { of_line: first });
+        if self.candidates.pans.contains(&pan) {
+            let first = *self.pans.entry(pan).or_insert(line);
+            if first != line {
+                return Admission::Duplicate { of_line: first };
+            }
         }
         let mobile = customer.mobile.key();
-        let (mobile_line, mobile_pan) = self.index.first_mobile(mobile, pan, line)?;
-        if mobile_line != line && mobile_pan != pan {
-            let value = customer.mobile.to_string();
-            checked.violations.push(Violation {
-                code: "mobile.shared",
-                severity: Severity::Warning,
-                column: columns.header(Field::Mobile).to_owned(),
-                value,
-                detail: format!(
-                    "is also the mobile number of line {mobile_line}, which has a different PAN: \
-                     check that it is this customer's own"
-                ),
-                suggestion: None,
-            });
+        if self.candidates.mobiles.contains(&mobile) {
+            let (mobile_line, mobile_pan) = *self.mobiles.entry(mobile).or_insert((line, pan));
+            if mobile_line != line && mobile_pan != pan {
+                let value = customer.mobile.to_string();
+                checked.violations.push(Violation {
+                    code: "mobile.shared",
+                    severity: Severity::Warning,
+                    column: columns.header(Field::Mobile).to_owned(),
+                    value,
+                    detail: format!(
+                        "is also the mobile number of line {mobile_line}, which has a different PAN: \
+                         check that it is this customer's own"
+                    ),
+                    suggestion: None,
+                });
+            }
         }
-        Ok(Admission::Valid)
-    }
-
-    /// After the last row: fails when the date column's order is not the one assumed. Under an
-    /// order the user chose, contradicting rows are row errors already and the file goes on.
-    pub fn finish(&self, columns: &Columns) -> Result<(), DateOrderError> {
-        let against = match self.date_order {
-            DateOrder::Dmy => &self.month_first,
-            DateOrder::Mdy => &self.day_first,
-        };
-        if self.date_order_explicit || against.rows == 0 {
-            return Ok(());
-        }
-        Err(DateOrderError {
-            column: columns.header(Field::DateOfBirth).to_owned(),
-            month_first: self.month_first.clone(),
-            day_first: self.day_first.clone(),
-        })
-    }
-
-    pub fn into_index(self) -> I {
-        self.index
+        Admission::Valid
     }
 }

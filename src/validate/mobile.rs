@@ -47,11 +47,19 @@ const SHAPE: &str = "an Indian mobile number has 10 digits and starts with 6, 7,
 
 pub fn check(raw: &str, findings: &mut Vec<Finding>) -> Option<Mobile> {
     let raw = raw.trim();
+    if let Ok(bytes) = <[u8; 10]>::try_from(raw.as_bytes())
+        && matches!(bytes[0], b'6'..=b'9')
+        && bytes.iter().all(u8::is_ascii_digit)
+        && bytes.iter().any(|b| *b != bytes[0])
+    {
+        // Ten digits as they should be: nothing to strip, nothing to warn about.
+        return Some(Mobile(bytes));
+    }
     if raw.is_empty() {
         findings.push(Finding::error("mobile.missing", format!("is empty: {SHAPE}")));
         return None;
     }
-    if SCIENTIFIC.is_match(raw) {
+    if raw.contains(['e', 'E']) && SCIENTIFIC.is_match(raw) {
         findings.push(Finding::error(
             "mobile.scientific",
             "is in scientific notation: the spreadsheet has already replaced the last digits of the \
@@ -61,7 +69,10 @@ pub fn check(raw: &str, findings: &mut Vec<Finding>) -> Option<Mobile> {
         ));
         return None;
     }
-    let raw = DECIMAL_ZERO.captures(raw).and_then(|c| c.get(1)).map_or(raw, |m| m.as_str());
+    let raw = match raw.contains('.') {
+        true => DECIMAL_ZERO.captures(raw).and_then(|c| c.get(1)).map_or(raw, |m| m.as_str()),
+        false => raw,
+    };
 
     let mut text: String =
         raw.chars().filter(|c| !c.is_whitespace() && !matches!(c, '-' | '.' | '(' | ')')).collect();

@@ -18,7 +18,7 @@ use crate::input::{Columns, Field, RawRow, clean};
 use crate::mask::mask;
 
 pub use dob::{DateOrder, format as format_date, from_excel_serial};
-pub use file::{Admission, DateOrderError, FileChecks, SeenIndex};
+pub use file::{Admission, DateOrderError, FileChecks, Sieve, Tally};
 pub use mobile::Mobile;
 pub use pan::Pan;
 

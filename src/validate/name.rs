@@ -13,6 +13,11 @@ fn allowed(c: char) -> bool {
 
 /// Trimmed, inner whitespace collapsed, curly apostrophes made straight.
 pub fn normalise(raw: &str) -> String {
+    let trimmed = raw.trim();
+    let tidy = trimmed.is_ascii() && !trimmed.contains(['`', '\t', '\n', '\r']) && !trimmed.contains("  ");
+    if tidy {
+        return trimmed.to_owned();
+    }
     let mut out = String::with_capacity(raw.len());
     for word in raw.split_whitespace() {
         if !out.is_empty() {

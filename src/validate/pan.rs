@@ -67,7 +67,13 @@ pub fn normalise(raw: &str) -> String {
 }
 
 pub fn check(raw: &str, findings: &mut Vec<Finding>) -> Option<Pan> {
-    let value = normalise(raw);
+    // Most PANs arrive as they should be: ten upper-case letters and digits, nothing to remove.
+    let bytes = raw.as_bytes();
+    let value = if bytes.len() == 10 && bytes.iter().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()) {
+        raw.to_owned()
+    } else {
+        normalise(raw)
+    };
     if value.is_empty() {
         findings
             .push(Finding::error("pan.missing", format!("is empty: every customer needs a PAN; {SHAPE}")));
