@@ -1,14 +1,16 @@
 //! cibil-bulk registers customers for CIBIL credit scores in bulk through AOPay's registration
 //! API. The modules follow the data: `input` reads rows, `validate` judges them, `store` keeps
-//! state in SQLite, `output` owns every byte the user sees; `cli` and `settings` turn the command
-//! line, environment and config file into one validated [`settings::Settings`]; `commands` wires
-//! them into one function per subcommand. This file holds the exit codes and [`run`].
+//! state in SQLite, `output` owns every byte the user sees; `sandbox` simulates the vendor; `cli`
+//! and `settings` turn the command line, environment and config file into one validated
+//! [`settings::Settings`]; `commands` wires them into one function per subcommand. This file holds
+//! the exit codes and [`run`].
 
 pub mod cli;
 pub mod commands;
 pub mod input;
 pub mod mask;
 pub mod output;
+pub mod sandbox;
 pub mod settings;
 pub mod store;
 pub mod validate;
@@ -51,6 +53,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<Exit> {
     let printer = Printer::new(&settings.log);
     match &settings.command {
         CommandSettings::Validate(validate) => commands::validate(validate, &printer),
+        CommandSettings::Sandbox(sandbox) => commands::sandbox(sandbox, &printer),
     }
 }
 

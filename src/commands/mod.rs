@@ -2,12 +2,14 @@
 //! no rules of its own: reading is `input`'s, judging `validate`'s, keeping `store`'s, showing
 //! `output`'s.
 
+mod sandbox;
 mod validate;
 
 use std::path::Path;
 
 use anyhow::bail;
 
+pub use sandbox::sandbox;
 pub use validate::validate;
 
 /// Refuses outputs that would overwrite the customer file or each other: the input must survive
