@@ -14,7 +14,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
         Reads a customer spreadsheet export (CSV), checks and normalises every row, tells you \
         exactly which cells to fix, and registers the valid rows concurrently under a rate limit, \
         recording every outcome so that an interrupted run resumes where it stopped.",
-    after_help = "Examples:\n  cibil-bulk validate customers.csv\n  cibil-bulk run customers.csv --sandbox\n  cibil-bulk run customers.csv\n  cibil-bulk status"
+    after_help = "Examples:\n  cibil-bulk validate customers.csv\n  cibil-bulk run customers.csv --sandbox\n  cibil-bulk run customers.csv\n  cibil-bulk status\n  cibil-bulk sandbox --listen 127.0.0.1:8080"
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -97,6 +97,21 @@ pub enum Command {
         after_help = "Examples:\n  cibil-bulk export 3 --output results.csv\n  cibil-bulk export customers.csv --output results.csv --errors to-fix.csv"
     )]
     Export(ExportArgs),
+
+    /// Run a local stand-in for AOPay's registration API, with faults on demand, to rehearse against.
+    #[command(
+        long_about = "Run a local stand-in for AOPay's registration API, to rehearse against.\n\n\
+            Answers on the vendor's path (/api/AOP/CibilScore/registeration, GET or POST with a \
+            JSON body) in the vendor's shapes: a success with a cibil_id derived from the PAN, \
+            is_returning_customer 1 for a PAN seen before, the same answer again for a repeated \
+            order_id, business errors with HTTP 200 and status \"False\", and 401 for wrong \
+            credentials. It accepts only the sandbox credentials it prints. The fault flags make \
+            it slow, flaky or strict, as the real service may be. GET /__sandbox/stats shows what \
+            it received; POST /__sandbox/reset forgets it.\n\n\
+            Runs until Ctrl-C. Nothing leaves this machine.",
+        after_help = "Examples:\n  cibil-bulk sandbox\n  cibil-bulk sandbox --listen 127.0.0.1:9000 --latency 200ms --jitter 50ms\n  cibil-bulk sandbox --error-rate 0.05 --throttle-rate 0.02 --rate-limit 20 --seed 7"
+    )]
+    Sandbox(SandboxArgs),
 }
 
 /// Where the state lives.
@@ -356,4 +371,77 @@ pub struct ValidateArgs {
     /// Example: --summary validate.json
     #[arg(long, value_name = "FILE")]
     pub summary: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    /// Address to listen on: IP:PORT, localhost:PORT, or a port alone (on 127.0.0.1); port 0
+    /// picks a free one [default: 127.0.0.1:8080].
+    ///
+    /// Example: --listen 127.0.0.1:9000
+    #[arg(long, value_name = "ADDRESS")]
+    pub listen: Option<String>,
+
+    /// Delay every answer by this long on average (units: ms, s, m; decimals allowed).
+    ///
+    /// Example: --latency 50ms
+    #[arg(long, value_name = "DURATION")]
+    pub latency: Option<String>,
+
+    /// Spread each delay evenly within plus or minus this much around --latency (never below 0).
+    ///
+    /// Example: --latency 200ms --jitter 50ms
+    #[arg(long, value_name = "DURATION")]
+    pub jitter: Option<String>,
+
+    /// Share of requests answered 500, 502 or 503; a third of them with an HTML page, as a
+    /// reverse proxy sends.
+    ///
+    /// Example: --error-rate 0.05
+    #[arg(long, value_name = "SHARE")]
+    pub error_rate: Option<f64>,
+
+    /// Share of requests answered 429 Too Many Requests with Retry-After: 1.
+    ///
+    /// Example: --throttle-rate 0.02
+    #[arg(long, value_name = "SHARE")]
+    pub throttle_rate: Option<f64>,
+
+    /// Allow at most this many requests in any one second; the rest get 429 with Retry-After: 1
+    /// and count as violations in the stats.
+    ///
+    /// Example: --rate-limit 10
+    #[arg(long, value_name = "N")]
+    pub rate_limit: Option<u32>,
+
+    /// Share of requests never answered: the client must time out.
+    ///
+    /// Example: --hang-rate 0.01
+    #[arg(long, value_name = "SHARE")]
+    pub hang_rate: Option<f64>,
+
+    /// Share of requests whose connection is dropped (reset) without an answer.
+    ///
+    /// Example: --reset-rate 0.01
+    #[arg(long, value_name = "SHARE")]
+    pub reset_rate: Option<f64>,
+
+    /// Share of requests answered 200 with a body that is not valid JSON.
+    ///
+    /// Example: --garbage-rate 0.01
+    #[arg(long, value_name = "SHARE")]
+    pub garbage_rate: Option<f64>,
+
+    /// Seed for the fault decisions: the same seed gives the n-th request the same fate
+    /// [default: random, shown at start].
+    ///
+    /// Example: --seed 42
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+
+    /// Send cibil_id as a JSON number instead of a string (the vendor's pages show both).
+    ///
+    /// Example: --numeric-cibil-id
+    #[arg(long)]
+    pub numeric_cibil_id: bool,
 }

@@ -1,8 +1,9 @@
 //! cibil-bulk registers customers for CIBIL credit scores in bulk through AOPay's registration
 //! API. The modules follow the data: `input` reads rows, `validate` judges them, `store` keeps
-//! state in SQLite, `output` owns every byte the user sees; `cli` and `settings` turn the command
-//! line, environment and config file into one validated [`settings::Settings`]; `commands` wires
-//! them into one function per subcommand. This file holds the exit codes and [`run`].
+//! state in SQLite, `output` owns every byte the user sees; `sandbox` simulates the vendor; `cli`
+//! and `settings` turn the command line, environment and config file into one validated
+//! [`settings::Settings`]; `commands` wires them into one function per subcommand. This file holds
+//! the exit codes and [`run`].
 
 pub mod api;
 pub mod cli;
@@ -60,6 +61,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<Exit> {
         CommandSettings::Run(run) => commands::run(run, &printer),
         CommandSettings::Status(status) => commands::status(status, &printer),
         CommandSettings::Export(export) => commands::export(export, &printer),
+        CommandSettings::Sandbox(sandbox) => commands::sandbox(sandbox, &printer),
     }
 }
 

@@ -4,22 +4,23 @@
 //! program receives only typed, valid settings. Opens no file but the config file.
 
 use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use chrono::NaiveDate;
 use clap::ValueEnum;
 use serde::Deserialize;
 
-use std::num::{NonZeroU32, NonZeroUsize};
-use std::time::Duration;
-
 use crate::api::{ApiSettings, Credentials, Method, PRODUCTION_ENDPOINT};
 use crate::cli::{
     Cli, Command, DateOrderArg, EncodingArg, ExportArgs, InputArgs, LogFormatArg, MethodArg, RunArgs,
-    StateArgs, StatusArgs, ValidateArgs,
+    SandboxArgs, StateArgs, StatusArgs, ValidateArgs,
 };
 use crate::engine::{EngineSettings, Rate};
 use crate::input::{Field, ProbeOptions, TextEncoding};
+use crate::sandbox::SandboxConfig;
 use crate::validate::{DateOrder, Rules};
 
 /// The config file read when `--config` is not given and it exists in the working directory.
@@ -60,6 +61,7 @@ pub enum CommandSettings {
     Run(Box<RunSettings>),
     Status(StatusSettings),
     Export(ExportSettings),
+    Sandbox(SandboxSettings),
 }
 
 /// Where the customer file is and how to read and judge it.
@@ -127,6 +129,18 @@ pub struct ExportSettings {
     pub errors: Option<PathBuf>,
 }
 
+/// `cibil-bulk sandbox`: where to listen and how the simulated vendor behaves.
+#[derive(Debug, Clone)]
+pub struct SandboxSettings {
+    pub listen: SocketAddr,
+    pub config: SandboxConfig,
+}
+
+/// Where `cibil-bulk sandbox` listens without `--listen`: loopback only, so a rehearsal is never
+/// reachable from the network.
+pub const DEFAULT_SANDBOX_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
+
 /// A setting that cannot be used; nothing has been read or sent.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
@@ -158,6 +172,11 @@ pub enum SettingsError {
          really wanted"
     )]
     InsecureEndpoint(String),
+    #[error(
+        "the fault rates add up to {sum} ({flags}): each request meets at most one fault, so \
+         together they must stay within 1"
+    )]
+    FaultRates { flags: String, sum: f64 },
 }
 
 fn field_names() -> String {
@@ -257,6 +276,7 @@ impl Settings {
             )?)),
             Command::Status(args) => CommandSettings::Status(status_settings(args, &config)),
             Command::Export(args) => CommandSettings::Export(export_settings(args, &config)),
+            Command::Sandbox(args) => CommandSettings::Sandbox(sandbox_settings(args)?),
         };
         Ok(Settings { log, command, warnings })
     }
@@ -459,8 +479,8 @@ fn run_settings(
                     name: &str,
                     default: Duration| {
         match (flag, file) {
-            (Some(text), _) => parse_duration(text, flag_name.into()),
-            (None, Some(text)) => parse_duration(text, key("aopay", name)),
+            (Some(text), _) => duration_setting(text, flag_name.into()),
+            (None, Some(text)) => duration_setting(text, key("aopay", name)),
             (None, None) => Ok(default),
         }
     };
@@ -469,7 +489,7 @@ fn run_settings(
     let connect_timeout =
         duration(&None, &config.aopay.connect_timeout, "", "connect_timeout", Duration::from_secs(10))?;
     let max_retry_after = match &config.run.max_retry_after {
-        Some(text) => parse_duration(text, key("run", "max_retry_after"))?,
+        Some(text) => duration_setting(text, key("run", "max_retry_after"))?,
         None => Duration::from_secs(300),
     };
 
@@ -569,19 +589,15 @@ fn parse_rate(text: &str, origin: String) -> Result<Rate, SettingsError> {
     Ok(Rate { requests: requests.ok_or_else(bad)?, per })
 }
 
-/// `30s`, `500ms`, `2m`, `1.5s`.
-fn parse_duration(text: &str, origin: String) -> Result<Duration, SettingsError> {
-    let trimmed = text.trim();
-    // humantime reads `30s`, `500ms`, `2m 30s`; fractions of a second (`1.5s`) are read here.
-    let fraction = || {
-        trimmed.strip_suffix('s').and_then(|n| n.parse::<f64>().ok()).filter(|s| s.is_finite() && *s >= 0.0)
-    };
-    let parsed = humantime::parse_duration(trimmed).ok().or_else(|| fraction().map(Duration::from_secs_f64));
-    parsed.filter(|d| !d.is_zero() && *d <= Duration::from_secs(24 * 3600)).ok_or(SettingsError::Invalid {
-        origin,
-        value: text.to_owned(),
-        expected: "a duration like 30s, 500ms or 2m (more than zero, at most a day)",
-    })
+/// A duration setting: more than zero, at most a day.
+fn duration_setting(text: &str, origin: String) -> Result<Duration, SettingsError> {
+    parse_duration(text).filter(|d| !d.is_zero() && *d <= Duration::from_secs(24 * 3600)).ok_or(
+        SettingsError::Invalid {
+            origin,
+            value: text.to_owned(),
+            expected: "a duration like 30s, 500ms, 1.5s or 2m (more than zero, at most a day)",
+        },
+    )
 }
 
 /// An https:// URL, or http:// to this machine (the sandbox), or http:// anywhere when allowed.
@@ -620,6 +636,116 @@ fn warn_if_readable_by_others(path: &Path, warnings: &mut Vec<String>) {
             path.display()
         ));
     }
+}
+
+fn sandbox_settings(args: &SandboxArgs) -> Result<SandboxSettings, SettingsError> {
+    let listen = match &args.listen {
+        Some(text) => parse_listen(text).ok_or_else(|| SettingsError::Invalid {
+            origin: "--listen".into(),
+            value: text.clone(),
+            expected: "an address such as 127.0.0.1:8080, localhost:8080 or a port alone such as 8080",
+        })?,
+        None => DEFAULT_SANDBOX_LISTEN,
+    };
+    let duration = |flag: &str, text: &Option<String>| -> Result<Duration, SettingsError> {
+        match text {
+            Some(text) => parse_duration(text).ok_or_else(|| SettingsError::Invalid {
+                origin: flag.into(),
+                value: text.clone(),
+                expected: "a duration such as 50ms, 2s or 1.5s",
+            }),
+            None => Ok(Duration::ZERO),
+        }
+    };
+    let rates = [
+        ("--error-rate", args.error_rate),
+        ("--throttle-rate", args.throttle_rate),
+        ("--hang-rate", args.hang_rate),
+        ("--reset-rate", args.reset_rate),
+        ("--garbage-rate", args.garbage_rate),
+    ];
+    for (flag, rate) in rates {
+        if let Some(rate) = rate.filter(|r| !(0.0..=1.0).contains(r)) {
+            return Err(SettingsError::Invalid {
+                origin: flag.into(),
+                value: rate.to_string(),
+                expected: "a share of requests between 0 and 1, such as 0.05 for 5%",
+            });
+        }
+    }
+    if args.rate_limit == Some(0) {
+        return Err(SettingsError::Invalid {
+            origin: "--rate-limit".into(),
+            value: "0".into(),
+            expected: "a number of requests a second of at least 1 (leave it out for no limit)",
+        });
+    }
+    let config = SandboxConfig {
+        latency: duration("--latency", &args.latency)?,
+        jitter: duration("--jitter", &args.jitter)?,
+        error_rate: args.error_rate.unwrap_or(0.0),
+        throttle_rate: args.throttle_rate.unwrap_or(0.0),
+        hang_rate: args.hang_rate.unwrap_or(0.0),
+        reset_rate: args.reset_rate.unwrap_or(0.0),
+        garbage_rate: args.garbage_rate.unwrap_or(0.0),
+        rate_limit: args.rate_limit,
+        seed: args.seed,
+        numeric_cibil_id: args.numeric_cibil_id,
+        ..SandboxConfig::default()
+    };
+    if let Err(crate::sandbox::SandboxConfigError::RatesAboveOne { sum }) = config.check() {
+        let flags = rates.iter().filter(|(_, r)| r.is_some_and(|r| r > 0.0)).map(|(f, _)| *f);
+        return Err(SettingsError::FaultRates { flags: flags.collect::<Vec<_>>().join(" + "), sum });
+    }
+    Ok(SandboxSettings { listen, config })
+}
+
+/// `IP:PORT`, `[IPv6]:PORT`, `localhost:PORT` or a bare `PORT` (on 127.0.0.1). No name lookup:
+/// settings open no sockets.
+pub fn parse_listen(text: &str) -> Option<SocketAddr> {
+    let text = text.trim();
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Some(addr);
+    }
+    let port = text.strip_prefix("localhost:").unwrap_or(text);
+    port.parse::<u16>().ok().map(|port| SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port))
+}
+
+/// A duration as people write it: one or more `<number><unit>` parts, the number possibly
+/// decimal, the unit one of `ns`, `us`, `ms`, `s`, `m`, `h` (`50ms`, `2s`, `1.5s`, `1m30s`); `0`
+/// alone is zero. Hand-written rather than `humantime`, which takes no decimals and is twenty
+/// lines' worth of dependency.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    if text == "0" {
+        return Some(Duration::ZERO);
+    }
+    if text.is_empty() {
+        return None;
+    }
+    let mut rest = text;
+    let mut total = 0.0f64;
+    while !rest.is_empty() {
+        let number_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        let (number, tail) = rest.split_at(number_end);
+        let unit_end = tail.find(|c: char| !c.is_alphabetic()).unwrap_or(tail.len());
+        let (unit, tail) = tail.split_at(unit_end);
+        if number.is_empty() || number.starts_with('.') || number.ends_with('.') {
+            return None;
+        }
+        let seconds_per_unit = match unit {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        total += number.parse::<f64>().ok()? * seconds_per_unit;
+        rest = tail;
+    }
+    Duration::try_from_secs_f64(total).ok()
 }
 
 fn parse_delimiter(text: &str, origin: String) -> Result<u8, SettingsError> {
@@ -731,12 +857,12 @@ mod tests {
         for bad in ["0/s", "-1/s", "ten/s", "5/fortnight", "2.5/s", ""] {
             assert!(parse_rate(bad, "--rate".into()).is_err(), "{bad}");
         }
-        assert_eq!(parse_duration("30s", "x".into()).unwrap(), Duration::from_secs(30));
-        assert_eq!(parse_duration("500ms", "x".into()).unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_duration("1.5s", "x".into()).unwrap(), Duration::from_millis(1500));
-        assert_eq!(parse_duration("2m", "x".into()).unwrap(), Duration::from_secs(120));
-        for bad in ["0s", "forever", "-3s", "3 days", "NaNs"] {
-            assert!(parse_duration(bad, "x".into()).is_err(), "{bad}");
+        assert_eq!(duration_setting("30s", "x".into()).unwrap(), Duration::from_secs(30));
+        assert_eq!(duration_setting("500ms", "x".into()).unwrap(), Duration::from_millis(500));
+        assert_eq!(duration_setting("1.5s", "x".into()).unwrap(), Duration::from_millis(1500));
+        assert_eq!(duration_setting("2m", "x".into()).unwrap(), Duration::from_secs(120));
+        for bad in ["0s", "0", "forever", "-3s", "3 days", "NaNs", "2d"] {
+            assert!(duration_setting(bad, "x".into()).is_err(), "{bad}");
         }
         assert!(parse_endpoint("https://api.aopay.co.in/x", "x".into(), false).is_ok());
         assert!(parse_endpoint("http://127.0.0.1:8080/x", "x".into(), false).is_ok());
@@ -828,5 +954,105 @@ mod tests {
             .unwrap();
         let err = Settings::resolve_in(&cli, Path::new("."), today(), &|_| None).unwrap_err();
         assert!(matches!(err, SettingsError::ConfigRead { .. }));
+    }
+
+    fn sandbox(args: &[&str]) -> Result<SandboxSettings, SettingsError> {
+        let cli = Cli::try_parse_from([&["cibil-bulk", "sandbox"], args].concat()).unwrap();
+        match Settings::resolve_in(&cli, Path::new("/nonexistent"), today(), &|_| None)?.command {
+            CommandSettings::Sandbox(s) => Ok(s),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn sandbox_defaults_are_loopback_and_fault_free() {
+        let s = sandbox(&[]).unwrap();
+        assert_eq!(s.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(s.config, SandboxConfig::default());
+    }
+
+    #[test]
+    fn sandbox_flags_reach_the_config() {
+        let s = sandbox(&[
+            "--listen",
+            "9000",
+            "--latency",
+            "1.5s",
+            "--jitter",
+            "10ms",
+            "--error-rate",
+            "0.05",
+            "--throttle-rate",
+            "0.02",
+            "--hang-rate",
+            "0.01",
+            "--reset-rate",
+            "0.01",
+            "--garbage-rate",
+            "0.01",
+            "--rate-limit",
+            "20",
+            "--seed",
+            "7",
+            "--numeric-cibil-id",
+        ])
+        .unwrap();
+        assert_eq!(s.listen, "127.0.0.1:9000".parse().unwrap());
+        let c = &s.config;
+        assert_eq!((c.latency, c.jitter), (Duration::from_millis(1500), Duration::from_millis(10)));
+        assert_eq!(
+            (c.error_rate, c.throttle_rate, c.hang_rate, c.reset_rate, c.garbage_rate),
+            (0.05, 0.02, 0.01, 0.01, 0.01)
+        );
+        assert_eq!((c.rate_limit, c.seed, c.numeric_cibil_id), (Some(20), Some(7), true));
+        assert_eq!(c.registration_id, crate::sandbox::SANDBOX_REGISTRATION_ID);
+    }
+
+    #[test]
+    fn bad_sandbox_flags_name_the_flag() {
+        for (args, start) in [
+            (&["--error-rate", "2"][..], "--error-rate: \"2\""),
+            (&["--hang-rate=-0.1"][..], "--hang-rate: \"-0.1\""),
+            (&["--garbage-rate", "NaN"][..], "--garbage-rate: \"NaN\""),
+            (&["--latency", "50"][..], "--latency: \"50\""),
+            (&["--jitter", "fast"][..], "--jitter: \"fast\""),
+            (&["--listen", "example.com:80"][..], "--listen: \"example.com:80\""),
+            (&["--rate-limit", "0"][..], "--rate-limit: \"0\""),
+        ] {
+            let err = sandbox(args).unwrap_err().to_string();
+            assert!(err.starts_with(start), "{args:?}: {err}");
+        }
+        let err = sandbox(&["--error-rate", "0.5", "--reset-rate", "0.75"]).unwrap_err().to_string();
+        assert!(err.contains("add up to 1.25") && err.contains("(--error-rate + --reset-rate)"), "{err}");
+    }
+
+    #[test]
+    fn durations_as_people_write_them() {
+        let ms = Duration::from_millis;
+        for (text, expected) in [
+            ("50ms", ms(50)),
+            ("2s", ms(2000)),
+            ("1.5s", ms(1500)),
+            ("0", ms(0)),
+            ("0s", ms(0)),
+            ("1m30s", ms(90_000)),
+            (" 250us ", Duration::from_micros(250)),
+            ("1h", Duration::from_secs(3600)),
+        ] {
+            assert_eq!(parse_duration(text), Some(expected), "{text}");
+        }
+        for text in ["", "50", "ms", "5 s", "1.s", ".5s", "-1s", "1d", "1.2.3s", "5sec"] {
+            assert_eq!(parse_duration(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn listen_addresses() {
+        assert_eq!(parse_listen("127.0.0.1:0"), Some("127.0.0.1:0".parse().unwrap()));
+        assert_eq!(parse_listen("[::1]:8080"), Some("[::1]:8080".parse().unwrap()));
+        assert_eq!(parse_listen("localhost:81"), Some("127.0.0.1:81".parse().unwrap()));
+        assert_eq!(parse_listen("0.0.0.0:8080"), Some("0.0.0.0:8080".parse().unwrap()));
+        assert_eq!(parse_listen("localhost"), None);
+        assert_eq!(parse_listen("65536"), None);
     }
 }

@@ -4,6 +4,7 @@
 
 mod intake;
 mod run;
+mod sandbox;
 mod status;
 mod validate;
 
@@ -12,6 +13,7 @@ use std::path::Path;
 use anyhow::bail;
 
 pub use run::run;
+pub use sandbox::sandbox;
 pub use status::{export, status};
 pub use validate::validate;
 
