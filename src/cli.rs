@@ -270,9 +270,10 @@ pub struct ExportArgs {
 /// How to read a customer file and which rules apply: shared by every command that reads one.
 #[derive(Debug, Args)]
 pub struct InputArgs {
-    /// The customer file: CSV (comma, semicolon or tab separated), UTF-8, UTF-16 or Windows-1252.
+    /// The customer file: an Excel or OpenDocument workbook (.xlsx, .xlsm, .xls, .ods), or CSV
+    /// (comma, semicolon or tab separated; UTF-8, UTF-16 or Windows-1252).
     ///
-    /// Example: customers.csv
+    /// Example: customers.xlsx
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
 
@@ -321,6 +322,20 @@ pub struct InputArgs {
     /// Example: --delimiter ';'
     #[arg(long, env = "CIBIL_BULK_DELIMITER", value_name = "CHAR")]
     pub delimiter: Option<String>,
+
+    /// For a workbook: the sheet to read, by its name or its position (1 = the first tab)
+    /// [default: the first visible sheet with data].
+    ///
+    /// Example: --sheet "New Customers"
+    #[arg(long, env = "CIBIL_BULK_SHEET", value_name = "NAME|NUMBER")]
+    pub sheet: Option<String>,
+
+    /// For a workbook: the row of the header line, as the sheet numbers it [default: the first
+    /// row, among the top 50, that names every required column].
+    ///
+    /// Example: --header-row 4
+    #[arg(long, env = "CIBIL_BULK_HEADER_ROW", value_name = "ROW")]
+    pub header_row: Option<u32>,
 
     /// The run date that ages are measured on, as YYYY-MM-DD [default: today]. For reproducing
     /// an earlier run's verdicts.

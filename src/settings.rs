@@ -19,7 +19,7 @@ use crate::cli::{
     SandboxArgs, StateArgs, StatusArgs, ValidateArgs,
 };
 use crate::engine::{EngineSettings, Rate};
-use crate::input::{Field, ProbeOptions, TextEncoding};
+use crate::input::{Field, ProbeOptions, SheetChoice, SheetOptions, TextEncoding};
 use crate::sandbox::SandboxConfig;
 use crate::validate::{DateOrder, Rules};
 
@@ -76,10 +76,13 @@ pub struct InputSettings {
     pub min_age: u32,
     pub email_required: bool,
     pub today: NaiveDate,
+    /// For workbooks: which sheet, and where its header is.
+    pub sheet: SheetOptions,
 }
 
 impl InputSettings {
-    /// The validation rules for a file whose content hash is `sha256_hex`.
+    /// The validation rules for a file whose content hash is `sha256_hex` (rows named as lines
+    /// until the reader says otherwise).
     pub fn rules(&self, sha256_hex: &str) -> Rules {
         Rules {
             date_order: self.date_order,
@@ -89,6 +92,7 @@ impl InputSettings {
             today: self.today,
             email_required: self.email_required,
             order_id_prefix: sha256_hex.chars().take(16).collect(),
+            locator: crate::input::Locator::Lines,
         }
     }
 }
@@ -105,8 +109,10 @@ pub struct ValidateSettings {
 pub struct RunSettings {
     pub input: InputSettings,
     pub state: PathBuf,
-    pub results: PathBuf,
-    pub errors: PathBuf,
+    /// `--output`, when given; see [`RunSettings::outputs`].
+    pub results: Option<PathBuf>,
+    /// `--errors`, when given.
+    pub errors: Option<PathBuf>,
     pub summary: Option<PathBuf>,
     /// With `--sandbox`, the endpoint and credentials are the simulator's, set when it starts.
     pub api: ApiSettings,
@@ -229,8 +235,19 @@ struct InputConfig {
     email_required: Option<bool>,
     encoding: Option<String>,
     delimiter: Option<String>,
+    /// For workbooks: a sheet's name, or its position as a number.
+    sheet: Option<SheetConfig>,
+    header_row: Option<u32>,
     /// field = "Header"
     map: BTreeMap<String, String>,
+}
+
+/// `sheet = "Customers"` or `sheet = 2`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum SheetConfig {
+    Name(String),
+    Position(usize),
 }
 
 impl Settings {
@@ -389,7 +406,23 @@ fn input_settings(
         });
     }
 
+    let sheet = match (&args.sheet, &config.sheet) {
+        (Some(text), _) => Some(sheet_choice(text)),
+        (None, Some(SheetConfig::Name(name))) => Some(SheetChoice::Name(name.clone())),
+        (None, Some(SheetConfig::Position(n))) => Some(SheetChoice::Position(*n)),
+        (None, None) => None,
+    };
+    let header_row = args.header_row.or(config.header_row);
+    if header_row == Some(0) {
+        return Err(SettingsError::Invalid {
+            origin: "--header-row".into(),
+            value: "0".into(),
+            expected: "a row number as the sheet shows it, from 1",
+        });
+    }
+
     Ok(InputSettings {
+        sheet: SheetOptions { sheet, header_row },
         path: args.file.clone(),
         map,
         probe: ProbeOptions { encoding, delimiter },
@@ -427,9 +460,21 @@ fn export_settings(args: &ExportArgs, config: &ConfigFile) -> ExportSettings {
 }
 
 /// `customers.csv` → `customers.results.csv`, beside it.
-fn beside(input: &Path, suffix: &str) -> PathBuf {
+fn beside(input: &Path, suffix: &str, extension: &str) -> PathBuf {
     let stem = input.file_stem().map_or_else(|| "customers".into(), |s| s.to_string_lossy().into_owned());
-    input.with_file_name(format!("{stem}.{suffix}.csv"))
+    input.with_file_name(format!("{stem}.{suffix}.{extension}"))
+}
+
+impl RunSettings {
+    /// The results and errors files: as given, or beside the input — workbooks for a workbook, so
+    /// that the clerk gets the answer in the medium they sent (CSV stays a `--output x.csv` away).
+    pub fn outputs(&self, input_is_workbook: bool) -> (PathBuf, PathBuf) {
+        let extension = if input_is_workbook { "xlsx" } else { "csv" };
+        (
+            self.results.clone().unwrap_or_else(|| beside(&self.input.path, "results", extension)),
+            self.errors.clone().unwrap_or_else(|| beside(&self.input.path, "errors", extension)),
+        )
+    }
 }
 
 fn run_settings(
@@ -555,13 +600,11 @@ fn run_settings(
         credentials,
         pool_size: engine.concurrency.get(),
     };
-    let results = args.output.clone().unwrap_or_else(|| beside(&input.path, "results"));
-    let errors = args.errors.clone().unwrap_or_else(|| beside(&input.path, "errors"));
     Ok(RunSettings {
         state: state_path(&args.state, config, args.sandbox),
         input,
-        results,
-        errors,
+        results: args.output.clone(),
+        errors: args.errors.clone(),
         summary: args.summary.clone(),
         api,
         engine,
@@ -748,6 +791,14 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     Duration::try_from_secs_f64(total).ok()
 }
 
+/// A sheet's position when the text is a number (`2`), its name otherwise.
+fn sheet_choice(text: &str) -> SheetChoice {
+    match text.trim().parse::<usize>() {
+        Ok(n) => SheetChoice::Position(n),
+        Err(_) => SheetChoice::Name(text.to_owned()),
+    }
+}
+
 fn parse_delimiter(text: &str, origin: String) -> Result<u8, SettingsError> {
     match text {
         "tab" | "\\t" | "\t" => Ok(b'\t'),
@@ -902,8 +953,14 @@ mod tests {
         assert_eq!((run.api.method, run.api.timeout), (Method::Get, Duration::from_secs(30)));
         assert_eq!((run.engine.concurrency.get(), run.engine.rate.to_string()), (8, "10/s".to_owned()));
         assert_eq!(run.state, PathBuf::from(DEFAULT_STATE));
-        assert_eq!(run.results, PathBuf::from("in/customers.results.csv"));
-        assert_eq!(run.errors, PathBuf::from("in/customers.errors.csv"));
+        assert_eq!(
+            run.outputs(false),
+            (PathBuf::from("in/customers.results.csv"), PathBuf::from("in/customers.errors.csv"))
+        );
+        assert_eq!(
+            run.outputs(true),
+            (PathBuf::from("in/customers.results.xlsx"), PathBuf::from("in/customers.errors.xlsx"))
+        );
     }
 
     #[test]

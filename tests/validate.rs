@@ -628,16 +628,12 @@ fn every_row_valid_is_0_and_some_invalid_is_1() {
 fn files_that_cannot_be_used_exit_2_and_write_nothing() {
     let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01".to_vec();
     let cases: [(&str, Vec<u8>, &str); 7] = [
-        ("photo.csv", png, "photo.csv is a PNG image, not a CSV file"),
-        (
-            "book.csv",
-            b"PK\x03\x04\x14\0\x06\0".to_vec(),
-            "book.csv is a ZIP archive or Excel/OpenDocument workbook",
-        ),
+        ("photo.csv", png, "photo.csv is a PNG image, not a customer file"),
+        ("book.csv", b"PK\x03\x04\x14\0\x06\0".to_vec(), "book.csv is a ZIP archive (but not a spreadsheet)"),
         (
             "state.csv",
             b"SQLite format 3\0\x10\0\x02\x02".to_vec(),
-            "state.csv is a binary file, not a CSV file",
+            "state.csv is a binary file, not a customer file",
         ),
         ("empty.csv", Vec::new(), "empty.csv is empty"),
         ("bom.csv", b"\xEF\xBB\xBF".to_vec(), "bom.csv has no header line"),

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::Context as _;
 
-use crate::input::{Columns, Probe, RawRow, RowReader};
+use crate::input::{Columns, Locator, Probe, RawRow, RowReader};
 use crate::output::Printer;
 use crate::settings::InputSettings;
 use crate::validate::{Admission, Checked, Rules, Sieve, check_row};
@@ -36,47 +36,45 @@ pub fn warn_about_encoding(path: &Path, probe: &Probe, printer: &Printer) {
 pub struct Intake<'a> {
     settings: &'a InputSettings,
     probe: &'a Probe,
+    reader: RowReader,
     pub columns: Columns,
     pub rules: Rules,
 }
 
 impl<'a> Intake<'a> {
-    /// Opens the file once to read its header line (a missing column is reported here).
+    /// Opens the file and reads its header line (a missing column is reported here).
     pub fn open(settings: &'a InputSettings, probe: &'a Probe) -> anyhow::Result<Intake<'a>> {
-        let rules = settings.rules(&probe.sha256_hex());
-        let reader = RowReader::open(&settings.path, probe, &settings.map, &rules.required_fields())?;
-        Ok(Intake { settings, probe, columns: reader.columns().clone(), rules })
+        let mut rules = settings.rules(&probe.sha256_hex());
+        let reader =
+            RowReader::open(&settings.path, probe, &settings.map, &rules.required_fields(), &settings.sheet)?;
+        rules.locator = reader.locator().clone();
+        Ok(Intake { settings, probe, columns: reader.columns().clone(), reader, rules })
     }
 
-    fn reader(&self) -> anyhow::Result<RowReader> {
-        Ok(RowReader::open(
-            &self.settings.path,
-            self.probe,
-            &self.settings.map,
-            &self.rules.required_fields(),
-        )?)
+    /// Where the file's rows are (lines, or a sheet's rows), for messages.
+    pub fn locator(&self) -> &Locator {
+        &self.rules.locator
     }
 
     /// Calls `each` with every row and its verdict, in file order. The file is read twice: first
     /// to settle what needs the whole file (repeats, the date order), then to judge each row for
     /// good. Nothing reaches `each` when the file as a whole cannot be trusted.
     pub fn scan(
-        self,
+        mut self,
         mut each: impl FnMut(&RawRow, Admission, &Checked) -> anyhow::Result<()>,
     ) -> anyhow::Result<Columns> {
         let path = self.settings.path.as_path();
         let mut sieve = Sieve::new(&self.rules, self.probe.size);
-        let mut reader = self.reader()?;
         let mut row = RawRow::default();
-        while reader.read_row(&mut row)? {
+        while self.reader.read_row(&mut row)? {
             sieve.see(row.line, &check_row(&row, &self.columns, &self.rules));
         }
         let mut checks = sieve
             .finish(&self.columns)
             .with_context(|| format!("{}: the dates cannot be trusted", path.display()))?;
 
-        let mut reader = self.reader()?;
-        while reader.read_row(&mut row)? {
+        self.reader.rewind()?;
+        while self.reader.read_row(&mut row)? {
             let mut checked = check_row(&row, &self.columns, &self.rules);
             let admission = checks.admit(row.line, &mut checked, &self.columns);
             each(&row, admission, &checked)?;

@@ -15,7 +15,8 @@ use crate::engine::{self, Stop, StopReason};
 use crate::input::{self, Probe};
 use crate::mask::mask;
 use crate::output::{
-    Printer, Progress, RunSummary, codes_text, error_text, warnings_text, write_json, write_results,
+    Printer, Progress, RunSummary, cell_flags, codes_text, error_text, warnings_text, write_json,
+    write_results,
 };
 use crate::sandbox::{SANDBOX_COMPANY_CODE, SANDBOX_REGISTRATION_ID, Sandbox, SandboxConfig};
 use crate::settings::RunSettings;
@@ -34,14 +35,15 @@ pub fn run(settings: &RunSettings, printer: &Printer) -> anyhow::Result<Exit> {
 async fn run_file(settings: &RunSettings, printer: &Printer) -> anyhow::Result<Exit> {
     let started = Instant::now();
     let path = settings.input.path.as_path();
+    let probe = input::probe(path, settings.input.probe)?;
+    let (results, errors) = settings.outputs(probe.workbook.is_some());
     let mut outputs: Vec<(&str, &Path)> =
-        vec![("--output", &settings.results), ("--errors", &settings.errors), ("--state", &settings.state)];
+        vec![("--output", &results), ("--errors", &errors), ("--state", &settings.state)];
     if let Some(summary) = &settings.summary {
         outputs.push(("--summary", summary));
     }
     guard_outputs(path, &outputs)?;
 
-    let probe = input::probe(path, settings.input.probe)?;
     warn_about_encoding(path, &probe, printer);
     if settings.dry_run {
         return dry_run(settings, &probe, printer);
@@ -135,7 +137,7 @@ async fn run_file(settings: &RunSettings, printer: &Printer) -> anyhow::Result<E
     store.end_run(run.id, run_status, exit.code())?;
     let run = store.run(run.id)?.unwrap_or(run);
 
-    let written = write_results(&store, &run, &settings.results, Some(&settings.errors))?;
+    let written = write_results(&store, &run, &results, Some(&errors))?;
     let mut summary = RunSummary::new(
         path,
         &run,
@@ -188,10 +190,12 @@ fn import(
         "min_age": settings.input.min_age,
         "version": env!("CARGO_PKG_VERSION"),
     });
+    let locator = intake.locator().clone();
     let mut import = store.begin_import(
         &path.display().to_string(),
         &probe.sha256_hex(),
         intake.columns.headers(),
+        &locator,
         &run_settings,
     )?;
     intake.scan(|row, admission, checked| {
@@ -202,6 +206,7 @@ fn import(
             Admission::Duplicate { of_line } => (RowStatus::Duplicate, Some(of_line)),
         };
         let (error, codes, warnings) = (error_text(checked), codes_text(checked), warnings_text(checked));
+        let flags = cell_flags(checked);
         let new = NewRow {
             line: row.line,
             status,
@@ -211,6 +216,7 @@ fn import(
             error_code: &codes,
             error: &error,
             warnings: &warnings,
+            violations: &flags,
         };
         import.add(&new, row.cells.iter())?;
         Ok(())
@@ -253,6 +259,7 @@ fn dry_run(settings: &RunSettings, probe: &Probe, printer: &Printer) -> anyhow::
         &path.display().to_string(),
         &probe.sha256_hex(),
         intake.columns.headers(),
+        &crate::input::Locator::Lines,
         &serde_json::json!({}),
     )?;
     let mut tally = std::collections::BTreeMap::<RowStatus, u64>::new();
@@ -273,6 +280,7 @@ fn dry_run(settings: &RunSettings, probe: &Probe, printer: &Printer) -> anyhow::
             error_code: "",
             error: "",
             warnings: "",
+            violations: &[],
         };
         let status = import.add(&new, std::iter::empty())?;
         *tally.entry(status).or_default() += 1;

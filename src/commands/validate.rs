@@ -7,7 +7,7 @@ use super::guard_outputs;
 use super::intake::{Intake, warn_about_encoding};
 use crate::Exit;
 use crate::input;
-use crate::output::{ErrorsFile, Printer, ReportFile, ValidationSummary, error_text, write_json};
+use crate::output::{ErrorsFile, Printer, ReportFile, ValidationSummary, cell_flags, error_text, write_json};
 use crate::settings::ValidateSettings;
 use crate::validate::Admission;
 
@@ -28,10 +28,12 @@ pub fn validate(settings: &ValidateSettings, printer: &Printer) -> anyhow::Resul
         settings.errors.as_deref().map(|p| ErrorsFile::create(p, intake.columns.headers())).transpose()?;
     let mut report = settings.report.as_deref().map(ReportFile::create).transpose()?;
     let mut summary = ValidationSummary::default();
+    let locator = intake.locator().clone();
     intake.scan(|row, admission, checked| {
         summary.record(row.line, admission, checked);
         if let (Some(errors), Admission::Invalid) = (&mut errors, admission) {
-            errors.write(&row.cells, &format!("line {}: {}", row.line, error_text(checked)))?;
+            let text = format!("{}: {}", locator.row(row.line), error_text(checked));
+            errors.write(row.cells.iter(), &text, &cell_flags(checked))?;
         }
         if let Some(report) = &mut report {
             report.write(row.line, admission, checked)?;
@@ -69,6 +71,7 @@ pub fn validate(settings: &ValidateSettings, printer: &Printer) -> anyhow::Resul
     printer.report(&summary.render(
         path,
         &probe,
+        &locator,
         errors_written.as_ref().map(|(p, n)| (p.as_path(), *n)),
         report_written.as_deref(),
     ));

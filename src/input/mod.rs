@@ -1,12 +1,13 @@
-//! Reading customer files. Owns encodings, the dialect (delimiter, quoting, line endings), the
-//! header line and which column holds which field, and physical line numbers; hands out
-//! [`RawRow`]s one at a time, so a file of any size is read in constant memory. Knows nothing of
-//! field rules: that is `validate`'s work.
+//! Reading customer files, delimited text or spreadsheet workbooks. Owns encodings, the dialect
+//! (delimiter, quoting, line endings), workbooks' sheets and typed cells, the header line and which
+//! column holds which field, and where each row is (a physical line, or a sheet's row); hands out
+//! [`RawRow`]s one at a time. Knows nothing of field rules: that is `validate`'s work.
 
 mod clean;
 mod delimited;
 mod header;
 mod probe;
+mod workbook;
 
 use std::fmt::{self, Write as _};
 use std::io;
@@ -15,9 +16,85 @@ use std::path::{Path, PathBuf};
 pub use clean::{clean, header_key};
 pub use csv::StringRecord;
 pub use header::{Columns, Field, HeaderProblem};
-pub use probe::{Probe, ProbeOptions, TextEncoding, probe};
+pub use probe::{Probe, ProbeOptions, TextEncoding, WorkbookKind, probe};
+pub use workbook::{HEADER_SEARCH_ROWS, SheetChoice, SheetOptions};
 
 use delimited::DelimitedRows;
+use workbook::SheetRows;
+
+/// How a file names the place of a row, so that every message leads the clerk back to it: a
+/// physical line of a text file, or a row of a workbook's sheet as Excel shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Locator {
+    #[default]
+    Lines,
+    Sheet {
+        name: String,
+        /// The sheet's column (0 = A) of the first column read.
+        first_column: u32,
+    },
+}
+
+impl Locator {
+    /// `line 14`, or `Customers!R14`.
+    pub fn row(&self, line: u64) -> String {
+        match self {
+            Locator::Lines => format!("line {line}"),
+            Locator::Sheet { name, .. } => format!("{}!R{line}", sheet_reference(name)),
+        }
+    }
+
+    /// `lines 2, 5, 9, ...` or `Customers!R2, R5, R9, ...` (`more`: there are others).
+    pub fn rows(&self, lines: &[u64], more: bool) -> String {
+        let tail = if more { ", ..." } else { "" };
+        match self {
+            Locator::Lines => {
+                let noun = if lines.len() == 1 && !more { "line" } else { "lines" };
+                let list = lines.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
+                format!("{noun} {list}{tail}")
+            }
+            Locator::Sheet { name, .. } => {
+                let list = lines.iter().map(|l| format!("R{l}")).collect::<Vec<_>>().join(", ");
+                format!("{}!{list}{tail}", sheet_reference(name))
+            }
+        }
+    }
+
+    /// The cell at column `position` (0-based, among the columns read) of `line`, in A1 form for
+    /// a sheet (`Customers!D14`, which Excel's Go To accepts); `None` for a text file.
+    pub fn cell(&self, line: u64, position: usize) -> Option<String> {
+        match self {
+            Locator::Lines => None,
+            Locator::Sheet { name, first_column } => {
+                let column = u32::try_from(position).ok()?.checked_add(*first_column)?;
+                Some(format!("{}!{}{line}", sheet_reference(name), column_letters(column)))
+            }
+        }
+    }
+}
+
+/// A sheet name as a reference writes it: quoted when it holds anything but letters, digits and
+/// `_` (`'New Customers'!R4`).
+fn sheet_reference(name: &str) -> String {
+    if !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_') {
+        name.to_owned()
+    } else {
+        format!("'{}'", name.replace('\'', "''"))
+    }
+}
+
+/// `0` → `A`, `25` → `Z`, `26` → `AA`.
+pub fn column_letters(mut column: u32) -> String {
+    let mut letters = Vec::new();
+    loop {
+        letters.push(char::from(b'A' + u8::try_from(column % 26).unwrap_or(0)));
+        if column < 26 {
+            break;
+        }
+        column = column / 26 - 1;
+    }
+    letters.iter().rev().collect()
+}
 
 /// One record of the customer file, as it was written.
 #[derive(Debug, Clone, Default)]
@@ -60,8 +137,8 @@ pub enum InputError {
     )]
     NoHeader { path: PathBuf },
     #[error(
-        "{} is a {kind}, not a CSV file: open it in the spreadsheet program and save it as \
-         \"CSV UTF-8 (comma delimited)\"",
+        "{} is a {kind}, not a customer file: give the workbook itself (.xlsx, .xls, .ods) or its \
+         sheet saved as \"CSV UTF-8 (comma delimited)\"",
         .path.display()
     )]
     NotText { path: PathBuf, kind: &'static str },
@@ -73,12 +150,53 @@ pub enum InputError {
     Utf16WithoutBom { path: PathBuf, encoding: TextEncoding },
     #[error("{}, line {line}: the file cannot be read further: {message}", .path.display())]
     Parse { path: PathBuf, line: u64, message: String },
-    #[error("{}", describe_header_problem(.path, *.line, .problem, .found))]
-    Header { path: PathBuf, line: u64, problem: HeaderProblem, found: Vec<String> },
+    #[error("{}", describe_header_problem(.path, *.line, .problem, .found, .place.as_deref()))]
+    Header {
+        path: PathBuf,
+        line: u64,
+        problem: HeaderProblem,
+        found: Vec<String>,
+        /// The sheet, for a workbook.
+        place: Option<String>,
+    },
+    #[error(
+        "{} cannot be read as an {kind} ({detail}). If it opens in the spreadsheet program, save it \
+         again (File > Save As, .xlsx), or export the sheet as \"CSV UTF-8\"",
+        .path.display()
+    )]
+    Workbook { path: PathBuf, kind: &'static str, detail: String },
+    #[error(
+        "{} has no sheet {asked}. Its sheets: {}. Choose one with --sheet NAME or --sheet NUMBER",
+        .path.display(), .sheets.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(", ")
+    )]
+    NoSuchSheet { path: PathBuf, asked: String, sheets: Vec<String> },
+    #[error("{} has no sheet with any data in it", .path.display())]
+    EmptyWorkbook { path: PathBuf },
+    #[error("{}: sheet \"{sheet}\" has no data", .path.display())]
+    EmptySheet { path: PathBuf, sheet: String },
+    #[error(
+        "{}: --header-row {row} is outside sheet \"{sheet}\", whose data ends at row {last}",
+        .path.display()
+    )]
+    HeaderRowOutside { path: PathBuf, sheet: String, row: u32, last: u64 },
 }
 
-fn describe_header_problem(path: &Path, line: u64, problem: &HeaderProblem, found: &[String]) -> String {
-    let mut out = format!("{}, line {line} (the header): ", path.display());
+fn describe_header_problem(
+    path: &Path,
+    line: u64,
+    problem: &HeaderProblem,
+    found: &[String],
+    sheet: Option<&str>,
+) -> String {
+    let mut out = match sheet {
+        None => format!("{}, line {line} (the header): ", path.display()),
+        Some(sheet) => format!(
+            "{}, sheet \"{sheet}\", row {line} (taken for the header; no row among the first {} has \
+             every required column, or choose the row with --header-row): ",
+            path.display(),
+            HEADER_SEARCH_ROWS
+        ),
+    };
     // A file exported without its header line has a customer's details where the headers should
     // be: they are masked like any value on a terminal, and the clerk is told what happened.
     let shown: Vec<_> = found.iter().map(|h| crate::mask::mask_if_identifier(h)).collect();
@@ -126,12 +244,21 @@ fn describe_header_problem(path: &Path, line: u64, problem: &HeaderProblem, foun
     out
 }
 
-/// How to read a file: what the probe found plus the user's column mapping.
+/// Rows of a customer file, whatever its format, after its header line.
 #[derive(Debug)]
 pub struct RowReader {
-    rows: DelimitedRows,
+    rows: Rows,
     columns: Columns,
     header_line: u64,
+    locator: Locator,
+    path: PathBuf,
+    probe: Probe,
+}
+
+#[derive(Debug)]
+enum Rows {
+    Delimited(DelimitedRows),
+    Sheet(SheetRows),
 }
 
 impl RowReader {
@@ -142,17 +269,57 @@ impl RowReader {
         probe: &Probe,
         map: &[(Field, String)],
         required: &[Field],
+        sheet: &SheetOptions,
     ) -> Result<RowReader, InputError> {
+        if let Some(kind) = probe.workbook {
+            let opened = workbook::open(path, kind, sheet, map, required)?;
+            return Ok(RowReader {
+                rows: Rows::Sheet(opened.rows),
+                columns: opened.columns,
+                header_line: opened.header_line,
+                locator: Locator::Sheet { name: opened.name, first_column: opened.first_column },
+                path: path.to_owned(),
+                probe: probe.clone(),
+            });
+        }
+        let (rows, header) = Self::delimited(path, probe)?;
+        let headers: Vec<String> = header.cells.iter().map(str::to_owned).collect();
+        let columns =
+            Columns::resolve(headers.clone(), map, required).map_err(|problem| InputError::Header {
+                path: path.to_owned(),
+                line: header.line,
+                problem,
+                found: headers,
+                place: None,
+            })?;
+        Ok(RowReader {
+            rows: Rows::Delimited(rows),
+            columns,
+            header_line: header.line,
+            locator: Locator::Lines,
+            path: path.to_owned(),
+            probe: probe.clone(),
+        })
+    }
+
+    /// A delimited file opened, and its header record read.
+    fn delimited(path: &Path, probe: &Probe) -> Result<(DelimitedRows, RawRow), InputError> {
         let mut rows = DelimitedRows::open(path, probe)?;
         let mut header = RawRow::default();
         if !rows.read_row(&mut header)? {
             return Err(InputError::NoHeader { path: path.to_owned() });
         }
-        let headers: Vec<String> = header.cells.iter().map(str::to_owned).collect();
-        let columns = Columns::resolve(headers.clone(), map, required).map_err(|problem| {
-            InputError::Header { path: path.to_owned(), line: header.line, problem, found: headers }
-        })?;
-        Ok(RowReader { rows, columns, header_line: header.line })
+        Ok((rows, header))
+    }
+
+    /// Goes back to the first row after the header, for another pass over the file: a text file
+    /// is opened again (never held in memory), a sheet already is in memory.
+    pub fn rewind(&mut self) -> Result<(), InputError> {
+        match &mut self.rows {
+            Rows::Delimited(rows) => *rows = Self::delimited(&self.path, &self.probe)?.0,
+            Rows::Sheet(rows) => rows.rewind(),
+        }
+        Ok(())
     }
 
     pub fn columns(&self) -> &Columns {
@@ -163,9 +330,17 @@ impl RowReader {
         self.header_line
     }
 
+    /// Where the rows are: lines of a text file, or a sheet's rows.
+    pub fn locator(&self) -> &Locator {
+        &self.locator
+    }
+
     /// Reads the next non-blank row into `row` (reusing its buffers); `false` at the end.
     pub fn read_row(&mut self, row: &mut RawRow) -> Result<bool, InputError> {
-        self.rows.read_row(row)
+        match &mut self.rows {
+            Rows::Delimited(rows) => rows.read_row(row),
+            Rows::Sheet(rows) => rows.read_row(row),
+        }
     }
 }
 
@@ -191,7 +366,7 @@ mod tests {
         let mut file = tempfile::NamedTempFile::new().expect("a temporary file");
         file.write_all(bytes).expect("write the file");
         let probe = probe(file.path(), options)?;
-        let mut reader = RowReader::open(file.path(), &probe, &[], required)?;
+        let mut reader = RowReader::open(file.path(), &probe, &[], required, &SheetOptions::default())?;
         let (mut row, mut last, mut rows) = (RawRow::default(), reader.header_line(), 0);
         while reader.read_row(&mut row)? {
             assert!(row.line > last, "line {} after line {last}", row.line);

@@ -1,6 +1,7 @@
 //! A first look at a customer file, before any row is read: its SHA-256 (the identity of a run),
-//! whether it is a text file at all, its encoding and its delimiter. One streaming pass over the
-//! bytes; nothing is kept but counters.
+//! whether it is a spreadsheet workbook, a text file or neither — by its content, not its name —
+//! and for text its encoding and delimiter. One streaming pass over the bytes; nothing is kept but
+//! counters.
 
 use std::fs::File;
 use std::io::Read;
@@ -46,11 +47,34 @@ pub struct ProbeOptions {
     pub delimiter: Option<u8>,
 }
 
+/// The spreadsheet formats read directly, told apart by their first bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WorkbookKind {
+    /// Office Open XML: `.xlsx`, `.xlsm` (a ZIP with `xl/` parts).
+    OfficeOpenXml,
+    /// OpenDocument: `.ods` (a ZIP whose first entry names the spreadsheet media type).
+    OpenDocument,
+    /// Excel 97–2003: `.xls` (an OLE compound file).
+    LegacyExcel,
+}
+
+impl WorkbookKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            WorkbookKind::OfficeOpenXml => "Excel workbook",
+            WorkbookKind::OpenDocument => "OpenDocument spreadsheet",
+            WorkbookKind::LegacyExcel => "Excel 97-2003 workbook",
+        }
+    }
+}
+
 /// What the first pass learned about a file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Probe {
     pub sha256: [u8; 32],
     pub size: u64,
+    /// Set for a workbook; the text fields below then keep their defaults.
+    pub workbook: Option<WorkbookKind>,
     pub encoding: TextEncoding,
     /// Bytes of byte-order mark at the start (0 when none).
     pub bom_len: usize,
@@ -117,6 +141,19 @@ pub fn probe(path: &Path, options: ProbeOptions) -> Result<Probe, InputError> {
     if size == 0 {
         return Err(InputError::Empty { path: path.to_owned() });
     }
+    if let Some(kind) = workbook_kind(&head) {
+        return Ok(Probe {
+            sha256: hasher.finalize().into(),
+            size,
+            workbook: Some(kind),
+            encoding: TextEncoding::Utf8,
+            bom_len: 0,
+            fallback_from_line: None,
+            invalid_utf8_from_line: None,
+            utf8_valid: false,
+            delimiter: b',',
+        });
+    }
     if let Some(kind) = binary_kind(&head) {
         return Err(InputError::NotText { path: path.to_owned(), kind });
     }
@@ -163,6 +200,7 @@ pub fn probe(path: &Path, options: ProbeOptions) -> Result<Probe, InputError> {
     Ok(Probe {
         sha256: hasher.finalize().into(),
         size,
+        workbook: None,
         encoding,
         bom_len,
         fallback_from_line,
@@ -241,16 +279,36 @@ impl Utf8Scan {
 /// Recognises files that are plainly not CSV by their first bytes, so the user hears "this is a
 /// PNG image" rather than a list of missing columns.
 fn binary_kind(head: &[u8]) -> Option<&'static str> {
-    const MAGIC: [(&[u8], &str); 7] = [
+    const MAGIC: [(&[u8], &str); 6] = [
         (b"\x89PNG", "PNG image"),
         (b"\xFF\xD8\xFF", "JPEG image"),
         (b"%PDF", "PDF document"),
-        (b"PK\x03\x04", "ZIP archive or Excel/OpenDocument workbook (.xlsx/.ods)"),
+        (b"PK\x03\x04", "ZIP archive (but not a spreadsheet)"),
         (b"PK\x05\x06", "ZIP archive"),
-        (b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1", "legacy Excel workbook (.xls)"),
         (b"\x1F\x8B", "gzip archive"),
     ];
     MAGIC.iter().find(|(magic, _)| head.starts_with(magic)).map(|(_, kind)| *kind)
+}
+
+/// A workbook by its first bytes. An OLE compound file is taken for an `.xls` (a `.doc` is one
+/// too: reading it as a workbook then fails with a clear message). A ZIP is a spreadsheet when
+/// its first local entries name Office Open XML's `xl/` parts or OpenDocument's spreadsheet type.
+fn workbook_kind(head: &[u8]) -> Option<WorkbookKind> {
+    const OLE: &[u8] = b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1";
+    if head.starts_with(OLE) {
+        return Some(WorkbookKind::LegacyExcel);
+    }
+    if !head.starts_with(b"PK\x03\x04") {
+        return None;
+    }
+    let contains = |needle: &[u8]| head.windows(needle.len()).any(|w| w == needle);
+    if contains(b"application/vnd.oasis.opendocument.spreadsheet") {
+        Some(WorkbookKind::OpenDocument)
+    } else if contains(b"xl/") {
+        Some(WorkbookKind::OfficeOpenXml)
+    } else {
+        None
+    }
 }
 
 /// Recognises UTF-16 text without a byte-order mark by its NUL bytes: in text that is mostly

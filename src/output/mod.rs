@@ -3,17 +3,21 @@
 //! program prints; other modules return data or emit `tracing` events, which land here.
 
 mod atomic;
+mod errors;
 mod progress;
 mod run;
+mod sheet;
 mod validation;
 
 use std::fmt::Display;
 use std::io::{self, IsTerminal, Write};
 
 pub use atomic::{AtomicFile, CsvFile, OutputError, safe_cell};
+pub use errors::ErrorsFile;
 pub use progress::Progress;
 pub use run::{ResultsFile, RunSummary, write_results};
-pub use validation::{ErrorsFile, ReportFile, ValidationSummary, codes_text, error_text, warnings_text};
+pub use sheet::{SheetFile, is_workbook_path};
+pub use validation::{ReportFile, ValidationSummary, cell_flags, codes_text, error_text, warnings_text};
 
 use crate::settings::{LogFormat, LogSettings};
 

@@ -7,8 +7,11 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{CsvFile, ErrorsFile, OutputError};
+use super::errors::identifier_columns;
+use super::sheet::TableFile;
+use super::{ErrorsFile, OutputError};
 use crate::engine::StopReason;
+use crate::input::Locator;
 use crate::store::{ResultRow, RowStatus, RunRecord, StatusCounts, Store, StoreError};
 
 /// Columns the results file puts before the input's own.
@@ -35,17 +38,29 @@ pub enum ResultsError {
     Store(#[from] StoreError),
 }
 
-/// `results.csv`: every row with its status and what AOPay answered, then the input's columns.
+/// The results: every row with its status and what AOPay answered, then the input's columns. CSV,
+/// or a workbook for a path ending in `.xlsx`; the same content either way.
 #[derive(Debug)]
 pub struct ResultsFile {
-    csv: CsvFile,
+    table: TableFile,
+    locator: Locator,
 }
 
 impl ResultsFile {
-    pub fn create(path: &Path, input_headers: &[String]) -> Result<ResultsFile, OutputError> {
-        let mut csv = CsvFile::create(path, false)?;
-        csv.write_row(RESULT_COLUMNS.iter().copied().chain(input_headers.iter().map(String::as_str)))?;
-        Ok(ResultsFile { csv })
+    pub fn create(
+        path: &Path,
+        input_headers: &[String],
+        locator: &Locator,
+    ) -> Result<ResultsFile, OutputError> {
+        let columns: Vec<&str> =
+            RESULT_COLUMNS.iter().copied().chain(input_headers.iter().map(String::as_str)).collect();
+        // order_id, cibil_id, merchant_trans_id, and the input's identifiers: text in a workbook.
+        let text: Vec<usize> = [1, 3, 6]
+            .into_iter()
+            .chain(identifier_columns(input_headers).into_iter().map(|p| p + RESULT_COLUMNS.len()))
+            .collect();
+        let table = TableFile::create(path, "Results", &columns, &text, false)?;
+        Ok(ResultsFile { table, locator: locator.clone() })
     }
 
     pub fn write(&mut self, row: &ResultRow) -> Result<(), OutputError> {
@@ -56,7 +71,7 @@ impl ResultsFile {
             Some(false) => "0",
             None => "",
         };
-        let warnings = warnings_text(row);
+        let warnings = warnings_text(row, &self.locator);
         let fixed = [
             line.as_str(),
             row.order_id.as_deref().unwrap_or(""),
@@ -70,31 +85,29 @@ impl ResultsFile {
             warnings.as_str(),
             attempts.as_str(),
         ];
-        self.csv.write_row(fixed.into_iter().chain(row.cells.iter().map(String::as_str)))
+        self.table.write_row(fixed.into_iter().chain(row.cells.iter().map(String::as_str)), &[])
     }
 
     pub fn commit(self) -> Result<PathBuf, OutputError> {
-        let path = self.csv.path().to_owned();
-        self.csv.commit()?;
-        Ok(path)
+        self.table.commit()
     }
 }
 
 /// A duplicate's warnings say which row it follows.
-fn warnings_text(row: &ResultRow) -> String {
+fn warnings_text(row: &ResultRow, locator: &Locator) -> String {
     let mut text = row.warnings.clone().unwrap_or_default();
     if let Some(first) = row.duplicate_of {
         if !text.is_empty() {
             text.push_str(" | ");
         }
         let status = row.duplicate_of_status.map_or("", RowStatus::as_str);
-        text.push_str(&format!("same PAN as line {first} ({status}): not sent again"));
+        text.push_str(&format!("same PAN as {} ({status}): not sent again", locator.row(first)));
     }
     text
 }
 
 /// The message in the errors file for a row that needs attention.
-fn attention_text(row: &ResultRow) -> String {
+fn attention_text(row: &ResultRow, locator: &Locator) -> String {
     let error = row.error.as_deref().unwrap_or("");
     let detail = match row.status {
         RowStatus::Rejected => match row.error_code.as_deref() {
@@ -104,7 +117,7 @@ fn attention_text(row: &ResultRow) -> String {
         RowStatus::Failed => format!("not registered, AOPay did not answer: {error}"),
         _ => error.to_owned(),
     };
-    format!("line {}: {detail}", row.line)
+    format!("{}: {detail}", locator.row(row.line))
 }
 
 /// What [`write_results`] wrote.
@@ -124,7 +137,7 @@ pub fn write_results(
     results: &Path,
     errors: Option<&Path>,
 ) -> Result<ResultsWritten, ResultsError> {
-    let mut results_file = ResultsFile::create(results, &run.headers)?;
+    let mut results_file = ResultsFile::create(results, &run.headers, &run.locator)?;
     let mut errors_file = errors.map(|p| ErrorsFile::create(p, &run.headers)).transpose()?;
     let (mut rows, mut returning) = (0u64, 0u64);
     store.for_each_result::<ResultsError>(run.id, |row| {
@@ -134,8 +147,11 @@ pub fn write_results(
         }
         results_file.write(row)?;
         if let (Some(errors_file), true) = (&mut errors_file, row.status.needs_attention()) {
-            let cells = crate::input::StringRecord::from(row.cells.clone());
-            errors_file.write(&cells, &attention_text(row))?;
+            errors_file.write(
+                row.cells.iter().map(String::as_str),
+                &attention_text(row, &run.locator),
+                &row.violations,
+            )?;
         }
         Ok(())
     })?;

@@ -8,50 +8,30 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::{CsvFile, OutputError};
-use crate::input::{Probe, StringRecord};
+use crate::input::{Locator, Probe};
 use crate::validate::{Admission, Checked, Severity, format_date};
 
-/// The column added to the errors file. A file that already has one (an errors file run again)
-/// gets it replaced, not doubled.
-const ERROR_COLUMN: &str = "error";
 const SEPARATOR: &str = " | ";
 
-/// The rows that need attention, with the file's own columns and headers so a clerk can fix the
-/// cells and run it again. The `error` column comes first, where it is seen, and cannot be pushed
-/// out of line by a row with too many cells.
-#[derive(Debug)]
-pub struct ErrorsFile {
-    csv: CsvFile,
-    /// An `error` column of the input, left out because ours replaces it.
-    replaced: Option<usize>,
-    rows: u64,
+/// How the file was read, in a few words: `UTF-8, comma-separated`, `Excel workbook, sheet
+/// "Customers"`.
+pub fn format_of(probe: &Probe, locator: &Locator) -> String {
+    if let (Some(kind), Locator::Sheet { name, .. }) = (probe.workbook, locator) {
+        return format!("{}, sheet \"{name}\"", kind.label());
+    }
+    let delimiter = match probe.delimiter {
+        b',' => "comma".to_owned(),
+        b';' => "semicolon".to_owned(),
+        b'\t' => "tab".to_owned(),
+        other => format!("'{}'", char::from(other)),
+    };
+    format!("{}, {delimiter}-separated", probe.encoding)
 }
 
-impl ErrorsFile {
-    pub fn create(path: &Path, headers: &[String]) -> Result<ErrorsFile, OutputError> {
-        let replaced = headers.iter().position(|h| crate::input::header_key(h) == ERROR_COLUMN);
-        let mut csv = CsvFile::create(path, true)?;
-        let kept = headers.iter().enumerate().filter(|(i, _)| Some(*i) != replaced).map(|(_, h)| h.as_str());
-        csv.write_row(std::iter::once(ERROR_COLUMN).chain(kept))?;
-        Ok(ErrorsFile { csv, replaced, rows: 0 })
-    }
-
-    pub fn write(&mut self, cells: &StringRecord, error: &str) -> Result<(), OutputError> {
-        self.rows += 1;
-        let replaced = self.replaced;
-        let kept = cells.iter().enumerate().filter(|(i, _)| Some(*i) != replaced).map(|(_, c)| c);
-        self.csv.write_row(std::iter::once(error).chain(kept))
-    }
-
-    pub fn rows(&self) -> u64 {
-        self.rows
-    }
-
-    pub fn commit(self) -> Result<PathBuf, OutputError> {
-        let path = self.csv.path().to_owned();
-        self.csv.commit()?;
-        Ok(path)
-    }
+/// Each error about one cell: its column position and the full message, for the note on that
+/// cell in an errors workbook.
+pub fn cell_flags(checked: &Checked) -> Vec<(usize, String)> {
+    checked.errors().filter_map(|v| Some((v.position?, v.message()))).collect()
 }
 
 /// Every error message of a row, in one cell.
@@ -237,22 +217,17 @@ impl ValidationSummary {
         &self,
         file: &Path,
         probe: &Probe,
+        locator: &Locator,
         errors: Option<(&Path, u64)>,
         report: Option<&Path>,
     ) -> String {
         let mut out = String::new();
-        let delimiter = match probe.delimiter {
-            b',' => "comma".to_owned(),
-            b';' => "semicolon".to_owned(),
-            b'\t' => "tab".to_owned(),
-            other => format!("'{}'", char::from(other)),
-        };
         let _ = writeln!(
             out,
-            "{}: {} ({}, {delimiter}-separated)",
+            "{}: {} ({})",
             file.display(),
             count(self.rows, "row", "rows"),
-            probe.encoding
+            format_of(probe, locator)
         );
         let _ = writeln!(out, "  ready to send  {:>8}", self.valid);
         let _ = writeln!(out, "  need fixing    {:>8}", self.invalid);
@@ -276,10 +251,8 @@ impl ValidationSummary {
             }
             let _ = writeln!(out, "\n{title}, most common first:");
             for tally in list.iter().take(SHOWN_PROBLEMS) {
-                let lines = tally.lines.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
-                let more = if tally.count > tally.lines.len() as u64 { ", ..." } else { "" };
-                let noun = if tally.count == 1 { "line" } else { "lines" };
-                let _ = writeln!(out, "  {:>6} x {}  ({noun} {lines}{more})", tally.count, tally.code);
+                let where_ = locator.rows(&tally.lines, tally.count > tally.lines.len() as u64);
+                let _ = writeln!(out, "  {:>6} x {}  ({where_})", tally.count, tally.code);
                 let _ = writeln!(out, "           e.g. {}", tally.example);
             }
             if list.len() > SHOWN_PROBLEMS {

@@ -14,6 +14,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
+use crate::input::Locator;
+
 pub use lock::{HEARTBEAT_EVERY, LockOwner, STALE_AFTER};
 pub use rows::{Claim, Import, NewRow, PendingRow, ResultRow, RowResult, StatusCounts};
 
@@ -152,6 +154,8 @@ pub struct RunRecord {
     pub input_path: String,
     pub input_sha256: String,
     pub headers: Vec<String>,
+    /// How the input names its rows.
+    pub locator: Locator,
     pub rows_total: u64,
     pub status: RunStatus,
     pub exit_code: Option<u8>,
@@ -295,7 +299,7 @@ pub struct Reader {
     conn: Connection,
 }
 
-const RUN_COLUMNS: &str = "SELECT id, input_path, input_sha256, headers, rows_total, status, exit_code, started_at, updated_at, finished_at FROM runs";
+const RUN_COLUMNS: &str = "SELECT id, input_path, input_sha256, headers, rows_total, status, exit_code, started_at, updated_at, finished_at, locator FROM runs";
 
 fn run_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
     let headers: String = r.get(3)?;
@@ -311,6 +315,10 @@ fn run_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
         started_at: r.get(7)?,
         updated_at: r.get(8)?,
         finished_at: r.get(9)?,
+        locator: r
+            .get::<_, Option<String>>(10)?
+            .and_then(|l| serde_json::from_str(&l).ok())
+            .unwrap_or_default(),
     })
 }
 

@@ -10,6 +10,7 @@ use serde::Serializer as _;
 use sha2::{Digest, Sha256};
 
 use super::{Reader, RowStatus, Store, StoreError, now_ms};
+use crate::input::Locator;
 use crate::validate::Applicant;
 
 /// A row as the import writes it.
@@ -26,6 +27,8 @@ pub struct NewRow<'a> {
     pub error_code: &'a str,
     pub error: &'a str,
     pub warnings: &'a str,
+    /// Each error about one cell: the cell's column position and the message.
+    pub violations: &'a [(usize, String)],
 }
 
 /// Writes the rows of a new run. Dropped without [`Import::finish`], it leaves no trace.
@@ -46,14 +49,22 @@ impl Store {
         input_path: &str,
         sha256: &str,
         headers: &[String],
+        locator: &Locator,
         settings: &serde_json::Value,
     ) -> Result<Import<'_>, StoreError> {
         let now = now_ms();
         let tx = self.conn.transaction()?;
         tx.execute(
-            "INSERT INTO runs (input_path, input_sha256, headers, settings, rows_total, status, started_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, 0, 'running', ?5, ?5)",
-            params![input_path, sha256, serde_json::to_string(headers).unwrap_or_default(), settings.to_string(), now],
+            "INSERT INTO runs (input_path, input_sha256, headers, settings, rows_total, status, started_at, updated_at, locator)
+             VALUES (?1, ?2, ?3, ?4, 0, 'running', ?5, ?5, ?6)",
+            params![
+                input_path,
+                sha256,
+                serde_json::to_string(headers).unwrap_or_default(),
+                settings.to_string(),
+                now,
+                serde_json::to_string(locator).unwrap_or_default()
+            ],
         )?;
         let run_id = tx.last_insert_rowid();
         Ok(Import { tx, ledger_key: self.ledger_key, run_id, rows: 0, cells: Vec::new(), now })
@@ -89,12 +100,14 @@ impl Import<'_> {
             payload = Some(payload_hash(a));
         }
         let a = row.applicant;
+        let violations =
+            (!row.violations.is_empty()).then(|| serde_json::to_string(row.violations).unwrap_or_default());
         self.tx
             .prepare_cached(
                 "INSERT INTO rows (run_id, line, status, order_id, duplicate_of, pan_key, payload_sha256,
                     first_name, middle_name, last_name, pancard, date_of_birth, email_id, mobile_number,
-                    cells, error_code, error, warnings, cibil_id, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+                    cells, error_code, error, warnings, cibil_id, updated_at, violations)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
             )?
             .execute(params![
                 self.run_id,
@@ -117,6 +130,7 @@ impl Import<'_> {
                 none_if_empty(row.warnings),
                 cibil_id,
                 self.now,
+                violations,
             ])?;
         self.rows += 1;
         Ok(status)
@@ -368,7 +382,8 @@ impl Store {
                         COALESCE(r.cibil_status, f.cibil_status),
                         COALESCE(r.is_returning_customer, f.is_returning_customer),
                         COALESCE(r.merchant_trans_id, f.merchant_trans_id),
-                        r.error_code, r.error, r.warnings, r.attempts, r.duplicate_of, f.status, r.cells, r.http_status
+                        r.error_code, r.error, r.warnings, r.attempts, r.duplicate_of, f.status, r.cells, r.http_status,
+                        r.violations
                  FROM rows r LEFT JOIN rows f ON f.run_id = r.run_id AND f.line = r.duplicate_of
                  WHERE r.run_id = ?1 ORDER BY r.line",
             )
@@ -400,6 +415,8 @@ fn read_result(r: &rusqlite::Row<'_>, row: &mut ResultRow) -> rusqlite::Result<(
     let cells: Option<String> = r.get(13)?;
     row.cells = cells.and_then(|c| serde_json::from_str(&c).ok()).unwrap_or_default();
     row.http_status = r.get(14)?;
+    let violations: Option<String> = r.get(15)?;
+    row.violations = violations.and_then(|v| serde_json::from_str(&v).ok()).unwrap_or_default();
     Ok(())
 }
 
@@ -499,6 +516,8 @@ pub struct ResultRow {
     pub duplicate_of_status: Option<RowStatus>,
     /// The row's cells as they were in the file.
     pub cells: Vec<String>,
+    /// Each error about one cell: its column position and the message.
+    pub violations: Vec<(usize, String)>,
 }
 
 /// Rows per status.

@@ -74,6 +74,10 @@ const MIGRATIONS: &[&str] = &[
         acquired_at   INTEGER NOT NULL,
         heartbeat_at  INTEGER NOT NULL
     );",
+    // 2: where rows are (lines, or a workbook sheet's rows), and which cells each error is about,
+    // for the annotated errors workbook.
+    "ALTER TABLE runs ADD COLUMN locator TEXT;
+     ALTER TABLE rows ADD COLUMN violations TEXT;",
 ];
 
 /// The version this code writes.

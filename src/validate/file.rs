@@ -16,7 +16,7 @@ use std::hash::{Hash, Hasher};
 
 use fastbloom::BloomFilter;
 
-use crate::input::{Columns, Field};
+use crate::input::{Columns, Field, Locator};
 
 use super::{Checked, DateOrder, Rules, Severity, Violation};
 
@@ -56,14 +56,9 @@ impl Tally {
         }
     }
 
-    /// `line 7`, `lines 2, 3, 5, 8, 13, ...`.
-    fn lines_text(&self) -> String {
-        let mut text = self.lines.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
-        if self.rows > self.lines.len() as u64 {
-            text.push_str(", ...");
-        }
-        let noun = if self.rows == 1 { "line" } else { "lines" };
-        format!("{noun} {text}")
+    /// `line 7`, `lines 2, 3, 5, 8, 13, ...`, or a sheet's rows.
+    fn lines_text(&self, locator: &Locator) -> String {
+        locator.rows(&self.lines, self.rows > self.lines.len() as u64)
     }
 }
 
@@ -71,6 +66,8 @@ impl Tally {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct DateOrderError {
     pub column: String,
+    /// How to name the rows.
+    pub locator: Locator,
     /// Rows that can only be MM/DD/YYYY.
     pub month_first: Tally,
     /// Rows that can only be DD/MM/YYYY.
@@ -85,7 +82,7 @@ impl fmt::Display for DateOrderError {
             f,
             "{count} of {} {has} a second part above 12 ({}), so {they} MM/DD/YYYY, not DD/MM/YYYY",
             self.column,
-            mdy.lines_text()
+            mdy.lines_text(&self.locator)
         )?;
         if dmy.rows > 0 {
             let (count, has, they) = dmy.words();
@@ -96,7 +93,7 @@ impl fmt::Display for DateOrderError {
                  check the rows whose day is 12 or less, and export again. If you know the order \
                  the column should have, run with --date-order dmy or --date-order mdy to get the \
                  rows that do not fit it as rows to fix",
-                dmy.lines_text()
+                dmy.lines_text(&self.locator)
             )?;
         } else {
             write!(
@@ -147,6 +144,7 @@ pub struct Sieve {
     date_order_explicit: bool,
     month_first: Tally,
     day_first: Tally,
+    locator: Locator,
 }
 
 /// Keys that may occur more than once in the file.
@@ -176,6 +174,7 @@ impl Sieve {
             date_order_explicit: rules.date_order_explicit,
             month_first: Tally::default(),
             day_first: Tally::default(),
+            locator: rules.locator.clone(),
         }
     }
 
@@ -223,11 +222,12 @@ impl Sieve {
         if !self.date_order_explicit && against.rows > 0 {
             return Err(DateOrderError {
                 column: columns.header(Field::DateOfBirth).to_owned(),
+                locator: self.locator,
                 month_first: self.month_first,
                 day_first: self.day_first,
             });
         }
-        Ok(FileChecks { candidates: self.candidates, ..FileChecks::default() })
+        Ok(FileChecks { candidates: self.candidates, locator: self.locator, ..FileChecks::default() })
     }
 }
 
@@ -241,6 +241,7 @@ pub struct FileChecks {
     mobiles: HashMap<u64, (u64, u64)>,
     /// First line and PAN (if the row was valid) of each candidate order id.
     orders: HashMap<String, (u64, Option<u64>)>,
+    locator: Locator,
 }
 
 impl FileChecks {
@@ -263,10 +264,12 @@ impl FileChecks {
                     column: columns.header(Field::OrderId).to_owned(),
                     value,
                     detail: format!(
-                        "is also the order id of line {first_line}: every row needs its own (or \
-                         leave the cell empty to have one made)"
+                        "is also the order id of {}: every row needs its own (or leave the cell \
+                         empty to have one made)",
+                        self.locator.row(first_line)
                     ),
                     suggestion: None,
+                    position: columns.get(Field::OrderId),
                 });
             }
         }
@@ -292,10 +295,12 @@ impl FileChecks {
                     column: columns.header(Field::Mobile).to_owned(),
                     value,
                     detail: format!(
-                        "is also the mobile number of line {mobile_line}, which has a different PAN: \
-                         check that it is this customer's own"
+                        "is also the mobile number of {}, which has a different PAN: check that it \
+                         is this customer's own",
+                        self.locator.row(mobile_line)
                     ),
                     suggestion: None,
+                    position: columns.get(Field::Mobile),
                 });
             }
         }

@@ -14,7 +14,7 @@ mod pan;
 
 use chrono::NaiveDate;
 
-use crate::input::{Columns, Field, RawRow, clean};
+use crate::input::{Columns, Field, Locator, RawRow, clean};
 use crate::mask::mask;
 
 pub use dob::{DateOrder, format as format_date, from_excel_serial};
@@ -37,6 +37,8 @@ pub struct Rules {
     pub email_required: bool,
     /// 16 hex digits of the file's SHA-256: generated order ids start with it.
     pub order_id_prefix: String,
+    /// How messages name another row (`line 14`, `Customers!R14`).
+    pub locator: Locator,
 }
 
 impl Rules {
@@ -50,6 +52,7 @@ impl Rules {
             today,
             email_required: true,
             order_id_prefix: "0000000000000000".into(),
+            locator: Locator::Lines,
         }
     }
 
@@ -110,6 +113,8 @@ pub struct Violation {
     pub detail: String,
     /// A corrected value to offer, shown only where values are (never on a terminal).
     pub suggestion: Option<String>,
+    /// The column's position among the file's columns, when the problem is one cell's.
+    pub position: Option<usize>,
 }
 
 impl Violation {
@@ -121,6 +126,7 @@ impl Violation {
             value: String::new(),
             detail,
             suggestion: None,
+            position: None,
         }
     }
 
@@ -351,6 +357,7 @@ impl RowCheck<'_> {
                     value: value.to_string(),
                     detail: finding.detail,
                     suggestion: finding.suggestion,
+                    position: self.columns.get(field),
                 },
             ));
         }

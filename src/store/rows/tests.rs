@@ -28,14 +28,16 @@ fn valid<'a>(line: u64, a: &'a Applicant) -> NewRow<'a> {
         error_code: "",
         error: "",
         warnings: "",
+        violations: &[],
     }
 }
 
 /// A run of three rows: valid (2), invalid (3), duplicate of 2 (4).
 fn import(store: &mut Store, sha: &str) -> i64 {
     let a = applicant(2, "ABCPK1234F");
-    let mut import =
-        store.begin_import("in.csv", sha, &["pan".into(), "name".into()], &serde_json::json!({})).unwrap();
+    let mut import = store
+        .begin_import("in.csv", sha, &["pan".into(), "name".into()], &Locator::Lines, &serde_json::json!({}))
+        .unwrap();
     assert_eq!(import.add(&valid(2, &a), ["ABCPK1234F", "Ravi"]).unwrap(), RowStatus::Pending);
     let invalid = NewRow {
         status: RowStatus::Invalid,
@@ -101,7 +103,8 @@ fn an_unfinished_import_leaves_nothing() {
     let mut store = Store::open(&dir.path().join("s.db")).unwrap();
     {
         let a = applicant(2, "ABCPK1234F");
-        let mut import = store.begin_import("in.csv", "aa", &[], &serde_json::json!({})).unwrap();
+        let mut import =
+            store.begin_import("in.csv", "aa", &[], &Locator::Lines, &serde_json::json!({})).unwrap();
         import.add(&valid(2, &a), ["x"]).unwrap();
     }
     assert!(store.find_run("aa").unwrap().is_none());
@@ -142,7 +145,8 @@ fn claim_send_record_and_the_ledger() {
 
     // A new file with the same customer: known at import, never pending.
     let a = applicant(7, "ABCPK1234F");
-    let mut import = store.begin_import("other.csv", "bb", &[], &serde_json::json!({})).unwrap();
+    let mut import =
+        store.begin_import("other.csv", "bb", &[], &Locator::Lines, &serde_json::json!({})).unwrap();
     assert_eq!(import.add(&valid(7, &a), ["x"]).unwrap(), RowStatus::Known);
     let other = import.finish().unwrap();
     assert_eq!(results(&store, other)[0].cibil_id.as_deref(), Some("9362678"));

@@ -1,0 +1,330 @@
+//! Rows out of a spreadsheet workbook (`.xlsx`, `.xlsm`, `.xls`, `.ods`), read with calamine —
+//! so that numbers, dates and text arrive as the clerk typed them, not as a CSV export rewrote
+//! them. Owns choosing the sheet, finding the header line below any title block, and turning each
+//! typed cell into the text the rules read:
+//!
+//! - a number stored as a float (`9876543210.0`) becomes its digits (`9876543210`), never
+//!   scientific notation; a number with a fraction keeps it;
+//! - a date cell becomes ISO `YYYY-MM-DD`: a date cell has no day/month order to guess, and ISO
+//!   text proves none, so it never counts toward the date-order check;
+//! - a formula cell gives the value the spreadsheet last computed (saved in the file);
+//! - a merged cell's value fills every cell of its area in `.xlsx` and `.xls` (what the clerk sees
+//!   applies to each row it spans); OpenDocument merges keep the value in the first cell only;
+//! - hidden rows and columns are read like any other (hidden is not deleted); hidden sheets are
+//!   skipped when choosing the sheet, unless named.
+//!
+//! A sheet is read into memory whole (workbooks hold thousands of rows, not millions: for those,
+//! CSV streams). Row numbers are the sheet's own, as Excel shows them.
+
+use std::io::Cursor;
+use std::path::Path;
+
+use calamine::{Data, Range, Reader, SheetType, SheetVisible, Sheets};
+
+use super::header::{Columns, Field, HeaderProblem};
+use super::probe::WorkbookKind;
+use super::{InputError, RawRow, StringRecord};
+
+/// Which sheet to read, as the user named it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SheetChoice {
+    Name(String),
+    /// 1 is the first sheet, as people count tabs.
+    Position(usize),
+}
+
+/// How to find the rows in a workbook.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SheetOptions {
+    /// Without it, the first visible sheet with data.
+    pub sheet: Option<SheetChoice>,
+    /// The header's row number as the sheet shows it; without it, the first row among the top
+    /// [`HEADER_SEARCH_ROWS`] that names every required column.
+    pub header_row: Option<u32>,
+}
+
+/// How far down a title block may push the header line.
+pub const HEADER_SEARCH_ROWS: usize = 50;
+
+/// The rows of one sheet below its header line.
+pub(crate) struct SheetRows {
+    range: Range<Data>,
+    /// Index in `range` of the first row after the header.
+    start: usize,
+    /// Index in `range` of the next row to read.
+    next: usize,
+    /// The sheet's row number of `range`'s first row.
+    first_row: u64,
+}
+
+impl std::fmt::Debug for SheetRows {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SheetRows")
+            .field("next", &self.next)
+            .field("first_row", &self.first_row)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What opening a sheet gives: its rows, its columns, where the header was, and the sheet's name
+/// and first column (for cell references in messages).
+pub(crate) struct OpenedSheet {
+    pub rows: SheetRows,
+    pub columns: Columns,
+    pub header_line: u64,
+    pub name: String,
+    pub first_column: u32,
+}
+
+fn workbook_error(path: &Path, kind: WorkbookKind, detail: impl std::fmt::Display) -> InputError {
+    InputError::Workbook { path: path.to_owned(), kind: kind.label(), detail: detail.to_string() }
+}
+
+pub(crate) fn open(
+    path: &Path,
+    kind: WorkbookKind,
+    options: &SheetOptions,
+    map: &[(Field, String)],
+    required: &[Field],
+) -> Result<OpenedSheet, InputError> {
+    let bytes = std::fs::read(path).map_err(|source| InputError::Read { path: path.to_owned(), source })?;
+    let mut workbook = calamine::open_workbook_auto_from_rs(Cursor::new(bytes))
+        .map_err(|e| workbook_error(path, kind, e))?;
+
+    let sheets: Vec<(String, bool)> = workbook
+        .sheets_metadata()
+        .iter()
+        .filter(|s| matches!(s.typ, SheetType::WorkSheet))
+        .map(|s| (s.name.clone(), s.visible == SheetVisible::Visible))
+        .collect();
+    let no_such_sheet = |asked: String| InputError::NoSuchSheet {
+        path: path.to_owned(),
+        asked,
+        sheets: sheets.iter().map(|(name, _)| name.clone()).collect(),
+    };
+    let (name, mut range) = match &options.sheet {
+        Some(SheetChoice::Name(wanted)) => {
+            let name = sheets
+                .iter()
+                .map(|(n, _)| n)
+                .find(|n| *n == wanted)
+                .or_else(|| sheets.iter().map(|(n, _)| n).find(|n| n.eq_ignore_ascii_case(wanted)))
+                .ok_or_else(|| no_such_sheet(format!("\"{wanted}\"")))?
+                .clone();
+            let range = workbook.worksheet_range(&name).map_err(|e| workbook_error(path, kind, e))?;
+            (name, range)
+        }
+        Some(SheetChoice::Position(n)) => {
+            let name =
+                sheets.get(n.wrapping_sub(1)).ok_or_else(|| no_such_sheet(format!("number {n}")))?.0.clone();
+            let range = workbook.worksheet_range(&name).map_err(|e| workbook_error(path, kind, e))?;
+            (name, range)
+        }
+        None => {
+            let mut found = None;
+            for (name, _) in sheets.iter().filter(|(_, visible)| *visible) {
+                let range = workbook.worksheet_range(name).map_err(|e| workbook_error(path, kind, e))?;
+                if range.used_cells().any(|(_, _, cell)| !is_blank(cell)) {
+                    found = Some((name.clone(), range));
+                    break;
+                }
+            }
+            found.ok_or_else(|| InputError::EmptyWorkbook { path: path.to_owned() })?
+        }
+    };
+    fill_merged_cells(&mut workbook, &name, &mut range);
+
+    let Some((first_row, first_column)) = range.start() else {
+        return Err(InputError::EmptySheet { path: path.to_owned(), sheet: name });
+    };
+    let header_at = |index: usize| -> Vec<String> { row_text(&range, index) };
+    let height = range.height();
+    let header_index = match options.header_row {
+        Some(row) => {
+            let index =
+                u64::from(row).checked_sub(u64::from(first_row) + 1).and_then(|i| usize::try_from(i).ok());
+            match index.filter(|i| *i < height) {
+                Some(index) => {
+                    Columns::resolve(header_at(index), map, required).map_err(|problem| {
+                        InputError::Header {
+                            path: path.to_owned(),
+                            line: u64::from(row),
+                            problem,
+                            found: header_at(index),
+                            place: Some(name.clone()),
+                        }
+                    })?;
+                    index
+                }
+                None => {
+                    return Err(InputError::HeaderRowOutside {
+                        path: path.to_owned(),
+                        sheet: name,
+                        row,
+                        last: u64::from(first_row) + height as u64,
+                    });
+                }
+            }
+        }
+        None => {
+            let candidates = (0..height.min(HEADER_SEARCH_ROWS))
+                .filter(|i| header_at(*i).iter().any(|c| !c.trim().is_empty()));
+            let mut first_problem: Option<(usize, HeaderProblem)> = None;
+            let mut found = None;
+            for index in candidates {
+                match Columns::resolve(header_at(index), map, required) {
+                    Ok(_) => {
+                        found = Some(index);
+                        break;
+                    }
+                    Err(problem) => {
+                        first_problem.get_or_insert((index, problem));
+                    }
+                }
+            }
+            match (found, first_problem) {
+                (Some(index), _) => index,
+                (None, Some((index, problem))) => {
+                    return Err(InputError::Header {
+                        path: path.to_owned(),
+                        line: u64::from(first_row) + index as u64 + 1,
+                        problem,
+                        found: header_at(index),
+                        place: Some(name.clone()),
+                    });
+                }
+                (None, None) => return Err(InputError::EmptySheet { path: path.to_owned(), sheet: name }),
+            }
+        }
+    };
+    let columns =
+        Columns::resolve(header_at(header_index), map, required).map_err(|problem| InputError::Header {
+            path: path.to_owned(),
+            line: u64::from(first_row) + header_index as u64 + 1,
+            problem,
+            found: header_at(header_index),
+            place: Some(name.clone()),
+        })?;
+    let header_line = u64::from(first_row) + header_index as u64 + 1;
+    Ok(OpenedSheet {
+        rows: SheetRows {
+            range,
+            start: header_index + 1,
+            next: header_index + 1,
+            first_row: u64::from(first_row) + 1,
+        },
+        columns,
+        header_line,
+        name,
+        first_column,
+    })
+}
+
+impl SheetRows {
+    pub(crate) fn rewind(&mut self) {
+        self.next = self.start;
+    }
+
+    /// Reads the next row that is not blank into `row`; `false` after the last.
+    pub(crate) fn read_row(&mut self, row: &mut RawRow) -> Result<bool, InputError> {
+        while self.next < self.range.height() {
+            let index = self.next;
+            self.next += 1;
+            let cells = row_text(&self.range, index);
+            if cells.iter().all(|c| super::clean(c).is_empty()) {
+                continue;
+            }
+            row.line = self.first_row + index as u64;
+            row.cells = StringRecord::from(cells);
+            return Ok(true);
+        }
+        Ok(false)
+    }
+}
+
+fn is_blank(cell: &Data) -> bool {
+    match cell {
+        Data::Empty => true,
+        Data::String(s) => s.trim().is_empty(),
+        _ => false,
+    }
+}
+
+/// The text of every cell of one row of the range.
+fn row_text(range: &Range<Data>, index: usize) -> Vec<String> {
+    (0..range.width()).map(|column| range.get((index, column)).map_or_else(String::new, cell_text)).collect()
+}
+
+/// A typed cell as the text the rules read (see the module's documentation).
+pub(crate) fn cell_text(cell: &Data) -> String {
+    match cell {
+        Data::Empty => String::new(),
+        Data::String(s) => s.clone(),
+        Data::Int(n) => n.to_string(),
+        Data::Float(f) => float_text(*f),
+        Data::Bool(b) => if *b { "TRUE" } else { "FALSE" }.to_owned(),
+        Data::DateTime(dt) if dt.is_datetime() => {
+            let (y, m, d, hh, mm, ss, _) = dt.to_ymd_hms_milli();
+            if (hh, mm, ss) == (0, 0, 0) {
+                format!("{y:04}-{m:02}-{d:02}")
+            } else {
+                format!("{y:04}-{m:02}-{d:02} {hh:02}:{mm:02}:{ss:02}")
+            }
+        }
+        Data::DateTime(dt) => float_text(dt.as_f64()),
+        Data::DateTimeIso(s) | Data::DurationIso(s) => s.clone(),
+        Data::Error(e) => e.to_string(),
+    }
+}
+
+/// Whole numbers as digits (a mobile number is a whole number Excel keeps as a float); other
+/// numbers in Rust's shortest exact form.
+fn float_text(f: f64) -> String {
+    if f.is_finite() && f.fract() == 0.0 && f.abs() < 1e17 { format!("{f:.0}") } else { f.to_string() }
+}
+
+/// Copies each merged area's value into all its cells (`.xlsx`, `.xls`).
+fn fill_merged_cells(workbook: &mut Sheets<Cursor<Vec<u8>>>, sheet: &str, range: &mut Range<Data>) {
+    let areas = match workbook {
+        Sheets::Xlsx(x) => x.merge_cells_by_sheet_name(sheet).unwrap_or_default(),
+        Sheets::Xls(x) => x.merge_cells_by_sheet_name(sheet).unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    for area in areas {
+        let Some(value) = range.get_value(area.start).cloned() else { continue };
+        for row in area.start.0..=area.end.0 {
+            for column in area.start.1..=area.end.1 {
+                if (row, column) != area.start && range.get_value((row, column)).is_some() {
+                    range.set_value((row, column), value.clone());
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_come_out_as_typed() {
+        assert_eq!(cell_text(&Data::Float(9_876_543_210.0)), "9876543210");
+        assert_eq!(cell_text(&Data::Float(12.5)), "12.5");
+        assert_eq!(cell_text(&Data::Float(36526.0)), "36526");
+        assert_eq!(cell_text(&Data::Int(42)), "42");
+        assert_eq!(cell_text(&Data::Float(f64::NAN)), "NaN");
+        assert_eq!(cell_text(&Data::Float(1e20)), "100000000000000000000");
+        assert_eq!(cell_text(&Data::Bool(true)), "TRUE");
+        assert_eq!(cell_text(&Data::Empty), "");
+    }
+
+    #[test]
+    fn dates_come_out_as_iso() {
+        use calamine::{ExcelDateTime, ExcelDateTimeType};
+        let date = ExcelDateTime::new(36526.0, ExcelDateTimeType::DateTime, false);
+        assert_eq!(cell_text(&Data::DateTime(date)), "2000-01-01");
+        let with_time = ExcelDateTime::new(36526.5, ExcelDateTimeType::DateTime, false);
+        assert_eq!(cell_text(&Data::DateTime(with_time)), "2000-01-01 12:00:00");
+        assert_eq!(cell_text(&Data::DateTimeIso("1985-01-31".into())), "1985-01-31");
+    }
+}
