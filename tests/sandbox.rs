@@ -19,8 +19,30 @@ async fn within<F: Future>(test: F) -> F::Output {
     tokio::time::timeout(Duration::from_secs(30), test).await.expect("the test did not finish in 30 s")
 }
 
-async fn start(config: SandboxConfig) -> Sandbox {
-    Sandbox::start(LOOPBACK.parse::<SocketAddr>().unwrap(), config).await.expect("the sandbox starts")
+/// A sandbox on a free port and a client for it (one per test: building a client is slow, and
+/// its pooled connections belong to the test's runtime).
+struct Harness {
+    sandbox: Sandbox,
+    http: reqwest::Client,
+}
+
+impl std::ops::Deref for Harness {
+    type Target = Sandbox;
+    fn deref(&self) -> &Sandbox {
+        &self.sandbox
+    }
+}
+
+impl Harness {
+    async fn shutdown(self) {
+        self.sandbox.shutdown().await;
+    }
+}
+
+async fn start(config: SandboxConfig) -> Harness {
+    let sandbox =
+        Sandbox::start(LOOPBACK.parse::<SocketAddr>().unwrap(), config).await.expect("the sandbox starts");
+    Harness { sandbox, http: client() }
 }
 
 fn client() -> reqwest::Client {
@@ -54,19 +76,19 @@ fn without(mut body: Value, key: &str) -> Value {
 }
 
 /// GET with the JSON body, as the vendor documents; status and raw body.
-async fn get(sandbox: &Sandbox, body: &Value) -> (u16, Vec<u8>) {
-    let response = client().get(sandbox.endpoint()).json(body).send().await.expect("an answer");
+async fn get(sandbox: &Harness, body: &Value) -> (u16, Vec<u8>) {
+    let response = sandbox.http.get(sandbox.endpoint()).json(body).send().await.expect("an answer");
     (response.status().as_u16(), response.bytes().await.unwrap().to_vec())
 }
 
-async fn get_json(sandbox: &Sandbox, body: &Value) -> (u16, Value) {
+async fn get_json(sandbox: &Harness, body: &Value) -> (u16, Value) {
     let (status, bytes) = get(sandbox, body).await;
     (status, serde_json::from_slice(&bytes).expect("a JSON answer"))
 }
 
-async fn stats_over_http(sandbox: &Sandbox) -> Stats {
+async fn stats_over_http(sandbox: &Harness) -> Stats {
     let url = format!("{}/__sandbox/stats", sandbox.base_url());
-    client().get(url).send().await.unwrap().error_for_status().unwrap().json().await.unwrap()
+    sandbox.http.get(url).send().await.unwrap().error_for_status().unwrap().json().await.unwrap()
 }
 
 fn business(code: &str, description: &Value) -> Value {
@@ -117,19 +139,19 @@ async fn get_carries_the_body_and_post_works_too() {
         assert_eq!((status, answer["status"].as_str()), (200, Some("SUCCESS")));
 
         let response =
-            client().post(sandbox.endpoint()).json(&body("ORD-POST", "BCDPK2345G")).send().await.unwrap();
+            sandbox.http.post(sandbox.endpoint()).json(&body("ORD-POST", "BCDPK2345G")).send().await.unwrap();
         assert_eq!(response.status(), 200);
         let answer: Value = response.json().await.unwrap();
         assert_eq!(answer["status"], "SUCCESS");
 
         // A GET without a body has nothing to register: the body is what is read.
-        let response = client().get(sandbox.endpoint()).send().await.unwrap();
+        let response = sandbox.http.get(sandbox.endpoint()).send().await.unwrap();
         let answer: Value = response.json().await.unwrap();
         assert_eq!(answer["code"], "201");
 
         // Other methods are refused as an ASP.NET route would.
         let response =
-            client().put(sandbox.endpoint()).json(&body("ORD-PUT", "ABCPK1234F")).send().await.unwrap();
+            sandbox.http.put(sandbox.endpoint()).json(&body("ORD-PUT", "ABCPK1234F")).send().await.unwrap();
         assert_eq!(response.status(), 405);
         assert_eq!(response.headers()["allow"], "GET, POST");
 
@@ -216,7 +238,8 @@ async fn each_business_error_comes_with_http_200_and_its_code() {
         // Not JSON at all: the vendor's own sample, with its missing comma.
         let sample =
             "{\"order_id\": \"1234\", \"RegistrationID\": \"AOP-SANDBOX\"\n\"CompanyCode\": \"CMP-SANDBOX\"}";
-        let response = client()
+        let response = sandbox
+            .http
             .get(sandbox.endpoint())
             .header("content-type", "application/json")
             .body(sample)
@@ -248,7 +271,8 @@ async fn a_repeated_order_id_gets_the_same_bytes() {
         // Even later, by another method, with another name spelling: the order_id decides.
         tokio::time::sleep(Duration::from_millis(1100)).await;
         let (_, second) = get(&sandbox, &request).await;
-        let response = client()
+        let response = sandbox
+            .http
             .post(sandbox.endpoint())
             .json(&with(request.clone(), "first_name", json!("RAVI")))
             .send()
@@ -379,7 +403,7 @@ async fn hangs_count_in_flight_and_shutdown_ends_them() {
 async fn a_reset_drops_the_connection_without_an_answer() {
     within(async {
         let sandbox = start(SandboxConfig { reset_rate: 1.0, ..SandboxConfig::default() }).await;
-        let error = client().get(sandbox.endpoint()).json(&body("ORD-1", "ABCPK1234F")).send().await.unwrap_err();
+        let error = sandbox.http.get(sandbox.endpoint()).json(&body("ORD-1", "ABCPK1234F")).send().await.unwrap_err();
         assert!(error.status().is_none() && !error.is_timeout(), "{error:?}");
 
         // On the wire: not a byte of answer, and an RST rather than an orderly close.
@@ -409,7 +433,8 @@ async fn garbage_is_a_200_that_does_not_parse() {
     within(async {
         let sandbox = start(SandboxConfig { garbage_rate: 1.0, ..SandboxConfig::default() }).await;
         for i in 0..6 {
-            let response = client()
+            let response = sandbox
+                .http
                 .get(sandbox.endpoint())
                 .json(&body(&format!("ORD-{i}"), "ABCPK1234F"))
                 .send()
@@ -436,7 +461,8 @@ async fn errors_are_5xx_and_some_are_html() {
         let (mut html, mut json_bodies) = (0, 0);
         let mut statuses = std::collections::BTreeSet::new();
         for i in 0..60 {
-            let response = client()
+            let response = sandbox
+                .http
                 .get(sandbox.endpoint())
                 .json(&body(&format!("ORD-{i}"), "ABCPK1234F"))
                 .send()
@@ -468,7 +494,7 @@ async fn throttling_is_a_429_with_retry_after() {
     within(async {
         let sandbox = start(SandboxConfig { throttle_rate: 1.0, ..SandboxConfig::default() }).await;
         let response =
-            client().get(sandbox.endpoint()).json(&body("ORD-1", "ABCPK1234F")).send().await.unwrap();
+            sandbox.http.get(sandbox.endpoint()).json(&body("ORD-1", "ABCPK1234F")).send().await.unwrap();
         assert_eq!(response.status(), 429);
         assert_eq!(response.headers()["retry-after"], "1");
         let stats = sandbox.stats();
@@ -584,7 +610,8 @@ async fn stats_are_exact_after_a_known_sequence() {
         for request in &requests {
             get(&sandbox, request).await;
         }
-        let response = client().post(sandbox.endpoint()).json(&body("F", "CDEPK3456H")).send().await.unwrap();
+        let response =
+            sandbox.http.post(sandbox.endpoint()).json(&body("F", "CDEPK3456H")).send().await.unwrap();
         assert_eq!(response.status(), 200);
 
         let stats = stats_over_http(&sandbox).await;
@@ -624,7 +651,8 @@ async fn reset_forgets_registrations_and_statistics() {
         get(&sandbox, &body("A", "ABCPK1234F")).await;
         assert_eq!(sandbox.stats().replays, 1);
 
-        let response = client().post(format!("{}/__sandbox/reset", sandbox.base_url())).send().await.unwrap();
+        let response =
+            sandbox.http.post(format!("{}/__sandbox/reset", sandbox.base_url())).send().await.unwrap();
         assert!(response.status().is_success());
         assert_eq!(stats_over_http(&sandbox).await, Stats { seed: 3, ..Stats::default() });
 

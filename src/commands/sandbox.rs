@@ -23,13 +23,16 @@ pub fn sandbox(settings: &SandboxSettings, printer: &Printer) -> anyhow::Result<
 }
 
 async fn serve(settings: &SandboxSettings, printer: &Printer) -> anyhow::Result<Exit> {
+    // Listening for signals before anything is printed: once the banner says Ctrl-C stops the
+    // sandbox, it does (a SIGINT that came before the handler would be lost or kill it abruptly).
+    let mut stop = StopSignals::listen()?;
     let sandbox = Sandbox::start(settings.listen, settings.config.clone())
         .await
         .with_context(|| format!("cannot listen on {} (--listen)", settings.listen))?;
     printer.report(&banner(&sandbox, &settings.config));
     printer.note("Press Ctrl-C to stop.");
 
-    stopped().await?;
+    stop.received().await;
     let stats = sandbox.stats();
     printer.note(format_args!(
         "Stopping: {} requests received, {} order ids registered ({} new customers, {} returning), {} replays.",
@@ -39,20 +42,37 @@ async fn serve(settings: &SandboxSettings, printer: &Printer) -> anyhow::Result<
     Ok(Exit::Success)
 }
 
-/// Ctrl-C, or SIGTERM where there is one (a service manager stopping the sandbox).
-async fn stopped() -> anyhow::Result<()> {
+/// Ctrl-C (SIGINT), or SIGTERM where there is one (a service manager stopping the sandbox).
+struct StopSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
-        tokio::select! {
-            result = tokio::signal::ctrl_c() => result.context("cannot listen for Ctrl-C"),
-            _ = terminate.recv() => Ok(()),
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    /// Installs the handlers now, not on first poll as `tokio::signal::ctrl_c` would.
+    fn listen() -> anyhow::Result<StopSignals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(StopSignals {
+                interrupt: signal(SignalKind::interrupt()).context("cannot listen for Ctrl-C")?,
+                terminate: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
+            })
         }
+        #[cfg(not(unix))]
+        Ok(StopSignals {})
     }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c().await.context("cannot listen for Ctrl-C")
+
+    async fn received(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 

@@ -49,7 +49,8 @@
 //! is dropped without a byte of answer, with an RST. `error`: 500, 502 or 503, a third of them
 //! with an HTML page as a reverse proxy sends, the rest with ASP.NET's JSON. `throttle`: 429 with
 //! `Retry-After: 1`. `garbage`: 200 with a body that is not JSON. Latency (mean `latency`,
-//! uniform ±`jitter`, never below zero) comes before every answer but the rate limit's.
+//! uniform ±`jitter`, never below zero) comes before every answer but the rate limit's (and the
+//! 413 for a body over 64 KiB).
 //! Decisions are drawn from the seed and the request's arrival number, so a run that sends
 //! requests one at a time meets the same faults again with the same `seed`.
 //!
