@@ -43,7 +43,7 @@ impl ErrorsFile {
         let columns: Vec<&str> = std::iter::once(ERROR_COLUMN).chain(kept).collect();
         let text: Vec<usize> =
             identifier_columns(headers).into_iter().filter_map(|p| Self::out_column(replaced, p)).collect();
-        let table = TableFile::create(path, "To fix", &columns, &text, true)?;
+        let table = TableFile::create(path, "To fix", &columns, (&text, &[0]), true)?;
         Ok(ErrorsFile { table, replaced, rows: 0 })
     }
 

@@ -59,7 +59,7 @@ impl ResultsFile {
             .into_iter()
             .chain(identifier_columns(input_headers).into_iter().map(|p| p + RESULT_COLUMNS.len()))
             .collect();
-        let table = TableFile::create(path, "Results", &columns, &text, false)?;
+        let table = TableFile::create(path, "Results", &columns, (&text, &[8, 9]), false)?;
         Ok(ResultsFile { table, locator: locator.clone() })
     }
 

@@ -12,8 +12,9 @@ use rust_xlsxwriter::{Color, Format, FormatBorder, Note, Workbook, XlsxError};
 
 use super::{AtomicFile, OutputError};
 
-/// The widest column, in characters.
-const MAX_WIDTH: f64 = 60.0;
+/// Column widths, in characters: most columns, and those holding messages.
+const WIDTH: f64 = 16.0;
+const MESSAGE_WIDTH: f64 = 70.0;
 
 /// An `.xlsx` file being written, one sheet, rows in order.
 pub struct SheetFile {
@@ -44,12 +45,14 @@ pub fn is_workbook_path(path: &Path) -> bool {
 }
 
 impl SheetFile {
-    /// A workbook with one sheet named `title`, whose columns at `text_columns` hold text.
+    /// A workbook with one sheet named `title`, whose columns at `text_columns` hold text and
+    /// those at `message_columns` sentences (made wide).
     pub fn create(
         path: &Path,
         title: &str,
         headers: &[&str],
         text_columns: &[usize],
+        message_columns: &[usize],
     ) -> Result<SheetFile, OutputError> {
         let mut workbook = Workbook::new();
         let columns = u16::try_from(headers.len()).map_err(|_| OutputError {
@@ -71,7 +74,11 @@ impl SheetFile {
             sheet.set_name(title).map_err(|e| error(path, e))?;
             for (column, name) in headers.iter().enumerate() {
                 let column = column as u16;
-                let width = (name.chars().count() as f64 + 4.0).clamp(10.0, MAX_WIDTH);
+                let width = if message_columns.contains(&usize::from(column)) {
+                    MESSAGE_WIDTH
+                } else {
+                    (name.chars().count() as f64 + 4.0).max(WIDTH)
+                };
                 sheet.set_column_width(column, width).map_err(|e| error(path, e))?;
                 if text_columns.contains(&column) {
                     sheet.set_column_format(column, &text).map_err(|e| error(path, e))?;
@@ -159,16 +166,18 @@ pub enum TableFile {
 
 impl TableFile {
     /// `title` names the sheet of a workbook; `bom` starts a CSV with a byte-order mark (for files
-    /// clerks open in Excel); `text_columns` hold identifiers a workbook keeps as text.
+    /// clerks open in Excel); in a workbook, `text_columns` hold identifiers kept as text and
+    /// `message_columns` sentences.
     pub fn create(
         path: &Path,
         title: &str,
         headers: &[&str],
-        text_columns: &[usize],
+        (text_columns, message_columns): (&[usize], &[usize]),
         bom: bool,
     ) -> Result<TableFile, OutputError> {
         if is_workbook_path(path) {
-            return Ok(TableFile::Sheet(Box::new(SheetFile::create(path, title, headers, text_columns)?)));
+            let sheet = SheetFile::create(path, title, headers, text_columns, message_columns)?;
+            return Ok(TableFile::Sheet(Box::new(sheet)));
         }
         let mut csv = super::CsvFile::create(path, bom)?;
         csv.write_row(headers.iter().copied())?;
