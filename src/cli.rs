@@ -24,6 +24,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Settings file (TOML). Without it, ./cibil-bulk.toml is read when it exists.
     ///
