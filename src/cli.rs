@@ -99,6 +99,19 @@ pub enum Command {
     )]
     Export(ExportArgs),
 
+    /// Remove customers' personal data of old finished runs from the state database.
+    #[command(
+        long_about = "Remove customers' personal data of old finished runs from the state database.\n\n\
+            For every run that finished with nothing left to send before the given age, removes \
+            names, PANs, dates of birth, mobiles, e-mails, the cells of the file, the access \
+            tokens and the raw answers, then compacts the file. Counts, statuses, order ids and \
+            cibil_ids stay, and so does the ledger (which holds a keyed hash of each PAN, never the \
+            PAN): a customer registered long ago is still recognised and never sent again. India's \
+            DPDP Act 2023 expects personal data not to be kept longer than needed.",
+        after_help = "Examples:\n  cibil-bulk purge --older-than 30d\n  cibil-bulk purge --older-than 90d --state /var/lib/cibil-bulk/branch-12.db"
+    )]
+    Purge(PurgeArgs),
+
     /// Run a local stand-in for AOPay's registration API, with faults on demand, to rehearse against.
     #[command(
         long_about = "Run a local stand-in for AOPay's registration API, to rehearse against.\n\n\
@@ -242,6 +255,19 @@ pub struct StatusArgs {
     /// Example: 3
     #[arg(value_name = "RUN")]
     pub run: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PurgeArgs {
+    #[command(flatten)]
+    pub state: StateArgs,
+
+    /// Purge runs that finished longer ago than this: days (30d), hours (12h), or 0 for every
+    /// finished run.
+    ///
+    /// Example: --older-than 30d
+    #[arg(long, value_name = "AGE")]
+    pub older_than: String,
 }
 
 #[derive(Debug, Args)]

@@ -48,6 +48,19 @@ impl Exit {
     }
 }
 
+/// A run's outcomes are recorded in the state, but its results file could not be written (a full
+/// or read-only disk). Requests were sent, so this is not a usage error: it aborts (exit 3).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the results could not be written. Every outcome is safe in {}: once the disk is fixed, \
+     `cibil-bulk export {run_id} --state {} --output FILE` writes them (nothing is sent again)",
+    .state.display(), .state.display()
+)]
+pub struct ResultsNotWritten {
+    pub run_id: i64,
+    pub state: std::path::PathBuf,
+}
+
 /// Runs the command `cli` describes.
 pub fn run(cli: &Cli) -> anyhow::Result<Exit> {
     let settings = Settings::resolve(cli)?;
@@ -61,6 +74,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<Exit> {
         CommandSettings::Run(run) => commands::run(run, &printer),
         CommandSettings::Status(status) => commands::status(status, &printer),
         CommandSettings::Export(export) => commands::export(export, &printer),
+        CommandSettings::Purge(purge) => commands::purge(purge, &printer),
         CommandSettings::Sandbox(sandbox) => commands::sandbox(sandbox, &printer),
     }
 }
@@ -68,11 +82,16 @@ pub fn run(cli: &Cli) -> anyhow::Result<Exit> {
 /// The exit status for an error that ended the program: a usage or file-level error unless the
 /// error says otherwise.
 pub fn exit_code_of(error: &anyhow::Error) -> Exit {
+    if error.downcast_ref::<ResultsNotWritten>().is_some() {
+        return Exit::Aborted;
+    }
     for cause in error.chain() {
         if let Some(store::StoreError::Locked(_) | store::StoreError::LockLost) = cause.downcast_ref() {
             return Exit::Aborted;
         }
-        if cause.downcast_ref::<engine::EngineError>().is_some() {
+        if cause.downcast_ref::<engine::EngineError>().is_some()
+            || cause.downcast_ref::<ResultsNotWritten>().is_some()
+        {
             return Exit::Aborted;
         }
     }

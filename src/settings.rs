@@ -15,8 +15,8 @@ use serde::Deserialize;
 
 use crate::api::{ApiSettings, Credentials, Method, PRODUCTION_ENDPOINT};
 use crate::cli::{
-    Cli, Command, DateOrderArg, EncodingArg, ExportArgs, InputArgs, LogFormatArg, MethodArg, RunArgs,
-    SandboxArgs, StateArgs, StatusArgs, ValidateArgs,
+    Cli, Command, DateOrderArg, EncodingArg, ExportArgs, InputArgs, LogFormatArg, MethodArg, PurgeArgs,
+    RunArgs, SandboxArgs, StateArgs, StatusArgs, ValidateArgs,
 };
 use crate::engine::{EngineSettings, Rate};
 use crate::input::{Field, ProbeOptions, SheetChoice, SheetOptions, TextEncoding};
@@ -61,6 +61,7 @@ pub enum CommandSettings {
     Run(Box<RunSettings>),
     Status(StatusSettings),
     Export(ExportSettings),
+    Purge(PurgeSettings),
     Sandbox(SandboxSettings),
 }
 
@@ -125,6 +126,12 @@ pub struct RunSettings {
 pub struct StatusSettings {
     pub state: PathBuf,
     pub run: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PurgeSettings {
+    pub state: PathBuf,
+    pub older_than: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -293,6 +300,7 @@ impl Settings {
             )?)),
             Command::Status(args) => CommandSettings::Status(status_settings(args, &config)),
             Command::Export(args) => CommandSettings::Export(export_settings(args, &config)),
+            Command::Purge(args) => CommandSettings::Purge(purge_settings(args, &config)?),
             Command::Sandbox(args) => CommandSettings::Sandbox(sandbox_settings(args)?),
         };
         Ok(Settings { log, command, warnings })
@@ -450,6 +458,15 @@ fn status_settings(args: &StatusArgs, config: &ConfigFile) -> StatusSettings {
     StatusSettings { state: state_path(&args.state, config, false), run: args.run.clone() }
 }
 
+fn purge_settings(args: &PurgeArgs, config: &ConfigFile) -> Result<PurgeSettings, SettingsError> {
+    let older_than = parse_duration(&args.older_than).ok_or_else(|| SettingsError::Invalid {
+        origin: "--older-than".into(),
+        value: args.older_than.clone(),
+        expected: "an age like 30d, 12h or 0",
+    })?;
+    Ok(PurgeSettings { state: state_path(&args.state, config, false), older_than })
+}
+
 fn export_settings(args: &ExportArgs, config: &ConfigFile) -> ExportSettings {
     ExportSettings {
         state: state_path(&args.state, config, false),
@@ -468,11 +485,17 @@ fn beside(input: &Path, suffix: &str, extension: &str) -> PathBuf {
 impl RunSettings {
     /// The results and errors files: as given, or beside the input — workbooks for a workbook, so
     /// that the clerk gets the answer in the medium they sent (CSV stays a `--output x.csv` away).
+    /// A `--sandbox` rehearsal writes `…sandbox-results…`, never to be taken for the real ones.
     pub fn outputs(&self, input_is_workbook: bool) -> (PathBuf, PathBuf) {
         let extension = if input_is_workbook { "xlsx" } else { "csv" };
+        let prefix = if self.sandbox { "sandbox-" } else { "" };
         (
-            self.results.clone().unwrap_or_else(|| beside(&self.input.path, "results", extension)),
-            self.errors.clone().unwrap_or_else(|| beside(&self.input.path, "errors", extension)),
+            self.results
+                .clone()
+                .unwrap_or_else(|| beside(&self.input.path, &format!("{prefix}results"), extension)),
+            self.errors
+                .clone()
+                .unwrap_or_else(|| beside(&self.input.path, &format!("{prefix}errors"), extension)),
         )
     }
 }
@@ -755,7 +778,7 @@ pub fn parse_listen(text: &str) -> Option<SocketAddr> {
 }
 
 /// A duration as people write it: one or more `<number><unit>` parts, the number possibly
-/// decimal, the unit one of `ns`, `us`, `ms`, `s`, `m`, `h` (`50ms`, `2s`, `1.5s`, `1m30s`); `0`
+/// decimal, the unit one of `ns`, `us`, `ms`, `s`, `m`, `h`, `d` (`50ms`, `2s`, `1.5s`, `1m30s`, `30d`); `0`
 /// alone is zero. Hand-written rather than `humantime`, which takes no decimals and is twenty
 /// lines' worth of dependency.
 pub fn parse_duration(text: &str) -> Option<Duration> {
@@ -783,6 +806,7 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
             "s" => 1.0,
             "m" => 60.0,
             "h" => 3600.0,
+            "d" => 86_400.0,
             _ => return None,
         };
         total += number.parse::<f64>().ok()? * seconds_per_unit;
@@ -970,6 +994,13 @@ mod tests {
         assert!(err.to_string().contains(ENV_REGISTRATION_ID));
         let (run, _) = resolve_run(&["--sandbox"], None, &[]).unwrap();
         assert_eq!(run.state, PathBuf::from(DEFAULT_SANDBOX_STATE));
+        assert_eq!(
+            run.outputs(false),
+            (
+                PathBuf::from("in/customers.sandbox-results.csv"),
+                PathBuf::from("in/customers.sandbox-errors.csv")
+            )
+        );
         assert!(resolve_run(&["--dry-run"], None, &[]).is_ok());
     }
 
@@ -1095,10 +1126,11 @@ mod tests {
             ("1m30s", ms(90_000)),
             (" 250us ", Duration::from_micros(250)),
             ("1h", Duration::from_secs(3600)),
+            ("30d", Duration::from_secs(30 * 86_400)),
         ] {
             assert_eq!(parse_duration(text), Some(expected), "{text}");
         }
-        for text in ["", "50", "ms", "5 s", "1.s", ".5s", "-1s", "1d", "1.2.3s", "5sec"] {
+        for text in ["", "50", "ms", "5 s", "1.s", ".5s", "-1s", "1w", "1.2.3s", "5sec"] {
             assert_eq!(parse_duration(text), None, "{text}");
         }
     }

@@ -5,205 +5,13 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use cibil_bulk::sandbox::{SANDBOX_COMPANY_CODE, SANDBOX_REGISTRATION_ID, Sandbox, SandboxConfig, Stats};
-use common::{HEADER, TODAY, customer};
-
-/// A sandbox on its own runtime, for tests that run the binary synchronously.
-struct Server {
-    runtime: tokio::runtime::Runtime,
-    sandbox: Option<Sandbox>,
-}
-
-impl Server {
-    fn start(config: SandboxConfig) -> Server {
-        let runtime =
-            tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let sandbox =
-            runtime.block_on(Sandbox::start(([127, 0, 0, 1], 0).into(), config)).expect("sandbox starts");
-        Server { runtime, sandbox: Some(sandbox) }
-    }
-
-    fn plain() -> Server {
-        Server::start(SandboxConfig { seed: Some(7), ..SandboxConfig::default() })
-    }
-
-    fn sandbox(&self) -> &Sandbox {
-        self.sandbox.as_ref().expect("running")
-    }
-
-    fn endpoint(&self) -> String {
-        self.sandbox().endpoint()
-    }
-
-    fn stats(&self) -> Stats {
-        self.sandbox().stats()
-    }
-
-    /// Asks the sandbox about `order_id` again: a replay returns its first answer, byte for byte.
-    fn replay(&self, body: &serde_json::Value) -> serde_json::Value {
-        let endpoint = self.endpoint();
-        let body = body.clone();
-        self.runtime.block_on(async move {
-            let answer = reqwest::Client::new().get(endpoint).json(&body).send().await.unwrap();
-            answer.json().await.unwrap()
-        })
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(sandbox) = self.sandbox.take() {
-            self.runtime.block_on(sandbox.shutdown());
-        }
-    }
-}
-
-/// A working directory that lives across several runs (resume tests).
-struct Work {
-    dir: tempfile::TempDir,
-    endpoint: String,
-    registration_id: String,
-}
-
-impl Work {
-    fn new(server: &Server) -> Work {
-        Work {
-            dir: tempfile::tempdir().unwrap(),
-            endpoint: server.endpoint(),
-            registration_id: SANDBOX_REGISTRATION_ID.into(),
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn write(&self, name: &str, text: &str) {
-        std::fs::write(self.path(name), text).unwrap();
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_cibil-bulk"));
-        for (key, _) in std::env::vars_os() {
-            let key = key.to_string_lossy().into_owned();
-            if key.starts_with("CIBIL_BULK_") || key.starts_with("AOPAY_") {
-                command.env_remove(key);
-            }
-        }
-        command
-            .current_dir(self.dir.path())
-            .env("CIBIL_BULK_TODAY", TODAY)
-            .env("AOPAY_REGISTRATION_ID", &self.registration_id)
-            .env("AOPAY_COMPANY_CODE", SANDBOX_COMPANY_CODE)
-            .args(args);
-        command
-    }
-
-    /// `run FILE` against the sandbox, fast unless `extra` says otherwise.
-    fn run_args(&self, file: &str, extra: &[&str]) -> Vec<String> {
-        let mut args: Vec<String> =
-            ["run", file, "--endpoint", &self.endpoint].iter().map(|s| s.to_string()).collect();
-        for (flag, default) in [("--rate", "2000/s"), ("--concurrency", "8")] {
-            if !extra.contains(&flag) {
-                args.extend([flag.to_owned(), default.to_owned()]);
-            }
-        }
-        args.extend(extra.iter().map(|s| s.to_string()));
-        args
-    }
-
-    fn run(&self, file: &str, extra: &[&str]) -> Output {
-        let args = self.run_args(file, extra);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        self.output(&args)
-    }
-
-    fn output(&self, args: &[&str]) -> Output {
-        let mut child = self.command(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(90);
-        while child.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < deadline, "cibil-bulk {args:?} did not finish");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        child.wait_with_output().unwrap()
-    }
-
-    fn spawn(&self, file: &str, extra: &[&str]) -> Child {
-        let args = self.run_args(file, extra);
-        self.command(&args.iter().map(String::as_str).collect::<Vec<_>>())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    }
-
-    fn results(&self, name: &str) -> Vec<BTreeMap<String, String>> {
-        read_csv(&self.path(name))
-    }
-}
-
-fn read_csv(path: &Path) -> Vec<BTreeMap<String, String>> {
-    let mut reader = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let headers = reader.headers().unwrap().clone();
-    let headers: Vec<String> = headers.iter().map(|h| h.trim_start_matches('\u{feff}').to_owned()).collect();
-    reader
-        .records()
-        .map(|r| headers.iter().cloned().zip(r.unwrap().iter().map(str::to_owned)).collect())
-        .collect()
-}
-
-#[track_caller]
-fn code(output: &Output, expected: i32) {
-    assert_eq!(
-        output.status.code(),
-        Some(expected),
-        "stdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-/// `n` valid customers, numbered from `from`.
-fn customers(from: u32, n: u32) -> String {
-    let mut text = format!("{HEADER}\n");
-    for i in from..from + n {
-        text.push_str(&customer(i));
-        text.push('\n');
-    }
-    text
-}
-
-fn statuses(rows: &[BTreeMap<String, String>]) -> BTreeMap<String, usize> {
-    let mut counts = BTreeMap::new();
-    for row in rows {
-        *counts.entry(row["status"].clone()).or_insert(0) += 1;
-    }
-    counts
-}
-
-/// The invariants of every finished run: one result per row in input order, nothing registered
-/// twice by the server.
-#[track_caller]
-fn assert_complete(rows: &[BTreeMap<String, String>], expected_rows: usize, stats: &Stats) {
-    assert_eq!(rows.len(), expected_rows);
-    let lines: Vec<u64> = rows.iter().map(|r| r["line"].parse().unwrap()).collect();
-    assert!(lines.windows(2).all(|w| w[0] < w[1]), "results are in input order");
-    assert!(
-        stats.order_ids_registered_more_than_once.is_empty(),
-        "{:?}",
-        stats.order_ids_registered_more_than_once
-    );
-    assert!(stats.pans_registered_more_than_once.is_empty(), "{:?}", stats.pans_registered_more_than_once);
-}
+use cibil_bulk::sandbox::{SANDBOX_COMPANY_CODE, SANDBOX_REGISTRATION_ID, SandboxConfig};
+use common::customer;
+use common::runs::{Server, Work, assert_complete, code, customers, read_csv, statuses, stderr};
 
 #[test]
 fn a_clean_run_registers_every_valid_row_and_reports_the_rest() {
@@ -556,7 +364,7 @@ fn the_sandbox_flag_runs_the_sample_offline_with_its_own_state() {
     code(&out, 1);
     assert!(work.path("cibil-bulk.sandbox.db").exists());
     assert!(!work.path("cibil-bulk.db").exists(), "sandbox registrations never mix with real ones");
-    let rows = work.results("customers.results.csv");
+    let rows = work.results("customers.sandbox-results.csv");
     let counts = statuses(&rows);
     assert_eq!(counts.get("registered"), Some(&43), "{counts:?}");
     // A state database used with the sandbox refuses a real endpoint.

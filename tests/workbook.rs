@@ -437,12 +437,13 @@ fn a_workbook_runs_end_to_end_and_answers_in_a_workbook() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
-    let mut results = calamine::open_workbook_auto(dir.path().join("customers.results.xlsx")).unwrap();
+    let mut results =
+        calamine::open_workbook_auto(dir.path().join("customers.sandbox-results.xlsx")).unwrap();
     let range = results.worksheet_range("Results").unwrap();
     let statuses: Vec<String> = range.rows().skip(1).map(|r| r[2].to_string()).collect();
     assert_eq!(statuses.len(), 50);
     assert_eq!(statuses.iter().filter(|s| *s == "registered").count(), 43);
-    let mut errors = calamine::open_workbook_auto(dir.path().join("customers.errors.xlsx")).unwrap();
+    let mut errors = calamine::open_workbook_auto(dir.path().join("customers.sandbox-errors.xlsx")).unwrap();
     assert_eq!(errors.worksheet_range("To fix").unwrap().height(), 7);
     // The same content as CSV, on request.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_cibil-bulk"))

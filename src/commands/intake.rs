@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::Context as _;
 
-use crate::input::{Columns, Locator, Probe, RawRow, RowReader};
+use crate::input::{self, Columns, InputError, Locator, Probe, RawRow, RowReader};
 use crate::output::Printer;
 use crate::settings::InputSettings;
 use crate::validate::{Admission, Checked, Rules, Sieve, check_row};
@@ -78,6 +78,10 @@ impl<'a> Intake<'a> {
             let mut checked = check_row(&row, &self.columns, &self.rules);
             let admission = checks.admit(row.line, &mut checked, &self.columns);
             each(&row, admission, &checked)?;
+        }
+        // Both passes, and the run's identity, must be of one content.
+        if input::sha256_of(path)? != self.probe.sha256 {
+            return Err(InputError::Changed { path: path.to_owned() }.into());
         }
         Ok(self.columns)
     }

@@ -5,20 +5,22 @@
 mod intake;
 mod run;
 mod sandbox;
-mod status;
+mod state;
 mod validate;
 
 use std::path::Path;
 
-use anyhow::bail;
+use anyhow::{Context as _, bail};
 
 pub use run::run;
 pub use sandbox::sandbox;
-pub use status::{export, status};
+pub use state::{export, purge, status};
 pub use validate::validate;
 
-/// Refuses outputs that would overwrite the customer file or each other: the input must survive
-/// whatever the run does.
+/// Refuses outputs that would overwrite the customer file or each other (the input must survive
+/// whatever the run does), and outputs that could not be written: better said before a single row
+/// is read or sent than after. The state database (`--state`) is only checked for collisions; the
+/// store opens it.
 fn guard_outputs(input: &Path, outputs: &[(&str, &Path)]) -> anyhow::Result<()> {
     let canonical = |p: &Path| -> Option<std::path::PathBuf> {
         let parent = match p.parent() {
@@ -40,6 +42,9 @@ fn guard_outputs(input: &Path, outputs: &[(&str, &Path)]) -> anyhow::Result<()> 
             if real.is_some() && real == canonical(other) {
                 bail!("{other_flag} and {flag} both name {}: give each output its own file", path.display());
             }
+        }
+        if *flag != "--state" {
+            crate::output::check_writable(path).with_context(|| format!("{flag} cannot be written"))?;
         }
     }
     Ok(())

@@ -2,10 +2,11 @@
 //! this very content and resume it), send what is left through the engine, then write the results
 //! and errors files from the state and say how it went.
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
 
 use super::guard_outputs;
 use super::intake::{Intake, warn_about_encoding};
@@ -15,8 +16,8 @@ use crate::engine::{self, Stop, StopReason};
 use crate::input::{self, Probe};
 use crate::mask::mask;
 use crate::output::{
-    Printer, Progress, RunSummary, cell_flags, codes_text, error_text, warnings_text, write_json,
-    write_results,
+    Printer, Progress, RunSummary, cell_flags, codes_text, error_text, recorded_registrations, warnings_text,
+    write_json, write_results,
 };
 use crate::sandbox::{SANDBOX_COMPANY_CODE, SANDBOX_REGISTRATION_ID, Sandbox, SandboxConfig};
 use crate::settings::RunSettings;
@@ -87,6 +88,16 @@ async fn run_file(settings: &RunSettings, printer: &Printer) -> anyhow::Result<E
     let sha256 = probe.sha256_hex();
     let (run, resumed) = match store.find_run(&sha256)? {
         Some(run) => {
+            if let Some(purged) = run.purged_at {
+                printer.note(format_args!(
+                    "This file is run {}, finished, whose personal data was purged ({}): nothing is \
+                     sent, and the results carry statuses and cibil_ids without the file's own columns.",
+                    run.id,
+                    chrono::DateTime::from_timestamp_millis(purged)
+                        .map(|t| t.format("%Y-%m-%d").to_string())
+                        .unwrap_or_default()
+                ));
+            }
             store.resume_run(run.id, &path.display().to_string())?;
             let requeued = store.requeue_in_flight(run.id)?;
             if requeued > 0 {
@@ -97,7 +108,24 @@ async fn run_file(settings: &RunSettings, printer: &Printer) -> anyhow::Result<E
             }
             (run, true)
         }
-        None => (import(&mut store, settings, &probe, &endpoint_scope)?, false),
+        None => {
+            for other in store.runs()?.iter().filter(|r| r.input_path == path.display().to_string()) {
+                let left = store.counts(other.id)?.left();
+                if left > 0 {
+                    printer.warn(format_args!(
+                        "{} has changed since run {} ({}, {left} rows not sent): this is a new run of \
+                         the new content. Customers registered by run {} are recognised and not sent \
+                         again; its unsent rows stay in it.",
+                        path.display(),
+                        other.id,
+                        other.status.as_str(),
+                        other.id
+                    ));
+                }
+            }
+            let recorded = recorded_registrations(&results);
+            (import(&mut store, settings, &probe, &endpoint_scope, &recorded, &results)?, false)
+        }
     };
 
     let counts = store.counts(run.id)?;
@@ -137,7 +165,8 @@ async fn run_file(settings: &RunSettings, printer: &Printer) -> anyhow::Result<E
     store.end_run(run.id, run_status, exit.code())?;
     let run = store.run(run.id)?.unwrap_or(run);
 
-    let written = write_results(&store, &run, &results, Some(&errors))?;
+    let written = write_results(&store, &run, &results, Some(&errors))
+        .context(crate::ResultsNotWritten { run_id: run.id, state: settings.state.clone() })?;
     let mut summary = RunSummary::new(
         path,
         &run,
@@ -173,11 +202,17 @@ async fn run_file(settings: &RunSettings, printer: &Printer) -> anyhow::Result<E
 
 /// Checks every row and records the file as a new run, in one transaction: a file whose date
 /// order cannot be trusted (or a crash halfway) leaves no trace in the state.
+///
+/// `recorded` holds the order ids an existing results file says were registered: if this new run
+/// would send any of them, the state that recorded them is not this one (moved, deleted, another
+/// working directory), and sending would register those customers again.
 fn import(
     store: &mut Store,
     settings: &RunSettings,
     probe: &Probe,
     endpoint: &str,
+    recorded: &HashSet<String>,
+    results: &Path,
 ) -> anyhow::Result<RunRecord> {
     let path = settings.input.path.as_path();
     let intake = Intake::open(&settings.input, probe)?;
@@ -191,6 +226,7 @@ fn import(
         "version": env!("CARGO_PKG_VERSION"),
     });
     let locator = intake.locator().clone();
+    let (mut resent, mut resent_rows) = (None, 0u64);
     let mut import = store.begin_import(
         &path.display().to_string(),
         &probe.sha256_hex(),
@@ -218,9 +254,29 @@ fn import(
             warnings: &warnings,
             violations: &flags,
         };
-        import.add(&new, row.cells.iter())?;
+        let status = import.add(&new, row.cells.iter())?;
+        if let (RowStatus::Pending, Some(order_id)) = (status, &checked.order_id)
+            && recorded.contains(order_id)
+        {
+            resent.get_or_insert((row.line, order_id.clone()));
+            resent_rows += 1;
+        }
         Ok(())
     })?;
+    if let Some((line, order_id)) = resent {
+        // Dropping the import leaves no trace of this run.
+        bail!(
+            "{} records {resent_rows} rows of this file as registered ({}, order id {order_id}, \
+             among them), but the state database {} has no run of it: it was moved or deleted, or \
+             this is another working directory. Running now would register those customers again. \
+             Use --state with the database of the earlier run; to start afresh knowingly, move {} \
+             away first. Nothing was sent.",
+            results.display(),
+            locator.row(line),
+            settings.state.display(),
+            results.display()
+        );
+    }
     let id = import.finish()?;
     store.run(id)?.context("the run just recorded is missing")
 }

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 pub use clean::{clean, header_key};
 pub use csv::StringRecord;
 pub use header::{Columns, Field, HeaderProblem};
-pub use probe::{Probe, ProbeOptions, TextEncoding, WorkbookKind, probe};
+pub use probe::{Probe, ProbeOptions, TextEncoding, WorkbookKind, probe, sha256_of};
 pub use workbook::{HEADER_SEARCH_ROWS, SheetChoice, SheetOptions};
 
 use delimited::DelimitedRows;
@@ -170,6 +170,12 @@ pub enum InputError {
         .path.display(), .sheets.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(", ")
     )]
     NoSuchSheet { path: PathBuf, asked: String, sheets: Vec<String> },
+    #[error(
+        "{} changed while it was being read (saved again, or still being copied): nothing from it \
+         was used. Run again once it is complete and closed",
+        .path.display()
+    )]
+    Changed { path: PathBuf },
     #[error("{} has no sheet with any data in it", .path.display())]
     EmptyWorkbook { path: PathBuf },
     #[error("{}: sheet \"{sheet}\" has no data", .path.display())]

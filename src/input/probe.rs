@@ -210,6 +210,21 @@ pub fn probe(path: &Path, options: ProbeOptions) -> Result<Probe, InputError> {
     })
 }
 
+/// The SHA-256 of a file's content, to tell whether it changed since [`probe`] read it.
+pub fn sha256_of(path: &Path) -> Result<[u8; 32], InputError> {
+    let read_err = |source| InputError::Read { path: path.to_owned(), source };
+    let mut file = File::open(path).map_err(read_err)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = file.read(&mut buf).map_err(read_err)?;
+        if n == 0 {
+            return Ok(hasher.finalize().into());
+        }
+        hasher.update(&buf[..n]);
+    }
+}
+
 /// Streaming UTF-8 validation that remembers the line of the first invalid byte.
 #[derive(Debug, Default)]
 struct Utf8Scan {

@@ -7,7 +7,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use tempfile::NamedTempFile;
+use tempfile::TempPath;
 
 /// Why an output file could not be written. The cause is the `source`, which the fatal error
 /// printer (`{:#}`) shows after the message.
@@ -19,12 +19,24 @@ pub struct OutputError {
     pub source: io::Error,
 }
 
+/// An error creating the temporary file, without the temporary file's name that `tempfile` adds:
+/// the user knows the file by its real name, which [`OutputError`] gives.
+fn plain(error: io::Error) -> io::Error {
+    match error.raw_os_error() {
+        Some(code) => io::Error::from_raw_os_error(code),
+        None => io::Error::from(error.kind()),
+    }
+}
+
 /// A file being written in the target's directory, renamed into place by [`AtomicFile::commit`].
 /// Dropped without a commit, it leaves nothing behind.
 #[derive(Debug)]
 pub struct AtomicFile {
     path: PathBuf,
-    writer: BufWriter<NamedTempFile>,
+    /// Written through the plain file, so errors are the operating system's own.
+    writer: BufWriter<File>,
+    /// Removes the temporary file if it is never committed.
+    temp: TempPath,
 }
 
 impl AtomicFile {
@@ -38,9 +50,13 @@ impl AtomicFile {
             _ => Path::new("."),
         };
         // tempfile creates the file with mode 0600 on Unix.
-        let temp =
-            tempfile::Builder::new().prefix(".cibil-bulk-").suffix(".part").tempfile_in(dir).map_err(err)?;
-        Ok(AtomicFile { path: path.to_owned(), writer: BufWriter::with_capacity(128 * 1024, temp) })
+        let temp = tempfile::Builder::new()
+            .prefix(".cibil-bulk-")
+            .suffix(".part")
+            .tempfile_in(dir)
+            .map_err(|e| err(plain(e)))?;
+        let (file, temp) = temp.into_parts();
+        Ok(AtomicFile { path: path.to_owned(), writer: BufWriter::with_capacity(128 * 1024, file), temp })
     }
 
     pub fn path(&self) -> &Path {
@@ -51,9 +67,10 @@ impl AtomicFile {
     pub fn commit(self) -> Result<(), OutputError> {
         let path = self.path;
         let err = |source| OutputError { path: path.clone(), source };
-        let temp = self.writer.into_inner().map_err(|e| err(e.into_error()))?;
-        temp.as_file().sync_all().map_err(err)?;
-        temp.persist(&path).map_err(|e| err(e.error))?;
+        let file = self.writer.into_inner().map_err(|e| err(e.into_error()))?;
+        file.sync_all().map_err(err)?;
+        drop(file);
+        self.temp.persist(&path).map_err(|e| err(e.error))?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             // The rename is durable once the directory is; not every filesystem lets us sync it.
             let _ = File::open(dir).and_then(|d| d.sync_all());

@@ -15,7 +15,7 @@ use std::io::{self, IsTerminal, Write};
 pub use atomic::{AtomicFile, CsvFile, OutputError, safe_cell};
 pub use errors::ErrorsFile;
 pub use progress::Progress;
-pub use run::{ResultsFile, RunSummary, write_results};
+pub use run::{ResultsFile, RunSummary, recorded_registrations, write_results};
 pub use sheet::{SheetFile, is_workbook_path};
 pub use validation::{ReportFile, ValidationSummary, cell_flags, codes_text, error_text, warnings_text};
 
@@ -96,6 +96,12 @@ pub fn init_logging(log: &LogSettings) {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.with_ansi(io::stderr().is_terminal()).try_init(),
     };
+}
+
+/// Fails now if `path` could not be written later: it is a directory, or its directory does not
+/// exist, is read-only, or is full. Leaves nothing behind.
+pub fn check_writable(path: &std::path::Path) -> Result<(), OutputError> {
+    AtomicFile::create(path).map(drop)
 }
 
 /// Writes `value` as pretty JSON, atomically.

@@ -44,6 +44,8 @@ pub enum ResultsError {
 pub struct ResultsFile {
     table: TableFile,
     locator: Locator,
+    /// The input's columns: rows whose cells were purged get empty ones, so the table stays whole.
+    width: usize,
 }
 
 impl ResultsFile {
@@ -60,7 +62,7 @@ impl ResultsFile {
             .chain(identifier_columns(input_headers).into_iter().map(|p| p + RESULT_COLUMNS.len()))
             .collect();
         let table = TableFile::create(path, "Results", &columns, (&text, &[8, 9]), false)?;
-        Ok(ResultsFile { table, locator: locator.clone() })
+        Ok(ResultsFile { table, locator: locator.clone(), width: input_headers.len() })
     }
 
     pub fn write(&mut self, row: &ResultRow) -> Result<(), OutputError> {
@@ -85,7 +87,9 @@ impl ResultsFile {
             warnings.as_str(),
             attempts.as_str(),
         ];
-        self.table.write_row(fixed.into_iter().chain(row.cells.iter().map(String::as_str)), &[])
+        let padding = self.width.saturating_sub(row.cells.len());
+        let cells = row.cells.iter().map(String::as_str).chain(std::iter::repeat_n("", padding));
+        self.table.write_row(fixed.into_iter().chain(cells), &[])
     }
 
     pub fn commit(self) -> Result<PathBuf, OutputError> {
@@ -286,4 +290,31 @@ impl RunSummary {
         }
         out
     }
+}
+
+/// The order ids an existing results file records as registered (or known): evidence of
+/// registrations a state database should know about. Empty when the file is absent or is not a
+/// results file.
+pub fn recorded_registrations(path: &Path) -> std::collections::HashSet<String> {
+    let rows: Vec<Vec<String>> = if super::is_workbook_path(path) {
+        use calamine::Reader as _;
+        let Ok(mut book) = calamine::open_workbook_auto(path) else { return Default::default() };
+        let Some(Ok(range)) = book.worksheet_range_at(0) else { return Default::default() };
+        range.rows().map(|r| r.iter().map(|c| c.to_string()).collect()).collect()
+    } else {
+        let Ok(mut reader) = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_path(path)
+        else {
+            return Default::default();
+        };
+        reader.records().map_while(Result::ok).map(|r| r.iter().map(str::to_owned).collect()).collect()
+    };
+    let Some((header, rows)) = rows.split_first() else { return Default::default() };
+    let column = |name: &str| header.iter().position(|h| h.trim_start_matches('\u{feff}') == name);
+    let (Some(order_id), Some(status)) = (column("order_id"), column("status")) else {
+        return Default::default();
+    };
+    rows.iter()
+        .filter(|r| r.get(status).is_some_and(|s| s == "registered" || s == "known"))
+        .filter_map(|r| r.get(order_id).filter(|id| !id.is_empty()).cloned())
+        .collect()
 }

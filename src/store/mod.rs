@@ -5,6 +5,7 @@
 //! customers. Knows nothing of HTTP or CSV.
 
 mod lock;
+mod purge;
 mod rows;
 mod schema;
 
@@ -17,6 +18,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use crate::input::Locator;
 
 pub use lock::{HEARTBEAT_EVERY, LockOwner, STALE_AFTER};
+pub use purge::Purged;
 pub use rows::{Claim, Import, NewRow, PendingRow, ResultRow, RowResult, StatusCounts};
 
 /// A failure of the state database itself (never of a row).
@@ -49,6 +51,13 @@ pub enum StoreError {
     Locked(LockOwner),
     #[error("another process took over the state database's lock while this run was using it")]
     LockLost,
+    #[error(
+        "the state database {} exists but is empty: it was truncated or replaced. Whatever it \
+         recorded is lost from it, and running now could send registered rows again. Restore it \
+         from a backup; if it really is new, delete it and run again",
+        .path.display()
+    )]
+    Emptied { path: PathBuf },
     #[error(
         "the state database {} records registrations made with {bound}, not {requested}: a \
          customer registered there is not registered here. Use another --state file for {requested}",
@@ -162,6 +171,8 @@ pub struct RunRecord {
     pub started_at: i64,
     pub updated_at: i64,
     pub finished_at: Option<i64>,
+    /// When the run's personal data was removed ([`Store::purge`]); its rows keep their statuses.
+    pub purged_at: Option<i64>,
 }
 
 /// The state database, opened by the one process that writes it.
@@ -173,7 +184,7 @@ pub struct Store {
     ledger_key: [u8; 32],
 }
 
-pub(crate) fn now_ms() -> i64 {
+pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -186,7 +197,16 @@ impl Store {
         if path.is_dir() {
             return Err(open_err(std::io::Error::new(std::io::ErrorKind::IsADirectory, "it is a directory")));
         }
-        create_private(path).map_err(open_err)?;
+        // SQLite takes an empty file for a new database. One that existed empty, with no
+        // write-ahead log holding its content, was truncated or replaced: refuse rather than
+        // forget every registration it held.
+        let wal =
+            path.with_file_name(format!("{}-wal", path.file_name().unwrap_or_default().to_string_lossy()));
+        let empty = |p: &Path| std::fs::metadata(p).is_ok_and(|m| m.len() == 0);
+        if empty(path) && (!wal.exists() || empty(&wal)) {
+            return Err(StoreError::Emptied { path: path.to_owned() });
+        }
+        create_if_missing(path)?;
         let mut conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
@@ -299,7 +319,7 @@ pub struct Reader {
     conn: Connection,
 }
 
-const RUN_COLUMNS: &str = "SELECT id, input_path, input_sha256, headers, rows_total, status, exit_code, started_at, updated_at, finished_at, locator FROM runs";
+const RUN_COLUMNS: &str = "SELECT id, input_path, input_sha256, headers, rows_total, status, exit_code, started_at, updated_at, finished_at, locator, purged_at FROM runs";
 
 fn run_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
     let headers: String = r.get(3)?;
@@ -319,18 +339,39 @@ fn run_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
             .get::<_, Option<String>>(10)?
             .and_then(|l| serde_json::from_str(&l).ok())
             .unwrap_or_default(),
+        purged_at: r.get(11)?,
     })
 }
 
-/// Creates `path` empty with mode 0600 unless it exists, so that SQLite (which gives its WAL and
-/// shared-memory files the database's mode) never makes a world-readable file of customer data.
-fn create_private(path: &Path) -> std::io::Result<()> {
+/// Creates the database at `path` unless it exists: built complete (mode 0600, WAL, schema) under
+/// a temporary name beside it, then linked into place, so that a crash at any moment leaves
+/// either no database or a whole one — never an empty file (which [`Store::open`] refuses as
+/// truncated) — and SQLite, which gives its WAL and shared-memory files the database's mode, never
+/// makes a world-readable file of customer data.
+fn create_if_missing(path: &Path) -> Result<(), StoreError> {
     use std::os::unix::fs::OpenOptionsExt;
-    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(e),
+    if path.exists() {
+        return Ok(());
     }
+    let open_err = |source| StoreError::Open { path: path.to_owned(), source };
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let temp = path.with_file_name(format!(".{name}.new-{}", std::process::id()));
+    let _ = std::fs::remove_file(&temp);
+    std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&temp).map_err(open_err)?;
+    let built = (|| -> Result<(), StoreError> {
+        let mut conn = Connection::open(&temp)?;
+        conn.execute_batch("PRAGMA journal_mode = WAL;")?;
+        schema::migrate(&mut conn)?;
+        Ok(())
+    })();
+    // Linking fails if another process created the database meanwhile: theirs is kept.
+    let linked = built.and_then(|()| match std::fs::hard_link(&temp, path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(open_err(e)),
+    });
+    let _ = std::fs::remove_file(&temp);
+    linked
 }
 
 /// SQLite's "not a database" and "malformed" become [`StoreError::Corrupt`], with what to do.

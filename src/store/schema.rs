@@ -78,6 +78,8 @@ const MIGRATIONS: &[&str] = &[
     // for the annotated errors workbook.
     "ALTER TABLE runs ADD COLUMN locator TEXT;
      ALTER TABLE rows ADD COLUMN violations TEXT;",
+    // 3: when a run's personal data was purged (retention).
+    "ALTER TABLE runs ADD COLUMN purged_at INTEGER;",
 ];
 
 /// The version this code writes.

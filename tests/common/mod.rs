@@ -11,6 +11,8 @@
 // Each test crate compiles this module and uses its own part of it.
 #![allow(dead_code)]
 
+pub mod runs;
+
 use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::path::PathBuf;

@@ -239,6 +239,10 @@ fn damaged_or_foreign_databases_are_refused_with_advice() {
     let err = Store::open(dir.path()).unwrap_err();
     assert!(matches!(err, StoreError::Open { .. }), "{err:?}");
 
+    let emptied = dir.path().join("emptied.db");
+    std::fs::write(&emptied, b"").unwrap();
+    assert!(matches!(Store::open(&emptied), Err(StoreError::Emptied { .. })));
+
     let newer = dir.path().join("newer.db");
     drop(Store::open(&newer).unwrap());
     rusqlite::Connection::open(&newer).unwrap().pragma_update(None, "user_version", 99).unwrap();

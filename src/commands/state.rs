@@ -1,6 +1,6 @@
-//! `cibil-bulk status` and `cibil-bulk export`: what a state database knows, read back without
-//! sending anything — the runs, their rows per status and what is left, and a run's results file
-//! written again.
+//! The commands that read or maintain a state database without sending anything: `status` (the
+//! runs, their rows per status, what is left), `export` (a run's results file written again) and
+//! `purge` (old runs' personal data removed).
 
 use std::path::Path;
 
@@ -9,7 +9,7 @@ use anyhow::{Context as _, bail};
 use crate::Exit;
 use crate::input::{self, ProbeOptions};
 use crate::output::{Printer, write_results};
-use crate::settings::{ExportSettings, StatusSettings};
+use crate::settings::{ExportSettings, PurgeSettings, StatusSettings};
 use crate::store::{RowStatus, RunRecord, Store};
 
 fn open_existing(state: &Path) -> anyhow::Result<Store> {
@@ -79,7 +79,7 @@ pub fn status(settings: &StatusSettings, printer: &Printer) -> anyhow::Result<Ex
         out.push_str(&format!(
             "{:>4}  {:<11} {:>8} {:>10} {:>6} {:>9} {:>7} {:>8} {:>6} {:>7}  {} ({})\n",
             run.id,
-            run.status.as_str(),
+            if run.purged_at.is_some() { "purged" } else { run.status.as_str() },
             counts.total(),
             counts.get(RowStatus::Registered),
             counts.get(RowStatus::Known),
@@ -99,6 +99,9 @@ pub fn status(settings: &StatusSettings, printer: &Printer) -> anyhow::Result<Ex
             ));
             if let Some(finished) = run.finished_at {
                 out.push_str(&format!("  finished         {}\n", when(finished)));
+            }
+            if let Some(purged) = run.purged_at {
+                out.push_str(&format!("  personal data    purged {}\n", when(purged)));
             }
             if counts.left() > 0 {
                 out.push_str(&format!(
@@ -131,5 +134,24 @@ pub fn export(settings: &ExportSettings, printer: &Printer) -> anyhow::Result<Ex
             errors.display()
         ));
     }
+    Ok(Exit::Success)
+}
+
+pub fn purge(settings: &PurgeSettings, printer: &Printer) -> anyhow::Result<Exit> {
+    let mut store = open_existing(&settings.state)?;
+    // Not while a run uses the state: it may be reading the rows this would empty.
+    store.acquire_lock()?;
+    let age_ms = i64::try_from(settings.older_than.as_millis()).unwrap_or(i64::MAX);
+    let cutoff = crate::store::now_ms().saturating_sub(age_ms);
+    let purged = store.purge(cutoff)?;
+    store.release_lock()?;
+    printer.note(format_args!(
+        "Purged the personal data of {} rows in {} finished runs of {} ({} KiB freed). Their counts, \
+         statuses and cibil_ids stay, and their customers are still recognised.",
+        purged.rows,
+        purged.runs,
+        settings.state.display(),
+        purged.bytes_freed / 1024
+    ));
     Ok(Exit::Success)
 }

@@ -1,0 +1,263 @@
+//! Hostile disks and damaged state: each is a clear message and exit status, never a panic, and
+//! never a registered customer forgotten (and so registered again) without the user being told.
+//! Cases that need a full or read-only filesystem mount a small tmpfs, which needs root; where that
+//! is not allowed they say so and check what they can.
+
+// A case that cannot run here says so on stderr rather than passing in silence.
+#![allow(clippy::print_stderr)]
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use cibil_bulk::sandbox::SandboxConfig;
+use common::runs::{Server, Work, code, customers, read_csv, statuses, stderr};
+
+fn sent(server: &Server) -> u64 {
+    server.stats().requests
+}
+
+#[test]
+fn a_state_path_that_is_a_directory_is_refused_before_anything_is_sent() {
+    let server = Server::plain();
+    let work = Work::new(&server);
+    work.write("in.csv", &customers(0, 3));
+    std::fs::create_dir(work.path("state.db")).unwrap();
+    let out = work.run("in.csv", &["--state", "state.db"]);
+    code(&out, 2);
+    assert!(stderr(&out).contains("state.db") && stderr(&out).contains("directory"), "{}", stderr(&out));
+    assert_eq!(sent(&server), 0);
+}
+
+#[test]
+fn a_truncated_or_damaged_state_database_is_refused_with_advice() {
+    let server = Server::plain();
+    let work = Work::new(&server);
+    work.write("in.csv", &customers(0, 5));
+    code(&work.run("in.csv", &[]), 0);
+    let before = sent(&server);
+    let state = work.path("cibil-bulk.db");
+
+    // Emptied (truncated to nothing): not taken for a new database.
+    let saved = std::fs::read(&state).unwrap();
+    std::fs::write(&state, b"").unwrap();
+    let out = work.run("in.csv", &[]);
+    code(&out, 2);
+    assert!(stderr(&out).contains("exists but is empty"), "{}", stderr(&out));
+
+    // Damaged in the middle: found at open.
+    let mut damaged = saved.clone();
+    let middle = damaged.len() / 2;
+    damaged[middle..middle + 512].fill(0xA5);
+    std::fs::write(&state, &damaged).unwrap();
+    let out = work.run("in.csv", &[]);
+    code(&out, 2);
+    assert!(stderr(&out).contains("damaged") && stderr(&out).contains("another --state"), "{}", stderr(&out));
+
+    // Cut short.
+    std::fs::write(&state, &saved[..saved.len() / 3]).unwrap();
+    code(&work.run("in.csv", &[]), 2);
+    assert_eq!(sent(&server), before, "nothing was sent from a damaged state");
+    assert!(!stderr(&out).contains("panicked"));
+}
+
+#[test]
+fn a_lost_state_database_does_not_silently_register_everyone_again() {
+    let server = Server::plain();
+    let work = Work::new(&server);
+    work.write("in.csv", &customers(0, 8));
+    code(&work.run("in.csv", &[]), 0);
+    let before = sent(&server);
+
+    // The state is gone (deleted, or the run is started from another directory): the results
+    // file beside the input still says who was registered.
+    std::fs::remove_file(work.path("cibil-bulk.db")).unwrap();
+    let out = work.run("in.csv", &[]);
+    code(&out, 2);
+    let message = stderr(&out);
+    assert!(
+        message.contains("records 8 rows of this file as registered") && message.contains("--state"),
+        "{message}"
+    );
+    assert_eq!(sent(&server), before, "nothing was sent");
+    assert_eq!(
+        statuses(&work.results("in.results.csv")).get("registered"),
+        Some(&8),
+        "the evidence is intact"
+    );
+
+    // Moving the results away is the knowing choice to start afresh. The rows go with the same
+    // order ids as before, so AOPay sees repeats it can recognise, not new customers.
+    std::fs::rename(work.path("in.results.csv"), work.path("old.results.csv")).unwrap();
+    code(&work.run("in.csv", &[]), 0);
+    let stats = server.stats();
+    assert_eq!((stats.new_customers, stats.replays), (8, 8));
+}
+
+#[test]
+fn an_output_that_cannot_be_written_stops_the_run_before_anything_is_sent() {
+    let server = Server::plain();
+    let work = Work::new(&server);
+    work.write("in.csv", &customers(0, 3));
+    for args in [
+        ["--output", "missing/dir/results.csv"],
+        ["--errors", "missing/errors.csv"],
+        ["--summary", "no/such/summary.json"],
+    ] {
+        let out = work.run("in.csv", &args);
+        code(&out, 2);
+        assert!(
+            stderr(&out).contains(args[0]) && stderr(&out).contains("cannot be written"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    assert_eq!(sent(&server), 0);
+    assert!(!work.path("cibil-bulk.db").exists() || read_csv(&work.path("in.results.csv")).is_empty());
+}
+
+#[test]
+fn a_changed_file_is_a_new_run_and_the_paused_one_is_named() {
+    let server = Server::start(SandboxConfig {
+        latency: std::time::Duration::from_millis(40),
+        ..SandboxConfig::default()
+    });
+    let work = Work::new(&server);
+    work.write("in.csv", &customers(0, 60));
+    let child = work.spawn("in.csv", &["--rate", "50/s", "--concurrency", "2"]);
+    while server.stats().registered < 5 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert_eq!(child.wait_with_output().unwrap().status.code(), Some(130));
+    let registered_before = server.stats().registered;
+
+    // The clerk edits the file while the run is paused: one customer fixed, one added.
+    let mut text = customers(0, 60);
+    text.push_str(&common::customer(500));
+    text.push('\n');
+    work.write("in.csv", &text);
+    let out = work.run("in.csv", &[]);
+    code(&out, 0);
+    assert!(stderr(&out).contains("has changed since run 1"), "{}", stderr(&out));
+    let rows = work.results("in.results.csv");
+    assert_eq!(rows.len(), 61, "the results are of the new content only");
+    let known = rows.iter().filter(|r| r["status"] == "known").count() as u64;
+    assert_eq!(known, registered_before, "customers the paused run registered are known, not sent again");
+    assert!(server.stats().pans_registered_more_than_once.is_empty());
+}
+
+#[test]
+fn purge_removes_personal_data_and_keeps_recognising_customers() {
+    let server = Server::plain();
+    let work = Work::new(&server);
+    work.write("in.csv", &customers(0, 5));
+    code(&work.run("in.csv", &[]), 0);
+    let out = work.output(&["purge", "--older-than", "0"]);
+    code(&out, 0);
+    assert!(stderr(&out).contains("5 rows in 1 finished runs"), "{}", stderr(&out));
+    let state = std::fs::read(work.path("cibil-bulk.db")).unwrap();
+    for i in 0..5 {
+        let pan = common::pan(i);
+        assert!(!state.windows(pan.len()).any(|w| w == pan.as_bytes()), "{pan} is still in the state");
+    }
+    let out = work.output(&["status"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("purged"));
+    // The same file again: a finished run, its results without the purged columns but whole.
+    code(&work.run("in.csv", &[]), 0);
+    let rows = work.results("in.results.csv");
+    assert!(rows.iter().all(|r| r["status"] == "registered" && r["pancard"].is_empty()), "{rows:?}");
+    // A new file with the same customers: recognised, nothing sent.
+    let before = sent(&server);
+    work.write("again.csv", &customers(0, 6));
+    code(&work.run("again.csv", &[]), 0);
+    assert_eq!(sent(&server), before + 1);
+    assert_eq!(statuses(&work.results("again.results.csv")).get("known"), Some(&5));
+    code(&work.output(&["purge", "--older-than", "soon"]), 2);
+}
+
+/// Mounts a tmpfs of `size` at `dir` (root only); `None` where mounting is not allowed.
+fn small_disk(dir: &Path, options: &str) -> Option<Mounted> {
+    std::fs::create_dir_all(dir).ok()?;
+    let ok = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+        .arg(dir)
+        .output()
+        .ok()?
+        .status
+        .success();
+    ok.then(|| Mounted(dir.to_owned()))
+}
+
+struct Mounted(std::path::PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_for_the_results_is_reported_and_export_recovers_them() {
+    let server = Server::plain();
+    let work = Work::new(&server);
+    work.write("in.csv", &customers(0, 400));
+    let Some(_disk) = small_disk(&work.path("full"), "size=12k") else {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    let out = work.run("in.csv", &["--output", "full/results.csv", "--errors", "errors.csv"]);
+    code(&out, 3);
+    let message = stderr(&out);
+    assert!(
+        message.contains("Every outcome is safe") && message.contains("cibil-bulk export 1"),
+        "{message}"
+    );
+    assert_eq!(server.stats().registered, 400, "the registrations happened and are recorded");
+    // From the state, once there is room elsewhere.
+    code(&work.output(&["export", "1", "--output", "results.csv"]), 0);
+    assert_eq!(statuses(&read_csv(&work.path("results.csv"))).get("registered"), Some(&400));
+    let before = sent(&server);
+    code(&work.run("in.csv", &[]), 0);
+    assert_eq!(sent(&server), before, "nothing is sent again");
+}
+
+#[test]
+fn a_read_only_output_directory_is_refused_up_front() {
+    let server = Server::plain();
+    let work = Work::new(&server);
+    work.write("in.csv", &customers(0, 3));
+    let Some(_disk) = small_disk(&work.path("ro"), "ro,size=64k") else {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    let out = work.run("in.csv", &["--output", "ro/results.csv"]);
+    code(&out, 2);
+    let message = stderr(&out).to_lowercase();
+    assert!(message.contains("--output cannot be written") && message.contains("read-only"), "{message}");
+    assert_eq!(sent(&server), 0);
+}
+
+#[test]
+fn a_full_disk_under_the_state_stops_the_run_and_loses_nothing() {
+    let server = Server::plain();
+    let work = Work::new(&server);
+    work.write("in.csv", &customers(0, 2000));
+    let Some(_disk) = small_disk(&work.path("small"), "size=160k") else {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    let out = work.run("in.csv", &["--state", "small/state.db"]);
+    let status = out.status.code();
+    assert!(matches!(status, Some(2 | 3)), "exit {status:?}: {}", stderr(&out));
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    assert!(stderr(&out).to_lowercase().contains("full"), "{}", stderr(&out));
+    // Whatever was registered before the disk filled is recorded, or was never sent.
+    if let Ok(conn) = rusqlite::Connection::open(work.path("small/state.db")) {
+        let recorded: i64 = conn
+            .query_row("SELECT COUNT(*) FROM rows WHERE status = 'registered'", [], |r| r.get(0))
+            .unwrap_or(0);
+        assert!(recorded as u64 <= server.stats().registered);
+    }
+}
