@@ -29,19 +29,25 @@ impl Progress {
     /// Progress over `total` rows, of which `counts` says how many are where already.
     pub fn new(printer: &Printer, total: u64, counts: &StatusCounts) -> Progress {
         let done_before = total - counts.left();
+        // The bar measures this invocation's work (the rows left to send), so that its rate and
+        // time left are right on a resumed run too; the line below it counts the whole file.
         let bar = (!printer.is_quiet() && printer.stderr_is_terminal()).then(|| {
-            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(8));
+            let bar = ProgressBar::with_draw_target(Some(counts.left()), ProgressDrawTarget::stderr_with_hz(8));
             bar.set_style(
                 ProgressStyle::with_template(
-                    "{spinner} {elapsed_precise} [{wide_bar}] {pos}/{len} rows  {per_sec}  left {eta}\n  {msg}",
+                    "{spinner} {elapsed_precise} [{wide_bar}] {pos}/{len} rows sent  {per_sec}  left {eta}\n  {msg}",
                 )
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> "),
             );
-            bar.set_position(done_before);
             bar
         });
-        let counts = counts.0.iter().map(|(s, n)| (*s, *n)).collect();
+        // Failed and in-flight rows are sent again: until then they count as pending.
+        let mut counts: BTreeMap<RowStatus, u64> = counts.0.iter().map(|(s, n)| (*s, *n)).collect();
+        for again in [RowStatus::Failed, RowStatus::InFlight] {
+            let n = counts.remove(&again).unwrap_or(0);
+            *counts.entry(RowStatus::Pending).or_default() += n;
+        }
         let mut progress = Progress {
             bar,
             log: !printer.is_quiet(),
