@@ -234,16 +234,7 @@ mod tests {
     use super::*;
 
     fn applicant() -> Applicant {
-        Applicant {
-            order_id: "CB0123456789abcdef-2".into(),
-            first_name: "Ravi".into(),
-            middle_name: String::new(),
-            last_name: "Kumar".into(),
-            pancard: "ABCPK1234F".into(),
-            date_of_birth: "31/01/1985".into(),
-            email_id: "ravi@example.com".into(),
-            mobile_number: "9876543210".into(),
-        }
+        Applicant::sample("CB0123456789abcdef-2", "ABCPK1234F")
     }
 
     fn credentials() -> Credentials {

@@ -65,16 +65,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.db");
         let mut store = Store::open(&path).unwrap();
-        let a = Applicant {
-            order_id: "ORD-2".into(),
-            first_name: "Ravi".into(),
-            middle_name: String::new(),
-            last_name: "Kumar".into(),
-            pancard: "ABCPK1234F".into(),
-            date_of_birth: "31/01/1985".into(),
-            email_id: "ravi@example.com".into(),
-            mobile_number: "9876543210".into(),
-        };
+        let a = Applicant::sample("ORD-2", "ABCPK1234F");
         let row = NewRow {
             line: 2,
             status: RowStatus::Pending,

@@ -201,6 +201,23 @@ impl From<&Customer> for Applicant {
     }
 }
 
+#[cfg(test)]
+impl Applicant {
+    /// A valid applicant for tests elsewhere in the crate.
+    pub(crate) fn sample(order_id: &str, pancard: &str) -> Applicant {
+        Applicant {
+            order_id: order_id.into(),
+            first_name: "Ravi".into(),
+            middle_name: String::new(),
+            last_name: "Kumar".into(),
+            pancard: pancard.into(),
+            date_of_birth: "31/01/1985".into(),
+            email_id: "ravi@example.com".into(),
+            mobile_number: "9876543210".into(),
+        }
+    }
+}
+
 /// Personal data stays out of debug output.
 impl std::fmt::Debug for Applicant {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

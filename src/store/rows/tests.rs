@@ -6,16 +6,7 @@ use super::*;
 use crate::store::{RunStatus, Store};
 
 fn applicant(line: u64, pan: &str) -> Applicant {
-    Applicant {
-        order_id: format!("ORD-{line}"),
-        first_name: "Ravi".into(),
-        middle_name: String::new(),
-        last_name: "Kumar".into(),
-        pancard: pan.into(),
-        date_of_birth: "31/01/1985".into(),
-        email_id: "ravi@example.com".into(),
-        mobile_number: "9876543210".into(),
-    }
+    Applicant::sample(&format!("ORD-{line}"), pan)
 }
 
 fn valid<'a>(line: u64, a: &'a Applicant) -> NewRow<'a> {
