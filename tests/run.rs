@@ -394,6 +394,11 @@ fn a_file_whose_dates_cannot_be_trusted_sends_nothing() {
     let conn = rusqlite::Connection::open(work.path("cibil-bulk.db")).unwrap();
     let runs: i64 = conn.query_row("SELECT COUNT(*) FROM runs", [], |r| r.get(0)).unwrap();
     assert_eq!(runs, 0, "the file left no trace in the state");
+    // And the lock went with it: the next run starts without taking over a stale one.
+    work.write("good.csv", &customers(0, 2));
+    let out = work.run("good.csv", &[]);
+    code(&out, 0);
+    assert!(!stderr(&out).contains("without releasing"), "{}", stderr(&out));
 }
 
 #[test]

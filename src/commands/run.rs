@@ -74,7 +74,9 @@ async fn run_file(settings: &RunSettings, printer: &Printer) -> anyhow::Result<E
     let endpoint_scope = if settings.sandbox { "sandbox".to_owned() } else { api.endpoint.to_string() };
 
     let mut store = Store::open(&settings.state)?;
-    if let Some(previous) = store.acquire_lock()? {
+    // Released when this function returns, by whatever path.
+    let (_lock, previous) = store.acquire_lock()?;
+    if let Some(previous) = previous {
         printer.warn(format_args!(
             "the state database was held by pid {} on {}, which stopped without releasing it \
              (last seen {}s ago); carrying on from where it stopped",
@@ -189,7 +191,6 @@ async fn run_file(settings: &RunSettings, printer: &Printer) -> anyhow::Result<E
         write_json(path, &summary)?;
     }
     printer.note(summary.render());
-    store.release_lock()?;
     if let Some(sandbox) = sandbox {
         sandbox.shutdown().await;
     }
@@ -293,6 +294,7 @@ fn dry_run(settings: &RunSettings, probe: &Probe, printer: &Printer) -> anyhow::
         &scratch.path().join("dry-run.db")
     };
     let mut store = Store::open(state)?;
+    let _lock = store.acquire_lock()?;
     if let Some(run) = store.find_run(&probe.sha256_hex())? {
         let counts = store.counts(run.id)?;
         printer.report(&format!(

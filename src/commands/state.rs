@@ -140,11 +140,10 @@ pub fn export(settings: &ExportSettings, printer: &Printer) -> anyhow::Result<Ex
 pub fn purge(settings: &PurgeSettings, printer: &Printer) -> anyhow::Result<Exit> {
     let mut store = open_existing(&settings.state)?;
     // Not while a run uses the state: it may be reading the rows this would empty.
-    store.acquire_lock()?;
+    let _lock = store.acquire_lock()?;
     let age_ms = i64::try_from(settings.older_than.as_millis()).unwrap_or(i64::MAX);
     let cutoff = crate::store::now_ms().saturating_sub(age_ms);
     let purged = store.purge(cutoff)?;
-    store.release_lock()?;
     printer.note(format_args!(
         "Purged the personal data of {} rows in {} finished runs of {} ({} KiB freed). Their counts, \
          statuses and cibil_ids stay, and their customers are still recognised.",

@@ -22,10 +22,31 @@ pub struct LockOwner {
     pub heartbeat_age: Duration,
 }
 
+/// The run lock, held until dropped: however the run ends — finished, aborted, or an error
+/// halfway — the lock goes with it, through a connection of its own (the store may be gone).
+#[derive(Debug)]
+#[must_use = "the lock is released when this is dropped"]
+pub struct HeldLock {
+    path: std::path::PathBuf,
+}
+
+impl Drop for HeldLock {
+    fn drop(&mut self) {
+        if let Ok(conn) = rusqlite::Connection::open(&self.path) {
+            let _ = conn.busy_timeout(Duration::from_secs(5));
+            let _ = conn.execute(
+                "DELETE FROM lock WHERE id = 1 AND pid = ?1 AND host = ?2",
+                params![std::process::id(), hostname()],
+            );
+        }
+    }
+}
+
 impl Store {
-    /// Takes the run lock for this process. Fails with [`StoreError::Locked`] while another live
-    /// run holds it; returns the previous owner when a stale lock was taken over.
-    pub fn acquire_lock(&mut self) -> Result<Option<LockOwner>, StoreError> {
+    /// Takes the run lock for this process, held until the returned guard is dropped. Fails with
+    /// [`StoreError::Locked`] while another live run holds it; tells of the previous owner when a
+    /// stale lock was taken over.
+    pub fn acquire_lock(&mut self) -> Result<(HeldLock, Option<LockOwner>), StoreError> {
         let (pid, host) = (std::process::id(), hostname());
         let now = now_ms();
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -54,7 +75,7 @@ impl Store {
             params![pid, host, now],
         )?;
         tx.commit()?;
-        Ok(previous)
+        Ok((HeldLock { path: self.path.clone() }, previous))
     }
 
     /// Proves the owner is alive. Fails if the lock was taken over meanwhile.
@@ -64,15 +85,6 @@ impl Store {
             params![now_ms(), std::process::id(), hostname()],
         )?;
         if updated == 1 { Ok(()) } else { Err(StoreError::LockLost) }
-    }
-
-    /// Gives the lock up, if this process holds it.
-    pub fn release_lock(&self) -> Result<(), StoreError> {
-        self.conn.execute(
-            "DELETE FROM lock WHERE id = 1 AND pid = ?1 AND host = ?2",
-            params![std::process::id(), hostname()],
-        )?;
-        Ok(())
     }
 }
 
@@ -111,7 +123,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.db");
         let mut first = Store::open(&path).unwrap();
-        assert_eq!(first.acquire_lock().unwrap(), None);
+        let (held, previous) = first.acquire_lock().unwrap();
+        assert_eq!(previous, None);
         first.heartbeat().unwrap();
 
         // Another live process on this host: pid 1 always exists.
@@ -123,29 +136,30 @@ mod tests {
 
         // The same owner with a heartbeat gone stale is taken over.
         first.conn.execute("UPDATE lock SET heartbeat_at = heartbeat_at - 60000", []).unwrap();
-        let taken = second.acquire_lock().unwrap().expect("took over");
-        assert_eq!(taken.pid, 1);
+        let (second_held, taken) = second.acquire_lock().unwrap();
+        assert_eq!(taken.expect("took over").pid, 1);
         second.heartbeat().unwrap();
-        second.release_lock().unwrap();
-        assert_eq!(first.acquire_lock().unwrap(), None);
+        drop(second_held);
+        drop(held);
+        assert_eq!(first.acquire_lock().unwrap().1, None, "dropping the guard released the lock");
     }
 
     #[test]
     fn a_dead_process_on_this_host_does_not_hold_the_lock() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(&dir.path().join("state.db")).unwrap();
-        store.acquire_lock().unwrap();
+        let _held = store.acquire_lock().unwrap();
         // No process has pid 2^31 - 1 on Linux (pid_max is at most 2^22).
         store.conn.execute("UPDATE lock SET pid = 2147483647", []).unwrap();
-        let previous = store.acquire_lock().unwrap().expect("taken over");
-        assert_eq!(previous.pid, 2_147_483_647);
+        let (_held, previous) = store.acquire_lock().unwrap();
+        assert_eq!(previous.expect("taken over").pid, 2_147_483_647);
     }
 
     #[test]
     fn a_lock_held_on_another_host_is_respected_while_its_heartbeat_is_fresh() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(&dir.path().join("state.db")).unwrap();
-        store.acquire_lock().unwrap();
+        let _held = store.acquire_lock().unwrap();
         store.conn.execute("UPDATE lock SET host = 'batch-02'", []).unwrap();
         assert!(matches!(store.acquire_lock(), Err(StoreError::Locked(o)) if o.host == "batch-02"));
     }

@@ -17,7 +17,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use crate::input::Locator;
 
-pub use lock::{HEARTBEAT_EVERY, LockOwner, STALE_AFTER};
+pub use lock::{HEARTBEAT_EVERY, HeldLock, LockOwner, STALE_AFTER};
 pub use purge::Purged;
 pub use rows::{Claim, Import, NewRow, PendingRow, ResultRow, RowResult, StatusCounts};
 
