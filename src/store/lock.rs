@@ -32,7 +32,9 @@ pub struct HeldLock {
 
 impl Drop for HeldLock {
     fn drop(&mut self) {
-        if let Ok(conn) = rusqlite::Connection::open(&self.path) {
+        // Never creates a database: if the file is gone, so is the lock.
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        if let Ok(conn) = rusqlite::Connection::open_with_flags(&self.path, flags) {
             let _ = conn.busy_timeout(Duration::from_secs(5));
             let _ = conn.execute(
                 "DELETE FROM lock WHERE id = 1 AND pid = ?1 AND host = ?2",
