@@ -17,6 +17,8 @@ pub use csv::StringRecord;
 pub use header::{Columns, Field, HeaderProblem};
 pub use probe::{Probe, ProbeOptions, TextEncoding, probe};
 
+pub use delimited::MAX_RECORD_BYTES;
+
 use delimited::DelimitedRows;
 
 /// One record of the customer file, as it was written.
@@ -27,6 +29,18 @@ pub struct RawRow {
     /// The cells as read (decoded, not cleaned): they are written back unchanged to the errors
     /// file the clerk corrects.
     pub cells: StringRecord,
+    /// Set when the record is longer than [`MAX_RECORD_BYTES`]: it was skipped, not kept, so
+    /// `cells` is empty, and validation rejects the row.
+    pub oversized: Option<Oversized>,
+}
+
+/// A record too long to be a customer row, skipped to its end without keeping it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Oversized {
+    /// Its length in the file.
+    pub bytes: u64,
+    /// The physical line it ends on (it starts on [`RawRow::line`]).
+    pub last_line: u64,
 }
 
 impl RawRow {
@@ -148,6 +162,17 @@ impl RowReader {
         if !rows.read_row(&mut header)? {
             return Err(InputError::NoHeader { path: path.to_owned() });
         }
+        if header.oversized.is_some() {
+            return Err(InputError::Parse {
+                path: path.to_owned(),
+                line: header.line,
+                message: format!(
+                    "the header line is longer than {} MiB: this is not a customer file, or a header \
+                     cell opens a quote (\") that is never closed",
+                    MAX_RECORD_BYTES / (1024 * 1024)
+                ),
+            });
+        }
         let headers: Vec<String> = header.cells.iter().map(str::to_owned).collect();
         let columns = Columns::resolve(headers.clone(), map, required).map_err(|problem| {
             InputError::Header { path: path.to_owned(), line: header.line, problem, found: headers }
@@ -223,6 +248,16 @@ mod tests {
                 .map(|(pick, b)| if pick % 4 == 0 { b } else { SPECIAL[usize::from(b) % SPECIAL.len()] })
                 .collect()
         })
+    }
+
+    #[test]
+    fn a_header_line_too_long_to_be_one_is_a_file_error() {
+        let mut bytes = b"first_name,\"".to_vec();
+        bytes.extend(std::iter::repeat_n(b'x', 2 * 1024 * 1024));
+        bytes.extend_from_slice(b"\nRavi,x\n");
+        let err = read_all(&bytes, ProbeOptions::default(), &[]).unwrap_err();
+        assert!(matches!(err, InputError::Parse { line: 1, .. }), "{err}");
+        assert!(err.to_string().contains("header line is longer than 1 MiB"), "{err}");
     }
 
     proptest! {
