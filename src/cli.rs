@@ -49,6 +49,29 @@ pub struct GlobalArgs {
     /// Example: --log-format json
     #[arg(long, global = true, env = "CIBIL_BULK_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<LogFormatArg>,
+
+    /// Not a flag: credentials on the command line are visible to every user of the machine
+    /// (`ps`, shell history). Accepted only to be refused with directions, never echoed.
+    #[arg(
+        long,
+        global = true,
+        hide = true,
+        num_args = 0..=1,
+        value_name = "ID",
+        aliases = ["registration_id", "registrationid", "RegistrationID"]
+    )]
+    pub registration_id: Option<String>,
+
+    /// Not a flag, as `--registration-id`.
+    #[arg(
+        long,
+        global = true,
+        hide = true,
+        num_args = 0..=1,
+        value_name = "CODE",
+        aliases = ["company_code", "companycode", "CompanyCode"]
+    )]
+    pub company_code: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -216,6 +239,13 @@ pub struct RunArgs {
     /// Example: --max-consecutive-failures 50
     #[arg(long, env = "CIBIL_BULK_MAX_CONSECUTIVE_FAILURES", value_name = "N")]
     pub max_consecutive_failures: Option<u32>,
+
+    /// Longest pause honoured when AOPay asks to wait (Retry-After) [default: 5m]. A longer
+    /// request is cut to this, with a warning.
+    ///
+    /// Example: --max-retry-after 60s
+    #[arg(long, env = "CIBIL_BULK_MAX_RETRY_AFTER", value_name = "DURATION")]
+    pub max_retry_after: Option<String>,
 
     /// Check the file and show what would be sent, without sending anything or keeping state.
     ///

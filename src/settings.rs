@@ -167,6 +167,14 @@ pub enum SettingsError {
     #[error("config file {}: {message}", .path.display())]
     ConfigParse { path: PathBuf, message: String },
     #[error(
+        "{flag}: credentials are never taken from the command line, where other users of this \
+         machine can read them (ps, shell history). Set {ENV_REGISTRATION_ID} and \
+         {ENV_COMPANY_CODE} in the environment, or registration_id and company_code under \
+         [aopay] in a config file only you can read. The value given was not used; on a shared \
+         machine, treat it as seen"
+    )]
+    CredentialsOnCommandLine { flag: &'static str },
+    #[error(
         "{origin}: \"{value}\" is not FIELD=HEADER with a known field ({}); example: --map pancard=\"PAN Number\"",
         field_names()
     )]
@@ -273,6 +281,12 @@ impl Settings {
         today: NaiveDate,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Settings, SettingsError> {
+        if cli.global.registration_id.is_some() {
+            return Err(SettingsError::CredentialsOnCommandLine { flag: "--registration-id" });
+        }
+        if cli.global.company_code.is_some() {
+            return Err(SettingsError::CredentialsOnCommandLine { flag: "--company-code" });
+        }
         let (config, config_path) = load_config(cli.global.config.as_deref(), dir)?;
         let mut warnings = Vec::new();
         let log = LogSettings {
@@ -321,8 +335,42 @@ fn load_config(explicit: Option<&Path>, dir: &Path) -> Result<(ConfigFile, PathB
     let text = std::fs::read_to_string(&path)
         .map_err(|source| SettingsError::ConfigRead { path: path.clone(), source })?;
     let config = toml::from_str(&text)
-        .map_err(|e| SettingsError::ConfigParse { path: path.clone(), message: e.to_string() })?;
+        .map_err(|e| SettingsError::ConfigParse { path: path.clone(), message: config_error(&text, &e) })?;
     Ok((config, path))
+}
+
+/// Where and what is wrong in a config file, without the excerpt of it that the TOML error's own
+/// text shows: the file holds the credentials, and the line at fault may be theirs. On a line of
+/// `[aopay]` that may hold a secret (the credentials, an extra header's value) even the parser's
+/// message is left out, as it can quote the value (``invalid type: integer `1045` ``).
+fn config_error(text: &str, error: &toml::de::Error) -> String {
+    let Some(span) = error.span() else {
+        return error.message().to_owned();
+    };
+    let before = text.get(..span.start).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    let section = before
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix('[')?.split(']').next())
+        .next_back()
+        .unwrap_or_default()
+        .trim();
+    let line_text = text.lines().nth(line - 1).unwrap_or_default();
+    let key = line_text.split('=').next().unwrap_or_default().trim().trim_matches('"');
+    const PLAIN_AOPAY_KEYS: [&str; 6] =
+        ["endpoint", "method", "timeout", "connect_timeout", "omit_empty_middle_name", "allow_insecure_http"];
+    let secret = (section.starts_with("aopay") && !PLAIN_AOPAY_KEYS.contains(&key))
+        || ["registration_id", "company_code"].contains(&key);
+    if secret {
+        let section = if section.starts_with("aopay") { section } else { "aopay" };
+        format!(
+            "line {line}: {key} cannot be read (the details are not shown, as they could quote a \
+             secret): it must be a quoted string under [{section}], like {key} = \"...\""
+        )
+    } else {
+        format!("line {line}, column {column}: {}", error.message())
+    }
 }
 
 fn validate_settings(
@@ -556,9 +604,10 @@ fn run_settings(
         duration(&args.timeout, &config.aopay.timeout, "--timeout", "timeout", Duration::from_secs(30))?;
     let connect_timeout =
         duration(&None, &config.aopay.connect_timeout, "", "connect_timeout", Duration::from_secs(10))?;
-    let max_retry_after = match &config.run.max_retry_after {
-        Some(text) => duration_setting(text, key("run", "max_retry_after"))?,
-        None => Duration::from_secs(300),
+    let max_retry_after = match (&args.max_retry_after, &config.run.max_retry_after) {
+        (Some(text), _) => duration_setting(text, "--max-retry-after".into())?,
+        (None, Some(text)) => duration_setting(text, key("run", "max_retry_after"))?,
+        (None, None) => Duration::from_secs(300),
     };
 
     let method = match (args.method, &config.aopay.method) {
@@ -909,6 +958,45 @@ mod tests {
         let err = resolve(&[], Some("[input]\nencoding = \"ebcdic\"\n")).unwrap_err().to_string();
         assert!(err.contains("[input] encoding: \"ebcdic\""), "{err}");
         assert!(resolve(&["--min-age", "200"], None).is_err());
+    }
+
+    #[test]
+    fn credentials_on_the_command_line_are_refused_without_being_echoed() {
+        for args in [
+            &["--registration-id", "AOP-554"][..],
+            &["--registration-id=AOP-554"],
+            &["--RegistrationID", "AOP-554"],
+            &["--company-code", "AOP-554"],
+            &["--company_code=AOP-554"],
+        ] {
+            let err = resolve_run(args, None, &CREDS).unwrap_err();
+            assert!(matches!(err, SettingsError::CredentialsOnCommandLine { .. }), "{args:?}: {err}");
+            let text = err.to_string();
+            assert!(!text.contains("AOP-554") && text.contains(ENV_REGISTRATION_ID), "{text}");
+        }
+        // On any command, not only `run`.
+        let cli =
+            Cli::try_parse_from(["cibil-bulk", "validate", "x.csv", "--company-code", "CMP1045"]).unwrap();
+        let err = Settings::resolve_in(&cli, Path::new("."), today(), &|_| None).unwrap_err();
+        assert!(!err.to_string().contains("CMP1045"), "{err}");
+    }
+
+    #[test]
+    fn config_errors_never_quote_a_secret() {
+        for (text, secret) in [
+            ("[aopay]\nregistration_id = AOP-554\n", "AOP-554"),
+            ("[aopay]\ncompany_code = 1045\n", "1045"),
+            ("[aopay]\nregistration_id = \"AOP-554\"\ncompany_code = \"CMP1045\n", "CMP1045"),
+            ("[aopay.headers]\nX-Api-Key = 918273\n", "918273"),
+            ("[run]\nregistration_id = \"AOP-554\"\n", "AOP-554"),
+        ] {
+            let err = resolve(&[], Some(text)).unwrap_err().to_string();
+            let line = text.lines().position(|l| l.contains(secret)).unwrap_or_default() + 1;
+            assert!(err.contains(&format!("line {line}:")) && !err.contains(secret), "{text:?}: {err}");
+        }
+        // Elsewhere the parser's message is kept, with where it is.
+        let err = resolve(&[], Some("[run]\nrate = 5s\n")).unwrap_err().to_string();
+        assert!(err.contains("line 2, column 8: string values must be quoted"), "{err}");
     }
 
     #[test]

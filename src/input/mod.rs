@@ -19,6 +19,8 @@ pub use header::{Columns, Field, HeaderProblem};
 pub use probe::{Probe, ProbeOptions, TextEncoding, WorkbookKind, probe, sha256_of};
 pub use workbook::{HEADER_SEARCH_ROWS, SheetChoice, SheetOptions};
 
+pub use delimited::MAX_RECORD_BYTES;
+
 use delimited::DelimitedRows;
 use workbook::SheetRows;
 
@@ -104,6 +106,18 @@ pub struct RawRow {
     /// The cells as read (decoded, not cleaned): they are written back unchanged to the errors
     /// file the clerk corrects.
     pub cells: StringRecord,
+    /// Set when the record is longer than [`MAX_RECORD_BYTES`]: it was skipped, not kept, so
+    /// `cells` is empty, and validation rejects the row.
+    pub oversized: Option<Oversized>,
+}
+
+/// A record too long to be a customer row, skipped to its end without keeping it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Oversized {
+    /// Its length in the file.
+    pub bytes: u64,
+    /// The physical line it ends on (it starts on [`RawRow::line`]).
+    pub last_line: u64,
 }
 
 impl RawRow {
@@ -263,7 +277,7 @@ pub struct RowReader {
 
 #[derive(Debug)]
 enum Rows {
-    Delimited(DelimitedRows),
+    Delimited(Box<DelimitedRows>),
     Sheet(SheetRows),
 }
 
@@ -299,7 +313,7 @@ impl RowReader {
                 place: None,
             })?;
         Ok(RowReader {
-            rows: Rows::Delimited(rows),
+            rows: Rows::Delimited(Box::new(rows)),
             columns,
             header_line: header.line,
             locator: Locator::Lines,
@@ -315,6 +329,17 @@ impl RowReader {
         if !rows.read_row(&mut header)? {
             return Err(InputError::NoHeader { path: path.to_owned() });
         }
+        if header.oversized.is_some() {
+            return Err(InputError::Parse {
+                path: path.to_owned(),
+                line: header.line,
+                message: format!(
+                    "the header line is longer than {} MiB: this is not a customer file, or a header \
+                     cell opens a quote (\") that is never closed",
+                    MAX_RECORD_BYTES / (1024 * 1024)
+                ),
+            });
+        }
         Ok((rows, header))
     }
 
@@ -322,7 +347,7 @@ impl RowReader {
     /// is opened again (never held in memory), a sheet already is in memory.
     pub fn rewind(&mut self) -> Result<(), InputError> {
         match &mut self.rows {
-            Rows::Delimited(rows) => *rows = Self::delimited(&self.path, &self.probe)?.0,
+            Rows::Delimited(rows) => **rows = Self::delimited(&self.path, &self.probe)?.0,
             Rows::Sheet(rows) => rows.rewind(),
         }
         Ok(())
@@ -404,6 +429,16 @@ mod tests {
                 .map(|(pick, b)| if pick % 4 == 0 { b } else { SPECIAL[usize::from(b) % SPECIAL.len()] })
                 .collect()
         })
+    }
+
+    #[test]
+    fn a_header_line_too_long_to_be_one_is_a_file_error() {
+        let mut bytes = b"first_name,\"".to_vec();
+        bytes.extend(std::iter::repeat_n(b'x', 2 * 1024 * 1024));
+        bytes.extend_from_slice(b"\nRavi,x\n");
+        let err = read_all(&bytes, ProbeOptions::default(), &[]).unwrap_err();
+        assert!(matches!(err, InputError::Parse { line: 1, .. }), "{err}");
+        assert!(err.to_string().contains("header line is longer than 1 MiB"), "{err}");
     }
 
     proptest! {

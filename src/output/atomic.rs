@@ -89,12 +89,26 @@ impl Write for AtomicFile {
     }
 }
 
-/// A cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, CR at the start) gets a
-/// leading `'`, which Excel and LibreOffice show as text (DESIGN.md, "Files").
+/// A cell a spreadsheet would run as a formula gets a leading `'`, which Excel and LibreOffice show
+/// as text (DESIGN.md, "Files"): one that starts with a tab or CR, or whose first visible character
+/// is `=`, `+`, `-` or `@`. Looking past leading whitespace matters: LibreOffice's import can trim
+/// it ("Trim spaces") and so can a clerk's edit, and either turns ` =HYPERLINK(…)` into a live
+/// formula. The full-width forms (`＝`, `＋`, `－`, `＠`) count too, defensively: a spreadsheet
+/// that folds character widths reads them as the ASCII ones.
 pub fn safe_cell(cell: &str) -> std::borrow::Cow<'_, str> {
-    match cell.as_bytes().first() {
-        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => format!("'{cell}").into(),
-        _ => cell.into(),
+    let padding =
+        |c: &char| c.is_whitespace() || matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}');
+    let first_visible = cell.chars().find(|c| !padding(c));
+    let control_first = matches!(cell.as_bytes().first(), Some(b'\t' | b'\r'));
+    if control_first
+        || matches!(
+            first_visible,
+            Some('=' | '+' | '-' | '@' | '\u{FF1D}' | '\u{FF0B}' | '\u{FF0D}' | '\u{FF20}')
+        )
+    {
+        format!("'{cell}").into()
+    } else {
+        cell.into()
     }
 }
 
@@ -150,6 +164,14 @@ mod tests {
         }
         assert_eq!(safe_cell("Ravi"), "Ravi");
         assert_eq!(safe_cell(""), "");
+        // Whitespace or invisible characters before the formula do not hide it.
+        for hidden in
+            [" =1+1", "  +cmd|' /C calc'!A0", "\u{a0}-2+3", "\u{200b}@SUM(A1)", "\n=1", "\u{FF1D}1+1"]
+        {
+            assert_eq!(safe_cell(hidden), format!("'{hidden}"), "{hidden:?}");
+        }
+        assert_eq!(safe_cell("  Ravi Kumar"), "  Ravi Kumar");
+        assert_eq!(safe_cell("D'Souza = 1"), "D'Souza = 1");
     }
 
     #[test]

@@ -14,7 +14,7 @@ mod pan;
 
 use chrono::NaiveDate;
 
-use crate::input::{Columns, Field, Locator, RawRow, clean};
+use crate::input::{Columns, Field, Locator, MAX_RECORD_BYTES, Oversized, RawRow, clean};
 use crate::mask::mask;
 
 pub use dob::{DateOrder, format as format_date, from_excel_serial};
@@ -263,6 +263,12 @@ impl Checked {
 
 /// Applies every field rule to one row.
 pub fn check_row(row: &RawRow, columns: &Columns, rules: &Rules) -> Checked {
+    if let Some(oversized) = &row.oversized {
+        return Checked {
+            violations: vec![Violation::of_row("row.too_long", too_long(row.line, oversized))],
+            ..Checked::default()
+        };
+    }
     let width = columns.len();
     let extra_cells = row.cells.iter().skip(width).any(|c| !clean(c).is_empty());
     if row.cells.len() < width || extra_cells {
@@ -335,6 +341,22 @@ pub fn check_row(row: &RawRow, columns: &Columns, rules: &Rules) -> Checked {
     row_check.violations.sort_by_key(|(column, _)| *column);
     let violations = row_check.violations.into_iter().map(|(_, v)| v).collect();
     Checked { customer, order_id, order_id_from_file, violations, date_evidence }
+}
+
+/// Why a record the reader skipped for its length is not a customer row, and where it lies.
+fn too_long(line: u64, oversized: &Oversized) -> String {
+    let size = oversized.bytes as f64 / (1024.0 * 1024.0);
+    let lines = match oversized.last_line {
+        last if last > line => format!("lines {line} to {last}"),
+        _ => format!("line {line}"),
+    };
+    format!(
+        "This record ({lines}) is {size:.1} MiB long, more than any customer row (the limit is {} \
+         MiB), so it was not read. Usually a cell opens a quote (\") that is never closed, so the \
+         lines after it read as one cell; or a cell holds far more than a customer's details. Fix \
+         it in the spreadsheet and export again.",
+        MAX_RECORD_BYTES / (1024 * 1024)
+    )
 }
 
 /// Runs field rules against one row, turning their findings into violations named by column.
