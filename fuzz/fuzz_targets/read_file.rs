@@ -6,7 +6,7 @@
 use std::io::Write as _;
 
 use arbitrary::{Arbitrary, Unstructured};
-use cibil_bulk::input::{Field, ProbeOptions, RawRow, RowReader, TextEncoding, probe};
+use cibil_bulk::input::{Field, ProbeOptions, RawRow, RowReader, SheetOptions, TextEncoding, probe};
 use cibil_bulk::validate::{Rules, check_row};
 use libfuzzer_sys::fuzz_target;
 
@@ -38,7 +38,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(probe) = probe(file.path(), options) else { return };
     let rules = Rules::new(chrono::NaiveDate::from_ymd_opt(2026, 11, 25).expect("a date"));
     for required in [&[][..], &rules.required_fields()[..], &[Field::Pan][..]] {
-        let mut reader = match RowReader::open(file.path(), &probe, &[], required) {
+        let mut reader = match RowReader::open(file.path(), &probe, &[], required, &SheetOptions::default()) {
             Ok(reader) => reader,
             Err(e) => {
                 let _ = e.to_string();
