@@ -24,7 +24,8 @@ pub struct LockOwner {
 
 impl Store {
     /// Takes the run lock for this process. Fails with [`StoreError::Locked`] while another live
-    /// run holds it; returns the previous owner when a stale lock was taken over.
+    /// run holds it; returns the previous owner when a stale lock was taken over, after checking
+    /// the whole database ([`Store::verify`]): a run that died may have died with its disk.
     pub fn acquire_lock(&mut self) -> Result<Option<LockOwner>, StoreError> {
         let (pid, host) = (std::process::id(), hostname());
         let now = now_ms();
@@ -54,6 +55,10 @@ impl Store {
             params![pid, host, now],
         )?;
         tx.commit()?;
+        if previous.is_some() {
+            // The last owner died: check before this run trusts what it left.
+            self.verify()?;
+        }
         Ok(previous)
     }
 
@@ -128,6 +133,36 @@ mod tests {
         second.heartbeat().unwrap();
         second.release_lock().unwrap();
         assert_eq!(first.acquire_lock().unwrap(), None);
+    }
+
+    #[test]
+    fn taking_over_from_a_dead_run_checks_the_whole_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        {
+            let store = Store::open(&path).unwrap();
+            store.verify().unwrap();
+            // A table of one-page rows, whose last page is damaged below; opening never reads it.
+            store.conn.execute_batch("CREATE TABLE filler (x BLOB)").unwrap();
+            for _ in 0..20 {
+                store.conn.execute("INSERT INTO filler VALUES (zeroblob(3000))", []).unwrap();
+            }
+            store
+                .conn
+                .execute(
+                    "INSERT INTO lock (id, pid, host, acquired_at, heartbeat_at) VALUES (1, 2147483647, ?1, 0, 0)",
+                    [hostname()],
+                )
+                .unwrap();
+        } // The last connection closed: everything is in the file, no WAL left.
+        let mut bytes = std::fs::read(&path).unwrap();
+        let len = bytes.len();
+        bytes[len - 4096..].fill(0xFF);
+        std::fs::write(&path, bytes).unwrap();
+
+        let mut store = Store::open(&path).expect("opening reads only what it needs");
+        let err = store.acquire_lock().unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
     }
 
     #[test]
