@@ -42,23 +42,23 @@ impl Rate {
 
     /// The limiter for this rate: GCRA, whose busiest second holds `bucket + ceil(1 s / interval)
     /// - 1` requests. DESIGN.md promises "no second ever carries more than `rate + burst`
-    /// requests", counted where they arrive; the limiter keeps one request under that, because a
-    /// request that waited on the way (for a CPU, on the server's read) can arrive closer to the
-    /// next than it left. At a plain `1 / rate` interval with a bucket of `burst` that is exactly
-    /// the case — but every waiter woken late (tokio's timer has millisecond ticks: 10% of a 5 ms
-    /// interval) loses that time for good, and 200/s becomes 180/s. So from [`CATCH_UP_FROM`]
-    /// requests a second the bucket holds one request more, for a waiter woken late to catch up
-    /// with, and the interval is that of one request a second less, which pays for it: the same
-    /// busiest second, and a steady rate of `rate - 1` (99.5% of 200/s) instead of 90%.
+    /// requests", counted where they arrive; the limiter stays one request under that, because a
+    /// request held up on its way (waiting for a CPU, or in the server's read) can arrive closer
+    /// to the next one than it left. A bucket of `burst` at an interval of `1 / rate` does just
+    /// that, but a waiter woken late (tokio's timer ticks in milliseconds: 10% of a 5 ms interval)
+    /// loses that time for good, and 200/s becomes 180/s. So from [`CATCH_UP_FROM`] requests a
+    /// second the bucket holds one request more, which a waiter woken late spends to catch up,
+    /// and the interval is that of one request a second fewer, which pays for it: the same
+    /// busiest second, and a steady rate of `rate - 1` (99.5% of 200/s) instead of about 90%.
     fn quota(&self, burst: NonZeroU32) -> Quota {
         let per_second = self.per_second();
-        let (steady, bucket) = if per_second >= CATCH_UP_FROM {
+        let (period, steady, bucket) = if per_second >= CATCH_UP_FROM {
             let whole = per_second.floor().min(f64::from(u32::MAX)) as u32;
-            (NonZeroU32::new(whole - 1).unwrap_or(NonZeroU32::MIN), burst.saturating_add(1))
+            let steady = NonZeroU32::new(whole - 1).unwrap_or(NonZeroU32::MIN);
+            (Duration::from_secs(1), steady, burst.saturating_add(1))
         } else {
-            (self.requests, burst)
+            (self.per, self.requests, burst)
         };
-        let period = if per_second >= CATCH_UP_FROM { Duration::from_secs(1) } else { self.per };
         // Rounded up, so that `1 s / interval` never exceeds the steady rate by a rounding error.
         let nanos = period.as_nanos().div_ceil(u128::from(steady.get()));
         let interval =
