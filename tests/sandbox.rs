@@ -632,6 +632,7 @@ async fn stats_are_exact_after_a_known_sequence() {
             order_ids_registered_more_than_once: BTreeMap::new(),
             pans_registered_more_than_once: BTreeMap::from([("ABCPK1234F".into(), 2)]),
             busiest_second: stats.busiest_second,
+            arrivals_span_ms: stats.arrivals_span_ms,
             rate_limit_violations: 0,
             in_flight: 0,
             max_in_flight: 1,

@@ -1,44 +1,158 @@
 //! The producer: streams the rows still to send out of the state (a page at a time, never the
 //! whole run in memory), has the collector claim each page durably, builds each request body once,
 //! and queues the rows for the workers. Stops claiming as soon as the run is stopping.
+//!
+//! The claim of the next page is asked for before this page's rows are queued, so its commit
+//! (an fsync) happens while the workers are busy with this page, not while they wait for work.
+//! At most two pages are claimed and not yet queued; rows claimed and never queued are handed
+//! back to `pending`.
 
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError, mpsc};
+use std::time::Duration;
 
 use super::{Job, Message, Stop};
 use crate::api::Client;
-use crate::store::{Claim, Reader, RowResult, StoreError};
+use crate::store::{Claim, PendingRow, Reader, RowResult, StoreError};
+
+/// Wakes the producer when a full queue of jobs has drained to half, rather than at every job a
+/// worker takes: one wake-up (a futex call and a context switch on each side) per half a queue
+/// instead of one per row.
+#[derive(Debug)]
+pub(super) struct Refill {
+    low_water: usize,
+    waiting: AtomicBool,
+    lock: Mutex<()>,
+    more: Condvar,
+}
+
+/// A wake-up lost to a race costs at most this: the producer looks again.
+const RECHECK: Duration = Duration::from_millis(10);
+
+impl Refill {
+    pub fn new(capacity: usize) -> Refill {
+        Refill {
+            low_water: capacity / 2,
+            waiting: AtomicBool::new(false),
+            lock: Mutex::new(()),
+            more: Condvar::new(),
+        }
+    }
+
+    /// Called by a worker that took a job from `jobs`.
+    pub fn taken(&self, jobs: &async_channel::Receiver<Job>) {
+        if jobs.len() <= self.low_water && self.waiting.load(Ordering::SeqCst) {
+            let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+            self.more.notify_one();
+        }
+    }
+}
+
+/// The producer's end of the queue of jobs: waits for room in bulk, with [`Refill`].
+#[derive(Debug)]
+pub(super) struct Queue {
+    pub jobs: async_channel::Sender<Job>,
+    pub refill: Arc<Refill>,
+}
+
+impl Queue {
+    /// Puts `job` on the queue, waiting for room; gives it back when the queue is closed (no
+    /// worker left) or the run is stopping.
+    fn push(&self, mut job: Job, stop: &Stop) -> Result<(), Job> {
+        let Queue { jobs, refill } = self;
+        loop {
+            match jobs.try_send(job) {
+                Ok(()) => return Ok(()),
+                Err(async_channel::TrySendError::Closed(back)) => return Err(back),
+                Err(async_channel::TrySendError::Full(back)) if stop.is_stopping() => return Err(back),
+                Err(async_channel::TrySendError::Full(back)) => job = back,
+            }
+            let mut guard = refill.lock.lock().unwrap_or_else(PoisonError::into_inner);
+            refill.waiting.store(true, Ordering::SeqCst);
+            while jobs.len() > refill.low_water && !jobs.is_closed() && !stop.is_stopping() {
+                guard = refill.more.wait_timeout(guard, RECHECK).unwrap_or_else(PoisonError::into_inner).0;
+            }
+            refill.waiting.store(false, Ordering::SeqCst);
+        }
+    }
+}
+
+/// A page whose claim was asked for, and where its answer will come.
+struct Asked {
+    page: Vec<PendingRow>,
+    claimed: mpsc::Receiver<Result<Vec<Claim>, ()>>,
+}
 
 pub(super) fn run(
     reader: &Reader,
     run_id: i64,
     collector: &mpsc::Sender<Message>,
-    jobs: &async_channel::Sender<Job>,
+    queue: &Queue,
     client: &Client,
     stop: &Stop,
     batch: usize,
 ) -> Result<(), StoreError> {
     let mut after = 0;
-    while !stop.is_stopping() {
-        let page = reader.pending(run_id, after, batch)?;
-        let Some(last) = page.last() else { break };
-        after = last.line;
-        let (reply, claimed) = mpsc::sync_channel(1);
-        let rows = page.iter().map(|row| (row.line, row.pan_key)).collect();
-        if collector.send(Message::Claim { rows, reply }).is_err() {
-            break;
-        }
+    let mut next = ask(reader, run_id, &mut after, collector, stop, batch)?;
+    while let Some(Asked { page, claimed }) = next.take() {
         // The collector answers every claim; an error there has already stopped the run.
         let Ok(Ok(claims)) = claimed.recv() else { break };
-        for (row, claim) in page.iter().zip(claims) {
-            if claim != (Claim::Send { line: row.line }) {
-                continue;
+        let mut to_send =
+            page.iter().zip(claims).filter(|(row, claim)| *claim == Claim::Send { line: row.line });
+        next = match ask(reader, run_id, &mut after, collector, stop, batch) {
+            Ok(next) => next,
+            Err(e) => {
+                release(to_send.map(|(row, _)| row), collector);
+                return Err(e);
             }
+        };
+        for (row, _) in to_send.by_ref() {
             let job = Job { line: row.line, body: client.body(&row.applicant) };
-            if stop.is_stopping() || jobs.send_blocking(job).is_err() {
-                // Claimed, never queued: hand it straight back.
-                let _ = collector.send(Message::Result(RowResult::Released { line: row.line, attempts: 0 }));
+            if stop.is_stopping() || queue.push(job, stop).is_err() {
+                release(std::iter::once(row), collector);
+                break;
             }
         }
+        // Claimed, never queued: straight back to pending.
+        release(to_send.map(|(row, _)| row), collector);
+    }
+    // A page asked for as the run began stopping: its claimed rows go back too.
+    if let Some(Asked { page, claimed }) = next
+        && let Ok(Ok(claims)) = claimed.recv()
+    {
+        let claimed = page.iter().zip(claims).filter(|(row, claim)| *claim == Claim::Send { line: row.line });
+        release(claimed.map(|(row, _)| row), collector);
     }
     Ok(())
+}
+
+/// Hands rows claimed but never queued back to `pending`.
+fn release<'a>(rows: impl Iterator<Item = &'a PendingRow>, collector: &mpsc::Sender<Message>) {
+    for row in rows {
+        let _ = collector.send(Message::Result(RowResult::Released { line: row.line, attempts: 0 }, None));
+    }
+}
+
+/// Reads the next page of rows to send and asks the collector to claim it; `None` when there is
+/// none, or the run is stopping.
+fn ask(
+    reader: &Reader,
+    run_id: i64,
+    after: &mut u64,
+    collector: &mpsc::Sender<Message>,
+    stop: &Stop,
+    batch: usize,
+) -> Result<Option<Asked>, StoreError> {
+    if stop.is_stopping() {
+        return Ok(None);
+    }
+    let page = reader.pending(run_id, *after, batch)?;
+    let Some(last) = page.last() else { return Ok(None) };
+    *after = last.line;
+    let (reply, claimed) = mpsc::sync_channel(1);
+    let rows = page.iter().map(|row| (row.line, row.pan_key)).collect();
+    if collector.send(Message::Claim { rows, reply }).is_err() {
+        return Ok(None);
+    }
+    Ok(Some(Asked { page, claimed }))
 }

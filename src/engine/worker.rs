@@ -3,13 +3,14 @@
 //! transient with exponential backoff and full jitter, and telling the collector how each attempt
 //! and the row ended. Workers share only the limiter, the pause and the stop signal.
 
-use std::sync::{Mutex, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use governor::DefaultDirectRateLimiter;
 use tokio::time::Instant;
 
-use super::{EngineSettings, Job, Message, Stop, StopReason};
+use super::producer::Refill;
+use super::{Attempt, EngineSettings, Job, Message, Stop, StopReason};
 use crate::api::{AbortKind, Client, Outcome};
 use crate::store::RowResult;
 
@@ -24,6 +25,8 @@ pub(super) struct Shared {
     pub client: Client,
     pub limiter: DefaultDirectRateLimiter,
     pub pause: PauseGate,
+    /// Told when a job is taken, so the producer refills the queue in bulk.
+    pub refill: Arc<Refill>,
     pub stop: Stop,
     pub settings: EngineSettings,
 }
@@ -71,26 +74,33 @@ pub(super) async fn run(
     collector: &mpsc::Sender<Message>,
 ) {
     while let Ok(job) = jobs.recv().await {
-        let result = if shared.stop.is_stopping() {
+        shared.refill.taken(jobs);
+        let (result, last) = if shared.stop.is_stopping() {
             // Claimed but never sent: straight back to pending.
-            RowResult::Released { line: job.line, attempts: 0 }
+            (RowResult::Released { line: job.line, attempts: 0 }, None)
         } else {
             see_through(shared, &job, collector).await
         };
-        if collector.send(Message::Result(result)).is_err() {
+        if collector.send(Message::Result(result, last)).is_err() {
             return;
         }
     }
 }
 
-/// Attempts one row until it has an outcome, runs out of attempts, or the run stops.
-async fn see_through(shared: &Shared, job: &Job, collector: &mpsc::Sender<Message>) -> RowResult {
+/// Attempts one row until it has an outcome, runs out of attempts, or the run stops. Returns the
+/// row's result and the request that decided it (none when the run stopped it); the requests
+/// before, which did not, are reported as they happen.
+async fn see_through(
+    shared: &Shared,
+    job: &Job,
+    collector: &mpsc::Sender<Message>,
+) -> (RowResult, Option<Attempt>) {
     let settings = &shared.settings;
     let (mut attempts, mut throttled) = (0u32, 0u32);
     loop {
         tokio::select! {
             biased;
-            () = shared.stop.stopped() => return RowResult::Released { line: job.line, attempts: attempts + throttled },
+            () = shared.stop.stopped() => return (RowResult::Released { line: job.line, attempts: attempts + throttled }, None),
             () = async { shared.pause.wait().await; shared.limiter.until_ready().await; } => {}
         }
         let outcome = shared.client.send(job.body.clone()).await;
@@ -99,11 +109,11 @@ async fn see_through(shared: &Shared, job: &Job, collector: &mpsc::Sender<Messag
             Outcome::Transient(t) => t.reason.clone(),
             _ => String::new(),
         };
-        let _ = collector.send(Message::Attempt { transport_failure, reason });
+        let attempt = Attempt { transport_failure, reason };
         let made = attempts + throttled + 1;
         match outcome {
             Outcome::Registered(r) => {
-                return RowResult::Registered {
+                let result = RowResult::Registered {
                     line: job.line,
                     attempts: made,
                     http_status: r.http_status,
@@ -113,9 +123,10 @@ async fn see_through(shared: &Shared, job: &Job, collector: &mpsc::Sender<Messag
                     merchant_trans_id: r.merchant_trans_id,
                     access_token: r.access_token,
                 };
+                return (result, Some(attempt));
             }
             Outcome::Rejected(r) => {
-                return RowResult::Rejected {
+                let result = RowResult::Rejected {
                     line: job.line,
                     attempts: made,
                     http_status: r.http_status,
@@ -123,6 +134,7 @@ async fn see_through(shared: &Shared, job: &Job, collector: &mpsc::Sender<Messag
                     message: r.message,
                     raw: r.raw,
                 };
+                return (result, Some(attempt));
             }
             Outcome::Abort(abort) => {
                 let what = match abort.kind {
@@ -132,7 +144,7 @@ async fn see_through(shared: &Shared, job: &Job, collector: &mpsc::Sender<Messag
                     AbortKind::Endpoint => "the endpoint is not answering as a registration API",
                 };
                 shared.stop.request(StopReason::Aborted(format!("{what} ({})", abort.message)));
-                return RowResult::Released { line: job.line, attempts: made };
+                return (RowResult::Released { line: job.line, attempts: made }, Some(attempt));
             }
             Outcome::Transient(t) => {
                 let retry_after = t.retry_after.map(|wait| {
@@ -146,13 +158,14 @@ async fn see_through(shared: &Shared, job: &Job, collector: &mpsc::Sender<Messag
                     wait.min(settings.max_retry_after)
                 });
                 if t.throttled && throttled < MAX_THROTTLED {
+                    let _ = collector.send(Message::Attempt(attempt));
                     throttled += 1;
                     shared.pause.pause_for(retry_after.unwrap_or(DEFAULT_THROTTLE_PAUSE));
                     continue;
                 }
                 attempts += 1;
                 if attempts >= settings.max_attempts.get() {
-                    return RowResult::Failed {
+                    let result = RowResult::Failed {
                         line: job.line,
                         attempts: made,
                         http_status: t.http_status,
@@ -161,12 +174,14 @@ async fn see_through(shared: &Shared, job: &Job, collector: &mpsc::Sender<Messag
                             t.reason
                         ),
                     };
+                    return (result, Some(attempt));
                 }
+                let _ = collector.send(Message::Attempt(attempt));
                 let delay = backoff_delay(attempts, settings.backoff_base, settings.backoff_cap, retry_after);
                 tracing::debug!(line = job.line, attempt = made, delay_ms = delay.as_millis() as u64, reason = %t.reason, "retrying");
                 tokio::select! {
                     biased;
-                    () = shared.stop.stopped() => return RowResult::Released { line: job.line, attempts: made },
+                    () = shared.stop.stopped() => return (RowResult::Released { line: job.line, attempts: made }, None),
                     () = tokio::time::sleep(delay) => {}
                 }
             }

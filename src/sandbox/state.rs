@@ -46,6 +46,9 @@ pub struct Stats {
     pub pans_registered_more_than_once: BTreeMap<String, u64>,
     /// The most requests that arrived within any one second.
     pub busiest_second: u64,
+    /// Milliseconds from the first request's arrival to the last one's: with `requests`, the
+    /// rate a client achieved while it was sending (benches/e2e.sh uses it).
+    pub arrivals_span_ms: u64,
     /// Requests refused by the rate limit (`rate_limit`), each answered 429.
     pub rate_limit_violations: u64,
     /// Requests being handled now (hanging ones included).
@@ -97,6 +100,8 @@ pub struct State {
     stats: Stats,
     /// Arrivals in the last second, oldest first.
     window: VecDeque<Instant>,
+    first_arrival: Option<Instant>,
+    last_arrival: Option<Instant>,
     orders: HashMap<Box<str>, Order>,
     /// PAN → distinct `order_id`s that registered it.
     pans: HashMap<Pan, u64>,
@@ -129,6 +134,8 @@ impl State {
             self.window.pop_front();
         }
         self.window.push_back(now);
+        self.first_arrival.get_or_insert(now);
+        self.last_arrival = Some(now);
         // The window (now - 1 s, now]: a busiest window can always be slid to end on an arrival,
         // so the maximum over arrivals is the maximum over all windows.
         let in_window = self.window.len() as u64;
@@ -189,6 +196,10 @@ impl State {
     /// The statistics, with the "more than once" lists computed now.
     pub fn stats(&self) -> Stats {
         let mut stats = self.stats.clone();
+        if let (Some(first), Some(last)) = (self.first_arrival, self.last_arrival) {
+            stats.arrivals_span_ms =
+                u64::try_from(last.duration_since(first).as_millis()).unwrap_or(u64::MAX);
+        }
         for (order_id, order) in &self.orders {
             if order.requests > 1 {
                 stats.order_ids_sent_more_than_once.insert(order_id.to_string(), order.requests);
@@ -224,6 +235,7 @@ mod tests {
         assert_eq!(over, [false, false, false, true, true, true, true, true]);
         let stats = state.stats();
         assert_eq!((stats.busiest_second, stats.rate_limit_violations, stats.requests), (6, 5, 8));
+        assert_eq!(stats.arrivals_span_ms, 1150);
         assert_eq!(stats.by_method["GET"], 8);
     }
 

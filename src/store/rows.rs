@@ -299,58 +299,36 @@ impl Store {
     /// Claims rows for sending, durably, in one transaction: each becomes `in_flight`, or `known`
     /// when the ledger already holds its customer.
     pub fn claim(&mut self, run_id: i64, rows: &[(u64, [u8; 16])]) -> Result<Vec<Claim>, StoreError> {
-        let now = now_ms();
-        let tx = self.conn.transaction()?;
-        let mut claims = Vec::with_capacity(rows.len());
-        {
-            let mut ledger = tx.prepare_cached("SELECT cibil_id FROM ledger WHERE pan_key = ?1")?;
-            let mut known = tx.prepare_cached(
-                "UPDATE rows SET status = 'known', cibil_id = ?3, updated_at = ?4
-                 WHERE run_id = ?1 AND line = ?2 AND status IN ('pending', 'failed')",
-            )?;
-            let mut in_flight = tx.prepare_cached(
-                "UPDATE rows SET status = 'in_flight', attempts = attempts + 1, updated_at = ?3
-                 WHERE run_id = ?1 AND line = ?2 AND status IN ('pending', 'failed')",
-            )?;
-            for (line, pan_key) in rows {
-                let cibil_id: Option<String> =
-                    ledger.query_row([pan_key.as_slice()], |r| r.get(0)).optional()?;
-                if let Some(cibil_id) = cibil_id {
-                    one_row(
-                        known.execute(params![run_id, line, cibil_id, now])?,
-                        *line,
-                        RowStatus::Known,
-                        "pending, failed",
-                    )?;
-                    claims.push(Claim::Known { line: *line });
-                } else {
-                    one_row(
-                        in_flight.execute(params![run_id, line, now])?,
-                        *line,
-                        RowStatus::InFlight,
-                        "pending, failed",
-                    )?;
-                    claims.push(Claim::Send { line: *line });
-                }
-            }
-        }
-        tx.commit()?;
-        Ok(claims)
+        self.commit_group(run_id, &[], rows)
     }
 
     /// Records outcomes of claimed rows in one transaction (a group commit), adding each new
     /// registration to the ledger.
     pub fn record(&mut self, run_id: i64, results: &[RowResult]) -> Result<(), StoreError> {
-        if results.is_empty() {
-            return Ok(());
+        self.commit_group(run_id, results, &[]).map(drop)
+    }
+
+    /// Records `results` and claims `claims` in one transaction, so that one commit (one fsync)
+    /// makes both durable: the collector's group commit. Outcomes go first, so a registration
+    /// recorded here is already in the ledger the claims consult. Nothing is written unless all
+    /// of it is.
+    pub fn commit_group(
+        &mut self,
+        run_id: i64,
+        results: &[RowResult],
+        claims: &[(u64, [u8; 16])],
+    ) -> Result<Vec<Claim>, StoreError> {
+        if results.is_empty() && claims.is_empty() {
+            return Ok(Vec::new());
         }
         let now = now_ms();
         let tx = self.conn.transaction()?;
         for result in results {
             record_one(&tx, run_id, result, now)?;
         }
+        let claimed = claim_in(&tx, run_id, claims, now)?;
         tx.commit()?;
-        Ok(())
+        Ok(claimed)
     }
 
     /// Counts of rows per status.
@@ -398,26 +376,149 @@ impl Store {
     }
 }
 
+/// Reads one result into `row`, reusing its strings: a results file of a million rows is
+/// written from one `ResultRow`, not a million of them.
 fn read_result(r: &rusqlite::Row<'_>, row: &mut ResultRow) -> rusqlite::Result<()> {
     row.line = r.get(0)?;
-    row.order_id = r.get(1)?;
-    row.status = RowStatus::parse(&r.get::<_, String>(2)?).unwrap_or_default();
-    row.cibil_id = r.get(3)?;
-    row.cibil_status = r.get(4)?;
+    text_into(r, 1, &mut row.order_id)?;
+    row.status = status_of(r, 2)?.unwrap_or_default();
+    text_into(r, 3, &mut row.cibil_id)?;
+    text_into(r, 4, &mut row.cibil_status)?;
     row.is_returning_customer = r.get::<_, Option<i64>>(5)?.map(|v| v != 0);
-    row.merchant_trans_id = r.get(6)?;
-    row.error_code = r.get(7)?;
-    row.error = r.get(8)?;
-    row.warnings = r.get(9)?;
+    text_into(r, 6, &mut row.merchant_trans_id)?;
+    text_into(r, 7, &mut row.error_code)?;
+    text_into(r, 8, &mut row.error)?;
+    text_into(r, 9, &mut row.warnings)?;
     row.attempts = r.get(10)?;
     row.duplicate_of = r.get(11)?;
-    row.duplicate_of_status = r.get::<_, Option<String>>(12)?.as_deref().and_then(RowStatus::parse);
-    let cells: Option<String> = r.get(13)?;
-    row.cells = cells.and_then(|c| serde_json::from_str(&c).ok()).unwrap_or_default();
+    row.duplicate_of_status = status_of(r, 12)?;
+    match r.get_ref(13)?.as_str_or_null()? {
+        Some(json) => {
+            if cells_into(json, &mut row.cells).is_err() {
+                row.cells.clear();
+            }
+        }
+        None => row.cells.clear(),
+    }
     row.http_status = r.get(14)?;
     let violations: Option<String> = r.get(15)?;
     row.violations = violations.and_then(|v| serde_json::from_str(&v).ok()).unwrap_or_default();
     Ok(())
+}
+
+/// Column `index` (text or NULL) into `slot`, in the string already there when there is one.
+fn text_into(r: &rusqlite::Row<'_>, index: usize, slot: &mut Option<String>) -> rusqlite::Result<()> {
+    match r.get_ref(index)?.as_str_or_null()? {
+        Some(text) => {
+            let slot = slot.get_or_insert_with(String::new);
+            slot.clear();
+            slot.push_str(text);
+        }
+        None => *slot = None,
+    }
+    Ok(())
+}
+
+fn status_of(r: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Option<RowStatus>> {
+    Ok(r.get_ref(index)?.as_str_or_null()?.and_then(RowStatus::parse))
+}
+
+/// Parses the JSON array of a row's cells into `cells`, reusing its strings.
+fn cells_into(json: &str, cells: &mut Vec<String>) -> serde_json::Result<()> {
+    use serde::de::{DeserializeSeed, Deserializer, SeqAccess, Visitor};
+
+    struct Cells<'a>(&'a mut Vec<String>);
+    struct Cell<'a>(&'a mut String);
+
+    impl<'de> DeserializeSeed<'de> for Cells<'_> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+            deserializer.deserialize_seq(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Cells<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an array of cells")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            let mut n = 0;
+            loop {
+                if n == self.0.len() {
+                    self.0.push(String::new());
+                }
+                if seq.next_element_seed(Cell(&mut self.0[n]))?.is_none() {
+                    break;
+                }
+                n += 1;
+            }
+            self.0.truncate(n);
+            Ok(())
+        }
+    }
+    impl<'de> DeserializeSeed<'de> for Cell<'_> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+            deserializer.deserialize_str(self)
+        }
+    }
+    impl Visitor<'_> for Cell<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a cell's text")
+        }
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<(), E> {
+            self.0.clear();
+            self.0.push_str(text);
+            Ok(())
+        }
+    }
+
+    let mut deserializer = serde_json::Deserializer::from_str(json);
+    Cells(cells).deserialize(&mut deserializer)?;
+    deserializer.end()
+}
+
+fn claim_in(
+    tx: &Transaction<'_>,
+    run_id: i64,
+    rows: &[(u64, [u8; 16])],
+    now: i64,
+) -> Result<Vec<Claim>, StoreError> {
+    let mut claims = Vec::with_capacity(rows.len());
+    if rows.is_empty() {
+        return Ok(claims);
+    }
+    let mut ledger = tx.prepare_cached("SELECT cibil_id FROM ledger WHERE pan_key = ?1")?;
+    let mut known = tx.prepare_cached(
+        "UPDATE rows SET status = 'known', cibil_id = ?3, updated_at = ?4
+         WHERE run_id = ?1 AND line = ?2 AND status IN ('pending', 'failed')",
+    )?;
+    let mut in_flight = tx.prepare_cached(
+        "UPDATE rows SET status = 'in_flight', attempts = attempts + 1, updated_at = ?3
+         WHERE run_id = ?1 AND line = ?2 AND status IN ('pending', 'failed')",
+    )?;
+    for (line, pan_key) in rows {
+        let cibil_id: Option<String> = ledger.query_row([pan_key.as_slice()], |r| r.get(0)).optional()?;
+        if let Some(cibil_id) = cibil_id {
+            one_row(
+                known.execute(params![run_id, line, cibil_id, now])?,
+                *line,
+                RowStatus::Known,
+                "pending, failed",
+            )?;
+            claims.push(Claim::Known { line: *line });
+        } else {
+            one_row(
+                in_flight.execute(params![run_id, line, now])?,
+                *line,
+                RowStatus::InFlight,
+                "pending, failed",
+            )?;
+            claims.push(Claim::Send { line: *line });
+        }
+    }
+    Ok(claims)
 }
 
 fn record_one(tx: &Transaction<'_>, run_id: i64, result: &RowResult, now: i64) -> Result<(), StoreError> {

@@ -157,6 +157,33 @@ fn a_customer_registered_meanwhile_is_known_at_claim_time() {
 }
 
 #[test]
+fn one_commit_holds_outcomes_and_claims_or_neither() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("s.db")).unwrap();
+    let (a, b) = (applicant(2, "ABCPK1234F"), applicant(3, "XYZPK9999Z"));
+    let mut import =
+        store.begin_import("in.csv", "aa", &[], &Locator::Lines, &serde_json::json!({})).unwrap();
+    import.add(&valid(2, &a), ["a"]).unwrap();
+    import.add(&valid(3, &b), ["b"]).unwrap();
+    let run = import.finish().unwrap();
+    let (key_a, key_b) = (store.pan_key("ABCPK1234F"), store.pan_key("XYZPK9999Z"));
+    store.claim(run, &[(2, key_a)]).unwrap();
+
+    // An outcome that cannot be recorded (line 9 does not exist): neither the good outcome nor
+    // the claim beside it is kept.
+    let released = RowResult::Released { line: 9, attempts: 0 };
+    let err = store.commit_group(run, &[registered(2), released], &[(3, key_b)]).unwrap_err();
+    assert!(matches!(err, StoreError::Transition { line: 9, .. }), "{err:?}");
+    let counts = store.counts(run).unwrap();
+    assert_eq!((counts.get(RowStatus::InFlight), counts.get(RowStatus::Pending)), (1, 1));
+
+    let claims = store.commit_group(run, &[registered(2)], &[(3, key_b)]).unwrap();
+    assert_eq!(claims, vec![Claim::Send { line: 3 }]);
+    let counts = store.counts(run).unwrap();
+    assert_eq!((counts.get(RowStatus::Registered), counts.get(RowStatus::InFlight)), (1, 1));
+}
+
+#[test]
 fn crash_recovery_and_release() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(&dir.path().join("s.db")).unwrap();
@@ -238,4 +265,19 @@ fn damaged_or_foreign_databases_are_refused_with_advice() {
     drop(Store::open(&newer).unwrap());
     rusqlite::Connection::open(&newer).unwrap().pragma_update(None, "user_version", 99).unwrap();
     assert!(matches!(Store::open(&newer), Err(StoreError::NewerSchema { found: 99, .. })));
+}
+
+#[test]
+fn cells_are_read_back_into_the_same_strings() {
+    let mut cells = Vec::new();
+    cells_into(r#"["Ravi","=cmd","say \"hi\"","","\u00e9\n"]"#, &mut cells).unwrap();
+    assert_eq!(cells, ["Ravi", "=cmd", "say \"hi\"", "", "é\n"]);
+    let first = cells[0].as_ptr();
+    cells_into(r#"["Anil"]"#, &mut cells).unwrap();
+    assert_eq!(cells, ["Anil"]);
+    assert_eq!(cells[0].as_ptr(), first, "the string was reused");
+    cells_into("[]", &mut cells).unwrap();
+    assert!(cells.is_empty());
+    assert!(cells_into("[1, 2]", &mut cells).is_err());
+    assert!(cells_into(r#"["a"] trailing"#, &mut cells).is_err());
 }

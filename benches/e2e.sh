@@ -1,0 +1,398 @@
+#!/usr/bin/env bash
+# End-to-end benchmark of cibil-bulk against its own sandbox, one scenario per performance target
+# of DESIGN.md ("Performance"). Each figure that has a target is a ratio measured in one run
+# (the tool against a load generator, or against an ideal), so a busy machine moves both sides.
+#
+#   benches/e2e.sh                      # every scenario
+#   benches/e2e.sh overhead latency     # some of them, by name
+#
+# Scenarios: overhead latency rate memory validate resume (see `usage` below).
+#
+# Environment:
+#   CIBIL_BULK_BIN      the binary to measure [default: target/release/cibil-bulk, built first]
+#   E2E_SANDBOX_BIN     the binary that serves the sandbox [default: CIBIL_BULK_BIN]; set it to
+#                       compare two builds of the tool against the very same sandbox
+#   E2E_SEED            seed of the generated customer files [default: 42]
+#   E2E_REPEAT          measure each scenario this many times [default: 1]
+#   E2E_ROWS_SCALE      multiply every row count by this (0.1 for a quick look) [default: 1]
+#   E2E_KEEP            1 keeps each scenario's temporary directory
+#   E2E_DATA            where generated inputs are cached [default: target/e2e-data]
+#
+# Needs: bash, awk, curl, GNU time (/usr/bin/time), and oha for `overhead` and `latency` (installed with
+# `cargo install oha --locked` when missing). The sandbox runs in its own process, with no
+# server-side rate limit, on the same machine: its CPU use competes with the client's (and with
+# oha's), which the printout says.
+
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SEED=${E2E_SEED:-42}
+REPEAT=${E2E_REPEAT:-1}
+SCALE=${E2E_ROWS_SCALE:-1}
+DATA=${E2E_DATA:-$ROOT/target/e2e-data}
+ALL=(overhead latency rate memory validate resume)
+TIME=/usr/bin/time
+export CIBIL_BULK_TODAY=2026-11-25 AOPAY_REGISTRATION_ID=AOP-SANDBOX AOPAY_COMPANY_CODE=CMP-SANDBOX
+export NO_COLOR=1
+# Settings the user may have in their environment must not change what is measured.
+unset CIBIL_BULK_RATE CIBIL_BULK_BURST CIBIL_BULK_CONCURRENCY CIBIL_BULK_STATE CIBIL_BULK_CONFIG \
+    AOPAY_ENDPOINT AOPAY_METHOD CIBIL_BULK_TIMEOUT RUST_LOG 2>/dev/null || true
+
+usage() {
+    cat <<'EOF'
+usage: benches/e2e.sh [SCENARIO...]
+  overhead  100,000 rows, no latency, no rate cap, --concurrency 64, beside oha sending the same
+            number of requests over 64 connections to the same sandbox. Target: >= 0.70 of oha's
+            requests/s.
+  latency   20,000 rows, sandbox --latency 50ms, --concurrency 64. Target: >= 0.95 of 64/0.05 s.
+            oha sends the same requests after it: what this machine's sandbox allows at best.
+  rate      10,000 rows at --rate 200/s. Target: >= 0.98 of 200/s; busiest second <= 200 + burst.
+  memory    1,000,000 and 100,000 rows as in `overhead`. Target: peak RSS <= 64 MB, and <= 1.10x
+            the 100,000-row figure.
+  validate  `cibil-bulk validate` on 1,000,000 rows. Target: < 3 s.
+  resume    a finished 1,000,000-row run, run again. Target: < 5 s and 0 requests.
+EOF
+}
+
+# --- plumbing ---------------------------------------------------------------------------------
+
+PIDS=()
+DIRS=()
+cleanup() {
+    local pid dir
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    if [[ ${E2E_KEEP:-0} != 1 ]]; then
+        for dir in "${DIRS[@]}"; do
+            rm -rf "$dir"
+        done
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+die() {
+    echo "e2e: $*" >&2
+    exit 1
+}
+
+# Floating-point arithmetic: calc 'a / b' ...
+calc() { awk "BEGIN { printf \"%.3f\", $1 }"; }
+now_ns() { date +%s%N; }
+secs_since() { calc "($(now_ns) - $1) / 1e9"; }
+# A number from a JSON text (flat keys are enough here): json_num KEY < file
+json_num() { grep -o "\"$1\": *[0-9.eE+-]*" | head -1 | sed 's/.*: *//'; }
+# Peak RSS in MB from GNU time's -v output.
+peak_mb() { awk -F': ' '/Maximum resident set size/ { printf "%.1f", $2 / 1024 }' "$1"; }
+# CPU seconds (user + system) from GNU time's -v output.
+cpu_s() { awk -F': ' '/User time/ { u = $2 } /System time/ { s = $2 } END { printf "%.2f", u + s }' "$1"; }
+# CPU seconds a running process has used so far (the sandbox's).
+proc_cpu() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"; }
+verdict() { if awk "BEGIN { exit !($1) }"; then echo "met"; else echo "NOT MET"; fi; }
+scaled() { awk "BEGIN { printf \"%d\", $1 * $SCALE }"; }
+
+build() {
+    if [[ -n ${CIBIL_BULK_BIN:-} ]]; then
+        BIN=$CIBIL_BULK_BIN
+    else
+        echo "building the release binary (incremental)..." >&2
+        (cd "$ROOT" && cargo build --release --locked --bin cibil-bulk >&2)
+        BIN=$ROOT/target/release/cibil-bulk
+    fi
+    [[ -x $BIN ]] || die "no binary at $BIN"
+    SANDBOX_BIN=${E2E_SANDBOX_BIN:-$BIN}
+    [[ -x $TIME ]] || die "GNU time is needed at $TIME for peak RSS (Debian/Ubuntu: apt-get install time)"
+    command -v curl >/dev/null || die "curl is needed to read the sandbox's statistics"
+}
+
+need_oha() {
+    if command -v oha >/dev/null; then
+        OHA=$(command -v oha)
+    elif [[ -x $HOME/.cargo/bin/oha ]]; then
+        OHA=$HOME/.cargo/bin/oha
+    else
+        echo "installing oha (cargo install oha --locked)..." >&2
+        cargo install oha --locked >&2
+        OHA=$HOME/.cargo/bin/oha
+    fi
+}
+
+scratch() {
+    local dir
+    dir=$(mktemp -d "${TMPDIR:-/tmp}/cibil-bulk-e2e.XXXXXX")
+    DIRS+=("$dir")
+    echo "$dir"
+}
+
+# customers ROWS: the path of a generated file of ROWS rows (5% invalid, 1% repeated PANs),
+# cached by size and seed.
+customers() {
+    local rows=$1 file="$DATA/customers-$1-seed$SEED.csv"
+    if [[ ! -s $file ]]; then
+        mkdir -p "$DATA"
+        echo "generating $rows rows (seed $SEED)..." >&2
+        awk -v N="$rows" -v SEED="$SEED" -v INVALID=0.05 -v DUPLICATE=0.01 \
+            -f "$ROOT/benches/gen-customers.awk" >"$file.tmp"
+        mv "$file.tmp" "$file"
+    fi
+    echo "$file"
+}
+
+# start_sandbox DIR [FLAGS...]: starts the sandbox in its own process on a free port; sets SANDBOX
+# (base URL) and ENDPOINT.
+start_sandbox() {
+    local dir=$1
+    shift
+    "$SANDBOX_BIN" sandbox --listen 127.0.0.1:0 --seed 1 "$@" >"$dir/sandbox.out" 2>&1 &
+    SANDBOX_PID=$!
+    PIDS+=("$SANDBOX_PID")
+    local i
+    for i in $(seq 1 200); do
+        SANDBOX=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$dir/sandbox.out" 2>/dev/null | head -1 || true)
+        [[ -n $SANDBOX ]] && break
+        sleep 0.05
+    done
+    [[ -n $SANDBOX ]] || die "the sandbox did not start: $(cat "$dir/sandbox.out")"
+    ENDPOINT=$SANDBOX/api/AOP/CibilScore/registeration
+}
+
+reset_sandbox() { curl -fsS -X POST "$SANDBOX/__sandbox/reset" >/dev/null; }
+sandbox_stats() { curl -fsS "$SANDBOX/__sandbox/stats"; }
+
+# run_tool DIR NAME FILE [FLAGS...]: one `cibil-bulk run`; sets WALL (s), RSS (MB), CPU (s),
+# REQUESTS (the tool's count), SEEN, BUSIEST and SPAN (s, first to last arrival) and SANDBOX_CPU (s)
+# from the sandbox.
+run_tool() {
+    local dir=$1 name=$2 file=$3
+    shift 3
+    local start code=0 sandbox_cpu
+    sandbox_cpu=$(proc_cpu "$SANDBOX_PID")
+    start=$(now_ns)
+    "$TIME" -v -o "$dir/$name.time" "$BIN" run "$file" --endpoint "$ENDPOINT" \
+        --state "$dir/$name.db" --output "$dir/$name.results.csv" --errors "$dir/$name.errors.csv" \
+        --summary "$dir/$name.summary.json" -q "$@" >"$dir/$name.out" 2>&1 || code=$?
+    WALL=$(secs_since "$start")
+    if [[ $code -ne 0 && $code -ne 1 ]]; then
+        cat "$dir/$name.out" >&2
+        die "cibil-bulk run exited $code"
+    fi
+    RSS=$(peak_mb "$dir/$name.time")
+    CPU=$(cpu_s "$dir/$name.time")
+    SANDBOX_CPU=$(calc "$(proc_cpu "$SANDBOX_PID") - $sandbox_cpu")
+    REQUESTS=$(json_num requests <"$dir/$name.summary.json")
+    local stats
+    stats=$(sandbox_stats)
+    SEEN=$(json_num requests <<<"$stats")
+    BUSIEST=$(json_num busiest_second <<<"$stats")
+    SPAN=$(calc "$(json_num arrivals_span_ms <<<"$stats") / 1000")
+}
+
+# run_oha DIR NAME: oha sends as many requests as the sandbox saw from the tool ($SEEN), over 64
+# connections, each a valid registration with its own order id and PAN; sets OHA_WALL (s),
+# OHA_SEEN, OHA_RPS and OHA_SANDBOX_CPU (s).
+run_oha() {
+    local dir=$1 name=$2 start
+    need_oha
+    awk -v N="$SEEN" 'BEGIN {
+        for (i = 0; i < N; i++) {
+            b = int(i / 9999)
+            printf "{\"order_id\":\"OHA-%d\",\"first_name\":\"Ravi\",\"middle_name\":\"\",\"last_name\":\"Kumar\",\"pancard\":\"%c%c%cPK%04dF\",\"date_of_birth\":\"31/01/1985\",\"email_id\":\"ravi%d@example.com\",\"mobile_number\":\"%d\",\"RegistrationID\":\"AOP-SANDBOX\",\"CompanyCode\":\"CMP-SANDBOX\"}\n", i, 65 + int(b / 676) % 26, 65 + int(b / 26) % 26, 65 + b % 26, i % 9999 + 1, i, 9000000000 + i
+        } }' >"$dir/bodies.jsonl"
+    reset_sandbox
+    OHA_SANDBOX_CPU=$(proc_cpu "$SANDBOX_PID")
+    start=$(now_ns)
+    "$TIME" -v -o "$dir/$name.time" "$OHA" -n "$SEEN" -c 64 --no-tui --output-format json -m GET \
+        -H 'Content-Type: application/json' -Z "$dir/bodies.jsonl" "$ENDPOINT" >"$dir/$name.json" 2>&1 ||
+        die "oha failed: $(tail -5 "$dir/$name.json")"
+    OHA_WALL=$(secs_since "$start")
+    OHA_SANDBOX_CPU=$(calc "$(proc_cpu "$SANDBOX_PID") - $OHA_SANDBOX_CPU")
+    OHA_SEEN=$(sandbox_stats | json_num requests)
+    OHA_RPS=$(json_num requestsPerSec <"$dir/$name.json")
+}
+
+header() {
+    echo
+    echo "== $1 ($(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg))"
+}
+
+# --- scenarios --------------------------------------------------------------------------------
+
+overhead() {
+    need_oha
+    local dir rows file r
+    dir=$(scratch)
+    rows=$(scaled 100000)
+    file=$(customers "$rows")
+    start_sandbox "$dir"
+    header "overhead: $rows rows, no latency, no rate cap, --concurrency 64, vs oha -c 64"
+    echo "   The sandbox (its own process, no rate limit) shares the cores with the client measured."
+    for r in $(seq 1 "$REPEAT"); do
+        reset_sandbox
+        run_tool "$dir" "run$r" "$file" --concurrency 64 --rate 1000000/s
+        local tool_rps send_rps
+        tool_rps=$(calc "$SEEN / $WALL")
+        send_rps=$(calc "$SEEN / $SPAN")
+        run_oha "$dir" "oha$r"
+        local oha_wall=$OHA_WALL oha_seen=$OHA_SEEN oha_rps=$OHA_RPS oha_sandbox_cpu=$OHA_SANDBOX_CPU
+        printf '   [%d] cibil-bulk: %d rows, %d requests in %.2f s wall = %.0f rows/s, %.0f requests/s (sending phase %.2f s = %.0f requests/s), peak RSS %s MB, busiest second %d\n' \
+            "$r" "$rows" "$SEEN" "$WALL" "$(calc "$rows / $WALL")" "$tool_rps" "$SPAN" "$send_rps" "$RSS" "$BUSIEST"
+        printf '   [%d] oha:        %d requests in %.2f s = %.0f requests/s (sandbox saw %d), peak RSS %s MB\n' \
+            "$r" "$SEEN" "$oha_wall" "$oha_rps" "$oha_seen" "$(peak_mb "$dir/oha$r.time")"
+        printf '   [%d] CPU per request: cibil-bulk %.0f us + its sandbox %.0f us; oha %.0f us + its sandbox %.0f us\n' \
+            "$r" "$(calc "$CPU / $SEEN * 1e6")" "$(calc "$SANDBOX_CPU / $SEEN * 1e6")" \
+            "$(calc "$(cpu_s "$dir/oha$r.time") / $SEEN * 1e6")" "$(calc "$oha_sandbox_cpu / $SEEN * 1e6")"
+        local whole sending
+        whole=$(calc "$tool_rps / $oha_rps")
+        sending=$(calc "$send_rps / $oha_rps")
+        printf '   [%d] ratio to oha: %.2f end to end (import, validation, sending, results) [target >= 0.70: %s]; %.2f sending phase only\n' \
+            "$r" "$whole" "$(verdict "$whole >= 0.70")" "$sending"
+    done
+}
+
+latency() {
+    need_oha
+    local dir rows file r
+    dir=$(scratch)
+    rows=$(scaled 20000)
+    file=$(customers "$rows")
+    start_sandbox "$dir" --latency 50ms
+    header "latency: $rows rows, sandbox --latency 50ms, --concurrency 64 (ideal 64 / 0.05 s = 1280 requests/s)"
+    for r in $(seq 1 "$REPEAT"); do
+        reset_sandbox
+        run_tool "$dir" "run$r" "$file" --concurrency 64 --rate 1000000/s
+        local whole sending
+        whole=$(calc "$SEEN / $WALL / 1280")
+        sending=$(calc "$SEEN / $SPAN / 1280")
+        printf '   [%d] %d requests in %.2f s wall = %.0f requests/s (sending phase %.2f s = %.0f requests/s), peak RSS %s MB\n' \
+            "$r" "$SEEN" "$WALL" "$(calc "$SEEN / $WALL")" "$SPAN" "$(calc "$SEEN / $SPAN")" "$RSS"
+        printf '   [%d] ratio to ideal: %.3f end to end [target >= 0.95: %s]; %.3f sending phase only\n' \
+            "$r" "$whole" "$(verdict "$whole >= 0.95")" "$sending"
+        # The sandbox's own answers take a little over 50 ms (timer ticks): what a pure load
+        # generator gets from it is the ideal this machine can show.
+        run_oha "$dir" "oha$r"
+        printf '   [%d] oha, the same requests over 64 connections: %.0f requests/s = %.3f of ideal; cibil-bulk / oha: %.3f end to end, %.3f sending phase only\n' \
+            "$r" "$OHA_RPS" "$(calc "$OHA_RPS / 1280")" "$(calc "$SEEN / $WALL / $OHA_RPS")" "$(calc "$SEEN / $SPAN / $OHA_RPS")"
+    done
+}
+
+rate() {
+    local dir rows file r
+    dir=$(scratch)
+    rows=$(scaled 10000)
+    file=$(customers "$rows")
+    start_sandbox "$dir"
+    header "rate: $rows rows at --rate 200/s (--burst 1, the default)"
+    for r in $(seq 1 "$REPEAT"); do
+        reset_sandbox
+        run_tool "$dir" "run$r" "$file" --rate 200/s
+        # N requests over the span from the first arrival to the last are N - 1 intervals.
+        local achieved ratio
+        achieved=$(calc "($SEEN - 1) / $SPAN")
+        ratio=$(calc "$achieved / 200")
+        printf '   [%d] %d requests in %.2f s (first to last arrival; wall %.2f s) = %.2f requests/s\n' \
+            "$r" "$SEEN" "$SPAN" "$WALL" "$achieved"
+        printf '   [%d] achieved / 200: %.4f [target >= 0.98: %s]; busiest second %d [target <= 201: %s]\n' \
+            "$r" "$ratio" "$(verdict "$ratio >= 0.98")" "$BUSIEST" "$(verdict "$BUSIEST <= 201")"
+    done
+}
+
+memory() {
+    local dir big small r
+    dir=$(scratch)
+    big=$(scaled 1000000)
+    small=$(scaled 100000)
+    start_sandbox "$dir"
+    header "memory: peak RSS of a run of $big rows and of $small rows (no latency, --concurrency 64)"
+    for r in $(seq 1 "$REPEAT"); do
+        reset_sandbox
+        run_tool "$dir" "big$r" "$(customers "$big")" --concurrency 64 --rate 1000000/s
+        local big_rss=$RSS big_wall=$WALL big_seen=$SEEN
+        reset_sandbox
+        run_tool "$dir" "small$r" "$(customers "$small")" --concurrency 64 --rate 1000000/s
+        local ratio
+        ratio=$(calc "$big_rss / $RSS")
+        printf '   [%d] %d rows: peak RSS %s MB (%.1f s wall, %d requests); %d rows: peak RSS %s MB (%.1f s wall)\n' \
+            "$r" "$big" "$big_rss" "$big_wall" "$big_seen" "$small" "$RSS" "$WALL"
+        printf '   [%d] %d rows <= 64 MB: %s; ratio %.2f [target <= 1.10: %s]\n' \
+            "$r" "$big" "$(verdict "$big_rss <= 64")" "$ratio" "$(verdict "$ratio <= 1.10")"
+    done
+}
+
+validate() {
+    local dir rows file r
+    dir=$(scratch)
+    rows=$(scaled 1000000)
+    file=$(customers "$rows")
+    header "validate: cibil-bulk validate on $rows rows"
+    for r in $(seq 1 "$REPEAT"); do
+        local start code=0
+        start=$(now_ns)
+        "$TIME" -v -o "$dir/validate$r.time" "$BIN" validate "$file" --summary "$dir/validate$r.json" -q \
+            >"$dir/validate$r.out" 2>&1 || code=$?
+        WALL=$(secs_since "$start")
+        [[ $code -eq 0 || $code -eq 1 ]] || die "cibil-bulk validate exited $code: $(cat "$dir/validate$r.out")"
+        local cpu
+        cpu=$(cpu_s "$dir/validate$r.time")
+        printf '   [%d] %.2f s wall (%.2f s CPU) = %.0f rows/s, peak RSS %s MB [target < 3 s: %s]\n' \
+            "$r" "$WALL" "$cpu" "$(calc "$rows / $WALL")" "$(peak_mb "$dir/validate$r.time")" "$(verdict "$WALL < 3")"
+    done
+}
+
+resume() {
+    local dir rows file r
+    dir=$(scratch)
+    rows=$(scaled 1000000)
+    file=$(customers "$rows")
+    start_sandbox "$dir"
+    header "resume: a finished run of $rows rows, run again"
+    run_tool "$dir" first "$file" --concurrency 64 --rate 1000000/s
+    printf '   first run: %d requests in %.1f s wall, peak RSS %s MB\n' "$SEEN" "$WALL" "$RSS"
+    for r in $(seq 1 "$REPEAT"); do
+        reset_sandbox
+        # The same state database: `first.db`.
+        local start code=0
+        start=$(now_ns)
+        "$TIME" -v -o "$dir/again$r.time" "$BIN" run "$file" --endpoint "$ENDPOINT" --state "$dir/first.db" \
+            --output "$dir/again$r.results.csv" --errors "$dir/again$r.errors.csv" \
+            --summary "$dir/again$r.summary.json" -q --concurrency 64 --rate 1000000/s \
+            >"$dir/again$r.out" 2>&1 || code=$?
+        WALL=$(secs_since "$start")
+        [[ $code -eq 0 || $code -eq 1 ]] || die "the resumed run exited $code: $(cat "$dir/again$r.out")"
+        SEEN=$(sandbox_stats | json_num requests)
+        printf '   [%d] again: %.2f s wall, %d requests seen by the sandbox (the tool counted %d), peak RSS %s MB [target < 5 s and 0 requests: %s]\n' \
+            "$r" "$WALL" "$SEEN" "$(json_num requests <"$dir/again$r.summary.json")" \
+            "$(peak_mb "$dir/again$r.time")" "$(verdict "$WALL < 5 && $SEEN == 0")"
+    done
+}
+
+# --- main -------------------------------------------------------------------------------------
+
+scenarios=("$@")
+[[ ${#scenarios[@]} -gt 0 ]] || scenarios=("${ALL[@]}")
+for s in "${scenarios[@]}"; do
+    case $s in
+    overhead | latency | rate | memory | validate | resume) ;;
+    -h | --help | help)
+        usage
+        exit 0
+        ;;
+    *)
+        usage >&2
+        die "unknown scenario: $s"
+        ;;
+    esac
+done
+build
+echo "cibil-bulk e2e benchmark: $BIN ($("$BIN" --version 2>/dev/null || echo '?')), sandbox $SANDBOX_BIN"
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.1f GB", $2 / 1048576 }' /proc/meminfo) memory"
+for s in "${scenarios[@]}"; do
+    "$s"
+    # Each scenario's sandbox ends with it.
+    cleanup
+    PIDS=()
+    DIRS=()
+done
