@@ -73,132 +73,142 @@ async fn run_file(settings: &RunSettings, printer: &Printer) -> anyhow::Result<E
     }
     let endpoint_scope = if settings.sandbox { "sandbox".to_owned() } else { api.endpoint.to_string() };
 
-    let mut store = Store::open(&settings.state)?;
-    // Released when this function returns, by whatever path.
-    let (_lock, previous) = store.acquire_lock()?;
-    if let Some(previous) = previous {
-        printer.warn(format_args!(
-            "the state database was held by pid {} on {}, which stopped without releasing it \
-             (last seen {}s ago); carrying on from where it stopped",
-            previous.pid,
-            previous.host,
-            previous.heartbeat_age.as_secs()
-        ));
-    }
-    store.bind_endpoint(&endpoint_scope)?;
-
-    let sha256 = probe.sha256_hex();
-    let (run, resumed) = match store.find_run(&sha256)? {
-        Some(run) => {
-            if let Some(purged) = run.purged_at {
-                printer.note(format_args!(
-                    "This file is run {}, finished, whose personal data was purged ({}): nothing is \
-                     sent, and the results carry statuses and cibil_ids without the file's own columns.",
-                    run.id,
-                    chrono::DateTime::from_timestamp_millis(purged)
-                        .map(|t| t.format("%Y-%m-%d").to_string())
-                        .unwrap_or_default()
-                ));
-            }
-            store.resume_run(run.id, &path.display().to_string())?;
-            let requeued = store.requeue_in_flight(run.id)?;
-            if requeued > 0 {
-                printer.note(format_args!(
-                    "{requeued} rows were being sent when the last run stopped: they are sent again \
-                     with the same order ids."
-                ));
-            }
-            (run, true)
+    let (mut store, mut check) = Store::open_checking(&settings.state)?;
+    let outcome: anyhow::Result<Exit> = async {
+        // Released when this function returns, by whatever path.
+        let (_lock, previous) = store.acquire_lock()?;
+        if let Some(previous) = previous {
+            printer.warn(format_args!(
+                "the state database was held by pid {} on {}, which stopped without releasing it \
+                 (last seen {}s ago); carrying on from where it stopped",
+                previous.pid,
+                previous.host,
+                previous.heartbeat_age.as_secs()
+            ));
         }
-        None => {
-            for other in store.runs()?.iter().filter(|r| r.input_path == path.display().to_string()) {
-                let left = store.counts(other.id)?.left();
-                if left > 0 {
-                    printer.warn(format_args!(
-                        "{} has changed since run {} ({}, {left} rows not sent): this is a new run of \
-                         the new content. Customers registered by run {} are recognised and not sent \
-                         again; its unsent rows stay in it.",
-                        path.display(),
-                        other.id,
-                        other.status.as_str(),
-                        other.id
+        store.bind_endpoint(&endpoint_scope)?;
+
+        let sha256 = probe.sha256_hex();
+        let (run, resumed) = match store.find_run(&sha256)? {
+            Some(run) => {
+                if let Some(purged) = run.purged_at {
+                    printer.note(format_args!(
+                        "This file is run {}, finished, whose personal data was purged ({}): nothing is \
+                         sent, and the results carry statuses and cibil_ids without the file's own columns.",
+                        run.id,
+                        chrono::DateTime::from_timestamp_millis(purged)
+                            .map(|t| t.format("%Y-%m-%d").to_string())
+                            .unwrap_or_default()
                     ));
                 }
+                store.resume_run(run.id, &path.display().to_string())?;
+                let requeued = store.requeue_in_flight(run.id)?;
+                if requeued > 0 {
+                    printer.note(format_args!(
+                        "{requeued} rows were being sent when the last run stopped: they are sent again \
+                         with the same order ids."
+                    ));
+                }
+                (run, true)
             }
-            let recorded = recorded_registrations(&results);
-            (import(&mut store, settings, &probe, &endpoint_scope, &recorded, &results)?, false)
-        }
-    };
-
-    let counts = store.counts(run.id)?;
-    let mut report = engine::EngineReport::default();
-    let mut engine_error = None;
-    if counts.left() > 0 {
-        let client = Client::new(&api)?;
-        let stop = Stop::new();
-        watch_signals(stop.clone(), printer.clone(), settings.engine.shutdown_grace);
-        let progress = Progress::new(printer, run.rows_total, &counts);
-        let output = engine::run(store, run.id, client, settings.engine.clone(), progress, stop).await;
-        store = match output.store {
-            Some(store) => store,
-            None => Store::open(&settings.state)?,
+            None => {
+                for other in store.runs()?.iter().filter(|r| r.input_path == path.display().to_string()) {
+                    let left = store.counts(other.id)?.left();
+                    if left > 0 {
+                        printer.warn(format_args!(
+                            "{} has changed since run {} ({}, {left} rows not sent): this is a new run of \
+                             the new content. Customers registered by run {} are recognised and not sent \
+                             again; its unsent rows stay in it.",
+                            path.display(),
+                            other.id,
+                            other.status.as_str(),
+                            other.id
+                        ));
+                    }
+                }
+                let recorded = recorded_registrations(&results);
+                (import(&mut store, settings, &probe, &endpoint_scope, &recorded, &results)?, false)
+            }
         };
-        match output.result {
-            Ok(r) => report = r,
-            Err(e) => engine_error = Some(e),
+
+        let counts = store.counts(run.id)?;
+        let mut report = engine::EngineReport::default();
+        let mut engine_error = None;
+        if counts.left() > 0 {
+            // Not a row is claimed from a state that is not known to be sound.
+            check.wait()?;
+            let client = Client::new(&api)?;
+            let stop = Stop::new();
+            watch_signals(stop.clone(), printer.clone(), settings.engine.shutdown_grace);
+            let progress = Progress::new(printer, run.rows_total, &counts);
+            let output = engine::run(store, run.id, client, settings.engine.clone(), progress, stop).await;
+            store = match output.store {
+                Some(store) => store,
+                None => Store::open(&settings.state)?,
+            };
+            match output.result {
+                Ok(r) => report = r,
+                Err(e) => engine_error = Some(e),
+            }
         }
-    }
-    // Rows whose requests were abandoned at the end of the shutdown grace.
-    store.requeue_in_flight(run.id)?;
-    let counts = store.counts(run.id)?;
+        // Rows whose requests were abandoned at the end of the shutdown grace.
+        store.requeue_in_flight(run.id)?;
+        let counts = store.counts(run.id)?;
 
-    let exit = match (&engine_error, &report.stop) {
-        (Some(_), _) | (None, Some(StopReason::Aborted(_))) => Exit::Aborted,
-        (None, Some(StopReason::Interrupted)) => Exit::Interrupted,
-        (None, None) if counts.needing_attention() > 0 => Exit::NeedsAttention,
-        (None, None) if counts.left() > 0 => Exit::Aborted,
-        (None, None) => Exit::Success,
-    };
-    let run_status = match exit {
-        Exit::Success | Exit::NeedsAttention => RunStatus::Finished,
-        Exit::Interrupted => RunStatus::Interrupted,
-        _ => RunStatus::Aborted,
-    };
-    store.end_run(run.id, run_status, exit.code())?;
-    let run = store.run(run.id)?.unwrap_or(run);
+        let exit = match (&engine_error, &report.stop) {
+            (Some(_), _) | (None, Some(StopReason::Aborted(_))) => Exit::Aborted,
+            (None, Some(StopReason::Interrupted)) => Exit::Interrupted,
+            (None, None) if counts.needing_attention() > 0 => Exit::NeedsAttention,
+            (None, None) if counts.left() > 0 => Exit::Aborted,
+            (None, None) => Exit::Success,
+        };
+        let run_status = match exit {
+            Exit::Success | Exit::NeedsAttention => RunStatus::Finished,
+            Exit::Interrupted => RunStatus::Interrupted,
+            _ => RunStatus::Aborted,
+        };
+        store.end_run(run.id, run_status, exit.code())?;
+        let run = store.run(run.id)?.unwrap_or(run);
 
-    let written = write_results(&store, &run, &results, Some(&errors))
-        .context(crate::ResultsNotWritten { run_id: run.id, state: settings.state.clone() })?;
-    let mut summary = RunSummary::new(
-        path,
-        &run,
-        resumed,
-        &settings.state,
-        endpoint_scope,
-        &counts,
-        report.requests,
-        started.elapsed(),
-        report.stop.as_ref(),
-    );
-    summary.returning_customers = written.returning_customers;
-    summary.exit_code = exit.code();
-    summary.files.insert("results", written.results.clone());
-    if let Some(errors) = &written.errors {
-        summary.files.insert("errors", errors.clone());
+        let written = write_results(&store, &run, &results, Some(&errors))
+            .context(crate::ResultsNotWritten { run_id: run.id, state: settings.state.clone() })?;
+        // The results were read from the state while it was being checked.
+        check.wait()?;
+        let mut summary = RunSummary::new(
+            path,
+            &run,
+            resumed,
+            &settings.state,
+            endpoint_scope,
+            &counts,
+            report.requests,
+            started.elapsed(),
+            report.stop.as_ref(),
+        );
+        summary.returning_customers = written.returning_customers;
+        summary.exit_code = exit.code();
+        summary.files.insert("results", written.results.clone());
+        if let Some(errors) = &written.errors {
+            summary.files.insert("errors", errors.clone());
+        }
+        if let Some(path) = &settings.summary {
+            summary.files.insert("summary", path.clone());
+            write_json(path, &summary)?;
+        }
+        printer.note(summary.render());
+        if let Some(sandbox) = sandbox {
+            sandbox.shutdown().await;
+        }
+        if let Some(error) = engine_error {
+            return Err(error)
+                .context("the run stopped: the results file shows where each row is; run again to resume");
+        }
+        Ok(exit)
     }
-    if let Some(path) = &settings.summary {
-        summary.files.insert("summary", path.clone());
-        write_json(path, &summary)?;
-    }
-    printer.note(summary.render());
-    if let Some(sandbox) = sandbox {
-        sandbox.shutdown().await;
-    }
-    if let Some(error) = engine_error {
-        return Err(error)
-            .context("the run stopped: the results file shows where each row is; run again to resume");
-    }
-    Ok(exit)
+    .await;
+    // A damaged state explains whatever went wrong after it was opened.
+    check.wait()?;
+    outcome
 }
 
 /// Checks every row and records the file as a new run, in one transaction: a file whose date

@@ -193,6 +193,39 @@ pub fn now_ms() -> i64 {
 impl Store {
     /// Opens (creating, mode 0600) the state database at `path`, checks it and migrates it.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Store::open_with(path, |conn| check_structure(conn, path))
+    }
+
+    /// Opens the state database as [`Store::open`] does, with its structure checked on a
+    /// connection of its own while the caller goes on: the check reads the whole file (seconds
+    /// for a million rows), and so does rewriting the results of a finished run, so the two
+    /// overlap. The caller must [`Check::wait`] before it claims a row, and before it trusts what
+    /// it read.
+    pub fn open_checking(path: &Path) -> Result<(Store, Check), StoreError> {
+        let store = Store::open_with(path, |_| Ok(()))?;
+        let reader = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+        )?;
+        reader.busy_timeout(std::time::Duration::from_secs(5))?;
+        let owned = path.to_owned();
+        let handle = std::thread::Builder::new()
+            .name("state-check".into())
+            .spawn(move || {
+                check_structure(&reader, &owned).map_err(|e| match e {
+                    StoreError::Corrupt { detail, .. } => detail,
+                    other => other.to_string(),
+                })
+            })
+            .map_err(|source| StoreError::Open { path: path.to_owned(), source })?;
+        Ok((store, Check { path: path.to_owned(), handle: Some(handle), verdict: Ok(()) }))
+    }
+
+    /// Opens the database, runs `check` on the connection, then migrates it.
+    fn open_with(
+        path: &Path,
+        check: impl FnOnce(&Connection) -> Result<(), StoreError>,
+    ) -> Result<Store, StoreError> {
         let open_err = |source| StoreError::Open { path: path.to_owned(), source };
         if path.is_dir() {
             return Err(open_err(std::io::Error::new(std::io::ErrorKind::IsADirectory, "it is a directory")));
@@ -220,14 +253,7 @@ impl Store {
              PRAGMA cache_size = -8192;",
         )
         .map_err(|e| corrupt_or(path, e))?;
-        // The whole structure is checked at every open (`PRAGMA quick_check`, about a second per
-        // million rows held): a damaged page found halfway through a run would stop it with the
-        // results unwritten, where this stops it before anything is claimed, with advice.
-        let check: String =
-            conn.query_row("PRAGMA quick_check", [], |r| r.get(0)).map_err(|e| corrupt_or(path, e))?;
-        if check != "ok" {
-            return Err(StoreError::Corrupt { path: path.to_owned(), detail: check });
-        }
+        check(&conn)?;
         schema::migrate(&mut conn).map_err(|e| match e {
             StoreError::Sqlite(e) => corrupt_or(path, e),
             other => other,
@@ -378,6 +404,36 @@ fn create_if_missing(path: &Path) -> Result<(), StoreError> {
 }
 
 /// SQLite's "not a database" and "malformed" become [`StoreError::Corrupt`], with what to do.
+/// The whole structure, checked at every open (`PRAGMA quick_check`): a damaged page found halfway
+/// through a run would stop it with the results unwritten, where this stops it before anything
+/// is claimed, with advice.
+fn check_structure(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let check: String =
+        conn.query_row("PRAGMA quick_check", [], |r| r.get(0)).map_err(|e| corrupt_or(path, e))?;
+    if check == "ok" { Ok(()) } else { Err(StoreError::Corrupt { path: path.to_owned(), detail: check }) }
+}
+
+/// The check of a state database opened with [`Store::open_checking`], running or done.
+#[derive(Debug)]
+#[must_use = "a state is trusted only once its check is waited for"]
+pub struct Check {
+    path: PathBuf,
+    handle: Option<std::thread::JoinHandle<Result<(), String>>>,
+    /// What the check found, once waited for: the reason the state cannot be trusted.
+    verdict: Result<(), String>,
+}
+
+impl Check {
+    /// Waits for the check (at once after the first time) and says whether the state can be
+    /// trusted. Any failure of the check counts as damage: the state is not used further.
+    pub fn wait(&mut self) -> Result<(), StoreError> {
+        if let Some(handle) = self.handle.take() {
+            self.verdict = handle.join().unwrap_or_else(|_| Err("the check itself failed".to_owned()));
+        }
+        self.verdict.clone().map_err(|detail| StoreError::Corrupt { path: self.path.clone(), detail })
+    }
+}
+
 fn corrupt_or(path: &Path, error: rusqlite::Error) -> StoreError {
     match error.sqlite_error_code() {
         Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt) => {

@@ -281,3 +281,37 @@ fn cells_are_read_back_into_the_same_strings() {
     assert!(cells_into("[1, 2]", &mut cells).is_err());
     assert!(cells_into(r#"["a"] trailing"#, &mut cells).is_err());
 }
+
+#[test]
+fn a_state_checked_while_the_run_goes_on_is_trusted_only_when_sound() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    {
+        let mut store = Store::open(&path).unwrap();
+        import(&mut store, "aa");
+        // A table of one-page rows, whose last page is damaged below: opening never reads it.
+        store.conn.execute_batch("CREATE TABLE filler (x BLOB)").unwrap();
+        for _ in 0..20 {
+            store.conn.execute("INSERT INTO filler VALUES (zeroblob(3000))", []).unwrap();
+        }
+    }
+    {
+        let (_store, mut check) = Store::open_checking(&path).unwrap();
+        check.wait().unwrap();
+        check.wait().expect("asking again gives the same answer");
+    }
+
+    // The last connection closed: everything is in the file, no write-ahead log left.
+    let mut bytes = std::fs::read(&path).unwrap();
+    let len = bytes.len();
+    bytes[len - 4096..].fill(0xFF);
+    std::fs::write(&path, bytes).unwrap();
+    let (_store, mut check) = Store::open_checking(&path).expect("opening reads only what it needs");
+    for _ in 0..2 {
+        let err = check.wait().unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+        assert!(err.to_string().contains("another --state file"), "{err}");
+    }
+    let err = Store::open(&path).unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+}
