@@ -391,8 +391,11 @@ echo "cibil-bulk e2e benchmark: $BIN ($("$BIN" --version 2>/dev/null || echo '?'
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.1f GB", $2 / 1048576 }' /proc/meminfo) memory"
 for s in "${scenarios[@]}"; do
     "$s"
-    # Each scenario's sandbox ends with it.
+    # Each scenario's sandbox ends with it; the machine settles (a million-row state deleted,
+    # a sandbox's memory returned) before the next scenario's clock starts.
     cleanup
     PIDS=()
     DIRS=()
+    sync
+    sleep 5
 done

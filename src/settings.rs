@@ -828,8 +828,8 @@ pub fn parse_listen(text: &str) -> Option<SocketAddr> {
 
 /// A duration as people write it: one or more `<number><unit>` parts, the number possibly
 /// decimal, the unit one of `ns`, `us`, `ms`, `s`, `m`, `h`, `d` (`50ms`, `2s`, `1.5s`, `1m30s`, `30d`); `0`
-/// alone is zero. Hand-written rather than `humantime`, which takes no decimals and is twenty
-/// lines' worth of dependency.
+/// alone is zero. Hand-written rather than `humantime::parse_duration` (used for display), which
+/// takes no decimals.
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
     if text == "0" {

@@ -75,7 +75,7 @@ async fn run_file(settings: &RunSettings, printer: &Printer) -> anyhow::Result<E
 
     let (mut store, mut check) = Store::open_checking(&settings.state)?;
     let outcome: anyhow::Result<Exit> = async {
-        // Released when this function returns, by whatever path.
+        // Released when this block ends, by whatever path.
         let (_lock, previous) = store.acquire_lock()?;
         if let Some(previous) = previous {
             printer.warn(format_args!(
