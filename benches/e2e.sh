@@ -163,25 +163,30 @@ start_sandbox() {
 reset_sandbox() { curl -fsS -X POST "$SANDBOX/__sandbox/reset" >/dev/null; }
 sandbox_stats() { curl -fsS "$SANDBOX/__sandbox/stats"; }
 
-# run_tool DIR NAME FILE [FLAGS...]: one `cibil-bulk run`; sets WALL (s), RSS (MB), CPU (s),
-# REQUESTS (the tool's count), SEEN, BUSIEST and SPAN (s, first to last arrival) and SANDBOX_CPU (s)
-# from the sandbox.
+# timed DIR NAME COMMAND...: runs COMMAND under GNU time, its output in DIR/NAME.out; exit 0 or 1
+# expected (1: some rows need attention). Sets WALL (s), RSS (MB) and CPU (s).
+timed() {
+    local dir=$1 name=$2 start code=0
+    shift 2
+    start=$(now_ns)
+    "$TIME" -v -o "$dir/$name.time" "$@" >"$dir/$name.out" 2>&1 || code=$?
+    WALL=$(secs_since "$start")
+    [[ $code -eq 0 || $code -eq 1 ]] || die "$name: $1 exited $code: $(tail -20 "$dir/$name.out")"
+    RSS=$(peak_mb "$dir/$name.time")
+    CPU=$(cpu_s "$dir/$name.time")
+}
+
+# run_tool DIR NAME FILE [FLAGS...]: one `cibil-bulk run` with the state DIR/NAME.db (or
+# DIR/$STATE.db when STATE is set); sets WALL (s), RSS (MB), CPU (s), REQUESTS (the tool's
+# count), SEEN, BUSIEST and SPAN (s, first to last arrival) and SANDBOX_CPU (s) from the sandbox.
 run_tool() {
     local dir=$1 name=$2 file=$3
     shift 3
-    local start code=0 sandbox_cpu
+    local sandbox_cpu
     sandbox_cpu=$(proc_cpu "$SANDBOX_PID")
-    start=$(now_ns)
-    "$TIME" -v -o "$dir/$name.time" "$BIN" run "$file" --endpoint "$ENDPOINT" \
-        --state "$dir/$name.db" --output "$dir/$name.results.csv" --errors "$dir/$name.errors.csv" \
-        --summary "$dir/$name.summary.json" -q "$@" >"$dir/$name.out" 2>&1 || code=$?
-    WALL=$(secs_since "$start")
-    if [[ $code -ne 0 && $code -ne 1 ]]; then
-        cat "$dir/$name.out" >&2
-        die "cibil-bulk run exited $code"
-    fi
-    RSS=$(peak_mb "$dir/$name.time")
-    CPU=$(cpu_s "$dir/$name.time")
+    timed "$dir" "$name" "$BIN" run "$file" --endpoint "$ENDPOINT" \
+        --state "$dir/${STATE:-$name}.db" --output "$dir/$name.results.csv" --errors "$dir/$name.errors.csv" \
+        --summary "$dir/$name.summary.json" -q "$@"
     SANDBOX_CPU=$(calc "$(proc_cpu "$SANDBOX_PID") - $sandbox_cpu")
     REQUESTS=$(json_num requests <"$dir/$name.summary.json")
     local stats
@@ -193,9 +198,9 @@ run_tool() {
 
 # run_oha DIR NAME: oha sends as many requests as the sandbox saw from the tool ($SEEN), over 64
 # connections, each a valid registration with its own order id and PAN; sets OHA_WALL (s),
-# OHA_SEEN, OHA_RPS and OHA_SANDBOX_CPU (s).
+# OHA_RSS (MB), OHA_CPU (s), OHA_SEEN, OHA_RPS and OHA_SANDBOX_CPU (s).
 run_oha() {
-    local dir=$1 name=$2 start
+    local dir=$1 name=$2
     need_oha
     awk -v N="$SEEN" 'BEGIN {
         for (i = 0; i < N; i++) {
@@ -204,14 +209,15 @@ run_oha() {
         } }' >"$dir/bodies.jsonl"
     reset_sandbox
     OHA_SANDBOX_CPU=$(proc_cpu "$SANDBOX_PID")
-    start=$(now_ns)
-    "$TIME" -v -o "$dir/$name.time" "$OHA" -n "$SEEN" -c 64 --no-tui --output-format json -m GET \
-        -H 'Content-Type: application/json' -Z "$dir/bodies.jsonl" "$ENDPOINT" >"$dir/$name.json" 2>&1 ||
-        die "oha failed: $(tail -5 "$dir/$name.json")"
-    OHA_WALL=$(secs_since "$start")
+    # The tool's figures stay as they were for the caller.
+    local wall=$WALL rss=$RSS cpu=$CPU
+    timed "$dir" "$name" "$OHA" -n "$SEEN" -c 64 --no-tui --output-format json -m GET \
+        -H 'Content-Type: application/json' -Z "$dir/bodies.jsonl" "$ENDPOINT"
+    OHA_WALL=$WALL OHA_RSS=$RSS OHA_CPU=$CPU
+    WALL=$wall RSS=$rss CPU=$cpu
     OHA_SANDBOX_CPU=$(calc "$(proc_cpu "$SANDBOX_PID") - $OHA_SANDBOX_CPU")
     OHA_SEEN=$(sandbox_stats | json_num requests)
-    OHA_RPS=$(json_num requestsPerSec <"$dir/$name.json")
+    OHA_RPS=$(json_num requestsPerSec <"$dir/$name.out")
 }
 
 header() {
@@ -241,10 +247,10 @@ overhead() {
         printf '   [%d] cibil-bulk: %d rows, %d requests in %.2f s wall = %.0f rows/s, %.0f requests/s (sending phase %.2f s = %.0f requests/s), peak RSS %s MB, busiest second %d\n' \
             "$r" "$rows" "$SEEN" "$WALL" "$(calc "$rows / $WALL")" "$tool_rps" "$SPAN" "$send_rps" "$RSS" "$BUSIEST"
         printf '   [%d] oha:        %d requests in %.2f s = %.0f requests/s (sandbox saw %d), peak RSS %s MB\n' \
-            "$r" "$SEEN" "$oha_wall" "$oha_rps" "$oha_seen" "$(peak_mb "$dir/oha$r.time")"
+            "$r" "$SEEN" "$oha_wall" "$oha_rps" "$oha_seen" "$OHA_RSS"
         printf '   [%d] CPU per request: cibil-bulk %.0f us + its sandbox %.0f us; oha %.0f us + its sandbox %.0f us\n' \
             "$r" "$(calc "$CPU / $SEEN * 1e6")" "$(calc "$SANDBOX_CPU / $SEEN * 1e6")" \
-            "$(calc "$(cpu_s "$dir/oha$r.time") / $SEEN * 1e6")" "$(calc "$oha_sandbox_cpu / $SEEN * 1e6")"
+            "$(calc "$OHA_CPU / $SEEN * 1e6")" "$(calc "$oha_sandbox_cpu / $SEEN * 1e6")"
         local whole sending
         whole=$(calc "$tool_rps / $oha_rps")
         sending=$(calc "$send_rps / $oha_rps")
@@ -329,16 +335,9 @@ validate() {
     file=$(customers "$rows")
     header "validate: cibil-bulk validate on $rows rows"
     for r in $(seq 1 "$REPEAT"); do
-        local start code=0
-        start=$(now_ns)
-        "$TIME" -v -o "$dir/validate$r.time" "$BIN" validate "$file" --summary "$dir/validate$r.json" -q \
-            >"$dir/validate$r.out" 2>&1 || code=$?
-        WALL=$(secs_since "$start")
-        [[ $code -eq 0 || $code -eq 1 ]] || die "cibil-bulk validate exited $code: $(cat "$dir/validate$r.out")"
-        local cpu
-        cpu=$(cpu_s "$dir/validate$r.time")
+        timed "$dir" "validate$r" "$BIN" validate "$file" --summary "$dir/validate$r.json" -q
         printf '   [%d] %.2f s wall (%.2f s CPU) = %.0f rows/s, peak RSS %s MB [target < 3 s: %s]\n' \
-            "$r" "$WALL" "$cpu" "$(calc "$rows / $WALL")" "$(peak_mb "$dir/validate$r.time")" "$(verdict "$WALL < 3")"
+            "$r" "$WALL" "$CPU" "$(calc "$rows / $WALL")" "$RSS" "$(verdict "$WALL < 3")"
     done
 }
 
@@ -354,18 +353,9 @@ resume() {
     for r in $(seq 1 "$REPEAT"); do
         reset_sandbox
         # The same state database: `first.db`.
-        local start code=0
-        start=$(now_ns)
-        "$TIME" -v -o "$dir/again$r.time" "$BIN" run "$file" --endpoint "$ENDPOINT" --state "$dir/first.db" \
-            --output "$dir/again$r.results.csv" --errors "$dir/again$r.errors.csv" \
-            --summary "$dir/again$r.summary.json" -q --concurrency 64 --rate 1000000/s \
-            >"$dir/again$r.out" 2>&1 || code=$?
-        WALL=$(secs_since "$start")
-        [[ $code -eq 0 || $code -eq 1 ]] || die "the resumed run exited $code: $(cat "$dir/again$r.out")"
-        SEEN=$(sandbox_stats | json_num requests)
+        STATE=first run_tool "$dir" "again$r" "$file" --concurrency 64 --rate 1000000/s
         printf '   [%d] again: %.2f s wall, %d requests seen by the sandbox (the tool counted %d), peak RSS %s MB [target < 5 s and 0 requests: %s]\n' \
-            "$r" "$WALL" "$SEEN" "$(json_num requests <"$dir/again$r.summary.json")" \
-            "$(peak_mb "$dir/again$r.time")" "$(verdict "$WALL < 5 && $SEEN == 0")"
+            "$r" "$WALL" "$SEEN" "$REQUESTS" "$RSS" "$(verdict "$WALL < 5 && $SEEN == 0")"
     done
 }
 

@@ -17,6 +17,19 @@ pub use sandbox::sandbox;
 pub use state::{export, purge, status};
 pub use validate::validate;
 
+/// Runs `work` to its end on a multi-threaded async runtime whose threads are named `threads`.
+fn block_on<T>(
+    threads: &str,
+    work: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name(threads)
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(work)
+}
+
 /// Refuses outputs that would overwrite the customer file or each other (the input must survive
 /// whatever the run does), and outputs that could not be written: better said before a single row
 /// is read or sent than after. The state database (`--state`) is only checked for collisions; the

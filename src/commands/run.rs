@@ -21,16 +21,11 @@ use crate::output::{
 };
 use crate::sandbox::{SANDBOX_COMPANY_CODE, SANDBOX_REGISTRATION_ID, Sandbox, SandboxConfig};
 use crate::settings::RunSettings;
-use crate::store::{NewRow, RowStatus, RunRecord, RunStatus, Store};
+use crate::store::{NewRow, RowStatus, RunRecord, RunStatus, StatusCounts, Store};
 use crate::validate::{Admission, Applicant};
 
 pub fn run(settings: &RunSettings, printer: &Printer) -> anyhow::Result<Exit> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("cibil-bulk-worker")
-        .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(run_file(settings, printer))
+    super::block_on("cibil-bulk-worker", run_file(settings, printer))
 }
 
 async fn run_file(settings: &RunSettings, printer: &Printer) -> anyhow::Result<Exit> {
@@ -247,11 +242,7 @@ fn import(
     )?;
     intake.scan(|row, admission, checked| {
         let applicant = checked.customer.as_ref().map(Applicant::from);
-        let (status, duplicate_of) = match admission {
-            Admission::Valid => (RowStatus::Pending, None),
-            Admission::Invalid => (RowStatus::Invalid, None),
-            Admission::Duplicate { of_line } => (RowStatus::Duplicate, Some(of_line)),
-        };
+        let (status, duplicate_of) = row_status(admission);
         let (error, codes, warnings) = (error_text(checked), codes_text(checked), warnings_text(checked));
         let flags = cell_flags(checked);
         let new = NewRow {
@@ -292,6 +283,15 @@ fn import(
     store.run(id)?.context("the run just recorded is missing")
 }
 
+/// The status a row is recorded with, and the line it repeats.
+fn row_status(admission: Admission) -> (RowStatus, Option<u64>) {
+    match admission {
+        Admission::Valid => (RowStatus::Pending, None),
+        Admission::Invalid => (RowStatus::Invalid, None),
+        Admission::Duplicate { of_line } => (RowStatus::Duplicate, Some(of_line)),
+    }
+}
+
 /// `--dry-run`: the same checks and the same ledger look-ups, inside a transaction that is
 /// rolled back, so nothing is sent and nothing is kept.
 fn dry_run(settings: &RunSettings, probe: &Probe, printer: &Printer) -> anyhow::Result<Exit> {
@@ -330,18 +330,13 @@ fn dry_run(settings: &RunSettings, probe: &Probe, printer: &Printer) -> anyhow::
         &crate::input::Locator::Lines,
         &serde_json::json!({}),
     )?;
-    let mut tally = std::collections::BTreeMap::<RowStatus, u64>::new();
+    let mut tally = StatusCounts::default();
     let mut shown = Vec::new();
     intake.scan(|row, admission, checked| {
         let applicant = checked.customer.as_ref().map(Applicant::from);
-        let status = match admission {
-            Admission::Valid => RowStatus::Pending,
-            Admission::Invalid => RowStatus::Invalid,
-            Admission::Duplicate { .. } => RowStatus::Duplicate,
-        };
         let new = NewRow {
             line: row.line,
-            status,
+            status: row_status(admission).0,
             order_id: checked.order_id.as_deref(),
             duplicate_of: None,
             applicant: applicant.as_ref(),
@@ -351,7 +346,7 @@ fn dry_run(settings: &RunSettings, probe: &Probe, printer: &Printer) -> anyhow::
             violations: &[],
         };
         let status = import.add(&new, std::iter::empty())?;
-        *tally.entry(status).or_default() += 1;
+        tally.add(status, 1);
         if let (RowStatus::Pending, Some(a), true) = (status, &applicant, shown.len() < SHOWN) {
             shown.push(format!(
                 "  line {:>6}  order_id {}  {} {}  PAN {}  born {}  mobile {}",
@@ -368,12 +363,12 @@ fn dry_run(settings: &RunSettings, probe: &Probe, printer: &Printer) -> anyhow::
     })?;
     drop(import);
 
-    let count = |s: RowStatus| tally.get(&s).copied().unwrap_or(0);
+    let count = |s: RowStatus| tally.get(s);
     let target = if settings.sandbox { "the sandbox".to_owned() } else { settings.api.endpoint.to_string() };
     let mut text = format!(
         "{}: {} rows. Dry run: nothing was sent and no state was kept.\n  would send {:>8}   to {target} at {} ({} at once)\n",
         path.display(),
-        tally.values().sum::<u64>(),
+        tally.total(),
         count(RowStatus::Pending),
         settings.engine.rate,
         settings.engine.concurrency,

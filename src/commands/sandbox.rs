@@ -14,12 +14,7 @@ use crate::sandbox::{
 use crate::settings::SandboxSettings;
 
 pub fn sandbox(settings: &SandboxSettings, printer: &Printer) -> anyhow::Result<Exit> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("sandbox")
-        .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(serve(settings, printer))
+    super::block_on("sandbox", serve(settings, printer))
 }
 
 async fn serve(settings: &SandboxSettings, printer: &Printer) -> anyhow::Result<Exit> {

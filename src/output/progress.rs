@@ -2,7 +2,6 @@
 //! counts that matter), one log line every ten seconds otherwise (cron, CI, a pipe), nothing
 //! with `-q`. Only counts are shown: never a value from a row.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -22,7 +21,7 @@ pub struct Progress {
     /// Rows that were already final when this invocation started.
     done_before: u64,
     done_now: u64,
-    counts: BTreeMap<RowStatus, u64>,
+    counts: StatusCounts,
 }
 
 impl Progress {
@@ -43,10 +42,9 @@ impl Progress {
             bar
         });
         // Failed and in-flight rows are sent again: until then they count as pending.
-        let mut counts: BTreeMap<RowStatus, u64> = counts.0.iter().map(|(s, n)| (*s, *n)).collect();
+        let mut counts = counts.clone();
         for again in [RowStatus::Failed, RowStatus::InFlight] {
-            let n = counts.remove(&again).unwrap_or(0);
-            *counts.entry(RowStatus::Pending).or_default() += n;
+            counts.shift(again, RowStatus::Pending, counts.get(again));
         }
         let mut progress = Progress {
             bar,
@@ -64,9 +62,7 @@ impl Progress {
 
     /// A row reached `status` (from pending or in flight).
     pub fn record(&mut self, status: RowStatus) {
-        let from = self.counts.entry(RowStatus::Pending).or_default();
-        *from = from.saturating_sub(1);
-        *self.counts.entry(status).or_default() += 1;
+        self.counts.shift(RowStatus::Pending, status, 1);
         self.done_now += 1;
         if let Some(bar) = &self.bar {
             bar.inc(1);
@@ -95,19 +91,15 @@ impl Progress {
         if secs > 0.0 { self.done_now as f64 / secs } else { 0.0 }
     }
 
-    fn count(&self, status: RowStatus) -> u64 {
-        self.counts.get(&status).copied().unwrap_or(0)
-    }
-
     fn summary(&self) -> String {
         format!(
             "registered {}  known {}  duplicate {}  invalid {}  rejected {}  failed {}",
-            self.count(RowStatus::Registered),
-            self.count(RowStatus::Known),
-            self.count(RowStatus::Duplicate),
-            self.count(RowStatus::Invalid),
-            self.count(RowStatus::Rejected),
-            self.count(RowStatus::Failed),
+            self.counts.get(RowStatus::Registered),
+            self.counts.get(RowStatus::Known),
+            self.counts.get(RowStatus::Duplicate),
+            self.counts.get(RowStatus::Invalid),
+            self.counts.get(RowStatus::Rejected),
+            self.counts.get(RowStatus::Failed),
         )
     }
 

@@ -642,6 +642,17 @@ impl StatusCounts {
     pub fn needing_attention(&self) -> u64 {
         self.0.iter().filter(|(s, _)| s.needs_attention()).map(|(_, n)| n).sum()
     }
+
+    pub fn add(&mut self, status: RowStatus, n: u64) {
+        *self.0.entry(status).or_default() += n;
+    }
+
+    /// Counts `n` rows of `from` as `to` instead; `from` never goes below zero.
+    pub fn shift(&mut self, from: RowStatus, to: RowStatus, n: u64) {
+        let left = self.0.entry(from).or_default();
+        *left = left.saturating_sub(n);
+        self.add(to, n);
+    }
 }
 
 #[cfg(test)]

@@ -315,3 +315,17 @@ fn a_state_checked_while_the_run_goes_on_is_trusted_only_when_sound() {
     let err = Store::open(&path).unwrap_err();
     assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
 }
+
+#[test]
+fn counts_shift_from_one_status_to_another_and_never_below_zero() {
+    let mut counts = StatusCounts::default();
+    counts.0.insert(RowStatus::Pending, 3);
+    counts.0.insert(RowStatus::Failed, 2);
+    counts.shift(RowStatus::Failed, RowStatus::Pending, counts.get(RowStatus::Failed));
+    assert_eq!((counts.get(RowStatus::Pending), counts.get(RowStatus::Failed)), (5, 0));
+    counts.shift(RowStatus::Pending, RowStatus::Registered, 1);
+    assert_eq!((counts.get(RowStatus::Pending), counts.get(RowStatus::Registered)), (4, 1));
+    counts.shift(RowStatus::InFlight, RowStatus::Known, 1);
+    assert_eq!((counts.get(RowStatus::InFlight), counts.get(RowStatus::Known)), (0, 1));
+    assert_eq!(counts.total(), 6);
+}
