@@ -86,7 +86,10 @@ pub fn exit_code_of(error: &anyhow::Error) -> Exit {
         return Exit::Aborted;
     }
     for cause in error.chain() {
-        if let Some(store::StoreError::Locked(_) | store::StoreError::LockLost) = cause.downcast_ref() {
+        if let Some(
+            store::StoreError::Locked(_) | store::StoreError::LockLost | store::StoreError::Unchecked { .. },
+        ) = cause.downcast_ref()
+        {
             return Exit::Aborted;
         }
         if cause.downcast_ref::<engine::EngineError>().is_some()

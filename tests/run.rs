@@ -191,6 +191,24 @@ fn wrong_credentials_stop_the_run_and_a_fixed_run_finishes() {
 }
 
 #[test]
+fn an_endpoint_that_never_answers_stops_the_run_with_nothing_marked_failed() {
+    let server = Server::start(SandboxConfig { reset_rate: 1.0, seed: Some(3), ..SandboxConfig::default() });
+    let work = Work::new(&server);
+    work.write("in.csv", &customers(0, 40));
+    let out =
+        work.run("in.csv", &["--max-consecutive-failures", "5", "--concurrency", "2", "--rate", "100/s"]);
+    code(&out, 3);
+    assert!(stderr(&out).contains("5 requests in a row failed"), "{}", stderr(&out));
+    let rows = work.results("in.results.csv");
+    assert_eq!(statuses(&rows), BTreeMap::from([("pending".into(), 40)]), "nothing is marked failed");
+    let sent = server.stats().requests;
+    assert!(
+        (5..=20).contains(&sent),
+        "the run stopped soon after the fifth failure in a row: {sent} requests"
+    );
+}
+
+#[test]
 fn the_rate_limit_holds_from_the_servers_side() {
     let server =
         Server::start(SandboxConfig { rate_limit: Some(51), seed: Some(1), ..SandboxConfig::default() });

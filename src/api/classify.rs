@@ -87,7 +87,7 @@ pub enum AbortKind {
 
 /// Statuses that mean "not now" (AOPAY.md rule 2).
 fn is_transient_status(status: u16) -> bool {
-    matches!(status, 408 | 425 | 429 | 500 | 502 | 503 | 504) || (status >= 500 && status != 501)
+    matches!(status, 408 | 425 | 429) || (status >= 500 && status != 501)
 }
 
 /// Classifies an HTTP answer: the four rules of AOPAY.md in order, plus the endpoint-level abort.
@@ -167,7 +167,7 @@ pub fn classify_at(status: u16, headers: &HeaderMap, body: &[u8], now: SystemTim
         Some(m) => m,
         None => format!("HTTP {status}: the answer has no registration and no message"),
     };
-    Outcome::Rejected(Rejection { http_status: status, code, message, raw: redacted_body(&object) })
+    Outcome::Rejected(Rejection { http_status: status, code, message, raw: redacted_body(object) })
 }
 
 fn parse_object(body: &[u8]) -> Option<Map<String, Value>> {
@@ -218,7 +218,7 @@ fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
 }
 
 /// The body with every token-like field removed, capped, for keeping beside a rejected row.
-fn redacted_body(object: &Map<String, Value>) -> String {
+fn redacted_body(object: Map<String, Value>) -> String {
     fn scrub(value: &mut Value) {
         match value {
             Value::Object(map) => {
@@ -235,7 +235,7 @@ fn redacted_body(object: &Map<String, Value>) -> String {
             _ => {}
         }
     }
-    let mut value = Value::Object(object.clone());
+    let mut value = Value::Object(object);
     scrub(&mut value);
     let mut text = value.to_string();
     if text.len() > RAW_BODY_LIMIT {

@@ -11,9 +11,7 @@ use bytes::Bytes;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use serde::Serialize;
 
-pub use classify::{
-    Abort, AbortKind, Outcome, RAW_BODY_LIMIT, Registration, Rejection, Transient, classify, classify_at,
-};
+pub use classify::{Abort, AbortKind, Outcome, RAW_BODY_LIMIT, Registration, Rejection, Transient, classify};
 
 use crate::validate::Applicant;
 

@@ -30,7 +30,6 @@ const GATHER: Duration = Duration::from_millis(1);
 #[derive(Debug, Default, Clone, Copy)]
 pub(super) struct Counters {
     pub requests: u64,
-    pub answered: u64,
 }
 
 type ClaimReply = SyncSender<Result<Vec<Claim>, ()>>;
@@ -140,7 +139,6 @@ fn count(
         }
     } else {
         *consecutive_failures = 0;
-        counters.answered += 1;
     }
 }
 

@@ -25,8 +25,6 @@ use crate::api::Client;
 use crate::output::Progress;
 use crate::store::{Store, StoreError};
 
-pub use worker::backoff_delay;
-
 /// Requests per period: `10/s`, `600/m`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rate {
@@ -174,8 +172,6 @@ pub struct EngineReport {
     pub stop: Option<StopReason>,
     /// Requests sent (every attempt).
     pub requests: u64,
-    /// Requests that got an answer the vendor meant (registered or rejected).
-    pub answered: u64,
     pub elapsed: Duration,
 }
 
@@ -303,12 +299,9 @@ pub async fn run(
         (Err(e), _) => Err(e.into()),
         (Ok(_), Some(Err(e))) => Err(e.into()),
         (Ok(_), None) => Err(EngineError::Panicked("the producer thread")),
-        (Ok(counters), Some(Ok(()))) => Ok(EngineReport {
-            stop: stop.reason(),
-            requests: counters.requests,
-            answered: counters.answered,
-            elapsed: started.elapsed(),
-        }),
+        (Ok(counters), Some(Ok(()))) => {
+            Ok(EngineReport { stop: stop.reason(), requests: counters.requests, elapsed: started.elapsed() })
+        }
     };
     EngineOutput { store: Some(store), result }
 }

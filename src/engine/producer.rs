@@ -116,13 +116,8 @@ pub(super) fn run(
         // Claimed, never queued: straight back to pending.
         release(to_send.map(|(row, _)| row), collector);
     }
-    // A page asked for as the run began stopping: its claimed rows go back too.
-    if let Some(Asked { page, claimed }) = next
-        && let Ok(Ok(claims)) = claimed.recv()
-    {
-        let claimed = page.iter().zip(claims).filter(|(row, claim)| *claim == Claim::Send { line: row.line });
-        release(claimed.map(|(row, _)| row), collector);
-    }
+    // Every page asked for went through the loop: once the run stops, `ask` asks for no more,
+    // and the last page's claimed rows were released in it.
     Ok(())
 }
 

@@ -10,12 +10,15 @@ use super::Printer;
 use crate::store::{RowStatus, StatusCounts};
 
 const LOG_EVERY: Duration = Duration::from_secs(10);
+/// The bar redraws 8 times a second: its message need not change more often.
+const REFRESH_EVERY: Duration = Duration::from_millis(125);
 
 #[derive(Debug)]
 pub struct Progress {
     bar: Option<ProgressBar>,
     log: bool,
-    last_log: Instant,
+    /// When the bar's message or the log line was last written.
+    last_shown: Instant,
     started: Instant,
     total: u64,
     /// Rows that were already final when this invocation started.
@@ -49,7 +52,7 @@ impl Progress {
         let mut progress = Progress {
             bar,
             log: !printer.is_quiet(),
-            last_log: Instant::now(),
+            last_shown: Instant::now(),
             started: Instant::now(),
             total,
             done_before,
@@ -71,10 +74,14 @@ impl Progress {
 
     /// Called often; redraws the message, or logs a line every ten seconds.
     pub fn tick(&mut self) {
+        let every = if self.bar.is_some() { REFRESH_EVERY } else { LOG_EVERY };
+        if self.last_shown.elapsed() < every {
+            return;
+        }
+        self.last_shown = Instant::now();
         if self.bar.is_some() {
             self.refresh_message();
-        } else if self.log && self.last_log.elapsed() >= LOG_EVERY {
-            self.last_log = Instant::now();
+        } else if self.log {
             self.log_line();
         }
     }

@@ -2,6 +2,7 @@
 //! order, regenerated from the state — the errors file with the rows a clerk must look at, and
 //! the summary, as text for people and as JSON with stable keys for cron scripts.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use super::errors::identifier_columns;
 use super::sheet::TableFile;
 use super::{ErrorsFile, OutputError};
 use crate::engine::StopReason;
-use crate::input::Locator;
+use crate::input::{Locator, clean, header_key};
 use crate::store::{ResultRow, RowStatus, RunRecord, StatusCounts, Store, StoreError};
 
 /// Columns the results file puts before the input's own.
@@ -46,6 +47,8 @@ pub struct ResultsFile {
     locator: Locator,
     /// The input's columns: rows whose cells were purged get empty ones, so the table stays whole.
     width: usize,
+    /// The line and attempts columns, written into the same strings for every row.
+    numbers: [String; 2],
 }
 
 impl ResultsFile {
@@ -62,12 +65,21 @@ impl ResultsFile {
             .chain(identifier_columns(input_headers).into_iter().map(|p| p + RESULT_COLUMNS.len()))
             .collect();
         let table = TableFile::create(path, "Results", &columns, (&text, &[8, 9]), false)?;
-        Ok(ResultsFile { table, locator: locator.clone(), width: input_headers.len() })
+        Ok(ResultsFile {
+            table,
+            locator: locator.clone(),
+            width: input_headers.len(),
+            numbers: Default::default(),
+        })
     }
 
     pub fn write(&mut self, row: &ResultRow) -> Result<(), OutputError> {
-        let line = row.line.to_string();
-        let attempts = row.attempts.to_string();
+        use std::fmt::Write as _;
+        let [line, attempts] = &mut self.numbers;
+        line.clear();
+        attempts.clear();
+        let _ = write!(line, "{}", row.line);
+        let _ = write!(attempts, "{}", row.attempts);
         let returning = match row.is_returning_customer {
             Some(true) => "1",
             Some(false) => "0",
@@ -84,7 +96,7 @@ impl ResultsFile {
             row.merchant_trans_id.as_deref().unwrap_or(""),
             row.error_code.as_deref().unwrap_or(""),
             row.error.as_deref().unwrap_or(""),
-            warnings.as_str(),
+            &warnings,
             attempts.as_str(),
         ];
         let padding = self.width.saturating_sub(row.cells.len());
@@ -98,16 +110,16 @@ impl ResultsFile {
 }
 
 /// A duplicate's warnings say which row it follows.
-fn warnings_text(row: &ResultRow, locator: &Locator) -> String {
-    let mut text = row.warnings.clone().unwrap_or_default();
-    if let Some(first) = row.duplicate_of {
-        if !text.is_empty() {
-            text.push_str(" | ");
-        }
-        let status = row.duplicate_of_status.map_or("", RowStatus::as_str);
-        text.push_str(&format!("same PAN as {} ({status}): not sent again", locator.row(first)));
+fn warnings_text<'r>(row: &'r ResultRow, locator: &Locator) -> std::borrow::Cow<'r, str> {
+    let own = row.warnings.as_deref().unwrap_or("");
+    let Some(first) = row.duplicate_of else { return own.into() };
+    let mut text = own.to_owned();
+    if !text.is_empty() {
+        text.push_str(" | ");
     }
-    text
+    let status = row.duplicate_of_status.map_or("", RowStatus::as_str);
+    text.push_str(&format!("same PAN as {} ({status}): not sent again", locator.row(first)));
+    text.into()
 }
 
 /// The message in the errors file for a row that needs attention.
@@ -295,26 +307,49 @@ impl RunSummary {
 /// The order ids an existing results file records as registered (or known): evidence of
 /// registrations a state database should know about. Empty when the file is absent or is not a
 /// results file.
-pub fn recorded_registrations(path: &Path) -> std::collections::HashSet<String> {
-    let rows: Vec<Vec<String>> = if super::is_workbook_path(path) {
+pub fn recorded_registrations(path: &Path) -> HashSet<String> {
+    if super::is_workbook_path(path) {
         use calamine::Reader as _;
-        let Ok(mut book) = calamine::open_workbook_auto(path) else { return Default::default() };
-        let Some(Ok(range)) = book.worksheet_range_at(0) else { return Default::default() };
-        range.rows().map(|r| r.iter().map(|c| c.to_string()).collect()).collect()
+        let Ok(mut book) = calamine::open_workbook_auto(path) else { return HashSet::new() };
+        let Some(Ok(range)) = book.worksheet_range_at(0) else { return HashSet::new() };
+        registered_in(range.rows().map(|r| r.iter().map(|c| c.to_string()).collect()))
     } else {
-        let Ok(mut reader) = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_path(path)
-        else {
-            return Default::default();
-        };
-        reader.records().map_while(Result::ok).map(|r| r.iter().map(str::to_owned).collect()).collect()
-    };
-    let Some((header, rows)) = rows.split_first() else { return Default::default() };
-    let column = |name: &str| header.iter().position(|h| h.trim_start_matches('\u{feff}') == name);
+        let reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_path(path);
+        let Ok(mut reader) = reader else { return HashSet::new() };
+        registered_in(reader.records().map_while(Result::ok).map(|r| r.iter().map(str::to_owned).collect()))
+    }
+}
+
+/// The order ids of the rows a results file marks registered or known, its cells read back as
+/// values: the mark that kept a cell such as `-12` from being taken for a formula comes off.
+fn registered_in(mut rows: impl Iterator<Item = Vec<String>>) -> HashSet<String> {
+    let Some(header) = rows.next() else { return HashSet::new() };
+    let column = |name: &str| header.iter().position(|h| header_key(h) == header_key(name));
     let (Some(order_id), Some(status)) = (column("order_id"), column("status")) else {
-        return Default::default();
+        return HashSet::new();
     };
-    rows.iter()
-        .filter(|r| r.get(status).is_some_and(|s| s == "registered" || s == "known"))
-        .filter_map(|r| r.get(order_id).filter(|id| !id.is_empty()).cloned())
+    rows.filter(|r| r.get(status).is_some_and(|s| matches!(clean(s).as_ref(), "registered" | "known")))
+        .filter_map(|r| r.get(order_id).map(|id| clean(id).into_owned()).filter(|id| !id.is_empty()))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registrations_are_read_back_as_the_values_the_tool_wrote() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("in.results.csv");
+        // As written: a BOM, and order ids that start like a formula marked as text.
+        let text =
+            "\u{feff}line,order_id,status\n2,'-12,registered\n3,ORD-3,known\n4,'+4,failed\n5,,registered\n";
+        std::fs::write(&path, text).unwrap();
+        let found = recorded_registrations(&path);
+        assert_eq!(found, HashSet::from(["-12".to_owned(), "ORD-3".to_owned()]));
+
+        std::fs::write(&path, "line,something,else\n2,a,b\n").unwrap();
+        assert!(recorded_registrations(&path).is_empty(), "not a results file");
+        assert!(recorded_registrations(&dir.path().join("absent.csv")).is_empty());
+    }
 }

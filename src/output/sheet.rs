@@ -107,8 +107,7 @@ impl SheetFile {
         flags: &[(usize, String)],
     ) -> Result<(), OutputError> {
         let row = self.row;
-        let path = self.path.clone();
-        let sheet = self.workbook.worksheet_from_index(0).map_err(|e| error(&path, e))?;
+        let sheet = self.workbook.worksheet_from_index(0).map_err(|e| error(&self.path, e))?;
         for (column, cell) in cells.into_iter().enumerate() {
             let Ok(column) = u16::try_from(column) else { break };
             let flagged = flags.iter().any(|(c, _)| *c == usize::from(column));
@@ -119,7 +118,7 @@ impl SheetFile {
                 (false, true) => sheet.write_string_with_format(row, column, cell, &self.text),
                 (false, false) => sheet.write_string(row, column, cell),
             };
-            written.map_err(|e| error(&path, e))?;
+            written.map_err(|e| error(&self.path, e))?;
         }
         for (column, message) in flags {
             let Ok(column) = u16::try_from(*column) else { continue };
@@ -128,19 +127,10 @@ impl SheetFile {
                 .add_author_prefix(false)
                 .set_width(360)
                 .set_height(120);
-            sheet.insert_note(row, column, &note).map_err(|e| error(&path, e))?;
+            sheet.insert_note(row, column, &note).map_err(|e| error(&self.path, e))?;
         }
         self.row += 1;
         Ok(())
-    }
-
-    /// Rows written so far, the header excluded.
-    pub fn rows(&self) -> u64 {
-        u64::from(self.row - 1)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     /// Adds the autofilter over what was written and saves the workbook atomically.

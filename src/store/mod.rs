@@ -39,6 +39,12 @@ pub enum StoreError {
     )]
     Corrupt { path: PathBuf, detail: String },
     #[error(
+        "the state database {} could not be checked ({detail}); nothing was sent. Run again; if \
+         this persists, check the disk it is on",
+        .path.display()
+    )]
+    Unchecked { path: PathBuf, detail: String },
+    #[error(
         "the state database was written by a newer cibil-bulk (schema {found}, this one knows \
          {supported}): upgrade cibil-bulk"
     )]
@@ -213,8 +219,8 @@ impl Store {
             .name("state-check".into())
             .spawn(move || {
                 check_structure(&reader, &owned).map_err(|e| match e {
-                    StoreError::Corrupt { detail, .. } => detail,
-                    other => other.to_string(),
+                    StoreError::Corrupt { detail, .. } => Verdict::Damaged(detail),
+                    other => Verdict::Unchecked(other.to_string()),
                 })
             })
             .map_err(|source| StoreError::Open { path: path.to_owned(), source })?;
@@ -258,7 +264,7 @@ impl Store {
             StoreError::Sqlite(e) => corrupt_or(path, e),
             other => other,
         })?;
-        let ledger_key = ledger_key(&conn)?;
+        let ledger_key = ledger_key(&conn, path)?;
         Ok(Store { conn, path: path.to_owned(), ledger_key })
     }
 
@@ -403,7 +409,6 @@ fn create_if_missing(path: &Path) -> Result<(), StoreError> {
     linked
 }
 
-/// SQLite's "not a database" and "malformed" become [`StoreError::Corrupt`], with what to do.
 /// The whole structure, checked at every open (`PRAGMA quick_check`): a damaged page found halfway
 /// through a run would stop it with the results unwritten, where this stops it before anything
 /// is claimed, with advice.
@@ -418,22 +423,37 @@ fn check_structure(conn: &Connection, path: &Path) -> Result<(), StoreError> {
 #[must_use = "a state is trusted only once its check is waited for"]
 pub struct Check {
     path: PathBuf,
-    handle: Option<std::thread::JoinHandle<Result<(), String>>>,
-    /// What the check found, once waited for: the reason the state cannot be trusted.
-    verdict: Result<(), String>,
+    handle: Option<std::thread::JoinHandle<Result<(), Verdict>>>,
+    /// What the check found, once waited for: why the state cannot be trusted.
+    verdict: Result<(), Verdict>,
+}
+
+/// Why a state failed its check: damage found, or no answer (the disk, a lock, the check's own
+/// failure), which is not evidence of damage and must not send the user to another state file.
+#[derive(Debug, Clone)]
+enum Verdict {
+    Damaged(String),
+    Unchecked(String),
 }
 
 impl Check {
     /// Waits for the check (at once after the first time) and says whether the state can be
-    /// trusted. Any failure of the check counts as damage: the state is not used further.
+    /// trusted. A state that could not be checked is not used further either.
     pub fn wait(&mut self) -> Result<(), StoreError> {
         if let Some(handle) = self.handle.take() {
-            self.verdict = handle.join().unwrap_or_else(|_| Err("the check itself failed".to_owned()));
+            self.verdict = handle
+                .join()
+                .unwrap_or_else(|_| Err(Verdict::Unchecked("the check stopped unexpectedly".to_owned())));
         }
-        self.verdict.clone().map_err(|detail| StoreError::Corrupt { path: self.path.clone(), detail })
+        let path = self.path.clone();
+        self.verdict.clone().map_err(|verdict| match verdict {
+            Verdict::Damaged(detail) => StoreError::Corrupt { path, detail },
+            Verdict::Unchecked(detail) => StoreError::Unchecked { path, detail },
+        })
     }
 }
 
+/// SQLite's "not a database" and "malformed" become [`StoreError::Corrupt`], with what to do.
 fn corrupt_or(path: &Path, error: rusqlite::Error) -> StoreError {
     match error.sqlite_error_code() {
         Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt) => {
@@ -443,13 +463,17 @@ fn corrupt_or(path: &Path, error: rusqlite::Error) -> StoreError {
     }
 }
 
-fn ledger_key(conn: &Connection) -> Result<[u8; 32], StoreError> {
-    let existing: Option<Vec<u8>> =
-        conn.query_row("SELECT value FROM meta WHERE key = 'ledger_key'", [], |r| r.get(0)).optional()?;
-    if let Some(key) = existing.and_then(|k| <[u8; 32]>::try_from(k).ok()) {
-        return Ok(key);
+/// The state's secret for the ledger, made the first time a database is opened. Two processes
+/// opening a new database at once both keep the first key written (`INSERT OR IGNORE`, then read
+/// back): a key that changed would leave every registration in the ledger unrecognised.
+fn ledger_key(conn: &Connection, path: &Path) -> Result<[u8; 32], StoreError> {
+    let fresh: [u8; 32] = rand::random();
+    conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('ledger_key', ?1)", [fresh.as_slice()])?;
+    let key: rusqlite::types::Value =
+        conn.query_row("SELECT value FROM meta WHERE key = 'ledger_key'", [], |r| r.get(0))?;
+    match key {
+        rusqlite::types::Value::Blob(key) => <[u8; 32]>::try_from(key).ok(),
+        _ => None,
     }
-    let key: [u8; 32] = rand::random();
-    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('ledger_key', ?1)", [key.as_slice()])?;
-    Ok(key)
+    .ok_or_else(|| StoreError::Corrupt { path: path.to_owned(), detail: "its ledger key is damaged".into() })
 }

@@ -88,11 +88,7 @@ impl Import<'_> {
         let (mut pan_key, mut payload, mut cibil_id) = (None, None, None);
         if let (RowStatus::Pending, Some(a)) = (row.status, row.applicant) {
             let key = pan_key_with(&self.ledger_key, &a.pancard);
-            cibil_id = self
-                .tx
-                .prepare_cached("SELECT cibil_id FROM ledger WHERE pan_key = ?1")?
-                .query_row([key.as_slice()], |r| r.get::<_, String>(0))
-                .optional()?;
+            cibil_id = ledger_cibil_id(&self.tx, &key)?;
             if cibil_id.is_some() {
                 status = RowStatus::Known;
             }
@@ -195,8 +191,14 @@ impl Reader {
         let rows = stmt
             .query_map(params![run_id, after_line, limit], |r| {
                 let key: Vec<u8> = r.get(1)?;
-                let mut pan_key = [0u8; 16];
-                pan_key.copy_from_slice(&key[..16.min(key.len())]);
+                // A key of another length is damage, said as such rather than a panic.
+                let pan_key = <[u8; 16]>::try_from(key).map_err(|key| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        1,
+                        rusqlite::types::Type::Blob,
+                        format!("a ledger key of {} bytes, not 16", key.len()).into(),
+                    )
+                })?;
                 Ok(PendingRow {
                     line: r.get(0)?,
                     pan_key,
@@ -479,6 +481,13 @@ fn cells_into(json: &str, cells: &mut Vec<String>) -> serde_json::Result<()> {
     deserializer.end()
 }
 
+/// The `cibil_id` the ledger holds for a customer, by the key of their PAN.
+fn ledger_cibil_id(conn: &rusqlite::Connection, pan_key: &[u8; 16]) -> rusqlite::Result<Option<String>> {
+    conn.prepare_cached("SELECT cibil_id FROM ledger WHERE pan_key = ?1")?
+        .query_row([pan_key.as_slice()], |r| r.get(0))
+        .optional()
+}
+
 fn claim_in(
     tx: &Transaction<'_>,
     run_id: i64,
@@ -489,9 +498,9 @@ fn claim_in(
     if rows.is_empty() {
         return Ok(claims);
     }
-    let mut ledger = tx.prepare_cached("SELECT cibil_id FROM ledger WHERE pan_key = ?1")?;
     let mut known = tx.prepare_cached(
-        "UPDATE rows SET status = 'known', cibil_id = ?3, updated_at = ?4
+        "UPDATE rows SET status = 'known', cibil_id = ?3, updated_at = ?4,
+            http_status = NULL, error_code = NULL, error = NULL, raw_response = NULL
          WHERE run_id = ?1 AND line = ?2 AND status IN ('pending', 'failed')",
     )?;
     let mut in_flight = tx.prepare_cached(
@@ -499,7 +508,7 @@ fn claim_in(
          WHERE run_id = ?1 AND line = ?2 AND status IN ('pending', 'failed')",
     )?;
     for (line, pan_key) in rows {
-        let cibil_id: Option<String> = ledger.query_row([pan_key.as_slice()], |r| r.get(0)).optional()?;
+        let cibil_id = ledger_cibil_id(tx, pan_key)?;
         if let Some(cibil_id) = cibil_id {
             one_row(
                 known.execute(params![run_id, line, cibil_id, now])?,

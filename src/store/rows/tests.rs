@@ -150,10 +150,18 @@ fn a_customer_registered_meanwhile_is_known_at_claim_time() {
     let first = import(&mut store, "aa");
     let second = import(&mut store, "bb");
     let key = store.pan_key("ABCPK1234F");
+    // The second run's row failed first: known now, it carries none of that failure.
+    store.claim(second, &[(2, key)]).unwrap();
+    let failed =
+        RowResult::Failed { line: 2, attempts: 1, http_status: Some(503), message: "HTTP 503".into() };
+    store.record(second, &[failed]).unwrap();
     store.claim(first, &[(2, key)]).unwrap();
     store.record(first, &[registered(2)]).unwrap();
     assert_eq!(store.claim(second, &[(2, key)]).unwrap(), vec![Claim::Known { line: 2 }]);
     assert_eq!(store.counts(second).unwrap().get(RowStatus::Known), 1);
+    let row = &results(&store, second)[0];
+    assert_eq!((row.status, row.cibil_id.as_deref()), (RowStatus::Known, Some("9362678")));
+    assert_eq!((row.http_status, row.error_code.as_deref(), row.error.as_deref()), (None, None, None));
 }
 
 #[test]
@@ -328,4 +336,55 @@ fn counts_shift_from_one_status_to_another_and_never_below_zero() {
     counts.shift(RowStatus::InFlight, RowStatus::Known, 1);
     assert_eq!((counts.get(RowStatus::InFlight), counts.get(RowStatus::Known)), (0, 1));
     assert_eq!(counts.total(), 6);
+}
+
+#[test]
+fn a_damaged_ledger_key_is_refused_not_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let key = {
+        let store = Store::open(&path).unwrap();
+        let key = store.pan_key("ABCPK1234F");
+        store.conn.execute("UPDATE meta SET value = x'0102' WHERE key = 'ledger_key'", []).unwrap();
+        key
+    };
+    let err = Store::open(&path).unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+    assert!(err.to_string().contains("ledger key"), "{err}");
+
+    // Two stores on one database share its key.
+    let other = dir.path().join("t.db");
+    let (a, b) = (Store::open(&other).unwrap(), Store::open(&other).unwrap());
+    assert_eq!(a.pan_key("ABCPK1234F"), b.pan_key("ABCPK1234F"));
+    assert_ne!(a.pan_key("ABCPK1234F"), key, "each database has a key of its own");
+}
+
+#[test]
+fn a_check_that_could_not_run_is_not_taken_for_damage() {
+    use crate::store::{Check, Verdict};
+    let checking = |work: fn() -> Result<(), Verdict>| Check {
+        path: "s.db".into(),
+        handle: Some(std::thread::spawn(work)),
+        verdict: Ok(()),
+    };
+    let mut check = checking(|| Err(Verdict::Unchecked("disk I/O error".into())));
+    let err = check.wait().unwrap_err();
+    assert!(matches!(err, StoreError::Unchecked { .. }), "{err:?}");
+    assert!(!err.to_string().contains("another --state"), "{err}");
+
+    let mut check = checking(|| panic!("the check's own failure"));
+    assert!(matches!(check.wait().unwrap_err(), StoreError::Unchecked { .. }));
+
+    let mut check = checking(|| Err(Verdict::Damaged("page 7: btree corrupt".into())));
+    assert!(matches!(check.wait().unwrap_err(), StoreError::Corrupt { .. }));
+}
+
+#[test]
+fn a_damaged_row_key_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("s.db")).unwrap();
+    let run = import(&mut store, "aa");
+    store.conn.execute("UPDATE rows SET pan_key = x'01' WHERE run_id = ?1", [run]).unwrap();
+    let err = store.reader().unwrap().pending(run, 0, 10).unwrap_err();
+    assert!(err.to_string().contains("not 16"), "{err}");
 }
