@@ -20,6 +20,7 @@ use crate::cli::{
 };
 use crate::engine::{EngineSettings, Rate};
 use crate::input::{Field, ProbeOptions, SheetChoice, SheetOptions, TextEncoding};
+use crate::output::{LogFormat, LogSettings};
 use crate::sandbox::SandboxConfig;
 use crate::validate::{DateOrder, Rules};
 
@@ -40,19 +41,6 @@ pub struct Settings {
     pub command: CommandSettings,
     /// Things the user should hear about the settings themselves (said once, at start).
     pub warnings: Vec<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LogSettings {
-    /// -1 quiet, 0 normal, 1+ verbose.
-    pub verbosity: i8,
-    pub format: LogFormat,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    Text,
-    Json,
 }
 
 #[derive(Debug, Clone)]

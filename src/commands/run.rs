@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 
+use super::Exit;
 use super::guard_outputs;
 use super::intake::{Intake, warn_about_encoding};
-use crate::Exit;
 use crate::api::{Client, Credentials};
 use crate::engine::{self, Stop, StopReason};
 use crate::input::{self, Probe};
@@ -166,7 +166,7 @@ async fn run_file(settings: &RunSettings, printer: &Printer) -> anyhow::Result<E
         let run = store.run(run.id)?.unwrap_or(run);
 
         let written = write_results(&store, &run, &results, Some(&errors))
-            .context(crate::ResultsNotWritten { run_id: run.id, state: settings.state.clone() })?;
+            .context(super::ResultsNotWritten { run_id: run.id, state: settings.state.clone() })?;
         // The results were read from the state while it was being checked.
         check.wait()?;
         let mut summary = RunSummary::new(

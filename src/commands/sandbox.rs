@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-use crate::Exit;
+use super::Exit;
 use crate::output::Printer;
 use crate::sandbox::{
     RESET_PATH, SANDBOX_COMPANY_CODE, SANDBOX_REGISTRATION_ID, STATS_PATH, Sandbox, SandboxConfig,

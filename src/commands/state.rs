@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::{Context as _, bail};
 
-use crate::Exit;
+use super::Exit;
 use crate::input::{self, ProbeOptions};
 use crate::output::{Printer, write_results};
 use crate::settings::{ExportSettings, PurgeSettings, StatusSettings};

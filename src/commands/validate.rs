@@ -3,9 +3,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use super::Exit;
 use super::guard_outputs;
 use super::intake::{Intake, warn_about_encoding};
-use crate::Exit;
 use crate::input;
 use crate::output::{ErrorsFile, Printer, ReportFile, ValidationSummary, cell_flags, error_text, write_json};
 use crate::settings::ValidateSettings;

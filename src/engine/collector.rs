@@ -1,4 +1,4 @@
-//! The collector: the one owner of the state database and the progress display while a run
+//! The collector: the one owner of the state database and the [`Observer`] while a run
 //! sends. Claims are committed at once (a request may not leave before its claim is durable);
 //! outcomes are committed in groups — every 100, or 200 ms after the first waiting one — so a
 //! fast run costs a few fsyncs a second, not one per row. Whatever is waiting when a commit is
@@ -10,8 +10,7 @@
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
 use std::time::{Duration, Instant};
 
-use super::{Attempt, EngineSettings, Message, Stop, StopReason};
-use crate::output::Progress;
+use super::{Attempt, EngineSettings, Message, Observer, Stop, StopReason};
 use crate::store::{Claim, HEARTBEAT_EVERY, RowResult, RowStatus, Store, StoreError};
 
 const GROUP_SIZE: usize = 100;
@@ -56,7 +55,7 @@ pub(super) fn run(
     mut store: Store,
     run_id: i64,
     inbox: &mpsc::Receiver<Message>,
-    mut progress: Progress,
+    mut observer: impl Observer,
     stop: &Stop,
     settings: &EngineSettings,
 ) -> (Store, Result<Counters, StoreError>) {
@@ -92,7 +91,7 @@ pub(super) fn run(
                         count(&mut counters, &mut consecutive_failures, attempt, settings, stop);
                     }
                     if !matches!(result, RowResult::Released { .. }) {
-                        progress.record(result.status());
+                        observer.record(result.status());
                     }
                     group.oldest_result.get_or_insert_with(Instant::now);
                     group.results.push(result);
@@ -100,7 +99,7 @@ pub(super) fn run(
             }
         }
         if group.due() {
-            commit(&mut store, run_id, &mut group, &mut failure, &mut progress, stop);
+            commit(&mut store, run_id, &mut group, &mut failure, &mut observer, stop);
         } else if received {
             std::thread::sleep(GATHER);
         }
@@ -110,10 +109,10 @@ pub(super) fn run(
                 fail(&mut failure, e, stop);
             }
         }
-        progress.tick();
+        observer.tick();
     }
-    commit(&mut store, run_id, &mut group, &mut failure, &mut progress, stop);
-    progress.finish();
+    commit(&mut store, run_id, &mut group, &mut failure, &mut observer, stop);
+    observer.finish();
     match failure {
         Some(e) => (store, Err(e)),
         None => (store, Ok(counters)),
@@ -149,7 +148,7 @@ fn commit(
     run_id: i64,
     group: &mut Group,
     failure: &mut Option<StoreError>,
-    progress: &mut Progress,
+    observer: &mut impl Observer,
     stop: &Stop,
 ) {
     let claimed = match failure {
@@ -160,7 +159,7 @@ fn commit(
         Ok(claimed) => {
             for claim in &claimed {
                 if matches!(claim, Claim::Known { .. }) {
-                    progress.record(RowStatus::Known);
+                    observer.record(RowStatus::Known);
                 }
             }
             let mut claimed = claimed.into_iter();

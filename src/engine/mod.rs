@@ -22,8 +22,7 @@ use governor::{Quota, RateLimiter};
 use tokio_util::sync::CancellationToken;
 
 use crate::api::Client;
-use crate::output::Progress;
-use crate::store::{Store, StoreError};
+use crate::store::{RowStatus, Store, StoreError};
 
 /// Requests per period: `10/s`, `600/m`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,6 +165,19 @@ fn claim_batch(settings: &EngineSettings) -> usize {
     tenth_of_a_second.max(settings.concurrency.get()).clamp(8, 512)
 }
 
+/// Whoever watches a run while it sends (the progress display): told of every row that reaches
+/// its status in this invocation, ticked often (a few times a second at least) so it can redraw,
+/// and finished once. Called from the collector's thread only, between commits: it must return
+/// quickly and never block.
+pub trait Observer: Send {
+    /// A row left `pending` for `status` (a registration, a rejection, a known customer...).
+    fn record(&mut self, status: RowStatus);
+    /// Time passed: a chance to redraw.
+    fn tick(&mut self);
+    /// The run is over; nothing more will be recorded.
+    fn finish(&mut self);
+}
+
 /// What an invocation of the engine did.
 #[derive(Debug, Clone, Default)]
 pub struct EngineReport {
@@ -222,7 +234,7 @@ pub async fn run(
     run_id: i64,
     client: Client,
     settings: EngineSettings,
-    progress: Progress,
+    observer: impl Observer + 'static,
     stop: Stop,
 ) -> EngineOutput {
     let started = Instant::now();
@@ -235,7 +247,7 @@ pub async fn run(
         let (stop, settings) = (stop.clone(), settings.clone());
         std::thread::Builder::new()
             .name("collector".into())
-            .spawn(move || collector::run(store, run_id, &inbox, progress, &stop, &settings))
+            .spawn(move || collector::run(store, run_id, &inbox, observer, &stop, &settings))
     };
     let Ok(collector) = collector else {
         return EngineOutput {

@@ -19,7 +19,20 @@ pub use run::{ResultsFile, RunSummary, recorded_registrations, write_results};
 pub use sheet::{SheetFile, is_workbook_path};
 pub use validation::{ReportFile, ValidationSummary, cell_flags, codes_text, error_text, warnings_text};
 
-use crate::settings::{LogFormat, LogSettings};
+/// How loud the terminal is, and in what shape log lines are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogSettings {
+    /// -1 quiet, 0 normal, 1+ verbose.
+    pub verbosity: i8,
+    pub format: LogFormat,
+}
+
+/// Log lines for people (`text`) or for log collectors (`json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
 
 /// The terminal: reports on stdout, warnings and notes on stderr, as loud as the user asked.
 #[derive(Debug, Clone)]

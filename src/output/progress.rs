@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::Printer;
+use crate::engine::Observer;
 use crate::store::{RowStatus, StatusCounts};
 
 const LOG_EVERY: Duration = Duration::from_secs(10);
@@ -63,36 +64,6 @@ impl Progress {
         progress
     }
 
-    /// A row reached `status` (from pending or in flight).
-    pub fn record(&mut self, status: RowStatus) {
-        self.counts.shift(RowStatus::Pending, status, 1);
-        self.done_now += 1;
-        if let Some(bar) = &self.bar {
-            bar.inc(1);
-        }
-    }
-
-    /// Called often; redraws the message, or logs a line every ten seconds.
-    pub fn tick(&mut self) {
-        let every = if self.bar.is_some() { REFRESH_EVERY } else { LOG_EVERY };
-        if self.last_shown.elapsed() < every {
-            return;
-        }
-        self.last_shown = Instant::now();
-        if self.bar.is_some() {
-            self.refresh_message();
-        } else if self.log {
-            self.log_line();
-        }
-    }
-
-    pub fn finish(&mut self) {
-        if let Some(bar) = self.bar.take() {
-            self.refresh_message_of(&bar);
-            bar.finish_and_clear();
-        }
-    }
-
     fn rate(&self) -> f64 {
         let secs = self.started.elapsed().as_secs_f64();
         if secs > 0.0 { self.done_now as f64 / secs } else { 0.0 }
@@ -134,5 +105,37 @@ impl Progress {
             self.total,
             self.summary()
         );
+    }
+}
+
+impl Observer for Progress {
+    /// A row reached `status` (from pending or in flight).
+    fn record(&mut self, status: RowStatus) {
+        self.counts.shift(RowStatus::Pending, status, 1);
+        self.done_now += 1;
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+        }
+    }
+
+    /// Called often; redraws the message, or logs a line every ten seconds.
+    fn tick(&mut self) {
+        let every = if self.bar.is_some() { REFRESH_EVERY } else { LOG_EVERY };
+        if self.last_shown.elapsed() < every {
+            return;
+        }
+        self.last_shown = Instant::now();
+        if self.bar.is_some() {
+            self.refresh_message();
+        } else if self.log {
+            self.log_line();
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            self.refresh_message_of(&bar);
+            bar.finish_and_clear();
+        }
     }
 }
