@@ -1,9 +1,16 @@
-//! The command line as typed: clap's derive types, raw. Every value here is checked and merged
-//! with the environment and the config file by `settings`; nothing else reads `Cli`.
+//! The command line as typed: clap's derive types, raw, and where each value came from (typed as a
+//! flag, or read by clap from its environment variable). Every value here is checked and merged
+//! with the config file by `settings`; nothing else reads `Cli`. Defaults shown by `--help` are the
+//! constants the program uses, never written out here.
 
+use std::collections::HashMap;
+use std::ffi::OsString;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+
+use crate::{api, engine, settings, validate};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -11,16 +18,89 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     version,
     about = "Register customers for CIBIL credit scores in bulk through AOPay",
     long_about = "Register customers for CIBIL credit scores in bulk through AOPay.\n\n\
-        Reads a customer spreadsheet export (CSV), checks and normalises every row, tells you \
-        exactly which cells to fix, and registers the valid rows concurrently under a rate limit, \
-        recording every outcome so that an interrupted run resumes where it stopped.",
-    after_help = "Examples:\n  cibil-bulk validate customers.csv\n  cibil-bulk run customers.csv --sandbox\n  cibil-bulk run customers.csv\n  cibil-bulk status\n  cibil-bulk sandbox --listen 127.0.0.1:8080"
+        Reads a customer spreadsheet (the Excel or OpenDocument workbook itself, or a CSV \
+        export), checks and normalises every row, tells you exactly which cells to fix, and \
+        registers the valid rows concurrently under a rate limit, recording every outcome so that \
+        an interrupted run resumes where it stopped.",
+    after_help = "Examples:\n  cibil-bulk validate customers.xlsx\n  cibil-bulk run customers.xlsx --sandbox\n  cibil-bulk run customers.xlsx\n  cibil-bulk status\n  cibil-bulk sandbox --listen 127.0.0.1:8080"
 )]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
     #[command(subcommand)]
     pub command: Command,
+    /// Which values were given, and how: filled by [`Cli::parse_args`]. A field with a default
+    /// always holds a value; only the sources say whether the user gave it.
+    #[arg(skip)]
+    pub sources: Sources,
+}
+
+/// How a value reached the command line: typed as a flag, or read from its environment variable.
+/// A value clap filled in from a default is not given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Given {
+    /// The flag as the user types it: `--rate`.
+    Flag(String),
+    /// The environment variable's name: `CIBIL_BULK_RATE`.
+    Env(String),
+}
+
+/// The arguments that were given (by their clap id, which is the field's name), and how.
+#[derive(Debug, Clone, Default)]
+pub struct Sources(HashMap<String, Given>);
+
+impl Sources {
+    /// How the argument `id` was given; `None` when it was not (clap may still hold its default).
+    pub fn given(&self, id: &str) -> Option<&Given> {
+        self.0.get(id)
+    }
+
+    /// The sources of every argument of `matches`, the subcommand's included.
+    fn of(command: &clap::Command, matches: &ArgMatches) -> Sources {
+        let mut given = HashMap::new();
+        let (mut command, mut matches) = (command, matches);
+        loop {
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                let how = match matches.value_source(id) {
+                    Some(ValueSource::CommandLine) => Given::Flag(match arg.get_long() {
+                        Some(long) => format!("--{long}"),
+                        None => id.to_uppercase(),
+                    }),
+                    Some(ValueSource::EnvVariable) => Given::Env(
+                        arg.get_env().map(|e| e.to_string_lossy().into_owned()).unwrap_or_default(),
+                    ),
+                    _ => continue,
+                };
+                given.insert(id.to_owned(), how);
+            }
+            let Some((name, sub_matches)) = matches.subcommand() else { break };
+            let Some(sub_command) = command.find_subcommand(name) else { break };
+            (command, matches) = (sub_command, sub_matches);
+        }
+        Sources(given)
+    }
+}
+
+impl Cli {
+    /// The process's command line; prints clap's message and exits on a usage error, `--help`
+    /// or `--version`.
+    pub fn parse_args() -> Cli {
+        Cli::try_parse_args_from(std::env::args_os()).unwrap_or_else(|error| error.exit())
+    }
+
+    /// Parses `args` (the program's name first), remembering how each value was given.
+    pub fn try_parse_args_from<I, T>(args: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let mut command = Cli::command();
+        let matches = command.try_get_matches_from_mut(args)?;
+        let mut cli = Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut command))?;
+        cli.sources = Sources::of(&command, &matches);
+        Ok(cli)
+    }
 }
 
 #[derive(Debug, Args)]
@@ -154,12 +234,12 @@ pub enum Command {
 /// Where the state lives.
 #[derive(Debug, Args)]
 pub struct StateArgs {
-    /// The state database: every row's status and outcome, the ledger of registered customers
-    /// [default: cibil-bulk.db; cibil-bulk.sandbox.db with --sandbox].
+    /// The state database: every row's status and outcome, the ledger of registered customers.
+    /// A `--sandbox` run keeps a state of its own beside it.
     ///
     /// Example: --state /var/lib/cibil-bulk/branch-12.db
-    #[arg(long, env = "CIBIL_BULK_STATE", value_name = "FILE")]
-    pub state: Option<PathBuf>,
+    #[arg(long, env = "CIBIL_BULK_STATE", value_name = "FILE", default_value = settings::DEFAULT_STATE)]
+    pub state: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -171,14 +251,14 @@ pub struct RunArgs {
     pub state: StateArgs,
 
     /// Results file: every row with its status and cibil_id, then the file's own columns
-    /// [default: FILE's name with .results.csv].
+    /// [default: beside FILE, as FILE.results.csv — FILE.results.xlsx for a workbook].
     ///
     /// Example: --output registered.csv
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 
     /// Errors file: the rows to fix or retry, with the file's own columns and an error column
-    /// [default: FILE's name with .errors.csv].
+    /// [default: beside FILE, as FILE.errors.csv — FILE.errors.xlsx for a workbook].
     ///
     /// Example: --errors to-fix.csv
     #[arg(long, value_name = "FILE")]
@@ -190,62 +270,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub summary: Option<PathBuf>,
 
-    /// Most requests per second (N/s), per minute (N/m) or per hour (N/h) [default: 10/s].
-    /// Retries count too. Ask AOPay what your account allows.
-    ///
-    /// Example: --rate 50/s
-    #[arg(long, env = "CIBIL_BULK_RATE", value_name = "RATE")]
-    pub rate: Option<String>,
-
-    /// Requests that may leave at once on top of the rate [default: 1].
-    ///
-    /// Example: --burst 5
-    #[arg(long, env = "CIBIL_BULK_BURST", value_name = "N")]
-    pub burst: Option<u32>,
-
-    /// Most requests in flight at once [default: 8].
-    ///
-    /// Example: --concurrency 32
-    #[arg(long, env = "CIBIL_BULK_CONCURRENCY", value_name = "N")]
-    pub concurrency: Option<u32>,
-
-    /// The registration endpoint [default: AOPay's production URL].
-    ///
-    /// Example: --endpoint https://uat.aopay.co.in/api/AOP/CibilScore/registeration
-    #[arg(long, env = "AOPAY_ENDPOINT", value_name = "URL")]
-    pub endpoint: Option<String>,
-
-    /// HTTP method: AOPay documents GET with a JSON body; its cURL sample sends POST [default: get].
-    ///
-    /// Example: --method post
-    #[arg(long, env = "AOPAY_METHOD", value_name = "METHOD")]
-    pub method: Option<MethodArg>,
-
-    /// Longest wait for one answer, from connecting to its last byte [default: 30s].
-    ///
-    /// Example: --timeout 45s
-    #[arg(long, env = "CIBIL_BULK_TIMEOUT", value_name = "DURATION")]
-    pub timeout: Option<String>,
-
-    /// Attempts per row when AOPay does not answer (timeouts, 5xx), the first included
-    /// [default: 5]. Rows still unanswered are "failed" and tried again by the next run.
-    ///
-    /// Example: --max-attempts 8
-    #[arg(long, env = "CIBIL_BULK_MAX_ATTEMPTS", value_name = "N")]
-    pub max_attempts: Option<u32>,
-
-    /// Stop the run after this many requests in a row fail to get an answer [default: 20].
-    ///
-    /// Example: --max-consecutive-failures 50
-    #[arg(long, env = "CIBIL_BULK_MAX_CONSECUTIVE_FAILURES", value_name = "N")]
-    pub max_consecutive_failures: Option<u32>,
-
-    /// Longest pause honoured when AOPay asks to wait (Retry-After) [default: 5m]. A longer
-    /// request is cut to this, with a warning.
-    ///
-    /// Example: --max-retry-after 60s
-    #[arg(long, env = "CIBIL_BULK_MAX_RETRY_AFTER", value_name = "DURATION")]
-    pub max_retry_after: Option<String>,
+    #[command(flatten)]
+    pub send: SendArgs,
 
     /// Check the file and show what would be sent, without sending anything or keeping state.
     ///
@@ -253,12 +279,74 @@ pub struct RunArgs {
     #[arg(long)]
     pub dry_run: bool,
 
-    /// Send to a built-in AOPay simulator on this machine instead of AOPay, with its own state
-    /// file: for trying the tool out, and for rehearsals.
+    /// Send to a built-in AOPay simulator on this machine instead of AOPay, with a state file of
+    /// its own: for trying the tool out, and for rehearsals.
     ///
     /// Example: cibil-bulk run samples/customers.csv --sandbox
     #[arg(long, conflicts_with = "endpoint")]
     pub sandbox: bool,
+}
+
+/// Where and how hard to send: shared by every command that registers customers.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Sending")]
+pub struct SendArgs {
+    /// Most requests per second (N/s), per minute (N/m) or per hour (N/h). Retries count too.
+    /// Ask AOPay what your account allows.
+    ///
+    /// Example: --rate 50/s
+    #[arg(long, env = "CIBIL_BULK_RATE", value_name = "RATE", default_value_t = engine::DEFAULT_RATE.to_string())]
+    pub rate: String,
+
+    /// Requests that may leave at once on top of the rate.
+    ///
+    /// Example: --burst 5
+    #[arg(long, env = "CIBIL_BULK_BURST", value_name = "N", default_value_t = engine::DEFAULT_BURST.get())]
+    pub burst: u32,
+
+    /// Most requests in flight at once.
+    ///
+    /// Example: --concurrency 32
+    #[arg(long, env = "CIBIL_BULK_CONCURRENCY", value_name = "N", default_value_t = engine::DEFAULT_CONCURRENCY.get() as u32)]
+    pub concurrency: u32,
+
+    /// The registration endpoint [default: AOPay's production URL].
+    ///
+    /// Example: --endpoint https://uat.aopay.co.in/api/AOP/CibilScore/registeration
+    #[arg(long, env = "AOPAY_ENDPOINT", value_name = "URL")]
+    pub endpoint: Option<String>,
+
+    /// HTTP method: AOPay documents GET with a JSON body; its cURL sample sends POST.
+    ///
+    /// Example: --method post
+    #[arg(long, env = "AOPAY_METHOD", value_name = "METHOD", default_value_t = MethodArg::from(api::DEFAULT_METHOD))]
+    pub method: MethodArg,
+
+    /// Longest wait for one answer, from connecting to its last byte.
+    ///
+    /// Example: --timeout 45s
+    #[arg(long, env = "CIBIL_BULK_TIMEOUT", value_name = "DURATION", default_value_t = settings::show_duration(api::DEFAULT_TIMEOUT))]
+    pub timeout: String,
+
+    /// Attempts per row when AOPay does not answer (timeouts, 5xx), the first included. Rows
+    /// still unanswered are "failed" and tried again by the next run.
+    ///
+    /// Example: --max-attempts 8
+    #[arg(long, env = "CIBIL_BULK_MAX_ATTEMPTS", value_name = "N", default_value_t = engine::DEFAULT_MAX_ATTEMPTS.get())]
+    pub max_attempts: u32,
+
+    /// Stop the run after this many requests in a row fail to get an answer.
+    ///
+    /// Example: --max-consecutive-failures 50
+    #[arg(long, env = "CIBIL_BULK_MAX_CONSECUTIVE_FAILURES", value_name = "N", default_value_t = engine::DEFAULT_MAX_CONSECUTIVE_FAILURES.get())]
+    pub max_consecutive_failures: u32,
+
+    /// Longest pause honoured when AOPay asks to wait (Retry-After). A longer request is cut to
+    /// this, with a warning.
+    ///
+    /// Example: --max-retry-after 60s
+    #[arg(long, env = "CIBIL_BULK_MAX_RETRY_AFTER", value_name = "DURATION", default_value_t = settings::show_duration(engine::DEFAULT_MAX_RETRY_AFTER))]
+    pub max_retry_after: String,
 
     /// Allow an http:// endpoint that is not on this machine (credentials and personal data
     /// would cross the network unencrypted).
@@ -272,6 +360,24 @@ pub struct RunArgs {
 pub enum MethodArg {
     Get,
     Post,
+}
+
+impl From<api::Method> for MethodArg {
+    fn from(method: api::Method) -> MethodArg {
+        match method {
+            api::Method::Get => MethodArg::Get,
+            api::Method::Post => MethodArg::Post,
+        }
+    }
+}
+
+impl std::fmt::Display for MethodArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            MethodArg::Get => "get",
+            MethodArg::Post => "post",
+        })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -324,7 +430,7 @@ pub struct ExportArgs {
     pub errors: Option<PathBuf>,
 }
 
-/// How to read a customer file and which rules apply: shared by every command that reads one.
+/// The customer file, how to read it and which rules judge it.
 #[derive(Debug, Args)]
 pub struct InputArgs {
     /// The customer file: an Excel or OpenDocument workbook (.xlsx, .xlsm, .xls, .ods), or CSV
@@ -334,6 +440,14 @@ pub struct InputArgs {
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
 
+    #[command(flatten)]
+    pub read: ReadArgs,
+}
+
+/// How to read a customer file and which rules judge it: shared by every command that reads one.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Reading the file")]
+pub struct ReadArgs {
     /// Read a column as a field when its header is not one of the known names (repeatable).
     /// Fields: first_name, middle_name, last_name, pancard, date_of_birth, email_id,
     /// mobile_number, order_id.
@@ -349,11 +463,11 @@ pub struct InputArgs {
     #[arg(long, env = "CIBIL_BULK_DATE_ORDER", value_name = "ORDER")]
     pub date_order: Option<DateOrderArg>,
 
-    /// Youngest age accepted on the run date [default: 18].
+    /// Youngest age accepted on the run date.
     ///
     /// Example: --min-age 21
-    #[arg(long, env = "CIBIL_BULK_MIN_AGE", value_name = "YEARS")]
-    pub min_age: Option<u32>,
+    #[arg(long, env = "CIBIL_BULK_MIN_AGE", value_name = "YEARS", default_value_t = validate::DEFAULT_MIN_AGE)]
+    pub min_age: u32,
 
     /// Read bare numbers like 36526 in the date column as Excel dates (36526 = 01/01/2000).
     ///
@@ -448,11 +562,11 @@ pub struct ValidateArgs {
 #[derive(Debug, Args)]
 pub struct SandboxArgs {
     /// Address to listen on: IP:PORT, localhost:PORT, or a port alone (on 127.0.0.1); port 0
-    /// picks a free one [default: 127.0.0.1:8080].
+    /// picks a free one.
     ///
     /// Example: --listen 127.0.0.1:9000
-    #[arg(long, value_name = "ADDRESS")]
-    pub listen: Option<String>,
+    #[arg(long, value_name = "ADDRESS", default_value_t = settings::DEFAULT_SANDBOX_LISTEN.to_string())]
+    pub listen: String,
 
     /// Delay every answer by this long on average (units: ms, s, m; decimals allowed).
     ///

@@ -22,6 +22,10 @@ pub use file::{Admission, DateOrderError, FileChecks, Sieve, Tally};
 pub use mobile::Mobile;
 pub use pan::Pan;
 
+/// The youngest age accepted on the run date without `--min-age`: CIBIL
+/// reports on adults.
+pub const DEFAULT_MIN_AGE: u32 = 18;
+
 /// The per-file settings the rules depend on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rules {
@@ -48,7 +52,7 @@ impl Rules {
             date_order: DateOrder::Dmy,
             date_order_explicit: false,
             excel_dates: false,
-            min_age: 18,
+            min_age: DEFAULT_MIN_AGE,
             today,
             email_required: true,
             order_id_prefix: "0000000000000000".into(),
