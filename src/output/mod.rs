@@ -4,9 +4,11 @@
 
 mod atomic;
 mod errors;
+pub mod notices;
 mod progress;
 mod run;
 mod sheet;
+mod status;
 mod validation;
 
 use std::fmt::Display;
@@ -14,9 +16,11 @@ use std::io::{self, IsTerminal, Write};
 
 pub use atomic::{AtomicFile, CsvFile, OutputError, safe_cell};
 pub use errors::ErrorsFile;
+pub use notices::DryRunReport;
 pub use progress::Progress;
 pub use run::{ResultsFile, RunSummary, recorded_registrations, write_results};
 pub use sheet::{SheetFile, is_workbook_path};
+pub use status::{local_time, status_report};
 pub use validation::{ReportFile, ValidationSummary, cell_flags, codes_text, error_text, warnings_text};
 
 /// How loud the terminal is, and in what shape log lines are.

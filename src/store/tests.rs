@@ -429,7 +429,8 @@ fn every_outcome_settles_its_own_columns_and_only_from_in_flight() {
     // Failed, then released after three attempts: the attempts add up, the failure's text stays.
     let run = import(&mut store, "bb");
     store.claim(run, &[(2, key)]).unwrap();
-    let failed = RowResult::Failed { line: 2, attempts: 2, http_status: Some(503), message: "HTTP 503".into() };
+    let failed =
+        RowResult::Failed { line: 2, attempts: 2, http_status: Some(503), message: "HTTP 503".into() };
     store.record(run, &[failed]).unwrap();
     store.claim(run, &[(2, key)]).unwrap();
     store.record(run, &[RowResult::Released { line: 2, attempts: 1 }]).unwrap();
