@@ -788,6 +788,13 @@ fn sandbox_settings(args: &SandboxArgs) -> Result<SandboxSettings, SettingsError
             });
         }
     }
+    if let Some(share) = args.commit_before_fault.filter(|s| !(0.0..=1.0).contains(s)) {
+        return Err(SettingsError::Invalid {
+            origin: "--commit-before-fault".into(),
+            value: share.to_string(),
+            expected: "a share of the hang, reset and error faults between 0 and 1, such as 0.5 for half",
+        });
+    }
     if args.rate_limit == Some(0) {
         return Err(SettingsError::Invalid {
             origin: "--rate-limit".into(),
@@ -803,6 +810,7 @@ fn sandbox_settings(args: &SandboxArgs) -> Result<SandboxSettings, SettingsError
         hang_rate: args.hang_rate.unwrap_or(0.0),
         reset_rate: args.reset_rate.unwrap_or(0.0),
         garbage_rate: args.garbage_rate.unwrap_or(0.0),
+        commit_before_fault: args.commit_before_fault.unwrap_or(0.0),
         rate_limit: args.rate_limit,
         seed: args.seed,
         numeric_cibil_id: args.numeric_cibil_id,
@@ -1166,6 +1174,8 @@ mod tests {
             "0.01",
             "--garbage-rate",
             "0.01",
+            "--commit-before-fault",
+            "0.5",
             "--rate-limit",
             "20",
             "--seed",
@@ -1181,6 +1191,7 @@ mod tests {
             (0.05, 0.02, 0.01, 0.01, 0.01)
         );
         assert_eq!((c.rate_limit, c.seed, c.numeric_cibil_id), (Some(20), Some(7), true));
+        assert_eq!(c.commit_before_fault, 0.5);
         assert_eq!(c.registration_id, crate::sandbox::SANDBOX_REGISTRATION_ID);
     }
 
@@ -1194,6 +1205,7 @@ mod tests {
             (&["--jitter", "fast"][..], "--jitter: \"fast\""),
             (&["--listen", "example.com:80"][..], "--listen: \"example.com:80\""),
             (&["--rate-limit", "0"][..], "--rate-limit: \"0\""),
+            (&["--commit-before-fault", "1.5"][..], "--commit-before-fault: \"1.5\""),
         ] {
             let err = sandbox(args).unwrap_err().to_string();
             assert!(err.starts_with(start), "{args:?}: {err}");
