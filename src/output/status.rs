@@ -25,16 +25,7 @@ pub fn status_report(state: &Path, runs: &[(StatusCounts, RunRecord)], detailed:
     let _ = writeln!(
         out,
         "{:>4}  {:<11} {:>8} {:>10} {:>6} {:>9} {:>7} {:>8} {:>6} {:>7}  file (last started)",
-        "run",
-        "status",
-        "rows",
-        "registered",
-        "known",
-        "duplicate",
-        "invalid",
-        "rejected",
-        "failed",
-        "left",
+        "run", "status", "rows", "registered", "known", "duplicate", "invalid", "rejected", "failed", "left",
     );
     for (counts, run) in runs {
         let _ = writeln!(

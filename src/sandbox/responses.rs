@@ -143,13 +143,14 @@ pub fn business_error(error: BusinessError) -> Response {
     json(StatusCode::OK, serde_json::to_vec(&envelope).unwrap_or_default())
 }
 
-/// 429 with `Retry-After: 1`, from the throttle fault or the rate limit.
-pub fn too_many_requests() -> Response {
-    let mut response = json(
-        StatusCode::TOO_MANY_REQUESTS,
-        r#"{"responsecode":429,"status":false,"message":"Too many requests, retry after 1 second"}"#,
+/// 429 with `Retry-After` in whole seconds, from the throttle fault or the rate limit.
+pub fn too_many_requests(retry_after_secs: u64) -> Response {
+    let unit = if retry_after_secs == 1 { "second" } else { "seconds" };
+    let body = format!(
+        r#"{{"responsecode":429,"status":false,"message":"Too many requests, retry after {retry_after_secs} {unit}"}}"#
     );
-    response.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    let mut response = json(StatusCode::TOO_MANY_REQUESTS, body);
+    response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(retry_after_secs));
     response
 }
 
