@@ -1,14 +1,15 @@
-//! The concurrency shape of DESIGN.md ("Architecture"): one producer thread streams the rows still
-//! to send out of the state and claims them durably, in batches, before any of their requests
-//! leaves; a bounded channel hands them to N worker tasks, each of which awaits the rate limiter
-//! before every attempt, sends, and retries transient failures with exponential backoff and full
-//! jitter; every outcome goes to one collector thread that owns the state database, the counters
-//! and the progress display, and commits outcomes in small groups.
+//! The concurrency shape of ARCHITECTURE.md ("The data's path"): one producer thread streams the
+//! rows still to send out of the state and claims them durably, in batches, before any of their
+//! requests leaves; a bounded channel hands them to N worker tasks, each of which awaits the rate
+//! limiter before every attempt, sends, and retries transient failures with exponential backoff and
+//! full jitter; every outcome goes to one collector thread that owns the state database and the
+//! counters, tells an [`Observer`] (the progress display) of every row, and commits outcomes in
+//! small groups.
 //!
 //! One [`Stop`] reaches every part. Credentials refused, too many consecutive failures or a signal
-//! stop the claiming; requests in flight finish (within a bounded wait); everything unanswered
-//! goes back to `pending`. The engine never reads a status code (the `api` module classifies)
-//! and never writes SQL or CSV (the `store` and `output` modules do).
+//! stop the claiming; requests in flight finish (within a bounded wait); everything unanswered goes
+//! back to `pending`. The engine never reads a status code (the `api` module classifies) and never
+//! writes SQL or CSV (the `store` and `output` modules do).
 
 mod collector;
 mod producer;
@@ -38,8 +39,8 @@ impl Rate {
     }
 
     /// The limiter for this rate: GCRA, whose busiest second holds `bucket + ceil(1 s / interval)
-    /// - 1` requests. DESIGN.md promises "no second ever carries more than `rate + burst`
-    /// requests", counted where they arrive; the limiter stays one request under that, because a
+    /// - 1` requests. `--rate` and `--burst` promise that no second ever carries more than
+    /// `rate + burst` requests, counted where they arrive; the limiter stays one request under that, because a
     /// request held up on its way (waiting for a CPU, or in the server's read) can arrive closer
     /// to the next one than it left. A bucket of `burst` at an interval of `1 / rate` does just
     /// that, but a waiter woken late (tokio's timer ticks in milliseconds: 10% of a 5 ms interval)

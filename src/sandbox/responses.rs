@@ -1,7 +1,7 @@
-//! The bytes of every answer the sandbox gives, in the vendor's shapes (AOPAY.md, "Responses"):
-//! success, the 401 envelope, the business-error envelope, and what the faults send. Field order
-//! follows the vendor's samples, and a success is a pure function of its inputs, which is what
-//! makes a replay byte-identical without storing the bytes.
+//! The bytes of every answer the sandbox gives, in the vendor's shapes (ARCHITECTURE.md, "The
+//! vendor"): success, the 401 envelope, the business-error envelope, and what the faults send.
+//! Field order follows the vendor's samples, and a success is a pure function of its inputs, which
+//! is what makes a replay byte-identical without storing the bytes.
 
 use axum::body::Body;
 use axum::http::header::{ALLOW, CONTENT_TYPE, RETRY_AFTER};
