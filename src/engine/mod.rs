@@ -38,16 +38,16 @@ impl Rate {
         f64::from(self.requests.get()) / self.per.as_secs_f64()
     }
 
-    /// The limiter for this rate: GCRA, whose busiest second holds `bucket + ceil(1 s / interval)
-    /// - 1` requests. `--rate` and `--burst` promise that no second ever carries more than
-    /// `rate + burst` requests, counted where they arrive; the limiter stays one request under that, because a
-    /// request held up on its way (waiting for a CPU, or in the server's read) can arrive closer
-    /// to the next one than it left. A bucket of `burst` at an interval of `1 / rate` does just
-    /// that, but a waiter woken late (tokio's timer ticks in milliseconds: 10% of a 5 ms interval)
-    /// loses that time for good, and 200/s becomes 180/s. So from [`CATCH_UP_FROM`] requests a
-    /// second the bucket holds one request more, which a waiter woken late spends to catch up,
-    /// and the interval is that of one request a second fewer, which pays for it: the same
-    /// busiest second, and a steady rate of `rate - 1` (99.5% of 200/s) instead of about 90%.
+    /// The limiter for this rate: GCRA, whose busiest second holds `bucket + ceil(1 s / interval) - 1`
+    /// requests. `--rate` and `--burst` promise that no second ever carries more than `rate + burst`
+    /// requests, counted where they arrive; the limiter stays one request under that, because a request
+    /// held up on its way (waiting for a CPU, or in the server's read) can arrive closer to the next
+    /// one than it left. A bucket of `burst` at an interval of `1 / rate` does just that, but a waiter
+    /// woken late (tokio's timer ticks in milliseconds: 10% of a 5 ms interval) loses that time for
+    /// good, and 200/s becomes 180/s. So from [`CATCH_UP_FROM`] requests a second the bucket holds one
+    /// request more, which a waiter woken late spends to catch up, and the interval is that of one
+    /// request a second fewer, which pays for it: the same busiest second, and a steady rate of `rate -
+    /// 1` (99.5% of 200/s) instead of about 90%.
     fn quota(&self, burst: NonZeroU32) -> Quota {
         let per_second = self.per_second();
         let (period, steady, bucket) = if per_second >= CATCH_UP_FROM {
