@@ -19,7 +19,7 @@ use crate::cli::{
     RunArgs, SandboxArgs, StateArgs, StatusArgs, ValidateArgs,
 };
 use crate::engine::{EngineSettings, Rate};
-use crate::input::{Field, ProbeOptions, SheetChoice, SheetOptions, TextEncoding};
+use crate::input::{Field, ProbeOptions, SheetChoice, SheetOptions, TextEncoding, WorkbookLimits};
 use crate::sandbox::SandboxConfig;
 use crate::validate::{DateOrder, Rules};
 
@@ -478,7 +478,7 @@ fn input_settings(
     }
 
     Ok(InputSettings {
-        sheet: SheetOptions { sheet, header_row },
+        sheet: SheetOptions { sheet, header_row, limits: WorkbookLimits::default() },
         path: args.file.clone(),
         map,
         probe: ProbeOptions { encoding, delimiter },
