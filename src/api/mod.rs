@@ -14,6 +14,7 @@ use serde::Serialize;
 
 pub use classify::{
     Abort, AbortKind, CIBIL_ID_SHAPE, Outcome, RAW_BODY_LIMIT, Registration, Rejection, Transient, classify,
+    classify_at,
 };
 pub use vendor_text::{CIBIL_ID_MAX_DIGITS, FIELD_LIMIT, MESSAGE_LIMIT, TOKEN_LIMIT};
 

@@ -34,7 +34,7 @@ pub const MAX_SHEET_ROWS: u64 = 2_000_000;
 pub const MAX_CELLS: u64 = 10_000_000;
 /// Text in one cell, or one text or tag of a workbook's XML: no customer's detail comes near it.
 /// The same bound as a record of a delimited file.
-pub const MAX_CELL_BYTES: u64 = super::MAX_RECORD_BYTES as u64;
+pub const MAX_CELL_BYTES: u64 = super::MAX_RECORD_BYTES;
 /// Text in all the cells read.
 pub const MAX_TEXT_BYTES: u64 = 256 * 1024 * 1024;
 
@@ -117,9 +117,9 @@ fn describe_too_big(limit: Limit, allowed: u64, place: &str) -> String {
 fn bytes(n: u64) -> String {
     const MIB: u64 = 1024 * 1024;
     const KIB: u64 = 1024;
-    if n >= MIB && n % MIB == 0 {
+    if n >= MIB && n.is_multiple_of(MIB) {
         format!("{} MiB", n / MIB)
-    } else if n >= KIB && n % KIB == 0 {
+    } else if n >= KIB && n.is_multiple_of(KIB) {
         format!("{} KiB", n / KIB)
     } else {
         format!("{n} bytes")

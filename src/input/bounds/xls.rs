@@ -437,7 +437,8 @@ fn check_sheet(
                     return Ok(false);
                 }
                 let Some((row, column)) = at() else { return Ok(false) };
-                if let Some(len) = strings.get(u32_at(data, 6).unwrap_or(u32::MAX) as usize) {
+                if let Some(&len) = strings.get(u32_at(data, 6).unwrap_or(u32::MAX) as usize) {
+                    budget.cell_text(len, || format!("a cell of sheet \"{name}\""))?;
                     span.see(row, column);
                     text += len;
                 }
