@@ -118,6 +118,8 @@ pub(crate) fn open(
     let limits = &options.limits;
     let read_error = |source| InputError::Read { path: path.to_owned(), source };
     let file = std::fs::File::open(path).map_err(read_error)?;
+    let size = file.metadata().map_err(read_error)?.len();
+    bounds::check_file_size(size, limits).map_err(|r| refused(path, kind, r))?;
     // Read one byte past the bound, so that a file grown since its size was taken is caught too.
     let mut bytes = Vec::new();
     file.take(limits.max_unpacked_bytes.saturating_add(1)).read_to_end(&mut bytes).map_err(read_error)?;

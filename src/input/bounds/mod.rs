@@ -102,9 +102,13 @@ pub enum WorkbookRefusal {
     Damaged(String),
 }
 
+/// The place of a refusal for the file's own size.
+const THE_FILE: &str = "the file";
+
 fn describe_too_big(limit: Limit, allowed: u64, place: &str) -> String {
     let amount = bytes(allowed);
     match limit {
+        Limit::UnpackedBytes if place == THE_FILE => format!("{place} is larger than {amount}"),
         Limit::UnpackedBytes => format!("{place} unpacks to more than {amount}"),
         Limit::SheetRows => format!("{place} has more than {allowed} rows"),
         Limit::Cells => format!("{place} holds more than {allowed} cells"),
@@ -139,9 +143,7 @@ pub fn check_workbook(
     kind: WorkbookKind,
     limits: &WorkbookLimits,
 ) -> Result<(), WorkbookRefusal> {
-    if bytes.len() as u64 > limits.max_unpacked_bytes {
-        return Err(too_big(Limit::UnpackedBytes, limits.max_unpacked_bytes, "the file"));
-    }
+    check_file_size(bytes.len() as u64, limits)?;
     let mut budget = Budget::new(limits);
     match kind {
         WorkbookKind::OfficeOpenXml => zip_parts::check(bytes, limits),
@@ -151,6 +153,15 @@ pub fn check_workbook(
         }
         WorkbookKind::LegacyExcel => xls::check(bytes, &mut budget),
     }
+}
+
+/// A workbook file of `len` bytes: no larger than it may unpack to (a zip's parts unpack to about
+/// as much as they are stored in, or more), so a huge file is refused before it is read.
+pub(crate) fn check_file_size(len: u64, limits: &WorkbookLimits) -> Result<(), WorkbookRefusal> {
+    if len > limits.max_unpacked_bytes {
+        return Err(too_big(Limit::UnpackedBytes, limits.max_unpacked_bytes, THE_FILE));
+    }
+    Ok(())
 }
 
 /// What the cells read so far add up to, against the limits: shared by every sheet a reader

@@ -34,3 +34,11 @@ fn a_span_covers_the_rows_and_columns_between_its_cells() {
     span.see_rows(0, 1_048_575, 0, 16_383);
     assert_eq!(span.area(), 1_048_576 * 16_384);
 }
+
+#[test]
+fn a_file_larger_than_the_bound_is_refused_before_anything_is_unpacked() {
+    let limits = WorkbookLimits { max_unpacked_bytes: 1000, ..WorkbookLimits::default() };
+    let refusal = check_workbook(&[0u8; 1001], WorkbookKind::LegacyExcel, &limits).unwrap_err();
+    assert_eq!(refusal.to_string(), "the file is larger than 1000 bytes");
+    assert_eq!(check_workbook(&[0u8; 1000], WorkbookKind::LegacyExcel, &limits), Ok(()));
+}
