@@ -498,6 +498,31 @@ fn an_xls_whose_sector_chains_loop_is_damaged_not_read_forever() {
     }
 }
 
+/// Damaged `.xls` files like those the fuzzer found (fuzz/fuzz_targets/read_workbook.rs), on which
+/// calamine panics: each is a damaged workbook, said as such, with no crash report on the terminal.
+#[test]
+fn an_xls_cut_short_is_damaged_not_a_crash() {
+    let file = compound_file(&biff(&header_strings(), (0..6u16).map(|c| (0, c, u32::from(c)))));
+    // The header, then one byte of the first table sector: a table of no whole entries.
+    let table_cut = file[..SECTOR + 1].to_vec();
+    // The header says the table is in sector 1, which starts past the end of what is left.
+    let mut sector_gone = file[..SECTOR + 100].to_vec();
+    sector_gone[76..80].copy_from_slice(&1u32.to_le_bytes());
+    for (bytes, problem) in
+        [(table_cut, "its sector allocation table is damaged"), (sector_gone, "its sector list is damaged")]
+    {
+        let refusal = input::check_workbook(&bytes, WorkbookKind::LegacyExcel, &WorkbookLimits::default());
+        assert_eq!(refusal, Err(WorkbookRefusal::Damaged(problem.to_owned())));
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("cut.xls"), &bytes).unwrap();
+        let run = measured(dir.path(), &["validate", "cut.xls"]);
+        assert_eq!(run.code, Some(2), "{run:?}");
+        let message = format!("cut.xls cannot be read as an Excel 97-2003 workbook ({problem})");
+        assert!(run.stderr.contains(&message), "{run:?}");
+        assert!(!run.stderr.contains("panicked"), "{run:?}");
+    }
+}
+
 /// The library's own reading of a small sheet, under limits lowered to just below what it holds.
 #[test]
 fn each_limit_refuses_a_sheet_over_it_and_names_it() {

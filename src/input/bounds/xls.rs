@@ -55,13 +55,19 @@ struct Sectors<'a> {
 }
 
 impl<'a> Sectors<'a> {
-    fn get(&self, id: u32) -> Option<&'a [u8]> {
+    /// Sector `id`: `None` past the highest id (calamine fails with an error of its own), an error
+    /// for one that starts past the end of the file (calamine slices out of bounds on it).
+    fn get(&self, id: u32) -> Result<Option<&'a [u8]>, WorkbookRefusal> {
         if u64::from(id) > self.max_id {
-            return None;
+            return Ok(None);
         }
-        let start = (id as usize + 1).checked_mul(self.size)?;
-        let end = start.checked_add(self.size)?.min(self.bytes.len());
-        Some(self.bytes.get(start..end).unwrap_or_default())
+        let start = (id as usize + 1) * self.size;
+        let end = (start + self.size).min(self.bytes.len());
+        match self.bytes.get(start..end) {
+            Some(sector) => Ok(Some(sector)),
+            None if start == self.bytes.len() => Ok(Some(&[])),
+            None => Err(damaged("sector list")),
+        }
     }
 
     /// Follows the chain from `start` through `fats` until its end or `len` bytes, as calamine
@@ -82,7 +88,7 @@ impl<'a> Sectors<'a> {
             if steps > self.max_id + 1 {
                 return Err(damaged(what));
             }
-            let Some(sector) = self.get(id) else { return Ok(None) };
+            let Some(sector) = self.get(id)? else { return Ok(None) };
             let take = sector.len().min(usize::try_from(len - out.len() as u64).unwrap_or(usize::MAX));
             out.extend_from_slice(&sector[..take]);
             if out.len() as u64 >= len {
@@ -126,7 +132,11 @@ fn workbook_stream(bytes: &[u8]) -> Result<Option<Vec<u8>>, WorkbookRefusal> {
         if steps > max_id + 1 {
             return Ok(None); // calamine stops this chain itself
         }
-        let Some(sector) = sectors.get(id) else { return Ok(None) };
+        let Some(sector) = sectors.get(id)? else { return Ok(None) };
+        // calamine asserts that a table sector is whole numbers (a file cut short is not).
+        if sector.len() % 4 != 0 {
+            return Err(damaged("sector allocation table"));
+        }
         difat.extend(sector.chunks_exact(4).filter_map(|c| u32_at(c, 0)));
         let Some(next) = difat.pop() else { return Ok(None) };
         id = next;
@@ -139,7 +149,10 @@ fn workbook_stream(bytes: &[u8]) -> Result<Option<Vec<u8>>, WorkbookRefusal> {
     }
     let mut fats = Vec::new();
     for id in table_sectors {
-        let Some(sector) = sectors.get(id) else { return Ok(None) };
+        let Some(sector) = sectors.get(id)? else { return Ok(None) };
+        if sector.len() % 4 != 0 {
+            return Err(damaged("sector allocation table"));
+        }
         fats.extend(sector.chunks_exact(4).filter_map(|c| u32_at(c, 0)));
     }
 
@@ -162,6 +175,9 @@ fn workbook_stream(bytes: &[u8]) -> Result<Option<Vec<u8>>, WorkbookRefusal> {
         let Some(table) = sectors.chain(mini_fat_start, &fats, table_len, "mini stream's table")? else {
             return Ok(None);
         };
+        if table.len() % 4 != 0 {
+            return Err(damaged("mini stream's table"));
+        }
         (table.chunks_exact(4).filter_map(|c| u32_at(c, 0)).collect::<Vec<_>>(), mini_stream)
     } else {
         (Vec::new(), Vec::new())
