@@ -523,6 +523,24 @@ fn an_xls_cut_short_is_damaged_not_a_crash() {
     }
 }
 
+/// A shared string whose lengths are all at their maximum (found by fuzzing): the guard's count
+/// of what to skip saturates, and the reader reports the damage.
+#[test]
+fn a_shared_string_of_impossible_lengths_is_the_readers_to_report() {
+    let mut sst = vec![1, 0, 0, 0, 1, 0, 0, 0];
+    sst.extend([1, 0, 0x0C, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, b'x']);
+    let stream = [bof(0x0005), record(0x00FC, &sst), record(0x000A, &[])].concat();
+    let mut padded = stream.clone();
+    padded.resize(4096, 0);
+    let file = compound_file(&padded);
+    assert_eq!(input::check_workbook(&file, WorkbookKind::LegacyExcel, &WorkbookLimits::default()), Ok(()));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("strings.xls"), &file).unwrap();
+    let run = measured(dir.path(), &["validate", "strings.xls"]);
+    assert_eq!(run.code, Some(2), "{run:?}");
+    assert!(run.stderr.contains("strings.xls cannot be read as an Excel 97-2003 workbook"), "{run:?}");
+}
+
 /// The library's own reading of a small sheet, under limits lowered to just below what it holds.
 #[test]
 fn each_limit_refuses_a_sheet_over_it_and_names_it() {

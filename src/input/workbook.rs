@@ -135,13 +135,16 @@ pub(crate) fn open_bytes(
     map: &[(Field, String)],
     required: &[Field],
 ) -> Result<OpenedSheet, InputError> {
-    bounds::check_workbook(&bytes, kind, &options.limits).map_err(|r| refused(path, kind, r))?;
     // calamine indexes some damaged files' tables unchecked: its panic is a damaged workbook, said
-    // as such, not a crash that loses the clerk's message.
-    std::panic::catch_unwind(AssertUnwindSafe(|| read_sheet(path, bytes, kind, options, map, required)))
-        .unwrap_or_else(|_| {
-            Err(workbook_error(path, kind, "its contents are damaged: the reader stopped on them"))
-        })
+    // as such, not a crash that loses the clerk's message. The guard walks the same tables, so it
+    // is inside too.
+    std::panic::catch_unwind(AssertUnwindSafe(|| {
+        bounds::check_workbook(&bytes, kind, &options.limits).map_err(|r| refused(path, kind, r))?;
+        read_sheet(path, bytes, kind, options, map, required)
+    }))
+    .unwrap_or_else(|_| {
+        Err(workbook_error(path, kind, "its contents are damaged: the reader stopped on them"))
+    })
 }
 
 /// The reader for what the probe found, never a guess among all four: the guard checked the
@@ -450,7 +453,7 @@ fn fill_merged_cells(
     let mut budget = Budget::new(limits);
     // Merged areas never overlap in a sound workbook, so together they cover the sheet at most once.
     let mut filled = 0u64;
-    let grid = u64::from(end.0 - start.0 + 1) * u64::from(end.1 - start.1 + 1);
+    let grid = (u64::from(end.0) - u64::from(start.0) + 1) * (u64::from(end.1) - u64::from(start.1) + 1);
     for area in areas {
         let Some(value) = range.get_value(area.start).cloned() else { continue };
         let rows = area.start.0.max(start.0)..=area.end.0.min(end.0);

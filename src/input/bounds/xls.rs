@@ -292,13 +292,13 @@ fn shared_string_sizes(record: &Record<'_>) -> Result<Option<Vec<u64>>, Workbook
         data = &data[3..];
         let mut skip = 0u64;
         if flags & 0x8 != 0 {
-            skip += 4 * u64::from(u16_at(data, 0).ok_or_else(damaged_table)?);
+            skip = skip.saturating_add(4 * u64::from(u16_at(data, 0).ok_or_else(damaged_table)?));
             data = &data[2..];
         }
         if flags & 0x4 != 0 {
             // calamine reads the length as signed and widens it: a negative one skips past the end.
             let len = u32_at(data, 0).ok_or_else(damaged_table)? as i32;
-            skip += len as usize as u64;
+            skip = skip.saturating_add(len as usize as u64);
             data = &data[4..];
         }
         let mut high_byte = flags & 0x1 != 0;
