@@ -300,7 +300,16 @@ fn redacted_body(object: Map<String, Value>) -> String {
     }
     let mut value = Value::Object(object);
     scrub(&mut value);
-    let mut text = value.to_string();
+    // JSON escapes the control characters below U+0020 itself; DEL and the C1 controls are
+    // escaped here the same way, so the kept body is faithful JSON with no control character.
+    let mut text = String::new();
+    for c in value.to_string().chars() {
+        if c.is_control() {
+            text.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            text.push(c);
+        }
+    }
     if text.len() > RAW_BODY_LIMIT {
         let mut end = RAW_BODY_LIMIT;
         while !text.is_char_boundary(end) {
