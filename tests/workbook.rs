@@ -257,13 +257,22 @@ fn sheets_are_chosen_by_name_or_number_and_a_wrong_name_lists_them() {
         write_rows(wb.add_worksheet().set_name("Summary").unwrap(), 0, &[&["Totals only"]]);
         write_rows(wb.add_worksheet().set_name("New Customers").unwrap(), 0, &[HEADER, RAVI]);
     });
-    let by_name = SheetOptions { sheet: Some(SheetChoice::Name("new customers".into())), header_row: None };
+    let by_name = SheetOptions {
+        sheet: Some(SheetChoice::Name("new customers".into())),
+        header_row: None,
+        ..SheetOptions::default()
+    };
     assert_eq!(read(file.path(), by_name).len(), 1);
-    let by_number = SheetOptions { sheet: Some(SheetChoice::Position(2)), header_row: None };
+    let by_number =
+        SheetOptions { sheet: Some(SheetChoice::Position(2)), header_row: None, ..SheetOptions::default() };
     assert_eq!(read(file.path(), by_number)[0].0, 2);
 
     let probe = input::probe(file.path(), ProbeOptions::default()).unwrap();
-    let wrong = SheetOptions { sheet: Some(SheetChoice::Name("Customers".into())), header_row: None };
+    let wrong = SheetOptions {
+        sheet: Some(SheetChoice::Name("Customers".into())),
+        header_row: None,
+        ..SheetOptions::default()
+    };
     let err = RowReader::open(file.path(), &probe, &[], &rules().required_fields(), &wrong)
         .unwrap_err()
         .to_string();
@@ -288,10 +297,10 @@ fn a_header_below_a_title_block_is_found_or_named() {
     let rows = read(file.path(), SheetOptions::default());
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].0, 7);
-    let exact = SheetOptions { sheet: None, header_row: Some(6) };
+    let exact = SheetOptions { sheet: None, header_row: Some(6), ..SheetOptions::default() };
     assert_eq!(read(file.path(), exact)[0].0, 7);
     let probe = input::probe(file.path(), ProbeOptions::default()).unwrap();
-    let outside = SheetOptions { sheet: None, header_row: Some(99) };
+    let outside = SheetOptions { sheet: None, header_row: Some(99), ..SheetOptions::default() };
     let err = RowReader::open(file.path(), &probe, &[], &rules().required_fields(), &outside)
         .unwrap_err()
         .to_string();

@@ -2,12 +2,16 @@
 //! the run, retry, registered, or rejected. Parses leniently — the vendor's documentation shows
 //! `cibil_id` as a string and as a number, `status` as `"SUCCESS"`, `"False"` and `false`, and the
 //! error code under four different names — and decides on the body, never on the status alone,
-//! because Indian aggregator APIs answer business errors with HTTP 200.
+//! because Indian aggregator APIs answer business errors with HTTP 200. Nothing the vendor says is
+//! trusted as it comes: every string taken from an answer is cleaned and bounded
+//! (`vendor_text`), and a `cibil_id` that is not the documented run of digits is no registration.
 
 use std::time::{Duration, SystemTime};
 
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use serde_json::{Map, Value};
+
+use super::vendor_text::{self, FIELD_LIMIT, MESSAGE_LIMIT};
 
 /// The most of a response body kept with a rejected row, for forensics.
 pub const RAW_BODY_LIMIT: usize = 4 * 1024;
@@ -57,7 +61,15 @@ pub struct Rejection {
     pub message: String,
     /// The body as received (capped at [`RAW_BODY_LIMIT`], tokens removed).
     pub raw: String,
+    /// The vendor refused the row (its own business error): `true`. `false` for an answer this
+    /// client refuses to believe, such as a registration whose `cibil_id` is not a number
+    /// ([`CIBIL_ID_SHAPE`]): the vendor may well have registered the customer, so the row's
+    /// `order_id` must be kept for any later attempt, never replaced by a new one.
+    pub by_vendor: bool,
 }
+
+/// The error code of a registration refused because its `cibil_id` is not the documented shape.
+pub const CIBIL_ID_SHAPE: &str = "cibil_id.shape";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transient {
@@ -72,7 +84,8 @@ pub struct Transient {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Abort {
     pub kind: AbortKind,
-    pub http_status: u16,
+    /// `None` when no HTTP answer came (a certificate refused before any request).
+    pub http_status: Option<u16>,
     pub message: String,
 }
 
@@ -83,6 +96,10 @@ pub enum AbortKind {
     /// 3xx, 404, 405, 501: the endpoint or method is wrong. Every row would fail the same way, so
     /// marking rows rejected (a final status) would be wrong.
     Endpoint,
+    /// The endpoint's TLS certificate is not one to trust (self-signed, expired, for another
+    /// host, from an unknown authority): no request was sent, and none should be until someone
+    /// looks. Retrying cannot help.
+    Certificate,
 }
 
 /// Statuses that mean "not now" (rule 2 of ARCHITECTURE.md, "The vendor").
@@ -105,7 +122,7 @@ pub fn classify_at(status: u16, headers: &HeaderMap, body: &[u8], now: SystemTim
                 "HTTP {status}: RegistrationID/CompanyCode refused, or this machine's IP is not whitelisted"
             )
         });
-        return Outcome::Abort(Abort { kind: AbortKind::Credentials, http_status: status, message });
+        return Outcome::Abort(Abort { kind: AbortKind::Credentials, http_status: Some(status), message });
     }
     if (300..400).contains(&status) || matches!(status, 404 | 405 | 501) {
         let hint = match status {
@@ -117,7 +134,7 @@ pub fn classify_at(status: u16, headers: &HeaderMap, body: &[u8], now: SystemTim
         };
         return Outcome::Abort(Abort {
             kind: AbortKind::Endpoint,
-            http_status: status,
+            http_status: Some(status),
             message: format!("HTTP {status}: {hint}"),
         });
     }
@@ -147,19 +164,30 @@ pub fn classify_at(status: u16, headers: &HeaderMap, body: &[u8], now: SystemTim
     let result = get(&object, "result").and_then(Value::as_object);
     let cibil_id = result.and_then(|r| get(r, "cibil_id")).and_then(text_of).filter(|id| !id.is_empty());
     if let (true, Some(cibil_id)) = ((200..300).contains(&status), cibil_id) {
+        if !vendor_text::is_cibil_id(&cibil_id) {
+            return Outcome::Rejected(malformed_cibil_id(status, &cibil_id, object));
+        }
+        let field = |value: Option<&Value>| {
+            value.and_then(text_of).map(|t| vendor_text::clean(&t, FIELD_LIMIT)).filter(|t| !t.is_empty())
+        };
         return Outcome::Registered(Registration {
             http_status: status,
             cibil_id,
-            cibil_status: result.and_then(|r| get(r, "cibil_status")).and_then(text_of),
+            cibil_status: field(result.and_then(|r| get(r, "cibil_status"))),
             is_returning_customer: result.and_then(|r| get(r, "is_returning_customer")).is_some_and(truthy),
-            merchant_trans_id: get(&object, "merchant_trans_id").and_then(text_of),
-            access_token: get(&object, "access_token").and_then(text_of).filter(|t| !t.is_empty()),
+            merchant_trans_id: field(get(&object, "merchant_trans_id")),
+            // A token is used as given or not at all: one with control characters, or longer than
+            // any token is, would only fail the OTP step later, so it is not kept.
+            access_token: get(&object, "access_token").and_then(text_of).filter(|t| vendor_text::is_token(t)),
         });
     }
     // Rule 4: refused, permanently.
-    let code = ["error_code", "code", "responsecode", "response_code"]
-        .iter()
-        .find_map(|k| get(&object, k).and_then(text_of).filter(|c| !c.is_empty()));
+    let code = ["error_code", "code", "responsecode", "response_code"].iter().find_map(|k| {
+        get(&object, k)
+            .and_then(text_of)
+            .map(|c| vendor_text::clean(&c, FIELD_LIMIT))
+            .filter(|c| !c.is_empty())
+    });
     let message = match message_of(&object) {
         // `{"status":"SUCCESS","message":"success"}` without a cibil_id is not a registration.
         Some(m) if m.eq_ignore_ascii_case("success") => {
@@ -168,7 +196,38 @@ pub fn classify_at(status: u16, headers: &HeaderMap, body: &[u8], now: SystemTim
         Some(m) => m,
         None => format!("HTTP {status}: the answer has no registration and no message"),
     };
-    Outcome::Rejected(Rejection { http_status: status, code, message, raw: redacted_body(object) })
+    Outcome::Rejected(Rejection {
+        http_status: status,
+        code,
+        message,
+        raw: redacted_body(object),
+        by_vendor: true,
+    })
+}
+
+/// A 2xx answer with a `cibil_id` that is not a run of digits: a broken or hostile answer, not a
+/// registration (the text is never stored or shown as a `cibil_id`), and not the vendor's refusal
+/// either: the customer may be registered. The message describes the value without repeating it;
+/// the raw answer is kept for whoever looks into it.
+fn malformed_cibil_id(status: u16, cibil_id: &str, object: Map<String, Value>) -> Rejection {
+    let chars = cibil_id.chars().count();
+    let what = if cibil_id.bytes().all(|b| b.is_ascii_digit()) {
+        format!("{chars} digits, more than {}", vendor_text::CIBIL_ID_MAX_DIGITS)
+    } else {
+        format!("{chars} characters, not all digits")
+    };
+    Rejection {
+        http_status: status,
+        code: Some(CIBIL_ID_SHAPE.to_owned()),
+        message: format!(
+            "HTTP {status}: the answer looks like a registration but its cibil_id is not a number \
+             ({what}), so it was not taken as one. AOPay may have registered this customer: ask \
+             them about this order_id before sending the row again (the raw answer is kept in the \
+             state)"
+        ),
+        raw: redacted_body(object),
+        by_vendor: false,
+    }
 }
 
 fn parse_object(body: &[u8]) -> Option<Map<String, Value>> {
@@ -183,10 +242,14 @@ fn get<'a>(object: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
     object.get(key).or_else(|| object.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v))
 }
 
+/// The vendor's message, cleaned and bounded: it reaches the results file and the terminal.
 fn message_of(object: &Map<String, Value>) -> Option<String> {
-    ["message", "description", "error"]
-        .iter()
-        .find_map(|k| get(object, k).and_then(text_of).filter(|m| !m.trim().is_empty()))
+    ["message", "description", "error"].iter().find_map(|k| {
+        get(object, k)
+            .and_then(text_of)
+            .map(|m| vendor_text::clean(&m, MESSAGE_LIMIT))
+            .filter(|m| !m.is_empty())
+    })
 }
 
 /// Strings as they are, numbers and booleans as text; nothing for null, arrays and objects.
@@ -238,7 +301,16 @@ fn redacted_body(object: Map<String, Value>) -> String {
     }
     let mut value = Value::Object(object);
     scrub(&mut value);
-    let mut text = value.to_string();
+    // JSON escapes the control characters below U+0020 itself; DEL and the C1 controls are
+    // escaped here the same way, so the kept body is faithful JSON with no control character.
+    let mut text = String::new();
+    for c in value.to_string().chars() {
+        if c.is_control() {
+            text.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            text.push(c);
+        }
+    }
     if text.len() > RAW_BODY_LIMIT {
         let mut end = RAW_BODY_LIMIT;
         while !text.is_char_boundary(end) {

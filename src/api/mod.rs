@@ -4,6 +4,7 @@
 //! does.
 
 mod classify;
+mod vendor_text;
 
 use std::fmt;
 use std::time::Duration;
@@ -12,7 +13,11 @@ use bytes::Bytes;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use serde::Serialize;
 
-pub use classify::{Abort, AbortKind, Outcome, RAW_BODY_LIMIT, Registration, Rejection, Transient, classify};
+pub use classify::{
+    Abort, AbortKind, CIBIL_ID_SHAPE, Outcome, RAW_BODY_LIMIT, Registration, Rejection, Transient, classify,
+    classify_at,
+};
+pub use vendor_text::{CIBIL_ID_MAX_DIGITS, FIELD_LIMIT, MESSAGE_LIMIT, TOKEN_LIMIT};
 
 use crate::validate::Applicant;
 
@@ -185,7 +190,7 @@ impl Client {
             .body(body);
         let mut response = match request.send().await {
             Ok(response) => response,
-            Err(error) => return transport_failure(&error),
+            Err(error) => return transport_failure(&error, &self.endpoint),
         };
         let status = response.status().as_u16();
         let headers = std::mem::take(response.headers_mut());
@@ -207,15 +212,27 @@ impl Client {
                     body.extend_from_slice(&chunk);
                 }
                 Ok(None) => break,
-                Err(error) => return transport_failure(&error),
+                Err(error) => return transport_failure(&error, &self.endpoint),
             }
         }
         classify(status, &headers, &body)
     }
 }
 
-/// A request that got no complete answer: always worth another try.
-fn transport_failure(error: &reqwest::Error) -> Outcome {
+/// A request that got no complete answer: worth another try, unless the endpoint's certificate
+/// was refused, which no retry changes.
+fn transport_failure(error: &reqwest::Error, endpoint: &reqwest::Url) -> Outcome {
+    if let Some(problem) = certificate_problem(error) {
+        let host = endpoint.host_str().unwrap_or("the endpoint");
+        return Outcome::Abort(Abort {
+            kind: AbortKind::Certificate,
+            http_status: None,
+            message: format!(
+                "the TLS certificate of {host} {problem}. Nothing was sent to it; check --endpoint, \
+                 and for a certificate said to be expired or not yet valid, this machine's clock"
+            ),
+        });
+    }
     let reason = if error.is_timeout() {
         "no answer before the timeout".to_owned()
     } else if error.is_connect() {
@@ -224,6 +241,48 @@ fn transport_failure(error: &reqwest::Error) -> Outcome {
         format!("connection failed: {}", root_cause(error))
     };
     Outcome::Transient(Transient { http_status: None, reason, retry_after: None, throttled: false })
+}
+
+/// What is wrong with the server's certificate, when that is why the connection failed. The TLS
+/// error sits inside `io::Error`s (nested: the connector wraps the TLS stream's), whose `source()`
+/// skips what they wrap, so each one on the chain is opened too.
+fn certificate_problem(error: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    use rustls::CertificateError as Cert;
+    fn tls_error<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+        if let Some(tls) = error.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        let inner: &(dyn std::error::Error + 'static) = error.downcast_ref::<std::io::Error>()?.get_ref()?;
+        tls_error(inner)
+    }
+    let mut cause = Some(error);
+    while let Some(current) = cause {
+        let tls = tls_error(current);
+        match tls {
+            Some(rustls::Error::InvalidCertificate(problem)) => {
+                return Some(match problem {
+                    Cert::UnknownIssuer => {
+                        "is signed by no authority this machine trusts: self-signed, or from a private CA"
+                    }
+                    Cert::Expired | Cert::ExpiredContext { .. } => "has expired",
+                    Cert::NotValidYet | Cert::NotValidYetContext { .. } => "is not valid yet",
+                    Cert::NotValidForName | Cert::NotValidForNameContext { .. } => "is for another host name",
+                    Cert::Revoked => "has been revoked",
+                    Cert::BadSignature
+                    | Cert::UnsupportedSignatureAlgorithmContext { .. }
+                    | Cert::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => {
+                        "carries a signature that cannot be verified"
+                    }
+                    Cert::InvalidPurpose | Cert::InvalidPurposeContext { .. } => "is not for a web server",
+                    _ => "was refused",
+                });
+            }
+            Some(rustls::Error::NoCertificatesPresented) => return Some("is missing: the server sent none"),
+            _ => {}
+        }
+        cause = current.source();
+    }
+    None
 }
 
 /// The innermost error's text ("connection reset by peer"), which says more than reqwest's own.

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
-use crate::validate;
+use crate::{settings, validate};
 
 /// The customer file, how to read it and which rules judge it.
 #[derive(Debug, Args)]
@@ -84,6 +84,20 @@ pub struct ReadArgs {
     /// Example: --header-row 4
     #[arg(long, env = "CIBIL_BULK_HEADER_ROW", value_name = "ROW")]
     pub header_row: Option<u32>,
+
+    /// For a workbook: the most rows a sheet may have (and five cells a row on average) before it
+    /// is refused unread, so that a file made to exhaust memory cannot.
+    ///
+    /// Example: --max-workbook-rows 5000000
+    #[arg(long, env = "CIBIL_BULK_MAX_WORKBOOK_ROWS", value_name = "N", default_value_t = crate::input::MAX_SHEET_ROWS)]
+    pub max_workbook_rows: u64,
+
+    /// For a workbook: the most it may unpack to (and the most text it may hold) before it is
+    /// refused unread.
+    ///
+    /// Example: --max-workbook-size 1GiB
+    #[arg(long, env = "CIBIL_BULK_MAX_WORKBOOK_SIZE", value_name = "SIZE", default_value_t = settings::show_size(crate::input::MAX_UNPACKED_BYTES))]
+    pub max_workbook_size: String,
 
     /// The run date that ages are measured on, as YYYY-MM-DD [default: today]. For reproducing
     /// an earlier run's verdicts.

@@ -127,6 +127,7 @@ async fn see_through(
                         "the credentials were refused: check AOPAY_REGISTRATION_ID and AOPAY_COMPANY_CODE (or [aopay] in the config file), and that this machine's IP is whitelisted"
                     }
                     AbortKind::Endpoint => "the endpoint is not answering as a registration API",
+                    AbortKind::Certificate => "the endpoint cannot be trusted",
                 };
                 shared.stop.request(StopReason::Aborted(format!("{what} ({})", abort.message)));
                 return (RowResult::Released { line: job.line, attempts: made }, Some(attempt));

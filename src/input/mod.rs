@@ -3,6 +3,7 @@
 //! column holds which field, and where each row is (a physical line, or a sheet's row); hands out
 //! [`RawRow`]s one at a time. Knows nothing of field rules: that is `validate`'s work.
 
+mod bounds;
 mod clean;
 mod delimited;
 mod header;
@@ -13,6 +14,10 @@ use std::fmt::{self, Write as _};
 use std::io;
 use std::path::{Path, PathBuf};
 
+pub use bounds::{
+    Limit, MAX_CELL_BYTES, MAX_CELLS, MAX_SHEET_ROWS, MAX_TEXT_BYTES, MAX_UNPACKED_BYTES, WorkbookLimits,
+    WorkbookRefusal, check_workbook,
+};
 pub use clean::{clean, header_key};
 pub use csv::StringRecord;
 pub use header::{Columns, Field, HeaderProblem};
@@ -179,6 +184,13 @@ pub enum InputError {
         .path.display()
     )]
     Workbook { path: PathBuf, kind: &'static str, detail: String },
+    #[error(
+        "{} is refused before it is read: {refusal}. No customer workbook comes near that: the file \
+         is damaged or made to exhaust memory. If it is genuine, save the sheet as \"CSV UTF-8\", \
+         which is read as it streams, or raise the limit with {}",
+        .path.display(), .refusal.flag()
+    )]
+    WorkbookTooBig { path: PathBuf, kind: &'static str, refusal: WorkbookRefusal },
     #[error(
         "{} has no sheet {asked}. Its sheets: {}. Choose one with --sheet NAME or --sheet NUMBER",
         .path.display(), .sheets.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(", ")

@@ -14,13 +14,17 @@
 //!   skipped when choosing the sheet, unless named.
 //!
 //! A sheet is read into memory whole (workbooks hold thousands of rows, not millions: for those,
-//! CSV streams). Row numbers are the sheet's own, as Excel shows them.
+//! CSV streams), within [`WorkbookLimits`]: the workbook passes `bounds`' guard before calamine
+//! opens it, and an `.xlsx`/`.xlsb` sheet is read cell by cell against the limits rather than
+//! handed over whole. Row numbers are the sheet's own, as Excel shows them.
 
-use std::io::Cursor;
+use std::io::{Cursor, Read as _};
+use std::panic::AssertUnwindSafe;
 use std::path::Path;
 
-use calamine::{Data, Range, Reader, SheetType, SheetVisible, Sheets};
+use calamine::{Cell, Data, DataRef, Ods, Range, Reader, SheetType, SheetVisible, Sheets, Xls, Xlsb, Xlsx};
 
+use super::bounds::{self, Budget, Span, WorkbookLimits, WorkbookRefusal};
 use super::header::{Columns, Field, HeaderProblem};
 use super::probe::WorkbookKind;
 use super::{InputError, RawRow, StringRecord};
@@ -33,7 +37,7 @@ pub enum SheetChoice {
     Position(usize),
 }
 
-/// How to find the rows in a workbook.
+/// How to find the rows in a workbook, and how much of it may be read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SheetOptions {
     /// Without it, the first visible sheet with data.
@@ -41,6 +45,8 @@ pub struct SheetOptions {
     /// The header's row number as the sheet shows it; without it, the first row among the top
     /// [`HEADER_SEARCH_ROWS`] that names every required column.
     pub header_row: Option<u32>,
+    /// What the workbook may unpack to; a workbook over a limit is refused before it is read.
+    pub limits: WorkbookLimits,
 }
 
 /// How far down a title block may push the header line.
@@ -80,6 +86,28 @@ fn workbook_error(path: &Path, kind: WorkbookKind, detail: impl std::fmt::Displa
     InputError::Workbook { path: path.to_owned(), kind: kind.label(), detail: detail.to_string() }
 }
 
+fn refused(path: &Path, kind: WorkbookKind, refusal: WorkbookRefusal) -> InputError {
+    match refusal {
+        WorkbookRefusal::Damaged(detail) => workbook_error(path, kind, detail),
+        refusal => InputError::WorkbookTooBig { path: path.to_owned(), kind: kind.label(), refusal },
+    }
+}
+
+/// Why a sheet could not be taken: over a limit, or unreadable (calamine's message).
+enum SheetProblem {
+    Refused(WorkbookRefusal),
+    Unreadable(String),
+}
+
+impl From<WorkbookRefusal> for SheetProblem {
+    fn from(refusal: WorkbookRefusal) -> Self {
+        SheetProblem::Refused(refusal)
+    }
+}
+
+/// The workbook's bytes are shared, not copied, when a second reader is tried on them.
+type Workbook = Sheets<Cursor<bytes::Bytes>>;
+
 pub(crate) fn open(
     path: &Path,
     kind: WorkbookKind,
@@ -87,9 +115,67 @@ pub(crate) fn open(
     map: &[(Field, String)],
     required: &[Field],
 ) -> Result<OpenedSheet, InputError> {
-    let bytes = std::fs::read(path).map_err(|source| InputError::Read { path: path.to_owned(), source })?;
-    let mut workbook = calamine::open_workbook_auto_from_rs(Cursor::new(bytes))
-        .map_err(|e| workbook_error(path, kind, e))?;
+    let limits = &options.limits;
+    let read_error = |source| InputError::Read { path: path.to_owned(), source };
+    let file = std::fs::File::open(path).map_err(read_error)?;
+    let size = file.metadata().map_err(read_error)?.len();
+    bounds::check_file_size(size, limits).map_err(|r| refused(path, kind, r))?;
+    // Read one byte past the bound, so that a file grown since its size was taken is caught too.
+    let mut bytes = Vec::new();
+    file.take(limits.max_unpacked_bytes.saturating_add(1)).read_to_end(&mut bytes).map_err(read_error)?;
+    open_bytes(path, bytes, kind, options, map, required)
+}
+
+/// Opens a workbook held in memory (`path` only names it in messages): the guard, then the sheet.
+pub(crate) fn open_bytes(
+    path: &Path,
+    bytes: Vec<u8>,
+    kind: WorkbookKind,
+    options: &SheetOptions,
+    map: &[(Field, String)],
+    required: &[Field],
+) -> Result<OpenedSheet, InputError> {
+    // calamine indexes some damaged files' tables unchecked: its panic is a damaged workbook, said
+    // as such, not a crash that loses the clerk's message. The guard walks the same tables, so it
+    // is inside too.
+    std::panic::catch_unwind(AssertUnwindSafe(|| {
+        bounds::check_workbook(&bytes, kind, &options.limits).map_err(|r| refused(path, kind, r))?;
+        read_sheet(path, bytes, kind, options, map, required)
+    }))
+    .unwrap_or_else(|_| {
+        Err(workbook_error(path, kind, "its contents are damaged: the reader stopped on them"))
+    })
+}
+
+/// The reader for what the probe found, never a guess among all four: the guard checked the
+/// workbook as that kind.
+fn open_workbook(bytes: Vec<u8>, kind: WorkbookKind) -> Result<Workbook, String> {
+    let cursor = Cursor::new(bytes::Bytes::from(bytes));
+    match kind {
+        WorkbookKind::LegacyExcel => Xls::new(cursor).map(Sheets::Xls).map_err(|e| e.to_string()),
+        WorkbookKind::OpenDocument => Ods::new(cursor).map(Sheets::Ods).map_err(|e| e.to_string()),
+        // `.xlsx` and `.xlsm`, or the binary `.xlsb` (the same package, other parts).
+        WorkbookKind::OfficeOpenXml => match Xlsx::new(cursor.clone()) {
+            Ok(xlsx) => Ok(Sheets::Xlsx(xlsx)),
+            Err(error) => Xlsb::new(cursor).map(Sheets::Xlsb).map_err(|_| error.to_string()),
+        },
+    }
+}
+
+fn read_sheet(
+    path: &Path,
+    bytes: Vec<u8>,
+    kind: WorkbookKind,
+    options: &SheetOptions,
+    map: &[(Field, String)],
+    required: &[Field],
+) -> Result<OpenedSheet, InputError> {
+    let limits = &options.limits;
+    let mut workbook = open_workbook(bytes, kind).map_err(|e| workbook_error(path, kind, e))?;
+    let sheet_error = |problem: SheetProblem| match problem {
+        SheetProblem::Refused(refusal) => refused(path, kind, refusal),
+        SheetProblem::Unreadable(detail) => workbook_error(path, kind, detail),
+    };
 
     let sheets: Vec<(String, bool)> = workbook
         .sheets_metadata()
@@ -111,19 +197,19 @@ pub(crate) fn open(
                 .or_else(|| sheets.iter().map(|(n, _)| n).find(|n| n.eq_ignore_ascii_case(wanted)))
                 .ok_or_else(|| no_such_sheet(format!("\"{wanted}\"")))?
                 .clone();
-            let range = workbook.worksheet_range(&name).map_err(|e| workbook_error(path, kind, e))?;
+            let range = sheet_range(&mut workbook, &name, limits).map_err(sheet_error)?;
             (name, range)
         }
         Some(SheetChoice::Position(n)) => {
             let name =
                 sheets.get(n.wrapping_sub(1)).ok_or_else(|| no_such_sheet(format!("number {n}")))?.0.clone();
-            let range = workbook.worksheet_range(&name).map_err(|e| workbook_error(path, kind, e))?;
+            let range = sheet_range(&mut workbook, &name, limits).map_err(sheet_error)?;
             (name, range)
         }
         None => {
             let mut found = None;
             for (name, _) in sheets.iter().filter(|(_, visible)| *visible) {
-                let range = workbook.worksheet_range(name).map_err(|e| workbook_error(path, kind, e))?;
+                let range = sheet_range(&mut workbook, name, limits).map_err(sheet_error)?;
                 if range.used_cells().any(|(_, _, cell)| !is_blank(cell)) {
                     found = Some((name.clone(), range));
                     break;
@@ -132,7 +218,7 @@ pub(crate) fn open(
             found.ok_or_else(|| InputError::EmptyWorkbook { path: path.to_owned() })?
         }
     };
-    fill_merged_cells(&mut workbook, &name, &mut range);
+    fill_merged_cells(&mut workbook, &name, &mut range, limits).map_err(|r| refused(path, kind, r))?;
 
     let Some((first_row, first_column)) = range.start() else {
         return Err(InputError::EmptySheet { path: path.to_owned(), sheet: name });
@@ -283,23 +369,114 @@ fn float_text(f: f64) -> String {
     if f.is_finite() && f.fract() == 0.0 && f.abs() < 1e17 { format!("{f:.0}") } else { f.to_string() }
 }
 
-/// Copies each merged area's value into all its cells (`.xlsx`, `.xls`).
-fn fill_merged_cells(workbook: &mut Sheets<Cursor<Vec<u8>>>, sheet: &str, range: &mut Range<Data>) {
+/// A sheet's cells as a grid. An `.xlsx` or `.xlsb` sheet is read a cell at a time and refused
+/// the moment it passes a limit; an `.xls` or `.ods` sheet was loaded with the workbook, within
+/// the bounds its guard checked.
+fn sheet_range(
+    workbook: &mut Workbook,
+    name: &str,
+    limits: &WorkbookLimits,
+) -> Result<Range<Data>, SheetProblem> {
+    let unreadable = |e: &dyn std::fmt::Display| SheetProblem::Unreadable(e.to_string());
+    match workbook {
+        Sheets::Xlsx(xlsx) => match xlsx.worksheet_cells_reader(name) {
+            Ok(mut cells) => collect_cells(name, limits, || cells.next_cell().map_err(|e| unreadable(&e))),
+            // A chart sheet or a dialog: no cells, as calamine's own reading has it.
+            Err(calamine::XlsxError::NotAWorksheet(_)) => Ok(Range::default()),
+            Err(e) => Err(unreadable(&e)),
+        },
+        Sheets::Xlsb(xlsb) => {
+            let mut cells = xlsb.worksheet_cells_reader(name).map_err(|e| unreadable(&e))?;
+            collect_cells(name, limits, || cells.next_cell().map_err(|e| unreadable(&e)))
+        }
+        other => other.worksheet_range(name).map_err(|e| unreadable(&e)),
+    }
+}
+
+/// The cells `next` gives, as a grid, counted against the limits as they come: the text of each,
+/// all the text, the rows and the grid's area (rows times columns, what the grid allocates).
+fn collect_cells<'a>(
+    name: &str,
+    limits: &WorkbookLimits,
+    mut next: impl FnMut() -> Result<Option<Cell<DataRef<'a>>>, SheetProblem>,
+) -> Result<Range<Data>, SheetProblem> {
+    let mut budget = Budget::new(limits);
+    let mut span = Span::default();
+    let mut cells = Vec::new();
+    while let Some(cell) = next()? {
+        if matches!(cell.get_value(), DataRef::Empty) {
+            continue;
+        }
+        let (row, column) = cell.get_position();
+        let len = text_len(cell.get_value());
+        budget.cell_text(len, || format!("cell {}", cell_reference(name, row, column)))?;
+        budget.text(len, || format!("sheet \"{name}\""))?;
+        span.see(u64::from(row), u64::from(column));
+        let count = cells.len() as u64 + 1;
+        if span.rows() > limits.max_sheet_rows || span.area().max(count) > limits.max_cells {
+            Budget::new(limits).sheet(span.rows(), span.area().max(count), name)?;
+        }
+        cells.push(Cell::new((row, column), Data::from(cell.get_value().clone())));
+    }
+    Ok(Range::from_sparse(cells))
+}
+
+/// The bytes of text a cell holds beyond its fixed size.
+fn text_len(value: &DataRef<'_>) -> u64 {
+    match value {
+        DataRef::String(s) | DataRef::DateTimeIso(s) | DataRef::DurationIso(s) => s.len() as u64,
+        DataRef::SharedString(s) => s.len() as u64,
+        _ => 0,
+    }
+}
+
+/// `Customers!B7`, as a clerk finds it with Go To.
+fn cell_reference(sheet: &str, row: u32, column: u32) -> String {
+    format!("{}!{}{}", super::sheet_reference(sheet), super::column_letters(column), u64::from(row) + 1)
+}
+
+/// Copies each merged area's value into all its cells (`.xlsx`, `.xls`). Only the part of an area
+/// inside the sheet's data is filled, and every copy counts against the limits: one merge over a
+/// whole sheet of a long text would otherwise be the bomb the guard stopped.
+fn fill_merged_cells(
+    workbook: &mut Workbook,
+    sheet: &str,
+    range: &mut Range<Data>,
+    limits: &WorkbookLimits,
+) -> Result<(), WorkbookRefusal> {
     let areas = match workbook {
         Sheets::Xlsx(x) => x.merge_cells_by_sheet_name(sheet).unwrap_or_default(),
         Sheets::Xls(x) => x.merge_cells_by_sheet_name(sheet).unwrap_or_default(),
         _ => Vec::new(),
     };
+    let (Some(start), Some(end)) = (range.start(), range.end()) else { return Ok(()) };
+    let mut budget = Budget::new(limits);
+    // Merged areas never overlap in a sound workbook, so together they cover the sheet at most once.
+    let mut filled = 0u64;
+    let grid = (u64::from(end.0) - u64::from(start.0) + 1) * (u64::from(end.1) - u64::from(start.1) + 1);
     for area in areas {
         let Some(value) = range.get_value(area.start).cloned() else { continue };
-        for row in area.start.0..=area.end.0 {
-            for column in area.start.1..=area.end.1 {
-                if (row, column) != area.start && range.get_value((row, column)).is_some() {
+        let rows = area.start.0.max(start.0)..=area.end.0.min(end.0);
+        let columns = area.start.1.max(start.1)..=area.end.1.min(end.1);
+        let cells = (rows.clone().count() as u64) * (columns.clone().count() as u64);
+        filled += cells;
+        if filled > grid {
+            return Err(WorkbookRefusal::Damaged(format!("the merged cells of sheet \"{sheet}\" overlap")));
+        }
+        let text = match &value {
+            Data::String(s) | Data::DateTimeIso(s) | Data::DurationIso(s) => s.len() as u64,
+            _ => 0,
+        };
+        budget.text(text.saturating_mul(cells), || format!("sheet \"{sheet}\" (its merged cells)"))?;
+        for row in rows {
+            for column in columns.clone() {
+                if (row, column) != area.start {
                     range.set_value((row, column), value.clone());
                 }
             }
         }
     }
+    Ok(())
 }
 
 #[cfg(test)]

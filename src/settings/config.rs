@@ -64,6 +64,8 @@ pub(super) struct InputConfig {
     /// For workbooks: a sheet's name, or its position as a number.
     pub sheet: Option<SheetConfig>,
     pub header_row: Option<u32>,
+    pub max_workbook_rows: Option<u64>,
+    pub max_workbook_size: Option<String>,
     /// field = "Header"
     pub map: BTreeMap<String, String>,
 }

@@ -7,10 +7,13 @@ use chrono::NaiveDate;
 use clap::ValueEnum as _;
 
 use super::config::{InputConfig, SheetConfig};
-use super::parse::{parse_delimiter, sheet_choice};
+use super::parse::{parse_delimiter, parse_size, sheet_choice};
 use super::{Layers, Origin, SettingsError};
 use crate::cli::{DateOrderArg, EncodingArg, ReadArgs};
-use crate::input::{Field, ProbeOptions, SheetChoice, SheetOptions, TextEncoding};
+use crate::input::{
+    Field, MAX_CELLS, MAX_SHEET_ROWS, MAX_TEXT_BYTES, MAX_UNPACKED_BYTES, ProbeOptions, SheetChoice,
+    SheetOptions, TextEncoding, WorkbookLimits,
+};
 use crate::validate::{DEFAULT_MIN_AGE, DateOrder, Rules};
 
 /// Where the customer file is and how to read and judge it.
@@ -143,6 +146,31 @@ pub(super) fn settings(
         |row| (*row > 0).then_some(Some(*row)),
     )?;
 
+    let max_rows = layers.resolve(
+        key("max_workbook_rows"),
+        Some(args.max_workbook_rows),
+        config.max_workbook_rows,
+        MAX_SHEET_ROWS,
+        "a number of rows of at least 1",
+        |n| (*n > 0).then_some(*n),
+    )?;
+    let max_size = layers.resolve(
+        key("max_workbook_size"),
+        Some(args.max_workbook_size.clone()),
+        config.max_workbook_size.clone(),
+        MAX_UNPACKED_BYTES,
+        "a size such as 256MiB, 1GiB or 512MB",
+        |text| parse_size(text),
+    )?;
+    // One setting per thing a user can see (rows, bytes); the other bounds follow from them.
+    let limits = WorkbookLimits {
+        max_unpacked_bytes: max_size,
+        max_text_bytes: max_size.max(MAX_TEXT_BYTES),
+        max_sheet_rows: max_rows,
+        max_cells: max_rows.saturating_mul(MAX_CELLS / MAX_SHEET_ROWS).max(MAX_CELLS),
+        ..WorkbookLimits::default()
+    };
+
     let excel_dates =
         layers.resolve(key("excel_dates"), args.excel_dates, config.excel_dates, false, "", |b| Some(*b))?;
     // The flag says "optional", the config key "required": one setting, two spellings.
@@ -152,7 +180,7 @@ pub(super) fn settings(
     };
 
     Ok(InputSettings {
-        sheet: SheetOptions { sheet, header_row },
+        sheet: SheetOptions { sheet, header_row, limits },
         path: path.to_owned(),
         map,
         probe: ProbeOptions { encoding, delimiter },

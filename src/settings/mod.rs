@@ -23,7 +23,7 @@ use chrono::NaiveDate;
 
 pub use config::DEFAULT_CONFIG;
 pub use input::InputSettings;
-pub use parse::{parse_duration, parse_listen, show_duration};
+pub use parse::{parse_duration, parse_listen, show_duration, show_size};
 pub use run::RunSettings;
 pub use sandbox::SandboxSettings;
 

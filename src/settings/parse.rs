@@ -137,3 +137,33 @@ pub(super) fn parse_endpoint(
     }
     Ok(url)
 }
+
+/// A size as people write it: `256MiB`, `1GiB`, `512MB`, `64k`, or bytes alone; binary or decimal
+/// units, any case. At least 1 KiB, so that a slip of the unit does not refuse every file.
+pub(super) fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "kib" => 1 << 10,
+        "m" | "mb" => 1_000_000,
+        "mib" => 1 << 20,
+        "g" | "gb" => 1_000_000_000,
+        "gib" => 1 << 30,
+        _ => return None,
+    };
+    let bytes = number.parse::<f64>().ok().filter(|n| n.is_finite() && *n >= 0.0)? * scale as f64;
+    (bytes >= 1024.0 && bytes < u64::MAX as f64).then_some(bytes as u64)
+}
+
+/// A size as `--help` shows it, and as [`parse_size`] reads it back: `256MiB`.
+pub fn show_size(bytes: u64) -> String {
+    for (unit, scale) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
+        if bytes >= scale && bytes.is_multiple_of(scale) {
+            return format!("{}{unit}", bytes / scale);
+        }
+    }
+    bytes.to_string()
+}

