@@ -4,10 +4,12 @@
 //! Owns the schema and its migrations, the run lock, runs, rows and the ledger of registered
 //! customers. Knows nothing of HTTP or CSV.
 
+mod access;
 mod lock;
 mod purge;
 mod rows;
 mod schema;
+mod uploads;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -17,9 +19,11 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use crate::input::Locator;
 
+pub use access::{SessionRecord, TokenRecord, UserRecord};
 pub use lock::{HEARTBEAT_EVERY, HeldLock, LockOwner, STALE_AFTER};
 pub use purge::Purged;
 pub use rows::{Claim, Import, NewRow, PendingRow, ResultRow, RowResult, StatusCounts};
+pub use uploads::{NewUpload, UploadRecord, UploadState};
 
 /// A failure of the state database itself (never of a row).
 #[derive(Debug, thiserror::Error)]
