@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod serve;
+pub use serve::{AccessStateArgs, TokensAction, TokensArgs, UsersAction, UsersArgs};
+
 #[derive(Debug, Parser)]
 #[command(
     name = "cibil-bulk",
@@ -149,6 +152,12 @@ pub enum Command {
         after_help = "Examples:\n  cibil-bulk sandbox\n  cibil-bulk sandbox --listen 127.0.0.1:9000 --latency 200ms --jitter 50ms\n  cibil-bulk sandbox --error-rate 0.05 --throttle-rate 0.02 --rate-limit 20 --seed 7"
     )]
     Sandbox(SandboxArgs),
+
+    /// Add, list or remove the people who may log in to the pages of `cibil-bulk serve`.
+    Users(UsersArgs),
+
+    /// Add, list or revoke the API tokens scripts use with `cibil-bulk serve`.
+    Tokens(TokensArgs),
 }
 
 /// Where the state lives.

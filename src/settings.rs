@@ -24,6 +24,12 @@ use crate::output::{LogFormat, LogSettings};
 use crate::sandbox::SandboxConfig;
 use crate::validate::{DateOrder, Rules};
 
+mod serve;
+pub use serve::{
+    DEFAULT_MAX_UPLOAD, DEFAULT_SERVE_LISTEN, SESSION_LIFETIME, ServeSettings, TokenAction, TokensSettings,
+    UserAction, UsersSettings,
+};
+
 /// The config file read when `--config` is not given and it exists in the working directory.
 pub const DEFAULT_CONFIG: &str = "cibil-bulk.toml";
 /// The state database when `--state` is not given.
@@ -51,6 +57,8 @@ pub enum CommandSettings {
     Export(ExportSettings),
     Purge(PurgeSettings),
     Sandbox(SandboxSettings),
+    Users(UsersSettings),
+    Tokens(TokensSettings),
 }
 
 /// Where the customer file is and how to read and judge it.
@@ -304,6 +312,8 @@ impl Settings {
             Command::Export(args) => CommandSettings::Export(export_settings(args, &config)),
             Command::Purge(args) => CommandSettings::Purge(purge_settings(args, &config)?),
             Command::Sandbox(args) => CommandSettings::Sandbox(sandbox_settings(args)?),
+            Command::Users(args) => CommandSettings::Users(serve::users_settings(args, &config)?),
+            Command::Tokens(args) => CommandSettings::Tokens(serve::tokens_settings(args, &config)?),
         };
         Ok(Settings { log, command, warnings })
     }

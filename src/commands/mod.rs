@@ -6,6 +6,7 @@ mod intake;
 mod run;
 mod sandbox;
 mod state;
+mod users;
 mod validate;
 
 use std::path::Path;
@@ -64,6 +65,8 @@ pub fn dispatch(command: &CommandSettings, printer: &Printer) -> anyhow::Result<
         CommandSettings::Export(export) => state::export(export, printer),
         CommandSettings::Purge(purge) => state::purge(purge, printer),
         CommandSettings::Sandbox(sandbox) => sandbox::sandbox(sandbox, printer),
+        CommandSettings::Users(users) => users::users(users, printer),
+        CommandSettings::Tokens(tokens) => users::tokens(tokens, printer),
     }
 }
 

@@ -2,6 +2,7 @@
 //! summaries, warnings and errors on the terminal, and the log subscriber. Nothing else in the
 //! program prints; other modules return data or emit `tracing` events, which land here.
 
+mod access;
 mod atomic;
 mod errors;
 mod progress;
@@ -12,6 +13,7 @@ mod validation;
 use std::fmt::Display;
 use std::io::{self, IsTerminal, Write};
 
+pub use access::{local_time, tokens_text, users_text};
 pub use atomic::{AtomicFile, CsvFile, OutputError, safe_cell};
 pub use errors::ErrorsFile;
 pub use progress::Progress;

@@ -1,0 +1,156 @@
+//! The settings of `cibil-bulk serve`, and of `users` and `tokens`, which say who may use it.
+//! `serve` reads how to send and how to judge a file exactly as `run` does (the same flags, the
+//! same config keys, the same environment), so that a file sent through the page meets the rules
+//! and the limits a file run from the terminal meets.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::{ConfigFile, SettingsError, state_path};
+use crate::api::ApiSettings;
+use crate::cli::{AccessStateArgs, TokensAction, TokensArgs, UsersAction, UsersArgs};
+use crate::engine::EngineSettings;
+use crate::settings::InputSettings;
+
+/// Where `serve` listens without `--listen`: this machine only. Listening on the network is the
+/// operator's explicit choice, normally behind a reverse proxy that brings TLS.
+pub const DEFAULT_SERVE_LISTEN: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
+/// The largest upload accepted without `--max-upload`: 50 MB is a workbook of several hundred
+/// thousand customers, far more than a day's onboarding.
+pub const DEFAULT_MAX_UPLOAD: u64 = 50_000_000;
+/// How long a login lasts: a working day, and a little more.
+pub const SESSION_LIFETIME: Duration = Duration::from_secs(10 * 3600);
+
+/// `cibil-bulk serve`.
+#[derive(Debug, Clone)]
+pub struct ServeSettings {
+    pub listen: SocketAddr,
+    /// Send to the built-in simulator, with the sandbox state.
+    pub sandbox: bool,
+    /// Largest upload accepted, in bytes.
+    pub max_upload: u64,
+    pub state: PathBuf,
+    /// With `sandbox`, the endpoint and credentials are the simulator's, set when it starts.
+    pub api: ApiSettings,
+    pub engine: EngineSettings,
+    /// How every upload is read and judged; `path` is each upload's own.
+    pub input: InputSettings,
+    /// The run date was given (`CIBIL_BULK_TODAY`); otherwise each upload is judged on the day it
+    /// arrives, as a server runs for many days.
+    pub today_pinned: bool,
+    pub session_lifetime: Duration,
+}
+
+/// `cibil-bulk users ...`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsersSettings {
+    pub state: PathBuf,
+    pub action: UserAction,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserAction {
+    Add { name: String, password_stdin: bool },
+    List,
+    Remove { name: String },
+}
+
+/// `cibil-bulk tokens ...`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokensSettings {
+    pub state: PathBuf,
+    pub action: TokenAction,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenAction {
+    Add { name: String },
+    List,
+    Revoke { name: String },
+}
+
+fn name(name: &str) -> Result<String, SettingsError> {
+    crate::server::auth::check_name(name).map_err(|expected| SettingsError::Invalid {
+        origin: "NAME".into(),
+        value: name.to_owned(),
+        expected,
+    })?;
+    Ok(name.to_owned())
+}
+
+fn place(args: &AccessStateArgs, config: &ConfigFile) -> PathBuf {
+    state_path(&args.state, config, args.sandbox)
+}
+
+pub(super) fn users_settings(args: &UsersArgs, config: &ConfigFile) -> Result<UsersSettings, SettingsError> {
+    let (state, action) = match &args.action {
+        UsersAction::Add { name: n, password_stdin, place: p } => {
+            (place(p, config), UserAction::Add { name: name(n)?, password_stdin: *password_stdin })
+        }
+        UsersAction::List { place: p } => (place(p, config), UserAction::List),
+        UsersAction::Remove { name: n, place: p } => {
+            (place(p, config), UserAction::Remove { name: n.clone() })
+        }
+    };
+    Ok(UsersSettings { state, action })
+}
+
+pub(super) fn tokens_settings(
+    args: &TokensArgs,
+    config: &ConfigFile,
+) -> Result<TokensSettings, SettingsError> {
+    let (state, action) = match &args.action {
+        TokensAction::Add { name: n, place: p } => (place(p, config), TokenAction::Add { name: name(n)? }),
+        TokensAction::List { place: p } => (place(p, config), TokenAction::List),
+        TokensAction::Revoke { name: n, place: p } => {
+            (place(p, config), TokenAction::Revoke { name: n.clone() })
+        }
+    };
+    Ok(TokensSettings { state, action })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use clap::Parser as _;
+
+    use super::*;
+    use crate::cli::Cli;
+    use crate::settings::{CommandSettings, DEFAULT_SANDBOX_STATE, DEFAULT_STATE, Settings};
+
+    fn resolve(args: &[&str]) -> Result<CommandSettings, SettingsError> {
+        let cli = Cli::try_parse_from([&["cibil-bulk"], args].concat()).unwrap();
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+        Ok(Settings::resolve_in(&cli, Path::new("/nonexistent"), today, &|_| None)?.command)
+    }
+
+    #[test]
+    fn users_and_tokens_name_their_state() {
+        let CommandSettings::Users(users) = resolve(&["users", "add", "asha", "--password-stdin"]).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(users.state, PathBuf::from(DEFAULT_STATE));
+        assert_eq!(users.action, UserAction::Add { name: "asha".into(), password_stdin: true });
+        let CommandSettings::Users(users) = resolve(&["users", "list", "--sandbox"]).unwrap() else {
+            panic!()
+        };
+        assert_eq!((users.state, users.action), (PathBuf::from(DEFAULT_SANDBOX_STATE), UserAction::List));
+        let CommandSettings::Tokens(tokens) =
+            resolve(&["tokens", "revoke", "nightly", "--state", "branch.db"]).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(tokens.state, PathBuf::from("branch.db"));
+        assert_eq!(tokens.action, TokenAction::Revoke { name: "nightly".into() });
+    }
+
+    #[test]
+    fn a_name_that_cannot_be_shown_safely_is_refused() {
+        let err = resolve(&["users", "add", "<b>x</b>"]).unwrap_err().to_string();
+        assert!(err.starts_with("NAME: \"<b>x</b>\" is not a name of 1 to 64"), "{err}");
+        assert!(resolve(&["tokens", "add", "two words"]).is_err());
+    }
+}
