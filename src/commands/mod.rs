@@ -2,7 +2,8 @@
 //! exit codes they end with. Holds no rules of its own: reading is `input`'s, judging
 //! `validate`'s, keeping `store`'s, showing `output`'s.
 
-mod intake;
+// The server checks uploads with the very checks of `validate` and `run`.
+pub(crate) mod intake;
 mod run;
 mod sandbox;
 mod state;

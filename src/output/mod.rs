@@ -19,7 +19,9 @@ pub use errors::ErrorsFile;
 pub use progress::Progress;
 pub use run::{ResultsFile, RunSummary, recorded_registrations, write_results};
 pub use sheet::{SheetFile, is_workbook_path};
-pub use validation::{ReportFile, ValidationSummary, cell_flags, codes_text, error_text, warnings_text};
+pub use validation::{
+    ProblemTally, ReportFile, ValidationSummary, cell_flags, codes_text, error_text, format_of, warnings_text,
+};
 
 /// How loud the terminal is, and in what shape log lines are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
