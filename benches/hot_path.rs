@@ -16,7 +16,7 @@ use std::time::Duration;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use reqwest::header::{HeaderMap, HeaderValue};
 
-use cibil_bulk::api::{ApiSettings, Client, Credentials, Method, classify};
+use cibil_bulk::api::{ApiSettings, Client, Credentials, Method, Registration, classify};
 use cibil_bulk::input::{self, ProbeOptions, RawRow, RowReader};
 use cibil_bulk::store::{NewRow, RowResult, RowStatus, Store};
 use cibil_bulk::validate::{Applicant, Rules, check_row};
@@ -279,12 +279,14 @@ fn registered(line: u64) -> RowResult {
     RowResult::Registered {
         line,
         attempts: 1,
-        http_status: 200,
-        cibil_id: format!("44177300{line:05}"),
-        cibil_status: Some("Pending".into()),
-        is_returning_customer: false,
-        merchant_trans_id: Some("SPCBL2611251502178507b3S8ckeFd".into()),
-        access_token: Some("331ce0f1a6b2c3d4e5f60718293a4b5c6d7e8f90".into()),
+        registration: Registration {
+            http_status: 200,
+            cibil_id: format!("44177300{line:05}"),
+            cibil_status: Some("Pending".into()),
+            is_returning_customer: false,
+            merchant_trans_id: Some("SPCBL2611251502178507b3S8ckeFd".into()),
+            access_token: Some("331ce0f1a6b2c3d4e5f60718293a4b5c6d7e8f90".into()),
+        },
     }
 }
 

@@ -2,10 +2,8 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let cli = cibil_bulk::cli::Cli::parse();
+    let cli = cibil_bulk::cli::Cli::parse_args();
     match cibil_bulk::run(&cli) {
         Ok(exit) => ExitCode::from(exit.code()),
         Err(error) => {

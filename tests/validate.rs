@@ -828,3 +828,34 @@ fn messy_export_snapshots() {
     let report = String::from_utf8(run.bytes("report.csv")).expect("UTF-8");
     insta::assert_snapshot!("messy_export_report", report);
 }
+
+#[test]
+fn a_setting_is_named_by_where_it_came_from_flag_environment_or_config_file() {
+    let file = lines(&[HEADER, &customer(1)], "\n");
+    let run = Test::new().file("c.csv", &file).args(["validate", "c.csv", "--min-age", "200"]).run();
+    run.code(2).stderr_contains("--min-age: \"200\" is not an age between 0 and 120");
+    let run =
+        Test::new().file("c.csv", &file).env("CIBIL_BULK_MIN_AGE", "200").args(["validate", "c.csv"]).run();
+    run.code(2).stderr_contains("CIBIL_BULK_MIN_AGE (environment): \"200\"").terminal_lacks("--min-age");
+    let run = Test::new()
+        .file("c.csv", &file)
+        .file("cibil-bulk.toml", "[input]\nmin_age = 200\n")
+        .args(["validate", "c.csv"])
+        .run();
+    run.code(2).stderr_contains("cibil-bulk.toml [input] min_age: \"200\"").terminal_lacks("--min-age");
+    // The flag wins over the environment, which wins over the file.
+    let run = Test::new()
+        .file("c.csv", &file)
+        .file("cibil-bulk.toml", "[input]\nmin_age = 200\n")
+        .env("CIBIL_BULK_MIN_AGE", "150")
+        .args(["validate", "c.csv"])
+        .run();
+    run.code(2).stderr_contains("CIBIL_BULK_MIN_AGE (environment): \"150\"");
+    let run = Test::new()
+        .file("c.csv", &file)
+        .file("cibil-bulk.toml", "[input]\nmin_age = 200\n")
+        .env("CIBIL_BULK_MIN_AGE", "150")
+        .args(["validate", "c.csv", "--min-age", "21"])
+        .run();
+    run.code(0);
+}

@@ -18,6 +18,13 @@ use crate::validate::Applicant;
 /// The vendor's production endpoint (the misspelling is the real path).
 pub const PRODUCTION_ENDPOINT: &str = "https://api.aopay.co.in/api/AOP/CibilScore/registeration";
 
+/// The longest wait for one answer without `--timeout`, from connecting to its last byte.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest wait for a connection without `[aopay] connect_timeout`.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The method without `--method`: every vendor page labels the call GET with a JSON body.
+pub const DEFAULT_METHOD: Method = Method::Get;
+
 /// Answers larger than this are not read further: no registration answer is anywhere near it.
 pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 

@@ -3,7 +3,42 @@
 
 use clap::{Args, Subcommand};
 
-use super::StateArgs;
+use super::{ReadArgs, SendArgs, StateArgs};
+use crate::settings;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on: IP:PORT, localhost:PORT, or a port alone (on 127.0.0.1); port 0
+    /// picks a free one. Loopback by default: put a reverse proxy with TLS in front to reach it
+    /// from other machines, or listen on 0.0.0.0 knowingly.
+    ///
+    /// Example: --listen 127.0.0.1:8080
+    #[arg(long, env = "CIBIL_BULK_LISTEN", value_name = "ADDRESS", default_value_t = settings::DEFAULT_SERVE_LISTEN.to_string())]
+    pub listen: String,
+
+    /// Largest file accepted: bytes, or with kB, MB or GB (powers of 1000) or KiB, MiB, GiB.
+    /// A larger upload is refused with 413.
+    ///
+    /// Example: --max-upload 20MB
+    #[arg(long, env = "CIBIL_BULK_MAX_UPLOAD", value_name = "SIZE", default_value = "50MB")]
+    pub max_upload: String,
+
+    #[command(flatten)]
+    pub state: StateArgs,
+
+    /// Send to a built-in AOPay simulator on this machine instead of AOPay, with the sandbox's
+    /// own state: a rehearsal server for the team.
+    ///
+    /// Example: cibil-bulk serve --sandbox
+    #[arg(long, conflicts_with = "endpoint")]
+    pub sandbox: bool,
+
+    #[command(flatten)]
+    pub send: SendArgs,
+
+    #[command(flatten)]
+    pub read: ReadArgs,
+}
 
 /// The state database whose people or tokens are meant.
 #[derive(Debug, Args)]

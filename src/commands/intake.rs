@@ -7,9 +7,10 @@ use std::path::Path;
 use anyhow::Context as _;
 
 use crate::input::{self, Columns, InputError, Locator, Probe, RawRow, RowReader};
-use crate::output::Printer;
+use crate::output::{Printer, cell_flags, codes_text, error_text, warnings_text};
 use crate::settings::InputSettings;
-use crate::validate::{Admission, Checked, Rules, Sieve, check_row};
+use crate::store::{NewRow, RowStatus};
+use crate::validate::{Admission, Applicant, CheckedRow, Rules, Sieve, check_row};
 
 /// Says once how a file that is not plain UTF-8 is read, and what to do if that is wrong.
 pub fn warn_about_encoding(path: &Path, probe: &Probe, printer: &Printer) {
@@ -61,7 +62,7 @@ impl<'a> Intake<'a> {
     /// good. Nothing reaches `each` when the file as a whole cannot be trusted.
     pub fn scan(
         mut self,
-        mut each: impl FnMut(&RawRow, Admission, &Checked) -> anyhow::Result<()>,
+        mut each: impl FnMut(&RawRow, Admission, &CheckedRow) -> anyhow::Result<()>,
     ) -> anyhow::Result<Columns> {
         let path = self.settings.path.as_path();
         let mut sieve = Sieve::new(&self.rules, self.probe.size);
@@ -84,5 +85,56 @@ impl<'a> Intake<'a> {
             return Err(InputError::Changed { path: path.to_owned() }.into());
         }
         Ok(self.columns)
+    }
+}
+
+/// A row's verdict as the state records it: the status, the values to send, and the texts the
+/// results and errors files show, made once here for every command that records rows.
+#[derive(Debug)]
+pub struct Recorded<'a> {
+    line: u64,
+    checked: &'a CheckedRow,
+    status: RowStatus,
+    duplicate_of: Option<u64>,
+    pub applicant: Option<Applicant>,
+    error: String,
+    codes: String,
+    warnings: String,
+    flags: Vec<(usize, String)>,
+}
+
+impl<'a> Recorded<'a> {
+    pub fn new(line: u64, admission: Admission, checked: &'a CheckedRow) -> Recorded<'a> {
+        let (status, duplicate_of) = match admission {
+            Admission::Valid => (RowStatus::Pending, None),
+            Admission::Invalid => (RowStatus::Invalid, None),
+            Admission::Duplicate { of_line } => (RowStatus::Duplicate, Some(of_line)),
+        };
+        Recorded {
+            line,
+            checked,
+            status,
+            duplicate_of,
+            applicant: checked.customer.as_ref().map(Applicant::from),
+            error: error_text(checked),
+            codes: codes_text(checked),
+            warnings: warnings_text(checked),
+            flags: cell_flags(checked),
+        }
+    }
+
+    /// The row as the import writes it.
+    pub fn new_row(&self) -> NewRow<'_> {
+        NewRow {
+            line: self.line,
+            status: self.status,
+            order_id: self.checked.order_id.as_deref(),
+            duplicate_of: self.duplicate_of,
+            applicant: self.applicant.as_ref(),
+            error_code: &self.codes,
+            error: &self.error,
+            warnings: &self.warnings,
+            violations: &self.flags,
+        }
     }
 }

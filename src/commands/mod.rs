@@ -6,6 +6,7 @@
 pub(crate) mod intake;
 mod run;
 mod sandbox;
+mod serve;
 mod state;
 mod users;
 mod validate;
@@ -66,6 +67,7 @@ pub fn dispatch(command: &CommandSettings, printer: &Printer) -> anyhow::Result<
         CommandSettings::Export(export) => state::export(export, printer),
         CommandSettings::Purge(purge) => state::purge(purge, printer),
         CommandSettings::Sandbox(sandbox) => sandbox::sandbox(sandbox, printer),
+        CommandSettings::Serve(serve) => serve::serve(serve, printer),
         CommandSettings::Users(users) => users::users(users, printer),
         CommandSettings::Tokens(tokens) => users::tokens(tokens, printer),
     }

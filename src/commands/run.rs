@@ -1,35 +1,89 @@
-//! `cibil-bulk run FILE`: check every row and record the file in the state (or find the run of
-//! this very content and resume it), send what is left through the engine, then write the results
-//! and errors files from the state and say how it went.
+//! `cibil-bulk run FILE`, in four phases: open the state (locked, bound to its endpoint), resume
+//! the run of this very content or import the file as a new run, send what is left through the
+//! engine, then finish — record how the run ended, write the results and errors files from the
+//! state, and say how it went. `--dry-run` stops after the checks, sending and keeping nothing.
 
 use std::collections::HashSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 
-use super::Exit;
-use super::guard_outputs;
-use super::intake::{Intake, warn_about_encoding};
-use crate::api::{Client, Credentials};
-use crate::engine::{self, Stop, StopReason};
+use super::intake::{Intake, Recorded, warn_about_encoding};
+use super::{Exit, ResultsNotWritten, guard_outputs};
+use crate::api::{ApiSettings, Client, Credentials};
+use crate::engine::{self, EngineError, EngineReport, Stop, StopReason};
 use crate::input::{self, Probe};
-use crate::mask::mask;
 use crate::output::{
-    Printer, Progress, RunSummary, cell_flags, codes_text, error_text, recorded_registrations, warnings_text,
-    write_json, write_results,
+    DryRunReport, Printer, Progress, RunSummary, notices, recorded_registrations, write_json, write_results,
 };
 use crate::sandbox::{SANDBOX_COMPANY_CODE, SANDBOX_REGISTRATION_ID, Sandbox, SandboxConfig};
 use crate::settings::RunSettings;
-use crate::store::{NewRow, RowStatus, RunRecord, RunStatus, StatusCounts, Store};
-use crate::validate::{Admission, Applicant};
+use crate::store::{Check, HeldLock, RowStatus, RunRecord, RunStatus, StatusCounts, Store};
 
 pub fn run(settings: &RunSettings, printer: &Printer) -> anyhow::Result<Exit> {
     super::block_on("cibil-bulk-worker", run_file(settings, printer))
 }
 
+/// The files of this run, checked before anything is read or sent.
+struct Files {
+    probe: Probe,
+    results: PathBuf,
+    errors: PathBuf,
+}
+
+/// One invocation of `run` on a file, once its files are checked and its target known.
+struct Invocation<'a> {
+    settings: &'a RunSettings,
+    printer: &'a Printer,
+    files: &'a Files,
+    /// What the state is bound to (see [`Target::scope`]).
+    scope: &'a str,
+    started: Instant,
+}
+
+/// Where the requests go: AOPay, or the sandbox started for this run.
+struct Target {
+    api: ApiSettings,
+    /// What the state is bound to: the endpoint, or `sandbox` for any simulator.
+    scope: String,
+    sandbox: Option<Sandbox>,
+}
+
 async fn run_file(settings: &RunSettings, printer: &Printer) -> anyhow::Result<Exit> {
     let started = Instant::now();
+    let files = check_files(settings)?;
+    warn_about_encoding(&settings.input.path, &files.probe, printer);
+    if settings.dry_run {
+        return dry_run(settings, &files.probe, printer);
+    }
+    let target = target(settings, printer).await?;
+
+    let this = Invocation { settings, printer, files: &files, scope: &target.scope, started };
+    let (store, mut check, lock) = open_state(settings, &target.scope, printer)?;
+    let outcome = async {
+        let _lock = lock;
+        let (store, run, resumed) = this.resume_or_import(store)?;
+        let (store, report, engine_error) = this.send(store, &mut check, &run, &target.api).await?;
+        let exit = this.finish(&store, &mut check, run, resumed, &report, engine_error.is_some())?;
+        match engine_error {
+            Some(error) => Err(anyhow::Error::from(error))
+                .context("the run stopped: the results file shows where each row is; run again to resume"),
+            None => Ok(exit),
+        }
+    }
+    .await;
+    if let Some(sandbox) = target.sandbox {
+        sandbox.shutdown().await;
+    }
+    // A damaged state explains whatever went wrong after it was opened.
+    check.wait()?;
+    outcome
+}
+
+/// Probes the customer file and refuses outputs that would overwrite it or each other, or could
+/// not be written: better said before a single row is read or sent than after.
+fn check_files(settings: &RunSettings) -> anyhow::Result<Files> {
     let path = settings.input.path.as_path();
     let probe = input::probe(path, settings.input.probe)?;
     let (results, errors) = settings.outputs(probe.workbook.is_some());
@@ -39,142 +93,133 @@ async fn run_file(settings: &RunSettings, printer: &Printer) -> anyhow::Result<E
         outputs.push(("--summary", summary));
     }
     guard_outputs(path, &outputs)?;
+    Ok(Files { probe, results, errors })
+}
 
-    warn_about_encoding(path, &probe, printer);
-    if settings.dry_run {
-        return dry_run(settings, &probe, printer);
-    }
-
-    // The simulator runs inside this process, on a free port of this machine only.
-    let sandbox = match settings.sandbox {
-        true => Some(
-            Sandbox::start(([127, 0, 0, 1], 0).into(), SandboxConfig::default())
-                .await
-                .context("cannot start the built-in sandbox")?,
-        ),
-        false => None,
-    };
+/// AOPay as the settings say, or a sandbox started inside this process, on a free port of this
+/// machine only, with its own credentials.
+async fn target(settings: &RunSettings, printer: &Printer) -> anyhow::Result<Target> {
     let mut api = settings.api.clone();
-    if let Some(sandbox) = &sandbox {
-        api.endpoint = sandbox.endpoint().parse().context("the sandbox's address")?;
-        api.credentials = Credentials {
-            registration_id: SANDBOX_REGISTRATION_ID.into(),
-            company_code: SANDBOX_COMPANY_CODE.into(),
-        };
-        printer.note(format_args!(
-            "Sending to the built-in sandbox at {} (nothing reaches AOPay).",
-            sandbox.endpoint()
-        ));
+    if !settings.sandbox {
+        let scope = api.endpoint.to_string();
+        return Ok(Target { api, scope, sandbox: None });
     }
-    let endpoint_scope = if settings.sandbox { "sandbox".to_owned() } else { api.endpoint.to_string() };
+    let sandbox = Sandbox::start(([127, 0, 0, 1], 0).into(), SandboxConfig::default())
+        .await
+        .context("cannot start the built-in sandbox")?;
+    api.endpoint = sandbox.endpoint().parse().context("the sandbox's address")?;
+    api.credentials = Credentials {
+        registration_id: SANDBOX_REGISTRATION_ID.into(),
+        company_code: SANDBOX_COMPANY_CODE.into(),
+    };
+    printer.note(notices::sending_to_sandbox(&sandbox.endpoint()));
+    Ok(Target { api, scope: "sandbox".to_owned(), sandbox: Some(sandbox) })
+}
 
-    let (mut store, mut check) = Store::open_checking(&settings.state)?;
-    let outcome: anyhow::Result<Exit> = async {
-        // Released when this block ends, by whatever path.
-        let (_lock, previous) = store.acquire_lock()?;
-        if let Some(previous) = previous {
-            printer.warn(format_args!(
-                "the state database was held by pid {} on {}, which stopped without releasing it \
-                 (last seen {}s ago); carrying on from where it stopped",
-                previous.pid,
-                previous.host,
-                previous.heartbeat_age.as_secs()
-            ));
+/// Opens the state (its structure checked alongside), takes the run lock and binds the state to
+/// the endpoint: a ledger says who is registered *there*.
+fn open_state(
+    settings: &RunSettings,
+    scope: &str,
+    printer: &Printer,
+) -> anyhow::Result<(Store, Check, HeldLock)> {
+    let (mut store, check) = Store::open_checking(&settings.state)?;
+    let (lock, previous) = store.acquire_lock()?;
+    if let Some(previous) = previous {
+        printer.warn(notices::lock_taken_over(&previous));
+    }
+    store.bind_endpoint(scope)?;
+    Ok((store, check, lock))
+}
+
+impl Invocation<'_> {
+    /// The run of this very content, resumed; or the file imported as a new run.
+    fn resume_or_import(&self, mut store: Store) -> anyhow::Result<(Store, RunRecord, bool)> {
+        let Invocation { settings, printer, files, scope, .. } = *self;
+        let path = settings.input.path.as_path();
+        if let Some(run) = store.find_run(&files.probe.sha256_hex())? {
+            if let Some(purged) = run.purged_at {
+                printer.note(notices::purged_run(&run, purged));
+            }
+            store.resume_run(run.id, &path.display().to_string())?;
+            let requeued = store.requeue_in_flight(run.id)?;
+            if requeued > 0 {
+                printer.note(notices::sent_again(requeued));
+            }
+            return Ok((store, run, true));
         }
-        store.bind_endpoint(&endpoint_scope)?;
-
-        let sha256 = probe.sha256_hex();
-        let (run, resumed) = match store.find_run(&sha256)? {
-            Some(run) => {
-                if let Some(purged) = run.purged_at {
-                    printer.note(format_args!(
-                        "This file is run {}, finished, whose personal data was purged ({}): nothing is \
-                         sent, and the results carry statuses and cibil_ids without the file's own columns.",
-                        run.id,
-                        chrono::DateTime::from_timestamp_millis(purged)
-                            .map(|t| t.format("%Y-%m-%d").to_string())
-                            .unwrap_or_default()
-                    ));
-                }
-                store.resume_run(run.id, &path.display().to_string())?;
-                let requeued = store.requeue_in_flight(run.id)?;
-                if requeued > 0 {
-                    printer.note(format_args!(
-                        "{requeued} rows were being sent when the last run stopped: they are sent again \
-                         with the same order ids."
-                    ));
-                }
-                (run, true)
+        for other in store.runs()?.iter().filter(|r| r.input_path == path.display().to_string()) {
+            let left = store.counts(other.id)?.left();
+            if left > 0 {
+                printer.warn(notices::file_changed(path, other, left));
             }
-            None => {
-                for other in store.runs()?.iter().filter(|r| r.input_path == path.display().to_string()) {
-                    let left = store.counts(other.id)?.left();
-                    if left > 0 {
-                        printer.warn(format_args!(
-                            "{} has changed since run {} ({}, {left} rows not sent): this is a new run of \
-                             the new content. Customers registered by run {} are recognised and not sent \
-                             again; its unsent rows stay in it.",
-                            path.display(),
-                            other.id,
-                            other.status.as_str(),
-                            other.id
-                        ));
-                    }
-                }
-                let recorded = recorded_registrations(&results);
-                (import(&mut store, settings, &probe, &endpoint_scope, &recorded, &results)?, false)
-            }
-        };
+        }
+        let recorded = recorded_registrations(&files.results);
+        let run = import(&mut store, settings, &files.probe, scope, &recorded, &files.results)?;
+        Ok((store, run, false))
+    }
 
+    /// Sends every row left through the engine, with the progress display and the signals watched.
+    /// Returns the store (reopened if the engine lost it), what the engine did, and the failure of
+    /// the machinery itself, if any.
+    async fn send(
+        &self,
+        store: Store,
+        check: &mut Check,
+        run: &RunRecord,
+        api: &ApiSettings,
+    ) -> anyhow::Result<(Store, EngineReport, Option<EngineError>)> {
+        let Invocation { settings, printer, .. } = *self;
         let counts = store.counts(run.id)?;
-        let mut report = engine::EngineReport::default();
-        let mut engine_error = None;
-        if counts.left() > 0 {
-            // Not a row is claimed from a state that is not known to be sound.
-            check.wait()?;
-            let client = Client::new(&api)?;
-            let stop = Stop::new();
-            watch_signals(stop.clone(), printer.clone(), settings.engine.shutdown_grace);
-            let progress = Progress::new(printer, run.rows_total, &counts);
-            let output = engine::run(store, run.id, client, settings.engine.clone(), progress, stop).await;
-            store = match output.store {
-                Some(store) => store,
-                None => Store::open(&settings.state)?,
-            };
-            match output.result {
-                Ok(r) => report = r,
-                Err(e) => engine_error = Some(e),
-            }
+        if counts.left() == 0 {
+            return Ok((store, EngineReport::default(), None));
         }
+        // Not a row is claimed from a state that is not known to be sound.
+        check.wait()?;
+        let client = Client::new(api)?;
+        let stop = Stop::new();
+        watch_signals(stop.clone(), printer.clone(), settings.engine.shutdown_grace);
+        let progress = Progress::new(printer, run.rows_total, &counts);
+        let output = engine::run(store, run.id, client, settings.engine.clone(), progress, stop).await;
+        let store = match output.store {
+            Some(store) => store,
+            None => Store::open(&settings.state)?,
+        };
+        Ok(match output.result {
+            Ok(report) => (store, report, None),
+            Err(error) => (store, EngineReport::default(), Some(error)),
+        })
+    }
+
+    /// Records how the run ended, writes the results and errors files from the state, writes the
+    /// summary and says how it went.
+    fn finish(
+        &self,
+        store: &Store,
+        check: &mut Check,
+        run: RunRecord,
+        resumed: bool,
+        report: &EngineReport,
+        engine_failed: bool,
+    ) -> anyhow::Result<Exit> {
+        let Invocation { settings, printer, files, scope, started } = *self;
         // Rows whose requests were abandoned at the end of the shutdown grace.
         store.requeue_in_flight(run.id)?;
         let counts = store.counts(run.id)?;
-
-        let exit = match (&engine_error, &report.stop) {
-            (Some(_), _) | (None, Some(StopReason::Aborted(_))) => Exit::Aborted,
-            (None, Some(StopReason::Interrupted)) => Exit::Interrupted,
-            (None, None) if counts.needing_attention() > 0 => Exit::NeedsAttention,
-            (None, None) if counts.left() > 0 => Exit::Aborted,
-            (None, None) => Exit::Success,
-        };
-        let run_status = match exit {
-            Exit::Success | Exit::NeedsAttention => RunStatus::Finished,
-            Exit::Interrupted => RunStatus::Interrupted,
-            _ => RunStatus::Aborted,
-        };
+        let (exit, run_status) = conclude(engine_failed, report.stop.as_ref(), &counts);
         store.end_run(run.id, run_status, exit.code())?;
         let run = store.run(run.id)?.unwrap_or(run);
 
-        let written = write_results(&store, &run, &results, Some(&errors))
-            .context(super::ResultsNotWritten { run_id: run.id, state: settings.state.clone() })?;
+        let written = write_results(store, &run, &files.results, Some(&files.errors))
+            .context(ResultsNotWritten { run_id: run.id, state: settings.state.clone() })?;
         // The results were read from the state while it was being checked.
         check.wait()?;
         let mut summary = RunSummary::new(
-            path,
+            &settings.input.path,
             &run,
             resumed,
             &settings.state,
-            endpoint_scope,
+            scope.to_owned(),
             &counts,
             report.requests,
             started.elapsed(),
@@ -191,19 +236,28 @@ async fn run_file(settings: &RunSettings, printer: &Printer) -> anyhow::Result<E
             write_json(path, &summary)?;
         }
         printer.note(summary.render());
-        if let Some(sandbox) = sandbox {
-            sandbox.shutdown().await;
-        }
-        if let Some(error) = engine_error {
-            return Err(error)
-                .context("the run stopped: the results file shows where each row is; run again to resume");
-        }
         Ok(exit)
     }
-    .await;
-    // A damaged state explains whatever went wrong after it was opened.
-    check.wait()?;
-    outcome
+}
+
+/// How a run ended, from what stopped it and what is left: the exit status and the run's status
+/// in the state.
+fn conclude(engine_failed: bool, stop: Option<&StopReason>, counts: &StatusCounts) -> (Exit, RunStatus) {
+    let exit = match stop {
+        _ if engine_failed => Exit::Aborted,
+        Some(StopReason::Aborted(_)) => Exit::Aborted,
+        Some(StopReason::Interrupted) => Exit::Interrupted,
+        None if counts.needing_attention() > 0 => Exit::NeedsAttention,
+        // Rows still to send with nothing having stopped the run: the engine gave up on them.
+        None if counts.left() > 0 => Exit::Aborted,
+        None => Exit::Success,
+    };
+    let status = match exit {
+        Exit::Success | Exit::NeedsAttention => RunStatus::Finished,
+        Exit::Interrupted => RunStatus::Interrupted,
+        Exit::Usage | Exit::Aborted => RunStatus::Aborted,
+    };
+    (exit, status)
 }
 
 /// Checks every row and records the file as a new run, in one transaction: a file whose date
@@ -241,22 +295,7 @@ fn import(
         &run_settings,
     )?;
     intake.scan(|row, admission, checked| {
-        let applicant = checked.customer.as_ref().map(Applicant::from);
-        let (status, duplicate_of) = row_status(admission);
-        let (error, codes, warnings) = (error_text(checked), codes_text(checked), warnings_text(checked));
-        let flags = cell_flags(checked);
-        let new = NewRow {
-            line: row.line,
-            status,
-            order_id: checked.order_id.as_deref(),
-            duplicate_of,
-            applicant: applicant.as_ref(),
-            error_code: &codes,
-            error: &error,
-            warnings: &warnings,
-            violations: &flags,
-        };
-        let status = import.add(&new, row.cells.iter())?;
+        let status = import.add(&Recorded::new(row.line, admission, checked).new_row(), row.cells.iter())?;
         if let (RowStatus::Pending, Some(order_id)) = (status, &checked.order_id)
             && recorded.contains(order_id)
         {
@@ -283,15 +322,6 @@ fn import(
     store.run(id)?.context("the run just recorded is missing")
 }
 
-/// The status a row is recorded with, and the line it repeats.
-fn row_status(admission: Admission) -> (RowStatus, Option<u64>) {
-    match admission {
-        Admission::Valid => (RowStatus::Pending, None),
-        Admission::Invalid => (RowStatus::Invalid, None),
-        Admission::Duplicate { of_line } => (RowStatus::Duplicate, Some(of_line)),
-    }
-}
-
 /// `--dry-run`: the same checks and the same ledger look-ups, inside a transaction that is
 /// rolled back, so nothing is sent and nothing is kept.
 fn dry_run(settings: &RunSettings, probe: &Probe, printer: &Printer) -> anyhow::Result<Exit> {
@@ -307,21 +337,10 @@ fn dry_run(settings: &RunSettings, probe: &Probe, printer: &Printer) -> anyhow::
     let _lock = store.acquire_lock()?;
     if let Some(run) = store.find_run(&probe.sha256_hex())? {
         let counts = store.counts(run.id)?;
-        printer.report(&format!(
-            "{}: this content is run {} of {} ({}): {} of {} rows registered or known, {} left to send. \
-             `run` without --dry-run resumes it.\n",
-            path.display(),
-            run.id,
-            settings.state.display(),
-            run.status.as_str(),
-            counts.get(RowStatus::Registered) + counts.get(RowStatus::Known),
-            counts.total(),
-            counts.left()
-        ));
+        printer.report(&notices::dry_run_of_known_content(path, &run, &settings.state, &counts));
         return Ok(if counts.needing_attention() > 0 { Exit::NeedsAttention } else { Exit::Success });
     }
 
-    const SHOWN: usize = 5;
     let intake = Intake::open(&settings.input, probe)?;
     let mut import = store.begin_import(
         &path.display().to_string(),
@@ -330,73 +349,18 @@ fn dry_run(settings: &RunSettings, probe: &Probe, printer: &Printer) -> anyhow::
         &crate::input::Locator::Lines,
         &serde_json::json!({}),
     )?;
-    let mut tally = StatusCounts::default();
-    let mut shown = Vec::new();
+    let mut report = DryRunReport::default();
     intake.scan(|row, admission, checked| {
-        let applicant = checked.customer.as_ref().map(Applicant::from);
-        let new = NewRow {
-            line: row.line,
-            status: row_status(admission).0,
-            order_id: checked.order_id.as_deref(),
-            duplicate_of: None,
-            applicant: applicant.as_ref(),
-            error_code: "",
-            error: "",
-            warnings: "",
-            violations: &[],
-        };
-        let status = import.add(&new, std::iter::empty())?;
-        tally.add(status, 1);
-        if let (RowStatus::Pending, Some(a), true) = (status, &applicant, shown.len() < SHOWN) {
-            shown.push(format!(
-                "  line {:>6}  order_id {}  {} {}  PAN {}  born {}  mobile {}",
-                row.line,
-                a.order_id,
-                mask(&a.first_name),
-                mask(&a.last_name),
-                mask(&a.pancard),
-                mask(&a.date_of_birth),
-                mask(&a.mobile_number)
-            ));
-        }
+        let recorded = Recorded::new(row.line, admission, checked);
+        let status = import.add(&recorded.new_row(), std::iter::empty())?;
+        report.add(row.line, status, recorded.applicant.as_ref());
         Ok(())
     })?;
     drop(import);
 
-    let count = |s: RowStatus| tally.get(s);
     let target = if settings.sandbox { "the sandbox".to_owned() } else { settings.api.endpoint.to_string() };
-    let mut text = format!(
-        "{}: {} rows. Dry run: nothing was sent and no state was kept.\n  would send {:>8}   to {target} at {} ({} at once)\n",
-        path.display(),
-        tally.total(),
-        count(RowStatus::Pending),
-        settings.engine.rate,
-        settings.engine.concurrency,
-    );
-    for (status, note) in [
-        (RowStatus::Known, "registered by an earlier run: not sent again"),
-        (RowStatus::Duplicate, "same PAN as an earlier row: not sent"),
-        (RowStatus::Invalid, "need fixing: `cibil-bulk validate` lists why"),
-    ] {
-        if count(status) > 0 {
-            text.push_str(&format!("  {:<10} {:>8}   {note}\n", status.as_str(), count(status)));
-        }
-    }
-    if !shown.is_empty() {
-        text.push_str("First rows to send (values masked):\n");
-        text.push_str(&shown.join("\n"));
-        text.push('\n');
-    }
-    if count(RowStatus::Pending) > 0 {
-        let seconds = count(RowStatus::Pending) as f64 / settings.engine.rate.per_second();
-        text.push_str(&format!(
-            "At {} this takes at least {}.\n",
-            settings.engine.rate,
-            humantime::format_duration(Duration::from_secs(seconds.ceil() as u64))
-        ));
-    }
-    printer.report(&text);
-    Ok(if count(RowStatus::Invalid) > 0 { Exit::NeedsAttention } else { Exit::Success })
+    printer.report(&report.render(path, &target, settings.engine.rate, settings.engine.concurrency.get()));
+    Ok(if report.counts.get(RowStatus::Invalid) > 0 { Exit::NeedsAttention } else { Exit::Success })
 }
 
 /// First Ctrl-C or SIGTERM: stop claiming and let requests in flight finish. Second: leave at
@@ -412,14 +376,47 @@ fn watch_signals(stop: Stop, printer: Printer, grace: Duration) {
             }
             signals += 1;
             if signals > 1 {
-                printer.warn("stopped at once; the state is consistent: run again to resume");
+                printer.warn(notices::STOPPED_AT_ONCE);
                 std::process::exit(i32::from(Exit::Interrupted.code()));
             }
-            printer.warn(format_args!(
-                "stopping: no new requests; waiting up to {}s for those in flight. Press Ctrl-C again to quit at once.",
-                grace.as_secs()
-            ));
+            printer.warn(notices::stopping(grace));
             stop.request(StopReason::Interrupted);
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counts(pairs: &[(RowStatus, u64)]) -> StatusCounts {
+        let mut counts = StatusCounts::default();
+        for (status, n) in pairs {
+            counts.add(*status, *n);
+        }
+        counts
+    }
+
+    #[test]
+    fn how_a_run_ends() {
+        let done = counts(&[(RowStatus::Registered, 5), (RowStatus::Known, 1), (RowStatus::Duplicate, 1)]);
+        let attention = counts(&[(RowStatus::Registered, 5), (RowStatus::Invalid, 1)]);
+        let left = counts(&[(RowStatus::Registered, 5), (RowStatus::Pending, 2)]);
+        let aborted = StopReason::Aborted("the credentials were refused".into());
+        for (failed, stop, counts, expected) in [
+            (false, None, &done, (Exit::Success, RunStatus::Finished)),
+            (false, None, &attention, (Exit::NeedsAttention, RunStatus::Finished)),
+            // Left to send, yet nothing stopped the run: it did not finish.
+            (false, None, &left, (Exit::Aborted, RunStatus::Aborted)),
+            (false, Some(&StopReason::Interrupted), &left, (Exit::Interrupted, RunStatus::Interrupted)),
+            // Interrupted at the very end is still interrupted: running again is what to do.
+            (false, Some(&StopReason::Interrupted), &done, (Exit::Interrupted, RunStatus::Interrupted)),
+            (false, Some(&aborted), &attention, (Exit::Aborted, RunStatus::Aborted)),
+            // The machinery failing outweighs any stop and any count.
+            (true, Some(&StopReason::Interrupted), &done, (Exit::Aborted, RunStatus::Aborted)),
+            (true, None, &done, (Exit::Aborted, RunStatus::Aborted)),
+        ] {
+            assert_eq!(conclude(failed, stop, counts), expected, "{failed} {stop:?} {counts:?}");
+        }
+    }
 }

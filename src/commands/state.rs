@@ -8,9 +8,9 @@ use anyhow::{Context as _, bail};
 
 use super::Exit;
 use crate::input::{self, ProbeOptions};
-use crate::output::{Printer, write_results};
+use crate::output::{self, Printer, write_results};
 use crate::settings::{ExportSettings, PurgeSettings, StatusSettings};
-use crate::store::{RowStatus, RunRecord, Store};
+use crate::store::{RunRecord, Store};
 
 fn open_existing(state: &Path) -> anyhow::Result<Store> {
     if !state.exists() {
@@ -40,80 +40,18 @@ fn find_run(store: &Store, state: &Path, name: &str) -> anyhow::Result<RunRecord
     })
 }
 
-fn when(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M").to_string())
-        .unwrap_or_default()
-}
-
 pub fn status(settings: &StatusSettings, printer: &Printer) -> anyhow::Result<Exit> {
     let store = open_existing(&settings.state)?;
-    let mut out = String::new();
     let runs = match &settings.run {
         Some(name) => vec![find_run(&store, &settings.state, name)?],
         None => store.runs()?,
     };
-    if runs.is_empty() {
-        printer.report(&format!("{}: no runs yet.\n", settings.state.display()));
-        return Ok(Exit::Success);
-    }
-    out.push_str(&format!("State: {}\n", settings.state.display()));
-    out.push_str(&format!(
-        "{:>4}  {:<11} {:>8} {:>10} {:>6} {:>9} {:>7} {:>8} {:>6} {:>7}  {}\n",
-        "run",
-        "status",
-        "rows",
-        "registered",
-        "known",
-        "duplicate",
-        "invalid",
-        "rejected",
-        "failed",
-        "left",
-        "file (last started)"
-    ));
-    let mut attention = false;
-    for run in &runs {
-        let counts = store.counts(run.id)?;
-        attention |= counts.needing_attention() > 0;
-        out.push_str(&format!(
-            "{:>4}  {:<11} {:>8} {:>10} {:>6} {:>9} {:>7} {:>8} {:>6} {:>7}  {} ({})\n",
-            run.id,
-            if run.purged_at.is_some() { "purged" } else { run.status.as_str() },
-            counts.total(),
-            counts.get(RowStatus::Registered),
-            counts.get(RowStatus::Known),
-            counts.get(RowStatus::Duplicate),
-            counts.get(RowStatus::Invalid),
-            counts.get(RowStatus::Rejected),
-            counts.get(RowStatus::Failed),
-            counts.left(),
-            run.input_path,
-            when(run.updated_at)
-        ));
-        if settings.run.is_some() {
-            out.push_str(&format!(
-                "\n  content SHA-256  {}\n  started          {}\n",
-                run.input_sha256,
-                when(run.started_at)
-            ));
-            if let Some(finished) = run.finished_at {
-                out.push_str(&format!("  finished         {}\n", when(finished)));
-            }
-            if let Some(purged) = run.purged_at {
-                out.push_str(&format!("  personal data    purged {}\n", when(purged)));
-            }
-            if counts.left() > 0 {
-                out.push_str(&format!(
-                    "  {} rows are left: `cibil-bulk run {} --state {}` resumes the run.\n",
-                    counts.left(),
-                    run.input_path,
-                    settings.state.display()
-                ));
-            }
-        }
-    }
-    printer.report(&out);
+    let runs = runs
+        .into_iter()
+        .map(|run| Ok((store.counts(run.id)?, run)))
+        .collect::<Result<Vec<_>, crate::store::StoreError>>()?;
+    printer.report(&output::status_report(&settings.state, &runs, settings.run.is_some()));
+    let attention = runs.iter().any(|(counts, _)| counts.needing_attention() > 0);
     Ok(if attention && settings.run.is_some() { Exit::NeedsAttention } else { Exit::Success })
 }
 

@@ -80,6 +80,19 @@ impl std::fmt::Display for Rate {
     }
 }
 
+/// The rate without `--rate`: conservative, because AOPay publishes no quota.
+pub const DEFAULT_RATE: Rate = Rate { requests: NonZeroU32::new(10).unwrap(), per: Duration::from_secs(1) };
+/// Requests that may leave at once on top of the rate, without `--burst`.
+pub const DEFAULT_BURST: NonZeroU32 = NonZeroU32::MIN;
+/// Workers (requests in flight at once) without `--concurrency`.
+pub const DEFAULT_CONCURRENCY: NonZeroUsize = NonZeroUsize::new(8).unwrap();
+/// Attempts per row without `--max-attempts`, the first included.
+pub const DEFAULT_MAX_ATTEMPTS: NonZeroU32 = NonZeroU32::new(5).unwrap();
+/// Requests in a row without an answer that abort the run, without `--max-consecutive-failures`.
+pub const DEFAULT_MAX_CONSECUTIVE_FAILURES: NonZeroU32 = NonZeroU32::new(20).unwrap();
+/// The longest `Retry-After` obeyed without `--max-retry-after`.
+pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
+
 /// How hard to push, and how patiently.
 #[derive(Debug, Clone)]
 pub struct EngineSettings {
@@ -106,12 +119,12 @@ impl EngineSettings {
         EngineSettings {
             concurrency,
             rate,
-            burst: NonZeroU32::MIN,
-            max_attempts: NonZeroU32::new(5).unwrap_or(NonZeroU32::MIN),
-            max_consecutive_failures: NonZeroU32::new(20).unwrap_or(NonZeroU32::MIN),
+            burst: DEFAULT_BURST,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+            max_consecutive_failures: DEFAULT_MAX_CONSECUTIVE_FAILURES,
             backoff_base: Duration::from_millis(500),
             backoff_cap: Duration::from_secs(30),
-            max_retry_after: Duration::from_secs(300),
+            max_retry_after: DEFAULT_MAX_RETRY_AFTER,
             shutdown_grace: Duration::from_secs(35),
         }
     }

@@ -112,29 +112,14 @@ async fn see_through(
         let attempt = Attempt { transport_failure, reason };
         let made = attempts + throttled + 1;
         match outcome {
-            Outcome::Registered(r) => {
-                let result = RowResult::Registered {
-                    line: job.line,
-                    attempts: made,
-                    http_status: r.http_status,
-                    cibil_id: r.cibil_id,
-                    cibil_status: r.cibil_status,
-                    is_returning_customer: r.is_returning_customer,
-                    merchant_trans_id: r.merchant_trans_id,
-                    access_token: r.access_token,
-                };
-                return (result, Some(attempt));
+            Outcome::Registered(registration) => {
+                return (
+                    RowResult::Registered { line: job.line, attempts: made, registration },
+                    Some(attempt),
+                );
             }
-            Outcome::Rejected(r) => {
-                let result = RowResult::Rejected {
-                    line: job.line,
-                    attempts: made,
-                    http_status: r.http_status,
-                    code: r.code,
-                    message: r.message,
-                    raw: r.raw,
-                };
-                return (result, Some(attempt));
+            Outcome::Rejected(rejection) => {
+                return (RowResult::Rejected { line: job.line, attempts: made, rejection }, Some(attempt));
             }
             Outcome::Abort(abort) => {
                 let what = match abort.kind {

@@ -4,15 +4,8 @@
 
 use std::io::Write as _;
 
-use super::Printer;
+use super::{Printer, local_time};
 use crate::store::{TokenRecord, UserRecord};
-
-/// A time kept in Unix milliseconds, in this machine's time zone, to the minute.
-pub fn local_time(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M").to_string())
-        .unwrap_or_default()
-}
 
 fn or_never(ms: Option<i64>) -> String {
     ms.map_or_else(|| "never".to_owned(), local_time)

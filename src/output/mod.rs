@@ -5,20 +5,24 @@
 mod access;
 mod atomic;
 mod errors;
+pub mod notices;
 mod progress;
 mod run;
 mod sheet;
+mod status;
 mod validation;
 
 use std::fmt::Display;
 use std::io::{self, IsTerminal, Write};
 
-pub use access::{local_time, tokens_text, users_text};
+pub use access::{tokens_text, users_text};
 pub use atomic::{AtomicFile, CsvFile, OutputError, safe_cell};
 pub use errors::ErrorsFile;
+pub use notices::DryRunReport;
 pub use progress::Progress;
 pub use run::{ResultsFile, RunSummary, recorded_registrations, write_results};
 pub use sheet::{SheetFile, is_workbook_path};
+pub use status::{local_time, status_report};
 pub use validation::{
     ProblemTally, ReportFile, ValidationSummary, cell_flags, codes_text, error_text, format_of, warnings_text,
 };

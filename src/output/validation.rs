@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::{CsvFile, OutputError};
 use crate::input::{Locator, Probe};
-use crate::validate::{Admission, Checked, Severity, format_date};
+use crate::validate::{Admission, CheckedRow, Severity, format_date};
 
 const SEPARATOR: &str = " | ";
 
@@ -30,26 +30,26 @@ pub fn format_of(probe: &Probe, locator: &Locator) -> String {
 
 /// Each error about one cell: its column position and the full message, for the note on that
 /// cell in an errors workbook.
-pub fn cell_flags(checked: &Checked) -> Vec<(usize, String)> {
+pub fn cell_flags(checked: &CheckedRow) -> Vec<(usize, String)> {
     checked.errors().filter_map(|v| Some((v.position?, v.message()))).collect()
 }
 
 /// Every error message of a row, in one cell.
-pub fn error_text(checked: &Checked) -> String {
+pub fn error_text(checked: &CheckedRow) -> String {
     join(checked, Severity::Error)
 }
 
 /// Every warning message of a row, in one cell.
-pub fn warnings_text(checked: &Checked) -> String {
+pub fn warnings_text(checked: &CheckedRow) -> String {
     join(checked, Severity::Warning)
 }
 
 /// The codes of a row's errors (`pan.format,mobile.length`), for machines.
-pub fn codes_text(checked: &Checked) -> String {
+pub fn codes_text(checked: &CheckedRow) -> String {
     checked.errors().map(|v| v.code).collect::<Vec<_>>().join(",")
 }
 
-fn join(checked: &Checked, severity: Severity) -> String {
+fn join(checked: &CheckedRow, severity: Severity) -> String {
     checked
         .violations
         .iter()
@@ -59,7 +59,7 @@ fn join(checked: &Checked, severity: Severity) -> String {
         .join(SEPARATOR)
 }
 
-fn codes(checked: &Checked) -> String {
+fn codes(checked: &CheckedRow) -> String {
     checked.violations.iter().map(|v| v.code).collect::<Vec<_>>().join(",")
 }
 
@@ -93,7 +93,12 @@ impl ReportFile {
         Ok(ReportFile { csv })
     }
 
-    pub fn write(&mut self, line: u64, admission: Admission, checked: &Checked) -> Result<(), OutputError> {
+    pub fn write(
+        &mut self,
+        line: u64,
+        admission: Admission,
+        checked: &CheckedRow,
+    ) -> Result<(), OutputError> {
         let (status, duplicate_of) = match admission {
             Admission::Valid => ("valid", String::new()),
             Admission::Invalid => ("invalid", String::new()),
@@ -178,7 +183,7 @@ const EXAMPLE_LINES: usize = 5;
 const SHOWN_PROBLEMS: usize = 8;
 
 impl ValidationSummary {
-    pub fn record(&mut self, line: u64, admission: Admission, checked: &Checked) {
+    pub fn record(&mut self, line: u64, admission: Admission, checked: &CheckedRow) {
         self.rows += 1;
         match admission {
             Admission::Valid => self.valid += 1,

@@ -7,9 +7,13 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{ConfigFile, SettingsError, state_path};
+use chrono::NaiveDate;
+
+use super::config::ConfigFile;
+use super::parse::parse_listen;
+use super::{Layers, Origin, SettingsError, state_path};
 use crate::api::ApiSettings;
-use crate::cli::{AccessStateArgs, TokensAction, TokensArgs, UsersAction, UsersArgs};
+use crate::cli::{AccessStateArgs, ServeArgs, TokensAction, TokensArgs, UsersAction, UsersArgs};
 use crate::engine::EngineSettings;
 use crate::settings::InputSettings;
 
@@ -70,27 +74,93 @@ pub enum TokenAction {
     Revoke { name: String },
 }
 
+pub(super) fn serve_settings(
+    args: &ServeArgs,
+    config: &ConfigFile,
+    layers: Layers<'_>,
+    today: NaiveDate,
+    env: &dyn Fn(&str) -> Option<String>,
+    warnings: &mut Vec<String>,
+) -> Result<ServeSettings, SettingsError> {
+    // The flags have no config keys: a server's address and limits are its unit file's business.
+    let listen = layers.resolve(
+        ("serve", "listen"),
+        Some(args.listen.clone()),
+        None,
+        DEFAULT_SERVE_LISTEN,
+        "an address such as 127.0.0.1:8080, localhost:8080 or a port alone such as 8080",
+        |text| parse_listen(text),
+    )?;
+    let max_upload = layers.resolve(
+        ("serve", "max_upload"),
+        Some(args.max_upload.clone()),
+        None,
+        DEFAULT_MAX_UPLOAD,
+        "a size such as 50MB, 500kB or 1GiB (at least 1 kB)",
+        |text| parse_size(text).filter(|n| *n >= 1000),
+    )?;
+    // Read exactly as `run` reads them; each upload gets its own path.
+    let input = super::input::settings(std::path::Path::new(""), &args.read, &config.input, layers, today)?;
+    let today_pinned = layers.pick("input", "today", args.read.today.clone(), None).is_some();
+    let (api, engine) = super::run::send(&args.send, config, layers, env, !args.sandbox, warnings)?;
+    Ok(ServeSettings {
+        listen,
+        sandbox: args.sandbox,
+        max_upload,
+        state: state_path(&args.state, config, layers, args.sandbox),
+        api,
+        engine,
+        input,
+        today_pinned,
+        session_lifetime: SESSION_LIFETIME,
+    })
+}
+
+/// `50MB`, `500kB`, `2GiB`, `1048576`: bytes, in powers of 1000 (kB, MB, GB) or 1024 (KiB, MiB,
+/// GiB). Units are read in any case (`50mb`).
+pub fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().ok()?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1000,
+        "m" | "mb" => 1000 * 1000,
+        "g" | "gb" => 1000 * 1000 * 1000,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        _ => return None,
+    };
+    number.checked_mul(factor)
+}
+
 fn name(name: &str) -> Result<String, SettingsError> {
     crate::server::auth::check_name(name).map_err(|expected| SettingsError::Invalid {
-        origin: "NAME".into(),
+        origin: Origin::Flag("NAME".into()),
         value: name.to_owned(),
         expected,
     })?;
     Ok(name.to_owned())
 }
 
-fn place(args: &AccessStateArgs, config: &ConfigFile) -> PathBuf {
-    state_path(&args.state, config, args.sandbox)
+fn place(args: &AccessStateArgs, config: &ConfigFile, layers: Layers<'_>) -> PathBuf {
+    state_path(&args.state, config, layers, args.sandbox)
 }
 
-pub(super) fn users_settings(args: &UsersArgs, config: &ConfigFile) -> Result<UsersSettings, SettingsError> {
+pub(super) fn users_settings(
+    args: &UsersArgs,
+    config: &ConfigFile,
+    layers: Layers<'_>,
+) -> Result<UsersSettings, SettingsError> {
     let (state, action) = match &args.action {
         UsersAction::Add { name: n, password_stdin, place: p } => {
-            (place(p, config), UserAction::Add { name: name(n)?, password_stdin: *password_stdin })
+            (place(p, config, layers), UserAction::Add { name: name(n)?, password_stdin: *password_stdin })
         }
-        UsersAction::List { place: p } => (place(p, config), UserAction::List),
+        UsersAction::List { place: p } => (place(p, config, layers), UserAction::List),
         UsersAction::Remove { name: n, place: p } => {
-            (place(p, config), UserAction::Remove { name: n.clone() })
+            (place(p, config, layers), UserAction::Remove { name: n.clone() })
         }
     };
     Ok(UsersSettings { state, action })
@@ -99,12 +169,15 @@ pub(super) fn users_settings(args: &UsersArgs, config: &ConfigFile) -> Result<Us
 pub(super) fn tokens_settings(
     args: &TokensArgs,
     config: &ConfigFile,
+    layers: Layers<'_>,
 ) -> Result<TokensSettings, SettingsError> {
     let (state, action) = match &args.action {
-        TokensAction::Add { name: n, place: p } => (place(p, config), TokenAction::Add { name: name(n)? }),
-        TokensAction::List { place: p } => (place(p, config), TokenAction::List),
+        TokensAction::Add { name: n, place: p } => {
+            (place(p, config, layers), TokenAction::Add { name: name(n)? })
+        }
+        TokensAction::List { place: p } => (place(p, config, layers), TokenAction::List),
         TokensAction::Revoke { name: n, place: p } => {
-            (place(p, config), TokenAction::Revoke { name: n.clone() })
+            (place(p, config, layers), TokenAction::Revoke { name: n.clone() })
         }
     };
     Ok(TokensSettings { state, action })
@@ -114,14 +187,12 @@ pub(super) fn tokens_settings(
 mod tests {
     use std::path::Path;
 
-    use clap::Parser as _;
-
     use super::*;
     use crate::cli::Cli;
     use crate::settings::{CommandSettings, DEFAULT_SANDBOX_STATE, DEFAULT_STATE, Settings};
 
     fn resolve(args: &[&str]) -> Result<CommandSettings, SettingsError> {
-        let cli = Cli::try_parse_from([&["cibil-bulk"], args].concat()).unwrap();
+        let cli = Cli::try_parse_args_from([&["cibil-bulk"], args].concat()).unwrap();
         let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
         Ok(Settings::resolve_in(&cli, Path::new("/nonexistent"), today, &|_| None)?.command)
     }

@@ -5,24 +5,30 @@
 //! customers. Knows nothing of HTTP or CSV.
 
 mod access;
+mod import;
+mod ledger;
 mod lock;
 mod purge;
-mod rows;
+mod results;
+mod runs;
 mod schema;
+mod status;
+mod transitions;
 mod uploads;
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
-
-use crate::input::Locator;
+use rusqlite::{Connection, OpenFlags};
 
 pub use access::{SessionRecord, TokenRecord, UserRecord};
+pub use import::{Import, NewRow};
 pub use lock::{HEARTBEAT_EVERY, HeldLock, LockOwner, STALE_AFTER};
 pub use purge::Purged;
-pub use rows::{Claim, Import, NewRow, PendingRow, ResultRow, RowResult, StatusCounts};
+pub use results::ResultRow;
+pub use runs::RunRecord;
+pub use status::{RowStatus, RunStatus, StatusCounts};
+pub use transitions::{Claim, PendingRow, RowResult};
 pub use uploads::{NewUpload, UploadRecord, UploadState};
 
 /// A failure of the state database itself (never of a row).
@@ -80,111 +86,6 @@ pub enum StoreError {
     Transition { line: u64, to: RowStatus, from: &'static str },
 }
 
-/// Where a row is in its life (DESIGN.md, "The row lifecycle"). Stored as text.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RowStatus {
-    #[default]
-    Pending,
-    InFlight,
-    Registered,
-    Known,
-    Duplicate,
-    Invalid,
-    Rejected,
-    Failed,
-}
-
-impl RowStatus {
-    pub const ALL: [RowStatus; 8] = [
-        RowStatus::Pending,
-        RowStatus::InFlight,
-        RowStatus::Registered,
-        RowStatus::Known,
-        RowStatus::Duplicate,
-        RowStatus::Invalid,
-        RowStatus::Rejected,
-        RowStatus::Failed,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RowStatus::Pending => "pending",
-            RowStatus::InFlight => "in_flight",
-            RowStatus::Registered => "registered",
-            RowStatus::Known => "known",
-            RowStatus::Duplicate => "duplicate",
-            RowStatus::Invalid => "invalid",
-            RowStatus::Rejected => "rejected",
-            RowStatus::Failed => "failed",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<RowStatus> {
-        RowStatus::ALL.into_iter().find(|s| s.as_str() == text)
-    }
-
-    /// Rows a clerk must look at: they are in the errors file, and make the exit status 1.
-    pub fn needs_attention(self) -> bool {
-        matches!(self, RowStatus::Invalid | RowStatus::Rejected | RowStatus::Failed)
-    }
-}
-
-impl fmt::Display for RowStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// How a run ended, or that it has not.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RunStatus {
-    Running,
-    Finished,
-    Aborted,
-    Interrupted,
-}
-
-impl RunStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Running => "running",
-            RunStatus::Finished => "finished",
-            RunStatus::Aborted => "aborted",
-            RunStatus::Interrupted => "interrupted",
-        }
-    }
-
-    fn parse(text: &str) -> RunStatus {
-        match text {
-            "finished" => RunStatus::Finished,
-            "aborted" => RunStatus::Aborted,
-            "interrupted" => RunStatus::Interrupted,
-            _ => RunStatus::Running,
-        }
-    }
-}
-
-/// One run: one input content, processed over one or more invocations.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct RunRecord {
-    pub id: i64,
-    pub input_path: String,
-    pub input_sha256: String,
-    pub headers: Vec<String>,
-    /// How the input names its rows.
-    pub locator: Locator,
-    pub rows_total: u64,
-    pub status: RunStatus,
-    pub exit_code: Option<u8>,
-    pub started_at: i64,
-    pub updated_at: i64,
-    pub finished_at: Option<i64>,
-    /// When the run's personal data was removed ([`Store::purge`]); its rows keep their statuses.
-    pub purged_at: Option<i64>,
-}
-
 /// The state database, opened by the one process that writes it.
 #[derive(Debug)]
 pub struct Store {
@@ -223,8 +124,8 @@ impl Store {
             .name("state-check".into())
             .spawn(move || {
                 check_structure(&reader, &owned).map_err(|e| match e {
-                    StoreError::Corrupt { detail, .. } => Verdict::Damaged(detail),
-                    other => Verdict::Unchecked(other.to_string()),
+                    StoreError::Corrupt { detail, .. } => CheckFailure::Damaged(detail),
+                    other => CheckFailure::Unchecked(other.to_string()),
                 })
             })
             .map_err(|source| StoreError::Open { path: path.to_owned(), source })?;
@@ -268,7 +169,7 @@ impl Store {
             StoreError::Sqlite(e) => corrupt_or(path, e),
             other => other,
         })?;
-        let ledger_key = ledger_key(&conn, path)?;
+        let ledger_key = ledger::ledger_key(&conn, path)?;
         Ok(Store { conn, path: path.to_owned(), ledger_key })
     }
 
@@ -285,101 +186,12 @@ impl Store {
         conn.execute_batch("PRAGMA busy_timeout = 5000;")?;
         Ok(Reader { conn })
     }
-
-    /// The ledger's key for a PAN: a keyed hash (HMAC-SHA256, first 16 bytes).
-    pub fn pan_key(&self, pan: &str) -> [u8; 16] {
-        rows::pan_key_with(&self.ledger_key, pan)
-    }
-
-    /// The run of the file whose content hashes to `sha256`, if there is one.
-    pub fn find_run(&self, sha256: &str) -> Result<Option<RunRecord>, StoreError> {
-        Ok(self
-            .conn
-            .query_row(&format!("{RUN_COLUMNS} WHERE input_sha256 = ?1"), [sha256], run_record)
-            .optional()?)
-    }
-
-    pub fn run(&self, id: i64) -> Result<Option<RunRecord>, StoreError> {
-        Ok(self.conn.query_row(&format!("{RUN_COLUMNS} WHERE id = ?1"), [id], run_record).optional()?)
-    }
-
-    /// Every run, newest first.
-    pub fn runs(&self) -> Result<Vec<RunRecord>, StoreError> {
-        let mut stmt = self.conn.prepare(&format!("{RUN_COLUMNS} ORDER BY id DESC"))?;
-        let runs = stmt.query_map([], run_record)?.collect::<Result<Vec<_>, _>>()?;
-        Ok(runs)
-    }
-
-    /// Marks the run as being worked on again (a resume), from `input_path`.
-    pub fn resume_run(&self, id: i64, input_path: &str) -> Result<(), StoreError> {
-        self.conn.execute(
-            "UPDATE runs SET status = 'running', input_path = ?2, updated_at = ?3, finished_at = NULL, exit_code = NULL WHERE id = ?1",
-            params![id, input_path, now_ms()],
-        )?;
-        Ok(())
-    }
-
-    /// Ties the database to one endpoint (`sandbox` for the simulator): its ledger says who is
-    /// registered *there*, so runs against another endpoint must not use it.
-    pub fn bind_endpoint(&self, endpoint: &str) -> Result<(), StoreError> {
-        let bound: Option<String> = self
-            .conn
-            .query_row("SELECT value FROM meta WHERE key = 'endpoint'", [], |r| r.get(0))
-            .optional()?;
-        match bound {
-            None => {
-                self.conn.execute("INSERT INTO meta (key, value) VALUES ('endpoint', ?1)", [endpoint])?;
-                Ok(())
-            }
-            Some(bound) if bound == endpoint => Ok(()),
-            Some(bound) => Err(StoreError::OtherEndpoint {
-                path: self.path.clone(),
-                bound,
-                requested: endpoint.to_owned(),
-            }),
-        }
-    }
-
-    /// Records how this invocation of the run ended.
-    pub fn end_run(&self, id: i64, status: RunStatus, exit_code: u8) -> Result<(), StoreError> {
-        let now = now_ms();
-        let finished = (status == RunStatus::Finished).then_some(now);
-        self.conn.execute(
-            "UPDATE runs SET status = ?2, exit_code = ?3, updated_at = ?4, finished_at = ?5 WHERE id = ?1",
-            params![id, status.as_str(), exit_code, now, finished],
-        )?;
-        Ok(())
-    }
 }
 
 /// A read-only view of the state database for a second thread.
 #[derive(Debug)]
 pub struct Reader {
     conn: Connection,
-}
-
-const RUN_COLUMNS: &str = "SELECT id, input_path, input_sha256, headers, rows_total, status, exit_code, started_at, updated_at, finished_at, locator, purged_at FROM runs";
-
-fn run_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
-    let headers: String = r.get(3)?;
-    let status: String = r.get(5)?;
-    Ok(RunRecord {
-        id: r.get(0)?,
-        input_path: r.get(1)?,
-        input_sha256: r.get(2)?,
-        headers: serde_json::from_str(&headers).unwrap_or_default(),
-        rows_total: r.get(4)?,
-        status: RunStatus::parse(&status),
-        exit_code: r.get(6)?,
-        started_at: r.get(7)?,
-        updated_at: r.get(8)?,
-        finished_at: r.get(9)?,
-        locator: r
-            .get::<_, Option<String>>(10)?
-            .and_then(|l| serde_json::from_str(&l).ok())
-            .unwrap_or_default(),
-        purged_at: r.get(11)?,
-    })
 }
 
 /// Creates the database at `path` unless it exists: built complete (mode 0600, WAL, schema) under
@@ -427,15 +239,15 @@ fn check_structure(conn: &Connection, path: &Path) -> Result<(), StoreError> {
 #[must_use = "a state is trusted only once its check is waited for"]
 pub struct Check {
     path: PathBuf,
-    handle: Option<std::thread::JoinHandle<Result<(), Verdict>>>,
+    handle: Option<std::thread::JoinHandle<Result<(), CheckFailure>>>,
     /// What the check found, once waited for: why the state cannot be trusted.
-    verdict: Result<(), Verdict>,
+    verdict: Result<(), CheckFailure>,
 }
 
 /// Why a state failed its check: damage found, or no answer (the disk, a lock, the check's own
 /// failure), which is not evidence of damage and must not send the user to another state file.
 #[derive(Debug, Clone)]
-enum Verdict {
+enum CheckFailure {
     Damaged(String),
     Unchecked(String),
 }
@@ -445,14 +257,14 @@ impl Check {
     /// trusted. A state that could not be checked is not used further either.
     pub fn wait(&mut self) -> Result<(), StoreError> {
         if let Some(handle) = self.handle.take() {
-            self.verdict = handle
-                .join()
-                .unwrap_or_else(|_| Err(Verdict::Unchecked("the check stopped unexpectedly".to_owned())));
+            self.verdict = handle.join().unwrap_or_else(|_| {
+                Err(CheckFailure::Unchecked("the check stopped unexpectedly".to_owned()))
+            });
         }
         let path = self.path.clone();
         self.verdict.clone().map_err(|verdict| match verdict {
-            Verdict::Damaged(detail) => StoreError::Corrupt { path, detail },
-            Verdict::Unchecked(detail) => StoreError::Unchecked { path, detail },
+            CheckFailure::Damaged(detail) => StoreError::Corrupt { path, detail },
+            CheckFailure::Unchecked(detail) => StoreError::Unchecked { path, detail },
         })
     }
 }
@@ -467,17 +279,5 @@ fn corrupt_or(path: &Path, error: rusqlite::Error) -> StoreError {
     }
 }
 
-/// The state's secret for the ledger, made the first time a database is opened. Two processes
-/// opening a new database at once both keep the first key written (`INSERT OR IGNORE`, then read
-/// back): a key that changed would leave every registration in the ledger unrecognised.
-fn ledger_key(conn: &Connection, path: &Path) -> Result<[u8; 32], StoreError> {
-    let fresh: [u8; 32] = rand::random();
-    conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('ledger_key', ?1)", [fresh.as_slice()])?;
-    let key: rusqlite::types::Value =
-        conn.query_row("SELECT value FROM meta WHERE key = 'ledger_key'", [], |r| r.get(0))?;
-    match key {
-        rusqlite::types::Value::Blob(key) => <[u8; 32]>::try_from(key).ok(),
-        _ => None,
-    }
-    .ok_or_else(|| StoreError::Corrupt { path: path.to_owned(), detail: "its ledger key is damaged".into() })
-}
+#[cfg(test)]
+mod tests;

@@ -56,6 +56,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::Registration;
     use crate::input::Locator;
     use crate::store::{NewRow, RowResult, RowStatus, RunStatus};
     use crate::validate::Applicant;
@@ -87,12 +88,14 @@ mod tests {
         let registered = RowResult::Registered {
             line: 2,
             attempts: 1,
-            http_status: 200,
-            cibil_id: "9362678".into(),
-            cibil_status: None,
-            is_returning_customer: false,
-            merchant_trans_id: None,
-            access_token: Some("331ce37a".into()),
+            registration: Registration {
+                http_status: 200,
+                cibil_id: "9362678".into(),
+                cibil_status: None,
+                is_returning_customer: false,
+                merchant_trans_id: None,
+                access_token: Some("331ce37a".into()),
+            },
         };
         store.record(run, &[registered]).unwrap();
 

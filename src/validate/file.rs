@@ -19,7 +19,7 @@ use fastbloom::BloomFilter;
 
 use crate::input::{Columns, Field, Locator};
 
-use super::{Checked, DateOrder, Rules, Severity, Violation};
+use super::{CheckedRow, DateOrder, Rules, Severity, Violation};
 
 /// What becomes of a row once the file-level rules have seen it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,7 +188,7 @@ impl Sieve {
     }
 
     /// Looks at one row's verdict.
-    pub fn see(&mut self, line: u64, checked: &Checked) {
+    pub fn see(&mut self, line: u64, checked: &CheckedRow) {
         match checked.date_evidence {
             Some(DateOrder::Mdy) => self.month_first.add(line),
             Some(DateOrder::Dmy) => self.day_first.add(line),
@@ -252,7 +252,7 @@ pub struct FileChecks {
 impl FileChecks {
     /// Applies the file-level rules to the row on `line`, adding to its violations. Rows must
     /// come in the order the first pass saw them.
-    pub fn admit(&mut self, line: u64, checked: &mut Checked, columns: &Columns) -> Admission {
+    pub fn admit(&mut self, line: u64, checked: &mut CheckedRow, columns: &Columns) -> Admission {
         let pan = checked.customer.as_ref().map(|c| c.pan.key());
 
         if let (true, Some(order_id)) = (checked.order_id_from_file, &checked.order_id)

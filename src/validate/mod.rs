@@ -22,6 +22,10 @@ pub use file::{Admission, DateOrderError, FileChecks, Sieve, Tally};
 pub use mobile::Mobile;
 pub use pan::Pan;
 
+/// The youngest age accepted on the run date without `--min-age`: CIBIL
+/// reports on adults.
+pub const DEFAULT_MIN_AGE: u32 = 18;
+
 /// The per-file settings the rules depend on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rules {
@@ -48,7 +52,7 @@ impl Rules {
             date_order: DateOrder::Dmy,
             date_order_explicit: false,
             excel_dates: false,
-            min_age: 18,
+            min_age: DEFAULT_MIN_AGE,
             today,
             email_required: true,
             order_id_prefix: "0000000000000000".into(),
@@ -230,7 +234,7 @@ impl std::fmt::Debug for Applicant {
 
 /// The verdict on one row by itself.
 #[derive(Debug, Clone, Default)]
-pub struct Checked {
+pub struct CheckedRow {
     /// Present when the row has no errors (warnings allowed).
     pub customer: Option<Customer>,
     /// The row's order id when it has a usable one: given in the file, or made for it.
@@ -241,7 +245,7 @@ pub struct Checked {
     pub date_evidence: Option<DateOrder>,
 }
 
-impl Checked {
+impl CheckedRow {
     pub fn is_valid(&self) -> bool {
         self.customer.is_some()
     }
@@ -262,11 +266,11 @@ impl Checked {
 }
 
 /// Applies every field rule to one row.
-pub fn check_row(row: &RawRow, columns: &Columns, rules: &Rules) -> Checked {
+pub fn check_row(row: &RawRow, columns: &Columns, rules: &Rules) -> CheckedRow {
     if let Some(oversized) = &row.oversized {
-        return Checked {
+        return CheckedRow {
             violations: vec![Violation::of_row("row.too_long", too_long(row.line, oversized))],
-            ..Checked::default()
+            ..CheckedRow::default()
         };
     }
     let width = columns.len();
@@ -282,7 +286,10 @@ pub fn check_row(row: &RawRow, columns: &Columns, rules: &Rules) -> Checked {
              the spreadsheet and export again.",
             row.cells.len()
         );
-        return Checked { violations: vec![Violation::of_row("row.columns", detail)], ..Checked::default() };
+        return CheckedRow {
+            violations: vec![Violation::of_row("row.columns", detail)],
+            ..CheckedRow::default()
+        };
     }
 
     let mut row_check = RowCheck { row, columns, violations: Vec::new(), findings: Vec::new() };
@@ -340,7 +347,7 @@ pub fn check_row(row: &RawRow, columns: &Columns, rules: &Rules) -> Checked {
     // In the order of the file's columns, as the clerk reads the row.
     row_check.violations.sort_by_key(|(column, _)| *column);
     let violations = row_check.violations.into_iter().map(|(_, v)| v).collect();
-    Checked { customer, order_id, order_id_from_file, violations, date_evidence }
+    CheckedRow { customer, order_id, order_id_from_file, violations, date_evidence }
 }
 
 /// Why a record the reader skipped for its length is not a customer row, and where it lies.

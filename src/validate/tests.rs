@@ -39,7 +39,7 @@ fn with(changes: &[(usize, &'static str)]) -> Vec<&'static str> {
     cells
 }
 
-fn codes(checked: &Checked) -> Vec<&'static str> {
+fn codes(checked: &CheckedRow) -> Vec<&'static str> {
     checked.violations.iter().map(|v| v.code).collect()
 }
 

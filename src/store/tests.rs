@@ -2,8 +2,11 @@
 
 use std::os::unix::fs::PermissionsExt;
 
+use super::results::cells_into;
 use super::*;
-use crate::store::{RunStatus, Store};
+use crate::api::{Registration, Rejection};
+use crate::input::Locator;
+use crate::validate::Applicant;
 
 fn applicant(line: u64, pan: &str) -> Applicant {
     Applicant::sample(&format!("ORD-{line}"), pan)
@@ -59,12 +62,14 @@ fn registered(line: u64) -> RowResult {
     RowResult::Registered {
         line,
         attempts: 2,
-        http_status: 200,
-        cibil_id: "9362678".into(),
-        cibil_status: Some("Pending".into()),
-        is_returning_customer: false,
-        merchant_trans_id: Some("SPCBL1".into()),
-        access_token: Some("secret".into()),
+        registration: Registration {
+            http_status: 200,
+            cibil_id: "9362678".into(),
+            cibil_status: Some("Pending".into()),
+            is_returning_customer: false,
+            merchant_trans_id: Some("SPCBL1".into()),
+            access_token: Some("secret".into()),
+        },
     }
 }
 
@@ -361,13 +366,13 @@ fn a_damaged_ledger_key_is_refused_not_replaced() {
 
 #[test]
 fn a_check_that_could_not_run_is_not_taken_for_damage() {
-    use crate::store::{Check, Verdict};
-    let checking = |work: fn() -> Result<(), Verdict>| Check {
+    use crate::store::{Check, CheckFailure};
+    let checking = |work: fn() -> Result<(), CheckFailure>| Check {
         path: "s.db".into(),
         handle: Some(std::thread::spawn(work)),
         verdict: Ok(()),
     };
-    let mut check = checking(|| Err(Verdict::Unchecked("disk I/O error".into())));
+    let mut check = checking(|| Err(CheckFailure::Unchecked("disk I/O error".into())));
     let err = check.wait().unwrap_err();
     assert!(matches!(err, StoreError::Unchecked { .. }), "{err:?}");
     assert!(!err.to_string().contains("another --state"), "{err}");
@@ -375,7 +380,7 @@ fn a_check_that_could_not_run_is_not_taken_for_damage() {
     let mut check = checking(|| panic!("the check's own failure"));
     assert!(matches!(check.wait().unwrap_err(), StoreError::Unchecked { .. }));
 
-    let mut check = checking(|| Err(Verdict::Damaged("page 7: btree corrupt".into())));
+    let mut check = checking(|| Err(CheckFailure::Damaged("page 7: btree corrupt".into())));
     assert!(matches!(check.wait().unwrap_err(), StoreError::Corrupt { .. }));
 }
 
@@ -387,4 +392,51 @@ fn a_damaged_row_key_is_an_error_not_a_panic() {
     store.conn.execute("UPDATE rows SET pan_key = x'01' WHERE run_id = ?1", [run]).unwrap();
     let err = store.reader().unwrap().pending(run, 0, 10).unwrap_err();
     assert!(err.to_string().contains("not 16"), "{err}");
+}
+
+#[test]
+fn every_outcome_settles_its_own_columns_and_only_from_in_flight() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("s.db")).unwrap();
+    let run = import(&mut store, "aa");
+    let key = store.pan_key("ABCPK1234F");
+    let rejection = Rejection {
+        http_status: 200,
+        code: Some("207".into()),
+        message: "Amount is Requaired".into(),
+        raw: r#"{"code":"207"}"#.into(),
+    };
+    // Not claimed: nothing may settle it.
+    let rejected = RowResult::Rejected { line: 2, attempts: 1, rejection };
+    assert!(matches!(
+        store.record(run, std::slice::from_ref(&rejected)),
+        Err(StoreError::Transition { line: 2, from: "in_flight", .. })
+    ));
+    store.claim(run, &[(2, key)]).unwrap();
+    store.record(run, &[rejected]).unwrap();
+    let row = &results(&store, run)[0];
+    assert_eq!(
+        (row.status, row.error_code.as_deref(), row.error.as_deref(), row.http_status, row.attempts),
+        (RowStatus::Rejected, Some("207"), Some("Amount is Requaired"), Some(200), 1)
+    );
+    let raw: String =
+        store.conn.query_row("SELECT raw_response FROM rows WHERE line = 2", [], |r| r.get(0)).unwrap();
+    assert_eq!(raw, r#"{"code":"207"}"#);
+    // A rejection is not a registration: the ledger does not hold the customer.
+    let ledger: i64 = store.conn.query_row("SELECT COUNT(*) FROM ledger", [], |r| r.get(0)).unwrap();
+    assert_eq!(ledger, 0);
+
+    // Failed, then released after three attempts: the attempts add up, the failure's text stays.
+    let run = import(&mut store, "bb");
+    store.claim(run, &[(2, key)]).unwrap();
+    let failed =
+        RowResult::Failed { line: 2, attempts: 2, http_status: Some(503), message: "HTTP 503".into() };
+    store.record(run, &[failed]).unwrap();
+    store.claim(run, &[(2, key)]).unwrap();
+    store.record(run, &[RowResult::Released { line: 2, attempts: 1 }]).unwrap();
+    let row = &results(&store, run)[0];
+    assert_eq!(
+        (row.status, row.error_code.as_deref(), row.http_status, row.attempts),
+        (RowStatus::Pending, Some("transient"), Some(503), 3)
+    );
 }

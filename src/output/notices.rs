@@ -1,0 +1,149 @@
+//! What `run` tells the user about the state of things as it starts — a resumed run, requests to
+//! send again, a file changed since its last run, a lock taken over — and the `--dry-run` report.
+//! Text only: the command decides when each is said.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::engine::Rate;
+use crate::mask::mask;
+use crate::store::{LockOwner, RowStatus, RunRecord, StatusCounts};
+use crate::validate::Applicant;
+
+/// The built-in sandbox is where the run sends.
+pub fn sending_to_sandbox(endpoint: &str) -> String {
+    format!("Sending to the built-in sandbox at {endpoint} (nothing reaches AOPay).")
+}
+
+/// A lock left by a run that died was taken over.
+pub fn lock_taken_over(previous: &LockOwner) -> String {
+    format!(
+        "the state database was held by pid {} on {}, which stopped without releasing it (last seen \
+         {}s ago); carrying on from where it stopped",
+        previous.pid,
+        previous.host,
+        previous.heartbeat_age.as_secs()
+    )
+}
+
+/// The file is a finished run whose personal data was purged.
+pub fn purged_run(run: &RunRecord, purged_ms: i64) -> String {
+    format!(
+        "This file is run {}, finished, whose personal data was purged ({}): nothing is sent, and the \
+         results carry statuses and cibil_ids without the file's own columns.",
+        run.id,
+        chrono::DateTime::from_timestamp_millis(purged_ms)
+            .map(|t| t.format("%Y-%m-%d").to_string())
+            .unwrap_or_default()
+    )
+}
+
+/// Rows whose requests were in flight when the last run stopped go out again.
+pub fn sent_again(rows: usize) -> String {
+    format!(
+        "{rows} rows were being sent when the last run stopped: they are sent again with the same order ids."
+    )
+}
+
+/// The file at `path` changed since an earlier run of it that has rows left.
+pub fn file_changed(path: &Path, other: &RunRecord, left: u64) -> String {
+    format!(
+        "{} has changed since run {} ({}, {left} rows not sent): this is a new run of the new content. \
+         Customers registered by run {} are recognised and not sent again; its unsent rows stay in it.",
+        path.display(),
+        other.id,
+        other.status.as_str(),
+        other.id
+    )
+}
+
+/// `run --dry-run` on content the state already has a run of.
+pub fn dry_run_of_known_content(path: &Path, run: &RunRecord, state: &Path, counts: &StatusCounts) -> String {
+    format!(
+        "{}: this content is run {} of {} ({}): {} of {} rows registered or known, {} left to send. \
+         `run` without --dry-run resumes it.\n",
+        path.display(),
+        run.id,
+        state.display(),
+        run.status.as_str(),
+        counts.get(RowStatus::Registered) + counts.get(RowStatus::Known),
+        counts.total(),
+        counts.left()
+    )
+}
+
+/// What `run --dry-run` found: what would be sent, where, how fast, and the first rows (masked).
+#[derive(Debug, Default)]
+pub struct DryRunReport {
+    pub counts: StatusCounts,
+    /// The first rows that would be sent: their line and values.
+    pub first: Vec<(u64, Applicant)>,
+}
+
+impl DryRunReport {
+    /// Rows shown as examples of what would be sent.
+    pub const SHOWN: usize = 5;
+
+    /// Counts a row, and keeps it as an example while there are fewer than [`Self::SHOWN`].
+    pub fn add(&mut self, line: u64, status: RowStatus, applicant: Option<&Applicant>) {
+        self.counts.add(status, 1);
+        if let (RowStatus::Pending, Some(a), true) = (status, applicant, self.first.len() < Self::SHOWN) {
+            self.first.push((line, a.clone()));
+        }
+    }
+
+    pub fn render(&self, path: &Path, target: &str, rate: Rate, concurrency: usize) -> String {
+        let count = |s: RowStatus| self.counts.get(s);
+        let mut text = format!(
+            "{}: {} rows. Dry run: nothing was sent and no state was kept.\n  would send {:>8}   to {target} at {rate} ({concurrency} at once)\n",
+            path.display(),
+            self.counts.total(),
+            count(RowStatus::Pending),
+        );
+        for (status, note) in [
+            (RowStatus::Known, "registered by an earlier run: not sent again"),
+            (RowStatus::Duplicate, "same PAN as an earlier row: not sent"),
+            (RowStatus::Invalid, "need fixing: `cibil-bulk validate` lists why"),
+        ] {
+            if count(status) > 0 {
+                let _ = writeln!(text, "  {:<10} {:>8}   {note}", status.as_str(), count(status));
+            }
+        }
+        if !self.first.is_empty() {
+            text.push_str("First rows to send (values masked):\n");
+            for (line, a) in &self.first {
+                let _ = writeln!(
+                    text,
+                    "  line {line:>6}  order_id {}  {} {}  PAN {}  born {}  mobile {}",
+                    a.order_id,
+                    mask(&a.first_name),
+                    mask(&a.last_name),
+                    mask(&a.pancard),
+                    mask(&a.date_of_birth),
+                    mask(&a.mobile_number)
+                );
+            }
+        }
+        if count(RowStatus::Pending) > 0 {
+            let seconds = count(RowStatus::Pending) as f64 / rate.per_second();
+            let _ = writeln!(
+                text,
+                "At {rate} this takes at least {}.",
+                humantime::format_duration(Duration::from_secs(seconds.ceil() as u64))
+            );
+        }
+        text
+    }
+}
+
+/// The first Ctrl-C or SIGTERM.
+pub fn stopping(grace: Duration) -> String {
+    format!(
+        "stopping: no new requests; waiting up to {}s for those in flight. Press Ctrl-C again to quit at once.",
+        grace.as_secs()
+    )
+}
+
+/// The second: the process leaves at once.
+pub const STOPPED_AT_ONCE: &str = "stopped at once; the state is consistent: run again to resume";

@@ -1,0 +1,72 @@
+//! What `cibil-bulk status` shows: the runs of a state database, their rows per status and what is
+//! left, and for one run the details needed to resume it.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::store::{RowStatus, RunRecord, StatusCounts};
+
+/// A time of the state (Unix milliseconds) as the local clock shows it.
+pub fn local_time(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_default()
+}
+
+/// The table of `runs` (with their counts) of the state at `state`; `detailed` for one run asked
+/// for by name, with its hash, times and how to resume it.
+pub fn status_report(state: &Path, runs: &[(StatusCounts, RunRecord)], detailed: bool) -> String {
+    let mut out = String::new();
+    if runs.is_empty() {
+        let _ = writeln!(out, "{}: no runs yet.", state.display());
+        return out;
+    }
+    let _ = writeln!(out, "State: {}", state.display());
+    let _ = writeln!(
+        out,
+        "{:>4}  {:<11} {:>8} {:>10} {:>6} {:>9} {:>7} {:>8} {:>6} {:>7}  file (last started)",
+        "run", "status", "rows", "registered", "known", "duplicate", "invalid", "rejected", "failed", "left",
+    );
+    for (counts, run) in runs {
+        let _ = writeln!(
+            out,
+            "{:>4}  {:<11} {:>8} {:>10} {:>6} {:>9} {:>7} {:>8} {:>6} {:>7}  {} ({})",
+            run.id,
+            if run.purged_at.is_some() { "purged" } else { run.status.as_str() },
+            counts.total(),
+            counts.get(RowStatus::Registered),
+            counts.get(RowStatus::Known),
+            counts.get(RowStatus::Duplicate),
+            counts.get(RowStatus::Invalid),
+            counts.get(RowStatus::Rejected),
+            counts.get(RowStatus::Failed),
+            counts.left(),
+            run.input_path,
+            local_time(run.updated_at)
+        );
+        if detailed {
+            let _ = write!(
+                out,
+                "\n  content SHA-256  {}\n  started          {}\n",
+                run.input_sha256,
+                local_time(run.started_at)
+            );
+            if let Some(finished) = run.finished_at {
+                let _ = writeln!(out, "  finished         {}", local_time(finished));
+            }
+            if let Some(purged) = run.purged_at {
+                let _ = writeln!(out, "  personal data    purged {}", local_time(purged));
+            }
+            if counts.left() > 0 {
+                let _ = writeln!(
+                    out,
+                    "  {} rows are left: `cibil-bulk run {} --state {}` resumes the run.",
+                    counts.left(),
+                    run.input_path,
+                    state.display()
+                );
+            }
+        }
+    }
+    out
+}

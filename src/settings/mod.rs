@@ -1,0 +1,360 @@
+//! One validated [`Settings`] from four layers, in order of precedence: command-line flags, the
+//! environment (clap reads both, and says which), the config file (`cibil-bulk.toml`), then the
+//! defaults (named constants, the same ones `--help` shows). The layering is written once, in
+//! [`Layers`]: every value knows its [`Origin`], and every error about a value names it — the flag,
+//! the environment variable or the config file's key — so the user knows what to change. The rest
+//! of the program receives only typed, valid settings. Opens no file but the config file.
+//!
+//! `config` holds the config file's schema, loading and redaction; `input`, `run` and `sandbox`
+//! the settings of the commands; `parse` the parsers of values as people write them.
+
+mod config;
+mod input;
+mod parse;
+mod run;
+mod sandbox;
+mod serve;
+
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::NaiveDate;
+
+pub use config::DEFAULT_CONFIG;
+pub use input::InputSettings;
+pub use parse::{parse_duration, parse_listen, show_duration};
+pub use run::RunSettings;
+pub use sandbox::SandboxSettings;
+pub use serve::{
+    DEFAULT_MAX_UPLOAD, DEFAULT_SERVE_LISTEN, SESSION_LIFETIME, ServeSettings, TokenAction, TokensSettings,
+    UserAction, UsersSettings, parse_size,
+};
+
+use crate::cli::{Cli, Command, Given, LogFormatArg, Sources, StateArgs};
+use crate::input::Field;
+use crate::output::{LogFormat, LogSettings};
+use config::ConfigFile;
+
+/// The state database when `--state` is not given.
+pub const DEFAULT_STATE: &str = "cibil-bulk.db";
+/// The state database of `--sandbox` runs: registrations made against the simulator must never
+/// be taken for real ones.
+pub const DEFAULT_SANDBOX_STATE: &str = "cibil-bulk.sandbox.db";
+/// Environment variables holding the merchant's credentials.
+pub const ENV_REGISTRATION_ID: &str = "AOPAY_REGISTRATION_ID";
+pub const ENV_COMPANY_CODE: &str = "AOPAY_COMPANY_CODE";
+/// Where `cibil-bulk sandbox` listens without `--listen`: loopback only, so a rehearsal is never
+/// reachable from the network.
+pub const DEFAULT_SANDBOX_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub log: LogSettings,
+    pub command: CommandSettings,
+    /// Things the user should hear about the settings themselves (said once, at start).
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum CommandSettings {
+    Validate(ValidateSettings),
+    Run(Box<RunSettings>),
+    Status(StatusSettings),
+    Export(ExportSettings),
+    Purge(PurgeSettings),
+    Sandbox(SandboxSettings),
+    Serve(Box<ServeSettings>),
+    Users(UsersSettings),
+    Tokens(TokensSettings),
+}
+
+#[derive(Debug, Clone)]
+pub struct ValidateSettings {
+    pub input: InputSettings,
+    pub errors: Option<PathBuf>,
+    pub report: Option<PathBuf>,
+    pub summary: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StatusSettings {
+    pub state: PathBuf,
+    pub run: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PurgeSettings {
+    pub state: PathBuf,
+    pub older_than: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct ExportSettings {
+    pub state: PathBuf,
+    pub run: String,
+    pub results: PathBuf,
+    pub errors: Option<PathBuf>,
+}
+
+/// Where a setting's value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// Typed on the command line: `--rate`.
+    Flag(String),
+    /// Read from an environment variable: `CIBIL_BULK_RATE`.
+    Env(String),
+    /// A key of the config file: `cibil-bulk.toml`, `[run] rate`.
+    Config { file: PathBuf, key: String },
+    /// Nothing set it.
+    Default,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Flag(flag) => f.write_str(flag),
+            Origin::Env(name) => write!(f, "{name} (environment)"),
+            Origin::Config { file, key } => write!(f, "{} {key}", file.display()),
+            Origin::Default => f.write_str("the default"),
+        }
+    }
+}
+
+impl From<&Given> for Origin {
+    fn from(given: &Given) -> Origin {
+        match given {
+            Given::Flag(flag) => Origin::Flag(flag.clone()),
+            Given::Env(name) => Origin::Env(name.clone()),
+        }
+    }
+}
+
+/// A value, and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sourced<T> {
+    pub value: T,
+    pub origin: Origin,
+}
+
+/// The layers of one command's settings: what was given on the command line (or in the
+/// environment), and the config file. The one place precedence is decided.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Layers<'a> {
+    sources: &'a Sources,
+    config_path: &'a Path,
+}
+
+impl<'a> Layers<'a> {
+    /// The setting whose clap argument is named `name` (the config file's key under `[section]`
+    /// has the same name): the flag or its environment variable when given, else the config
+    /// file's value, else none. clap's own default for the flag is never taken here: the
+    /// default is the caller's, after every layer.
+    pub fn pick<T>(
+        &self,
+        section: &str,
+        name: &str,
+        flag: Option<T>,
+        config: Option<T>,
+    ) -> Option<Sourced<T>> {
+        if let (Some(given), Some(value)) = (self.sources.given(name), flag) {
+            return Some(Sourced { value, origin: given.into() });
+        }
+        config.map(|value| Sourced { value, origin: self.config_key(section, name) })
+    }
+
+    /// As [`Layers::pick`], then `parse` checks the value; `default` when no layer has it. A
+    /// value `parse` refuses is an error naming its origin and what was `expected`.
+    pub fn resolve<T: fmt::Display, U>(
+        &self,
+        (section, name): (&str, &str),
+        flag: Option<T>,
+        config: Option<T>,
+        default: U,
+        expected: &'static str,
+        parse: impl FnOnce(&T) -> Option<U>,
+    ) -> Result<U, SettingsError> {
+        match self.pick(section, name, flag, config) {
+            Some(picked) => picked.parse(expected, parse).map(|s| s.value),
+            None => Ok(default),
+        }
+    }
+
+    /// The origin of a config file's key.
+    pub fn config_key(&self, section: &str, name: &str) -> Origin {
+        Origin::Config { file: self.config_path.to_owned(), key: format!("[{section}] {name}") }
+    }
+
+    pub fn config_path(&self) -> &'a Path {
+        self.config_path
+    }
+}
+
+impl<T: fmt::Display> Sourced<T> {
+    /// The value parsed by `parse`, keeping its origin; refused as not `expected`, naming it.
+    pub fn parse<U>(
+        self,
+        expected: &'static str,
+        parse: impl FnOnce(&T) -> Option<U>,
+    ) -> Result<Sourced<U>, SettingsError> {
+        match parse(&self.value) {
+            Some(value) => Ok(Sourced { value, origin: self.origin }),
+            None => Err(self.invalid(expected)),
+        }
+    }
+
+    /// The error for this value, which is not `expected`.
+    pub fn invalid(&self, expected: &'static str) -> SettingsError {
+        SettingsError::Invalid { origin: self.origin.clone(), value: self.value.to_string(), expected }
+    }
+}
+
+/// A setting that cannot be used; nothing has been read or sent.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    // The cause is the `source`, which `{:#}` prints after the message: not repeated here.
+    #[error("cannot read the config file {}", .path.display())]
+    ConfigRead {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file {}: {message}", .path.display())]
+    ConfigParse { path: PathBuf, message: String },
+    #[error(
+        "{flag}: credentials are never taken from the command line, where other users of this \
+         machine can read them (ps, shell history). Set {ENV_REGISTRATION_ID} and \
+         {ENV_COMPANY_CODE} in the environment, or registration_id and company_code under \
+         [aopay] in a config file only you can read. The value given was not used; on a shared \
+         machine, treat it as seen"
+    )]
+    CredentialsOnCommandLine { flag: &'static str },
+    #[error(
+        "{origin}: \"{value}\" is not FIELD=HEADER with a known field ({}); example: --map pancard=\"PAN Number\"",
+        field_names()
+    )]
+    Map { origin: Origin, value: String },
+    #[error("{origin}: \"{value}\" is not {expected}")]
+    Invalid { origin: Origin, value: String, expected: &'static str },
+    #[error(
+        "no AOPay credentials: set {ENV_REGISTRATION_ID} and {ENV_COMPANY_CODE} in the environment, \
+         or registration_id and company_code under [aopay] in the config file ({config}). To try \
+         the tool without them, run with --sandbox or --dry-run"
+    )]
+    NoCredentials { config: String },
+    #[error(
+        "{origin}: {url} is plain http:// to another machine: credentials and customers' data \
+         would cross the network unencrypted. Use https://, or pass --allow-insecure-http if this \
+         is really wanted"
+    )]
+    InsecureEndpoint { origin: Origin, url: String },
+    #[error(
+        "the fault rates add up to {sum} ({flags}): each request meets at most one fault, so \
+         together they must stay within 1"
+    )]
+    FaultRates { flags: String, sum: f64 },
+}
+
+fn field_names() -> String {
+    Field::ALL.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ")
+}
+
+impl Settings {
+    /// Merges flags and environment (already in `cli`) with the config file and the defaults.
+    pub fn resolve(cli: &Cli) -> Result<Settings, SettingsError> {
+        Settings::resolve_in(cli, Path::new("."), chrono::Local::now().date_naive(), &|name| {
+            std::env::var(name).ok()
+        })
+    }
+
+    /// As [`Settings::resolve`], looking for the default config file in `dir`, on `today`, with
+    /// `env` for the variables clap does not read (the credentials).
+    pub fn resolve_in(
+        cli: &Cli,
+        dir: &Path,
+        today: NaiveDate,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Settings, SettingsError> {
+        if cli.global.registration_id.is_some() {
+            return Err(SettingsError::CredentialsOnCommandLine { flag: "--registration-id" });
+        }
+        if cli.global.company_code.is_some() {
+            return Err(SettingsError::CredentialsOnCommandLine { flag: "--company-code" });
+        }
+        let (config, config_path) = config::load(cli.global.config.as_deref(), dir)?;
+        let layers = Layers { sources: &cli.sources, config_path: &config_path };
+        let mut warnings = Vec::new();
+        let log = LogSettings {
+            verbosity: if cli.global.quiet {
+                -1
+            } else {
+                i8::try_from(cli.global.verbose).unwrap_or(i8::MAX)
+            },
+            format: match cli.global.log_format {
+                Some(LogFormatArg::Json) => LogFormat::Json,
+                _ => LogFormat::Text,
+            },
+        };
+        let command = match &cli.command {
+            Command::Validate(args) => CommandSettings::Validate(ValidateSettings {
+                input: input::settings(&args.input.file, &args.input.read, &config.input, layers, today)?,
+                errors: args.errors.clone(),
+                report: args.output.clone(),
+                summary: args.summary.clone(),
+            }),
+            Command::Run(args) => CommandSettings::Run(Box::new(run::settings(
+                args,
+                &config,
+                layers,
+                today,
+                env,
+                &mut warnings,
+            )?)),
+            Command::Status(args) => CommandSettings::Status(StatusSettings {
+                state: state_path(&args.state, &config, layers, false),
+                run: args.run.clone(),
+            }),
+            Command::Export(args) => CommandSettings::Export(ExportSettings {
+                state: state_path(&args.state, &config, layers, false),
+                run: args.run.clone(),
+                results: args.output.clone(),
+                errors: args.errors.clone(),
+            }),
+            Command::Purge(args) => CommandSettings::Purge(PurgeSettings {
+                state: state_path(&args.state, &config, layers, false),
+                older_than: Sourced {
+                    value: args.older_than.clone(),
+                    origin: Origin::Flag("--older-than".into()),
+                }
+                .parse("an age like 30d, 12h or 0", |text| parse_duration(text))?
+                .value,
+            }),
+            Command::Sandbox(args) => CommandSettings::Sandbox(sandbox::settings(args, layers)?),
+            Command::Serve(args) => CommandSettings::Serve(Box::new(serve::serve_settings(
+                args,
+                &config,
+                layers,
+                today,
+                env,
+                &mut warnings,
+            )?)),
+            Command::Users(args) => CommandSettings::Users(serve::users_settings(args, &config, layers)?),
+            Command::Tokens(args) => CommandSettings::Tokens(serve::tokens_settings(args, &config, layers)?),
+        };
+        Ok(Settings { log, command, warnings })
+    }
+}
+
+/// The state database: `--state`, `[run] state`, or the default (the sandbox's own with
+/// `--sandbox`).
+fn state_path(args: &StateArgs, config: &ConfigFile, layers: Layers<'_>, sandbox: bool) -> PathBuf {
+    let default = if sandbox { DEFAULT_SANDBOX_STATE } else { DEFAULT_STATE };
+    layers
+        .pick("run", "state", Some(args.state.clone()), config.run.state.clone())
+        .map_or_else(|| PathBuf::from(default), |s| s.value)
+}
+
+#[cfg(test)]
+mod tests;

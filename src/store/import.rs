@@ -1,0 +1,162 @@
+//! A new run: a file's rows written once, in one transaction, so that a file is either wholly in
+//! the state or not at all. A valid row whose customer the ledger already holds is `known` at
+//! once, and never sent.
+
+use rusqlite::{Transaction, params};
+use serde::Serializer as _;
+use sha2::{Digest, Sha256};
+
+use super::ledger::{ledger_cibil_id, pan_key_with};
+use super::{RowStatus, Store, StoreError, now_ms};
+use crate::input::Locator;
+use crate::validate::Applicant;
+
+/// A row as the import writes it.
+#[derive(Debug, Clone, Copy)]
+pub struct NewRow<'a> {
+    pub line: u64,
+    /// `Pending` (valid), `Invalid` or `Duplicate`; a valid row whose customer is in the ledger
+    /// becomes `Known` here.
+    pub status: RowStatus,
+    pub order_id: Option<&'a str>,
+    pub duplicate_of: Option<u64>,
+    /// The values to send, for a valid row.
+    pub applicant: Option<&'a Applicant>,
+    pub error_code: &'a str,
+    pub error: &'a str,
+    pub warnings: &'a str,
+    /// Each error about one cell: the cell's column position and the message.
+    pub violations: &'a [(usize, String)],
+}
+
+/// Writes the rows of a new run. Dropped without [`Import::finish`], it leaves no trace.
+#[derive(Debug)]
+pub struct Import<'s> {
+    tx: Transaction<'s>,
+    ledger_key: [u8; 32],
+    run_id: i64,
+    rows: u64,
+    cells: Vec<u8>,
+    now: i64,
+}
+
+impl Store {
+    /// Starts the run of a file never seen by this state database.
+    pub fn begin_import(
+        &mut self,
+        input_path: &str,
+        sha256: &str,
+        headers: &[String],
+        locator: &Locator,
+        settings: &serde_json::Value,
+    ) -> Result<Import<'_>, StoreError> {
+        let now = now_ms();
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO runs (input_path, input_sha256, headers, settings, rows_total, status, started_at, updated_at, locator)
+             VALUES (?1, ?2, ?3, ?4, 0, 'running', ?5, ?5, ?6)",
+            params![
+                input_path,
+                sha256,
+                serde_json::to_string(headers).unwrap_or_default(),
+                settings.to_string(),
+                now,
+                serde_json::to_string(locator).unwrap_or_default()
+            ],
+        )?;
+        let run_id = tx.last_insert_rowid();
+        Ok(Import { tx, ledger_key: self.ledger_key, run_id, rows: 0, cells: Vec::new(), now })
+    }
+}
+
+impl Import<'_> {
+    /// Adds one row with its original `cells`; returns the status it was stored with.
+    pub fn add<'c>(
+        &mut self,
+        row: &NewRow<'_>,
+        cells: impl IntoIterator<Item = &'c str>,
+    ) -> Result<RowStatus, StoreError> {
+        self.cells.clear();
+        let mut json = serde_json::Serializer::new(&mut self.cells);
+        json.collect_seq(cells)
+            .map_err(|e| StoreError::Sqlite(rusqlite::Error::ToSqlConversionFailure(Box::new(e))))?;
+        let cells = std::str::from_utf8(&self.cells).unwrap_or("[]");
+
+        let mut status = row.status;
+        let (mut pan_key, mut payload, mut cibil_id) = (None, None, None);
+        if let (RowStatus::Pending, Some(a)) = (row.status, row.applicant) {
+            let key = pan_key_with(&self.ledger_key, &a.pancard);
+            cibil_id = ledger_cibil_id(&self.tx, &key)?;
+            if cibil_id.is_some() {
+                status = RowStatus::Known;
+            }
+            pan_key = Some(key);
+            payload = Some(payload_hash(a));
+        }
+        let a = row.applicant;
+        let violations =
+            (!row.violations.is_empty()).then(|| serde_json::to_string(row.violations).unwrap_or_default());
+        self.tx
+            .prepare_cached(
+                "INSERT INTO rows (run_id, line, status, order_id, duplicate_of, pan_key, payload_sha256,
+                    first_name, middle_name, last_name, pancard, date_of_birth, email_id, mobile_number,
+                    cells, error_code, error, warnings, cibil_id, updated_at, violations)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+            )?
+            .execute(params![
+                self.run_id,
+                row.line,
+                status.as_str(),
+                row.order_id,
+                row.duplicate_of,
+                pan_key.as_ref().map(|k| k.as_slice()),
+                payload.as_ref().map(|p| p.as_slice()),
+                a.map(|a| &a.first_name),
+                a.map(|a| &a.middle_name),
+                a.map(|a| &a.last_name),
+                a.map(|a| &a.pancard),
+                a.map(|a| &a.date_of_birth),
+                a.map(|a| &a.email_id),
+                a.map(|a| &a.mobile_number),
+                cells,
+                none_if_empty(row.error_code),
+                none_if_empty(row.error),
+                none_if_empty(row.warnings),
+                cibil_id,
+                self.now,
+                violations,
+            ])?;
+        self.rows += 1;
+        Ok(status)
+    }
+
+    /// Commits the run and its rows; returns the run's id.
+    pub fn finish(self) -> Result<i64, StoreError> {
+        self.tx.execute("UPDATE runs SET rows_total = ?2 WHERE id = ?1", params![self.run_id, self.rows])?;
+        self.tx.commit()?;
+        Ok(self.run_id)
+    }
+}
+
+fn none_if_empty(text: &str) -> Option<&str> {
+    (!text.is_empty()).then_some(text)
+}
+
+/// A fingerprint of what is sent for a row, kept when the values themselves are purged.
+fn payload_hash(a: &Applicant) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    for field in [
+        &a.order_id,
+        &a.first_name,
+        &a.middle_name,
+        &a.last_name,
+        &a.pancard,
+        &a.date_of_birth,
+        &a.email_id,
+        &a.mobile_number,
+    ] {
+        hasher.update(field.as_bytes());
+        hasher.update([0x1f]);
+    }
+    hasher.finalize().into()
+}

@@ -1,0 +1,112 @@
+//! Runs: one per input content, worked on over one or more invocations — found by the content's
+//! hash, resumed, ended — and the endpoint a state database is bound to.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{RunStatus, Store, StoreError, now_ms};
+use crate::input::Locator;
+
+/// One run: one input content, processed over one or more invocations.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RunRecord {
+    pub id: i64,
+    pub input_path: String,
+    pub input_sha256: String,
+    pub headers: Vec<String>,
+    /// How the input names its rows.
+    pub locator: Locator,
+    pub rows_total: u64,
+    pub status: RunStatus,
+    pub exit_code: Option<u8>,
+    pub started_at: i64,
+    pub updated_at: i64,
+    pub finished_at: Option<i64>,
+    /// When the run's personal data was removed ([`Store::purge`]); its rows keep their statuses.
+    pub purged_at: Option<i64>,
+}
+
+impl Store {
+    /// The run of the file whose content hashes to `sha256`, if there is one.
+    pub fn find_run(&self, sha256: &str) -> Result<Option<RunRecord>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(&format!("{RUN_COLUMNS} WHERE input_sha256 = ?1"), [sha256], run_record)
+            .optional()?)
+    }
+
+    pub fn run(&self, id: i64) -> Result<Option<RunRecord>, StoreError> {
+        Ok(self.conn.query_row(&format!("{RUN_COLUMNS} WHERE id = ?1"), [id], run_record).optional()?)
+    }
+
+    /// Every run, newest first.
+    pub fn runs(&self) -> Result<Vec<RunRecord>, StoreError> {
+        let mut stmt = self.conn.prepare(&format!("{RUN_COLUMNS} ORDER BY id DESC"))?;
+        let runs = stmt.query_map([], run_record)?.collect::<Result<Vec<_>, _>>()?;
+        Ok(runs)
+    }
+
+    /// Marks the run as being worked on again (a resume), from `input_path`.
+    pub fn resume_run(&self, id: i64, input_path: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE runs SET status = 'running', input_path = ?2, updated_at = ?3, finished_at = NULL, exit_code = NULL WHERE id = ?1",
+            params![id, input_path, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    /// Ties the database to one endpoint (`sandbox` for the simulator): its ledger says who is
+    /// registered *there*, so runs against another endpoint must not use it.
+    pub fn bind_endpoint(&self, endpoint: &str) -> Result<(), StoreError> {
+        let bound: Option<String> = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'endpoint'", [], |r| r.get(0))
+            .optional()?;
+        match bound {
+            None => {
+                self.conn.execute("INSERT INTO meta (key, value) VALUES ('endpoint', ?1)", [endpoint])?;
+                Ok(())
+            }
+            Some(bound) if bound == endpoint => Ok(()),
+            Some(bound) => Err(StoreError::OtherEndpoint {
+                path: self.path.clone(),
+                bound,
+                requested: endpoint.to_owned(),
+            }),
+        }
+    }
+
+    /// Records how this invocation of the run ended.
+    pub fn end_run(&self, id: i64, status: RunStatus, exit_code: u8) -> Result<(), StoreError> {
+        let now = now_ms();
+        let finished = (status == RunStatus::Finished).then_some(now);
+        self.conn.execute(
+            "UPDATE runs SET status = ?2, exit_code = ?3, updated_at = ?4, finished_at = ?5 WHERE id = ?1",
+            params![id, status.as_str(), exit_code, now, finished],
+        )?;
+        Ok(())
+    }
+}
+
+const RUN_COLUMNS: &str = "SELECT id, input_path, input_sha256, headers, rows_total, status, exit_code, started_at, updated_at, finished_at, locator, purged_at FROM runs";
+
+fn run_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
+    let headers: String = r.get(3)?;
+    let status: String = r.get(5)?;
+    Ok(RunRecord {
+        id: r.get(0)?,
+        input_path: r.get(1)?,
+        input_sha256: r.get(2)?,
+        headers: serde_json::from_str(&headers).unwrap_or_default(),
+        rows_total: r.get(4)?,
+        status: RunStatus::parse(&status),
+        exit_code: r.get(6)?,
+        started_at: r.get(7)?,
+        updated_at: r.get(8)?,
+        finished_at: r.get(9)?,
+        locator: r
+            .get::<_, Option<String>>(10)?
+            .and_then(|l| serde_json::from_str(&l).ok())
+            .unwrap_or_default(),
+        purged_at: r.get(11)?,
+    })
+}
