@@ -74,7 +74,8 @@ async fn healthz_alone_answers_without_a_login_or_a_token() {
 async fn a_wrong_or_revoked_token_opens_nothing() {
     within_a_minute(async {
         let served = Served::start(&[]).await;
-        let wrong = served.http.get(served.url("/api/uploads")).bearer_auth("cbk_not-a-token").send().await.unwrap();
+        let wrong =
+            served.http.get(served.url("/api/uploads")).bearer_auth("cbk_not-a-token").send().await.unwrap();
         assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
         // The session cookie is no API credential, nor the token a page's.
         let session = served.sign_in().await;
@@ -123,7 +124,9 @@ async fn the_session_cookie_is_private_and_an_expired_session_signs_out() {
         for part in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=36000", "Secure"] {
             assert!(cookie.contains(part), "{cookie}");
         }
-        assert!(!set_cookie_header(&form_answer(&served).await, "cibil_bulk_login").unwrap().contains("Secure"));
+        assert!(
+            !set_cookie_header(&form_answer(&served).await, "cibil_bulk_login").unwrap().contains("Secure")
+        );
 
         // Only a hash of the session's id is kept: the cookie's value is nowhere in the state.
         let value = session.cookie.trim_start_matches("cibil_bulk_session=").to_owned();
@@ -142,9 +145,17 @@ async fn the_session_cookie_is_private_and_an_expired_session_signs_out() {
 
         // Signing out ends the session on the server, not only in the browser.
         let session = served.sign_in().await;
-        let out = served.page(&session, Method::POST, "/logout").form(&[("csrf", &session.csrf)]).send().await.unwrap();
+        let out = served
+            .page(&session, Method::POST, "/logout")
+            .form(&[("csrf", &session.csrf)])
+            .send()
+            .await
+            .unwrap();
         assert_eq!(out.status(), StatusCode::SEE_OTHER);
-        assert_eq!(served.page(&session, Method::GET, "/").send().await.unwrap().status(), StatusCode::SEE_OTHER);
+        assert_eq!(
+            served.page(&session, Method::GET, "/").send().await.unwrap().status(),
+            StatusCode::SEE_OTHER
+        );
     })
     .await;
 }
@@ -178,9 +189,15 @@ async fn every_form_needs_its_csrf_token() {
         }
         // Register and sign out: refused, and nothing changed.
         for path in [format!("/uploads/{id}/register"), "/logout".to_owned()] {
-            let without = served.page(&session, Method::POST, &path).form(&[("other", "x")]).send().await.unwrap();
+            let without =
+                served.page(&session, Method::POST, &path).form(&[("other", "x")]).send().await.unwrap();
             assert_eq!(without.status(), StatusCode::FORBIDDEN, "{path}");
-            let wrong = served.page(&session, Method::POST, &path).form(&[("csrf", "0".repeat(64))]).send().await.unwrap();
+            let wrong = served
+                .page(&session, Method::POST, &path)
+                .form(&[("csrf", "0".repeat(64))])
+                .send()
+                .await
+                .unwrap();
             assert_eq!(wrong.status(), StatusCode::FORBIDDEN, "{path}");
         }
         let (_, listed) = served.get_json("/api/uploads").await;
@@ -262,9 +279,24 @@ async fn an_upload_is_checked_and_nothing_is_sent() {
         let (status, summary) = served.get_json(&format!("/api/uploads/{id}")).await;
         assert_eq!(status, StatusCode::OK);
         for key in [
-            "command", "file", "sha256", "run_id", "resumed", "endpoint", "dry_run", "rows", "counts",
-            "returning_customers", "requests", "duration_seconds", "requests_per_second", "stopped",
-            "stop_reason", "files", "exit_code", "state",
+            "command",
+            "file",
+            "sha256",
+            "run_id",
+            "resumed",
+            "endpoint",
+            "dry_run",
+            "rows",
+            "counts",
+            "returning_customers",
+            "requests",
+            "duration_seconds",
+            "requests_per_second",
+            "stopped",
+            "stop_reason",
+            "files",
+            "exit_code",
+            "state",
         ] {
             assert!(summary.get(key).is_some(), "{key} missing from {summary}");
         }
@@ -275,10 +307,14 @@ async fn an_upload_is_checked_and_nothing_is_sent() {
         assert_eq!(errors.status(), StatusCode::OK);
         assert!(errors.headers()["content-disposition"].to_str().unwrap().contains("customers.errors.xlsx"));
         assert!(errors.bytes().await.unwrap().starts_with(b"PK"), "a workbook");
-        let csv = served.api(Method::GET, &format!("/api/uploads/{id}/errors?format=csv")).send().await.unwrap();
+        let csv =
+            served.api(Method::GET, &format!("/api/uploads/{id}/errors?format=csv")).send().await.unwrap();
         let rows = csv_rows(&csv.bytes().await.unwrap());
         assert_eq!(rows.len(), 6);
-        assert!(rows.iter().all(|r| !r["error"].is_empty() && r.contains_key("PAN No")), "the file's own columns");
+        assert!(
+            rows.iter().all(|r| !r["error"].is_empty() && r.contains_key("PAN No")),
+            "the file's own columns"
+        );
         // No results before registering.
         let early = served.api(Method::GET, &format!("/api/uploads/{id}/results")).send().await.unwrap();
         assert_eq!(early.status(), StatusCode::CONFLICT);
@@ -355,12 +391,16 @@ async fn registering_sends_the_valid_rows_and_the_results_come_back() {
 
         // A workbook upload gets workbooks; ?format=csv the same as CSV, with the CLI's columns.
         let workbook = served.api(Method::GET, &format!("/api/uploads/{id}/results")).send().await.unwrap();
-        assert!(workbook.headers()["content-disposition"].to_str().unwrap().contains("customers.results.xlsx"));
+        assert!(
+            workbook.headers()["content-disposition"].to_str().unwrap().contains("customers.results.xlsx")
+        );
         assert!(workbook.bytes().await.unwrap().starts_with(b"PK"));
-        let csv = served.api(Method::GET, &format!("/api/uploads/{id}/results?format=csv")).send().await.unwrap();
+        let csv =
+            served.api(Method::GET, &format!("/api/uploads/{id}/results?format=csv")).send().await.unwrap();
         let rows = csv_rows(&csv.bytes().await.unwrap());
         assert_eq!(rows.len(), 50);
-        let registered = rows.iter().filter(|r| r["status"] == "registered" && !r["cibil_id"].is_empty()).count();
+        let registered =
+            rows.iter().filter(|r| r["status"] == "registered" && !r["cibil_id"].is_empty()).count();
         assert_eq!(registered, 43);
         assert!(rows.iter().all(|r| r.contains_key("order_id") && r.contains_key("Branch")));
 
@@ -387,10 +427,18 @@ async fn two_uploads_sharing_customers_send_each_customer_once() {
         let a = served.wait_for(first, "finished").await;
         let b = served.wait_for(second, "finished").await;
         assert_eq!(a["counts"]["registered"], 40, "{a}");
-        assert_eq!((b["counts"]["registered"].as_u64(), b["counts"]["known"].as_u64()), (Some(20), Some(20)), "{b}");
+        assert_eq!(
+            (b["counts"]["registered"].as_u64(), b["counts"]["known"].as_u64()),
+            (Some(20), Some(20)),
+            "{b}"
+        );
         let stats = served.stats();
         assert_eq!(stats.requests, 60, "sixty customers, sixty requests");
-        assert!(stats.pans_registered_more_than_once.is_empty(), "{:?}", stats.pans_registered_more_than_once);
+        assert!(
+            stats.pans_registered_more_than_once.is_empty(),
+            "{:?}",
+            stats.pans_registered_more_than_once
+        );
         assert_eq!(stats.returning, 0);
         // The second's results give the shared customers the ids the first registered.
         let csv = served.api(Method::GET, &format!("/api/uploads/{second}/results")).send().await.unwrap();
@@ -413,13 +461,20 @@ async fn the_pages_show_the_rows_to_fix_and_register_after_a_confirmation() {
         assert!(page.contains("Register 43 customers"), "the count on the button");
         assert_eq!(page.matches("class=\"bad\"").count(), 6, "six offending cells highlighted");
         // The uploader sees the real values of the rows to fix; masked examples elsewhere.
-        assert!(page.contains("AAACR5678K") && page.contains("997361233"), "a PAN and a mobile to fix, in full");
+        assert!(
+            page.contains("AAACR5678K") && page.contains("997361233"),
+            "a PAN and a mobile to fix, in full"
+        );
         assert!(!page.contains("ORHPH0606Q"), "nothing of the rows that are fine");
         assert!(page.contains("uploaded by asha"));
 
-        let confirm = served.page(&session, Method::GET, &format!("{page_path}/register")).send().await.unwrap();
+        let confirm =
+            served.page(&session, Method::GET, &format!("{page_path}/register")).send().await.unwrap();
         let confirm = confirm.text().await.unwrap();
-        assert!(confirm.contains("Register 43 customers with 127.0.0.1?"), "the count and the endpoint's host");
+        assert!(
+            confirm.contains("Register 43 customers with 127.0.0.1?"),
+            "the count and the endpoint's host"
+        );
         assert_eq!(served.stats().requests, 0, "looking at the confirmation sends nothing");
         let go = served
             .page(&session, Method::POST, &format!("{page_path}/register"))
@@ -434,7 +489,8 @@ async fn the_pages_show_the_rows_to_fix_and_register_after_a_confirmation() {
         let done = served.page(&session, Method::GET, &page_path).send().await.unwrap().text().await.unwrap();
         assert!(done.contains("Download the results"));
         assert!(done.contains("registered by asha"));
-        let results = served.page(&session, Method::GET, &format!("{page_path}/results")).send().await.unwrap();
+        let results =
+            served.page(&session, Method::GET, &format!("{page_path}/results")).send().await.unwrap();
         assert_eq!(results.status(), StatusCode::OK);
         assert_eq!(results.headers()["cache-control"], "no-store");
     })

@@ -111,23 +111,27 @@ impl Store {
         Ok(tokens)
     }
 
-    /// The name of the live token whose SHA-256 is `token_sha256`, noting its use.
+    /// The name of the live token whose SHA-256 is `token_sha256`, noting its use (to the
+    /// minute: a script that polls every second must not write to the state every second).
     pub fn token_name(&self, token_sha256: &[u8; 32]) -> Result<Option<String>, StoreError> {
-        let name: Option<String> = self
+        let found: Option<(String, Option<i64>)> = self
             .conn
             .query_row(
-                "SELECT name FROM api_tokens WHERE token_sha256 = ?1 AND revoked_at IS NULL",
+                "SELECT name, last_used_at FROM api_tokens WHERE token_sha256 = ?1 AND revoked_at IS NULL",
                 [token_sha256.as_slice()],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
-        if name.is_some() {
+        let now = now_ms();
+        if let Some((_, last_used)) = &found
+            && last_used.is_none_or(|at| now - at >= 60_000)
+        {
             self.conn.execute(
                 "UPDATE api_tokens SET last_used_at = ?2 WHERE token_sha256 = ?1",
-                params![token_sha256.as_slice(), now_ms()],
+                params![token_sha256.as_slice(), now],
             )?;
         }
-        Ok(name)
+        Ok(found.map(|(name, _)| name))
     }
 
     /// Opens a session for person `user_id` until `expires_at` (Unix milliseconds).

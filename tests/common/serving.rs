@@ -45,6 +45,7 @@ impl Served {
     }
 
     pub async fn start_with(config: SandboxConfig, extra: &[&str]) -> Served {
+        let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter("cibil_bulk=info").try_init();
         let sandbox = Sandbox::start(([127, 0, 0, 1], 0).into(), config).await.expect("the sandbox starts");
         let dir = tempfile::tempdir().expect("a temporary directory");
         let state = dir.path().join("cibil-bulk.db");
@@ -142,6 +143,10 @@ impl Served {
             if summary["state"] == state {
                 return summary;
             }
+            assert!(
+                !["aborted", "interrupted"].contains(&summary["state"].as_str().unwrap_or_default()),
+                "upload {id} stopped: {summary}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -214,5 +219,8 @@ pub fn csv_rows(bytes: &[u8]) -> Vec<std::collections::BTreeMap<String, String>>
     let mut reader = csv::Reader::from_reader(bytes);
     let headers: Vec<String> =
         reader.headers().unwrap().iter().map(|h| h.trim_start_matches('\u{feff}').to_owned()).collect();
-    reader.records().map(|r| headers.iter().cloned().zip(r.unwrap().iter().map(str::to_owned)).collect()).collect()
+    reader
+        .records()
+        .map(|r| headers.iter().cloned().zip(r.unwrap().iter().map(str::to_owned)).collect())
+        .collect()
 }
