@@ -87,7 +87,15 @@ fn classify(error: anyhow::Error, stored: &Path, name: &str) -> CheckError {
     });
     if unusable {
         // Messages name the file by its path on the server; its sender knows it by its name.
-        CheckError::Unusable(format!("{error:#}").replace(&stored.display().to_string(), name))
+        let mut message = format!("{error:#}").replace(&stored.display().to_string(), name);
+        if message.contains("--") {
+            // Advice in flags is for the terminal; whoever uploads cannot pass one.
+            message.push_str(
+                "\n\nThe options named above are the server's settings: rename the column in the \
+                 spreadsheet, or ask whoever runs the server to set them.",
+            );
+        }
+        CheckError::Unusable(message)
     } else {
         CheckError::Internal(error)
     }

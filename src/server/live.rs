@@ -55,6 +55,8 @@ impl Progress {
             "rows": self.rows,
             "done": self.done,
             "counts": self.counts,
+            // As the page writes them, so that a number looks the same before and after an update.
+            "counts_text": self.counts.iter().map(|(k, v)| (k.clone(), group(*v))).collect::<BTreeMap<_, _>>(),
             "done_text": self.done_text(),
             "rate_text": self.rate_text(),
             "left_text": self.left_text(),

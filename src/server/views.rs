@@ -151,9 +151,13 @@ pub fn home(
                 }
                 form.upload method="post" action="/uploads" enctype="multipart/form-data" {
                     input type="hidden" name="csrf" value=(csrf);
-                    label.drop for="file" {
-                        span.drop-title { "Choose a customer file, or drop it here" }
-                        span.drop-hint { ".xlsx, .xls, .ods or .csv · up to " (megabytes(max_upload)) }
+                    div.drop {
+                        label for="file" {
+                            span.drop-title { "Choose a customer file, or drop it on the box below" }
+                            span.drop-hint { ".xlsx, .xls, .ods or .csv · up to " (megabytes(max_upload)) }
+                        }
+                        // The browser's own file field, made as large as the box: a file dropped
+                        // anywhere on it is taken, with no script.
                         input #file type="file" name="file" required
                             accept=".xlsx,.xlsm,.xls,.ods,.csv,.txt,text/csv,application/vnd.openxmlformats-officedocument.spreadsheetml.sheet,application/vnd.ms-excel,application/vnd.oasis.opendocument.spreadsheet";
                     }
@@ -319,6 +323,18 @@ fn download_links(id: i64, workbook: bool, kind: Kind) -> Markup {
     }
 }
 
+/// The counts a page shows while its upload is being sent, zeros included, so that the page's
+/// script has a place for each.
+const LIVE_COUNTS: [(RowStatus, &str); 7] = [
+    (RowStatus::Registered, "registered"),
+    (RowStatus::Known, "registered before: not sent again"),
+    (RowStatus::Pending, "waiting to be sent"),
+    (RowStatus::Rejected, "refused by AOPay"),
+    (RowStatus::Failed, "got no answer from AOPay"),
+    (RowStatus::Duplicate, "repeat an earlier row's PAN: sent once"),
+    (RowStatus::Invalid, "need fixing: not sent"),
+];
+
 fn status_section(view: &UploadView<'_>) -> Markup {
     let u = view.upload;
     let before_run = u.run_id.is_none();
@@ -328,7 +344,10 @@ fn status_section(view: &UploadView<'_>) -> Markup {
                 h2 #status-title { "Checked: nothing sent yet" }
                 (counts_list(view.counts, true, false))
                 @if view.report.rows_with_warnings > 0 {
-                    p.hint { (rows(view.report.rows_with_warnings)) " have warnings: they are sent anyway, but are worth a look." }
+                    p.hint {
+                        @if view.report.rows_with_warnings == 1 { "1 row has a warning: it is sent anyway, but is worth a look." }
+                        @else { (rows(view.report.rows_with_warnings)) " have warnings: they are sent anyway, but are worth a look." }
+                    }
                 }
                 @if view.to_send > 0 {
                     p.actions {
@@ -344,27 +363,33 @@ fn status_section(view: &UploadView<'_>) -> Markup {
         },
         UploadState::Queued | UploadState::Running => {
             let running = view.progress.filter(|p| p.upload == u.id);
+            let counts = running.map_or_else(|| view.counts.clone(), |p| super::report::counts_from_map(&p.counts));
+            let (done, rows) = running.map_or((0, u.rows), |p| (p.done, p.rows));
+            let (done_text, rate_text, left_text) = match running {
+                Some(p) => (p.done_text(), p.rate_text(), p.left_text()),
+                None if u.state == UploadState::Queued => {
+                    ("Not started yet".to_owned(), "waiting for the uploads before it".to_owned(), String::new())
+                }
+                None => ("Starting".to_owned(), String::new(), String::new()),
+            };
             html! {
                 section.card #live data-events={ "/uploads/" (u.id) "/events" } aria-labelledby="status-title" {
                     h2 #status-title {
                         @if u.state == UploadState::Queued { "Waiting for the uploads before it" } @else { "Registering" }
                     }
-                    @match running {
-                        Some(p) => {
-                            progress #live-bar max=(p.rows) value=(p.done) aria-label="Rows done" { (p.done_text()) }
-                            p.progress-line aria-live="polite" {
-                                span #live-done { (p.done_text()) } " · "
-                                span #live-rate { (p.rate_text()) } " · "
-                                span #live-left { (p.left_text()) }
-                            }
-                            (counts_list(&super::report::counts_from_map(&p.counts), false, true))
-                        }
-                        None => {
-                            progress #live-bar max=(u.rows.max(1)) aria-label="Rows done" {}
-                            p.progress-line aria-live="polite" {
-                                span #live-done { "Not started yet" } " · "
-                                span #live-rate { "" } " "
-                                span #live-left { "" }
+                    progress #live-bar max=(rows.max(1)) value=(done) aria-label="Rows done" { (done_text) }
+                    p.progress-line {
+                        span #live-done { (done_text) }
+                        span.sep aria-hidden="true" { " · " }
+                        span #live-rate { (rate_text) }
+                        span.sep aria-hidden="true" { " · " }
+                        span #live-left { (left_text) }
+                    }
+                    ul.counts {
+                        @for (status, words) in LIVE_COUNTS {
+                            li class=(status.as_str()) {
+                                strong data-count=(status.as_str()) { (group(counts.get(status))) }
+                                " " (words)
                             }
                         }
                     }
@@ -395,6 +420,10 @@ fn status_section(view: &UploadView<'_>) -> Markup {
                     p.actions { (download_links(u.id, u.workbook, Kind::Results)) }
                     @if view.counts.needing_attention() > 0 {
                         p.actions { (download_links(u.id, u.workbook, Kind::Errors)) }
+                        p.hint {
+                            "The rows to fix are in that file with the file's own columns and what is wrong with each. "
+                            "Correct them and upload the file again: customers registered now are recognised, and not sent twice."
+                        }
                     }
                 }
                 @if view.to_send > 0 {
@@ -434,7 +463,7 @@ fn rows_to_fix_section(id: i64, workbook: bool, report: &Report) -> Markup {
         section aria-labelledby="fix-title" {
             h2 #fix-title { "Rows to fix (" (group(report.rows_to_fix_total)) ")" }
             p {
-                "Cells that need fixing are marked " span.bad-sample { "⚠ like this" } ", with what is wrong beside the row. "
+                "Cells that need fixing are marked " span.bad-sample { "⚠ like this" } ", and what is wrong is said beside each row. "
                 "The errors file has these rows with the file's own columns: fix the cells there and upload it again."
             }
             p.actions { (download_links(id, workbook, Kind::Errors)) }
@@ -443,14 +472,17 @@ fn rows_to_fix_section(id: i64, workbook: bool, report: &Report) -> Markup {
                     thead {
                         tr {
                             th scope="col" { "Row" }
-                            @for header in &report.headers { th scope="col" { (header) } }
                             th scope="col" { "What to fix" }
+                            @for header in &report.headers { th scope="col" { (header) } }
                         }
                     }
                     tbody {
                         @for row in &report.rows_to_fix {
                             tr {
                                 th scope="row" { (row.place) }
+                                td.why {
+                                    ul { @for message in &row.messages { li { (message) } } }
+                                }
                                 @for (i, cell) in row.cells.iter().enumerate() {
                                     @let flag = row.flags.iter().find(|(p, _)| *p == i);
                                     @match flag {
@@ -462,9 +494,6 @@ fn rows_to_fix_section(id: i64, workbook: bool, report: &Report) -> Markup {
                                     }
                                 }
                                 @for _ in row.cells.len()..report.headers.len() { td {} }
-                                td.why {
-                                    ul { @for message in &row.messages { li { (message) } } }
-                                }
                             }
                         }
                     }

@@ -56,20 +56,15 @@ impl Served {
         }
         let endpoint = sandbox.endpoint();
         let state_text = state.display().to_string();
-        let mut args = vec![
-            "cibil-bulk",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--state",
-            &state_text,
-            "--endpoint",
-            &endpoint,
-            "--rate",
-            "2000/s",
-            "--today",
-            TODAY,
-        ];
+        let mut args = vec!["cibil-bulk", "serve", "--listen", "127.0.0.1:0", "--state", &state_text, "--today", TODAY];
+        // `--sandbox` brings the server's own simulator; otherwise the test's, whose statistics
+        // it reads.
+        if !extra.contains(&"--sandbox") {
+            args.extend(["--endpoint", &endpoint]);
+        }
+        if !extra.contains(&"--rate") {
+            args.extend(["--rate", "2000/s"]);
+        }
         args.extend_from_slice(extra);
         let cli = Cli::try_parse_args_from(args).expect("serve's flags");
         let env = |name: &str| match name {

@@ -31,8 +31,8 @@
     var counts = box.querySelectorAll("[data-count]");
     for (var i = 0; i < counts.length; i++) {
       var status = counts[i].getAttribute("data-count");
-      if (Object.prototype.hasOwnProperty.call(progress.counts, status)) {
-        counts[i].textContent = progress.counts[status].toLocaleString("en-IN");
+      if (Object.prototype.hasOwnProperty.call(progress.counts_text, status)) {
+        counts[i].textContent = progress.counts_text[status];
       }
     }
   });
