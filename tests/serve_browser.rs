@@ -111,12 +111,24 @@ async fn screenshot(client: &Client, name: &str) {
     let _ = client.set_window_size(1280, 900).await;
 }
 
+/// Saves what a laptop's window shows with the element `id` at its top: the README's size.
+async fn view(client: &Client, id: &str, name: &str) {
+    let _ = client.set_window_size(1280, 800).await;
+    let _ = client.execute(&format!("document.getElementById('{id}').scrollIntoView();"), vec![]).await;
+    let png = client.screenshot().await.expect("a screenshot");
+    std::fs::write(screenshots().join(name), png).unwrap();
+    let _ = client.execute("window.scrollTo(0, 0);", vec![]).await;
+    let _ = client.set_window_size(1280, 900).await;
+}
+
 /// Waits for a file called `name` to be whole in `dir`, as Chromium finishes a download.
 async fn downloaded(dir: &Path, name: &str) -> PathBuf {
     let path = dir.join(name);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let partial = std::fs::read_dir(dir).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().ends_with(".crdownload"));
+        let partial = std::fs::read_dir(dir)
+            .unwrap()
+            .any(|e| e.unwrap().file_name().to_string_lossy().ends_with(".crdownload"));
         if path.exists() && !partial && std::fs::metadata(&path).unwrap().len() > 0 {
             return path;
         }
@@ -150,7 +162,9 @@ async fn a_clerk_in_chromium_uploads_fixes_registers_and_downloads_or_says_it_sk
         return;
     }
     let started = Instant::now();
-    tokio::time::timeout(Duration::from_secs(240), clerk()).await.expect("the browser test took over four minutes");
+    tokio::time::timeout(Duration::from_secs(240), clerk())
+        .await
+        .expect("the browser test took over four minutes");
     eprintln!("browser test: {:.1} s", started.elapsed().as_secs_f64());
 }
 
@@ -198,8 +212,12 @@ async fn clerk() {
         let colour = cell.css_value("background-color").await.unwrap();
         assert_ne!(colour, "rgba(0, 0, 0, 0)", "a highlighted cell has a background");
     }
-    assert!(text_of(&client, "table.fix").await.contains("AAACR5678K"), "the uploader sees the real PAN to fix");
+    assert!(
+        text_of(&client, "table.fix").await.contains("AAACR5678K"),
+        "the uploader sees the real PAN to fix"
+    );
     screenshot(&client, "03-checked.png").await;
+    view(&client, "fix-title", "03-rows-to-fix-view.png").await;
 
     // The annotated errors workbook.
     client.find(Locator::Css("#fix-title ~ p.actions a.button")).await.unwrap().click().await.unwrap();
@@ -242,9 +260,16 @@ async fn clerk() {
     }
     assert!(seen_progress.len() >= 3, "the counter moved while the page stayed: {seen_progress:?}");
     screenshot(&client, "06-done.png").await;
+    view(&client, "main", "06-done-view.png").await;
 
     // The results: 43 registered, each with its cibil_id.
-    client.find(Locator::XPath("//a[starts-with(normalize-space(.), 'Download the results')]")).await.unwrap().click().await.unwrap();
+    client
+        .find(Locator::XPath("//a[starts-with(normalize-space(.), 'Download the results')]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     let results = sheet(&downloaded(&downloads, "customers.results.xlsx").await);
     let header = &results[0];
     let (status, cibil_id) = (

@@ -274,12 +274,23 @@ pub async fn run_jobs(
             }
         }
         tracing::info!(upload = upload.id, "registering upload {} ({})", upload.id, upload.file_name);
-        store = run_job(&ctx, store, &upload, &live, &shutdown, &mut last_engine_end).await;
+        let after = run_job(&ctx, store, &upload, &live, &shutdown, &mut last_engine_end).await;
         live.send_replace(None);
+        match after {
+            Some(next) => store = next,
+            None => {
+                // Nothing can be recorded any more: stop serving rather than take uploads that
+                // would never be sent. The next start resumes the job.
+                tracing::error!("the state database cannot be used any more: the server stops");
+                shutdown.cancel();
+                break;
+            }
+        }
     }
 }
 
-/// One job, to its end: its outcome is recorded on the upload whatever happens.
+/// One job, to its end: its outcome is recorded on the upload whatever happens. Returns the
+/// store for the next, or `None` when the state cannot be opened again.
 async fn run_job(
     ctx: &Arc<Context>,
     store: Store,
@@ -287,7 +298,7 @@ async fn run_job(
     live: &Live,
     shutdown: &CancellationToken,
     last_engine_end: &mut Option<Instant>,
-) -> Store {
+) -> Option<Store> {
     let stop = Stop::new();
     let watcher = {
         let (stop, shutdown) = (stop.clone(), shutdown.clone());
@@ -306,8 +317,7 @@ async fn run_job(
             Ok(store) => (store, outcome),
             Err(e) => {
                 tracing::error!(upload = upload.id, "the state database cannot be opened again: {e}");
-                // Nothing more can be recorded; the next start resumes the job.
-                return std::future::pending().await;
+                return None;
             }
         },
     };
@@ -329,7 +339,7 @@ async fn run_job(
         Ok(_) => tracing::info!(upload = upload.id, "upload {} {state}", upload.id),
         Err(e) => tracing::error!(upload = upload.id, "cannot record how the job ended: {e}"),
     }
-    store
+    Some(store)
 }
 
 /// How a job ended, when it could record it.

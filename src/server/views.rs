@@ -363,13 +363,16 @@ fn status_section(view: &UploadView<'_>) -> Markup {
         },
         UploadState::Queued | UploadState::Running => {
             let running = view.progress.filter(|p| p.upload == u.id);
-            let counts = running.map_or_else(|| view.counts.clone(), |p| super::report::counts_from_map(&p.counts));
+            let counts =
+                running.map_or_else(|| view.counts.clone(), |p| super::report::counts_from_map(&p.counts));
             let (done, rows) = running.map_or((0, u.rows), |p| (p.done, p.rows));
             let (done_text, rate_text, left_text) = match running {
                 Some(p) => (p.done_text(), p.rate_text(), p.left_text()),
-                None if u.state == UploadState::Queued => {
-                    ("Not started yet".to_owned(), "waiting for the uploads before it".to_owned(), String::new())
-                }
+                None if u.state == UploadState::Queued => (
+                    "Not started yet".to_owned(),
+                    "waiting for the uploads before it".to_owned(),
+                    String::new(),
+                ),
                 None => ("Starting".to_owned(), String::new(), String::new()),
             };
             html! {

@@ -218,6 +218,81 @@ mod tests {
         assert_eq!(tokens.action, TokenAction::Revoke { name: "nightly".into() });
     }
 
+    fn serve(args: &[&str]) -> Result<ServeSettings, SettingsError> {
+        match resolve(&[&["serve"], args].concat())? {
+            CommandSettings::Serve(settings) => Ok(*settings),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn serve_listens_on_this_machine_and_reads_credentials_as_run_does() {
+        let err = serve(&[]).unwrap_err();
+        assert!(matches!(err, SettingsError::NoCredentials { .. }), "{err}");
+        let s = serve(&["--sandbox"]).unwrap();
+        assert_eq!((s.listen, s.max_upload), (DEFAULT_SERVE_LISTEN, DEFAULT_MAX_UPLOAD));
+        assert!(s.listen.ip().is_loopback());
+        assert_eq!(s.state, PathBuf::from(DEFAULT_SANDBOX_STATE));
+        assert!(s.sandbox && !s.today_pinned);
+        assert_eq!(s.session_lifetime, SESSION_LIFETIME);
+    }
+
+    #[test]
+    fn serve_takes_runs_flags_and_its_own() {
+        let s = serve(&[
+            "--sandbox",
+            "--listen",
+            "0.0.0.0:9000",
+            "--max-upload",
+            "2MiB",
+            "--rate",
+            "5/s",
+            "--concurrency",
+            "3",
+            "--min-age",
+            "21",
+            "--map",
+            "pancard=PAN Number",
+            "--today",
+            "2026-01-02",
+        ])
+        .unwrap();
+        assert_eq!(s.listen, "0.0.0.0:9000".parse().unwrap());
+        assert_eq!(s.max_upload, 2 * 1024 * 1024);
+        assert_eq!((s.engine.rate.to_string(), s.engine.concurrency.get()), ("5/s".to_owned(), 3));
+        assert_eq!(s.input.min_age, 21);
+        assert_eq!(s.input.map.len(), 1);
+        assert!(s.today_pinned);
+        assert_eq!(s.input.today, chrono::NaiveDate::from_ymd_opt(2026, 1, 2).unwrap());
+        for (args, start) in [
+            (&["--max-upload", "50 parsecs"][..], "--max-upload: \"50 parsecs\""),
+            (&["--max-upload", "10"][..], "--max-upload: \"10\""),
+            (&["--listen", "example.com:80"][..], "--listen: \"example.com:80\""),
+            (&["--rate", "fast"][..], "--rate: \"fast\""),
+        ] {
+            let err = serve(&[&["--sandbox"], args].concat()).unwrap_err().to_string();
+            assert!(err.starts_with(start), "{args:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn sizes_as_people_write_them() {
+        for (text, bytes) in [
+            ("50MB", 50_000_000),
+            ("50mb", 50_000_000),
+            ("500kB", 500_000),
+            ("2MiB", 2 * 1024 * 1024),
+            ("1GiB", 1 << 30),
+            ("1048576", 1_048_576),
+            (" 20 MB ", 20_000_000),
+        ] {
+            assert_eq!(parse_size(text), Some(bytes), "{text}");
+        }
+        for text in ["", "MB", "1.5MB", "-1MB", "5 TB", "99999999999999999999GB"] {
+            assert_eq!(parse_size(text), None, "{text}");
+        }
+    }
+
     #[test]
     fn a_name_that_cannot_be_shown_safely_is_refused() {
         let err = resolve(&["users", "add", "<b>x</b>"]).unwrap_err().to_string();

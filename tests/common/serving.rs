@@ -56,7 +56,8 @@ impl Served {
         }
         let endpoint = sandbox.endpoint();
         let state_text = state.display().to_string();
-        let mut args = vec!["cibil-bulk", "serve", "--listen", "127.0.0.1:0", "--state", &state_text, "--today", TODAY];
+        let mut args =
+            vec!["cibil-bulk", "serve", "--listen", "127.0.0.1:0", "--state", &state_text, "--today", TODAY];
         // `--sandbox` brings the server's own simulator; otherwise the test's, whose statistics
         // it reads.
         if !extra.contains(&"--sandbox") {
