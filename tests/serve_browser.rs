@@ -111,10 +111,15 @@ async fn screenshot(client: &Client, name: &str) {
     let _ = client.set_window_size(1280, 900).await;
 }
 
-/// Saves what a laptop's window shows with the element `id` at its top: the README's size.
-async fn view(client: &Client, id: &str, name: &str) {
+/// Saves what a laptop's window shows with the element `id` at its top (the page's top without
+/// one): the README's size.
+async fn view(client: &Client, id: Option<&str>, name: &str) {
     let _ = client.set_window_size(1280, 800).await;
-    let _ = client.execute(&format!("document.getElementById('{id}').scrollIntoView();"), vec![]).await;
+    let scroll = match id {
+        Some(id) => format!("document.getElementById('{id}').scrollIntoView();"),
+        None => "window.scrollTo(0, 0);".to_owned(),
+    };
+    let _ = client.execute(&scroll, vec![]).await;
     let png = client.screenshot().await.expect("a screenshot");
     std::fs::write(screenshots().join(name), png).unwrap();
     let _ = client.execute("window.scrollTo(0, 0);", vec![]).await;
@@ -217,7 +222,7 @@ async fn clerk() {
         "the uploader sees the real PAN to fix"
     );
     screenshot(&client, "03-checked.png").await;
-    view(&client, "fix-title", "03-rows-to-fix-view.png").await;
+    view(&client, Some("fix-title"), "03-rows-to-fix-view.png").await;
 
     // The annotated errors workbook.
     client.find(Locator::Css("#fix-title ~ p.actions a.button")).await.unwrap().click().await.unwrap();
@@ -260,7 +265,7 @@ async fn clerk() {
     }
     assert!(seen_progress.len() >= 3, "the counter moved while the page stayed: {seen_progress:?}");
     screenshot(&client, "06-done.png").await;
-    view(&client, "main", "06-done-view.png").await;
+    view(&client, None, "06-done-view.png").await;
 
     // The results: 43 registered, each with its cibil_id.
     client

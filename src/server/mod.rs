@@ -164,7 +164,7 @@ fn router(app: App) -> Router {
         .route("/", get(pages::home))
         .route("/login", get(pages::login_form).post(pages::login))
         .route("/logout", post(pages::logout))
-        .route("/uploads", post(pages::upload_file).layer(upload_limit.clone()))
+        .route("/uploads", post(pages::upload_file).layer(upload_limit))
         .route("/uploads/{id}", get(pages::upload_page))
         .route("/uploads/{id}/register", get(pages::confirm_page).post(pages::register))
         .route("/uploads/{id}/results", get(pages::results))
