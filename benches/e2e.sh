@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # End-to-end benchmark of cibil-bulk against its own sandbox, one scenario per performance target
-# of DESIGN.md ("Performance"). Each figure that has a target is a ratio measured in one run
+# of the README's "Performance" section. Each figure that has a target is a ratio measured in one run
 # (the tool against a load generator, or against an ideal), so a busy machine moves both sides.
 #
 #   benches/e2e.sh                      # every scenario

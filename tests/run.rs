@@ -1,5 +1,5 @@
 //! `cibil-bulk run` end to end: the real binary against the sandbox, started in this process on a
-//! free port of 127.0.0.1, so every guarantee of DESIGN.md is checked from both sides — the files
+//! free port of 127.0.0.1, so every guarantee the README makes is checked from both sides — the files
 //! the tool wrote and what the server received.
 
 mod common;

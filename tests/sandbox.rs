@@ -3,7 +3,7 @@
 //! it received. Every async test runs under a timeout, so a hang fails instead of stalling CI;
 //! no test asserts how fast anything is.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -428,6 +428,109 @@ async fn a_reset_drops_the_connection_without_an_answer() {
     .await;
 }
 
+/// With one fault at a rate of 0.5 and this seed, the first request meets the fault and the next
+/// three meet none (the tests below check that they did).
+const SEED_FIRST_REQUEST_FAULTS: u64 = 44;
+
+/// Every hang, reset or error after the commit, and only the first request faulted.
+fn commit_then(config: SandboxConfig) -> SandboxConfig {
+    SandboxConfig { commit_before_fault: 1.0, seed: Some(SEED_FIRST_REQUEST_FAULTS), ..config }
+}
+
+#[tokio::test]
+async fn commit_then_hang_the_client_times_out_and_a_retry_is_a_replay() {
+    within(async {
+        let sandbox = start(commit_then(SandboxConfig { hang_rate: 0.5, ..SandboxConfig::default() })).await;
+        let impatient = reqwest::Client::builder().timeout(Duration::from_millis(300)).build().unwrap();
+        let error =
+            impatient.get(sandbox.endpoint()).json(&body("ORD-1", "ABCPK1234F")).send().await.unwrap_err();
+        assert!(error.is_timeout(), "{error:?}");
+        // Recorded before the hang, and never answered.
+        let stats = sandbox.stats();
+        assert_eq!((stats.registered, stats.faults.hangs, stats.faults.hangs_after_commit), (1, 1, 1));
+        assert_eq!(stats.order_ids_registered_without_answer, BTreeSet::from(["ORD-1".to_owned()]));
+        assert!(stats.by_status.is_empty());
+
+        // The retry under the same order id: the replay of that registration, not a new one.
+        let (status, replay) = get_json(&sandbox, &body("ORD-1", "ABCPK1234F")).await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            (&replay["status"], &replay["result"]["is_returning_customer"]),
+            (&json!("SUCCESS"), &json!(0))
+        );
+        let stats = sandbox.stats();
+        assert_eq!((stats.registered, stats.new_customers, stats.replays), (1, 1, 1));
+        assert!(stats.order_ids_registered_without_answer.is_empty(), "{stats:?}");
+        assert!(stats.pans_with_several_order_ids.is_empty());
+
+        // The same customer sent under a new order id instead: registered twice, and on show.
+        let (_, twice) = get_json(&sandbox, &body("ORD-2", "ABCPK1234F")).await;
+        assert_eq!(twice["result"]["is_returning_customer"], 1);
+        assert_eq!(twice["result"]["cibil_id"], replay["result"]["cibil_id"]);
+        let stats = stats_over_http(&sandbox).await;
+        assert_eq!(
+            stats.pans_with_several_order_ids,
+            BTreeMap::from([("ABCPK1234F".to_owned(), vec!["ORD-1".to_owned(), "ORD-2".to_owned()])])
+        );
+        assert_eq!((stats.registered, stats.returning, stats.faults.hangs), (2, 1, 1));
+        sandbox.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn commit_then_reset_the_connection_drops_and_a_retry_is_a_replay() {
+    within(async {
+        let sandbox = start(commit_then(SandboxConfig { reset_rate: 0.5, ..SandboxConfig::default() })).await;
+        let error =
+            sandbox.http.get(sandbox.endpoint()).json(&body("ORD-1", "ABCPK1234F")).send().await.unwrap_err();
+        assert!(error.status().is_none() && !error.is_timeout(), "{error:?}");
+        let stats = sandbox.stats();
+        assert_eq!((stats.registered, stats.faults.resets, stats.faults.resets_after_commit), (1, 1, 1));
+        assert_eq!(stats.order_ids_registered_without_answer, BTreeSet::from(["ORD-1".to_owned()]));
+
+        let (status, replay) = get_json(&sandbox, &body("ORD-1", "ABCPK1234F")).await;
+        assert_eq!((status, &replay["result"]["is_returning_customer"]), (200, &json!(0)));
+        let stats = sandbox.stats();
+        assert_eq!((stats.registered, stats.replays, stats.by_status["200"]), (1, 1, 1));
+        assert!(stats.order_ids_registered_without_answer.is_empty());
+        sandbox.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn commit_then_5xx_and_a_retry_is_a_replay_while_a_fault_before_commits_nothing() {
+    within(async {
+        let config = SandboxConfig { error_rate: 0.5, ..SandboxConfig::default() };
+        let sandbox = start(commit_then(config.clone())).await;
+        let (failed, _) = get(&sandbox, &body("ORD-1", "ABCPK1234F")).await;
+        assert!((500..600).contains(&failed), "{failed}");
+        let stats = sandbox.stats();
+        assert_eq!((stats.registered, stats.faults.errors, stats.faults.errors_after_commit), (1, 1, 1));
+        assert_eq!(stats.order_ids_registered_without_answer, BTreeSet::from(["ORD-1".to_owned()]));
+
+        let (status, replay) = get_json(&sandbox, &body("ORD-1", "ABCPK1234F")).await;
+        assert_eq!((status, &replay["result"]["is_returning_customer"]), (200, &json!(0)));
+        let stats = sandbox.stats();
+        assert_eq!((stats.registered, stats.replays), (1, 1));
+        assert!(stats.order_ids_registered_without_answer.is_empty());
+        sandbox.shutdown().await;
+
+        // The same seed with the fault before the application: the same 5xx, and nothing
+        // recorded, so the retry is the first registration.
+        let before = start(SandboxConfig { commit_before_fault: 0.0, ..commit_then(config) }).await;
+        let (status_before, _) = get(&before, &body("ORD-1", "ABCPK1234F")).await;
+        assert_eq!(status_before, failed);
+        let stats = before.stats();
+        assert_eq!((stats.registered, stats.faults.errors, stats.faults.errors_after_commit), (0, 1, 0));
+        assert_eq!(get_json(&before, &body("ORD-1", "ABCPK1234F")).await.0, 200);
+        assert_eq!((before.stats().registered, before.stats().replays), (1, 0));
+        before.shutdown().await;
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn garbage_is_a_200_that_does_not_parse() {
     within(async {
@@ -631,6 +734,11 @@ async fn stats_are_exact_after_a_known_sequence() {
             order_ids_sent_more_than_once: BTreeMap::from([("A".into(), 2), ("B".into(), 2)]),
             order_ids_registered_more_than_once: BTreeMap::new(),
             pans_registered_more_than_once: BTreeMap::from([("ABCPK1234F".into(), 2)]),
+            pans_with_several_order_ids: BTreeMap::from([(
+                "ABCPK1234F".into(),
+                vec!["A".into(), "C".into()],
+            )]),
+            order_ids_registered_without_answer: BTreeSet::new(),
             busiest_second: stats.busiest_second,
             arrivals_span_ms: stats.arrivals_span_ms,
             rate_limit_violations: 0,
@@ -717,6 +825,7 @@ fn the_sandbox_command_explains_its_flags() {
         "--hang-rate",
         "--reset-rate",
         "--garbage-rate",
+        "--commit-before-fault",
         "--seed",
         "--numeric-cibil-id",
     ] {
@@ -733,6 +842,11 @@ fn a_rate_above_one_is_a_usage_error_naming_the_flag() {
         .code(2)
         .stderr(predicates::str::contains("--error-rate"));
     cibil_bulk()
+        .args(["sandbox", "--commit-before-fault", "2"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("--commit-before-fault"));
+    cibil_bulk()
         .args(["sandbox", "--latency", "soon"])
         .assert()
         .code(2)
@@ -744,7 +858,7 @@ async fn the_sandbox_command_serves_until_interrupted() {
     use tokio::io::AsyncBufReadExt as _;
     within(async {
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_cibil-bulk"))
-            .args(["sandbox", "--listen", "127.0.0.1:0", "--seed", "11"])
+            .args(["sandbox", "--listen", "127.0.0.1:0", "--seed", "11", "--commit-before-fault", "0.5"])
             .current_dir(std::env::temp_dir())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -770,6 +884,10 @@ async fn the_sandbox_command_serves_until_interrupted() {
             "{banner}"
         );
         assert!(banner.contains("seed            11"), "{banner}");
+        assert!(
+            banner.contains("50% of hangs, resets and errors after the registration is recorded"),
+            "{banner}"
+        );
         let endpoint = endpoint.expect("the banner shows the endpoint");
         assert!(
             endpoint.starts_with("http://127.0.0.1:")

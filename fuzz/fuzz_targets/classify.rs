@@ -1,6 +1,7 @@
-//! Arbitrary answers (status, Retry-After, body) through `classify`. Nothing may panic (serde_json's
-//! recursion limit holds deep nesting), the kept body stays capped, and the decisions AOPAY.md
-//! fixes hold whatever the body says: 401/403 abort, 2xx without a cibil_id is never registered.
+//! Arbitrary answers (status, Retry-After, body) through `classify`. Nothing may panic
+//! (serde_json's recursion limit holds deep nesting), the kept body stays capped, and the decisions
+//! ARCHITECTURE.md fixes hold whatever the body says: 401/403 abort, 2xx without a cibil_id is
+//! never registered.
 #![no_main]
 
 use std::time::{Duration, SystemTime};

@@ -1,4 +1,4 @@
-//! The one decision about every answer the vendor gives (api/AOPAY.md, "Classification"): abort
+//! The one decision about every answer the vendor gives (ARCHITECTURE.md, "The vendor"): abort
 //! the run, retry, registered, or rejected. Parses leniently — the vendor's documentation shows
 //! `cibil_id` as a string and as a number, `status` as `"SUCCESS"`, `"False"` and `false`, and the
 //! error code under four different names — and decides on the body, never on the status alone,
@@ -85,12 +85,13 @@ pub enum AbortKind {
     Endpoint,
 }
 
-/// Statuses that mean "not now" (AOPAY.md rule 2).
+/// Statuses that mean "not now" (rule 2 of ARCHITECTURE.md, "The vendor").
 fn is_transient_status(status: u16) -> bool {
     matches!(status, 408 | 425 | 429) || (status >= 500 && status != 501)
 }
 
-/// Classifies an HTTP answer: the four rules of AOPAY.md in order, plus the endpoint-level abort.
+/// Classifies an HTTP answer: the four rules of ARCHITECTURE.md ("The vendor") in order, plus the
+/// endpoint-level abort.
 pub fn classify(status: u16, headers: &HeaderMap, body: &[u8]) -> Outcome {
     classify_at(status, headers, body, SystemTime::now())
 }

@@ -1,6 +1,7 @@
-//! The AOPay registration call (api/AOPAY.md): the request body with exactly the vendor's field
-//! names, one pooled HTTP client, and [`classify`] deciding what each answer means. Sends one
-//! request and reports its [`Outcome`]; never sleeps, retries or persists — the engine does.
+//! The AOPay registration call (ARCHITECTURE.md, "The vendor"): the request body with exactly the
+//! vendor's field names, one pooled HTTP client, and [`classify`] deciding what each answer means.
+//! Sends one request and reports its [`Outcome`]; never sleeps, retries or persists — the engine
+//! does.
 
 mod classify;
 

@@ -266,8 +266,8 @@ pub struct SandboxArgs {
     #[arg(long, value_name = "SHARE")]
     pub throttle_rate: Option<f64>,
 
-    /// Allow at most this many requests in any one second; the rest get 429 with Retry-After: 1
-    /// and count as violations in the stats.
+    /// Allow at most this many requests in any one second; the rest get 429 with Retry-After (the
+    /// seconds until a slot frees) and count as violations in the stats, not toward the limit.
     ///
     /// Example: --rate-limit 10
     #[arg(long, value_name = "N")]
@@ -290,6 +290,14 @@ pub struct SandboxArgs {
     /// Example: --garbage-rate 0.01
     #[arg(long, value_name = "SHARE")]
     pub garbage_rate: Option<f64>,
+
+    /// Share of the hang, reset and error faults that strike after the registration was recorded,
+    /// as a server that commits and then fails: a retry with the same order_id then gets a replay,
+    /// the customer sent again under a new order_id a double registration [default: 0].
+    ///
+    /// Example: --error-rate 0.05 --commit-before-fault 0.5
+    #[arg(long, value_name = "SHARE")]
+    pub commit_before_fault: Option<f64>,
 
     /// Seed for the fault decisions: the same seed gives the n-th request the same fate
     /// [default: random, shown at start].

@@ -187,7 +187,7 @@ pub enum Command {
             it slow, flaky or strict, as the real service may be. GET /__sandbox/stats shows what \
             it received; POST /__sandbox/reset forgets it.\n\n\
             Runs until Ctrl-C. Nothing leaves this machine.",
-        after_help = "Examples:\n  cibil-bulk sandbox\n  cibil-bulk sandbox --listen 127.0.0.1:9000 --latency 200ms --jitter 50ms\n  cibil-bulk sandbox --error-rate 0.05 --throttle-rate 0.02 --rate-limit 20 --seed 7"
+        after_help = "Examples:\n  cibil-bulk sandbox\n  cibil-bulk sandbox --listen 127.0.0.1:9000 --latency 200ms --jitter 50ms\n  cibil-bulk sandbox --error-rate 0.05 --throttle-rate 0.02 --rate-limit 20 --seed 7\n  cibil-bulk sandbox --error-rate 0.05 --reset-rate 0.02 --commit-before-fault 0.5"
     )]
     Sandbox(SandboxArgs),
 

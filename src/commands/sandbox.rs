@@ -115,14 +115,22 @@ fn describe_faults(config: &SandboxConfig) -> String {
         ("garbage", config.garbage_rate),
     ] {
         if rate > 0.0 {
-            // Rounded to hundredths of a percent: 0.05 * 100 is 5.000000000000001.
-            parts.push(format!("{name} {}%", (rate * 10_000.0).round() / 100.0));
+            parts.push(format!("{name} {}%", percent(rate)));
         }
+    }
+    if config.commit_before_fault > 0.0 {
+        let share = percent(config.commit_before_fault);
+        parts.push(format!("{share}% of hangs, resets and errors after the registration is recorded"));
     }
     if let Some(limit) = config.rate_limit {
         parts.push(format!("at most {limit} requests a second"));
     }
     if parts.is_empty() { "none".to_owned() } else { parts.join(", ") }
+}
+
+/// A share as a percentage, rounded to hundredths: 0.05 * 100 is 5.000000000000001.
+fn percent(share: f64) -> f64 {
+    (share * 10_000.0).round() / 100.0
 }
 
 fn millis(duration: Duration) -> String {
@@ -144,5 +152,11 @@ mod tests {
             ..SandboxConfig::default()
         };
         assert_eq!(describe_faults(&config), "latency 50ms ± 10ms, errors 5%, at most 20 requests a second");
+        let config = SandboxConfig { reset_rate: 0.02, commit_before_fault: 0.5, ..config };
+        assert_eq!(
+            describe_faults(&config),
+            "latency 50ms ± 10ms, errors 5%, resets 2%, \
+             50% of hangs, resets and errors after the registration is recorded, at most 20 requests a second"
+        );
     }
 }

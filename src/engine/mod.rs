@@ -1,14 +1,15 @@
-//! The concurrency shape of DESIGN.md ("Architecture"): one producer thread streams the rows still
-//! to send out of the state and claims them durably, in batches, before any of their requests
-//! leaves; a bounded channel hands them to N worker tasks, each of which awaits the rate limiter
-//! before every attempt, sends, and retries transient failures with exponential backoff and full
-//! jitter; every outcome goes to one collector thread that owns the state database, the counters
-//! and the progress display, and commits outcomes in small groups.
+//! The concurrency shape of ARCHITECTURE.md ("The data's path"): one producer thread streams the
+//! rows still to send out of the state and claims them durably, in batches, before any of their
+//! requests leaves; a bounded channel hands them to N worker tasks, each of which awaits the rate
+//! limiter before every attempt, sends, and retries transient failures with exponential backoff and
+//! full jitter; every outcome goes to one collector thread that owns the state database and the
+//! counters, tells an [`Observer`] (the progress display) of every row, and commits outcomes in
+//! small groups.
 //!
 //! One [`Stop`] reaches every part. Credentials refused, too many consecutive failures or a signal
-//! stop the claiming; requests in flight finish (within a bounded wait); everything unanswered
-//! goes back to `pending`. The engine never reads a status code (the `api` module classifies)
-//! and never writes SQL or CSV (the `store` and `output` modules do).
+//! stop the claiming; requests in flight finish (within a bounded wait); everything unanswered goes
+//! back to `pending`. The engine never reads a status code (the `api` module classifies) and never
+//! writes SQL or CSV (the `store` and `output` modules do).
 
 mod collector;
 mod producer;
@@ -37,16 +38,16 @@ impl Rate {
         f64::from(self.requests.get()) / self.per.as_secs_f64()
     }
 
-    /// The limiter for this rate: GCRA, whose busiest second holds `bucket + ceil(1 s / interval)
-    /// - 1` requests. DESIGN.md promises "no second ever carries more than `rate + burst`
-    /// requests", counted where they arrive; the limiter stays one request under that, because a
-    /// request held up on its way (waiting for a CPU, or in the server's read) can arrive closer
-    /// to the next one than it left. A bucket of `burst` at an interval of `1 / rate` does just
-    /// that, but a waiter woken late (tokio's timer ticks in milliseconds: 10% of a 5 ms interval)
-    /// loses that time for good, and 200/s becomes 180/s. So from [`CATCH_UP_FROM`] requests a
-    /// second the bucket holds one request more, which a waiter woken late spends to catch up,
-    /// and the interval is that of one request a second fewer, which pays for it: the same
-    /// busiest second, and a steady rate of `rate - 1` (99.5% of 200/s) instead of about 90%.
+    /// The limiter for this rate: GCRA, whose busiest second holds `bucket + ceil(1 s / interval) - 1`
+    /// requests. `--rate` and `--burst` promise that no second ever carries more than `rate + burst`
+    /// requests, counted where they arrive; the limiter stays one request under that, because a request
+    /// held up on its way (waiting for a CPU, or in the server's read) can arrive closer to the next
+    /// one than it left. A bucket of `burst` at an interval of `1 / rate` does just that, but a waiter
+    /// woken late (tokio's timer ticks in milliseconds: 10% of a 5 ms interval) loses that time for
+    /// good, and 200/s becomes 180/s. So from [`CATCH_UP_FROM`] requests a second the bucket holds one
+    /// request more, which a waiter woken late spends to catch up, and the interval is that of one
+    /// request a second fewer, which pays for it: the same busiest second, and a steady rate of `rate -
+    /// 1` (99.5% of 200/s) instead of about 90%.
     fn quota(&self, burst: NonZeroU32) -> Quota {
         let per_second = self.per_second();
         let (period, steady, bucket) = if per_second >= CATCH_UP_FROM {
@@ -332,103 +333,4 @@ pub async fn run(
 }
 
 #[cfg(test)]
-mod tests {
-    use governor::clock::{Clock as _, FakeRelativeClock};
-
-    use super::*;
-
-    fn rate(requests: u32, per: Duration) -> Rate {
-        Rate { requests: NonZeroU32::new(requests).unwrap(), per }
-    }
-
-    /// When each request a client that always wants more gets through leaves, over `span`, as
-    /// offsets from the start; checked every 100 µs.
-    fn greedy(quota: Quota, span: Duration) -> Vec<Duration> {
-        let clock = FakeRelativeClock::default();
-        let limiter = RateLimiter::direct_with_clock(quota, clock.clone());
-        let mut sent = Vec::new();
-        let mut now = Duration::ZERO;
-        while now < span {
-            while limiter.check().is_ok() {
-                sent.push(now);
-            }
-            clock.advance(Duration::from_micros(100));
-            now += Duration::from_micros(100);
-        }
-        sent
-    }
-
-    fn busiest_second(sent: &[Duration]) -> usize {
-        (0..sent.len())
-            .map(|i| sent[i..].iter().take_while(|t| **t - sent[i] < Duration::from_secs(1)).count())
-            .max()
-            .unwrap_or(0)
-    }
-
-    #[test]
-    fn no_second_carries_more_than_rate_plus_burst_less_one() {
-        for (rate, burst, most) in [
-            (rate(200, Duration::from_secs(1)), 1, 200),
-            (rate(200, Duration::from_secs(1)), 5, 204),
-            (rate(50, Duration::from_secs(1)), 1, 50),
-            (rate(49, Duration::from_secs(1)), 1, 49),
-            (rate(10, Duration::from_secs(1)), 1, 10),
-            (rate(3, Duration::from_secs(1)), 2, 4),
-            (rate(600, Duration::from_secs(60)), 1, 10),
-            (rate(12_000, Duration::from_secs(60)), 1, 200),
-            // 1.5 a second: one second holds two (within 2.5), and no more.
-            (rate(90, Duration::from_secs(60)), 1, 2),
-            (rate(7, Duration::from_secs(60)), 1, 1),
-        ] {
-            let sent = greedy(rate.quota(NonZeroU32::new(burst).unwrap()), Duration::from_secs(5));
-            let busiest = busiest_second(&sent);
-            assert_eq!(busiest, most, "{rate} burst {burst}");
-        }
-    }
-
-    /// Requests that a waiter sleeping as tokio does (to the next millisecond tick after the wait,
-    /// and a little later still, as a busy machine wakes it) gets through in `span`.
-    fn woken_late(rate: Rate, span: Duration) -> u32 {
-        let clock = FakeRelativeClock::default();
-        let limiter = RateLimiter::direct_with_clock(rate.quota(NonZeroU32::MIN), clock.clone());
-        let (mut sent, mut now) = (0u32, Duration::ZERO);
-        while now < span {
-            match limiter.check() {
-                Ok(()) => sent += 1,
-                Err(not_until) => {
-                    let wait = not_until.wait_time_from(clock.now());
-                    let woken = Duration::from_millis(u64::try_from(wait.as_millis()).unwrap() + 1)
-                        + Duration::from_micros(300);
-                    clock.advance(woken);
-                    now += woken;
-                }
-            }
-        }
-        sent
-    }
-
-    #[test]
-    fn a_waiter_woken_late_still_keeps_the_rate() {
-        let sent = woken_late(rate(200, Duration::from_secs(1)), Duration::from_secs(10));
-        assert!((1980..=2000).contains(&sent), "{sent} requests in 10 s at 200/s");
-        let sent = woken_late(rate(50, Duration::from_secs(1)), Duration::from_secs(10));
-        assert!((490..=500).contains(&sent), "{sent} requests in 10 s at 50/s");
-        let sent = woken_late(rate(10, Duration::from_secs(1)), Duration::from_secs(10));
-        assert!((98..=100).contains(&sent), "{sent} requests in 10 s at 10/s");
-    }
-
-    #[test]
-    fn claims_cover_a_tenth_of_a_second_and_every_worker() {
-        let settings = |concurrency: usize, requests: u32| {
-            EngineSettings::new(
-                NonZeroUsize::new(concurrency).unwrap(),
-                rate(requests, Duration::from_secs(1)),
-            )
-        };
-        assert_eq!(claim_batch(&settings(8, 10)), 8);
-        assert_eq!(claim_batch(&settings(64, 10)), 64);
-        assert_eq!(claim_batch(&settings(8, 2000)), 200);
-        assert_eq!(claim_batch(&settings(64, 1_000_000)), 512);
-        assert_eq!(claim_batch(&settings(1024, 10)), 512);
-    }
-}
+mod tests;

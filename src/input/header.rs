@@ -1,5 +1,6 @@
-//! Which column holds which field: the header aliases of VALIDATION.md ("Headers"), explicit
-//! `--map field=Header` overrides, and the file-level errors for a missing or doubled column.
+//! Which column holds which field: the header aliases the README lists ("The customer file"),
+//! explicit `--map field=Header` overrides, and the file-level errors for a missing or doubled
+//! column.
 
 use std::fmt;
 
@@ -44,7 +45,7 @@ impl Field {
         }
     }
 
-    /// Other headers accepted for the field, as VALIDATION.md lists them.
+    /// Other headers accepted for the field, as the README lists them.
     pub fn aliases(self) -> &'static [&'static str] {
         match self {
             Field::FirstName => &["first name", "firstname", "fname", "given name"],

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::InputError;
 
-/// The text encodings a customer file may arrive in (VALIDATION.md, "Reading the file").
+/// The text encodings a customer file may arrive in (the README, "The customer file").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TextEncoding {
     Utf8,

@@ -1,7 +1,7 @@
-//! Files that appear whole or not at all (DESIGN.md, guarantee 5): written to a temporary file
-//! beside the target, flushed to disk, then renamed over it. Created mode 0600, because every file
-//! this tool writes about customers holds personal data. And every CSV cell is written so that a
-//! spreadsheet can never take it for a formula.
+//! Files that appear whole or not at all (the README's "What comes out"): written to a temporary
+//! file beside the target, flushed to disk, then renamed over it. Created mode 0600, because every
+//! file this tool writes about customers holds personal data. And every CSV cell is written so that
+//! a spreadsheet can never take it for a formula.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -90,7 +90,7 @@ impl Write for AtomicFile {
 }
 
 /// A cell a spreadsheet would run as a formula gets a leading `'`, which Excel and LibreOffice show
-/// as text (DESIGN.md, "Files"): one that starts with a tab or CR, or whose first visible character
+/// as text: one that starts with a tab or CR, or whose first visible character
 /// is `=`, `+`, `-` or `@`. Looking past leading whitespace matters: LibreOffice's import can trim
 /// it ("Trim spaces") and so can a clerk's edit, and either turns ` =HYPERLINK(…)` into a live
 /// formula. The full-width forms (`＝`, `＋`, `－`, `＠`) count too, defensively: a spreadsheet

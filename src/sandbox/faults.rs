@@ -4,6 +4,11 @@
 //! a fixed seed the n-th request meets the same fate whatever the scheduling. (Which request is
 //! the n-th is up to the client: one sent at a time is reproducible, concurrent ones as far as
 //! their arrival order is.)
+//!
+//! A hang, reset or error may come after the application (`commit_before_fault`): the request is
+//! handled, its registration recorded, and only then is the answer lost or replaced. That too is
+//! drawn per request, with a draw of its own, so turning it on changes which faults come after a
+//! commit and nothing else.
 
 use std::time::Duration;
 
@@ -33,6 +38,8 @@ pub enum Fault {
 pub struct Plan {
     pub delay: Duration,
     pub fault: Option<Fault>,
+    /// The application handles the request before the fault (a hang, reset or error only).
+    pub after_commit: bool,
 }
 
 /// The fault settings, ready for drawing.
@@ -43,6 +50,7 @@ pub struct Faults {
     jitter: Duration,
     /// Upper bounds of each fault's band in [0, 1): hang, reset, error, throttle, garbage.
     bands: [f64; 5],
+    commit_before_fault: f64,
 }
 
 const ERROR_STATUSES: [StatusCode; 3] =
@@ -56,14 +64,20 @@ impl Faults {
             upper += rate;
             *band = upper;
         }
-        Faults { seed, latency: config.latency, jitter: config.jitter, bands }
+        Faults {
+            seed,
+            latency: config.latency,
+            jitter: config.jitter,
+            bands,
+            commit_before_fault: config.commit_before_fault,
+        }
     }
 
     /// The fate of the request that arrived `n`-th (from 0).
     pub fn plan(&self, n: u64) -> Plan {
         if self.bands[4] == 0.0 && self.jitter.is_zero() {
             // Nothing to draw: the benchmark's path stays free of generator set-up.
-            return Plan { delay: self.latency, fault: None };
+            return Plan { delay: self.latency, fault: None, after_commit: false };
         }
         // A distinct, well-mixed seed per request (seed_from_u64 expands it with a PCG).
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(self.seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
@@ -71,6 +85,9 @@ impl Faults {
         let band: f64 = rng.random();
         let spread: f64 = rng.random();
         let detail: u32 = rng.random_range(0..9);
+        // Drawn last, so that the draws above are the same as before it existed: a seed recorded
+        // before meets the same faults, now some of them after a commit.
+        let commit: f64 = rng.random();
 
         let jitter = self.jitter.as_secs_f64() * (2.0 * spread - 1.0);
         let delay = Duration::from_secs_f64((self.latency.as_secs_f64() + jitter).max(0.0));
@@ -84,7 +101,10 @@ impl Faults {
             Some(4) => Some(Fault::Garbage { variant: (detail % 2) as u8 }),
             _ => None,
         };
-        Plan { delay, fault }
+        // Throttling is refused before the application by nature; garbage is left as a body the
+        // proxy mangled, not an answer lost after the work was done.
+        let losable = matches!(fault, Some(Fault::Hang | Fault::Reset | Fault::Error { .. }));
+        Plan { delay, fault, after_commit: losable && commit < self.commit_before_fault }
     }
 }
 
@@ -100,7 +120,7 @@ mod tests {
     fn no_faults_means_the_latency_alone() {
         let f = faults(SandboxConfig { latency: Duration::from_millis(5), ..SandboxConfig::default() }, 1);
         for n in 0..100 {
-            assert_eq!(f.plan(n), Plan { delay: Duration::from_millis(5), fault: None });
+            assert_eq!(f.plan(n), Plan { delay: Duration::from_millis(5), fault: None, after_commit: false });
         }
     }
 
@@ -180,5 +200,37 @@ mod tests {
     fn a_rate_of_one_always_faults() {
         let f = faults(SandboxConfig { garbage_rate: 1.0, ..SandboxConfig::default() }, 9);
         assert!((0..500).all(|n| matches!(f.plan(n).fault, Some(Fault::Garbage { .. }))));
+    }
+
+    #[test]
+    fn a_share_of_hangs_resets_and_errors_comes_after_the_commit() {
+        let rates = SandboxConfig {
+            hang_rate: 0.1,
+            reset_rate: 0.1,
+            error_rate: 0.2,
+            throttle_rate: 0.1,
+            garbage_rate: 0.1,
+            ..SandboxConfig::default()
+        };
+        let committing = SandboxConfig { commit_before_fault: 0.5, ..rates.clone() };
+        let (before, after, again) =
+            (faults(rates, 11), faults(committing.clone(), 11), faults(committing, 11));
+        let (mut losable, mut committed) = (0, 0);
+        for n in 0..20_000 {
+            let (plain, plan) = (before.plan(n), after.plan(n));
+            // The same faults and delays, with or without the setting.
+            assert_eq!((plain.fault, plain.delay, plain.after_commit), (plan.fault, plan.delay, false));
+            // Decided by the seed, like the rest.
+            assert_eq!(plan, again.plan(n));
+            match plan.fault {
+                Some(Fault::Hang | Fault::Reset | Fault::Error { .. }) => {
+                    losable += 1;
+                    committed += u32::from(plan.after_commit);
+                }
+                _ => assert!(!plan.after_commit, "{plan:?}"),
+            }
+        }
+        let share = f64::from(committed) / f64::from(losable);
+        assert!((share - 0.5).abs() < 0.03, "{committed} of {losable}");
     }
 }

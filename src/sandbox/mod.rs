@@ -8,13 +8,18 @@
 //!
 //! ## What it answers, in order
 //! For a request on [`REGISTRATION_PATH`] (`GET` with a JSON body as documented, or `POST`):
-//! 1. **Server-side rate limit** (`rate_limit`): the request that makes more than N arrivals in the
-//!    one second ending at it gets 429 with `Retry-After: 1` at once, and counts as a violation.
-//!    Every arrival counts toward the window, refused ones included: a client that ignores the 429
-//!    stays refused, as behind a gateway's sliding log.
+//! 1. **Server-side rate limit** (`rate_limit`): a request is refused at once with 429, and counts
+//!    as a violation, when the one second ending at it already holds N *accepted* requests. Its
+//!    `Retry-After` is the whole seconds until the oldest of those leaves the window, rounded up
+//!    and at least 1 (with a one-second window, always 1). Refused requests do not count toward
+//!    the window, as at the gateways a client meets: nginx's `limit_req` leaves its state alone
+//!    when it rejects, and a token bucket takes no token for a refusal. So a client that
+//!    overshoots still gets its N a second, and one that honours `Retry-After` is let in.
 //! 2. **Faults** (`*_rate`, `latency`, `jitter`): one uniform draw per request picks at most one
 //!    fault. They model what sits in front of the vendor's application (a proxy, the network), so
-//!    they hit every request on the path, whatever its body or credentials.
+//!    they hit every request on the path, whatever its body or credentials. With
+//!    `commit_before_fault`, a share of the hangs, resets and errors strike after step 3 instead
+//!    (see "Faults a client sees").
 //! 3. **The application**: the body must be a JSON object; wrong or missing `RegistrationID` /
 //!    `CompanyCode` → HTTP 401 `{"responsecode":401,"status":false,"message":...}`; then the
 //!    field checks below, in the vendor's documented field order, first failure only; then the
@@ -43,6 +48,8 @@
 //! digits, one-to-one: two PANs never share one); `access_token` and `merchant_trans_id` are
 //! derived from the `order_id` and the time of its registration. A repeated `order_id` with the
 //! same PAN is a *replay*: the very same bytes as its first answer, and no new registration.
+//! The application sees a request only once no fault stands before it: a fault before it, or a
+//! client that gives up during the latency, leaves nothing registered.
 //!
 //! ## Faults a client sees
 //! `hang`: no answer until the client gives up or the sandbox shuts down. `reset`: the connection
@@ -51,6 +58,16 @@
 //! `Retry-After: 1`. `garbage`: 200 with a body that is not JSON. Latency (mean `latency`,
 //! uniform ±`jitter`, never below zero) comes before every answer but the rate limit's (and the
 //! 413 for a body over 64 KiB).
+//!
+//! `commit_before_fault` (a share, 0 by default) makes that share of the hangs, resets and errors
+//! strike after the application, as a server that commits and then fails: the request is handled
+//! on arrival (its registration recorded, or its replay or refusal decided), then comes the
+//! latency, then the fault instead of the answer. The client cannot tell it from the same fault
+//! before the application; but a retry with the same `order_id` gets the replay of a
+//! registration it never heard of, and the same customer sent again under a new `order_id` gets
+//! `is_returning_customer: 1`: a double registration. The statistics expose both:
+//! `faults.*_after_commit`, `order_ids_registered_without_answer` and
+//! `pans_with_several_order_ids`.
 //! Decisions are drawn from the seed and the request's arrival number, so a run that sends
 //! requests one at a time meets the same faults again with the same `seed`.
 //!
@@ -59,6 +76,7 @@
 
 mod checks;
 mod faults;
+mod quota;
 mod responses;
 mod routes;
 mod server;
@@ -107,7 +125,10 @@ pub struct SandboxConfig {
     pub reset_rate: f64,
     /// Share of requests answered 200 with a body that is not JSON.
     pub garbage_rate: f64,
-    /// At most this many requests in any one-second window; the rest get 429.
+    /// Share of the hang, reset and error faults that come after the application has handled the
+    /// request: its registration is recorded, then the answer hangs, is reset or is a 5xx.
+    pub commit_before_fault: f64,
+    /// At most this many accepted requests in any one-second window; the rest get 429.
     pub rate_limit: Option<u32>,
     /// Seed of the fault decisions; `None` picks one at random (reported in [`Stats::seed`]).
     pub seed: Option<u64>,
@@ -127,6 +148,7 @@ impl Default for SandboxConfig {
             hang_rate: 0.0,
             reset_rate: 0.0,
             garbage_rate: 0.0,
+            commit_before_fault: 0.0,
             rate_limit: None,
             seed: None,
             numeric_cibil_id: false,
@@ -142,6 +164,10 @@ pub enum SandboxConfigError {
     Rate { field: &'static str, value: f64 },
     #[error("the fault rates add up to {sum}: each request meets at most one fault, so at most 1")]
     RatesAboveOne { sum: f64 },
+    #[error(
+        "commit_before_fault is {value}: it is a share of the hang, reset and error faults, between 0 and 1"
+    )]
+    CommitShare { value: f64 },
     #[error("rate_limit is 0: allow at least 1 request a second, or set no limit")]
     ZeroRateLimit,
 }
@@ -169,6 +195,9 @@ impl SandboxConfig {
         // A little slack for decimal rates like 0.7 + 0.2 + 0.1, which add up to 1.0000000000000002.
         if sum > 1.0 + 1e-9 {
             return Err(SandboxConfigError::RatesAboveOne { sum });
+        }
+        if !(0.0..=1.0).contains(&self.commit_before_fault) {
+            return Err(SandboxConfigError::CommitShare { value: self.commit_before_fault });
         }
         if self.rate_limit == Some(0) {
             return Err(SandboxConfigError::ZeroRateLimit);

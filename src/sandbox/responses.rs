@@ -1,7 +1,7 @@
-//! The bytes of every answer the sandbox gives, in the vendor's shapes (AOPAY.md, "Responses"):
-//! success, the 401 envelope, the business-error envelope, and what the faults send. Field order
-//! follows the vendor's samples, and a success is a pure function of its inputs, which is what
-//! makes a replay byte-identical without storing the bytes.
+//! The bytes of every answer the sandbox gives, in the vendor's shapes (ARCHITECTURE.md, "The
+//! vendor"): success, the 401 envelope, the business-error envelope, and what the faults send.
+//! Field order follows the vendor's samples, and a success is a pure function of its inputs, which
+//! is what makes a replay byte-identical without storing the bytes.
 
 use axum::body::Body;
 use axum::http::header::{ALLOW, CONTENT_TYPE, RETRY_AFTER};
@@ -143,13 +143,14 @@ pub fn business_error(error: BusinessError) -> Response {
     json(StatusCode::OK, serde_json::to_vec(&envelope).unwrap_or_default())
 }
 
-/// 429 with `Retry-After: 1`, from the throttle fault or the rate limit.
-pub fn too_many_requests() -> Response {
-    let mut response = json(
-        StatusCode::TOO_MANY_REQUESTS,
-        r#"{"responsecode":429,"status":false,"message":"Too many requests, retry after 1 second"}"#,
+/// 429 with `Retry-After` in whole seconds, from the throttle fault or the rate limit.
+pub fn too_many_requests(retry_after_secs: u64) -> Response {
+    let unit = if retry_after_secs == 1 { "second" } else { "seconds" };
+    let body = format!(
+        r#"{{"responsecode":429,"status":false,"message":"Too many requests, retry after {retry_after_secs} {unit}"}}"#
     );
-    response.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    let mut response = json(StatusCode::TOO_MANY_REQUESTS, body);
+    response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(retry_after_secs));
     response
 }
 

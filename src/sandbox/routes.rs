@@ -1,10 +1,10 @@
 //! The sandbox's routes and the life of one registration request: arrival (counted, rate
-//! limited), fault, delay, then the application's answer. `Vendor` is the simulated vendor the
-//! handlers share: its settings, its memory, and the gauge of requests in flight.
+//! limited), fault, delay, then the application's answer; or, for a fault after the commit, the
+//! application first, then the delay and the fault. `Vendor` is the simulated vendor the handlers
+//! share: its settings, its memory, and the gauge of requests in flight.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{Request, State as Shared};
@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::checks::{self, BusinessError};
 use super::faults::{Fault, Faults};
+use super::quota::retry_after_secs;
 use super::responses::{self, Registration};
 use super::state::{State, Stats, Verdict};
 use super::{REGISTRATION_PATH, RESET_PATH, STATS_PATH, SandboxConfig};
@@ -48,10 +49,10 @@ impl Vendor {
         salt.copy_from_slice(&digest[..16]);
         Vendor {
             faults: Faults::new(&config, seed),
+            state: Mutex::new(State::new(config.rate_limit)),
             config,
             seed,
             salt,
-            state: Mutex::default(),
             in_flight: AtomicU64::new(0),
             max_in_flight: AtomicU64::new(0),
             stop,
@@ -74,7 +75,7 @@ impl Vendor {
 
     pub fn reset(&self) {
         let mut state = self.state();
-        *state = State::default();
+        *state = State::new(self.config.rate_limit);
         self.max_in_flight.store(self.in_flight.load(Ordering::Relaxed), Ordering::Relaxed);
     }
 
@@ -84,8 +85,9 @@ impl Vendor {
         InFlight(&self.in_flight)
     }
 
-    /// The application behind the faults: body, credentials, fields, registry.
-    fn answer(&self, method: &Method, body: Option<&Map<String, Value>>) -> Response {
+    /// The application behind the faults: body, credentials, fields, registry. `answered`: its
+    /// answer goes out (false when a fault after the commit takes its place).
+    fn answer(&self, method: &Method, body: Option<&Map<String, Value>>, answered: bool) -> Response {
         if method != Method::GET && method != Method::POST {
             return responses::method_not_allowed(method);
         }
@@ -105,7 +107,7 @@ impl Vendor {
                 return responses::business_error(error);
             }
         };
-        let verdict = self.state().register(checked.order_id, checked.pan, now.timestamp());
+        let verdict = self.state().register(checked.order_id, checked.pan, now.timestamp(), answered);
         match verdict {
             Verdict::Registered(registration) | Verdict::Replay(registration) => {
                 self.success(checked.order_id, &registration)
@@ -162,13 +164,14 @@ async fn register(Shared(vendor): Shared<Arc<Vendor>>, request: Request) -> Resp
     let arrival = {
         let order_id = object.as_ref().and_then(checks::order_id);
         let mut state = vendor.state();
-        // Read under the lock, so that arrival times are in arrival-number order.
-        let now = Instant::now();
-        state.arrive(now, &parts.method, order_id, vendor.config.rate_limit)
+        // Read under the lock, so that arrival times are in arrival-number order. Tokio's clock,
+        // so that a test with a paused clock decides when each request arrives.
+        let now = tokio::time::Instant::now();
+        state.arrive(now, &parts.method, order_id)
     };
-    if arrival.over_limit {
+    if let Some(wait) = arrival.refused_for {
         vendor.state().answered(StatusCode::TOO_MANY_REQUESTS.as_u16());
-        return responses::too_many_requests();
+        return responses::too_many_requests(retry_after_secs(wait));
     }
     if too_large {
         vendor.state().answered(StatusCode::PAYLOAD_TOO_LARGE.as_u16());
@@ -176,9 +179,23 @@ async fn register(Shared(vendor): Shared<Arc<Vendor>>, request: Request) -> Resp
     }
 
     let plan = vendor.faults.plan(arrival.n);
+    if plan.after_commit {
+        // The application's work is done and recorded before anything can go wrong, so that a
+        // client that gives up during the delay cannot undo it: what it says is never sent.
+        let _lost = vendor.answer(&parts.method, object.as_ref(), false);
+    }
+    let after_commit = u64::from(plan.after_commit);
     match plan.fault {
-        Some(Fault::Hang) => vendor.state().faults().hangs += 1,
-        Some(Fault::Reset) => vendor.state().faults().resets += 1,
+        Some(Fault::Hang) => {
+            let mut state = vendor.state();
+            state.faults().hangs += 1;
+            state.faults().hangs_after_commit += after_commit;
+        }
+        Some(Fault::Reset) => {
+            let mut state = vendor.state();
+            state.faults().resets += 1;
+            state.faults().resets_after_commit += after_commit;
+        }
         _ => {}
     }
     if !plan.delay.is_zero() {
@@ -199,18 +216,19 @@ async fn register(Shared(vendor): Shared<Arc<Vendor>>, request: Request) -> Resp
             let mut state = vendor.state();
             state.faults().errors += 1;
             state.faults().html_errors += u64::from(html);
+            state.faults().errors_after_commit += after_commit;
             drop(state);
             responses::server_error(status, html)
         }
         Some(Fault::Throttle) => {
             vendor.state().faults().throttled += 1;
-            responses::too_many_requests()
+            responses::too_many_requests(1)
         }
         Some(Fault::Garbage { variant }) => {
             vendor.state().faults().garbage += 1;
             responses::garbage(variant)
         }
-        None => vendor.answer(&parts.method, object.as_ref()),
+        None => vendor.answer(&parts.method, object.as_ref(), true),
     };
     vendor.state().answered(response.status().as_u16());
     response
@@ -221,5 +239,79 @@ fn parse_object(body: &[u8]) -> Option<Map<String, Value>> {
     match serde_json::from_slice(body) {
         Ok(Value::Object(map)) => Some(map),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use axum::body::Body;
+    use axum::http::header::RETRY_AFTER;
+
+    use super::*;
+    use crate::sandbox::{SANDBOX_COMPANY_CODE, SANDBOX_REGISTRATION_ID};
+
+    fn request(order_id: &str) -> Request {
+        let body = serde_json::json!({
+            "order_id": order_id,
+            "first_name": "Ravi",
+            "last_name": "Kumar",
+            "pancard": "ABCPK1234F",
+            "date_of_birth": "31/01/1985",
+            "email_id": "ravi@example.com",
+            "mobile_number": "9876543210",
+            "RegistrationID": SANDBOX_REGISTRATION_ID,
+            "CompanyCode": SANDBOX_COMPANY_CODE,
+        });
+        Request::builder()
+            .method(Method::POST)
+            .uri(REGISTRATION_PATH)
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    }
+
+    /// The handler on the test's clock, without a socket: paused, it moves only when told to.
+    #[tokio::test(start_paused = true)]
+    async fn the_rate_limit_refuses_by_the_clock_and_says_when_to_come_back() {
+        let vendor = Arc::new(Vendor::new(
+            SandboxConfig { rate_limit: Some(2), seed: Some(1), ..SandboxConfig::default() },
+            CancellationToken::new(),
+        ));
+        let mut seen = Vec::new();
+        for (after_ms, order_id) in
+            [(0, "A"), (400, "B"), (200, "C"), (399, "D"), (1, "E"), (0, "F"), (400, "G")]
+        {
+            tokio::time::advance(Duration::from_millis(after_ms)).await;
+            let response = register(Shared(vendor.clone()), request(order_id)).await;
+            let retry_after = response.headers().get(RETRY_AFTER).map(|v| v.to_str().unwrap().to_owned());
+            seen.push((order_id, response.status().as_u16(), retry_after));
+        }
+        let refused = |id| (id, 429, Some("1".to_owned()));
+        let accepted = |id| (id, 200, None);
+        // At 0 A, at 400 B; C (600) and D (999) find both. At 1000 A has left: E is let in, and F
+        // at the same instant finds B and E. At 1400 B has left: G is let in. Were the refused
+        // ones counted, E and G would be refused as well.
+        assert_eq!(
+            seen,
+            [
+                accepted("A"),
+                accepted("B"),
+                refused("C"),
+                refused("D"),
+                accepted("E"),
+                refused("F"),
+                accepted("G")
+            ]
+        );
+        let stats = vendor.stats();
+        assert_eq!((stats.rate_limit_violations, stats.registered, stats.busiest_second), (3, 4, 5));
+        assert_eq!(stats.by_status, BTreeMap::from([("200".into(), 4), ("429".into(), 3)]));
+
+        // A reset empties the window with the rest: E and G would refuse H.
+        vendor.reset();
+        let response = register(Shared(vendor.clone()), request("H")).await;
+        assert_eq!(response.status(), StatusCode::OK);
     }
 }

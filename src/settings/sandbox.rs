@@ -55,6 +55,14 @@ pub(super) fn settings(args: &SandboxArgs, layers: Layers<'_>) -> Result<Sandbox
         "a number of requests a second of at least 1 (leave it out for no limit)",
         |n| (*n > 0).then_some(Some(*n)),
     )?;
+    let commit_before_fault = layers.resolve(
+        flag("commit_before_fault"),
+        args.commit_before_fault,
+        None,
+        0.0,
+        "a share of the hang, reset and error faults between 0 and 1, such as 0.5 for half",
+        |r| (0.0..=1.0).contains(r).then_some(*r),
+    )?;
     let config = SandboxConfig {
         latency: duration("latency", &args.latency)?,
         jitter: duration("jitter", &args.jitter)?,
@@ -63,6 +71,7 @@ pub(super) fn settings(args: &SandboxArgs, layers: Layers<'_>) -> Result<Sandbox
         hang_rate: share("hang_rate", args.hang_rate)?,
         reset_rate: share("reset_rate", args.reset_rate)?,
         garbage_rate: share("garbage_rate", args.garbage_rate)?,
+        commit_before_fault,
         rate_limit,
         seed: args.seed,
         numeric_cibil_id: args.numeric_cibil_id,

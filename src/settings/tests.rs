@@ -282,6 +282,8 @@ fn sandbox_flags_reach_the_config() {
         "0.01",
         "--garbage-rate",
         "0.01",
+        "--commit-before-fault",
+        "0.5",
         "--rate-limit",
         "20",
         "--seed",
@@ -297,6 +299,7 @@ fn sandbox_flags_reach_the_config() {
         (0.05, 0.02, 0.01, 0.01, 0.01)
     );
     assert_eq!((c.rate_limit, c.seed, c.numeric_cibil_id), (Some(20), Some(7), true));
+    assert_eq!(c.commit_before_fault, 0.5);
     assert_eq!(c.registration_id, crate::sandbox::SANDBOX_REGISTRATION_ID);
 }
 
@@ -310,6 +313,7 @@ fn bad_sandbox_flags_name_the_flag() {
         (&["--jitter", "fast"][..], "--jitter: \"fast\""),
         (&["--listen", "example.com:80"][..], "--listen: \"example.com:80\""),
         (&["--rate-limit", "0"][..], "--rate-limit: \"0\""),
+        (&["--commit-before-fault", "1.5"][..], "--commit-before-fault: \"1.5\""),
     ] {
         let err = sandbox(args).unwrap_err().to_string();
         assert!(err.starts_with(start), "{args:?}: {err}");

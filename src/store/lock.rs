@@ -1,6 +1,6 @@
-//! One run at a time per state database (DESIGN.md, "Files"): a lock row holding the owner's pid,
-//! host and a heartbeat. A lock whose owner is gone — its process no longer exists on this host,
-//! or its heartbeat stopped — is taken over, and the caller is told so it can warn.
+//! One run at a time per state database (ARCHITECTURE.md, "Invariants"): a lock row holding the
+//! owner's pid, host and a heartbeat. A lock whose owner is gone — its process no longer exists on
+//! this host, or its heartbeat stopped — is taken over, and the caller is told so it can warn.
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! The state database (DESIGN.md, "Files"): SQLite in WAL mode with `synchronous = FULL`, created
+//! The state database: SQLite in WAL mode with `synchronous = FULL`, created
 //! mode 0600. It is the truth about every row — the results file is regenerated from it — so every
 //! status change is a guarded SQL transition (`WHERE status IN (...)`) whose effect is checked.
 //! Owns the schema and its migrations, the run lock, runs, rows and the ledger of registered

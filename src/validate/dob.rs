@@ -1,4 +1,4 @@
-//! Date of birth rules (VALIDATION.md, "date_of_birth"; CIBIL TUEF PN segment): the formats
+//! Date of birth rules (CIBIL TUEF PN segment): the formats
 //! spreadsheets export, day-first unless told otherwise, and a range that makes sense for an
 //! adult. Also reports which day/month order a date *proves* (a part above 12), so that the file
 //! as a whole can be stopped when its order is not the one assumed.

@@ -1,4 +1,4 @@
-//! E-mail rule (VALIDATION.md, "email_id"): the WHATWG HTML "valid e-mail address", with a dot
+//! E-mail rule: the WHATWG HTML "valid e-mail address", with a dot
 //! in the domain, a local part of at most 64 characters and 254 in all; the domain lower-cased.
 
 use std::sync::LazyLock;

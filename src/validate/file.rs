@@ -1,7 +1,6 @@
-//! Rules that need the whole file (VALIDATION.md, "Within the file" and "Why the date-order
-//! check matters"): a PAN seen earlier makes a later valid row a `duplicate`, an order id may not
-//! repeat, a mobile shared by different PANs earns a warning, and a date column whose day/month
-//! order is not the one assumed stops the file before anything is sent.
+//! Rules that need the whole file: a PAN seen earlier makes a later valid row a `duplicate`, an
+//! order id may not repeat, a mobile shared by different PANs earns a warning, and a date column
+//! whose day/month order is not the one assumed stops the file before anything is sent.
 //!
 //! They take two passes, so that a file of a million rows is checked as fast as it is read and in
 //! the same memory as a file of fifty. The first pass, [`Sieve`], runs every row through Bloom
@@ -171,7 +170,8 @@ impl Sieve {
         Sieve::with_filter_bits(rules, filter_bits(file_size / BYTES_PER_ROW_GUESS))
     }
 
-    /// A sieve whose filters have `bits` bits (tests use tiny ones, to make mistaken repeats common).
+    /// A sieve whose filters have `bits` bits (tests use tiny ones, to make mistaken repeats
+    /// common).
     pub(crate) fn with_filter_bits(rules: &Rules, bits: usize) -> Sieve {
         Sieve {
             pans: filter(bits),

@@ -1,4 +1,4 @@
-//! Mobile number rules (VALIDATION.md, "mobile_number"; libphonenumber's India metadata): ten
+//! Mobile number rules (libphonenumber's India metadata): ten
 //! digits starting 6–9, with the `+91`/`0091`/`91`/`0` prefixes people type removed — and a number
 //! that a spreadsheet has already turned into scientific notation refused, never "repaired".
 

@@ -1,8 +1,8 @@
-//! Field rules of VALIDATION.md. The cleaned cells of one row become a normalised [`Customer`] or
-//! the list of everything wrong with it — every problem, not the first — and [`FileChecks`] adds
-//! the rules that need the whole file (duplicate PANs, repeated order ids, shared mobiles, the
-//! day/month order of the date column). Pure: no I/O, no logging, no clock; the run date comes in
-//! [`Rules`].
+//! The field rules; each rule's file names its public source. The cleaned cells of one row become a
+//! normalised [`Customer`] or the list of everything wrong with it — every problem, not the first —
+//! and [`FileChecks`] adds the rules that need the whole file (duplicate PANs, repeated order ids,
+//! shared mobiles, the day/month order of the date column). Pure: no I/O, no logging, no clock; the
+//! run date comes in [`Rules`].
 
 mod dob;
 mod email;
@@ -46,7 +46,7 @@ pub struct Rules {
 }
 
 impl Rules {
-    /// VALIDATION.md's defaults, for a run on `today`.
+    /// The default rules, for a run on `today`.
     pub fn new(today: NaiveDate) -> Rules {
         Rules {
             date_order: DateOrder::Dmy,

@@ -1,4 +1,4 @@
-//! Name rules (VALIDATION.md, "first_name / middle_name / last_name"; CIBIL TUEF PN segment):
+//! Name rules (CIBIL TUEF PN segment):
 //! plain Latin letters, space, `.`, `'` and `-`, at most 26 characters, because the bureau's name
 //! fields are 26 bytes and a truncated name matches nobody.
 

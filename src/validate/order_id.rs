@@ -1,4 +1,4 @@
-//! The row's `order_id` (VALIDATION.md, "order_id"; api/AOPAY.md, "Idempotency"): taken from the
+//! The row's `order_id` (ARCHITECTURE.md, "The vendor"): taken from the
 //! file when it has one, otherwise derived from the file's hash and the row's line, so the same
 //! row of the same file always carries the same id — across retries, crashes and resumed runs.
 

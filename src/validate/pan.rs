@@ -1,4 +1,4 @@
-//! PAN rules (VALIDATION.md, "pancard"; python-stdnum `stdnum/in_/pan.py`): ten characters —
+//! PAN rules (python-stdnum `stdnum/in_/pan.py`): ten characters —
 //! five letters, four digits, a letter — where the fourth letter is the holder type and CIBIL
 //! consumer registration needs an individual (`P`).
 
