@@ -198,6 +198,7 @@ async fn clerk() {
     std::fs::write(&unusable, "Name,Phone\nRavi Kumar,9876543210\n").unwrap();
     client.find(Locator::Id("file")).await.unwrap().send_keys(&unusable.display().to_string()).await.unwrap();
     client.find(Locator::Css("form.upload button[type=submit]")).await.unwrap().click().await.unwrap();
+    client.wait().for_element(Locator::Css("[role=alert]")).await.unwrap();
     let alert = text_of(&client, "[role=alert]").await;
     assert!(alert.contains("export.csv") && alert.contains("no column for"), "{alert}");
     assert!(!alert.contains("9876543210"), "a value in the header line is masked: {alert}");
@@ -234,10 +235,18 @@ async fn clerk() {
     // Registering, after a confirmation that names the count and where they go.
     let register = client.find(Locator::LinkText("Register 43 customers")).await.unwrap();
     register.click().await.unwrap();
+    client.wait().for_element(Locator::Css("form[action$='/register'] button.primary")).await.unwrap();
     let question = text_of(&client, "h1").await;
     assert_eq!(question, "Register 43 customers with the built-in sandbox?");
     screenshot(&client, "04-confirm.png").await;
-    client.find(Locator::Css("button.primary")).await.unwrap().click().await.unwrap();
+    client
+        .find(Locator::Css("form[action$='/register'] button.primary"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client.wait().for_element(Locator::Id("live")).await.unwrap();
 
     // The progress follows the server's events without a reload, to the end; the page then
     // reloads itself and offers the results.
@@ -245,7 +254,11 @@ async fn clerk() {
     let mut took_running_screenshot = false;
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let title = client.find(Locator::Id("status-title")).await.unwrap().text().await.unwrap_or_default();
+        // The page reloads itself when the state changes: between two pages, nothing is there.
+        let title = match client.find(Locator::Id("status-title")).await {
+            Ok(title) => title.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
         if title == "Done" {
             break;
         }
