@@ -145,7 +145,7 @@ impl Failure {
             Failure::Unusable(why) | Failure::Conflict(why) | Failure::BadRequest(why) => why.clone(),
             Failure::Internal(e) => {
                 tracing::error!("{e:#}");
-                "The server could not do this; its log says why. Nothing was sent.".to_owned()
+                "The server could not do this; its log says why.".to_owned()
             }
         }
     }
