@@ -35,7 +35,12 @@ pub use uploads::{NewUpload, UploadRecord, UploadState};
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("SQLite: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(#[source] rusqlite::Error),
+    #[error(
+        "the disk holding the state database is full ({0}): free some space, or use --state on \
+         another disk, and run again; what was recorded is kept"
+    )]
+    DiskFull(rusqlite::Error),
     #[error("cannot open the state database {}: {source}", .path.display())]
     Open {
         path: PathBuf,
@@ -269,13 +274,30 @@ impl Check {
     }
 }
 
+impl From<rusqlite::Error> for StoreError {
+    /// A full disk is said as such. SQLite says "database or disk is full" when the database or
+    /// its write-ahead log cannot grow, but only "disk I/O error" when its shared-memory index
+    /// cannot (`SQLITE_IOERR_SHMSIZE`), which is where a fuller state first runs out of room.
+    fn from(error: rusqlite::Error) -> StoreError {
+        match &error {
+            rusqlite::Error::SqliteFailure(e, _)
+                if e.code == rusqlite::ErrorCode::DiskFull
+                    || e.extended_code == rusqlite::ffi::SQLITE_IOERR_SHMSIZE =>
+            {
+                StoreError::DiskFull(error)
+            }
+            _ => StoreError::Sqlite(error),
+        }
+    }
+}
+
 /// SQLite's "not a database" and "malformed" become [`StoreError::Corrupt`], with what to do.
 fn corrupt_or(path: &Path, error: rusqlite::Error) -> StoreError {
     match error.sqlite_error_code() {
         Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt) => {
             StoreError::Corrupt { path: path.to_owned(), detail: error.to_string() }
         }
-        _ => StoreError::Sqlite(error),
+        _ => StoreError::from(error),
     }
 }
 
