@@ -13,6 +13,7 @@ pub mod input;
 pub mod mask;
 pub mod output;
 pub mod sandbox;
+pub mod server;
 pub mod settings;
 pub mod store;
 pub mod validate;

@@ -10,12 +10,14 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 mod args;
 mod input;
+mod serve;
 mod sources;
 
 pub use args::{
     ExportArgs, MethodArg, PurgeArgs, RunArgs, SandboxArgs, SendArgs, StateArgs, StatusArgs, ValidateArgs,
 };
 pub use input::{DateOrderArg, EncodingArg, InputArgs, ReadArgs};
+pub use serve::{AccessStateArgs, ServeArgs, TokensAction, TokensArgs, UsersAction, UsersArgs};
 pub use sources::{Given, Sources};
 
 #[derive(Debug, Parser)]
@@ -188,4 +190,25 @@ pub enum Command {
         after_help = "Examples:\n  cibil-bulk sandbox\n  cibil-bulk sandbox --listen 127.0.0.1:9000 --latency 200ms --jitter 50ms\n  cibil-bulk sandbox --error-rate 0.05 --throttle-rate 0.02 --rate-limit 20 --seed 7\n  cibil-bulk sandbox --error-rate 0.05 --reset-rate 0.02 --commit-before-fault 0.5"
     )]
     Sandbox(SandboxArgs),
+
+    /// Serve the onboarding team's web page and a JSON API for scripts: upload, fix, register, download.
+    #[command(
+        long_about = "Serve the onboarding team's web page, and a JSON API for scripts, on the state, \
+            rules and limits of `run`.\n\n\
+            People sign in (add them with `cibil-bulk users add`), upload a spreadsheet, see the \
+            rows to fix, and register the rest; scripts do the same through /api with a token \
+            (`cibil-bulk tokens add`). Uploads are registered one after another, in the order they \
+            arrived, under one rate limit: a customer in two uploads is sent once. Credentials, \
+            endpoint and rate are read exactly as `run` reads them.\n\n\
+            SIGTERM or Ctrl-C: requests in flight finish, the rest waits, exit 0; the next start \
+            resumes every upload that was being registered, even after a crash.",
+        after_help = "Examples:\n  cibil-bulk serve --sandbox\n  cibil-bulk serve --listen 127.0.0.1:8080 --state /var/lib/cibil-bulk/cibil-bulk.db\n  cibil-bulk serve --rate 20/s --max-upload 20MB"
+    )]
+    Serve(ServeArgs),
+
+    /// Add, list or remove the people who may sign in to the pages of `cibil-bulk serve`.
+    Users(UsersArgs),
+
+    /// Add, list or revoke the API tokens scripts use with `cibil-bulk serve`.
+    Tokens(TokensArgs),
 }

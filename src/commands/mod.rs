@@ -2,10 +2,13 @@
 //! exit codes they end with. Holds no rules of its own: reading is `input`'s, judging
 //! `validate`'s, keeping `store`'s, showing `output`'s.
 
-mod intake;
+// The server checks uploads with the very checks of `validate` and `run`.
+pub(crate) mod intake;
 mod run;
 mod sandbox;
+mod serve;
 mod state;
+mod users;
 mod validate;
 
 use std::path::Path;
@@ -64,6 +67,9 @@ pub fn dispatch(command: &CommandSettings, printer: &Printer) -> anyhow::Result<
         CommandSettings::Export(export) => state::export(export, printer),
         CommandSettings::Purge(purge) => state::purge(purge, printer),
         CommandSettings::Sandbox(sandbox) => sandbox::sandbox(sandbox, printer),
+        CommandSettings::Serve(serve) => serve::serve(serve, printer),
+        CommandSettings::Users(users) => users::users(users, printer),
+        CommandSettings::Tokens(tokens) => users::tokens(tokens, printer),
     }
 }
 

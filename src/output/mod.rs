@@ -2,6 +2,7 @@
 //! summaries, warnings and errors on the terminal, and the log subscriber. Nothing else in the
 //! program prints; other modules return data or emit `tracing` events, which land here.
 
+mod access;
 mod atomic;
 mod errors;
 pub mod notices;
@@ -14,6 +15,7 @@ mod validation;
 use std::fmt::Display;
 use std::io::{self, IsTerminal, Write};
 
+pub use access::{tokens_text, users_text};
 pub use atomic::{AtomicFile, CsvFile, OutputError, safe_cell};
 pub use errors::ErrorsFile;
 pub use notices::DryRunReport;
@@ -21,7 +23,9 @@ pub use progress::Progress;
 pub use run::{ResultsFile, RunSummary, recorded_registrations, write_results};
 pub use sheet::{SheetFile, is_workbook_path};
 pub use status::{local_time, status_report};
-pub use validation::{ReportFile, ValidationSummary, cell_flags, codes_text, error_text, warnings_text};
+pub use validation::{
+    ProblemTally, ReportFile, ValidationSummary, cell_flags, codes_text, error_text, format_of, warnings_text,
+};
 
 /// How loud the terminal is, and in what shape log lines are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,6 +13,7 @@ mod input;
 mod parse;
 mod run;
 mod sandbox;
+mod serve;
 
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -26,6 +27,10 @@ pub use input::InputSettings;
 pub use parse::{parse_duration, parse_listen, show_duration, show_size};
 pub use run::RunSettings;
 pub use sandbox::SandboxSettings;
+pub use serve::{
+    DEFAULT_MAX_UPLOAD, DEFAULT_SERVE_LISTEN, SESSION_LIFETIME, ServeSettings, TokenAction, TokensSettings,
+    UserAction, UsersSettings, parse_size,
+};
 
 use crate::cli::{Cli, Command, Given, LogFormatArg, Sources, StateArgs};
 use crate::input::Field;
@@ -61,6 +66,9 @@ pub enum CommandSettings {
     Export(ExportSettings),
     Purge(PurgeSettings),
     Sandbox(SandboxSettings),
+    Serve(Box<ServeSettings>),
+    Users(UsersSettings),
+    Tokens(TokensSettings),
 }
 
 #[derive(Debug, Clone)]
@@ -324,6 +332,16 @@ impl Settings {
                 .value,
             }),
             Command::Sandbox(args) => CommandSettings::Sandbox(sandbox::settings(args, layers)?),
+            Command::Serve(args) => CommandSettings::Serve(Box::new(serve::serve_settings(
+                args,
+                &config,
+                layers,
+                today,
+                env,
+                &mut warnings,
+            )?)),
+            Command::Users(args) => CommandSettings::Users(serve::users_settings(args, &config, layers)?),
+            Command::Tokens(args) => CommandSettings::Tokens(serve::tokens_settings(args, &config, layers)?),
         };
         Ok(Settings { log, command, warnings })
     }

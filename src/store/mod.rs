@@ -4,6 +4,7 @@
 //! Owns the schema and its migrations, the run lock, runs, rows and the ledger of registered
 //! customers. Knows nothing of HTTP or CSV.
 
+mod access;
 mod import;
 mod ledger;
 mod lock;
@@ -13,12 +14,14 @@ mod runs;
 mod schema;
 mod status;
 mod transitions;
+mod uploads;
 
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, OpenFlags};
 
+pub use access::{SessionRecord, TokenRecord, UserRecord};
 pub use import::{Import, NewRow};
 pub use lock::{HEARTBEAT_EVERY, HeldLock, LockOwner, STALE_AFTER};
 pub use purge::Purged;
@@ -26,12 +29,18 @@ pub use results::ResultRow;
 pub use runs::RunRecord;
 pub use status::{RowStatus, RunStatus, StatusCounts};
 pub use transitions::{Claim, PendingRow, RowResult};
+pub use uploads::{NewUpload, UploadRecord, UploadState};
 
 /// A failure of the state database itself (never of a row).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("SQLite: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(#[source] rusqlite::Error),
+    #[error(
+        "the disk holding the state database is full ({0}): free some space, or use --state on \
+         another disk, and run again; what was recorded is kept"
+    )]
+    DiskFull(rusqlite::Error),
     #[error("cannot open the state database {}: {source}", .path.display())]
     Open {
         path: PathBuf,
@@ -265,13 +274,30 @@ impl Check {
     }
 }
 
+impl From<rusqlite::Error> for StoreError {
+    /// A full disk is said as such. SQLite says "database or disk is full" when the database or
+    /// its write-ahead log cannot grow, but only "disk I/O error" when its shared-memory index
+    /// cannot (`SQLITE_IOERR_SHMSIZE`), which is where a fuller state first runs out of room.
+    fn from(error: rusqlite::Error) -> StoreError {
+        match &error {
+            rusqlite::Error::SqliteFailure(e, _)
+                if e.code == rusqlite::ErrorCode::DiskFull
+                    || e.extended_code == rusqlite::ffi::SQLITE_IOERR_SHMSIZE =>
+            {
+                StoreError::DiskFull(error)
+            }
+            _ => StoreError::Sqlite(error),
+        }
+    }
+}
+
 /// SQLite's "not a database" and "malformed" become [`StoreError::Corrupt`], with what to do.
 fn corrupt_or(path: &Path, error: rusqlite::Error) -> StoreError {
     match error.sqlite_error_code() {
         Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt) => {
             StoreError::Corrupt { path: path.to_owned(), detail: error.to_string() }
         }
-        _ => StoreError::Sqlite(error),
+        _ => StoreError::from(error),
     }
 }
 

@@ -80,6 +80,54 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE rows ADD COLUMN violations TEXT;",
     // 3: when a run's personal data was purged (retention).
     "ALTER TABLE runs ADD COLUMN purged_at INTEGER;",
+    // 4: `cibil-bulk serve`: people (argon2id hashes of their passwords), machines (API tokens,
+    // of which only a SHA-256 is kept), sessions (the cookie's SHA-256, with its CSRF token and
+    // expiry), and uploads with their jobs (see access.rs and uploads.rs).
+    "CREATE TABLE users (
+        id             INTEGER PRIMARY KEY,
+        name           TEXT NOT NULL UNIQUE,
+        password_hash  TEXT NOT NULL,           -- argon2id, as a PHC string
+        created_at     INTEGER NOT NULL,
+        last_login_at  INTEGER
+    );
+    CREATE TABLE api_tokens (
+        id            INTEGER PRIMARY KEY,
+        name          TEXT NOT NULL,
+        token_sha256  BLOB NOT NULL UNIQUE,
+        created_at    INTEGER NOT NULL,
+        last_used_at  INTEGER,
+        revoked_at    INTEGER
+    );
+    CREATE UNIQUE INDEX api_tokens_live_name ON api_tokens (name) WHERE revoked_at IS NULL;
+    CREATE TABLE sessions (
+        id_sha256   BLOB PRIMARY KEY,
+        user_id     INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        csrf        TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        expires_at  INTEGER NOT NULL
+    );
+    CREATE TABLE uploads (
+        id             INTEGER PRIMARY KEY,
+        file_name      TEXT NOT NULL,           -- the sender's name for it, sanitised: shown, never a path
+        workbook       INTEGER NOT NULL,        -- 1: a workbook (its files are .xlsx), 0: text (.csv)
+        size           INTEGER NOT NULL,
+        sha256         TEXT NOT NULL,
+        uploaded_by    TEXT NOT NULL,
+        uploaded_at    INTEGER NOT NULL,
+        state          TEXT NOT NULL CHECK (state IN
+                         ('validated', 'queued', 'running', 'finished', 'interrupted', 'aborted')),
+        rows           INTEGER NOT NULL,
+        counts         TEXT NOT NULL,           -- JSON: rows per status, as the check found them
+        report         TEXT NOT NULL,           -- JSON: problems and the rows to fix (personal data)
+        run_id         INTEGER REFERENCES runs (id),
+        registered_by  TEXT,
+        registered_at  INTEGER,
+        started_at     INTEGER,
+        ended_at       INTEGER,
+        summary        TEXT,                    -- JSON: how its last job ended
+        stop_reason    TEXT
+    );
+    CREATE INDEX uploads_by_state ON uploads (state, id);",
 ];
 
 /// The version this code writes.

@@ -166,7 +166,11 @@ impl Store {
             return Ok(Vec::new());
         }
         let now = now_ms();
-        let tx = self.conn.transaction()?;
+        // Immediate: the write lock is taken (waiting for it as long as the busy timeout allows)
+        // before the ledger is read. A deferred transaction that reads first cannot wait for the
+        // lock later: when another connection writes in between (the server's pages, `users
+        // add`), SQLite refuses the upgrade at once with "database is locked".
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         for result in results {
             settle(&tx, run_id, result, now)?;
         }

@@ -12,6 +12,7 @@
 #![allow(dead_code)]
 
 pub mod runs;
+pub mod serving;
 
 use std::ffi::OsString;
 use std::fmt::Write as _;

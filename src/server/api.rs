@@ -1,0 +1,180 @@
+//! The JSON API, for the cron job and for scripts, behind `Authorization: Bearer TOKEN`:
+//!
+//! | call | answer |
+//! |---|---|
+//! | `POST /api/uploads` (multipart field `file`) | `201` `{"id", "state": "validated", "file", "rows", "counts"}`: checked, nothing sent; `413` over `--max-upload`; `422` a file that cannot be used, with why |
+//! | `GET /api/uploads` | every upload: `{"id", "file", "uploaded_by", "uploaded_at", "state", "counts"}`, newest first |
+//! | `GET /api/uploads/{id}` | the keys of `run --summary`, with `state` the upload's |
+//! | `POST /api/uploads/{id}/register` | `202`: its job starts, or waits for those before it |
+//! | `GET /api/uploads/{id}/results`, `/errors` | the files, `.xlsx` for a workbook, `.csv` for CSV; `?format=csv` forces CSV |
+//!
+//! `counts` holds every row status, zeros included. Errors are `{"error": "what and what to do"}`.
+
+use axum::Json;
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::files::Kind;
+use super::report::counts_map;
+use super::session::Machine;
+use super::{App, Failure, uploads};
+use crate::store::{StatusCounts, UploadRecord};
+
+/// A failure, as the API says it.
+#[derive(Debug)]
+pub struct ApiFailure(pub Failure);
+
+impl From<Failure> for ApiFailure {
+    fn from(failure: Failure) -> Self {
+        ApiFailure(failure)
+    }
+}
+
+impl IntoResponse for ApiFailure {
+    fn into_response(self) -> Response {
+        let status = self.0.status();
+        (status, Json(json!({ "error": self.0.message() }))).into_response()
+    }
+}
+
+/// `2026-11-25T05:02:11Z`.
+fn timestamp(ms: i64) -> Value {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map_or(Value::Null, |t| Value::String(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)))
+}
+
+fn brief(upload: &UploadRecord, counts: &StatusCounts) -> Value {
+    json!({
+        "id": upload.id,
+        "file": upload.file_name,
+        "uploaded_by": upload.uploaded_by,
+        "uploaded_at": timestamp(upload.uploaded_at),
+        "state": upload.state,
+        "counts": counts_map(counts),
+    })
+}
+
+pub async fn create(
+    State(app): State<App>,
+    machine: Machine,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<Response, ApiFailure> {
+    let multipart = multipart.map_err(|e| {
+        Failure::BadRequest(format!(
+            "{}: send the file as multipart/form-data in a field named \"file\"",
+            e.body_text()
+        ))
+    })?;
+    let id = uploads::accept(&app, multipart, &format!("token {}", machine.name), None).await?;
+    let upload = uploads::find(&app, id).await?;
+    let counts = uploads::checked_counts(&upload);
+    let body = json!({
+        "id": upload.id,
+        "state": upload.state,
+        "file": upload.file_name,
+        "rows": upload.rows,
+        "counts": counts_map(&counts),
+    });
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+pub async fn list(State(app): State<App>, _machine: Machine) -> Result<Json<Value>, ApiFailure> {
+    let all = app.db(|store| store.uploads()).await?;
+    let mut out = Vec::with_capacity(all.len());
+    for upload in &all {
+        out.push(brief(upload, &uploads::counts(&app, upload).await?));
+    }
+    Ok(Json(Value::Array(out)))
+}
+
+pub async fn show(
+    State(app): State<App>,
+    _machine: Machine,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiFailure> {
+    let upload = uploads::find(&app, id).await?;
+    let counts = uploads::counts(&app, &upload).await?;
+    Ok(Json(summary(&app, &upload, &counts)))
+}
+
+/// The keys `run --summary` writes, for an upload: those its last job wrote when it has ended,
+/// with `state` the upload's state (not the path of the state database, a server's detail) and
+/// `files` the URLs of its downloads.
+pub fn summary(app: &App, upload: &UploadRecord, counts: &StatusCounts) -> Value {
+    let ended = (!upload.state.is_active())
+        .then(|| upload.summary.as_deref().and_then(|s| serde_json::from_str::<Value>(s).ok()))
+        .flatten()
+        .filter(|v| v.get("run_id").is_some());
+    let mut value = ended.unwrap_or_else(|| {
+        json!({
+            "command": "run",
+            "file": upload.file_name,
+            "sha256": upload.sha256,
+            "run_id": upload.run_id,
+            "resumed": false,
+            "endpoint": app.ctx.endpoint_scope,
+            "dry_run": false,
+            "rows": upload.rows,
+            "returning_customers": 0,
+            "requests": 0,
+            "duration_seconds": 0.0,
+            "requests_per_second": 0.0,
+            "stopped": null,
+            "stop_reason": upload.stop_reason,
+            "exit_code": null,
+        })
+    });
+    let mut files = serde_json::Map::new();
+    files.insert("errors".into(), json!(format!("/api/uploads/{}/errors", upload.id)));
+    if upload.run_id.is_some() && !upload.state.is_active() {
+        files.insert("results".into(), json!(format!("/api/uploads/{}/results", upload.id)));
+    }
+    if let Some(object) = value.as_object_mut() {
+        object.insert("id".into(), json!(upload.id));
+        object.insert("state".into(), json!(upload.state));
+        object.insert("rows".into(), json!(upload.rows));
+        object.insert("counts".into(), json!(counts_map(counts)));
+        object.insert("files".into(), Value::Object(files));
+        object.insert("uploaded_by".into(), json!(upload.uploaded_by));
+        object.insert("uploaded_at".into(), timestamp(upload.uploaded_at));
+        object.insert("registered_by".into(), json!(upload.registered_by));
+        object.insert("registered_at".into(), upload.registered_at.map_or(Value::Null, timestamp));
+    }
+    value
+}
+
+pub async fn register(
+    State(app): State<App>,
+    machine: Machine,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiFailure> {
+    let state = uploads::register(&app, id, &format!("token {}", machine.name)).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({ "id": id, "state": state }))).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct FormatQuery {
+    format: Option<String>,
+}
+
+pub async fn results(
+    State(app): State<App>,
+    _machine: Machine,
+    Path(id): Path<i64>,
+    Query(query): Query<FormatQuery>,
+) -> Result<Response, ApiFailure> {
+    Ok(uploads::download(&app, id, Kind::Results, query.format.as_deref()).await?)
+}
+
+pub async fn errors(
+    State(app): State<App>,
+    _machine: Machine,
+    Path(id): Path<i64>,
+    Query(query): Query<FormatQuery>,
+) -> Result<Response, ApiFailure> {
+    Ok(uploads::download(&app, id, Kind::Errors, query.format.as_deref()).await?)
+}

@@ -1,0 +1,668 @@
+//! Everything the server asks of the rest of the crate, in one file: checking an upload with the
+//! very checks of `validate` and `run` (`commands::intake::Intake`) and writing its errors file,
+//! recording a job's rows as a run (or finding the run of the same content and resuming it, as
+//! `run` does), sending them through the engine, writing the results and errors files from the
+//! state, and the summary `run --summary` writes.
+//!
+//! Jobs run one after another in upload order, on one state database: one engine at a time, so
+//! one rate limit and one ledger hold across jobs, and a customer in two uploads is sent once
+//! (the second job finds them in the ledger). Each job is an engine run with a limiter of its
+//! own; before the next one starts, the runner waits as long as the previous limiter took to
+//! refill, so a fresh limiter lets through no more than the shared one would have: the
+//! `rate + burst` promise holds across jobs.
+//!
+//! A shutdown stops the running job as Ctrl-C stops `run` (requests in flight finish, the rest
+//! stays pending); the next start queues it again, with every job that was running when the
+//! process died, and resumes them in upload order with `run`'s crash guarantees.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::files::{Format, Kind, Uploads};
+use super::live::{Live, Progress};
+use super::report::{Problem, ROWS_TO_FIX_SHOWN, Report, RowToFix, counts_map};
+use crate::api::{ApiSettings, Client};
+use crate::commands::Exit;
+use crate::commands::intake::Intake;
+use crate::engine::{self, EngineReport, EngineSettings, Observer, Stop, StopReason};
+use crate::input::{self, InputError, Probe};
+use crate::output::{
+    ErrorsFile, RunSummary, ValidationSummary, cell_flags, codes_text, error_text, format_of, warnings_text,
+    write_results,
+};
+use crate::settings::InputSettings;
+use crate::store::{
+    NewRow, NewUpload, RowStatus, RunRecord, RunStatus, StatusCounts, Store, UploadRecord, UploadState,
+};
+use crate::validate::{Admission, Applicant, DateOrderError};
+
+/// What every job and every check needs.
+#[derive(Debug)]
+pub struct Context {
+    /// How files are read and judged; each upload sets `path` (and, unless pinned, `today`).
+    pub input: InputSettings,
+    pub today_pinned: bool,
+    /// The endpoint and credentials, the sandbox's with `--sandbox`.
+    pub api: ApiSettings,
+    pub engine: EngineSettings,
+    /// What the state is bound to: `sandbox`, or the endpoint's URL.
+    pub endpoint_scope: String,
+    pub state: std::path::PathBuf,
+    pub uploads: Uploads,
+}
+
+impl Context {
+    /// The input settings for the file at `path`, judged today.
+    fn input_for(&self, path: &Path) -> InputSettings {
+        let mut input = self.input.clone();
+        input.path = path.to_owned();
+        if !self.today_pinned {
+            input.today = chrono::Local::now().date_naive();
+        }
+        input
+    }
+}
+
+/// Why an upload was not accepted.
+#[derive(Debug)]
+pub enum CheckError {
+    /// The file cannot be used as it is (not a customer file, a missing column, an inflating
+    /// workbook, dates in two orders...): the message says why, naming the file as its sender
+    /// named it.
+    Unusable(String),
+    /// The server failed.
+    Internal(anyhow::Error),
+}
+
+/// Input errors are the file's, except failures to read it, which are the server's disk's.
+fn classify(error: anyhow::Error, stored: &Path, name: &str) -> CheckError {
+    let unusable = error.chain().any(|cause| {
+        cause.downcast_ref::<DateOrderError>().is_some()
+            || cause.downcast_ref::<InputError>().is_some_and(|e| !matches!(e, InputError::Read { .. }))
+    });
+    if unusable {
+        // Messages name the file by its path on the server; its sender knows it by its name.
+        let mut message = format!("{error:#}").replace(&stored.display().to_string(), name);
+        if message.contains("--") {
+            // Advice in flags is for the terminal; whoever uploads cannot pass one.
+            message.push_str(
+                "\n\nThe options named above are the server's settings: rename the column in the \
+                 spreadsheet, or ask whoever runs the server to set them.",
+            );
+        }
+        CheckError::Unusable(message)
+    } else {
+        CheckError::Internal(error)
+    }
+}
+
+/// Checks the file received in `incoming` (`size` bytes, sent as `name` by `by`), writes its
+/// errors file, and records it as an upload: `validated`, nothing sent. Returns its id.
+pub fn check_upload(
+    ctx: &Context,
+    db: &Mutex<Store>,
+    incoming: tempfile::NamedTempFile,
+    size: u64,
+    name: &str,
+    by: &str,
+) -> Result<i64, CheckError> {
+    let stored = incoming.path().to_owned();
+    let input = ctx.input_for(&stored);
+    let probe = input::probe(&stored, input.probe).map_err(|e| classify(e.into(), &stored, name))?;
+    let intake = Intake::open(&input, &probe).map_err(|e| classify(e, &stored, name))?;
+    let format = Format::of_upload(probe.workbook.is_some());
+
+    // The errors file in the medium of the upload, and as CSV for scripts; placed under the
+    // upload's id once it has one.
+    let internal = |e: std::io::Error| CheckError::Internal(e.into());
+    let native_path = ctx.uploads.scratch(&format!(".{}", format.extension())).map_err(internal)?;
+    let csv_path = match format {
+        Format::Xlsx => Some(ctx.uploads.scratch(".csv").map_err(internal)?),
+        Format::Csv => None,
+    };
+    let headers = intake.columns.headers().to_vec();
+    let output = |e: crate::output::OutputError| CheckError::Internal(e.into());
+    let mut native = ErrorsFile::create(&native_path, &headers).map_err(output)?;
+    let mut csv = csv_path.as_ref().map(|p| ErrorsFile::create(p, &headers)).transpose().map_err(output)?;
+
+    let locator = intake.locator().clone();
+    let mut summary = ValidationSummary::default();
+    let (mut rows_to_fix, mut rows_to_fix_total) = (Vec::new(), 0u64);
+    let (mut keys, mut known) = (Vec::new(), 0u64);
+    let lock = || db.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    intake
+        .scan(|row, admission, checked| {
+            summary.record(row.line, admission, checked);
+            match admission {
+                Admission::Invalid => {
+                    let flags = cell_flags(checked);
+                    let text = format!("{}: {}", locator.row(row.line), error_text(checked));
+                    native.write(row.cells.iter(), &text, &flags)?;
+                    if let Some(csv) = &mut csv {
+                        csv.write(row.cells.iter(), &text, &flags)?;
+                    }
+                    rows_to_fix_total += 1;
+                    if rows_to_fix.len() < ROWS_TO_FIX_SHOWN {
+                        rows_to_fix.push(RowToFix {
+                            place: locator.row(row.line),
+                            cells: row.cells.iter().map(str::to_owned).collect(),
+                            flags,
+                            messages: checked.errors().map(|v| v.message()).collect(),
+                        });
+                    }
+                }
+                Admission::Valid => {
+                    if let Some(customer) = &checked.customer {
+                        keys.push(lock().pan_key(&customer.pan.to_string()));
+                    }
+                    // Looked up a page at a time: the server's connection is shared.
+                    if keys.len() >= 4096 {
+                        known += lock().count_registered(&keys)?;
+                        keys.clear();
+                    }
+                }
+                Admission::Duplicate { .. } => {}
+            }
+            Ok(())
+        })
+        .map_err(|e| classify(e, &stored, name))?;
+    known += lock().count_registered(&keys).map_err(|e| CheckError::Internal(e.into()))?;
+    native.commit().map_err(output)?;
+    if let Some(csv) = csv {
+        csv.commit().map_err(output)?;
+    }
+
+    let mut counts = StatusCounts::default();
+    counts.add(RowStatus::Pending, summary.valid - known);
+    counts.add(RowStatus::Known, known);
+    counts.add(RowStatus::Duplicate, summary.duplicate);
+    counts.add(RowStatus::Invalid, summary.invalid);
+    let problems = |list: Vec<&crate::output::ProblemTally>| -> Vec<Problem> {
+        list.into_iter()
+            .map(|t| Problem {
+                code: t.code.to_owned(),
+                count: t.count,
+                places: locator.rows(&t.lines, t.count > t.lines.len() as u64),
+                example: t.example.clone(),
+            })
+            .collect()
+    };
+    let report = Report {
+        format: format_of(&probe, &locator),
+        headers,
+        problems: problems(summary.errors()),
+        warnings: problems(summary.warnings()),
+        rows_with_warnings: summary.rows_with_warnings,
+        rows_to_fix,
+        rows_to_fix_total,
+    };
+    let (counts_json, report_json) = (to_json(&counts_map(&counts)), to_json(&report));
+    let sha256 = probe.sha256_hex();
+    let upload = NewUpload {
+        file_name: name,
+        workbook: probe.workbook.is_some(),
+        size,
+        sha256: &sha256,
+        uploaded_by: by,
+        rows: summary.rows,
+        counts: &counts_json,
+        report: &report_json,
+    };
+    let uploads = &ctx.uploads;
+    lock().add_upload(&upload, |id| -> Result<(), CheckError> {
+        std::fs::rename(&native_path, uploads.file(id, Kind::Errors, format)).map_err(internal)?;
+        if let Some(csv_path) = &csv_path {
+            std::fs::rename(csv_path, uploads.file(id, Kind::Errors, Format::Csv)).map_err(internal)?;
+        }
+        incoming.persist(uploads.original(id)).map_err(|e| internal(e.error))?;
+        Ok(())
+    })
+}
+
+impl From<crate::store::StoreError> for CheckError {
+    fn from(e: crate::store::StoreError) -> Self {
+        CheckError::Internal(e.into())
+    }
+}
+
+/// JSON text for the state's JSON columns.
+fn to_json(value: &impl serde::Serialize) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
+}
+
+/// The job runner: takes queued uploads in upload order, one at a time, until `shutdown`.
+pub async fn run_jobs(
+    ctx: Arc<Context>,
+    mut store: Store,
+    live: Live,
+    wake: Arc<Notify>,
+    shutdown: CancellationToken,
+) {
+    let mut last_engine_end: Option<Instant> = None;
+    loop {
+        if shutdown.is_cancelled() {
+            break;
+        }
+        let next = match store.next_queued() {
+            Ok(next) => next,
+            Err(e) => {
+                tracing::error!("cannot read the queue of uploads: {e}");
+                None
+            }
+        };
+        let Some(upload) = next else {
+            tokio::select! {
+                () = wake.notified() => continue,
+                () = shutdown.cancelled() => break,
+            }
+        };
+        match store.start_job(upload.id) {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(e) => {
+                tracing::error!(upload = upload.id, "cannot start the job: {e}");
+                // Wait for something to change rather than spin on a failing state.
+                tokio::select! {
+                    () = wake.notified() => continue,
+                    () = shutdown.cancelled() => break,
+                }
+            }
+        }
+        tracing::info!(upload = upload.id, "registering upload {} ({})", upload.id, upload.file_name);
+        let after = run_job(&ctx, store, &upload, &live, &shutdown, &mut last_engine_end).await;
+        live.send_replace(None);
+        match after {
+            Some(next) => store = next,
+            None => {
+                // Nothing can be recorded any more: stop serving rather than take uploads that
+                // would never be sent. The next start resumes the job.
+                tracing::error!("the state database cannot be used any more: the server stops");
+                shutdown.cancel();
+                break;
+            }
+        }
+    }
+}
+
+/// One job, to its end: its outcome is recorded on the upload whatever happens. Returns the
+/// store for the next, or `None` when the state cannot be opened again.
+async fn run_job(
+    ctx: &Arc<Context>,
+    store: Store,
+    upload: &UploadRecord,
+    live: &Live,
+    shutdown: &CancellationToken,
+    last_engine_end: &mut Option<Instant>,
+) -> Option<Store> {
+    let stop = Stop::new();
+    let watcher = {
+        let (stop, shutdown) = (stop.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            shutdown.cancelled().await;
+            stop.request(StopReason::Interrupted);
+        })
+    };
+    let started = Instant::now();
+    let (store, outcome) = send(ctx, store, upload, live, stop, last_engine_end).await;
+    watcher.abort();
+    let (store, ended) = match (store, outcome) {
+        (Some(store), Ok(ended)) => (store, Ok(ended)),
+        (Some(store), Err(e)) => (store, Err(e)),
+        (None, outcome) => match Store::open(&ctx.state) {
+            Ok(store) => (store, outcome),
+            Err(e) => {
+                tracing::error!(upload = upload.id, "the state database cannot be opened again: {e}");
+                return None;
+            }
+        },
+    };
+    let (state, summary, reason) = match ended {
+        Ok(Ended { state, mut summary }) => {
+            summary.duration_seconds = (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
+            let reason = summary.stop_reason.clone();
+            (state, to_json(&summary), reason)
+        }
+        Err(e) => {
+            tracing::error!(upload = upload.id, "the job stopped: {e:#}");
+            let reason = format!(
+                "the server could not go on: {e:#}. Rows registered are recorded; register again to resume"
+            );
+            (UploadState::Aborted, "{}".to_owned(), Some(reason))
+        }
+    };
+    match store.end_job(upload.id, state, &summary, reason.as_deref()) {
+        Ok(_) => tracing::info!(upload = upload.id, "upload {} {state}", upload.id),
+        Err(e) => tracing::error!(upload = upload.id, "cannot record how the job ended: {e}"),
+    }
+    Some(store)
+}
+
+/// How a job ended, when it could record it.
+struct Ended {
+    state: UploadState,
+    summary: RunSummary,
+}
+
+/// The rows a job has: those of the run of this content if there is one (resumed, as `run` on a
+/// file it has seen), or a new run recorded from the file. Runs on a blocking thread.
+fn prepare(ctx: &Context, store: &mut Store, upload: &UploadRecord) -> anyhow::Result<(RunRecord, bool)> {
+    let path = ctx.uploads.original(upload.id);
+    let input = ctx.input_for(&path);
+    let probe = input::probe(&path, input.probe)?;
+    anyhow::ensure!(
+        probe.sha256_hex() == upload.sha256,
+        "upload {} changed on the server's disk since it was checked ({}): upload the file again",
+        upload.id,
+        path.display()
+    );
+    let described = format!("{} (upload {})", upload.file_name, upload.id);
+    let (run, resumed) = match store.find_run(&upload.sha256)? {
+        Some(run) => {
+            store.resume_run(run.id, &described)?;
+            let requeued = store.requeue_in_flight(run.id)?;
+            if requeued > 0 {
+                tracing::info!(
+                    upload = upload.id,
+                    "{requeued} rows were being sent when the server stopped: they are sent again with the same order ids"
+                );
+            }
+            (run, true)
+        }
+        None => (import(ctx, store, &input, &probe, &described, upload.id)?, false),
+    };
+    store.set_upload_run(upload.id, run.id)?;
+    Ok((run, resumed))
+}
+
+/// Records the file's rows as a new run, in one transaction, as `run` does.
+fn import(
+    ctx: &Context,
+    store: &mut Store,
+    input: &InputSettings,
+    probe: &Probe,
+    described: &str,
+    upload: i64,
+) -> anyhow::Result<RunRecord> {
+    let intake = Intake::open(input, probe)?;
+    let settings = serde_json::json!({
+        "endpoint": ctx.endpoint_scope,
+        "method": ctx.api.method.as_str(),
+        "rate": ctx.engine.rate.to_string(),
+        "concurrency": ctx.engine.concurrency.get(),
+        "date_order": input.date_order.flag(),
+        "min_age": input.min_age,
+        "upload": upload,
+        "version": env!("CARGO_PKG_VERSION"),
+    });
+    let locator = intake.locator().clone();
+    let mut import =
+        store.begin_import(described, &probe.sha256_hex(), intake.columns.headers(), &locator, &settings)?;
+    intake.scan(|row, admission, checked| {
+        let applicant = checked.customer.as_ref().map(Applicant::from);
+        let (status, duplicate_of) = match admission {
+            Admission::Valid => (RowStatus::Pending, None),
+            Admission::Invalid => (RowStatus::Invalid, None),
+            Admission::Duplicate { of_line } => (RowStatus::Duplicate, Some(of_line)),
+        };
+        let (error, codes, warnings) = (error_text(checked), codes_text(checked), warnings_text(checked));
+        let flags = cell_flags(checked);
+        let new = NewRow {
+            line: row.line,
+            status,
+            order_id: checked.order_id.as_deref(),
+            duplicate_of,
+            applicant: applicant.as_ref(),
+            error_code: &codes,
+            error: &error,
+            warnings: &warnings,
+            violations: &flags,
+        };
+        import.add(&new, row.cells.iter())?;
+        Ok(())
+    })?;
+    let id = import.finish()?;
+    store.run(id)?.context("the run just recorded is missing")
+}
+
+/// How long a limiter of `settings` takes to fill up again after its last request: a new one
+/// started after this lets through no more than the old one would have.
+fn refill_time(settings: &EngineSettings) -> Duration {
+    let bucket = settings.burst.get().saturating_add(1);
+    settings.rate.per.saturating_mul(bucket) / settings.rate.requests.get()
+}
+
+/// Prepares, sends and finishes one job. The store comes back unless the engine lost it.
+async fn send(
+    ctx: &Arc<Context>,
+    store: Store,
+    upload: &UploadRecord,
+    live: &Live,
+    stop: Stop,
+    last_engine_end: &mut Option<Instant>,
+) -> (Option<Store>, anyhow::Result<Ended>) {
+    let prepared = {
+        let (ctx, upload) = (ctx.clone(), upload.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut store = store;
+            let prepared = prepare(&ctx, &mut store, &upload);
+            (store, prepared)
+        })
+        .await
+    };
+    let (mut store, (run, resumed)) = match prepared {
+        Ok((store, Ok(prepared))) => (store, prepared),
+        Ok((store, Err(e))) => return (Some(store), Err(e)),
+        Err(e) => {
+            return (None, Err(anyhow::anyhow!("checking the upload's rows stopped unexpectedly: {e}")));
+        }
+    };
+
+    let counts = match store.counts(run.id) {
+        Ok(counts) => counts,
+        Err(e) => return (Some(store), Err(e.into())),
+    };
+    let mut report = EngineReport::default();
+    let mut engine_error = None;
+    if counts.left() > 0 && !stop.is_stopping() {
+        let client = match Client::new(&ctx.api) {
+            Ok(client) => client,
+            Err(e) => return (Some(store), Err(e.into())),
+        };
+        if let Some(end) = *last_engine_end {
+            tokio::select! {
+                () = tokio::time::sleep_until((end + refill_time(&ctx.engine)).into()) => {}
+                () = stop.stopped() => {}
+            }
+        }
+        let watcher = Watcher::new(live.clone(), upload.id, run.rows_total, &counts);
+        let output = engine::run(store, run.id, client, ctx.engine.clone(), watcher, stop.clone()).await;
+        *last_engine_end = Some(Instant::now());
+        store = match output.store {
+            Some(store) => store,
+            None => match Store::open(&ctx.state) {
+                Ok(store) => store,
+                Err(e) => return (None, Err(e.into())),
+            },
+        };
+        match output.result {
+            Ok(r) => report = r,
+            Err(e) => engine_error = Some(e),
+        }
+    }
+    if report.stop.is_none() && engine_error.is_none() {
+        // Stopped before a row was sent (the server is shutting down).
+        report.stop = stop.reason();
+    }
+    let ctx = ctx.clone();
+    let upload = upload.clone();
+    let finished = tokio::task::spawn_blocking(move || {
+        let ended = finish(&ctx, &store, &upload, &run, resumed, &report, engine_error.as_ref());
+        (store, ended)
+    })
+    .await;
+    match finished {
+        Ok((store, ended)) => (Some(store), ended),
+        Err(e) => (None, Err(anyhow::anyhow!("writing the results stopped unexpectedly: {e}"))),
+    }
+}
+
+/// The end of a job, as `run` ends: rows left unanswered go back to pending, the run records how
+/// it ended, the results and errors files are written from the state.
+fn finish(
+    ctx: &Context,
+    store: &Store,
+    upload: &UploadRecord,
+    run: &RunRecord,
+    resumed: bool,
+    report: &EngineReport,
+    engine_error: Option<&engine::EngineError>,
+) -> anyhow::Result<Ended> {
+    store.requeue_in_flight(run.id)?;
+    let counts = store.counts(run.id)?;
+    let exit = match (engine_error, &report.stop) {
+        (Some(_), _) | (None, Some(StopReason::Aborted(_))) => Exit::Aborted,
+        (None, Some(StopReason::Interrupted)) => Exit::Interrupted,
+        (None, None) if counts.needing_attention() > 0 => Exit::NeedsAttention,
+        (None, None) if counts.left() > 0 => Exit::Aborted,
+        (None, None) => Exit::Success,
+    };
+    let (run_status, state) = match exit {
+        Exit::Success | Exit::NeedsAttention => (RunStatus::Finished, UploadState::Finished),
+        Exit::Interrupted => (RunStatus::Interrupted, UploadState::Interrupted),
+        _ => (RunStatus::Aborted, UploadState::Aborted),
+    };
+    store.end_run(run.id, run_status, exit.code())?;
+    let run = store.run(run.id)?.unwrap_or_else(|| run.clone());
+
+    let native = Format::of_upload(upload.workbook);
+    let mut formats = vec![native];
+    if native != Format::Csv {
+        formats.push(Format::Csv);
+    }
+    let mut returning = 0;
+    for format in formats {
+        let written = write_results(
+            store,
+            &run,
+            &ctx.uploads.file(upload.id, Kind::Results, format),
+            Some(&ctx.uploads.file(upload.id, Kind::Errors, format)),
+        )
+        .with_context(|| format!("the results of upload {} could not be written", upload.id))?;
+        returning = written.returning_customers;
+    }
+
+    let mut summary = RunSummary::new(
+        Path::new(&upload.file_name),
+        &run,
+        resumed,
+        &ctx.state,
+        ctx.endpoint_scope.clone(),
+        &counts,
+        report.requests,
+        report.elapsed,
+        report.stop.as_ref(),
+    );
+    summary.returning_customers = returning;
+    summary.exit_code = exit.code();
+    if let Some(e) = engine_error {
+        summary.stop_reason =
+            Some(format!("{e}: the results show where each row is; register again to resume"));
+    }
+    Ok(Ended { state, summary })
+}
+
+/// Follows the engine's progress for the pages: rows done, rate and time left, published a few
+/// times a second at most.
+struct Watcher {
+    live: Live,
+    upload: i64,
+    rows: u64,
+    counts: StatusCounts,
+    done_now: u64,
+    started: Instant,
+    last_published: Instant,
+}
+
+/// How often the pages' progress changes at most.
+const PUBLISH_EVERY: Duration = Duration::from_millis(250);
+
+impl Watcher {
+    fn new(live: Live, upload: i64, rows: u64, counts: &StatusCounts) -> Watcher {
+        // Failed and in-flight rows are sent again: until then they count as pending.
+        let mut counts = counts.clone();
+        for again in [RowStatus::Failed, RowStatus::InFlight] {
+            counts.shift(again, RowStatus::Pending, counts.get(again));
+        }
+        let now = Instant::now();
+        let watcher = Watcher { live, upload, rows, counts, done_now: 0, started: now, last_published: now };
+        watcher.publish();
+        watcher
+    }
+
+    fn publish(&self) {
+        let left = self.counts.left();
+        let secs = self.started.elapsed().as_secs_f64();
+        let rate = if secs > 0.0 { self.done_now as f64 / secs } else { 0.0 };
+        let seconds_left = (rate > 0.0).then(|| (left as f64 / rate).ceil() as u64);
+        self.live.send_replace(Some(Progress {
+            upload: self.upload,
+            rows: self.rows,
+            done: self.rows.saturating_sub(left),
+            counts: counts_map(&self.counts),
+            rows_per_second: (rate * 10.0).round() / 10.0,
+            seconds_left,
+        }));
+    }
+}
+
+impl Observer for Watcher {
+    fn record(&mut self, status: RowStatus) {
+        self.counts.shift(RowStatus::Pending, status, 1);
+        self.done_now += 1;
+    }
+
+    fn tick(&mut self) {
+        if self.last_published.elapsed() >= PUBLISH_EVERY {
+            self.last_published = Instant::now();
+            self.publish();
+        }
+    }
+
+    fn finish(&mut self) {
+        self.publish();
+    }
+}
+
+/// The rows of upload `upload`'s run per status, for its page and the API, or `None` before it
+/// has a run.
+pub fn run_counts(
+    store: &Store,
+    upload: &UploadRecord,
+) -> Result<Option<StatusCounts>, crate::store::StoreError> {
+    upload.run_id.map(|run| store.counts(run)).transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::num::{NonZeroU32, NonZeroUsize};
+
+    use super::*;
+    use crate::engine::Rate;
+
+    #[test]
+    fn the_next_job_waits_for_the_limiter_to_refill() {
+        let mut settings = EngineSettings::new(
+            NonZeroUsize::MIN,
+            Rate { requests: NonZeroU32::new(10).unwrap(), per: Duration::from_secs(1) },
+        );
+        assert_eq!(refill_time(&settings), Duration::from_millis(200));
+        settings.rate = Rate { requests: NonZeroU32::new(10).unwrap(), per: Duration::from_secs(60) };
+        settings.burst = NonZeroU32::new(4).unwrap();
+        assert_eq!(refill_time(&settings), Duration::from_secs(30));
+    }
+}

@@ -1,0 +1,363 @@
+//! `cibil-bulk serve`: the onboarding team's web page and the cron job's JSON API, in the same
+//! binary, on the same state, engine and rules as `run`.
+//!
+//! One process holds the state database's run lock for its whole life and owns two connections
+//! to it: one for the pages and the API (behind a mutex, used on blocking threads), and one that
+//! the job runner hands to the engine for each job. Jobs run one after another in upload order
+//! (`jobs`), so every job shares one rate limit and one ledger. People sign in to the pages
+//! (`session`, `auth`); machines send a bearer token to `/api`; `/healthz` alone needs neither.
+//!
+//! | module | owns |
+//! |---|---|
+//! | `auth` | passwords, tokens, session ids, CSRF tokens, the login throttle |
+//! | `session` | who is asking, from a cookie or a bearer token |
+//! | `pages`, `views` | the pages: handlers, and their maud templates |
+//! | `api` | the JSON API |
+//! | `uploads` | what pages and API do alike: receive, register, download |
+//! | `files` | the uploads directory and downloads |
+//! | `jobs` | every call into the rest of the crate: checking, importing, sending, results |
+//! | `live`, `report` | the data the pages show: live progress, what a check found |
+
+mod api;
+pub mod auth;
+mod files;
+mod jobs;
+mod live;
+mod pages;
+mod report;
+mod session;
+mod uploads;
+mod views;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use tokio::sync::{Notify, Semaphore, watch};
+use tokio_util::sync::CancellationToken;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::api::Credentials;
+use crate::sandbox::{SANDBOX_COMPANY_CODE, SANDBOX_REGISTRATION_ID, Sandbox, SandboxConfig};
+use crate::settings::ServeSettings;
+use crate::store::{HEARTBEAT_EVERY, LockOwner, Store, StoreError};
+
+pub use files::Uploads;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub(crate) struct App(Arc<Inner>);
+
+pub(crate) struct Inner {
+    ctx: Arc<jobs::Context>,
+    /// The pages' and the API's connection to the state.
+    db: Arc<Mutex<Store>>,
+    throttle: Mutex<auth::LoginThrottle>,
+    /// Password checks under way at once: each takes 19 MiB and tens of milliseconds of a core.
+    logins: Semaphore,
+    /// Tells the job runner an upload was queued.
+    wake: Arc<Notify>,
+    live: watch::Receiver<Option<live::Progress>>,
+    shutdown: CancellationToken,
+    max_upload: u64,
+    session_lifetime: Duration,
+    sandbox: bool,
+    /// Where registrations go, as the confirmation names it.
+    target: String,
+}
+
+impl std::ops::Deref for App {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App").field("target", &self.target).finish_non_exhaustive()
+    }
+}
+
+impl App {
+    /// Runs `work` on the pages' connection, on a thread that may block.
+    async fn db<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, Failure> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            let store = db.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            work(&store)
+        })
+        .await
+        .map_err(|e| Failure::Internal(e.into()))?
+        .map_err(|e| Failure::Internal(e.into()))
+    }
+}
+
+/// Why a request could not be done; the pages and the API each say it their way.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    NotFound,
+    /// A form without the right CSRF token.
+    Forbidden,
+    /// An upload over the limit (bytes).
+    TooLarge(u64),
+    /// A file that cannot be used, and why.
+    Unusable(String),
+    Conflict(String),
+    BadRequest(String),
+    Internal(anyhow::Error),
+}
+
+impl Failure {
+    fn status(&self) -> StatusCode {
+        match self {
+            Failure::NotFound => StatusCode::NOT_FOUND,
+            Failure::Forbidden => StatusCode::FORBIDDEN,
+            Failure::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Failure::Unusable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Failure::Conflict(_) => StatusCode::CONFLICT,
+            Failure::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Failure::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// What to tell whoever asked. The detail of a server failure goes to the log, not to them.
+    fn message(&self) -> String {
+        match self {
+            Failure::NotFound => "There is no such upload.".to_owned(),
+            Failure::Forbidden => {
+                "This form had expired or did not come from this site: go back, reload the page and try again."
+                    .to_owned()
+            }
+            Failure::TooLarge(limit) => format!(
+                "The file is larger than this server accepts ({} bytes, --max-upload): split it into smaller files.",
+                live::group(*limit)
+            ),
+            Failure::Unusable(why) | Failure::Conflict(why) | Failure::BadRequest(why) => why.clone(),
+            Failure::Internal(e) => {
+                tracing::error!("{e:#}");
+                "The server could not do this; its log says why.".to_owned()
+            }
+        }
+    }
+}
+
+const STYLE: &str = include_str!("static/style.css");
+const SCRIPT: &str = include_str!("static/live.js");
+
+fn router(app: App) -> Router {
+    // The multipart envelope adds a little to the file; the file itself is held to the limit
+    // as it arrives.
+    let upload_limit = DefaultBodyLimit::max(
+        usize::try_from(app.max_upload).unwrap_or(usize::MAX).saturating_add(64 * 1024),
+    );
+    let pages = Router::new()
+        .route("/", get(pages::home))
+        .route("/login", get(pages::login_form).post(pages::login))
+        .route("/logout", post(pages::logout))
+        .route("/uploads", post(pages::upload_file).layer(upload_limit))
+        .route("/uploads/{id}", get(pages::upload_page))
+        .route("/uploads/{id}/register", get(pages::confirm_page).post(pages::register))
+        .route("/uploads/{id}/results", get(pages::results))
+        .route("/uploads/{id}/errors", get(pages::errors))
+        .route("/uploads/{id}/events", get(pages::events));
+    let api = Router::new()
+        .route("/api/uploads", post(api::create).layer(upload_limit).get(api::list))
+        .route("/api/uploads/{id}", get(api::show))
+        .route("/api/uploads/{id}/register", post(api::register))
+        .route("/api/uploads/{id}/results", get(api::results))
+        .route("/api/uploads/{id}/errors", get(api::errors));
+    let assets = Router::new()
+        .route("/healthz", get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }))
+        .route(
+            "/static/style.css",
+            get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE) }),
+        )
+        .route(
+            "/static/live.js",
+            get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], SCRIPT) }),
+        );
+    let not_found = || async { pages::PageFailure(Failure::NotFound).into_response() };
+    pages
+        .merge(api)
+        .merge(assets)
+        .fallback(not_found)
+        .with_state(app)
+        // Personal data must not linger in caches; nothing here may be framed or sniffed; the
+        // pages load scripts and styles from this site only.
+        .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+            ),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
+}
+
+/// A running server. [`Server::stop`] shuts it down as SIGTERM does: no new requests, the job
+/// being sent stops as `run` stops on Ctrl-C (requests in flight finish, the rest stays pending,
+/// to resume at the next start).
+#[derive(Debug)]
+pub struct Server {
+    addr: SocketAddr,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    /// The lock's previous holder, if the state was taken over from a process that died.
+    pub took_over: Option<LockOwner>,
+    /// Uploads whose jobs were stopped with the server, queued again to resume.
+    pub resumed: Vec<i64>,
+    pub sandbox_endpoint: Option<String>,
+}
+
+impl Server {
+    /// Opens the state, takes its run lock, and starts serving on `settings.listen` (port 0 picks
+    /// a free one: see [`Server::addr`]) and running jobs.
+    pub async fn start(settings: ServeSettings) -> anyhow::Result<Server> {
+        let sandbox = match settings.sandbox {
+            true => Some(
+                Sandbox::start(([127, 0, 0, 1], 0).into(), SandboxConfig::default())
+                    .await
+                    .context("cannot start the built-in sandbox")?,
+            ),
+            false => None,
+        };
+        let mut api = settings.api.clone();
+        if let Some(sandbox) = &sandbox {
+            api.endpoint = sandbox.endpoint().parse().context("the sandbox's address")?;
+            api.credentials = Credentials {
+                registration_id: SANDBOX_REGISTRATION_ID.into(),
+                company_code: SANDBOX_COMPANY_CODE.into(),
+            };
+        }
+        let (endpoint_scope, target) = match &sandbox {
+            Some(_) => ("sandbox".to_owned(), "the built-in sandbox".to_owned()),
+            None => (api.endpoint.to_string(), api.endpoint.host_str().unwrap_or("AOPay").to_owned()),
+        };
+
+        let state = settings.state.clone();
+        let opened = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            let mut runner = Store::open(&state)?;
+            let (lock, previous) = runner.acquire_lock()?;
+            runner.bind_endpoint(&endpoint_scope)?;
+            let resumed = runner.requeue_stopped_jobs()?;
+            let web = Store::open(&state)?;
+            Ok((runner, web, lock, previous, resumed, endpoint_scope))
+        })
+        .await
+        .context("opening the state stopped unexpectedly")??;
+        let (runner, web, lock, took_over, resumed, endpoint_scope) = opened;
+        let uploads = Uploads::open(&settings.state).with_context(|| {
+            format!("cannot prepare the uploads directory beside {}", settings.state.display())
+        })?;
+
+        let listener = tokio::net::TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        let addr = listener.local_addr()?;
+
+        let ctx = Arc::new(jobs::Context {
+            input: settings.input.clone(),
+            today_pinned: settings.today_pinned,
+            api,
+            engine: settings.engine.clone(),
+            endpoint_scope,
+            state: settings.state.clone(),
+            uploads,
+        });
+        let shutdown = CancellationToken::new();
+        let (live_tx, live_rx) = watch::channel(None);
+        let wake = Arc::new(Notify::new());
+        let db = Arc::new(Mutex::new(web));
+        let app = App(Arc::new(Inner {
+            ctx: ctx.clone(),
+            db: db.clone(),
+            throttle: Mutex::default(),
+            logins: Semaphore::new(2),
+            wake: wake.clone(),
+            live: live_rx,
+            shutdown: shutdown.clone(),
+            max_upload: settings.max_upload,
+            session_lifetime: settings.session_lifetime,
+            sandbox: settings.sandbox,
+            target,
+        }));
+
+        let runner = tokio::spawn(jobs::run_jobs(ctx, runner, live_tx, wake, shutdown.clone()));
+        let heartbeat = tokio::spawn(heartbeat(db, shutdown.clone()));
+        let http =
+            axum::serve(listener, router(app)).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+        let sandbox_endpoint = sandbox.as_ref().map(Sandbox::endpoint);
+        let task = tokio::spawn(async move {
+            let served = http.await.context("the server stopped");
+            // The job runner ends its job before the lock goes.
+            let _ = runner.await;
+            heartbeat.abort();
+            if let Some(sandbox) = sandbox {
+                sandbox.shutdown().await;
+            }
+            drop(lock);
+            served
+        });
+        Ok(Server { addr, shutdown, task, took_over, resumed, sandbox_endpoint })
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Asks the server to stop (as SIGTERM does).
+    pub fn shutdown(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Stops the server and waits until it has: the running job recorded, the lock released.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        self.wait().await
+    }
+
+    /// Waits until the server has stopped.
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.task.await.context("the server stopped unexpectedly")?
+    }
+}
+
+/// Keeps the run lock's heartbeat fresh while no job runs (the engine's collector beats it while
+/// one does): a lock whose heartbeat stops is taken for a dead process's. Losing the lock to
+/// another process stops the server.
+async fn heartbeat(db: Arc<Mutex<Store>>, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(HEARTBEAT_EVERY) => {}
+            () = shutdown.cancelled() => return,
+        }
+        let db = db.clone();
+        let beat = tokio::task::spawn_blocking(move || {
+            db.lock().unwrap_or_else(std::sync::PoisonError::into_inner).heartbeat()
+        })
+        .await;
+        match beat {
+            Ok(Ok(())) => {}
+            Ok(Err(StoreError::LockLost)) => {
+                tracing::error!("another process took the state database's lock: stopping");
+                shutdown.cancel();
+                return;
+            }
+            Ok(Err(e)) => tracing::warn!("cannot refresh the run lock's heartbeat: {e}"),
+            Err(_) => {}
+        }
+    }
+}

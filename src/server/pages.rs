@@ -1,0 +1,366 @@
+//! The pages' handlers: signing in and out, the uploads list with the upload form, an upload's
+//! page, the confirmation before registering, downloads, and the server-sent events that keep a
+//! page's progress live. Every form is a plain POST carrying the session's CSRF token, answered
+//! with a redirect (post/redirect/get), so reloading a page never sends a form twice.
+
+use std::convert::Infallible;
+use std::time::{Duration, Instant};
+
+use axum::Form;
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Redirect, Response};
+use futures_util::Stream;
+use maud::Markup;
+use serde::Deserialize;
+
+use super::auth::{self, csrf_matches, new_secret, secret_hash};
+use super::files::Kind;
+use super::report::Report;
+use super::session::{LOGIN_COOKIE, Person, SESSION_COOKIE, cookie, is_https, local_path, set_cookie};
+use super::views::{self, Chrome, Listed, UploadView};
+use super::{App, Failure, uploads};
+use crate::store::{UploadState, now_ms};
+
+/// A failure, as a page says it.
+#[derive(Debug)]
+pub struct PageFailure(pub Failure);
+
+impl From<Failure> for PageFailure {
+    fn from(failure: Failure) -> Self {
+        PageFailure(failure)
+    }
+}
+
+impl IntoResponse for PageFailure {
+    fn into_response(self) -> Response {
+        let status = self.0.status();
+        let title = match status {
+            StatusCode::NOT_FOUND => "Not found",
+            StatusCode::FORBIDDEN => "This form has expired",
+            StatusCode::PAYLOAD_TOO_LARGE => "The file is too large",
+            StatusCode::CONFLICT => "Not yet",
+            _ if status.is_server_error() => "Something went wrong",
+            _ => "This cannot be done",
+        };
+        let chrome = Chrome { title, person: None, sandbox: false, refresh: false };
+        (status, views::failure(chrome, &self.0.message())).into_response()
+    }
+}
+
+fn chrome<'a>(app: &App, title: &'a str, person: &'a Person) -> Chrome<'a> {
+    Chrome { title, person: Some((&person.name, &person.csrf)), sandbox: app.sandbox, refresh: false }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NextQuery {
+    #[serde(default)]
+    next: String,
+}
+
+/// The sign-in form, with a fresh CSRF token in a cookie of its own.
+fn login_page(
+    app: &App,
+    headers: &HeaderMap,
+    status: StatusCode,
+    name: &str,
+    next: &str,
+    problem: Option<&str>,
+) -> Response {
+    let token = new_secret();
+    let mut response =
+        (status, views::login(app.sandbox, name, local_path(next), &token, problem)).into_response();
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, set_cookie(LOGIN_COOKIE, &token, "/login", 3600, is_https(headers)));
+    response
+}
+
+pub async fn login_form(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Query(query): Query<NextQuery>,
+) -> Response {
+    login_page(&app, &headers, StatusCode::OK, "", &query.next, None)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    next: String,
+}
+
+pub async fn login(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, PageFailure> {
+    let name = form.name.trim().to_owned();
+    let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
+    if !csrf_matches(&expected, &form.csrf) {
+        let problem = "The sign-in form had expired. Please sign in again.";
+        return Ok(login_page(&app, &headers, StatusCode::FORBIDDEN, &name, &form.next, Some(problem)));
+    }
+    let wait =
+        app.throttle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).wait(&name, Instant::now());
+    if let Some(wait) = wait {
+        let problem = format!(
+            "Too many failed attempts for this name. Try again in {} seconds.",
+            wait.as_secs().max(1)
+        );
+        let mut response =
+            login_page(&app, &headers, StatusCode::TOO_MANY_REQUESTS, &name, &form.next, Some(&problem));
+        response.headers_mut().insert(header::RETRY_AFTER, wait.as_secs().max(1).into());
+        return Ok(response);
+    }
+
+    // Hashing is slow on purpose: a few at a time, on threads that may block.
+    let permit = app.logins.acquire().await.map_err(|e| Failure::Internal(e.into()))?;
+    let user = {
+        let name = name.clone();
+        app.db(move |store| store.user_password_hash(&name)).await?
+    };
+    let password = form.password;
+    let verified = tokio::task::spawn_blocking(move || match user {
+        Some((id, hash)) => auth::verify_password(&password, &hash).then_some(id),
+        None => {
+            auth::verify_nobody(&password);
+            None
+        }
+    })
+    .await
+    .map_err(|e| Failure::Internal(e.into()))?;
+    drop(permit);
+
+    let Some(user_id) = verified else {
+        app.throttle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).failed(&name, Instant::now());
+        tracing::warn!("failed sign-in for a name");
+        let problem = "That name and password do not match. Check both and try again.";
+        return Ok(login_page(&app, &headers, StatusCode::UNAUTHORIZED, &name, &form.next, Some(problem)));
+    };
+    app.throttle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).succeeded(&name);
+    let (session, csrf) = (new_secret(), new_secret());
+    let lifetime = app.session_lifetime;
+    let expires = now_ms() + i64::try_from(lifetime.as_millis()).unwrap_or(i64::MAX / 2);
+    let hash = secret_hash(&session);
+    app.db(move |store| store.create_session(&hash, user_id, &csrf, expires)).await?;
+    tracing::info!("{name} signed in");
+
+    let secure = is_https(&headers);
+    let mut response = Redirect::to(local_path(&form.next)).into_response();
+    let seconds = i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX);
+    let cookies = response.headers_mut();
+    cookies.append(header::SET_COOKIE, set_cookie(SESSION_COOKIE, &session, "/", seconds, secure));
+    cookies.append(header::SET_COOKIE, set_cookie(LOGIN_COOKIE, "", "/login", 0, secure));
+    Ok(response)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn logout(
+    State(app): State<App>,
+    headers: HeaderMap,
+    person: Person,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, PageFailure> {
+    person.check_csrf(&form.csrf)?;
+    let session = person.session;
+    app.db(move |store| store.end_session(&session)).await?;
+    let mut response = Redirect::to("/login").into_response();
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, set_cookie(SESSION_COOKIE, "", "/", 0, is_https(&headers)));
+    Ok(response)
+}
+
+async fn home_page(
+    app: &App,
+    person: &Person,
+    status: StatusCode,
+    problem: Option<&str>,
+) -> Result<Response, PageFailure> {
+    let all = app.db(|store| store.uploads()).await?;
+    let mut listed = Vec::with_capacity(all.len());
+    for upload in all {
+        let counts = uploads::counts(app, &upload).await?;
+        listed.push(Listed { upload, counts });
+    }
+    let markup =
+        views::home(chrome(app, "Customer uploads", person), &person.csrf, &listed, app.max_upload, problem);
+    Ok((status, markup).into_response())
+}
+
+pub async fn home(State(app): State<App>, person: Person) -> Result<Response, PageFailure> {
+    home_page(&app, &person, StatusCode::OK, None).await
+}
+
+pub async fn upload_file(
+    State(app): State<App>,
+    person: Person,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<Response, PageFailure> {
+    let multipart = multipart.map_err(|e| Failure::BadRequest(e.body_text()))?;
+    match uploads::accept(&app, multipart, &person.name, Some(&person.csrf)).await {
+        Ok(id) => Ok(Redirect::to(&format!("/uploads/{id}")).into_response()),
+        // The list again, with why the file cannot be used above the form, to try another.
+        Err(Failure::Unusable(message)) => {
+            home_page(&app, &person, StatusCode::UNPROCESSABLE_ENTITY, Some(&message)).await
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+pub async fn upload_page(
+    State(app): State<App>,
+    person: Person,
+    Path(id): Path<i64>,
+) -> Result<Markup, PageFailure> {
+    let upload = uploads::find(&app, id).await?;
+    let counts = uploads::counts(&app, &upload).await?;
+    let report: Report = app
+        .db(move |store| store.upload_report(id))
+        .await?
+        .and_then(|json| serde_json::from_str(&json).ok())
+        .unwrap_or_default();
+    let progress = app.live.borrow().clone();
+    let returning = upload
+        .summary
+        .as_deref()
+        .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
+        .and_then(|v| v.get("returning_customers").and_then(serde_json::Value::as_u64))
+        .unwrap_or(0);
+    let view = UploadView {
+        upload: &upload,
+        counts: &counts,
+        report: &report,
+        to_send: uploads::to_send(&upload, &counts),
+        progress: progress.as_ref(),
+        returning,
+    };
+    let mut chrome = chrome(&app, &upload.file_name, &person);
+    chrome.refresh = upload.state.is_active();
+    Ok(views::upload(chrome, &view))
+}
+
+pub async fn confirm_page(
+    State(app): State<App>,
+    person: Person,
+    Path(id): Path<i64>,
+) -> Result<Response, PageFailure> {
+    let upload = uploads::find(&app, id).await?;
+    let counts = uploads::counts(&app, &upload).await?;
+    let count = uploads::to_send(&upload, &counts);
+    if upload.state.is_active() || count == 0 {
+        return Ok(Redirect::to(&format!("/uploads/{id}")).into_response());
+    }
+    let title = format!("Register {}", views::customers(count));
+    Ok(views::confirm(chrome(&app, &title, &person), &upload, &person.csrf, count, &app.target)
+        .into_response())
+}
+
+pub async fn register(
+    State(app): State<App>,
+    person: Person,
+    Path(id): Path<i64>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, PageFailure> {
+    person.check_csrf(&form.csrf)?;
+    uploads::register(&app, id, &person.name).await?;
+    Ok(Redirect::to(&format!("/uploads/{id}")).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct FormatQuery {
+    format: Option<String>,
+}
+
+pub async fn results(
+    State(app): State<App>,
+    _person: Person,
+    Path(id): Path<i64>,
+    Query(query): Query<FormatQuery>,
+) -> Result<Response, PageFailure> {
+    Ok(uploads::download(&app, id, Kind::Results, query.format.as_deref()).await?)
+}
+
+pub async fn errors(
+    State(app): State<App>,
+    _person: Person,
+    Path(id): Path<i64>,
+    Query(query): Query<FormatQuery>,
+) -> Result<Response, PageFailure> {
+    Ok(uploads::download(&app, id, Kind::Errors, query.format.as_deref()).await?)
+}
+
+/// What the events stream of one page has said so far.
+struct Following {
+    app: App,
+    id: i64,
+    /// The state the page was drawn in: when it changes, the page is drawn anew.
+    drawn: UploadState,
+    live: tokio::sync::watch::Receiver<Option<super::live::Progress>>,
+    first: bool,
+    done: bool,
+}
+
+/// Server-sent events for an upload's page: `progress` while its job is sent (counts, rate, time
+/// left), then one `state` when its state changes, for the page to reload.
+pub async fn events(
+    State(app): State<App>,
+    _person: Person,
+    Path(id): Path<i64>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, PageFailure> {
+    let drawn = uploads::find(&app, id).await?.state;
+    let live = app.live.clone();
+    let following = Following { app, id, drawn, live, first: true, done: false };
+    let stream = futures_util::stream::unfold(following, |mut f| async move {
+        if f.done {
+            return None;
+        }
+        loop {
+            let mut changed = f.first;
+            if !f.first {
+                tokio::select! {
+                    result = f.live.changed() => {
+                        if result.is_err() {
+                            return None;
+                        }
+                        changed = true;
+                    }
+                    // States change without progress too (queued, then ended by another page).
+                    () = tokio::time::sleep(Duration::from_secs(2)) => {}
+                    () = f.app.shutdown.cancelled() => return None,
+                }
+            }
+            f.first = false;
+            let id = f.id;
+            let state = f.app.db(move |store| store.upload(id)).await.ok().flatten().map(|u| u.state);
+            match state {
+                None => return None,
+                Some(state) if state != f.drawn => {
+                    f.done = true;
+                    return Some((Ok(Event::default().event("state").data(state.as_str())), f));
+                }
+                Some(_) => {}
+            }
+            let progress = f.live.borrow_and_update().clone();
+            if let Some(progress) = progress.filter(|p| p.upload == id && changed) {
+                let event = Event::default().event("progress").data(progress.event_json().to_string());
+                return Some((Ok(event), f));
+            }
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}

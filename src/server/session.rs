@@ -1,0 +1,179 @@
+//! Who is asking, over HTTP: a person by the session cookie (pages), a machine by its bearer
+//! token (the API). The session cookie holds 256 random bits and is HttpOnly (no script reads
+//! it), SameSite=Strict (no other site's page sends it), Secure when the request came over https
+//! (through the reverse proxy), and expires; only its SHA-256 is in the state. The CSRF token of
+//! the session goes in every form; the sign-in form, before any session, carries one of its own,
+//! matched against a cookie (a double submit).
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+
+use super::auth::{csrf_matches, secret_hash};
+use super::{App, Failure};
+use crate::store::now_ms;
+
+/// The session cookie.
+pub const SESSION_COOKIE: &str = "cibil_bulk_session";
+/// The sign-in form's CSRF cookie.
+pub const LOGIN_COOKIE: &str = "cibil_bulk_login";
+
+/// A person signed in.
+#[derive(Debug, Clone)]
+pub struct Person {
+    pub name: String,
+    pub csrf: String,
+    /// The SHA-256 of the session's id.
+    pub session: [u8; 32],
+}
+
+impl Person {
+    /// Refuses a form without this session's CSRF token.
+    pub fn check_csrf(&self, given: &str) -> Result<(), Failure> {
+        if csrf_matches(&self.csrf, given) { Ok(()) } else { Err(Failure::Forbidden) }
+    }
+}
+
+/// The value of cookie `name` in the request.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(cookie::Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name)
+        .map(|c| c.value().to_owned())
+}
+
+/// Whether the request came over https: the reverse proxy that brings TLS says so in
+/// `X-Forwarded-Proto`. Believing a forged one costs nothing: it only makes the cookie Secure.
+pub fn is_https(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').next().is_some_and(|p| p.trim().eq_ignore_ascii_case("https")))
+}
+
+/// A `Set-Cookie` value: HttpOnly, SameSite=Strict, on `path`, for `seconds` (0 removes it).
+pub fn set_cookie(name: &str, value: &str, path: &str, seconds: i64, secure: bool) -> HeaderValue {
+    let built = cookie::Cookie::build((name, value))
+        .path(path)
+        .http_only(true)
+        .same_site(cookie::SameSite::Strict)
+        .secure(secure)
+        .max_age(cookie::time::Duration::seconds(seconds))
+        .build();
+    HeaderValue::from_str(&built.to_string()).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// Where to go after signing in: a path on this site, never another site.
+pub fn local_path(next: &str) -> &str {
+    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') { next } else { "/" }
+}
+
+impl FromRequestParts<App> for Person {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Person, Response> {
+        let to_login = |parts: &Parts| {
+            let next = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+            let target = if parts.method == axum::http::Method::GET && next != "/" {
+                format!(
+                    "/login?next={}",
+                    url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
+                )
+            } else {
+                "/login".to_owned()
+            };
+            Redirect::to(&target).into_response()
+        };
+        let Some(id) = cookie(&parts.headers, SESSION_COOKIE) else { return Err(to_login(parts)) };
+        let hash = secret_hash(&id);
+        match app.db(move |store| store.session(&hash, now_ms())).await {
+            Ok(Some(session)) => Ok(Person { name: session.user, csrf: session.csrf, session: hash }),
+            Ok(None) => {
+                let mut response = to_login(parts);
+                let gone = set_cookie(SESSION_COOKIE, "", "/", 0, is_https(&parts.headers));
+                response.headers_mut().append(header::SET_COOKIE, gone);
+                Err(response)
+            }
+            Err(failure) => Err(super::pages::PageFailure(failure).into_response()),
+        }
+    }
+}
+
+/// A machine, by its API token.
+#[derive(Debug, Clone)]
+pub struct Machine {
+    pub name: String,
+}
+
+impl FromRequestParts<App> for Machine {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Machine, Response> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(str::trim)
+            .filter(|t| !t.is_empty());
+        let Some(token) = token else {
+            return Err(unauthorized(
+                "send an API token: Authorization: Bearer TOKEN (make one with `cibil-bulk tokens add NAME`)",
+            ));
+        };
+        let hash = secret_hash(token);
+        match app.db(move |store| store.token_name(&hash)).await {
+            Ok(Some(name)) => Ok(Machine { name }),
+            Ok(None) => Err(unauthorized("this API token is not valid, or was revoked")),
+            Err(failure) => Err(super::api::ApiFailure(failure).into_response()),
+        }
+    }
+}
+
+fn unauthorized(message: &str) -> Response {
+    let mut response =
+        (StatusCode::UNAUTHORIZED, axum::Json(serde_json::json!({ "error": message }))).into_response();
+    response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_private_to_this_site() {
+        let value = set_cookie(SESSION_COOKIE, "abc", "/", 3600, false);
+        let text = value.to_str().unwrap();
+        for part in ["cibil_bulk_session=abc", "HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=3600"] {
+            assert!(text.contains(part), "{text}");
+        }
+        assert!(!text.contains("Secure"));
+        assert!(set_cookie(SESSION_COOKIE, "abc", "/", 3600, true).to_str().unwrap().contains("Secure"));
+        let mut headers = HeaderMap::new();
+        headers.insert(header::COOKIE, HeaderValue::from_static("a=1; cibil_bulk_session=xyz; b=2"));
+        assert_eq!(cookie(&headers, SESSION_COOKIE).as_deref(), Some("xyz"));
+        assert_eq!(cookie(&headers, LOGIN_COOKIE), None);
+    }
+
+    #[test]
+    fn https_is_what_the_proxy_says() {
+        let mut headers = HeaderMap::new();
+        assert!(!is_https(&headers));
+        headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        assert!(is_https(&headers));
+    }
+
+    #[test]
+    fn after_signing_in_only_this_site() {
+        assert_eq!(local_path("/uploads/3"), "/uploads/3");
+        for other in ["//evil.example/x", "https://evil.example", "/\\evil.example", "uploads"] {
+            assert_eq!(local_path(other), "/", "{other}");
+        }
+    }
+}

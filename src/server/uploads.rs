@@ -1,0 +1,144 @@
+//! What the pages and the API do alike with uploads: receive a file (streamed to disk, at most
+//! `--max-upload` bytes) and have it checked, queue it for registering, offer its files, and
+//! read its counts.
+
+use axum::extract::Multipart;
+use axum::response::Response;
+
+use super::auth::csrf_matches;
+use super::files::{self, Format, Kind, Receive};
+use super::jobs::{self, CheckError};
+use super::{App, Failure};
+use crate::store::{StatusCounts, UploadRecord, UploadState};
+
+/// Receives the multipart field `file` and has it checked; returns the new upload's id. With
+/// `csrf`, a field `csrf` holding it must come before the file (a form puts it first).
+pub async fn accept(
+    app: &App,
+    mut multipart: Multipart,
+    by: &str,
+    csrf: Option<&str>,
+) -> Result<i64, Failure> {
+    let mut csrf_ok = csrf.is_none();
+    let mut received = None;
+    while let Some(field) = multipart.next_field().await.map_err(|e| multipart_failure(e, app.max_upload))? {
+        match field.name() {
+            Some("csrf") => {
+                let given = field.text().await.map_err(|e| multipart_failure(e, app.max_upload))?;
+                csrf_ok = csrf.is_some_and(|expected| csrf_matches(expected, &given));
+            }
+            Some("file") if received.is_none() => {
+                if !csrf_ok {
+                    return Err(Failure::Forbidden);
+                }
+                let name = files::display_name(field.file_name());
+                let incoming = app.ctx.uploads.incoming().map_err(|e| Failure::Internal(e.into()))?;
+                let file = incoming.as_file().try_clone().map_err(|e| Failure::Internal(e.into()))?;
+                let size = match files::receive(field, file, app.max_upload).await {
+                    Ok(size) => size,
+                    Err(Receive::TooLarge) => return Err(Failure::TooLarge(app.max_upload)),
+                    Err(Receive::Broken(why)) => return Err(Failure::BadRequest(why)),
+                    Err(Receive::Disk(e)) => return Err(Failure::Internal(e.into())),
+                };
+                received = Some((incoming, size, name));
+            }
+            _ => {}
+        }
+    }
+    if !csrf_ok {
+        return Err(Failure::Forbidden);
+    }
+    let Some((incoming, size, name)) = received else {
+        return Err(Failure::BadRequest(
+            "no file: send it as multipart/form-data in a field named \"file\"".to_owned(),
+        ));
+    };
+    let (ctx, db, by) = (app.ctx.clone(), app.db.clone(), by.to_owned());
+    tracing::info!("checking {name} ({size} bytes) from {by}");
+    let checked =
+        tokio::task::spawn_blocking(move || jobs::check_upload(&ctx, &db, incoming, size, &name, &by)).await;
+    match checked {
+        Ok(Ok(id)) => Ok(id),
+        Ok(Err(CheckError::Unusable(message))) => Err(Failure::Unusable(message)),
+        Ok(Err(CheckError::Internal(e))) => Err(Failure::Internal(e)),
+        Err(e) => Err(Failure::Internal(anyhow::anyhow!("checking the upload stopped unexpectedly: {e}"))),
+    }
+}
+
+fn multipart_failure(error: axum::extract::multipart::MultipartError, limit: u64) -> Failure {
+    if error.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        Failure::TooLarge(limit)
+    } else {
+        Failure::BadRequest(error.body_text())
+    }
+}
+
+/// "Register": queues upload `id` and wakes the job runner. Returns the upload's state.
+pub async fn register(app: &App, id: i64, by: &str) -> Result<UploadState, Failure> {
+    let by = by.to_owned();
+    let state = app.db(move |store| store.queue_upload(id, &by)).await?.ok_or(Failure::NotFound)?;
+    app.wake.notify_one();
+    Ok(state)
+}
+
+/// The upload `id`, or 404.
+pub async fn find(app: &App, id: i64) -> Result<UploadRecord, Failure> {
+    app.db(move |store| store.upload(id)).await?.ok_or(Failure::NotFound)
+}
+
+/// Rows per status: the run's when the upload has one, else as its check found them.
+pub async fn counts(app: &App, upload: &UploadRecord) -> Result<StatusCounts, Failure> {
+    let found = {
+        let upload = upload.clone();
+        app.db(move |store| jobs::run_counts(store, &upload)).await?
+    };
+    Ok(found.unwrap_or_else(|| checked_counts(upload)))
+}
+
+/// The counts the check recorded.
+pub fn checked_counts(upload: &UploadRecord) -> StatusCounts {
+    let map: std::collections::BTreeMap<String, u64> =
+        serde_json::from_str(&upload.counts).unwrap_or_default();
+    super::report::counts_from_map(&map)
+}
+
+/// Customers a "Register" would send now: the rows left in its run, or those the check found
+/// ready.
+pub fn to_send(upload: &UploadRecord, counts: &StatusCounts) -> u64 {
+    if upload.run_id.is_some() { counts.left() } else { counts.get(crate::store::RowStatus::Pending) }
+}
+
+/// Upload `id`'s results or errors file: in the medium it was sent in, or CSV when asked.
+pub async fn download(app: &App, id: i64, kind: Kind, format: Option<&str>) -> Result<Response, Failure> {
+    let upload = find(app, id).await?;
+    let format = match format {
+        None => Format::of_upload(upload.workbook),
+        Some("csv") => Format::Csv,
+        Some("xlsx") if upload.workbook => Format::Xlsx,
+        Some(other) => {
+            return Err(Failure::BadRequest(format!(
+                "format={other}: the files of this upload come as {} or csv",
+                Format::of_upload(upload.workbook).extension()
+            )));
+        }
+    };
+    if kind == Kind::Results {
+        if upload.state.is_active() {
+            return Err(Failure::Conflict(
+                "this upload is being registered: its results are written when it ends".to_owned(),
+            ));
+        }
+        if upload.run_id.is_none() {
+            return Err(Failure::Conflict(
+                "this upload has not been registered: it has no results yet".to_owned(),
+            ));
+        }
+    }
+    let path = app.ctx.uploads.file(id, kind, format);
+    let name = files::download_name(&upload.file_name, kind, format);
+    match files::download(&path, &name, format).await {
+        Ok(response) => Ok(response),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Failure::NotFound),
+        Err(e) => Err(Failure::Internal(e.into())),
+    }
+}

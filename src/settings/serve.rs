@@ -1,0 +1,302 @@
+//! The settings of `cibil-bulk serve`, and of `users` and `tokens`, which say who may use it.
+//! `serve` reads how to send and how to judge a file exactly as `run` does (the same flags, the
+//! same config keys, the same environment), so that a file sent through the page meets the rules
+//! and the limits a file run from the terminal meets.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::NaiveDate;
+
+use super::config::ConfigFile;
+use super::parse::parse_listen;
+use super::{Layers, Origin, SettingsError, state_path};
+use crate::api::ApiSettings;
+use crate::cli::{AccessStateArgs, ServeArgs, TokensAction, TokensArgs, UsersAction, UsersArgs};
+use crate::engine::EngineSettings;
+use crate::settings::InputSettings;
+
+/// Where `serve` listens without `--listen`: this machine only. Listening on the network is the
+/// operator's explicit choice, normally behind a reverse proxy that brings TLS.
+pub const DEFAULT_SERVE_LISTEN: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
+/// The largest upload accepted without `--max-upload`: 50 MB is a workbook of several hundred
+/// thousand customers, far more than a day's onboarding.
+pub const DEFAULT_MAX_UPLOAD: u64 = 50_000_000;
+/// How long a login lasts: a working day, and a little more.
+pub const SESSION_LIFETIME: Duration = Duration::from_secs(10 * 3600);
+
+/// `cibil-bulk serve`.
+#[derive(Debug, Clone)]
+pub struct ServeSettings {
+    pub listen: SocketAddr,
+    /// Send to the built-in simulator, with the sandbox state.
+    pub sandbox: bool,
+    /// Largest upload accepted, in bytes.
+    pub max_upload: u64,
+    pub state: PathBuf,
+    /// With `sandbox`, the endpoint and credentials are the simulator's, set when it starts.
+    pub api: ApiSettings,
+    pub engine: EngineSettings,
+    /// How every upload is read and judged; `path` is each upload's own.
+    pub input: InputSettings,
+    /// The run date was given (`CIBIL_BULK_TODAY`); otherwise each upload is judged on the day it
+    /// arrives, as a server runs for many days.
+    pub today_pinned: bool,
+    pub session_lifetime: Duration,
+}
+
+/// `cibil-bulk users ...`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsersSettings {
+    pub state: PathBuf,
+    pub action: UserAction,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserAction {
+    Add { name: String, password_stdin: bool },
+    List,
+    Remove { name: String },
+}
+
+/// `cibil-bulk tokens ...`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokensSettings {
+    pub state: PathBuf,
+    pub action: TokenAction,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenAction {
+    Add { name: String },
+    List,
+    Revoke { name: String },
+}
+
+pub(super) fn serve_settings(
+    args: &ServeArgs,
+    config: &ConfigFile,
+    layers: Layers<'_>,
+    today: NaiveDate,
+    env: &dyn Fn(&str) -> Option<String>,
+    warnings: &mut Vec<String>,
+) -> Result<ServeSettings, SettingsError> {
+    // The flags have no config keys: a server's address and limits are its unit file's business.
+    let listen = layers.resolve(
+        ("serve", "listen"),
+        Some(args.listen.clone()),
+        None,
+        DEFAULT_SERVE_LISTEN,
+        "an address such as 127.0.0.1:8080, localhost:8080 or a port alone such as 8080",
+        |text| parse_listen(text),
+    )?;
+    let max_upload = layers.resolve(
+        ("serve", "max_upload"),
+        Some(args.max_upload.clone()),
+        None,
+        DEFAULT_MAX_UPLOAD,
+        "a size such as 50MB, 500kB or 1GiB (at least 1 kB)",
+        |text| parse_size(text).filter(|n| *n >= 1000),
+    )?;
+    // Read exactly as `run` reads them; each upload gets its own path.
+    let input = super::input::settings(std::path::Path::new(""), &args.read, &config.input, layers, today)?;
+    let today_pinned = layers.pick("input", "today", args.read.today.clone(), None).is_some();
+    let (api, engine) = super::run::send(&args.send, config, layers, env, !args.sandbox, warnings)?;
+    Ok(ServeSettings {
+        listen,
+        sandbox: args.sandbox,
+        max_upload,
+        state: state_path(&args.state, config, layers, args.sandbox),
+        api,
+        engine,
+        input,
+        today_pinned,
+        session_lifetime: SESSION_LIFETIME,
+    })
+}
+
+/// `50MB`, `500kB`, `2GiB`, `1048576`: bytes, in powers of 1000 (kB, MB, GB) or 1024 (KiB, MiB,
+/// GiB). Units are read in any case (`50mb`).
+pub fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().ok()?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1000,
+        "m" | "mb" => 1000 * 1000,
+        "g" | "gb" => 1000 * 1000 * 1000,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        _ => return None,
+    };
+    number.checked_mul(factor)
+}
+
+fn name(name: &str) -> Result<String, SettingsError> {
+    crate::server::auth::check_name(name).map_err(|expected| SettingsError::Invalid {
+        origin: Origin::Flag("NAME".into()),
+        value: name.to_owned(),
+        expected,
+    })?;
+    Ok(name.to_owned())
+}
+
+fn place(args: &AccessStateArgs, config: &ConfigFile, layers: Layers<'_>) -> PathBuf {
+    state_path(&args.state, config, layers, args.sandbox)
+}
+
+pub(super) fn users_settings(
+    args: &UsersArgs,
+    config: &ConfigFile,
+    layers: Layers<'_>,
+) -> Result<UsersSettings, SettingsError> {
+    let (state, action) = match &args.action {
+        UsersAction::Add { name: n, password_stdin, place: p } => {
+            (place(p, config, layers), UserAction::Add { name: name(n)?, password_stdin: *password_stdin })
+        }
+        UsersAction::List { place: p } => (place(p, config, layers), UserAction::List),
+        UsersAction::Remove { name: n, place: p } => {
+            (place(p, config, layers), UserAction::Remove { name: n.clone() })
+        }
+    };
+    Ok(UsersSettings { state, action })
+}
+
+pub(super) fn tokens_settings(
+    args: &TokensArgs,
+    config: &ConfigFile,
+    layers: Layers<'_>,
+) -> Result<TokensSettings, SettingsError> {
+    let (state, action) = match &args.action {
+        TokensAction::Add { name: n, place: p } => {
+            (place(p, config, layers), TokenAction::Add { name: name(n)? })
+        }
+        TokensAction::List { place: p } => (place(p, config, layers), TokenAction::List),
+        TokensAction::Revoke { name: n, place: p } => {
+            (place(p, config, layers), TokenAction::Revoke { name: n.clone() })
+        }
+    };
+    Ok(TokensSettings { state, action })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::cli::Cli;
+    use crate::settings::{CommandSettings, DEFAULT_SANDBOX_STATE, DEFAULT_STATE, Settings};
+
+    fn resolve(args: &[&str]) -> Result<CommandSettings, SettingsError> {
+        let cli = Cli::try_parse_args_from([&["cibil-bulk"], args].concat()).unwrap();
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+        Ok(Settings::resolve_in(&cli, Path::new("/nonexistent"), today, &|_| None)?.command)
+    }
+
+    #[test]
+    fn users_and_tokens_name_their_state() {
+        let CommandSettings::Users(users) = resolve(&["users", "add", "asha", "--password-stdin"]).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(users.state, PathBuf::from(DEFAULT_STATE));
+        assert_eq!(users.action, UserAction::Add { name: "asha".into(), password_stdin: true });
+        let CommandSettings::Users(users) = resolve(&["users", "list", "--sandbox"]).unwrap() else {
+            panic!()
+        };
+        assert_eq!((users.state, users.action), (PathBuf::from(DEFAULT_SANDBOX_STATE), UserAction::List));
+        let CommandSettings::Tokens(tokens) =
+            resolve(&["tokens", "revoke", "nightly", "--state", "branch.db"]).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(tokens.state, PathBuf::from("branch.db"));
+        assert_eq!(tokens.action, TokenAction::Revoke { name: "nightly".into() });
+    }
+
+    fn serve(args: &[&str]) -> Result<ServeSettings, SettingsError> {
+        match resolve(&[&["serve"], args].concat())? {
+            CommandSettings::Serve(settings) => Ok(*settings),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn serve_listens_on_this_machine_and_reads_credentials_as_run_does() {
+        let err = serve(&[]).unwrap_err();
+        assert!(matches!(err, SettingsError::NoCredentials { .. }), "{err}");
+        let s = serve(&["--sandbox"]).unwrap();
+        assert_eq!((s.listen, s.max_upload), (DEFAULT_SERVE_LISTEN, DEFAULT_MAX_UPLOAD));
+        assert!(s.listen.ip().is_loopback());
+        assert_eq!(s.state, PathBuf::from(DEFAULT_SANDBOX_STATE));
+        assert!(s.sandbox && !s.today_pinned);
+        assert_eq!(s.session_lifetime, SESSION_LIFETIME);
+    }
+
+    #[test]
+    fn serve_takes_runs_flags_and_its_own() {
+        let s = serve(&[
+            "--sandbox",
+            "--listen",
+            "0.0.0.0:9000",
+            "--max-upload",
+            "2MiB",
+            "--rate",
+            "5/s",
+            "--concurrency",
+            "3",
+            "--min-age",
+            "21",
+            "--map",
+            "pancard=PAN Number",
+            "--today",
+            "2026-01-02",
+        ])
+        .unwrap();
+        assert_eq!(s.listen, "0.0.0.0:9000".parse().unwrap());
+        assert_eq!(s.max_upload, 2 * 1024 * 1024);
+        assert_eq!((s.engine.rate.to_string(), s.engine.concurrency.get()), ("5/s".to_owned(), 3));
+        assert_eq!(s.input.min_age, 21);
+        assert_eq!(s.input.map.len(), 1);
+        assert!(s.today_pinned);
+        assert_eq!(s.input.today, chrono::NaiveDate::from_ymd_opt(2026, 1, 2).unwrap());
+        for (args, start) in [
+            (&["--max-upload", "50 parsecs"][..], "--max-upload: \"50 parsecs\""),
+            (&["--max-upload", "10"][..], "--max-upload: \"10\""),
+            (&["--listen", "example.com:80"][..], "--listen: \"example.com:80\""),
+            (&["--rate", "fast"][..], "--rate: \"fast\""),
+        ] {
+            let err = serve(&[&["--sandbox"], args].concat()).unwrap_err().to_string();
+            assert!(err.starts_with(start), "{args:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn sizes_as_people_write_them() {
+        for (text, bytes) in [
+            ("50MB", 50_000_000),
+            ("50mb", 50_000_000),
+            ("500kB", 500_000),
+            ("2MiB", 2 * 1024 * 1024),
+            ("1GiB", 1 << 30),
+            ("1048576", 1_048_576),
+            (" 20 MB ", 20_000_000),
+        ] {
+            assert_eq!(parse_size(text), Some(bytes), "{text}");
+        }
+        for text in ["", "MB", "1.5MB", "-1MB", "5 TB", "99999999999999999999GB"] {
+            assert_eq!(parse_size(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_name_that_cannot_be_shown_safely_is_refused() {
+        let err = resolve(&["users", "add", "<b>x</b>"]).unwrap_err().to_string();
+        assert!(err.starts_with("NAME: \"<b>x</b>\" is not a name of 1 to 64"), "{err}");
+        assert!(resolve(&["tokens", "add", "two words"]).is_err());
+    }
+}

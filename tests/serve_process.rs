@@ -1,0 +1,335 @@
+//! The real `cibil-bulk serve` binary as a child process, against a sandbox in the test's process:
+//! stopped with SIGTERM (requests in flight finish, the rest stays pending, exit 0) or killed with
+//! SIGKILL, then started again, it resumes the upload that was being registered by itself, and
+//! the sandbox proves nobody was registered twice. And `users` and `tokens`, which say who may use
+//! it: secrets kept only as hashes, a token alone on the last line of the output.
+
+mod common;
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use cibil_bulk::sandbox::{SANDBOX_COMPANY_CODE, SANDBOX_REGISTRATION_ID, Sandbox, SandboxConfig};
+use common::{HEADER, TODAY, customer};
+use serde_json::Value;
+
+fn binary(dir: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cibil-bulk"));
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy().into_owned();
+        if key.starts_with("CIBIL_BULK_") || key.starts_with("AOPAY_") {
+            command.env_remove(key);
+        }
+    }
+    command
+        .current_dir(dir)
+        .env("CIBIL_BULK_TODAY", TODAY)
+        .env("AOPAY_REGISTRATION_ID", SANDBOX_REGISTRATION_ID)
+        .env("AOPAY_COMPANY_CODE", SANDBOX_COMPANY_CODE)
+        .args(args);
+    command
+}
+
+/// A `serve` process, with its address read from what it says at start.
+struct Serving {
+    child: Child,
+    base: String,
+    stderr: mpsc::Receiver<String>,
+    /// What it said before it listened.
+    early: Vec<String>,
+}
+
+impl Serving {
+    fn start(dir: &Path, endpoint: &str) -> Serving {
+        let mut child = binary(
+            dir,
+            &[
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--endpoint",
+                endpoint,
+                "--rate",
+                "40/s",
+                "--concurrency",
+                "4",
+            ],
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve starts");
+        let (lines, stderr) = mpsc::channel();
+        let pipe = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let _ = lines.send(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut early = Vec::new();
+        let base = loop {
+            let line = stderr
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .unwrap_or_else(|_| panic!("serve says where it listens; it said:\n{}", early.join("\n")));
+            if let Some(rest) = line.strip_prefix("Listening on ") {
+                break rest.split_whitespace().next().unwrap().to_owned();
+            }
+            early.push(line);
+        };
+        Serving { child, base, stderr, early }
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill").args([signal, &pid]).status().unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to end; its exit code.
+    fn wait(&mut self) -> Option<i32> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(Instant::now() < deadline, "serve did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Everything it said on stderr: so far while it runs, all of it once it has ended.
+    fn said(&mut self) -> String {
+        let ended = self.child.try_wait().unwrap().is_some();
+        let later: Vec<String> =
+            if ended { self.stderr.iter().collect() } else { self.stderr.try_iter().collect() };
+        self.early.iter().cloned().chain(later).collect::<Vec<_>>().join("\n")
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn token(dir: &Path) -> String {
+    let output = binary(dir, &["tokens", "add", "nightly-cron"]).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap().lines().last().unwrap().to_owned()
+}
+
+fn customers(n: u32) -> Vec<u8> {
+    let mut text = format!("{HEADER}\n");
+    for i in 0..n {
+        text.push_str(&customer(i));
+        text.push('\n');
+    }
+    text.into_bytes()
+}
+
+async fn upload_and_register(http: &reqwest::Client, base: &str, token: &str, rows: u32) -> u64 {
+    let part = reqwest::multipart::Part::bytes(customers(rows)).file_name("big.csv");
+    let form = reqwest::multipart::Form::new().part("file", part);
+    let created: Value = http
+        .post(format!("{base}/api/uploads"))
+        .bearer_auth(token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_u64().expect("an upload");
+    let answer =
+        http.post(format!("{base}/api/uploads/{id}/register")).bearer_auth(token).send().await.unwrap();
+    assert_eq!(answer.status(), reqwest::StatusCode::ACCEPTED);
+    id
+}
+
+async fn summary(http: &reqwest::Client, base: &str, token: &str, id: u64) -> Value {
+    http.get(format!("{base}/api/uploads/{id}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Rows of the state per status, read while no server runs.
+fn statuses(state: &Path) -> std::collections::BTreeMap<String, u64> {
+    let db = rusqlite::Connection::open(state).unwrap();
+    let mut stmt = db.prepare("SELECT status, COUNT(*) FROM rows GROUP BY status").unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+}
+
+fn upload_state(state: &Path, id: u64) -> String {
+    let db = rusqlite::Connection::open(state).unwrap();
+    db.query_row("SELECT state FROM uploads WHERE id = ?1", [id], |r| r.get(0)).unwrap()
+}
+
+/// Stops (or kills) a server halfway through a job, starts it again, and checks the job ends
+/// with every customer registered once.
+async fn stop_halfway_and_resume(signal: &str) -> (PathBuf, tempfile::TempDir, Vec<String>) {
+    // Slow enough answers that the job is still going when the signal comes.
+    let config =
+        SandboxConfig { latency: Duration::from_millis(40), seed: Some(11), ..SandboxConfig::default() };
+    let sandbox = Sandbox::start(([127, 0, 0, 1], 0).into(), config).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("cibil-bulk.db");
+    let token = token(dir.path());
+    let http = reqwest::Client::new();
+    const ROWS: u32 = 240;
+
+    let mut first = Serving::start(dir.path(), &sandbox.endpoint());
+    let id = upload_and_register(&http, &first.base, &token, ROWS).await;
+    while sandbox.stats().registered < 30 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    first.signal(signal);
+    let code = first.wait();
+    let mut said = vec![first.said()];
+    let stopped_at = sandbox.stats();
+    let counts = statuses(&state);
+    assert!(counts.get("pending").copied().unwrap_or(0) > 0, "the rest is left to send: {counts:?}");
+    if signal == "-TERM" {
+        assert_eq!(code, Some(0), "SIGTERM ends serve with 0:\n{}", said[0]);
+        assert_eq!(upload_state(&state, id), "interrupted");
+        assert_eq!(counts.get("in_flight"), None, "requests in flight finished: {counts:?}");
+        // Every registration the sandbox made is recorded, and nothing more.
+        assert_eq!(counts.get("registered").copied().unwrap_or(0), stopped_at.registered, "{counts:?}");
+    } else {
+        assert_eq!(code, None, "killed by a signal");
+        assert_eq!(upload_state(&state, id), "running");
+    }
+
+    // Started again, it resumes by itself.
+    let mut second = Serving::start(dir.path(), &sandbox.endpoint());
+    let done = loop {
+        let summary = summary(&http, &second.base, &token, id).await;
+        if summary["state"] == "finished" {
+            break summary;
+        }
+        assert_ne!(summary["state"], "aborted", "{summary}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    said.push(second.said());
+    assert_eq!(done["counts"]["registered"], u64::from(ROWS), "{done}");
+    assert_eq!(done["resumed"], true);
+    let stats = sandbox.stats();
+    assert_eq!(stats.registered, u64::from(ROWS));
+    assert!(stats.order_ids_registered_more_than_once.is_empty());
+    assert!(stats.pans_registered_more_than_once.is_empty(), "{:?}", stats.pans_registered_more_than_once);
+    // The only requests sent again are those whose answers were lost or not yet recorded when
+    // the process stopped: once more each, with the same order id.
+    let again = &stats.order_ids_sent_more_than_once;
+    assert!(again.values().all(|n| *n == 2), "{again:?}");
+    assert_eq!(
+        stats.requests - u64::from(ROWS),
+        again.len() as u64,
+        "{} requests for {ROWS} rows",
+        stats.requests
+    );
+    drop(second);
+    (state, dir, said)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_the_requests_in_flight_exits_0_and_the_next_start_resumes() {
+    let (_, _dir, said) = tokio::time::timeout(Duration::from_secs(120), stop_halfway_and_resume("-TERM"))
+        .await
+        .expect("within two minutes");
+    assert!(said[0].contains("Stopping: no new requests"), "{}", said[0]);
+    assert!(said[1].contains("Resuming upload 1"), "{}", said[1]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_sigkill_the_next_start_resumes_the_job_and_nobody_is_registered_twice() {
+    let (_, _dir, said) = tokio::time::timeout(Duration::from_secs(120), stop_halfway_and_resume("-KILL"))
+        .await
+        .expect("within two minutes");
+    assert!(said[1].contains("Resuming upload 1"), "{}", said[1]);
+    assert!(
+        said[1].contains("stopped without releasing it"),
+        "the dead server's lock is taken over: {}",
+        said[1]
+    );
+}
+
+#[test]
+fn users_and_tokens_keep_only_hashes_and_the_token_is_the_last_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], stdin: &str| {
+        let mut child = binary(dir.path(), args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        let output = child.wait_with_output().unwrap();
+        (
+            output.status.code(),
+            String::from_utf8(output.stdout).unwrap(),
+            String::from_utf8(output.stderr).unwrap(),
+        )
+    };
+    let password = "correct horse battery staple";
+    let (code, _, err) = run(&["users", "add", "asha", "--password-stdin"], &format!("{password}\n"));
+    assert_eq!(code, Some(0), "{err}");
+    let (code, _, err) = run(&["users", "add", "ravi", "--password-stdin"], "short\n");
+    assert_eq!(code, Some(2));
+    assert!(err.contains("at least 10 characters"), "{err}");
+    let (code, _, err) = run(&["users", "add", "ravi"], "");
+    assert_eq!(code, Some(2), "no terminal to ask on");
+    assert!(err.contains("--password-stdin"), "{err}");
+    let (code, _, err) = run(&["users", "add", "asha", "--password-stdin"], &format!("{password}\n"));
+    assert_eq!(code, Some(2));
+    assert!(err.contains("already"), "{err}");
+    let (_, listed, _) = run(&["users", "list"], "");
+    assert!(listed.contains("asha") && listed.contains("never"), "{listed}");
+
+    let (code, out, err) = run(&["tokens", "add", "nightly-cron"], "");
+    assert_eq!(code, Some(0), "{err}");
+    let token = out.lines().last().unwrap().to_owned();
+    assert!(token.starts_with("cbk_") && token.len() == 68, "{out}");
+    assert!(!err.contains(&token), "the token only on stdout");
+    let (code, out, _) = run(&["tokens", "add", "other", "-q"], "");
+    assert_eq!(code, Some(0));
+    assert_eq!(out.lines().count(), 1, "-q leaves the token alone: {out}");
+
+    // Neither the password nor the token is anywhere in the state: only their hashes.
+    let state = dir.path().join("cibil-bulk.db");
+    let mut bytes = std::fs::read(&state).unwrap();
+    bytes.extend(std::fs::read(dir.path().join("cibil-bulk.db-wal")).unwrap_or_default());
+    for secret in [password, token.as_str(), token.trim_start_matches("cbk_")] {
+        assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()), "{secret} is stored");
+    }
+    let db = rusqlite::Connection::open(&state).unwrap();
+    let hash: String =
+        db.query_row("SELECT password_hash FROM users WHERE name = 'asha'", [], |r| r.get(0)).unwrap();
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+
+    let (_, listed, _) = run(&["tokens", "list"], "");
+    assert!(
+        listed.contains("nightly-cron") && listed.contains("live") && !listed.contains("cbk_"),
+        "{listed}"
+    );
+    let (code, _, _) = run(&["tokens", "revoke", "nightly-cron"], "");
+    assert_eq!(code, Some(0));
+    let (_, listed, _) = run(&["tokens", "list"], "");
+    assert!(listed.contains("revoked"), "{listed}");
+    let (code, _, err) = run(&["tokens", "revoke", "nightly-cron"], "");
+    assert_eq!(code, Some(2), "{err}");
+    let (code, _, _) = run(&["users", "remove", "asha"], "");
+    assert_eq!(code, Some(0));
+    let (_, listed, _) = run(&["users", "list"], "");
+    assert!(!listed.contains("asha"), "{listed}");
+}
