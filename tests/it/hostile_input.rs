@@ -6,12 +6,10 @@
 //! The default suite runs them at a size that takes the same paths quickly; the `#[ignore]`d
 //! `full_size_*` tests run them at the sizes of issue #7 (100 MB cell, 1,000,000 rows), in a
 //! release build (a debug binary outruns the harness's 60 s per command on the million rows):
-//! `cargo test --release --test hostile_input -- --ignored` (about 20 s). Peak memory is measured
+//! `cargo test --release --test it hostile_input:: -- --ignored` (about 20 s). Peak memory is measured
 //! outside the tests, with `/usr/bin/time -v target/release/cibil-bulk validate FILE`.
 
-mod common;
-
-use common::{HEADER, Test, customer};
+use crate::common::{HEADER, Test, customer};
 
 /// How big the hostile files are.
 #[derive(Debug, Clone, Copy)]
@@ -26,7 +24,7 @@ const QUICK: Size = Size { cell_bytes: 3 * 1024 * 1024, duplicates: 5_000 };
 const FULL: Size = Size { cell_bytes: 100 * 1024 * 1024, duplicates: 1_000_000 };
 
 /// `validate` and `run --dry-run` on the same file, each with its own directory.
-fn both(name: &str, bytes: &[u8], validate_args: &[&str]) -> (common::Run, common::Run) {
+fn both(name: &str, bytes: &[u8], validate_args: &[&str]) -> (crate::common::Run, crate::common::Run) {
     let validate =
         Test::new().file(name, bytes).arg("validate").arg(name).args(validate_args.iter().copied()).run();
     let dry_run = Test::new().file(name, bytes).args(["run", name, "--dry-run"]).run();
@@ -56,7 +54,7 @@ fn a_huge_cell_is_one_row_error() {
 }
 
 #[test]
-#[ignore = "100 MB: cargo test --release --test hostile_input -- --ignored"]
+#[ignore = "100 MB: cargo test --release --test it hostile_input:: -- --ignored"]
 fn full_size_a_100_mb_cell_is_one_row_error() {
     a_huge_cell_is_one_row_error_and_the_rest_is_read(FULL);
 }
@@ -128,7 +126,7 @@ fn one_pan_on_every_row_is_sent_once() {
 }
 
 #[test]
-#[ignore = "1,000,000 rows: cargo test --release --test hostile_input -- --ignored"]
+#[ignore = "1,000,000 rows: cargo test --release --test it hostile_input:: -- --ignored"]
 fn full_size_a_million_rows_of_one_pan() {
     one_pan_on_every_row(FULL);
 }

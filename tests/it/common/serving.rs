@@ -32,7 +32,8 @@ pub fn sample(name: &str) -> Vec<u8> {
 pub struct Served {
     pub dir: tempfile::TempDir,
     pub state: PathBuf,
-    pub server: Option<Server>,
+    /// Serving until the test ends.
+    _server: Server,
     pub base: String,
     pub http: reqwest::Client,
     pub sandbox: Sandbox,
@@ -83,7 +84,7 @@ impl Served {
             .timeout(Duration::from_secs(30))
             .build()
             .unwrap();
-        Served { dir, state, server: Some(server), base, http, sandbox }
+        Served { dir, state, _server: server, base, http, sandbox }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -93,13 +94,6 @@ impl Served {
     /// The sandbox's statistics: what was sent.
     pub fn stats(&self) -> Stats {
         self.sandbox.stats()
-    }
-
-    /// Stops the server as SIGTERM does, and waits for it.
-    pub async fn stop(&mut self) {
-        if let Some(server) = self.server.take() {
-            server.stop().await.expect("the server stops cleanly");
-        }
     }
 
     /// A request to the API with the token.

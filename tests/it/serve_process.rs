@@ -4,16 +4,14 @@
 //! the sandbox proves nobody was registered twice. And `users` and `tokens`, which say who may use
 //! it: secrets kept only as hashes, a token alone on the last line of the output.
 
-mod common;
-
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use crate::common::{HEADER, TODAY, customer};
 use cibil_bulk::sandbox::{SANDBOX_COMPANY_CODE, SANDBOX_REGISTRATION_ID, Sandbox, SandboxConfig};
-use common::{HEADER, TODAY, customer};
 use serde_json::Value;
 
 fn binary(dir: &Path, args: &[&str]) -> Command {

@@ -8,9 +8,6 @@
 //! directory is the temporary one, so messages name files by relative paths (snapshots are the
 //! same on every machine) and no `cibil-bulk.toml` of the developer's is read.
 
-// Each test crate compiles this module and uses its own part of it.
-#![allow(dead_code)]
-
 pub mod runs;
 pub mod serving;
 
@@ -214,12 +211,6 @@ impl Run {
             .collect();
         names.sort();
         names
-    }
-
-    #[track_caller]
-    pub fn absent(&self, name: &str) -> &Run {
-        assert!(!self.path(name).exists(), "{name} was written\n{}", self.describe());
-        self
     }
 
     #[track_caller]

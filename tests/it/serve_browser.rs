@@ -10,15 +10,13 @@
 //! its name; `.ci/run` installs them and sets CIBIL_BULK_REQUIRE_BROWSER, which turns a missing
 //! browser into a failure.
 
-mod common;
-
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common::serving::{PASSWORD, Served, USER};
 use calamine::Reader as _;
-use common::serving::{PASSWORD, Served, USER};
 use fantoccini::{Client, ClientBuilder, Locator};
 
 const CHROMIUM: &str = "/usr/bin/chromium";

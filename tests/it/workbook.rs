@@ -1,10 +1,8 @@
 //! Spreadsheets in and out: workbooks read directly (typed cells, title blocks, sheets), the
 //! annotated errors workbook read back, and the generator of `samples/customers.xlsx` and
 //! `samples/customers.ods` — the samples are made here, from `samples/customers.csv`, so no binary
-//! is committed that nobody can regenerate. `UPDATE_SAMPLES=1 cargo test --test workbook` writes
+//! is committed that nobody can regenerate. `UPDATE_SAMPLES=1 cargo test --test it workbook::` writes
 //! them; otherwise the test checks the committed ones hold what the generator makes.
-
-mod common;
 
 use std::collections::BTreeMap;
 use std::io::{Cursor, Read as _};
@@ -154,12 +152,13 @@ fn the_samples_are_what_the_generator_makes() {
             std::fs::write(&path, &built).unwrap();
             continue;
         }
-        let committed = std::fs::read(&path)
-            .unwrap_or_else(|_| panic!("{path} is missing: run UPDATE_SAMPLES=1 cargo test --test workbook"));
+        let committed = std::fs::read(&path).unwrap_or_else(|_| {
+            panic!("{path} is missing: run UPDATE_SAMPLES=1 cargo test --test it workbook::")
+        });
         assert_eq!(
             contents(committed),
             contents(built),
-            "{name} is stale: run UPDATE_SAMPLES=1 cargo test --test workbook"
+            "{name} is stale: run UPDATE_SAMPLES=1 cargo test --test it workbook::"
         );
     }
 }
@@ -342,7 +341,7 @@ fn corrupt_workbooks_are_file_level_errors() {
     for path in [&truncated, &png] {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_cibil-bulk"))
             .args(["validate", path.to_str().unwrap()])
-            .env("CIBIL_BULK_TODAY", common::TODAY)
+            .env("CIBIL_BULK_TODAY", crate::common::TODAY)
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
@@ -368,7 +367,7 @@ fn the_errors_workbook_marks_exactly_the_offending_cells() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_cibil-bulk"))
         .current_dir(dir.path())
         .args(["validate", "customers.xlsx", "--errors", "to-fix.xlsx"])
-        .env("CIBIL_BULK_TODAY", common::TODAY)
+        .env("CIBIL_BULK_TODAY", crate::common::TODAY)
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
@@ -442,7 +441,7 @@ fn a_workbook_runs_end_to_end_and_answers_in_a_workbook() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_cibil-bulk"))
         .current_dir(dir.path())
         .args(["run", "customers.xlsx", "--sandbox", "--rate", "1000/s"])
-        .env("CIBIL_BULK_TODAY", common::TODAY)
+        .env("CIBIL_BULK_TODAY", crate::common::TODAY)
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));

@@ -7,17 +7,15 @@
 //!
 //! The bombs are written as streams (a MiB at a time), so the tests stay small in memory too.
 
-mod common;
-
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::common::{HEADER, TODAY};
 use cibil_bulk::input::{
     self, Limit, ProbeOptions, RawRow, RowReader, SheetOptions, WorkbookKind, WorkbookLimits, WorkbookRefusal,
 };
-use common::{HEADER, TODAY};
 use zip::write::SimpleFileOptions;
 
 /// The bound every test holds the binary to: far above what a refusal needs (a few MiB), far
@@ -127,7 +125,10 @@ fn write_xlsx(path: &Path, rows: impl FnOnce(&mut dyn Write)) {
 /// Rows of the same customer until the sheet's data is `bytes` long.
 fn customer_rows(bytes: u64) -> impl FnOnce(&mut dyn Write) {
     move |out| {
-        let row = format!("<row>{}</row>", common::customer(1).split(',').map(text_cell).collect::<String>());
+        let row = format!(
+            "<row>{}</row>",
+            crate::common::customer(1).split(',').map(text_cell).collect::<String>()
+        );
         let chunk = row.repeat((MIB as usize) / row.len());
         let mut written = 0u64;
         while written < bytes {
@@ -205,7 +206,7 @@ fn a_cell_of_2_mib_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("cell.xlsx");
     write_xlsx(&path, |out| {
-        let row = common::customer(1).replace("Ravi", &"R".repeat(2 * MIB as usize));
+        let row = crate::common::customer(1).replace("Ravi", &"R".repeat(2 * MIB as usize));
         write!(out, "<row>{}</row>", row.split(',').map(text_cell).collect::<String>()).unwrap();
     });
     let run = measured(dir.path(), &["validate", "cell.xlsx"]);
@@ -258,13 +259,13 @@ fn an_ods_within_the_limits_still_reads() {
         .map(|i| {
             format!(
                 "<table:table-row>{}</table:table-row>",
-                common::customer(i).split(',').map(|c| cell(c.to_owned())).collect::<String>()
+                crate::common::customer(i).split(',').map(|c| cell(c.to_owned())).collect::<String>()
             )
         })
         .collect();
     write_ods(&dir.path().join("fine.ods"), &rows);
     let bytes = std::fs::read(dir.path().join("fine.ods")).unwrap();
-    let run = common::Test::new().file("fine.ods", bytes).args(["validate", "fine.ods"]).run();
+    let run = crate::common::Test::new().file("fine.ods", bytes).args(["validate", "fine.ods"]).run();
     run.code(0).stdout_contains("fine.ods: 3 rows");
 }
 
@@ -421,7 +422,7 @@ fn header_strings() -> Vec<String> {
 #[test]
 fn a_genuine_xls_reads_through_the_guard() {
     let mut strings = header_strings();
-    strings.extend(common::customer(1).split(',').map(str::to_owned));
+    strings.extend(crate::common::customer(1).split(',').map(str::to_owned));
     let cells = (0..6u16).map(|c| (0, c, u32::from(c))).chain((0..6u16).map(|c| (1, c, 6 + u32::from(c))));
     let file = compound_file(&biff(&strings, cells));
     assert_eq!(input::check_workbook(&file, WorkbookKind::LegacyExcel, &WorkbookLimits::default()), Ok(()));
@@ -434,7 +435,7 @@ fn a_genuine_xls_reads_through_the_guard() {
     let mut reader = RowReader::open(&path, &probe, &[], &[], &SheetOptions::default()).unwrap();
     let mut row = RawRow::default();
     assert!(reader.read_row(&mut row).unwrap());
-    assert_eq!((row.line, row.cells.get(2)), (2, Some(common::pan(1).as_str())));
+    assert_eq!((row.line, row.cells.get(2)), (2, Some(crate::common::pan(1).as_str())));
     assert!(!reader.read_row(&mut row).unwrap());
 }
 
@@ -548,7 +549,7 @@ fn each_limit_refuses_a_sheet_over_it_and_names_it() {
     let path = dir.path().join("small.xlsx");
     write_xlsx(&path, |out| {
         for i in 0..30 {
-            let cells: String = common::customer(i).split(',').map(text_cell).collect();
+            let cells: String = crate::common::customer(i).split(',').map(text_cell).collect();
             write!(out, "<row>{cells}</row>").unwrap();
         }
     });

@@ -1,18 +1,13 @@
 //! Hostile disks and damaged state: each is a clear message and exit status, never a panic, and
 //! never a registered customer forgotten (and so registered again) without the user being told.
-//! Cases that need a full or read-only filesystem mount a small tmpfs, which needs root; where that
-//! is not allowed they say so and check what they can.
-
-// A case that cannot run here says so on stderr rather than passing in silence.
-#![allow(clippy::print_stderr)]
-
-mod common;
+//! Cases that need a full or read-only filesystem mount a small tmpfs, which needs root: they are
+//! ignored elsewhere, with the reason, and `.ci/run` runs them as root.
 
 use std::path::Path;
 use std::process::Command;
 
+use crate::common::runs::{Server, Work, code, customers, read_csv, statuses, stderr};
 use cibil_bulk::sandbox::SandboxConfig;
-use common::runs::{Server, Work, code, customers, read_csv, statuses, stderr};
 
 fn sent(server: &Server) -> u64 {
     server.stats().requests
@@ -135,7 +130,7 @@ fn a_changed_file_is_a_new_run_and_the_paused_one_is_named() {
 
     // The clerk edits the file while the run is paused: one customer fixed, one added.
     let mut text = customers(0, 60);
-    text.push_str(&common::customer(500));
+    text.push_str(&crate::common::customer(500));
     text.push('\n');
     work.write("in.csv", &text);
     let out = work.run("in.csv", &[]);
@@ -159,7 +154,7 @@ fn purge_removes_personal_data_and_keeps_recognising_customers() {
     assert!(stderr(&out).contains("5 rows in 1 finished runs"), "{}", stderr(&out));
     let state = std::fs::read(work.path("cibil-bulk.db")).unwrap();
     for i in 0..5 {
-        let pan = common::pan(i);
+        let pan = crate::common::pan(i);
         assert!(!state.windows(pan.len()).any(|w| w == pan.as_bytes()), "{pan} is still in the state");
     }
     let out = work.output(&["status"]);
@@ -199,13 +194,13 @@ impl Drop for Mounted {
 }
 
 #[test]
+#[ignore = "needs root, to mount a small tmpfs: .ci/run runs it as root"]
 fn a_full_disk_for_the_results_is_reported_and_export_recovers_them() {
     let server = Server::plain();
     let work = Work::new(&server);
     work.write("in.csv", &customers(0, 400));
     let Some(_disk) = small_disk(&work.path("full"), "size=12k") else {
-        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
-        return;
+        panic!("cannot mount a tmpfs here: this test needs root (.ci/run runs it as root)");
     };
     let out = work.run("in.csv", &["--output", "full/results.csv", "--errors", "errors.csv"]);
     code(&out, 3);
@@ -224,13 +219,13 @@ fn a_full_disk_for_the_results_is_reported_and_export_recovers_them() {
 }
 
 #[test]
+#[ignore = "needs root, to mount a small tmpfs: .ci/run runs it as root"]
 fn a_read_only_output_directory_is_refused_up_front() {
     let server = Server::plain();
     let work = Work::new(&server);
     work.write("in.csv", &customers(0, 3));
     let Some(_disk) = small_disk(&work.path("ro"), "ro,size=64k") else {
-        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
-        return;
+        panic!("cannot mount a tmpfs here: this test needs root (.ci/run runs it as root)");
     };
     let out = work.run("in.csv", &["--output", "ro/results.csv"]);
     code(&out, 2);
@@ -240,13 +235,13 @@ fn a_read_only_output_directory_is_refused_up_front() {
 }
 
 #[test]
+#[ignore = "needs root, to mount a small tmpfs: .ci/run runs it as root"]
 fn a_full_disk_under_the_state_stops_the_run_and_loses_nothing() {
     let server = Server::plain();
     let work = Work::new(&server);
     work.write("in.csv", &customers(0, 2000));
     let Some(_disk) = small_disk(&work.path("small"), "size=160k") else {
-        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
-        return;
+        panic!("cannot mount a tmpfs here: this test needs root (.ci/run runs it as root)");
     };
     let out = work.run("in.csv", &["--state", "small/state.db"]);
     let status = out.status.code();

@@ -3,9 +3,7 @@
 //! files it writes. The rules themselves are unit-tested beside their code; these tests prove
 //! what a clerk and a cron job see.
 
-mod common;
-
-use common::{Csv, HEADER, Test, customer, lines, mobile, pan};
+use crate::common::{Csv, HEADER, Test, customer, lines, mobile, pan};
 
 /// The header of [`HEADER`] files, as the errors file repeats it after its `error` column.
 const ERRORS_HEADER: [&str; 7] =
@@ -812,7 +810,7 @@ fn a_large_generated_file_validates_with_the_right_counts() {
 #[test]
 fn messy_export_snapshots() {
     let run = Test::new()
-        .file("messy-export.csv", include_bytes!("../samples/messy-export.csv"))
+        .file("messy-export.csv", include_bytes!("../../samples/messy-export.csv"))
         .args(["validate", "messy-export.csv", "--errors", "errors.csv", "--output", "report.csv"])
         .run();
     run.code(1).stderr_is_empty();

@@ -4,13 +4,11 @@
 //! session, a form without its CSRF token, too many failed logins), the limits (413, 422), each
 //! call of the API, and two uploads that share customers, sent once.
 
-mod common;
-
 use std::future::Future;
 use std::time::Duration;
 
-use common::serving::{PASSWORD, Served, TOKEN, USER, csv_rows, sample, set_cookie_header};
-use common::{HEADER, customer};
+use crate::common::serving::{PASSWORD, Served, TOKEN, USER, csv_rows, sample, set_cookie_header};
+use crate::common::{HEADER, customer};
 use reqwest::header::{COOKIE, RETRY_AFTER, WWW_AUTHENTICATE};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -20,7 +18,7 @@ async fn within_a_minute(test: impl Future<Output = ()>) {
     tokio::time::timeout(Duration::from_secs(60), test).await.expect("the test took over a minute");
 }
 
-/// A CSV of the customers numbered `from..from + n` (see `common::customer`).
+/// A CSV of the customers numbered `from..from + n` (see `crate::common::customer`).
 fn customers(from: u32, n: u32) -> Vec<u8> {
     let mut text = format!("{HEADER}\n");
     for i in from..from + n {
@@ -108,7 +106,7 @@ async fn the_session_cookie_is_private_and_an_expired_session_signs_out() {
         let form = served.http.get(served.url("/login")).send().await.unwrap();
         let login_cookie = set_cookie_header(&form, "cibil_bulk_login").unwrap();
         let token = login_cookie.split(';').next().unwrap().to_owned();
-        let csrf = common::serving::hidden_csrf(&form.text().await.unwrap());
+        let csrf = crate::common::serving::hidden_csrf(&form.text().await.unwrap());
         let answer = served
             .http
             .post(served.url("/login"))

@@ -4,13 +4,11 @@
 //! credentials or an access token; every file written is private (0600); and formula payloads
 //! placed in every column come out neutralised in every CSV file the tool writes.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use crate::common::{HEADER, Test};
 use cibil_bulk::sandbox::{Sandbox, SandboxConfig};
-use common::{HEADER, Test};
 
 const REGISTRATION_ID: &str = "AOP-S3CR3T-4471";
 const COMPANY_CODE: &str = "CMP-S3CR3T-9902";
@@ -49,8 +47,8 @@ fn customer_file() -> (Vec<u8>, Vec<String>) {
     let header: Vec<&str> = HEADER.split(',').chain(["notes", PAYLOADS[0]]).collect();
     out.write_record(&header).unwrap();
     let mut row = |i: u32, change: Option<(usize, &str)>| {
-        let mut cells: Vec<String> = common::customer(i).split(',').map(str::to_owned).collect();
-        personal.extend([common::pan(i), common::mobile(i), format!("c{i}@example.com")]);
+        let mut cells: Vec<String> = crate::common::customer(i).split(',').map(str::to_owned).collect();
+        personal.extend([crate::common::pan(i), crate::common::mobile(i), format!("c{i}@example.com")]);
         cells.push(PAYLOADS[i as usize % PAYLOADS.len()].to_owned());
         cells.push("x".to_owned());
         if let Some((column, payload)) = change {
@@ -80,7 +78,7 @@ fn customer_file() -> (Vec<u8>, Vec<String>) {
 }
 
 #[track_caller]
-fn assert_not_shown(run: &common::Run, secrets: &[String], what: &str) {
+fn assert_not_shown(run: &crate::common::Run, secrets: &[String], what: &str) {
     for secret in secrets {
         run.terminal_lacks(secret);
     }
@@ -88,7 +86,7 @@ fn assert_not_shown(run: &common::Run, secrets: &[String], what: &str) {
 }
 
 #[track_caller]
-fn assert_formula_safe(run: &common::Run, name: &str) {
+fn assert_formula_safe(run: &crate::common::Run, name: &str) {
     let csv = run.csv(name);
     for (i, record) in std::iter::once(&csv.headers).chain(&csv.rows).enumerate() {
         for cell in record {
@@ -192,7 +190,7 @@ fn a_faulty_run_at_full_volume_shows_no_secret_and_writes_only_private_safe_file
 fn credentials_given_as_flags_are_refused_and_not_echoed() {
     for flag in ["--registration-id", "--company-code", "--RegistrationID", "--company_code"] {
         let run = Test::new()
-            .file("in.csv", format!("{HEADER}\n{}\n", common::customer(1)))
+            .file("in.csv", format!("{HEADER}\n{}\n", crate::common::customer(1)))
             .args(["run", "in.csv", "--sandbox", flag, REGISTRATION_ID])
             .run();
         run.code(2).stderr_contains("never taken from the command line").terminal_lacks(REGISTRATION_ID);

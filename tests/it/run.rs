@@ -2,16 +2,14 @@
 //! free port of 127.0.0.1, so every guarantee the README makes is checked from both sides — the files
 //! the tool wrote and what the server received.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::common::customer;
+use crate::common::runs::{Server, Work, assert_complete, code, customers, read_csv, statuses, stderr};
 use cibil_bulk::sandbox::{SANDBOX_COMPANY_CODE, SANDBOX_REGISTRATION_ID, SandboxConfig};
-use common::customer;
-use common::runs::{Server, Work, assert_complete, code, customers, read_csv, statuses, stderr};
 
 #[test]
 fn a_clean_run_registers_every_valid_row_and_reports_the_rest() {
@@ -40,8 +38,8 @@ fn a_clean_run_registers_every_valid_row_and_reports_the_rest() {
         let i: u32 = row["line"].parse::<u32>().unwrap() - 2;
         let body = serde_json::json!({
             "order_id": row["order_id"], "first_name": "Ravi", "middle_name": "", "last_name": "Kumar",
-            "pancard": common::pan(i), "date_of_birth": "31/01/1985", "email_id": format!("c{i}@example.com"),
-            "mobile_number": common::mobile(i), "RegistrationID": SANDBOX_REGISTRATION_ID, "CompanyCode": SANDBOX_COMPANY_CODE,
+            "pancard": crate::common::pan(i), "date_of_birth": "31/01/1985", "email_id": format!("c{i}@example.com"),
+            "mobile_number": crate::common::mobile(i), "RegistrationID": SANDBOX_REGISTRATION_ID, "CompanyCode": SANDBOX_COMPANY_CODE,
         });
         let answer = server.replay(&body);
         assert_eq!(answer["result"]["cibil_id"].as_str(), Some(row["cibil_id"].as_str()), "{answer}");
@@ -339,7 +337,7 @@ fn dry_run_sends_nothing_and_keeps_nothing() {
     code(&out, 1);
     let report = String::from_utf8_lossy(&out.stdout);
     assert!(report.contains("would send") && report.contains("8"), "{report}");
-    assert!(!report.contains(&common::pan(0)), "values are masked: {report}");
+    assert!(!report.contains(&crate::common::pan(0)), "values are masked: {report}");
     assert_eq!(server.stats().requests, 0);
     assert!(!work.path("cibil-bulk.db").exists());
     assert!(!work.path("in.results.csv").exists());

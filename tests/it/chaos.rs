@@ -5,19 +5,17 @@
 //! results file's, and no row the state recorded as registered ever sent again.
 //!
 //! In the default suite it runs a short soak. The long one:
-//! `CIBIL_BULK_SOAK_CYCLES=300 CIBIL_BULK_SOAK_ROWS=3000 cargo test --release --test chaos -- --nocapture`
+//! `CIBIL_BULK_SOAK_CYCLES=300 CIBIL_BULK_SOAK_ROWS=3000 cargo test --release --test it chaos:: -- --nocapture`
 //! (`CIBIL_BULK_SOAK_SEED` picks the kill moments; the seed used is printed).
 
 #![allow(clippy::print_stderr)]
-
-mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
+use crate::common::runs::{Server, Work, customers, read_csv};
 use cibil_bulk::sandbox::SandboxConfig;
-use common::runs::{Server, Work, customers, read_csv};
 use rand::{RngExt, SeedableRng};
 
 fn setting(name: &str, default: u64) -> u64 {

@@ -1,0 +1,19 @@
+//! The integration tests: the real binary, the sandbox and the server, each started by the test on
+//! 127.0.0.1 (port 0), checked from both sides. One test binary, so the shared harness (`common`)
+//! and the crate are linked once, not once per file.
+
+mod common;
+
+mod audit;
+mod chaos;
+mod hostile_input;
+mod hostile_network;
+mod run;
+mod sandbox;
+mod serve;
+mod serve_browser;
+mod serve_process;
+mod state_faults;
+mod validate;
+mod workbook;
+mod workbook_bombs;
