@@ -69,8 +69,7 @@ fn fixture() -> Fixture {
         .expect("write the customer file");
     let probe = input::probe(&path, ProbeOptions::default()).expect("probe");
     let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 25).expect("a date");
-    let mut rules = Rules::new(today);
-    rules.order_id_prefix = probe.sha256_hex()[..16].to_owned();
+    let rules = Rules::new(today);
     Fixture { _dir: dir, path, probe, rules }
 }
 

@@ -45,7 +45,7 @@ pub struct Intake<'a> {
 impl<'a> Intake<'a> {
     /// Opens the file and reads its header line (a missing column is reported here).
     pub fn open(settings: &'a InputSettings, probe: &'a Probe) -> anyhow::Result<Intake<'a>> {
-        let mut rules = settings.rules(&probe.sha256_hex());
+        let mut rules = settings.rules();
         let reader =
             RowReader::open(&settings.path, probe, &settings.map, &rules.required_fields(), &settings.sheet)?;
         rules.locator = reader.locator().clone();
@@ -91,7 +91,7 @@ impl<'a> Intake<'a> {
 /// A row's verdict as the state records it: the status, the values to send, and the texts the
 /// results and errors files show, made once here for every command that records rows.
 #[derive(Debug)]
-pub struct Recorded<'a> {
+pub struct RowRecord<'a> {
     line: u64,
     checked: &'a CheckedRow,
     status: RowStatus,
@@ -103,14 +103,14 @@ pub struct Recorded<'a> {
     flags: Vec<(usize, String)>,
 }
 
-impl<'a> Recorded<'a> {
-    pub fn new(line: u64, admission: Admission, checked: &'a CheckedRow) -> Recorded<'a> {
+impl<'a> RowRecord<'a> {
+    pub fn new(line: u64, admission: Admission, checked: &'a CheckedRow) -> RowRecord<'a> {
         let (status, duplicate_of) = match admission {
             Admission::Valid => (RowStatus::Pending, None),
             Admission::Invalid => (RowStatus::Invalid, None),
             Admission::Duplicate { of_line } => (RowStatus::Duplicate, Some(of_line)),
         };
-        Recorded {
+        RowRecord {
             line,
             checked,
             status,

@@ -3,19 +3,19 @@
 //! engine, then finish — record how the run ended, write the results and errors files from the
 //! state, and say how it went. `--dry-run` stops after the checks, sending and keeping nothing.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 
-use super::intake::{Intake, Recorded, warn_about_encoding};
+use super::intake::{Intake, RowRecord, warn_about_encoding};
 use super::{Exit, ResultsNotWritten, guard_outputs};
 use crate::api::{ApiSettings, Client, Credentials};
 use crate::engine::{self, EngineError, EngineReport, Stop, StopReason};
 use crate::input::{self, Probe};
 use crate::output::{
-    DryRunReport, Printer, Progress, RunSummary, notices, recorded_registrations, write_json, write_results,
+    DryRunReport, Printer, Progress, Recorded, RunSummary, notices, recorded_registrations, write_json,
+    write_results,
 };
 use crate::sandbox::{SANDBOX_COMPANY_CODE, SANDBOX_REGISTRATION_ID, Sandbox, SandboxConfig};
 use crate::settings::RunSettings;
@@ -155,7 +155,11 @@ impl Invocation<'_> {
             }
         }
         let recorded = recorded_registrations(&files.results);
-        let run = import(&mut store, settings, &files.probe, scope, &recorded, &files.results)?;
+        let (run, sent_before) =
+            import(&mut store, settings, &files.probe, scope, &recorded, &files.results)?;
+        if sent_before > 0 {
+            printer.note(notices::sent_again_by_customer(sent_before));
+        }
         Ok((store, run, false))
     }
 
@@ -271,9 +275,9 @@ fn import(
     settings: &RunSettings,
     probe: &Probe,
     endpoint: &str,
-    recorded: &HashSet<String>,
+    recorded: &Recorded,
     results: &Path,
-) -> anyhow::Result<RunRecord> {
+) -> anyhow::Result<(RunRecord, u64)> {
     let path = settings.input.path.as_path();
     let intake = Intake::open(&settings.input, probe)?;
     let run_settings = serde_json::json!({
@@ -295,20 +299,21 @@ fn import(
         &run_settings,
     )?;
     intake.scan(|row, admission, checked| {
-        let status = import.add(&Recorded::new(row.line, admission, checked).new_row(), row.cells.iter())?;
-        if let (RowStatus::Pending, Some(order_id)) = (status, &checked.order_id)
-            && recorded.contains(order_id)
+        let row_record = RowRecord::new(row.line, admission, checked);
+        let status = import.add(&row_record.new_row(), row.cells.iter())?;
+        if let (RowStatus::Pending, Some(a)) = (status, &row_record.applicant)
+            && recorded.contains(&a.pancard, checked.order_id.as_deref())
         {
-            resent.get_or_insert((row.line, order_id.clone()));
+            resent.get_or_insert(row.line);
             resent_rows += 1;
         }
         Ok(())
     })?;
-    if let Some((line, order_id)) = resent {
+    if let Some(line) = resent {
         // Dropping the import leaves no trace of this run.
         bail!(
-            "{} records {resent_rows} rows of this file as registered ({}, order id {order_id}, \
-             among them), but the state database {} has no run of it: it was moved or deleted, or \
+            "{} records {resent_rows} rows of this file as registered ({} among them), but the \
+             state database {} has no run of it: it was moved or deleted, or \
              this is another working directory. Running now would register those customers again. \
              Use --state with the database of the earlier run; to start afresh knowingly, move {} \
              away first. Nothing was sent.",
@@ -318,8 +323,9 @@ fn import(
             results.display()
         );
     }
+    let sent_before = import.resent();
     let id = import.finish()?;
-    store.run(id)?.context("the run just recorded is missing")
+    Ok((store.run(id)?.context("the run just recorded is missing")?, sent_before))
 }
 
 /// `--dry-run`: the same checks and the same ledger look-ups, inside a transaction that is
@@ -351,7 +357,7 @@ fn dry_run(settings: &RunSettings, probe: &Probe, printer: &Printer) -> anyhow::
     )?;
     let mut report = DryRunReport::default();
     intake.scan(|row, admission, checked| {
-        let recorded = Recorded::new(row.line, admission, checked);
+        let recorded = RowRecord::new(row.line, admission, checked);
         let status = import.add(&recorded.new_row(), std::iter::empty())?;
         report.add(row.line, status, recorded.applicant.as_ref());
         Ok(())

@@ -94,19 +94,26 @@ pub(super) fn run(
 ) -> Result<(), StoreError> {
     let mut after = 0;
     let mut next = ask(reader, run_id, &mut after, collector, stop, batch)?;
-    while let Some(Asked { page, claimed }) = next.take() {
+    while let Some(Asked { mut page, claimed }) = next.take() {
         // The collector answers every claim; an error there has already stopped the run.
         let Ok(Ok(claims)) = claimed.recv() else { break };
-        let mut to_send =
-            page.iter().zip(claims).filter(|(row, claim)| *claim == Claim::Send { line: row.line });
+        // A claimed row goes out under the order id its claim settled on: the customer's, when
+        // another run sent them without an answer.
+        let mut to_send = page.iter_mut().zip(claims).filter_map(|(row, claim)| match claim {
+            Claim::Send { line, order_id } if line == row.line => {
+                row.applicant.order_id = order_id;
+                Some(&*row)
+            }
+            _ => None,
+        });
         next = match ask(reader, run_id, &mut after, collector, stop, batch) {
             Ok(next) => next,
             Err(e) => {
-                release(to_send.map(|(row, _)| row), collector);
+                release(to_send, collector);
                 return Err(e);
             }
         };
-        for (row, _) in to_send.by_ref() {
+        for row in to_send.by_ref() {
             let job = Job { line: row.line, body: client.body(&row.applicant) };
             if stop.is_stopping() || queue.push(job, stop).is_err() {
                 release(std::iter::once(row), collector);
@@ -114,7 +121,7 @@ pub(super) fn run(
             }
         }
         // Claimed, never queued: straight back to pending.
-        release(to_send.map(|(row, _)| row), collector);
+        release(to_send, collector);
     }
     // Every page asked for went through the loop: once the run stops, `ask` asks for no more,
     // and the last page's claimed rows were released in it.

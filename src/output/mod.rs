@@ -20,7 +20,7 @@ pub use atomic::{AtomicFile, CsvFile, OutputError, safe_cell};
 pub use errors::ErrorsFile;
 pub use notices::DryRunReport;
 pub use progress::Progress;
-pub use run::{ResultsFile, RunSummary, recorded_registrations, write_results};
+pub use run::{Recorded, ResultsFile, RunSummary, recorded_registrations, write_results};
 pub use sheet::{SheetFile, is_workbook_path};
 pub use status::{local_time, status_report};
 pub use validation::{

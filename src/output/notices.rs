@@ -46,6 +46,15 @@ pub fn sent_again(rows: usize) -> String {
     )
 }
 
+/// Customers of this new run that an earlier run sent without an answer (the vendor may have
+/// registered them): they go out again under the order ids they went out with.
+pub fn sent_again_by_customer(rows: u64) -> String {
+    format!(
+        "{rows} customers of this file were sent by an earlier run that got no answer: they are sent \
+         again with the order ids they went out with, never new ones, so none is registered twice."
+    )
+}
+
 /// The file at `path` changed since an earlier run of it that has rows left.
 pub fn file_changed(path: &Path, other: &RunRecord, left: u64) -> String {
     format!(

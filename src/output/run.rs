@@ -304,33 +304,73 @@ impl RunSummary {
     }
 }
 
-/// The order ids an existing results file records as registered (or known): evidence of
-/// registrations a state database should know about. Empty when the file is absent or is not a
-/// results file.
-pub fn recorded_registrations(path: &Path) -> HashSet<String> {
+/// What an existing results file records as registered (or known): evidence of registrations a
+/// state database should know about, by their order ids and by the PANs in their rows (a made
+/// order id depends on the state's own secret, so a lost state is recognised by the PAN). Empty
+/// when the file is absent or is not a results file.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Recorded {
+    pub order_ids: HashSet<String>,
+    /// Every cell of a registered row shaped like a PAN, upper-cased, spaces and hyphens removed.
+    pub pans: HashSet<String>,
+}
+
+impl Recorded {
+    /// Whether the file records the customer with this PAN (normalised), or this order id.
+    pub fn contains(&self, pan: &str, order_id: Option<&str>) -> bool {
+        self.pans.contains(pan) || order_id.is_some_and(|id| self.order_ids.contains(id))
+    }
+}
+
+pub fn recorded_registrations(path: &Path) -> Recorded {
     if super::is_workbook_path(path) {
         use calamine::Reader as _;
-        let Ok(mut book) = calamine::open_workbook_auto(path) else { return HashSet::new() };
-        let Some(Ok(range)) = book.worksheet_range_at(0) else { return HashSet::new() };
+        let Ok(mut book) = calamine::open_workbook_auto(path) else { return Recorded::default() };
+        let Some(Ok(range)) = book.worksheet_range_at(0) else { return Recorded::default() };
         registered_in(range.rows().map(|r| r.iter().map(|c| c.to_string()).collect()))
     } else {
         let reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_path(path);
-        let Ok(mut reader) = reader else { return HashSet::new() };
+        let Ok(mut reader) = reader else { return Recorded::default() };
         registered_in(reader.records().map_while(Result::ok).map(|r| r.iter().map(str::to_owned).collect()))
     }
 }
 
-/// The order ids of the rows a results file marks registered or known, its cells read back as
-/// values: the mark that kept a cell such as `-12` from being taken for a formula comes off.
-fn registered_in(mut rows: impl Iterator<Item = Vec<String>>) -> HashSet<String> {
-    let Some(header) = rows.next() else { return HashSet::new() };
+/// The order ids and PANs of the rows a results file marks registered or known, its cells read
+/// back as values: the mark that kept a cell such as `-12` from being taken for a formula comes off.
+fn registered_in(mut rows: impl Iterator<Item = Vec<String>>) -> Recorded {
+    let mut recorded = Recorded::default();
+    let Some(header) = rows.next() else { return recorded };
     let column = |name: &str| header.iter().position(|h| header_key(h) == header_key(name));
     let (Some(order_id), Some(status)) = (column("order_id"), column("status")) else {
-        return HashSet::new();
+        return recorded;
     };
-    rows.filter(|r| r.get(status).is_some_and(|s| matches!(clean(s).as_ref(), "registered" | "known")))
-        .filter_map(|r| r.get(order_id).map(|id| clean(id).into_owned()).filter(|id| !id.is_empty()))
-        .collect()
+    for row in
+        rows.filter(|r| r.get(status).is_some_and(|s| matches!(clean(s).as_ref(), "registered" | "known")))
+    {
+        if let Some(id) = row.get(order_id).map(|id| clean(id).into_owned()).filter(|id| !id.is_empty()) {
+            recorded.order_ids.insert(id);
+        }
+        for cell in &row {
+            let pan: String = clean(cell)
+                .chars()
+                .filter(|c| !matches!(c, ' ' | '-'))
+                .map(|c| c.to_ascii_uppercase())
+                .collect();
+            if looks_like_pan(&pan) {
+                recorded.pans.insert(pan);
+            }
+        }
+    }
+    recorded
+}
+
+/// Five letters, four digits, a letter.
+fn looks_like_pan(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.len() == 10
+        && b[..5].iter().all(u8::is_ascii_uppercase)
+        && b[5..9].iter().all(u8::is_ascii_digit)
+        && b[9].is_ascii_uppercase()
 }
 
 #[cfg(test)]
@@ -346,10 +386,19 @@ mod tests {
             "\u{feff}line,order_id,status\n2,'-12,registered\n3,ORD-3,known\n4,'+4,failed\n5,,registered\n";
         std::fs::write(&path, text).unwrap();
         let found = recorded_registrations(&path);
-        assert_eq!(found, HashSet::from(["-12".to_owned(), "ORD-3".to_owned()]));
+        assert_eq!(found.order_ids, HashSet::from(["-12".to_owned(), "ORD-3".to_owned()]));
 
         std::fs::write(&path, "line,something,else\n2,a,b\n").unwrap();
-        assert!(recorded_registrations(&path).is_empty(), "not a results file");
-        assert!(recorded_registrations(&dir.path().join("absent.csv")).is_empty());
+        assert_eq!(recorded_registrations(&path), Recorded::default(), "not a results file");
+        assert_eq!(recorded_registrations(&dir.path().join("absent.csv")), Recorded::default());
+        // The PANs of registered rows, whatever column holds them and however they are written.
+        std::fs::write(
+            &path,
+            "line,order_id,status,PAN No\n2,CB1,registered,abcpk 1234f\n3,CB2,failed,ABCPK1235F\n",
+        )
+        .unwrap();
+        let found = recorded_registrations(&path);
+        assert_eq!(found.pans, HashSet::from(["ABCPK1234F".to_owned()]));
+        assert!(found.contains("ABCPK1234F", None) && !found.contains("ABCPK1235F", Some("CB9")));
     }
 }

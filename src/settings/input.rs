@@ -33,9 +33,8 @@ pub struct InputSettings {
 }
 
 impl InputSettings {
-    /// The validation rules for a file whose content hash is `sha256_hex` (rows named as lines
-    /// until the reader says otherwise).
-    pub fn rules(&self, sha256_hex: &str) -> Rules {
+    /// The validation rules for the file (rows named as lines until the reader says otherwise).
+    pub fn rules(&self) -> Rules {
         Rules {
             date_order: self.date_order,
             date_order_explicit: self.date_order_explicit,
@@ -43,7 +42,6 @@ impl InputSettings {
             min_age: self.min_age,
             today: self.today,
             email_required: self.email_required,
-            order_id_prefix: sha256_hex.chars().take(16).collect(),
             locator: crate::input::Locator::Lines,
         }
     }

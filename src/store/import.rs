@@ -6,7 +6,9 @@ use rusqlite::{Transaction, params};
 use serde::Serializer as _;
 use sha2::{Digest, Sha256};
 
-use super::ledger::{ledger_cibil_id, pan_key_with};
+use std::borrow::Cow;
+
+use super::ledger::{Customer, customer, made_order_id, pan_key_with};
 use super::{RowStatus, Store, StoreError, now_ms};
 use crate::input::Locator;
 use crate::validate::Applicant;
@@ -18,6 +20,7 @@ pub struct NewRow<'a> {
     /// `Pending` (valid), `Invalid` or `Duplicate`; a valid row whose customer is in the ledger
     /// becomes `Known` here.
     pub status: RowStatus,
+    /// The order id the file gives; without one, the state makes the customer's (see `ledger`).
     pub order_id: Option<&'a str>,
     pub duplicate_of: Option<u64>,
     /// The values to send, for a valid row.
@@ -36,6 +39,8 @@ pub struct Import<'s> {
     ledger_key: [u8; 32],
     run_id: i64,
     rows: u64,
+    /// Rows whose customer an earlier run sent without an answer: sent again under that id.
+    resent: u64,
     cells: Vec<u8>,
     now: i64,
 }
@@ -65,7 +70,7 @@ impl Store {
             ],
         )?;
         let run_id = tx.last_insert_rowid();
-        Ok(Import { tx, ledger_key: self.ledger_key, run_id, rows: 0, cells: Vec::new(), now })
+        Ok(Import { tx, ledger_key: self.ledger_key, run_id, rows: 0, resent: 0, cells: Vec::new(), now })
     }
 }
 
@@ -83,15 +88,35 @@ impl Import<'_> {
         let cells = std::str::from_utf8(&self.cells).unwrap_or("[]");
 
         let mut status = row.status;
+        let mut order_id = row.order_id.map(str::to_owned);
+        let mut warnings = Cow::Borrowed(row.warnings);
         let (mut pan_key, mut payload, mut cibil_id) = (None, None, None);
         if let (RowStatus::Pending, Some(a)) = (row.status, row.applicant) {
             let key = pan_key_with(&self.ledger_key, &a.pancard);
-            cibil_id = ledger_cibil_id(&self.tx, &key)?;
-            if cibil_id.is_some() {
-                status = RowStatus::Known;
+            match customer(&self.tx, &key)? {
+                Customer::Registered { cibil_id: id, order_id: registered_as } => {
+                    status = RowStatus::Known;
+                    cibil_id = Some(id);
+                    order_id = Some(registered_as);
+                }
+                // Sent by an earlier run without an answer: the vendor may have it. Only that id.
+                Customer::Unanswered { order_id: sent_as } => {
+                    if order_id.as_ref().is_some_and(|given| *given != sent_as) {
+                        let note = format!(
+                            "sent as order id {sent_as} by an earlier run that got no answer: sent \
+                             again under that id, not the file's, so the customer is not registered twice"
+                        );
+                        warnings = Cow::Owned(join_warnings(row.warnings, &note));
+                    }
+                    order_id = Some(sent_as);
+                    self.resent += 1;
+                }
+                Customer::Free { refusals } => {
+                    order_id.get_or_insert_with(|| made_order_id(&key, refusals));
+                }
             }
             pan_key = Some(key);
-            payload = Some(payload_hash(a));
+            payload = Some(payload_hash(a, order_id.as_deref().unwrap_or_default()));
         }
         let a = row.applicant;
         let violations =
@@ -107,7 +132,7 @@ impl Import<'_> {
                 self.run_id,
                 row.line,
                 status.as_str(),
-                row.order_id,
+                order_id,
                 row.duplicate_of,
                 pan_key.as_ref().map(|k| k.as_slice()),
                 payload.as_ref().map(|p| p.as_slice()),
@@ -121,13 +146,19 @@ impl Import<'_> {
                 cells,
                 none_if_empty(row.error_code),
                 none_if_empty(row.error),
-                none_if_empty(row.warnings),
+                none_if_empty(&warnings),
                 cibil_id,
                 self.now,
                 violations,
             ])?;
         self.rows += 1;
         Ok(status)
+    }
+
+    /// Rows so far whose customer an earlier run sent without an answer: they go out again under
+    /// the order id they went out with, whatever the file says.
+    pub fn resent(&self) -> u64 {
+        self.resent
     }
 
     /// Commits the run and its rows; returns the run's id.
@@ -142,12 +173,17 @@ fn none_if_empty(text: &str) -> Option<&str> {
     (!text.is_empty()).then_some(text)
 }
 
+/// A row's warnings, and one more.
+fn join_warnings(warnings: &str, more: &str) -> String {
+    if warnings.is_empty() { more.to_owned() } else { format!("{warnings} | {more}") }
+}
+
 /// A fingerprint of what is sent for a row, kept when the values themselves are purged.
-fn payload_hash(a: &Applicant) -> [u8; 32] {
+fn payload_hash(a: &Applicant, order_id: &str) -> [u8; 32] {
     let mut hasher = Sha256::new();
     for field in [
-        &a.order_id,
-        &a.first_name,
+        order_id,
+        a.first_name.as_str(),
         &a.middle_name,
         &a.last_name,
         &a.pancard,

@@ -1,7 +1,11 @@
-//! The ledger: every customer this state database has seen registered, keyed by a keyed hash of
-//! the PAN (HMAC-SHA256 with a secret kept in the state), never by the PAN itself, so that a
-//! purge can drop PANs and still recognise customers. A customer in the ledger is never sent
-//! again: the import and every claim consult it.
+//! What the state knows of each customer, keyed by a keyed hash of the PAN (HMAC-SHA256 with a
+//! secret kept in the state), never by the PAN itself, so that a purge can drop PANs and still
+//! recognise customers. The ledger holds every customer the vendor answered as registered: never
+//! sent again. The claims hold every customer whose request went out without an answer that says
+//! what became of it (the vendor may have committed it): sent again only under the same order id.
+//! A customer the file gives no order id gets one made from their key, the same in every file of
+//! this state; only the vendor refusing them makes the next one differ. The import and every claim
+//! consult both.
 
 use std::path::Path;
 
@@ -27,14 +31,93 @@ pub(super) fn pan_key_with(key: &[u8; 32], pan: &str) -> [u8; 16] {
     out
 }
 
-/// The `cibil_id` the ledger holds for a customer, by the key of their PAN.
-pub(super) fn ledger_cibil_id(
-    conn: &rusqlite::Connection,
+/// What the state knows of a customer before a row of theirs is sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Customer {
+    /// In the ledger: registered, with this id, under this order id.
+    Registered { cibil_id: String, order_id: String },
+    /// Sent under `order_id` with no answer that settles it: only that id may be sent again.
+    Unanswered { order_id: String },
+    /// Never sent, or every request answered without a registration: `refusals` of the answers
+    /// were the vendor refusing the customer.
+    Free { refusals: u32 },
+}
+
+pub(super) fn customer(conn: &Connection, pan_key: &[u8; 16]) -> rusqlite::Result<Customer> {
+    let registered = conn
+        .prepare_cached("SELECT cibil_id, order_id FROM ledger WHERE pan_key = ?1")?
+        .query_row([pan_key.as_slice()], |r| {
+            Ok(Customer::Registered { cibil_id: r.get(0)?, order_id: r.get(1)? })
+        })
+        .optional()?;
+    if let Some(registered) = registered {
+        return Ok(registered);
+    }
+    let claim = conn
+        .prepare_cached("SELECT order_id, open, refusals FROM claims WHERE pan_key = ?1")?
+        .query_row([pan_key.as_slice()], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?, r.get::<_, u32>(2)?))
+        })
+        .optional()?;
+    Ok(match claim {
+        Some((order_id, true, _)) => Customer::Unanswered { order_id },
+        Some((_, false, refusals)) => Customer::Free { refusals },
+        None => Customer::Free { refusals: 0 },
+    })
+}
+
+/// The order id the state gives a customer whose file gives none: `CB` and 16 hex digits of the
+/// customer's key (the same for them in every file of this state, and no clue to their PAN
+/// without the state's secret), then `-N` once the vendor has refused them N times, so that a
+/// corrected row is not taken for a replay of the refused one. At most 29 characters.
+pub(super) fn made_order_id(pan_key: &[u8; 16], refusals: u32) -> String {
+    use std::fmt::Write as _;
+    let mut id = String::with_capacity(29);
+    id.push_str("CB");
+    for byte in &pan_key[..8] {
+        let _ = write!(id, "{byte:02x}");
+    }
+    if refusals > 0 {
+        let _ = write!(id, "-{refusals}");
+    }
+    id
+}
+
+/// Claims the customer of the row at `line` under `order_id`, before its request leaves.
+pub(super) fn claim_customer(
+    tx: &Transaction<'_>,
     pan_key: &[u8; 16],
-) -> rusqlite::Result<Option<String>> {
-    conn.prepare_cached("SELECT cibil_id FROM ledger WHERE pan_key = ?1")?
-        .query_row([pan_key.as_slice()], |r| r.get(0))
-        .optional()
+    order_id: &str,
+    run_id: i64,
+    line: u64,
+    now: i64,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO claims (pan_key, order_id, run_id, line, open, refusals, updated_at)
+         VALUES (?1, ?2, ?3, ?4, 1, 0, ?5)
+         ON CONFLICT (pan_key) DO UPDATE SET
+            order_id = excluded.order_id, run_id = excluded.run_id, line = excluded.line, open = 1,
+            updated_at = excluded.updated_at",
+    )?
+    .execute(params![pan_key.as_slice(), order_id, run_id, line, now])?;
+    Ok(())
+}
+
+/// The vendor answered the customer of the row at `line`: their claim is settled, and when the
+/// answer refused them (`refused`), the next order id made for them differs.
+pub(super) fn settle_claim(
+    tx: &Transaction<'_>,
+    run_id: i64,
+    line: u64,
+    refused: bool,
+    now: i64,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "UPDATE claims SET open = 0, refusals = refusals + ?3, updated_at = ?4
+         WHERE pan_key = (SELECT pan_key FROM rows WHERE run_id = ?1 AND line = ?2)",
+    )?
+    .execute(params![run_id, line, i64::from(refused), now])?;
+    Ok(())
 }
 
 /// Adds the customer of a row just registered to the ledger; the first registration of a

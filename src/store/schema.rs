@@ -128,6 +128,24 @@ const MIGRATIONS: &[&str] = &[
         stop_reason    TEXT
     );
     CREATE INDEX uploads_by_state ON uploads (state, id);",
+    // 5: claims against the customer, not only the row: the order id a customer's request went out
+    // with while no answer says what became of it, so that any later run — of this file, an
+    // edited one, another — sends the customer again only under that id. A state written before
+    // keeps its unanswered rows' ids: every row sent without an answer, newest first.
+    "CREATE TABLE claims (
+        pan_key     BLOB PRIMARY KEY,           -- the ledger's key of the customer
+        order_id    TEXT NOT NULL,              -- the id the customer's last request went out with
+        run_id      INTEGER NOT NULL,
+        line        INTEGER NOT NULL,
+        open        INTEGER NOT NULL,           -- 1: sent, no answer yet (or none to trust)
+        refusals    INTEGER NOT NULL DEFAULT 0, -- answers in which the vendor refused the customer
+        updated_at  INTEGER NOT NULL
+    );
+    INSERT OR IGNORE INTO claims (pan_key, order_id, run_id, line, open, refusals, updated_at)
+        SELECT pan_key, order_id, run_id, line, 1, 0, updated_at FROM rows
+        WHERE pan_key IS NOT NULL AND order_id IS NOT NULL
+          AND (status IN ('in_flight', 'failed') OR (status = 'pending' AND attempts > 0))
+        ORDER BY updated_at DESC;",
 ];
 
 /// The version this code writes.

@@ -118,7 +118,7 @@ fn claim_send_record_and_the_ledger() {
     assert_eq!(pending[0].pan_key, store.pan_key("ABCPK1234F"));
 
     let claims = store.claim(run, &[(2, pending[0].pan_key)]).unwrap();
-    assert_eq!(claims, vec![Claim::Send { line: 2 }]);
+    assert_eq!(claims, vec![Claim::Send { line: 2, order_id: "ORD-2".into() }]);
     assert_eq!(store.counts(run).unwrap().get(RowStatus::InFlight), 1);
     // A row cannot be claimed twice.
     assert!(matches!(
@@ -191,7 +191,7 @@ fn one_commit_holds_outcomes_and_claims_or_neither() {
     assert_eq!((counts.get(RowStatus::InFlight), counts.get(RowStatus::Pending)), (1, 1));
 
     let claims = store.commit_group(run, &[registered(2)], &[(3, key_b)]).unwrap();
-    assert_eq!(claims, vec![Claim::Send { line: 3 }]);
+    assert!(matches!(&claims[..], [Claim::Send { line: 3, .. }]), "{claims:?}");
     let counts = store.counts(run).unwrap();
     assert_eq!((counts.get(RowStatus::Registered), counts.get(RowStatus::InFlight)), (1, 1));
 }
@@ -440,4 +440,105 @@ fn every_outcome_settles_its_own_columns_and_only_from_in_flight() {
         (row.status, row.error_code.as_deref(), row.http_status, row.attempts),
         (RowStatus::Pending, Some("transient"), Some(503), 3)
     );
+}
+
+/// A run of one valid row for the customer with `pan`, under `order_id` when the file gives one.
+fn run_of(store: &mut Store, sha: &str, pan: &str, order_id: Option<&str>) -> (i64, String) {
+    let mut a = applicant(2, pan);
+    a.order_id = order_id.unwrap_or_default().to_owned();
+    let mut import = store.begin_import("in.csv", sha, &[], &Locator::Lines, &serde_json::json!({})).unwrap();
+    import.add(&NewRow { order_id, ..valid(2, &a) }, ["x"]).unwrap();
+    let run = import.finish().unwrap();
+    let order_id = results(store, run)[0].order_id.clone().unwrap();
+    (run, order_id)
+}
+
+#[test]
+fn a_customer_keeps_one_order_id_until_the_vendor_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("s.db")).unwrap();
+    let key = store.pan_key("ABCPK1234F");
+
+    // Made from the customer, not the file: two files, one id; no PAN in it.
+    let (first, made) = run_of(&mut store, "aa", "ABCPK1234F", None);
+    let (_, again) = run_of(&mut store, "bb", "ABCPK1234F", None);
+    assert_eq!(made, again);
+    assert!(made.starts_with("CB") && made.len() == 18 && !made.contains("1234"), "{made}");
+    let (_, other) = run_of(&mut store, "cc", "ABCPK1235F", None);
+    assert_ne!(made, other, "another customer, another id");
+
+    // Sent, no answer: every later run sends the customer under that id, whatever its file says.
+    store.claim(first, &[(2, key)]).unwrap();
+    store
+        .record(
+            first,
+            &[RowResult::Failed { line: 2, attempts: 1, http_status: None, message: "timeout".into() }],
+        )
+        .unwrap();
+    let mut a = applicant(2, "ABCPK1234F");
+    a.order_id = "ORD-FILE".into();
+    let mut import =
+        store.begin_import("in.csv", "dd", &[], &Locator::Lines, &serde_json::json!({})).unwrap();
+    import.add(&NewRow { order_id: Some("ORD-FILE"), ..valid(2, &a) }, ["x"]).unwrap();
+    assert_eq!(import.resent(), 1);
+    let edited = import.finish().unwrap();
+    let row = &results(&store, edited)[0];
+    assert_eq!(row.order_id.as_deref(), Some(made.as_str()));
+    assert!(row.warnings.as_deref().unwrap_or("").contains(&format!("sent as order id {made}")), "{row:?}");
+    // A row imported before the claim meets it at its own claim.
+    let (late, late_id) = run_of(&mut store, "ee", "ABCPK1234F", Some("ORD-LATE"));
+    assert_eq!(late_id, made, "imported after the claim: adopted at import");
+    store.conn.execute("UPDATE rows SET order_id = 'ORD-LATE' WHERE run_id = ?1", [late]).unwrap();
+    let claims = store.claim(late, &[(2, key)]).unwrap();
+    assert_eq!(claims, vec![Claim::Send { line: 2, order_id: made.clone() }]);
+
+    // The vendor refuses the customer: settled, and the next id made for them is new.
+    let rejection = Rejection {
+        http_status: 200,
+        code: Some("203".into()),
+        message: "first_name is invalid".into(),
+        raw: String::new(),
+        by_vendor: true,
+    };
+    store.record(late, &[RowResult::Rejected { line: 2, attempts: 1, rejection }]).unwrap();
+    let (_, after_refusal) = run_of(&mut store, "ff", "ABCPK1234F", None);
+    assert_eq!(after_refusal, format!("{made}-1"));
+
+    // An answer not to be trusted (a cibil_id of the wrong shape) settles nothing: same id.
+    let (run, id) = run_of(&mut store, "gg", "ABCPK1235F", None);
+    store.claim(run, &[(2, store.pan_key("ABCPK1235F"))]).unwrap();
+    let anomaly = Rejection {
+        http_status: 200,
+        code: Some("cibil_id.shape".into()),
+        message: "not digits".into(),
+        raw: String::new(),
+        by_vendor: false,
+    };
+    store.record(run, &[RowResult::Rejected { line: 2, attempts: 1, rejection: anomaly }]).unwrap();
+    let (_, next) = run_of(&mut store, "hh", "ABCPK1235F", Some("ORD-NEW"));
+    assert_eq!(next, id);
+
+    // Registered: known everywhere, under the id it was registered with.
+    let (run, id) = run_of(&mut store, "ii", "ABCPK1236F", Some("ORD-REG"));
+    store.claim(run, &[(2, store.pan_key("ABCPK1236F"))]).unwrap();
+    store.record(run, &[registered(2)]).unwrap();
+    let (known, _) = run_of(&mut store, "jj", "ABCPK1236F", None);
+    let row = &results(&store, known)[0];
+    assert_eq!((row.status, row.order_id.as_deref()), (RowStatus::Known, Some(id.as_str())));
+}
+
+#[test]
+fn a_state_written_before_claims_keeps_its_unanswered_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let mut store = Store::open(&path).unwrap();
+    let (run, _) = run_of(&mut store, "aa", "ABCPK1234F", Some("ORD-OLD"));
+    let key = store.pan_key("ABCPK1234F");
+    store.claim(run, &[(2, key)]).unwrap();
+    // As an older version left it: the row in flight, no claims table.
+    store.conn.execute_batch("DROP TABLE claims; PRAGMA user_version = 4;").unwrap();
+    drop(store);
+    let mut store = Store::open(&path).unwrap();
+    let (_, id) = run_of(&mut store, "bb", "ABCPK1234F", None);
+    assert_eq!(id, "ORD-OLD");
 }

@@ -8,7 +8,9 @@
 use rusqlite::types::ToSql;
 use rusqlite::{Transaction, params, params_from_iter};
 
-use super::ledger::{ledger_cibil_id, record_registration};
+use rusqlite::OptionalExtension;
+
+use super::ledger::{Customer, claim_customer, customer, record_registration, settle_claim};
 use super::{Reader, RowStatus, Store, StoreError, now_ms};
 use crate::api::{Registration, Rejection};
 use crate::validate::Applicant;
@@ -62,8 +64,8 @@ impl Reader {
 /// What a claim decided for one row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
-    /// Marked `in_flight`: its request may leave now.
-    Send { line: u64 },
+    /// Marked `in_flight`, its customer claimed: its request may leave now, under `order_id`.
+    Send { line: u64, order_id: String },
     /// Its customer was registered meanwhile (by another run of this state): `known`, not sent.
     Known { line: u64 },
 }
@@ -191,32 +193,42 @@ fn claim_in(
         return Ok(claims);
     }
     let mut known = tx.prepare_cached(
-        "UPDATE rows SET status = 'known', cibil_id = ?3, updated_at = ?4,
+        "UPDATE rows SET status = 'known', cibil_id = ?3, order_id = ?4, updated_at = ?5,
             http_status = NULL, error_code = NULL, error = NULL, raw_response = NULL
          WHERE run_id = ?1 AND line = ?2 AND status IN ('pending', 'failed')",
     )?;
+    // A customer another run sent without an answer goes out under the id it went out with.
     let mut in_flight = tx.prepare_cached(
-        "UPDATE rows SET status = 'in_flight', attempts = attempts + 1, updated_at = ?3
-         WHERE run_id = ?1 AND line = ?2 AND status IN ('pending', 'failed')",
+        "UPDATE rows SET status = 'in_flight', attempts = attempts + 1, updated_at = ?3,
+            order_id = COALESCE((SELECT order_id FROM claims WHERE pan_key = ?4 AND open = 1), order_id)
+         WHERE run_id = ?1 AND line = ?2 AND status IN ('pending', 'failed')
+         RETURNING order_id",
     )?;
     for (line, pan_key) in rows {
-        let cibil_id = ledger_cibil_id(tx, pan_key)?;
-        if let Some(cibil_id) = cibil_id {
-            one_row(
-                known.execute(params![run_id, line, cibil_id, now])?,
-                *line,
-                RowStatus::Known,
-                "pending, failed",
-            )?;
-            claims.push(Claim::Known { line: *line });
-        } else {
-            one_row(
-                in_flight.execute(params![run_id, line, now])?,
-                *line,
-                RowStatus::InFlight,
-                "pending, failed",
-            )?;
-            claims.push(Claim::Send { line: *line });
+        match customer(tx, pan_key)? {
+            Customer::Registered { cibil_id, order_id } => {
+                one_row(
+                    known.execute(params![run_id, line, cibil_id, order_id, now])?,
+                    *line,
+                    RowStatus::Known,
+                    "pending, failed",
+                )?;
+                claims.push(Claim::Known { line: *line });
+            }
+            Customer::Unanswered { .. } | Customer::Free { .. } => {
+                let order_id: Option<String> = in_flight
+                    .query_row(params![run_id, line, now, pan_key.as_slice()], |r| r.get(0))
+                    .optional()?;
+                let Some(order_id) = order_id else {
+                    return Err(StoreError::Transition {
+                        line: *line,
+                        to: RowStatus::InFlight,
+                        from: "pending, failed",
+                    });
+                };
+                claim_customer(tx, pan_key, &order_id, run_id, *line, now)?;
+                claims.push(Claim::Send { line: *line, order_id });
+            }
         }
     }
     Ok(claims)
@@ -260,8 +272,17 @@ fn settle(tx: &Transaction<'_>, run_id: i64, result: &RowResult, now: i64) -> Re
     let fixed: [&dyn ToSql; 5] = [&run_id, &line, &status, &extra_attempts, &now];
     let changed = tx.prepare_cached(&sql)?.execute(params_from_iter(fixed.into_iter().chain(values)))?;
     one_row(changed, line, to, "in_flight")?;
-    if let RowResult::Registered { registration, .. } = result {
-        record_registration(tx, run_id, line, &registration.cibil_id, now)?;
+    match result {
+        RowResult::Registered { registration, .. } => {
+            record_registration(tx, run_id, line, &registration.cibil_id, now)?;
+            settle_claim(tx, run_id, line, false, now)?;
+        }
+        // The vendor refused the customer: settled, and a corrected row may go out under a new id.
+        RowResult::Rejected { rejection, .. } if rejection.by_vendor => {
+            settle_claim(tx, run_id, line, true, now)?
+        }
+        // An answer not to be trusted, no answer, or not sent: the claim stays, and with it the id.
+        RowResult::Rejected { .. } | RowResult::Failed { .. } | RowResult::Released { .. } => {}
     }
     Ok(())
 }

@@ -206,7 +206,7 @@ impl Sieve {
                 self.candidates.mobiles.insert(mobile);
             }
         }
-        if let (true, Some(order_id)) = (checked.order_id_from_file, &checked.order_id) {
+        if let Some(order_id) = &checked.order_id {
             let digest = digest(order_id);
             let bits = self.bits;
             // Most files have no order id column: this filter is made when first needed.
@@ -255,7 +255,7 @@ impl FileChecks {
     pub fn admit(&mut self, line: u64, checked: &mut CheckedRow, columns: &Columns) -> Admission {
         let pan = checked.customer.as_ref().map(|c| c.pan.key());
 
-        if let (true, Some(order_id)) = (checked.order_id_from_file, &checked.order_id)
+        if let Some(order_id) = &checked.order_id
             && self.candidates.orders.contains(&digest(order_id))
         {
             let (first_line, first_pan) = *self.orders.entry(order_id.clone()).or_insert((line, pan));

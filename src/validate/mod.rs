@@ -39,8 +39,6 @@ pub struct Rules {
     /// The run date, against which ages and "in the future" are measured.
     pub today: NaiveDate,
     pub email_required: bool,
-    /// 16 hex digits of the file's SHA-256: generated order ids start with it.
-    pub order_id_prefix: String,
     /// How messages name another row (`line 14`, `Customers!R14`).
     pub locator: Locator,
 }
@@ -55,7 +53,6 @@ impl Rules {
             min_age: DEFAULT_MIN_AGE,
             today,
             email_required: true,
-            order_id_prefix: "0000000000000000".into(),
             locator: Locator::Lines,
         }
     }
@@ -164,7 +161,8 @@ impl Violation {
 /// A customer whose every field passed: the values that are sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Customer {
-    pub order_id: String,
+    /// The order id the file gives; without one, the state makes one for the customer.
+    pub order_id: Option<String>,
     pub first_name: String,
     pub middle_name: String,
     pub last_name: String,
@@ -179,6 +177,7 @@ pub struct Customer {
 /// minus the merchant's credentials.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Applicant {
+    /// Empty until the state gives the customer one (when the file gave none).
     pub order_id: String,
     pub first_name: String,
     pub middle_name: String,
@@ -193,7 +192,7 @@ pub struct Applicant {
 impl From<&Customer> for Applicant {
     fn from(c: &Customer) -> Applicant {
         Applicant {
-            order_id: c.order_id.clone(),
+            order_id: c.order_id.clone().unwrap_or_default(),
             first_name: c.first_name.clone(),
             middle_name: c.middle_name.clone(),
             last_name: c.last_name.clone(),
@@ -237,9 +236,9 @@ impl std::fmt::Debug for Applicant {
 pub struct CheckedRow {
     /// Present when the row has no errors (warnings allowed).
     pub customer: Option<Customer>,
-    /// The row's order id when it has a usable one: given in the file, or made for it.
+    /// The order id the file gives the row, when it gives a usable one. A row without one gets
+    /// its customer's order id from the state (`store::Import`), never from the file's bytes.
     pub order_id: Option<String>,
-    pub order_id_from_file: bool,
     pub violations: Vec<Violation>,
     /// The day/month order the row's date proves, if it proves one.
     pub date_evidence: Option<DateOrder>,
@@ -324,16 +323,11 @@ pub fn check_row(row: &RawRow, columns: &Columns, rules: &Rules) -> CheckedRow {
         }
     }
 
-    let order_id_from_file = matches!(given_order_id, Some(Some(_)));
-    let order_id = match given_order_id {
-        Some(Some(id)) => Some(id),
-        Some(None) => Some(order_id::generate(&rules.order_id_prefix, row.line)),
-        None => None,
-    };
+    let order_id = given_order_id.clone().flatten();
     let has_errors = row_check.violations.iter().any(|(_, v)| v.is_error());
     let customer = (|| {
         Some(Customer {
-            order_id: order_id.clone()?,
+            order_id: given_order_id?,
             first_name: first_name?,
             middle_name: middle_name?,
             last_name: last_name?,
@@ -347,7 +341,7 @@ pub fn check_row(row: &RawRow, columns: &Columns, rules: &Rules) -> CheckedRow {
     // In the order of the file's columns, as the clerk reads the row.
     row_check.violations.sort_by_key(|(column, _)| *column);
     let violations = row_check.violations.into_iter().map(|(_, v)| v).collect();
-    CheckedRow { customer, order_id, order_id_from_file, violations, date_evidence }
+    CheckedRow { customer, order_id, violations, date_evidence }
 }
 
 /// Why a record the reader skipped for its length is not a customer row, and where it lies.

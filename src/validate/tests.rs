@@ -21,7 +21,7 @@ fn today() -> NaiveDate {
 }
 
 fn rules() -> Rules {
-    Rules { order_id_prefix: "00c0ffee00c0ffee".into(), ..Rules::new(today()) }
+    Rules::new(today())
 }
 
 fn row(line: u64, cells: &[&str]) -> RawRow {
@@ -51,8 +51,8 @@ fn a_good_row_becomes_a_customer() {
     assert_eq!(format_date(c.date_of_birth), "31/01/1985");
     assert_eq!(c.mobile.as_str(), "9876543210");
     assert_eq!(c.middle_name, "");
-    assert_eq!(c.order_id, "CB00c0ffee00c0ffee-2");
-    assert!(!checked.order_id_from_file);
+    // No order id in the file: the state makes the customer's, never the rules.
+    assert_eq!((c.order_id, checked.order_id), (None, None));
 }
 
 #[test]
@@ -115,13 +115,10 @@ fn order_ids_from_the_file() {
     let base = ["Ravi", "Kumar", "ABCPK1234F", "31/01/1985", "9876543210", "r@x.in"];
     let given = [&base[..], &["ORD-1"]].concat();
     let checked = check_row(&row(2, &given), &cols, &rules());
-    assert_eq!(checked.customer.unwrap().order_id, "ORD-1");
-    assert!(checked.order_id_from_file);
+    assert_eq!(checked.customer.unwrap().order_id.as_deref(), Some("ORD-1"));
+    assert_eq!(checked.order_id.as_deref(), Some("ORD-1"));
     let empty = [&base[..], &[""]].concat();
-    assert_eq!(
-        check_row(&row(2, &empty), &cols, &rules()).customer.unwrap().order_id,
-        "CB00c0ffee00c0ffee-2"
-    );
+    assert_eq!(check_row(&row(2, &empty), &cols, &rules()).customer.unwrap().order_id, None);
     let bad = [&base[..], &["ORD 1"]].concat();
     assert_eq!(codes(&check_row(&row(2, &bad), &cols, &rules())), vec!["order_id.format"]);
 }
@@ -169,7 +166,7 @@ fn reference(
         let mut checked = check_row(&row(*line, cells), cols, rules);
         let pan = checked.customer.as_ref().map(|c| c.pan.key());
         let mut codes = codes(&checked);
-        if let (true, Some(id)) = (checked.order_id_from_file, &checked.order_id) {
+        if let Some(id) = &checked.order_id {
             let (first, first_pan) = *orders.entry(id.clone()).or_insert((*line, pan));
             if first != *line && !(pan.is_some() && first_pan == pan) {
                 checked.customer = None;

@@ -6,6 +6,7 @@ mod common;
 
 mod audit;
 mod chaos;
+mod exactly_once;
 mod hostile_input;
 mod hostile_network;
 mod run;

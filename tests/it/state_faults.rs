@@ -82,12 +82,12 @@ fn a_lost_state_database_does_not_silently_register_everyone_again() {
         "the evidence is intact"
     );
 
-    // Moving the results away is the knowing choice to start afresh. The rows go with the same
-    // order ids as before, so AOPay sees repeats it can recognise, not new customers.
+    // Moving the results away is the knowing choice to start afresh: a new state, whose order ids
+    // are its own, so AOPay answers the customers as returning ones (registered before).
     std::fs::rename(work.path("in.results.csv"), work.path("old.results.csv")).unwrap();
     code(&work.run("in.csv", &[]), 0);
     let stats = server.stats();
-    assert_eq!((stats.new_customers, stats.replays), (8, 8));
+    assert_eq!((stats.new_customers, stats.returning), (8, 8));
 }
 
 #[test]
