@@ -12,6 +12,7 @@ pub mod engine;
 pub mod input;
 pub mod mask;
 pub mod output;
+pub mod private_file;
 pub mod sandbox;
 pub mod server;
 pub mod settings;

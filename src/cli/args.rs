@@ -50,6 +50,13 @@ pub struct RunArgs {
     #[command(flatten)]
     pub send: SendArgs,
 
+    /// How long to wait for another run using the same state database to finish before giving up
+    /// (exit 3, naming it).
+    ///
+    /// Example: --lock-wait 2m
+    #[arg(long, env = "CIBIL_BULK_LOCK_WAIT", value_name = "DURATION", default_value_t = settings::show_duration(crate::store::DEFAULT_LOCK_WAIT))]
+    pub lock_wait: String,
+
     /// Check the file and show what would be sent, without sending anything or keeping state.
     ///
     /// Example: cibil-bulk run customers.csv --dry-run

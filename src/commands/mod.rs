@@ -82,9 +82,7 @@ pub fn exit_code_of(error: &anyhow::Error) -> Exit {
         return Exit::Aborted;
     }
     for cause in error.chain() {
-        if let Some(StoreError::Locked(_) | StoreError::LockLost | StoreError::Unchecked { .. }) =
-            cause.downcast_ref()
-        {
+        if let Some(StoreError::Locked(_) | StoreError::Unchecked { .. }) = cause.downcast_ref() {
             return Exit::Aborted;
         }
         if cause.downcast_ref::<crate::engine::EngineError>().is_some()

@@ -124,12 +124,21 @@ fn open_state(
     printer: &Printer,
 ) -> anyhow::Result<(Store, Check, HeldLock)> {
     let (mut store, check) = Store::open_checking(&settings.state)?;
-    let (lock, previous) = store.acquire_lock()?;
-    if let Some(previous) = previous {
-        printer.warn(notices::lock_taken_over(&previous));
-    }
+    let lock = take_lock(&mut store, settings, printer)?;
     store.bind_endpoint(scope)?;
     Ok((store, check, lock))
+}
+
+/// The run lock, waited for when another run holds it (saying so); and a state found readable by
+/// others, made private (saying so).
+fn take_lock(store: &mut Store, settings: &RunSettings, printer: &Printer) -> anyhow::Result<HeldLock> {
+    if let Some(was) = store.tightened_from() {
+        printer.warn(notices::state_tightened(store.path(), was));
+    }
+    let lock = store.acquire_lock(settings.lock_wait, |holder| {
+        printer.note(notices::waiting_for_lock(&settings.state, holder, settings.lock_wait));
+    })?;
+    Ok(lock)
 }
 
 impl Invocation<'_> {
@@ -340,7 +349,7 @@ fn dry_run(settings: &RunSettings, probe: &Probe, printer: &Printer) -> anyhow::
         &scratch.path().join("dry-run.db")
     };
     let mut store = Store::open(state)?;
-    let _lock = store.acquire_lock()?;
+    let _lock = take_lock(&mut store, settings, printer)?;
     if let Some(run) = store.find_run(&probe.sha256_hex())? {
         let counts = store.counts(run.id)?;
         printer.report(&notices::dry_run_of_known_content(path, &run, &settings.state, &counts));

@@ -16,15 +16,6 @@ pub fn serve(settings: &ServeSettings, printer: &Printer) -> anyhow::Result<Exit
 
 async fn serve_until_stopped(settings: &ServeSettings, printer: &Printer) -> anyhow::Result<Exit> {
     let server = Server::start(settings.clone()).await?;
-    if let Some(previous) = &server.took_over {
-        printer.warn(format_args!(
-            "the state database was held by pid {} on {}, which stopped without releasing it (last \
-             seen {}s ago); carrying on from where it stopped",
-            previous.pid,
-            previous.host,
-            previous.heartbeat_age.as_secs()
-        ));
-    }
     if !server.resumed.is_empty() {
         let ids: Vec<String> = server.resumed.iter().map(i64::to_string).collect();
         printer.note(format_args!(

@@ -50,7 +50,9 @@ pub fn status(settings: &StatusSettings, printer: &Printer) -> anyhow::Result<Ex
         .into_iter()
         .map(|run| Ok((store.counts(run.id)?, run)))
         .collect::<Result<Vec<_>, crate::store::StoreError>>()?;
-    printer.report(&output::status_report(&settings.state, &runs, settings.run.is_some()));
+    // A run recorded as running whose process is gone (the lock is free) was interrupted.
+    let running_now = store.lock_is_held()?;
+    printer.report(&output::status_report(&settings.state, &runs, settings.run.is_some(), running_now));
     let attention = runs.iter().any(|(counts, _)| counts.needing_attention() > 0);
     Ok(if attention && settings.run.is_some() { Exit::NeedsAttention } else { Exit::Success })
 }
@@ -78,7 +80,13 @@ pub fn export(settings: &ExportSettings, printer: &Printer) -> anyhow::Result<Ex
 pub fn purge(settings: &PurgeSettings, printer: &Printer) -> anyhow::Result<Exit> {
     let mut store = open_existing(&settings.state)?;
     // Not while a run uses the state: it may be reading the rows this would empty.
-    let _lock = store.acquire_lock()?;
+    let _lock = store.acquire_lock(crate::store::DEFAULT_LOCK_WAIT, |holder| {
+        printer.note(crate::output::notices::waiting_for_lock(
+            &settings.state,
+            holder,
+            crate::store::DEFAULT_LOCK_WAIT,
+        ));
+    })?;
     let age_ms = i64::try_from(settings.older_than.as_millis()).unwrap_or(i64::MAX);
     let cutoff = crate::store::now_ms().saturating_sub(age_ms);
     let purged = store.purge(cutoff)?;

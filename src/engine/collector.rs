@@ -5,13 +5,13 @@
 //! due goes into that one transaction: a claim carries the outcomes that arrived before it, and
 //! every message already in the inbox is taken before committing, so under load one fsync covers
 //! many messages instead of each paying its own. Counts consecutive transport failures and stops
-//! the run when they say the endpoint is down, and keeps the run lock's heartbeat.
+//! the run when they say the endpoint is down.
 
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
 use std::time::{Duration, Instant};
 
 use super::{Attempt, EngineSettings, Message, Observer, Stop, StopReason};
-use crate::store::{Claim, HEARTBEAT_EVERY, RowResult, RowStatus, Store, StoreError};
+use crate::store::{Claim, RowResult, RowStatus, Store, StoreError};
 
 const GROUP_SIZE: usize = 100;
 const GROUP_WAIT: Duration = Duration::from_millis(200);
@@ -62,7 +62,6 @@ pub(super) fn run(
     let mut counters = Counters::default();
     let mut group = Group { results: Vec::with_capacity(GROUP_SIZE), ..Group::default() };
     let mut consecutive_failures = 0u32;
-    let mut last_heartbeat = Instant::now();
     // The first failure of the state ends the run; later messages are still drained so that no
     // worker blocks, but nothing more is written.
     let mut failure: Option<StoreError> = None;
@@ -102,12 +101,6 @@ pub(super) fn run(
             commit(&mut store, run_id, &mut group, &mut failure, &mut observer, stop);
         } else if received {
             std::thread::sleep(GATHER);
-        }
-        if last_heartbeat.elapsed() >= HEARTBEAT_EVERY && failure.is_none() {
-            last_heartbeat = Instant::now();
-            if let Err(e) = store.heartbeat() {
-                fail(&mut failure, e, stop);
-            }
         }
         observer.tick();
     }

@@ -16,14 +16,21 @@ pub fn sending_to_sandbox(endpoint: &str) -> String {
     format!("Sending to the built-in sandbox at {endpoint} (nothing reaches AOPay).")
 }
 
-/// A lock left by a run that died was taken over.
-pub fn lock_taken_over(previous: &LockOwner) -> String {
+/// Another run holds the state: this one waits for it.
+pub fn waiting_for_lock(state: &Path, holder: &LockOwner, wait: Duration) -> String {
     format!(
-        "the state database was held by pid {} on {}, which stopped without releasing it (last seen \
-         {}s ago); carrying on from where it stopped",
-        previous.pid,
-        previous.host,
-        previous.heartbeat_age.as_secs()
+        "waiting for another run to finish with {} ({holder}); giving up after {}",
+        state.display(),
+        crate::settings::show_duration(wait)
+    )
+}
+
+/// The state was readable by other users: it is private now.
+pub fn state_tightened(state: &Path, was: u32) -> String {
+    format!(
+        "{} was readable by other users (mode {was:03o}): it holds customers' personal data, so it \
+         is now mode 600",
+        state.display()
     )
 }
 

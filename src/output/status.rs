@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::store::{RowStatus, RunRecord, StatusCounts};
+use crate::store::{RowStatus, RunRecord, RunStatus, StatusCounts};
 
 /// A time of the state (Unix milliseconds) as the local clock shows it.
 pub fn local_time(ms: i64) -> String {
@@ -14,8 +14,14 @@ pub fn local_time(ms: i64) -> String {
 }
 
 /// The table of `runs` (with their counts) of the state at `state`; `detailed` for one run asked
-/// for by name, with its hash, times and how to resume it.
-pub fn status_report(state: &Path, runs: &[(StatusCounts, RunRecord)], detailed: bool) -> String {
+/// for by name, with its hash, times and how to resume it. Unless a process holds the state now
+/// (`running_now`), a run recorded as running was interrupted: its process is gone.
+pub fn status_report(
+    state: &Path,
+    runs: &[(StatusCounts, RunRecord)],
+    detailed: bool,
+    running_now: bool,
+) -> String {
     let mut out = String::new();
     if runs.is_empty() {
         let _ = writeln!(out, "{}: no runs yet.", state.display());
@@ -32,7 +38,11 @@ pub fn status_report(state: &Path, runs: &[(StatusCounts, RunRecord)], detailed:
             out,
             "{:>4}  {:<11} {:>8} {:>10} {:>6} {:>9} {:>7} {:>8} {:>6} {:>7}  {} ({})",
             run.id,
-            if run.purged_at.is_some() { "purged" } else { run.status.as_str() },
+            match run.status {
+                _ if run.purged_at.is_some() => "purged",
+                RunStatus::Running if !running_now => RunStatus::Interrupted.as_str(),
+                status => status.as_str(),
+            },
             counts.total(),
             counts.get(RowStatus::Registered),
             counts.get(RowStatus::Known),

@@ -46,7 +46,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use crate::api::Credentials;
 use crate::sandbox::{SANDBOX_COMPANY_CODE, SANDBOX_REGISTRATION_ID, Sandbox, SandboxConfig};
 use crate::settings::ServeSettings;
-use crate::store::{HEARTBEAT_EVERY, LockOwner, Store, StoreError};
+use crate::store::{DEFAULT_LOCK_WAIT, Store, StoreError};
 
 pub use files::Uploads;
 
@@ -214,8 +214,6 @@ pub struct Server {
     addr: SocketAddr,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
-    /// The lock's previous holder, if the state was taken over from a process that died.
-    pub took_over: Option<LockOwner>,
     /// Uploads whose jobs were stopped with the server, queued again to resume.
     pub resumed: Vec<i64>,
     pub sandbox_endpoint: Option<String>,
@@ -249,15 +247,15 @@ impl Server {
         let state = settings.state.clone();
         let opened = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
             let mut runner = Store::open(&state)?;
-            let (lock, previous) = runner.acquire_lock()?;
+            let lock = runner.acquire_lock(DEFAULT_LOCK_WAIT, |_| {})?;
             runner.bind_endpoint(&endpoint_scope)?;
             let resumed = runner.requeue_stopped_jobs()?;
             let web = Store::open(&state)?;
-            Ok((runner, web, lock, previous, resumed, endpoint_scope))
+            Ok((runner, web, lock, resumed, endpoint_scope))
         })
         .await
         .context("opening the state stopped unexpectedly")??;
-        let (runner, web, lock, took_over, resumed, endpoint_scope) = opened;
+        let (runner, web, lock, resumed, endpoint_scope) = opened;
         let uploads = Uploads::open(&settings.state).with_context(|| {
             format!("cannot prepare the uploads directory beside {}", settings.state.display())
         })?;
@@ -295,7 +293,6 @@ impl Server {
         }));
 
         let runner = tokio::spawn(jobs::run_jobs(ctx, runner, live_tx, wake, shutdown.clone()));
-        let heartbeat = tokio::spawn(heartbeat(db, shutdown.clone()));
         let http =
             axum::serve(listener, router(app)).with_graceful_shutdown(shutdown.clone().cancelled_owned());
         let sandbox_endpoint = sandbox.as_ref().map(Sandbox::endpoint);
@@ -303,14 +300,13 @@ impl Server {
             let served = http.await.context("the server stopped");
             // The job runner ends its job before the lock goes.
             let _ = runner.await;
-            heartbeat.abort();
             if let Some(sandbox) = sandbox {
                 sandbox.shutdown().await;
             }
             drop(lock);
             served
         });
-        Ok(Server { addr, shutdown, task, took_over, resumed, sandbox_endpoint })
+        Ok(Server { addr, shutdown, task, resumed, sandbox_endpoint })
     }
 
     /// Where it listens.
@@ -332,32 +328,5 @@ impl Server {
     /// Waits until the server has stopped.
     pub async fn wait(self) -> anyhow::Result<()> {
         self.task.await.context("the server stopped unexpectedly")?
-    }
-}
-
-/// Keeps the run lock's heartbeat fresh while no job runs (the engine's collector beats it while
-/// one does): a lock whose heartbeat stops is taken for a dead process's. Losing the lock to
-/// another process stops the server.
-async fn heartbeat(db: Arc<Mutex<Store>>, shutdown: CancellationToken) {
-    loop {
-        tokio::select! {
-            () = tokio::time::sleep(HEARTBEAT_EVERY) => {}
-            () = shutdown.cancelled() => return,
-        }
-        let db = db.clone();
-        let beat = tokio::task::spawn_blocking(move || {
-            db.lock().unwrap_or_else(std::sync::PoisonError::into_inner).heartbeat()
-        })
-        .await;
-        match beat {
-            Ok(Ok(())) => {}
-            Ok(Err(StoreError::LockLost)) => {
-                tracing::error!("another process took the state database's lock: stopping");
-                shutdown.cancel();
-                return;
-            }
-            Ok(Err(e)) => tracing::warn!("cannot refresh the run lock's heartbeat: {e}"),
-            Err(_) => {}
-        }
     }
 }

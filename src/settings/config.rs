@@ -50,6 +50,7 @@ pub(super) struct RunConfig {
     pub max_attempts: Option<u32>,
     pub max_consecutive_failures: Option<u32>,
     pub max_retry_after: Option<String>,
+    pub lock_wait: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -98,6 +99,8 @@ pub(super) fn load(explicit: Option<&Path>, dir: &Path) -> Result<(ConfigFile, P
             default
         }
     };
+    // A config file others can write could send the credentials and every customer elsewhere.
+    crate::private_file::refuse_untrusted("the config file", &path)?;
     let text = std::fs::read_to_string(&path)
         .map_err(|source| SettingsError::ConfigRead { path: path.clone(), source })?;
     let config = toml::from_str(&text)

@@ -223,6 +223,8 @@ pub enum SettingsError {
     },
     #[error("config file {}: {message}", .path.display())]
     ConfigParse { path: PathBuf, message: String },
+    #[error(transparent)]
+    Untrusted(#[from] crate::private_file::Untrusted),
     #[error(
         "{flag}: credentials are never taken from the command line, where other users of this \
          machine can read them (ps, shell history). Set {ENV_REGISTRATION_ID} and \

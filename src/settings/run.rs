@@ -9,7 +9,8 @@ use chrono::NaiveDate;
 
 use super::config::{ConfigFile, warn_if_readable_by_others};
 use super::parse::{
-    DURATION_EXPECTED, RATE_EXPECTED, bounded_duration, count_up_to, parse_endpoint, parse_rate,
+    DURATION_EXPECTED, RATE_EXPECTED, bounded_duration, count_up_to, parse_duration, parse_endpoint,
+    parse_rate,
 };
 use super::{
     ENV_COMPANY_CODE, ENV_REGISTRATION_ID, InputSettings, Layers, Origin, SettingsError, state_path,
@@ -23,6 +24,7 @@ use crate::engine::{
     DEFAULT_BURST, DEFAULT_CONCURRENCY, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_CONSECUTIVE_FAILURES,
     DEFAULT_MAX_RETRY_AFTER, DEFAULT_RATE, EngineSettings,
 };
+use crate::store::DEFAULT_LOCK_WAIT;
 
 #[derive(Debug, Clone)]
 pub struct RunSettings {
@@ -36,6 +38,8 @@ pub struct RunSettings {
     /// With `--sandbox`, the endpoint and credentials are the simulator's, set when it starts.
     pub api: ApiSettings,
     pub engine: EngineSettings,
+    /// How long to wait for another run holding the state.
+    pub lock_wait: Duration,
     pub dry_run: bool,
     pub sandbox: bool,
 }
@@ -75,7 +79,16 @@ pub(super) fn settings(
     let input = super::input::settings(&args.input.file, &args.input.read, &config.input, layers, today)?;
     // The sandbox brings its own credentials; a dry run sends nothing.
     let (api, engine) = send(&args.send, config, layers, env, !(args.sandbox || args.dry_run), warnings)?;
+    let lock_wait = layers.resolve(
+        ("run", "lock_wait"),
+        Some(args.lock_wait.clone()),
+        config.run.lock_wait.clone(),
+        DEFAULT_LOCK_WAIT,
+        "a duration like 10s or 2m (0 not to wait), at most a day",
+        |t| parse_duration(t).filter(|d| *d <= Duration::from_secs(24 * 3600)),
+    )?;
     Ok(RunSettings {
+        lock_wait,
         state: state_path(&args.state, config, layers, args.sandbox),
         input,
         results: args.output.clone(),

@@ -1,92 +1,131 @@
-//! One run at a time per state database (ARCHITECTURE.md, "Invariants"): a lock row holding the
-//! owner's pid, host and a heartbeat. A lock whose owner is gone — its process no longer exists on
-//! this host, or its heartbeat stopped — is taken over, and the caller is told so it can warn.
+//! One run at a time per state database (ARCHITECTURE.md, "Invariants"): the kernel's advisory
+//! lock (`flock`) on a lock file beside the state, `<state>.lock`, held for the life of the
+//! process. The kernel releases it the moment the process dies — killed with its wrapper, by the
+//! OOM killer, at a power cut's reboot — and never while it lives, even stopped (SIGSTOP) or slow:
+//! no heartbeat to go stale, no lock to take over. A second run waits for it a bounded time, then
+//! gives up naming the holder. The holder's pid, host and start are kept in the state only to
+//! describe it, and to show `interrupted` rather than `running` for a run whose process is gone.
 
-use std::time::Duration;
+use std::fs::{File, OpenOptions, TryLockError};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use rusqlite::{OptionalExtension, params};
 
 use super::{Store, StoreError, now_ms};
+use crate::private_file;
 
-/// How often the owner refreshes its heartbeat.
-pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
-/// A heartbeat older than this belongs to a process that is gone or hung.
-pub const STALE_AFTER: Duration = Duration::from_secs(30);
+/// How long a run waits for another to finish with the state without `--lock-wait`.
+pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(10);
+/// How often a waiting run looks again.
+const RETRY_EVERY: Duration = Duration::from_millis(100);
 
-/// Who holds (or held) the lock.
+/// Who holds (or last held) the lock, as the holder described itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LockOwner {
     pub pid: u32,
     pub host: String,
-    /// How long ago the owner last proved it was alive.
-    pub heartbeat_age: Duration,
+    /// How long ago the holder took the lock.
+    pub held_for: Duration,
 }
 
-/// The run lock, held until dropped: however the run ends — finished, aborted, or an error
-/// halfway — the lock goes with it, through a connection of its own (the store may be gone).
+impl std::fmt::Display for LockOwner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "pid {} on {}, since {}s ago", self.pid, self.host, self.held_for.as_secs())
+    }
+}
+
+/// The run lock, held until dropped or the process ends, however it ends.
 #[derive(Debug)]
 #[must_use = "the lock is released when this is dropped"]
 pub struct HeldLock {
-    path: std::path::PathBuf,
+    _file: File,
 }
 
-impl Drop for HeldLock {
-    fn drop(&mut self) {
-        // Never creates a database: if the file is gone, so is the lock.
-        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        if let Ok(conn) = rusqlite::Connection::open_with_flags(&self.path, flags) {
-            let _ = conn.busy_timeout(Duration::from_secs(5));
-            let _ = conn.execute(
-                "DELETE FROM lock WHERE id = 1 AND pid = ?1 AND host = ?2",
-                params![std::process::id(), hostname()],
-            );
-        }
-    }
+/// The lock file of the state at `state`: `<state>.lock`, beside it.
+pub fn lock_path(state: &Path) -> PathBuf {
+    let mut name = state.file_name().unwrap_or_default().to_os_string();
+    name.push(".lock");
+    state.with_file_name(name)
+}
+
+/// Opens (creating, mode 0600) the lock file of `state`; refused when another user controls it.
+fn open_lock_file(state: &Path) -> Result<File, StoreError> {
+    let path = lock_path(state);
+    private_file::check("the lock file", &path)?;
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|source| StoreError::Open { path, source })
 }
 
 impl Store {
-    /// Takes the run lock for this process, held until the returned guard is dropped. Fails with
-    /// [`StoreError::Locked`] while another live run holds it; tells of the previous owner when a
-    /// stale lock was taken over.
-    pub fn acquire_lock(&mut self) -> Result<(HeldLock, Option<LockOwner>), StoreError> {
-        let (pid, host) = (std::process::id(), hostname());
+    /// Takes the run lock for this process, held until the returned guard is dropped. While
+    /// another process holds it, calls `waiting` once with who that is and waits up to `wait`;
+    /// then fails with [`StoreError::Locked`] naming the holder.
+    pub fn acquire_lock(
+        &mut self,
+        wait: Duration,
+        waiting: impl FnOnce(&LockOwner),
+    ) -> Result<HeldLock, StoreError> {
+        let file = open_lock_file(&self.path)?;
+        let deadline = Instant::now() + wait;
+        let mut waiting = Some(waiting);
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(TryLockError::WouldBlock) => {
+                    let holder = self.lock_holder()?;
+                    if Instant::now() >= deadline {
+                        return Err(StoreError::Locked(holder));
+                    }
+                    if let (Some(waiting), Some(holder)) = (waiting.take(), &holder) {
+                        waiting(holder);
+                    }
+                    std::thread::sleep(RETRY_EVERY.min(deadline.saturating_duration_since(Instant::now())));
+                }
+                Err(TryLockError::Error(source)) => {
+                    return Err(StoreError::Open { path: lock_path(&self.path), source });
+                }
+            }
+        }
         let now = now_ms();
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let existing: Option<(u32, String, i64)> = tx
-            .query_row("SELECT pid, host, heartbeat_at FROM lock WHERE id = 1", [], |r| {
+        self.conn.execute(
+            "INSERT INTO lock (id, pid, host, acquired_at, heartbeat_at) VALUES (1, ?1, ?2, ?3, ?3)
+             ON CONFLICT (id) DO UPDATE SET pid = ?1, host = ?2, acquired_at = ?3, heartbeat_at = ?3",
+            params![std::process::id(), hostname(), now],
+        )?;
+        Ok(HeldLock { _file: file })
+    }
+
+    /// Who last took the lock, as they described themselves; `None` when nobody ever did.
+    pub fn lock_holder(&self) -> Result<Option<LockOwner>, StoreError> {
+        let row: Option<(u32, String, i64)> = self
+            .conn
+            .query_row("SELECT pid, host, acquired_at FROM lock WHERE id = 1", [], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })
             .optional()?;
-        let previous = match existing {
-            Some((owner_pid, owner_host, heartbeat_at)) if !(owner_pid == pid && owner_host == host) => {
-                let owner = LockOwner {
-                    pid: owner_pid,
-                    heartbeat_age: Duration::from_millis(u64::try_from(now - heartbeat_at).unwrap_or(0)),
-                    host: owner_host,
-                };
-                if is_alive(&owner, &host) {
-                    return Err(StoreError::Locked(owner));
-                }
-                Some(owner)
-            }
-            _ => None,
-        };
-        tx.execute(
-            "INSERT INTO lock (id, pid, host, acquired_at, heartbeat_at) VALUES (1, ?1, ?2, ?3, ?3)
-             ON CONFLICT (id) DO UPDATE SET pid = ?1, host = ?2, acquired_at = ?3, heartbeat_at = ?3",
-            params![pid, host, now],
-        )?;
-        tx.commit()?;
-        Ok((HeldLock { path: self.path.clone() }, previous))
+        Ok(row.map(|(pid, host, acquired_at)| LockOwner {
+            pid,
+            host,
+            held_for: Duration::from_millis(u64::try_from(now_ms() - acquired_at).unwrap_or(0)),
+        }))
     }
 
-    /// Proves the owner is alive. Fails if the lock was taken over meanwhile.
-    pub fn heartbeat(&self) -> Result<(), StoreError> {
-        let updated = self.conn.execute(
-            "UPDATE lock SET heartbeat_at = ?1 WHERE id = 1 AND pid = ?2 AND host = ?3",
-            params![now_ms(), std::process::id(), hostname()],
-        )?;
-        if updated == 1 { Ok(()) } else { Err(StoreError::LockLost) }
+    /// Whether a live process holds the run lock now. Looks without waiting, and lets go at once.
+    pub fn lock_is_held(&self) -> Result<bool, StoreError> {
+        let file = open_lock_file(&self.path)?;
+        match file.try_lock() {
+            Ok(()) => Ok(false),
+            Err(TryLockError::WouldBlock) => Ok(true),
+            Err(TryLockError::Error(source)) => Err(StoreError::Open { path: lock_path(&self.path), source }),
+        }
     }
 }
 
@@ -94,75 +133,48 @@ fn hostname() -> String {
     gethostname::gethostname().to_string_lossy().into_owned()
 }
 
-/// A lock is live while its heartbeat is fresh and, on this host, its process exists.
-fn is_alive(owner: &LockOwner, this_host: &str) -> bool {
-    if owner.heartbeat_age >= STALE_AFTER {
-        return false;
-    }
-    if owner.host != this_host {
-        return true;
-    }
-    process_exists(owner.pid)
-}
-
-#[cfg(target_os = "linux")]
-fn process_exists(pid: u32) -> bool {
-    std::path::Path::new(&format!("/proc/{pid}")).exists()
-}
-
-#[cfg(not(target_os = "linux"))]
-fn process_exists(_pid: u32) -> bool {
-    // Without /proc, trust the heartbeat alone.
-    true
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn a_second_holder_is_refused_until_the_first_is_gone() {
+    fn a_second_holder_waits_then_is_refused_naming_the_first() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.db");
         let mut first = Store::open(&path).unwrap();
-        let (held, previous) = first.acquire_lock().unwrap();
-        assert_eq!(previous, None);
-        first.heartbeat().unwrap();
+        let held = first.acquire_lock(Duration::ZERO, |_| panic!("nobody holds it")).unwrap();
+        assert!(first.lock_is_held().unwrap());
 
-        // Another live process on this host: pid 1 always exists.
-        first.conn.execute("UPDATE lock SET pid = 1", []).unwrap();
         let mut second = Store::open(&path).unwrap();
-        let Err(StoreError::Locked(owner)) = second.acquire_lock() else { panic!("not locked") };
-        assert_eq!(owner.pid, 1);
-        assert!(matches!(first.heartbeat(), Err(StoreError::LockLost)));
+        let mut told = None;
+        let started = Instant::now();
+        let Err(StoreError::Locked(Some(owner))) =
+            second.acquire_lock(Duration::from_millis(300), |holder| told = Some(holder.clone()))
+        else {
+            panic!("not refused")
+        };
+        assert!(started.elapsed() >= Duration::from_millis(300), "it waited");
+        assert_eq!(owner.pid, std::process::id());
+        assert_eq!(told.map(|t| (t.pid, t.host)), Some((owner.pid, owner.host)));
 
-        // The same owner with a heartbeat gone stale is taken over.
-        first.conn.execute("UPDATE lock SET heartbeat_at = heartbeat_at - 60000", []).unwrap();
-        let (second_held, taken) = second.acquire_lock().unwrap();
-        assert_eq!(taken.expect("took over").pid, 1);
-        second.heartbeat().unwrap();
-        drop(second_held);
+        // Released when dropped: the second takes it at once.
         drop(held);
-        assert_eq!(first.acquire_lock().unwrap().1, None, "dropping the guard released the lock");
+        assert!(!first.lock_is_held().unwrap());
+        let _held = second.acquire_lock(Duration::ZERO, |_| panic!("free")).unwrap();
+        assert_eq!(std::fs::metadata(lock_path(&path)).unwrap().len(), 0, "the lock file holds nothing");
     }
 
     #[test]
-    fn a_dead_process_on_this_host_does_not_hold_the_lock() {
+    fn the_lock_file_is_private_and_another_users_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("state.db")).unwrap();
-        let _held = store.acquire_lock().unwrap();
-        // No process has pid 2^31 - 1 on Linux (pid_max is at most 2^22).
-        store.conn.execute("UPDATE lock SET pid = 2147483647", []).unwrap();
-        let (_held, previous) = store.acquire_lock().unwrap();
-        assert_eq!(previous.expect("taken over").pid, 2_147_483_647);
-    }
-
-    #[test]
-    fn a_lock_held_on_another_host_is_respected_while_its_heartbeat_is_fresh() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("state.db")).unwrap();
-        let _held = store.acquire_lock().unwrap();
-        store.conn.execute("UPDATE lock SET host = 'batch-02'", []).unwrap();
-        assert!(matches!(store.acquire_lock(), Err(StoreError::Locked(o)) if o.host == "batch-02"));
+        let path = dir.path().join("state.db");
+        let mut store = Store::open(&path).unwrap();
+        drop(store.acquire_lock(Duration::ZERO, |_| {}).unwrap());
+        let mode = std::fs::metadata(lock_path(&path)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        std::fs::set_permissions(lock_path(&path), std::fs::Permissions::from_mode(0o666)).unwrap();
+        let err = store.acquire_lock(Duration::ZERO, |_| {}).unwrap_err();
+        assert!(err.to_string().contains("can be written by other users"), "{err}");
     }
 }

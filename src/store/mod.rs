@@ -23,7 +23,7 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use access::{SessionRecord, TokenRecord, UserRecord};
 pub use import::{Import, NewRow};
-pub use lock::{HEARTBEAT_EVERY, HeldLock, LockOwner, STALE_AFTER};
+pub use lock::{DEFAULT_LOCK_WAIT, HeldLock, LockOwner, lock_path};
 pub use purge::Purged;
 pub use results::ResultRow;
 pub use runs::RunRecord;
@@ -65,13 +65,14 @@ pub enum StoreError {
     )]
     NewerSchema { found: i64, supported: i64 },
     #[error(
-        "another run holds the state database: pid {} on {}, last seen {}s ago. Wait for it to \
-         finish, or use another --state file",
-        .0.pid, .0.host, .0.heartbeat_age.as_secs()
+        "another run holds the state database ({}), and did not finish within --lock-wait: wait \
+         for it to finish and run again, or use another --state file",
+        .0.as_ref().map_or_else(|| "a process that has not said who it is".to_owned(), ToString::to_string)
     )]
-    Locked(LockOwner),
-    #[error("another process took over the state database's lock while this run was using it")]
-    LockLost,
+    Locked(Option<LockOwner>),
+    /// The state or its lock file is controlled by another user.
+    #[error(transparent)]
+    Untrusted(#[from] crate::private_file::Untrusted),
     #[error(
         "the state database {} exists but is empty: it was truncated or replaced. Whatever it \
          recorded is lost from it, and running now could send registered rows again. Restore it \
@@ -98,6 +99,8 @@ pub struct Store {
     path: PathBuf,
     /// The secret that turns a PAN into the ledger's key, so the ledger never holds a PAN.
     ledger_key: [u8; 32],
+    /// The mode the state had when others could read it, before this open made it 0600.
+    tightened: Option<u32>,
 }
 
 pub fn now_ms() -> i64 {
@@ -149,11 +152,19 @@ impl Store {
         // SQLite takes an empty file for a new database. One that existed empty, with no
         // write-ahead log holding its content, was truncated or replaced: refuse rather than
         // forget every registration it held.
-        let wal =
-            path.with_file_name(format!("{}-wal", path.file_name().unwrap_or_default().to_string_lossy()));
+        let wal = sibling(path, "-wal");
         let empty = |p: &Path| std::fs::metadata(p).is_ok_and(|m| m.len() == 0);
         if empty(path) && (!wal.exists() || empty(&wal)) {
             return Err(StoreError::Emptied { path: path.to_owned() });
+        }
+        // Whoever else can write the state can read every PAN it holds, or plant registrations.
+        let mut tightened = None;
+        for file in [path.to_owned(), wal.clone(), sibling(path, "-shm")] {
+            if let crate::private_file::Checked::Tightened { was } =
+                crate::private_file::check("the state database", &file)?
+            {
+                tightened.get_or_insert(was);
+            }
         }
         create_if_missing(path)?;
         let mut conn = Connection::open_with_flags(
@@ -175,11 +186,16 @@ impl Store {
             other => other,
         })?;
         let ledger_key = ledger::ledger_key(&conn, path)?;
-        Ok(Store { conn, path: path.to_owned(), ledger_key })
+        Ok(Store { conn, path: path.to_owned(), ledger_key, tightened })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// When other users could read the state as it was found: its mode then (it is 0600 now).
+    pub fn tightened_from(&self) -> Option<u32> {
+        self.tightened
     }
 
     /// A second, read-only connection, for a thread that streams rows while this one writes.
@@ -197,6 +213,13 @@ impl Store {
 #[derive(Debug)]
 pub struct Reader {
     conn: Connection,
+}
+
+/// `path` with `suffix` after its name: the database's `-wal` and `-shm` files.
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(suffix);
+    path.with_file_name(name)
 }
 
 /// Creates the database at `path` unless it exists: built complete (mode 0600, WAL, schema) under

@@ -311,7 +311,7 @@ mod tests {
                 counts: "{}",
                 report: "{}",
             },
-            |_| Err(StoreError::LockLost),
+            |_| Err(StoreError::Locked(None)),
         );
         assert!(failed.is_err());
         assert!(store.uploads().unwrap().is_empty());

@@ -9,6 +9,7 @@ mod chaos;
 mod exactly_once;
 mod hostile_input;
 mod hostile_network;
+mod lock;
 mod run;
 mod sandbox;
 mod serve;

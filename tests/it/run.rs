@@ -234,10 +234,11 @@ fn two_runs_on_one_state_database_refuse_each_other() {
         assert!(Instant::now() < deadline, "the first run never started sending");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let second = work.run("b.csv", &[]);
+    let second = work.run("b.csv", &["--lock-wait", "0s"]);
     code(&second, 3);
     let message = stderr(&second);
     assert!(message.contains(&format!("pid {}", first.id())), "{message}");
+    assert!(message.contains("did not finish within --lock-wait"), "{message}");
     first.kill().unwrap();
     first.wait().unwrap();
 }

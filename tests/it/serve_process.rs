@@ -254,11 +254,8 @@ async fn after_sigkill_the_next_start_resumes_the_job_and_nobody_is_registered_t
         .await
         .expect("within two minutes");
     assert!(said[1].contains("Resuming upload 1"), "{}", said[1]);
-    assert!(
-        said[1].contains("stopped without releasing it"),
-        "the dead server's lock is taken over: {}",
-        said[1]
-    );
+    // The kernel released the dead server's lock with it: nothing to wait for or take over.
+    assert!(!said[1].contains("another run") && !said[1].contains("waiting"), "{}", said[1]);
 }
 
 #[test]
