@@ -2,6 +2,7 @@
 //! exit codes they end with. Holds no rules of its own: reading is `input`'s, judging
 //! `validate`'s, keeping `store`'s, showing `output`'s.
 
+mod guard;
 // The server checks uploads with the very checks of `validate` and `run`.
 pub(crate) mod intake;
 mod run;
@@ -11,9 +12,7 @@ mod state;
 mod users;
 mod validate;
 
-use std::path::Path;
-
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 
 use crate::output::Printer;
 use crate::settings::CommandSettings;
@@ -105,37 +104,4 @@ fn block_on<T>(
         .build()
         .context("cannot start the async runtime")?
         .block_on(work)
-}
-
-/// Refuses outputs that would overwrite the customer file or each other (the input must survive
-/// whatever the run does), and outputs that could not be written: better said before a single row
-/// is read or sent than after. The state database (`--state`) is only checked for collisions; the
-/// store opens it.
-fn guard_outputs(input: &Path, outputs: &[(&str, &Path)]) -> anyhow::Result<()> {
-    let canonical = |p: &Path| -> Option<std::path::PathBuf> {
-        let parent = match p.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        Some(parent.canonicalize().ok()?.join(p.file_name()?))
-    };
-    let input_real = canonical(input);
-    for (i, (flag, path)) in outputs.iter().enumerate() {
-        let real = canonical(path);
-        if real.is_some() && real == input_real {
-            bail!(
-                "{flag} {} is the customer file itself: choose another name for the output",
-                path.display()
-            );
-        }
-        for (other_flag, other) in &outputs[..i] {
-            if real.is_some() && real == canonical(other) {
-                bail!("{other_flag} and {flag} both name {}: give each output its own file", path.display());
-            }
-        }
-        if *flag != "--state" {
-            crate::output::check_writable(path).with_context(|| format!("{flag} cannot be written"))?;
-        }
-    }
-    Ok(())
 }

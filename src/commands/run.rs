@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 
+use super::guard::{Kept, guard_outputs, state_files};
 use super::intake::{Intake, RowRecord, warn_about_encoding};
-use super::{Exit, ResultsNotWritten, guard_outputs};
+use super::{Exit, ResultsNotWritten};
 use crate::api::{ApiSettings, Client, Credentials};
 use crate::engine::{self, EngineError, EngineReport, Stop, StopReason};
 use crate::input::{self, Probe};
@@ -87,12 +88,14 @@ fn check_files(settings: &RunSettings) -> anyhow::Result<Files> {
     let path = settings.input.path.as_path();
     let probe = input::probe(path, settings.input.probe)?;
     let (results, errors) = settings.outputs(probe.workbook.is_some());
-    let mut outputs: Vec<(&str, &Path)> =
-        vec![("--output", &results), ("--errors", &errors), ("--state", &settings.state)];
+    let mut outputs: Vec<(&str, &Path)> = vec![("--output", &results), ("--errors", &errors)];
     if let Some(summary) = &settings.summary {
         outputs.push(("--summary", summary));
     }
-    guard_outputs(path, &outputs)?;
+    let state = state_files(&settings.state);
+    let mut kept: Vec<Kept<'_>> = state.iter().map(|(what, p)| (*what, p.as_path())).collect();
+    kept.push(("the customer file", path));
+    guard_outputs(&kept, &outputs)?;
     Ok(Files { probe, results, errors })
 }
 

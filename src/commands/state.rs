@@ -58,6 +58,11 @@ pub fn status(settings: &StatusSettings, printer: &Printer) -> anyhow::Result<Ex
 }
 
 pub fn export(settings: &ExportSettings, printer: &Printer) -> anyhow::Result<Exit> {
+    let state = super::guard::state_files(&settings.state);
+    let kept: Vec<super::guard::Kept<'_>> = state.iter().map(|(what, p)| (*what, p.as_path())).collect();
+    let mut outputs = vec![("--output", settings.results.as_path())];
+    outputs.extend(settings.errors.as_deref().map(|p| ("--errors", p)));
+    super::guard::guard_outputs(&kept, &outputs)?;
     let store = open_existing(&settings.state)?;
     let run = find_run(&store, &settings.state, &settings.run)?;
     let written = write_results(&store, &run, &settings.results, settings.errors.as_deref())?;

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::Exit;
-use super::guard_outputs;
+use super::guard::guard_outputs;
 use super::intake::{Intake, warn_about_encoding};
 use crate::input;
 use crate::output::{ErrorsFile, Printer, ReportFile, ValidationSummary, cell_flags, error_text, write_json};
@@ -18,7 +18,7 @@ pub fn validate(settings: &ValidateSettings, printer: &Printer) -> anyhow::Resul
             .into_iter()
             .filter_map(|(flag, p)| p.as_deref().map(|p| (flag, p)))
             .collect();
-    guard_outputs(path, &outputs)?;
+    guard_outputs(&[("the customer file", path)], &outputs)?;
 
     let probe = input::probe(path, settings.input.probe)?;
     warn_about_encoding(path, &probe, printer);

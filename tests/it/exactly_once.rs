@@ -90,3 +90,34 @@ fn another_file_with_a_customer_left_in_flight_sends_it_under_its_first_order_id
     assert!(stats.pans_with_several_order_ids.is_empty(), "{:?}", stats.pans_with_several_order_ids);
     code(&work.output(&["status"]), 0);
 }
+
+#[test]
+fn no_output_overwrites_the_customer_file_or_the_state_by_any_name() {
+    let server = Server::plain();
+    let work = Work::new(&server);
+    work.write("in.csv", &customers(0, 5));
+    code(&work.run("in.csv", &[]), 0);
+    let ledger = std::fs::read(work.path("cibil-bulk.db")).unwrap();
+
+    // `export` over the state database, its write-ahead log or its lock file destroys nothing.
+    for target in ["cibil-bulk.db", "cibil-bulk.db-wal", "cibil-bulk.db.lock"] {
+        let out = work.output(&["export", "1", "--output", target]);
+        code(&out, 2);
+        assert!(stderr(&out).contains("writing it would destroy it"), "{target}: {}", stderr(&out));
+    }
+    assert_eq!(std::fs::read(work.path("cibil-bulk.db")).unwrap(), ledger, "the state is untouched");
+
+    // The customer file, named through a symlink, and its target named as the output.
+    std::os::unix::fs::symlink(work.path("in.csv"), work.path("today.csv")).unwrap();
+    let before = std::fs::read(work.path("in.csv")).unwrap();
+    let out = work.run("today.csv", &["--output", "in.csv"]);
+    code(&out, 2);
+    assert!(stderr(&out).contains("is the customer file"), "{}", stderr(&out));
+    // An output that is a symlink to the state.
+    std::os::unix::fs::symlink(work.path("cibil-bulk.db"), work.path("report.csv")).unwrap();
+    let out = work.run("in.csv", &["--errors", "report.csv"]);
+    code(&out, 2);
+    assert!(stderr(&out).contains("is the state database"), "{}", stderr(&out));
+    assert_eq!(std::fs::read(work.path("in.csv")).unwrap(), before);
+    assert_eq!(server.stats().requests, 5, "nothing was sent by the refused runs");
+}
