@@ -30,8 +30,5 @@ pub fn run(cli: &Cli) -> anyhow::Result<Exit> {
     let settings = Settings::resolve(cli)?;
     output::init_logging(&settings.log);
     let printer = Printer::new(&settings.log);
-    for warning in &settings.warnings {
-        printer.warn(warning);
-    }
-    commands::dispatch(&settings.command, &printer)
+    commands::dispatch(&settings, &printer)
 }

@@ -34,6 +34,17 @@ pub const DEFAULT_METHOD: Method = Method::Get;
 /// Answers larger than this are not read further: no registration answer is anywhere near it.
 pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 
+/// An endpoint's identity, which a state database is bound to: scheme, host, port and path —
+/// never a query, a fragment or user information.
+pub fn endpoint_identity(url: &reqwest::Url) -> String {
+    let mut identity = format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default());
+    if let Some(port) = url.port() {
+        identity.push_str(&format!(":{port}"));
+    }
+    identity.push_str(url.path());
+    identity
+}
+
 /// The merchant's credentials, the same on every request. Never printed: `Debug` masks them.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
@@ -89,7 +100,8 @@ pub struct ApiSettings {
 pub enum ApiError {
     #[error("config [aopay.headers]: \"{name}\" is not a valid HTTP header name or value")]
     Header { name: String },
-    #[error("cannot set up the HTTP client: {0}")]
+    // The cause is the `source`, which `{:#}` prints after the message: not repeated here.
+    #[error("cannot set up the HTTP client")]
     Client(#[from] reqwest::Error),
 }
 
@@ -337,6 +349,18 @@ mod tests {
         let body =
             serde_json::to_value(RegistrationRequest::new(&with_middle, &credentials(), true)).unwrap();
         assert_eq!(body["middle_name"], "Prasad");
+    }
+
+    #[test]
+    fn an_endpoints_identity_is_scheme_host_port_and_path() {
+        for (url, identity) in [
+            (PRODUCTION_ENDPOINT, PRODUCTION_ENDPOINT),
+            ("https://api.aopay.co.in:443/a/b?x=1#f", "https://api.aopay.co.in/a/b"),
+            ("http://127.0.0.1:8080/a", "http://127.0.0.1:8080/a"),
+            ("https://u:p@h.in/a", "https://h.in/a"),
+        ] {
+            assert_eq!(endpoint_identity(&url.parse().unwrap()), identity, "{url}");
+        }
     }
 
     #[test]

@@ -15,7 +15,7 @@ mod validate;
 use anyhow::Context as _;
 
 use crate::output::Printer;
-use crate::settings::CommandSettings;
+use crate::settings::{CommandSettings, Settings};
 
 /// The exit status contract (README, "Exit codes"): cron jobs branch on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,9 +57,20 @@ pub struct ResultsNotWritten {
     pub state: std::path::PathBuf,
 }
 
-/// Runs one subcommand.
-pub fn dispatch(command: &CommandSettings, printer: &Printer) -> anyhow::Result<Exit> {
-    match command {
+/// Runs one subcommand, after saying what the user must know first: where a real run sends
+/// (its first line, so an operator always sees where the data goes), then any warnings about
+/// the settings.
+pub fn dispatch(settings: &Settings, printer: &Printer) -> anyhow::Result<Exit> {
+    if let CommandSettings::Run(run) = &settings.command
+        && !run.sandbox
+        && !run.dry_run
+    {
+        printer.note(crate::output::notices::sending_to(&run.api.endpoint));
+    }
+    for warning in &settings.warnings {
+        printer.warn(warning);
+    }
+    match &settings.command {
         CommandSettings::Validate(validate) => validate::validate(validate, printer),
         CommandSettings::Run(run) => run::run(run, printer),
         CommandSettings::Status(status) => state::status(status, printer),

@@ -104,7 +104,7 @@ fn check_files(settings: &RunSettings) -> anyhow::Result<Files> {
 async fn target(settings: &RunSettings, printer: &Printer) -> anyhow::Result<Target> {
     let mut api = settings.api.clone();
     if !settings.sandbox {
-        let scope = api.endpoint.to_string();
+        let scope = crate::api::endpoint_identity(&api.endpoint);
         return Ok(Target { api, scope, sandbox: None });
     }
     let sandbox = Sandbox::start(([127, 0, 0, 1], 0).into(), SandboxConfig::default())

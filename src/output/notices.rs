@@ -11,6 +11,15 @@ use crate::mask::mask;
 use crate::store::{LockOwner, RowStatus, RunRecord, StatusCounts};
 use crate::validate::Applicant;
 
+/// Where a real run sends the customers and the merchant's credentials.
+pub fn sending_to(endpoint: &reqwest::Url) -> String {
+    format!(
+        "Registering with {} ({}).",
+        endpoint.host_str().unwrap_or("the endpoint"),
+        crate::api::endpoint_identity(endpoint)
+    )
+}
+
 /// The built-in sandbox is where the run sends.
 pub fn sending_to_sandbox(endpoint: &str) -> String {
     format!("Sending to the built-in sandbox at {endpoint} (nothing reaches AOPay).")

@@ -241,7 +241,10 @@ impl Server {
         }
         let (endpoint_scope, target) = match &sandbox {
             Some(_) => ("sandbox".to_owned(), "the built-in sandbox".to_owned()),
-            None => (api.endpoint.to_string(), api.endpoint.host_str().unwrap_or("AOPay").to_owned()),
+            None => (
+                crate::api::endpoint_identity(&api.endpoint),
+                api.endpoint.host_str().unwrap_or("AOPay").to_owned(),
+            ),
         };
 
         let state = settings.state.clone();

@@ -80,9 +80,12 @@ pub(super) enum SheetConfig {
 }
 
 impl ConfigFile {
-    /// Whether the file holds the merchant's credentials.
+    /// Whether the file holds a secret: the merchant's credentials, or an extra header (a
+    /// gateway's key is a credential too).
     pub fn holds_secrets(&self) -> bool {
-        self.aopay.registration_id.is_some() || self.aopay.company_code.is_some()
+        self.aopay.registration_id.is_some()
+            || self.aopay.company_code.is_some()
+            || !self.aopay.headers.is_empty()
     }
 }
 
@@ -147,7 +150,7 @@ pub(super) fn warn_if_readable_by_others(path: &Path, warnings: &mut Vec<String>
         && meta.permissions().mode() & 0o077 != 0
     {
         warnings.push(format!(
-            "{} holds AOPay credentials and other users can read it: chmod 600 {}",
+            "{} holds credentials (AOPay's, or a header's) and other users can read it: chmod 600 {}",
             path.display(),
             path.display()
         ));

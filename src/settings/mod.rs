@@ -253,6 +253,13 @@ pub enum SettingsError {
     )]
     InsecureEndpoint { origin: Origin, url: String },
     #[error(
+        "{origin}: the endpoint {url} was given with a user name or password in it (user:...@host), \
+         which would be printed, logged and stored with every run, and were not used. AOPay's \
+         credentials go in {ENV_REGISTRATION_ID} and {ENV_COMPANY_CODE} (or [aopay] in a config \
+         file only you can read); a gateway's key goes in [aopay.headers]"
+    )]
+    EndpointCredentials { origin: Origin, url: String },
+    #[error(
         "the fault rates add up to {sum} ({flags}): each request meets at most one fault, so \
          together they must stay within 1"
     )]

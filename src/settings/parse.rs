@@ -126,6 +126,14 @@ pub(super) fn parse_endpoint(
             expected: "an http(s) URL like https://api.aopay.co.in/api/AOP/CibilScore/registeration",
         });
     };
+    // Credentials never travel in the URL: AOPay's go in the body, from the environment or the
+    // config file; a gateway's in [aopay.headers]. A URL is printed, logged and stored.
+    if !url.username().is_empty() || url.password().is_some() {
+        let mut shown = url.clone();
+        let _ = shown.set_username("");
+        let _ = shown.set_password(None);
+        return Err(SettingsError::EndpointCredentials { origin, url: shown.to_string() });
+    }
     let loopback = match url.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),

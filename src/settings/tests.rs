@@ -468,3 +468,26 @@ fn workbook_limits_are_raised_by_rows_and_size() {
     }
     assert_eq!(show_size(crate::input::MAX_UNPACKED_BYTES), "256MiB");
 }
+
+#[test]
+fn an_endpoint_with_credentials_in_it_is_refused_without_repeating_them() {
+    for (args, config) in [
+        (&["--endpoint", "https://merchant:s3cr3t@api.example.in/reg"][..], None),
+        (&[][..], Some("[aopay]\nendpoint = \"https://merchant:s3cr3t@api.example.in/reg\"\n")),
+        (&["--endpoint", "https://s3cr3t@api.example.in/reg"][..], None),
+    ] {
+        let err = resolve_run(args, config, &CREDS).unwrap_err();
+        assert!(matches!(err, SettingsError::EndpointCredentials { .. }), "{err}");
+        let text = err.to_string();
+        assert!(!text.contains("s3cr3t") && !text.contains("merchant"), "{text}");
+        assert!(text.contains("https://api.example.in/reg") && text.contains("[aopay.headers]"), "{text}");
+    }
+}
+
+#[test]
+fn a_readable_config_holding_only_a_gateway_key_is_warned_about() {
+    let (_, warnings) = resolve_run(&[], Some("[aopay.headers]\nX-Api-Key = \"k\"\n"), &CREDS).unwrap();
+    assert!(warnings.iter().any(|w| w.contains("chmod 600")), "{warnings:?}");
+    let (_, warnings) = resolve_run(&[], Some("[run]\nrate = \"5/s\"\n"), &CREDS).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+}

@@ -61,7 +61,7 @@ fn open_lock_file(state: &Path) -> Result<File, StoreError> {
         .truncate(false)
         .mode(0o600)
         .open(&path)
-        .map_err(|source| StoreError::Open { path, source })
+        .map_err(|cause| StoreError::Open { path, cause })
 }
 
 impl Store {
@@ -89,8 +89,8 @@ impl Store {
                     }
                     std::thread::sleep(RETRY_EVERY.min(deadline.saturating_duration_since(Instant::now())));
                 }
-                Err(TryLockError::Error(source)) => {
-                    return Err(StoreError::Open { path: lock_path(&self.path), source });
+                Err(TryLockError::Error(cause)) => {
+                    return Err(StoreError::Open { path: lock_path(&self.path), cause });
                 }
             }
         }
@@ -124,7 +124,7 @@ impl Store {
         match file.try_lock() {
             Ok(()) => Ok(false),
             Err(TryLockError::WouldBlock) => Ok(true),
-            Err(TryLockError::Error(source)) => Err(StoreError::Open { path: lock_path(&self.path), source }),
+            Err(TryLockError::Error(cause)) => Err(StoreError::Open { path: lock_path(&self.path), cause }),
         }
     }
 }

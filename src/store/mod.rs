@@ -34,19 +34,16 @@ pub use uploads::{NewUpload, UploadRecord, UploadState};
 /// A failure of the state database itself (never of a row).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    // The cause is in the message, and not a `source` too: `{:#}` would print it twice.
     #[error("SQLite: {0}")]
-    Sqlite(#[source] rusqlite::Error),
+    Sqlite(rusqlite::Error),
     #[error(
         "the disk holding the state database is full ({0}): free some space, or use --state on \
          another disk, and run again; what was recorded is kept"
     )]
     DiskFull(rusqlite::Error),
-    #[error("cannot open the state database {}: {source}", .path.display())]
-    Open {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("cannot open the state database {}: {cause}", .path.display())]
+    Open { path: PathBuf, cause: std::io::Error },
     #[error(
         "the state database {} is damaged ({detail}). Keep it for inspection, and start with \
          another --state file; rows registered before are recorded in the old one",
@@ -136,7 +133,7 @@ impl Store {
                     other => CheckFailure::Unchecked(other.to_string()),
                 })
             })
-            .map_err(|source| StoreError::Open { path: path.to_owned(), source })?;
+            .map_err(|cause| StoreError::Open { path: path.to_owned(), cause })?;
         Ok((store, Check { path: path.to_owned(), handle: Some(handle), verdict: Ok(()) }))
     }
 
@@ -145,7 +142,7 @@ impl Store {
         path: &Path,
         check: impl FnOnce(&Connection) -> Result<(), StoreError>,
     ) -> Result<Store, StoreError> {
-        let open_err = |source| StoreError::Open { path: path.to_owned(), source };
+        let open_err = |cause| StoreError::Open { path: path.to_owned(), cause };
         if path.is_dir() {
             return Err(open_err(std::io::Error::new(std::io::ErrorKind::IsADirectory, "it is a directory")));
         }
@@ -232,7 +229,7 @@ fn create_if_missing(path: &Path) -> Result<(), StoreError> {
     if path.exists() {
         return Ok(());
     }
-    let open_err = |source| StoreError::Open { path: path.to_owned(), source };
+    let open_err = |cause| StoreError::Open { path: path.to_owned(), cause };
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     let temp = path.with_file_name(format!(".{name}.new-{}", std::process::id()));
     let _ = std::fs::remove_file(&temp);

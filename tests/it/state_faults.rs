@@ -22,7 +22,22 @@ fn a_state_path_that_is_a_directory_is_refused_before_anything_is_sent() {
     let out = work.run("in.csv", &["--state", "state.db"]);
     code(&out, 2);
     assert!(stderr(&out).contains("state.db") && stderr(&out).contains("directory"), "{}", stderr(&out));
+    assert_said_once(&stderr(&out));
     assert_eq!(sent(&server), 0);
+    // A config file that is a directory, too: the cause once.
+    std::fs::create_dir(work.path("conf.toml")).unwrap();
+    let out = work.output(&["--config", "conf.toml", "status"]);
+    code(&out, 2);
+    assert!(stderr(&out).contains("conf.toml"), "{}", stderr(&out));
+    assert_said_once(&stderr(&out));
+}
+
+/// An error's causes are each said once: no `x: x` in a row, as when a message quotes the cause
+/// that the printer then adds after it.
+#[track_caller]
+fn assert_said_once(message: &str) {
+    let parts: Vec<&str> = message.trim().split(": ").collect();
+    assert!(parts.windows(2).all(|w| w[0] != w[1] && !w[0].ends_with(w[1])), "a cause said twice: {message}");
 }
 
 #[test]
