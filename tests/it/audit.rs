@@ -199,3 +199,107 @@ fn credentials_given_as_flags_are_refused_and_not_echoed() {
         run.code(2).terminal_lacks(COMPANY_CODE);
     }
 }
+
+#[test]
+fn a_password_in_the_endpoint_is_refused_and_written_nowhere() {
+    let secret = "Hunter2-pw-77";
+    let run = Test::new()
+        .file("in.csv", format!("{HEADER}\n{}\n", crate::common::customer(1)))
+        .env("AOPAY_REGISTRATION_ID", REGISTRATION_ID)
+        .env("AOPAY_COMPANY_CODE", COMPANY_CODE)
+        .args(["run", "in.csv", "--summary", "s.json", "--endpoint"])
+        .arg(format!("https://merchant:{secret}@api.example.in/api/AOP/CibilScore/registeration"))
+        .run();
+    run.code(2).stderr_contains("user name or password").terminal_lacks(secret).terminal_lacks("merchant:");
+    for name in run.listing() {
+        let bytes = String::from_utf8_lossy(&run.bytes(&name)).into_owned();
+        assert!(!bytes.contains(secret), "{name} holds the password");
+    }
+    assert!(!run.listing().iter().any(|n| n.ends_with(".db")), "no state was made: {:?}", run.listing());
+    // From the config file too, and in a dry run.
+    let run = Test::new()
+        .file("in.csv", format!("{HEADER}\n{}\n", crate::common::customer(1)))
+        .file("cibil-bulk.toml", format!("[aopay]\nendpoint = \"https://u:{secret}@api.example.in/r\"\n"))
+        .args(["run", "in.csv", "--dry-run"])
+        .run();
+    run.code(2).stderr_contains("cibil-bulk.toml [aopay] endpoint").terminal_lacks(secret);
+}
+
+#[test]
+fn a_state_or_config_others_can_write_is_refused_and_a_readable_state_made_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let file = format!("{HEADER}\n{}\n", crate::common::customer(1));
+    // A real state, made by a sandbox run in this directory, then opened up.
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let mut command = assert_cmd::Command::cargo_bin("cibil-bulk").unwrap();
+        command.current_dir(dir.path()).env("CIBIL_BULK_TODAY", crate::common::TODAY).args(args);
+        command.output().unwrap()
+    };
+    std::fs::write(dir.path().join("in.csv"), &file).unwrap();
+    assert_eq!(run(&["run", "in.csv", "--sandbox"]).status.code(), Some(0));
+    let state = dir.path().join("cibil-bulk.sandbox.db");
+
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let out = run(&["run", "in.csv", "--sandbox"]);
+    assert_eq!(out.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        said.contains("can be written by other users (mode 666)") && said.contains("chmod 600"),
+        "{said}"
+    );
+
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = run(&["run", "in.csv", "--sandbox"]);
+    assert_eq!(out.status.code(), Some(0));
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(said.matches("was readable by other users (mode 644)").count(), 1, "{said}");
+    assert_eq!(std::fs::metadata(&state).unwrap().permissions().mode() & 0o777, 0o600);
+    let out = run(&["run", "in.csv", "--sandbox"]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("readable by other users"), "said once");
+
+    std::fs::write(dir.path().join("cibil-bulk.toml"), "[run]\nrate = \"5/s\"\n").unwrap();
+    std::fs::set_permissions(dir.path().join("cibil-bulk.toml"), std::fs::Permissions::from_mode(0o646))
+        .unwrap();
+    let out = run(&["run", "in.csv", "--sandbox"]);
+    assert_eq!(out.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(said.contains("the config file") && said.contains("cibil-bulk.toml"), "{said}");
+}
+
+/// `chown nobody`: a file another user owns. Only root can make one.
+fn give_to_nobody(path: &std::path::Path) {
+    let status = std::process::Command::new("chown").arg("nobody").arg(path).status().unwrap();
+    assert!(status.success(), "chown nobody {}: this test needs root", path.display());
+}
+
+#[test]
+#[ignore = "needs root, to give files to another user: .ci/run runs it as root"]
+fn a_state_or_config_owned_by_another_user_is_refused_as_root() {
+    let file = format!("{HEADER}\n{}\n", crate::common::customer(1));
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let mut command = assert_cmd::Command::cargo_bin("cibil-bulk").unwrap();
+        command.current_dir(dir.path()).env("CIBIL_BULK_TODAY", crate::common::TODAY).args(args);
+        command.output().unwrap()
+    };
+    std::fs::write(dir.path().join("in.csv"), &file).unwrap();
+    assert_eq!(run(&["run", "in.csv", "--sandbox"]).status.code(), Some(0));
+    let state = dir.path().join("cibil-bulk.sandbox.db");
+    // Root's own files are trusted; another user's are not, even for root: whoever owns the state
+    // can read every PAN it will hold.
+    give_to_nobody(&state);
+    let out = run(&["run", "in.csv", "--sandbox"]);
+    assert_eq!(out.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(said.contains("belongs to another user") && said.contains("chown"), "{said}");
+
+    let config = dir.path().join("elsewhere.toml");
+    std::fs::write(&config, "[aopay]\nendpoint = \"https://collector.evil.example/r\"\n").unwrap();
+    give_to_nobody(&config);
+    let out = run(&["run", "in.csv", "--config", "elsewhere.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(said.contains("the config file") && said.contains("belongs to another user"), "{said}");
+    assert!(!said.contains("Registering with"), "nothing was sent: {said}");
+}
