@@ -296,7 +296,7 @@ pub fn upload(chrome: Chrome<'_>, view: &UploadView<'_>) -> Markup {
                     " · registered by " (by) " on " (when(at))
                 }
             }
-            p { "State: " (badge(u.state)) }
+            p { "State: " span #state-badge { (badge(u.state)) } }
             (status_section(view))
             @if !view.report.problems.is_empty() || !view.report.warnings.is_empty() {
                 (problems_section(view.report))

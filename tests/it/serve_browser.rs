@@ -271,6 +271,8 @@ async fn clerk() {
         {
             seen_progress.push(text);
             if !took_running_screenshot && seen_progress.len() >= 3 {
+                // Rows are being done: the page says so, not that it still waits its turn.
+                assert_eq!(title, "Registering", "progress under a heading of another state");
                 screenshot(&client, "05-registering.png").await;
                 took_running_screenshot = true;
             }

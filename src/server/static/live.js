@@ -17,8 +17,19 @@
     }
   }
 
+  // Progress of this upload means its turn has come: a page loaded while it waited says so now.
+  function registering() {
+    setText("status-title", "Registering");
+    var badge = document.querySelector("#state-badge .badge");
+    if (badge && badge.className.indexOf("running") < 0) {
+      badge.className = "badge running";
+      badge.textContent = "Registering";
+    }
+  }
+
   source.addEventListener("progress", function (event) {
     var progress = JSON.parse(event.data);
+    registering();
     var bar = document.getElementById("live-bar");
     if (bar) {
       bar.max = Math.max(progress.rows, 1);
