@@ -51,6 +51,9 @@ pub fn status(settings: &StatusSettings, printer: &Printer) -> anyhow::Result<Ex
         .map(|run| Ok((store.counts(run.id)?, run)))
         .collect::<Result<Vec<_>, crate::store::StoreError>>()?;
     printer.report(&output::status_report(&settings.state, &runs, settings.run.is_some()));
+    if let (Some(quota), false) = (store.learned_quota()?, runs.is_empty()) {
+        printer.report(&output::learned_quota_text(&quota));
+    }
     let attention = runs.iter().any(|(counts, _)| counts.needing_attention() > 0);
     Ok(if attention && settings.run.is_some() { Exit::NeedsAttention } else { Exit::Success })
 }

@@ -3,19 +3,15 @@
 //! transient with exponential backoff and full jitter, and telling the collector how each attempt
 //! and the row ended. Workers share only the limiter, the pause and the stop signal.
 
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
-use governor::DefaultDirectRateLimiter;
-use tokio::time::Instant;
-
+use super::limiter::{DEFAULT_THROTTLE_PAUSE, Limiter};
 use super::producer::Refill;
 use super::{Attempt, EngineSettings, Job, Message, Stop, StopReason};
 use crate::api::{AbortKind, Client, Outcome};
 use crate::store::RowResult;
 
-/// How long every worker waits after a 429 that gives no `Retry-After`.
-const DEFAULT_THROTTLE_PAUSE: Duration = Duration::from_secs(1);
 /// 429s do not use up a row's attempts (the server is busy, not failing), up to this many.
 const MAX_THROTTLED: u32 = 20;
 
@@ -23,39 +19,13 @@ const MAX_THROTTLED: u32 = 20;
 #[derive(Debug)]
 pub(super) struct Shared {
     pub client: Client,
-    pub limiter: DefaultDirectRateLimiter,
-    pub pause: PauseGate,
+    /// The pace, the pause after a 429, and the vendor's quota: shared by every worker (and, in
+    /// the server, by every job).
+    pub limiter: Arc<Limiter>,
     /// Told when a job is taken, so the producer refills the queue in bulk.
     pub refill: Arc<Refill>,
     pub stop: Stop,
     pub settings: EngineSettings,
-}
-
-/// A pause all workers observe: a 429 from the server holds every request, not only the one
-/// that got it.
-#[derive(Debug, Default)]
-pub(super) struct PauseGate {
-    until: Mutex<Option<Instant>>,
-}
-
-impl PauseGate {
-    fn pause_for(&self, duration: Duration) {
-        let until = Instant::now() + duration;
-        let mut current = self.until.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if current.is_none_or(|t| t < until) {
-            *current = Some(until);
-        }
-    }
-
-    async fn wait(&self) {
-        loop {
-            let until = *self.until.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            match until {
-                Some(until) if until > Instant::now() => tokio::time::sleep_until(until).await,
-                _ => return,
-            }
-        }
-    }
 }
 
 /// The delay before retry number `attempt` (1 after the first failure): a random point below a
@@ -98,18 +68,27 @@ async fn see_through(
     let settings = &shared.settings;
     let (mut attempts, mut throttled) = (0u32, 0u32);
     loop {
-        tokio::select! {
+        let sent = tokio::select! {
             biased;
             () = shared.stop.stopped() => return (RowResult::Released { line: job.line, attempts: attempts + throttled }, None),
-            () = async { shared.pause.wait().await; shared.limiter.until_ready().await; } => {}
-        }
+            sent = shared.limiter.ready() => sent,
+        };
         let outcome = shared.client.send(job.body.clone()).await;
+        let refused = matches!(&outcome, Outcome::Transient(t) if t.throttled);
+        let answered = match &outcome {
+            Outcome::Registered(_) | Outcome::Rejected(_) => true,
+            Outcome::Transient(t) => t.http_status.is_some(),
+            Outcome::Abort(a) => a.http_status.is_some(),
+        };
+        if answered && !refused {
+            shared.limiter.accepted(sent);
+        }
         let transport_failure = matches!(&outcome, Outcome::Transient(t) if !t.throttled);
         let reason = match &outcome {
             Outcome::Transient(t) => t.reason.clone(),
             _ => String::new(),
         };
-        let attempt = Attempt { transport_failure, reason };
+        let attempt = Attempt { transport_failure, throttled: refused, reason };
         let made = attempts + throttled + 1;
         match outcome {
             Outcome::Registered(registration) => {
@@ -146,7 +125,7 @@ async fn see_through(
                 if t.throttled && throttled < MAX_THROTTLED {
                     let _ = collector.send(Message::Attempt(attempt));
                     throttled += 1;
-                    shared.pause.pause_for(retry_after.unwrap_or(DEFAULT_THROTTLE_PAUSE));
+                    shared.limiter.throttled(sent, retry_after.unwrap_or(DEFAULT_THROTTLE_PAUSE));
                     continue;
                 }
                 attempts += 1;
@@ -204,17 +183,5 @@ mod tests {
             Some(Duration::from_secs(3)),
         );
         assert_eq!(d, Duration::from_secs(3));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_pause_holds_until_its_end_and_can_be_extended() {
-        let gate = PauseGate::default();
-        let start = Instant::now();
-        gate.wait().await;
-        assert_eq!(start.elapsed(), Duration::ZERO);
-        gate.pause_for(Duration::from_secs(2));
-        gate.pause_for(Duration::from_secs(1)); // a shorter pause does not shorten it
-        gate.wait().await;
-        assert!(start.elapsed() >= Duration::from_secs(2));
     }
 }
