@@ -165,8 +165,21 @@ struct State {
     generation: u64,
     pause: Pause,
     curve: Option<Curve>,
+    /// A refusal not yet counted: what the vendor accepted before it is counted once the
+    /// requests sent before it have had their answers, when the pause ends.
+    refused: Option<Refused>,
+    /// Refusals of requests sent before this were counted already (one cut per pause).
+    counted_until: Option<Instant>,
     /// When each accepted request was sent, on the clock of sending, roughly oldest first.
     accepted: VecDeque<Duration>,
+}
+
+/// A refusal whose lesson is not drawn yet.
+#[derive(Debug, Clone, Copy)]
+struct Refused {
+    sent: Sent,
+    /// The fill rate in force when it was sent.
+    fill: f64,
 }
 
 /// The clock of sending: time since the limiter began, less every pause.
@@ -214,25 +227,16 @@ struct Curve {
     /// CUBIC's K: how long the climb takes.
     k: Duration,
     hold: Duration,
-    /// The cut took effect then: refusals of requests sent before it do not cut again.
-    cut_at: Instant,
 }
 
 impl Curve {
-    fn new(
-        quota: f64,
-        burst: NonZeroU32,
-        start_fraction: f64,
-        from: Instant,
-        hold: Duration,
-        cut_at: Instant,
-    ) -> Curve {
+    fn new(quota: f64, burst: NonZeroU32, start_fraction: f64, from: Instant, hold: Duration) -> Curve {
         let target = (MARGIN * (quota - f64::from(burst.get() - 1))).max(MIN_FILL);
         let start = (start_fraction * quota).min(target);
         // Scaled by the quota, so that the climb takes RAMP at any quota.
         let growth = quota * (MARGIN - BETA) / RAMP.as_secs_f64().powi(3);
         let k = Duration::from_secs_f64(((target - start) / growth).cbrt());
-        Curve { quota, target, growth, top: from + k, k, hold, cut_at }
+        Curve { quota, target, growth, top: from + k, k, hold }
     }
 
     fn fill(&self, now: Instant) -> f64 {
@@ -258,6 +262,8 @@ impl Limiter {
                 generation: 0,
                 pause: Pause { origin: now, from: now, until: now, before: Duration::ZERO },
                 curve: None,
+                refused: None,
+                counted_until: None,
                 accepted: VecDeque::new(),
             }),
         }
@@ -293,20 +299,29 @@ impl Limiter {
         (at, state.generation)
     }
 
-    /// Waits until a request may leave: its slot at the pace has come and no pause is in force.
+    /// Waits until a request may leave: no pause is in force, and its slot at the pace has come.
     /// Cancel-safe: a waiter dropped leaves its slot unused.
     pub async fn ready(&self) -> Sent {
         loop {
             let (at, generation) = {
                 let mut state = self.state();
-                self.reserve(&mut state, Instant::now())
+                let now = Instant::now();
+                if now < state.pause.until {
+                    // Slots are taken once the pause is over, at the pace then in force.
+                    (state.pause.until, None)
+                } else {
+                    self.settle(&mut state, now);
+                    let (at, generation) = self.reserve(&mut state, now);
+                    (at, Some(generation))
+                }
             };
             if at > Instant::now() {
                 tokio::time::sleep_until(at).await;
             }
             let state = self.state();
-            // A pause began since the slot was reserved: reserve again, after it.
-            if state.generation == generation {
+            // None: the pause is over, take a slot. A pause that began since the slot was
+            // reserved voids it: wait that one out and take another.
+            if generation == Some(state.generation) {
                 let at = Instant::now();
                 return Sent { at, active: state.pause.active(at) };
             }
@@ -329,7 +344,7 @@ impl Limiter {
     }
 
     /// The vendor refused a request sent at `sent` (429) and asked for `pause`: every request
-    /// waits it out; in adaptive mode, the fill rate is cut to what the vendor was accepting.
+    /// waits it out; in adaptive mode, the fill rate is then cut to what the vendor was accepting.
     pub fn throttled(&self, sent: Sent, pause: Duration) {
         let now = Instant::now();
         let mut state = self.state();
@@ -338,24 +353,24 @@ impl Limiter {
             state.generation += 1;
             state.tat = until;
         }
-        if self.mode == RateMode::Adaptive {
-            let resume = now.max(state.pause.until);
-            self.cut(&mut state, sent, now, resume);
+        if self.mode != RateMode::Adaptive || state.counted_until.is_some_and(|t| sent.at <= t) {
+            return; // Sent before the last refusal counted: the same excess, counted once.
         }
+        let fill = self.fill(&state, sent.at);
+        state.refused = Some(Refused { sent, fill });
+        state.counted_until = Some(now);
     }
 
-    /// Cuts the fill at `now` after the refusal of the request `sent`; the climb back begins when
-    /// the pause ends, at `resume`.
-    fn cut(&self, state: &mut State, sent: Sent, now: Instant, resume: Instant) {
-        if state.curve.is_some_and(|c| sent.at <= c.cut_at) {
-            return; // Sent before the last cut: that refusal is already accounted for.
-        }
+    /// Draws the lesson of the refusal waiting, if any, at `now` (the pause over): counts what
+    /// the vendor accepted in the second of sending before the refused request — now that the
+    /// requests sent before it have had their answers — and cuts the fill to a share of it.
+    fn settle(&self, state: &mut State, now: Instant) {
+        let Some(Refused { sent, fill }) = state.refused.take() else { return };
         let seen =
             state.accepted.iter().filter(|&&a| a <= sent.active && sent.active - a < ONE_SECOND).count();
         if seen < MIN_SAMPLE {
             return;
         }
-        let fill = self.fill(state, sent.at);
         let quota = (seen as f64).min(fill);
         let shows_limit = match &state.curve {
             None => (seen as f64) < 0.9 * fill,
@@ -368,7 +383,7 @@ impl Limiter {
             }
             _ => FIRST_HOLD,
         };
-        let curve = Curve::new(quota, self.burst, BETA, resume, hold, now);
+        let curve = Curve::new(quota, self.burst, BETA, now.max(state.pause.until), hold);
         tracing::debug!(
             accepted_per_second = quota,
             holding_per_second = curve.target,
@@ -380,7 +395,9 @@ impl Limiter {
 
     /// What was learned of the vendor's quota, if anything (adaptive mode only).
     pub fn learned(&self) -> Option<Learned> {
-        let curve = self.state().curve?;
+        let mut state = self.state();
+        self.settle(&mut state, Instant::now());
+        let curve = state.curve?;
         Some(Learned {
             accepted_per_second: curve.quota,
             holding_per_second: curve.target.min(self.ceiling),
@@ -399,14 +416,18 @@ impl Limiter {
         if state.curve.is_none() {
             let now = Instant::now();
             let hold = learned.hold.min(MAX_HOLD);
-            state.curve = Some(Curve::new(quota, self.burst, 1.0, now, hold, now));
+            state.curve = Some(Curve::new(quota, self.burst, 1.0, now, hold));
         }
     }
 
     /// Requests a second let through now.
     pub fn current_rate(&self) -> f64 {
-        let state = self.state();
-        self.fill(&state, Instant::now())
+        let mut state = self.state();
+        let now = Instant::now();
+        if now >= state.pause.until {
+            self.settle(&mut state, now);
+        }
+        self.fill(&state, now.max(state.pause.until))
     }
 }
 

@@ -12,6 +12,7 @@
 //! writes SQL or CSV (the `store` and `output` modules do).
 
 mod collector;
+mod inbox;
 mod limiter;
 mod producer;
 mod worker;
@@ -197,6 +198,7 @@ struct Job {
 }
 
 /// What the producer and the workers tell the collector.
+#[derive(Debug)]
 enum Message {
     /// Claim these rows (line, ledger key) durably; answer with what was claimed.
     Claim { rows: Vec<(u64, [u8; 16])>, reply: mpsc::SyncSender<Result<Vec<crate::store::Claim>, ()>> },
@@ -208,6 +210,7 @@ enum Message {
 }
 
 /// One request that went out and came back (or failed in transport).
+#[derive(Debug)]
 struct Attempt {
     transport_failure: bool,
     /// Refused with a 429.
@@ -250,7 +253,7 @@ pub async fn run(
         Ok(reader) => reader,
         Err(e) => return EngineOutput { store: Some(store), result: Err(e.into()) },
     };
-    let (to_collector, inbox) = mpsc::channel::<Message>();
+    let (to_collector, inbox) = inbox::inbox(collector::DUE);
     let collector = {
         let (stop, settings) = (stop.clone(), settings.clone());
         std::thread::Builder::new()

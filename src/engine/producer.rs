@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError, mpsc};
 use std::time::Duration;
 
-use super::{Job, Message, Stop};
+use super::{Job, Message, Stop, inbox};
 use crate::api::Client;
 use crate::store::{Claim, PendingRow, Reader, RowResult, StoreError};
 
@@ -26,8 +26,11 @@ pub(super) struct Refill {
     more: Condvar,
 }
 
-/// A wake-up lost to a race costs at most this: the producer looks again.
-const RECHECK: Duration = Duration::from_millis(10);
+/// How often a producer waiting for room looks whether the run stopped or every worker is gone
+/// (neither wakes it). Room itself always wakes it: a worker that takes a job below the low
+/// water mark while the producer waits notifies it under the lock the producer waits with. A
+/// shorter period woke the producer a hundred times a second for nothing at a slow pace.
+const RECHECK: Duration = Duration::from_millis(250);
 
 impl Refill {
     pub fn new(capacity: usize) -> Refill {
@@ -86,7 +89,7 @@ struct Asked {
 pub(super) fn run(
     reader: &Reader,
     run_id: i64,
-    collector: &mpsc::Sender<Message>,
+    collector: &inbox::Sender,
     queue: &Queue,
     client: &Client,
     stop: &Stop,
@@ -122,7 +125,7 @@ pub(super) fn run(
 }
 
 /// Hands rows claimed but never queued back to `pending`.
-fn release<'a>(rows: impl Iterator<Item = &'a PendingRow>, collector: &mpsc::Sender<Message>) {
+fn release<'a>(rows: impl Iterator<Item = &'a PendingRow>, collector: &inbox::Sender) {
     for row in rows {
         let _ = collector.send(Message::Result(RowResult::Released { line: row.line, attempts: 0 }, None));
     }
@@ -134,7 +137,7 @@ fn ask(
     reader: &Reader,
     run_id: i64,
     after: &mut u64,
-    collector: &mpsc::Sender<Message>,
+    collector: &inbox::Sender,
     stop: &Stop,
     batch: usize,
 ) -> Result<Option<Asked>, StoreError> {

@@ -3,12 +3,12 @@
 //! transient with exponential backoff and full jitter, and telling the collector how each attempt
 //! and the row ended. Workers share only the limiter, the pause and the stop signal.
 
-use std::sync::{Arc, mpsc};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::limiter::{DEFAULT_THROTTLE_PAUSE, Limiter};
 use super::producer::Refill;
-use super::{Attempt, EngineSettings, Job, Message, Stop, StopReason};
+use super::{Attempt, EngineSettings, Job, Message, Stop, StopReason, inbox};
 use crate::api::{AbortKind, Client, Outcome};
 use crate::store::RowResult;
 
@@ -38,11 +38,7 @@ pub fn backoff_delay(attempt: u32, base: Duration, cap: Duration, retry_after: O
     retry_after.map_or(jittered, |floor| jittered.max(floor))
 }
 
-pub(super) async fn run(
-    shared: &Shared,
-    jobs: &async_channel::Receiver<Job>,
-    collector: &mpsc::Sender<Message>,
-) {
+pub(super) async fn run(shared: &Shared, jobs: &async_channel::Receiver<Job>, collector: &inbox::Sender) {
     while let Ok(job) = jobs.recv().await {
         shared.refill.taken(jobs);
         let (result, last) = if shared.stop.is_stopping() {
@@ -60,11 +56,7 @@ pub(super) async fn run(
 /// Attempts one row until it has an outcome, runs out of attempts, or the run stops. Returns the
 /// row's result and the request that decided it (none when the run stopped it); the requests
 /// before, which did not, are reported as they happen.
-async fn see_through(
-    shared: &Shared,
-    job: &Job,
-    collector: &mpsc::Sender<Message>,
-) -> (RowResult, Option<Attempt>) {
+async fn see_through(shared: &Shared, job: &Job, collector: &inbox::Sender) -> (RowResult, Option<Attempt>) {
     let settings = &shared.settings;
     let (mut attempts, mut throttled) = (0u32, 0u32);
     loop {

@@ -165,7 +165,8 @@ async fn accepted(limiter: &Limiter, n: usize) -> Sent {
 }
 
 fn rate_at(limiter: &Limiter, at: Instant) -> f64 {
-    let state = limiter.state();
+    let mut state = limiter.state();
+    limiter.settle(&mut state, at);
     limiter.fill(&state, at)
 }
 
