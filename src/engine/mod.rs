@@ -190,11 +190,14 @@ pub enum EngineError {
     Panicked(&'static str),
 }
 
-/// A claimed row on its way to a worker: the line and the request body, built once.
+/// A claimed row on its way to a worker: the line and the request body, built once, and the
+/// attempts made in this invocation (those that count against `--max-attempts`, and the 429s).
 #[derive(Debug)]
 struct Job {
     line: u64,
     body: bytes::Bytes,
+    attempts: u32,
+    throttled: u32,
 }
 
 /// What the producer and the workers tell the collector.
@@ -270,9 +273,10 @@ pub async fn run(
     let capacity = settings.concurrency.get().clamp(8, 1024);
     let (jobs_tx, jobs_rx) = async_channel::bounded::<Job>(capacity);
     let refill = Arc::new(producer::Refill::new(capacity));
+    let retries = Arc::new(worker::Retries::new());
     let producer = {
         let (stop, client, to_collector) = (stop.clone(), client.clone(), to_collector.clone());
-        let queue = producer::Queue { jobs: jobs_tx, refill: refill.clone() };
+        let queue = producer::Queue { jobs: jobs_tx, refill: refill.clone(), retries: retries.clone() };
         let batch = claim_batch(&settings);
         std::thread::Builder::new()
             .name("producer".into())
@@ -283,6 +287,7 @@ pub async fn run(
         client,
         limiter: limiter.clone(),
         refill,
+        retries,
         stop: stop.clone(),
         settings: settings.clone(),
     });

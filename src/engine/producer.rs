@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError, mpsc};
 use std::time::Duration;
 
+use super::worker::Retries;
 use super::{Job, Message, Stop, inbox};
 use crate::api::Client;
 use crate::store::{Claim, PendingRow, Reader, RowResult, StoreError};
@@ -56,18 +57,27 @@ impl Refill {
 pub(super) struct Queue {
     pub jobs: async_channel::Sender<Job>,
     pub refill: Arc<Refill>,
+    /// Counts the rows in play, so that workers know when the last one is done.
+    pub retries: Arc<Retries>,
 }
 
 impl Queue {
     /// Puts `job` on the queue, waiting for room; gives it back when the queue is closed (no
     /// worker left) or the run is stopping.
     fn push(&self, mut job: Job, stop: &Stop) -> Result<(), Job> {
-        let Queue { jobs, refill } = self;
+        let Queue { jobs, refill, retries } = self;
+        retries.queuing();
         loop {
             match jobs.try_send(job) {
                 Ok(()) => return Ok(()),
-                Err(async_channel::TrySendError::Closed(back)) => return Err(back),
-                Err(async_channel::TrySendError::Full(back)) if stop.is_stopping() => return Err(back),
+                Err(async_channel::TrySendError::Closed(back)) => {
+                    retries.not_queued();
+                    return Err(back);
+                }
+                Err(async_channel::TrySendError::Full(back)) if stop.is_stopping() => {
+                    retries.not_queued();
+                    return Err(back);
+                }
                 Err(async_channel::TrySendError::Full(back)) => job = back,
             }
             let mut guard = refill.lock.lock().unwrap_or_else(PoisonError::into_inner);
@@ -95,6 +105,14 @@ pub(super) fn run(
     stop: &Stop,
     batch: usize,
 ) -> Result<(), StoreError> {
+    // However this ends, the workers learn that no row will come from here any more.
+    struct Done<'a>(&'a Retries);
+    impl Drop for Done<'_> {
+        fn drop(&mut self) {
+            self.0.producer_done();
+        }
+    }
+    let _done = Done(&queue.retries);
     let mut after = 0;
     let mut next = ask(reader, run_id, &mut after, collector, stop, batch)?;
     while let Some(Asked { page, claimed }) = next.take() {
@@ -110,7 +128,7 @@ pub(super) fn run(
             }
         };
         for (row, _) in to_send.by_ref() {
-            let job = Job { line: row.line, body: client.body(&row.applicant) };
+            let job = Job { line: row.line, body: client.body(&row.applicant), attempts: 0, throttled: 0 };
             if stop.is_stopping() || queue.push(job, stop).is_err() {
                 release(std::iter::once(row), collector);
                 break;
