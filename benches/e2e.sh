@@ -139,6 +139,18 @@ need_oha() {
     fi
 }
 
+# customers_after ROWS: ROWS rows of other customers than those of `customers ROWS`: the second
+# half of a file twice as long.
+customers_after() {
+    local rows=$1 twice file="$DATA/customers-$1-after-$1-seed$SEED.csv"
+    if [[ ! -s $file ]]; then
+        twice=$(customers $((rows * 2)))
+        { head -1 "$twice"; tail -n "$rows" "$twice"; } >"$file.tmp"
+        mv "$file.tmp" "$file"
+    fi
+    echo "$file"
+}
+
 scratch() {
     local dir
     dir=$(mktemp -d "${TMPDIR:-/tmp}/cibil-bulk-e2e.XXXXXX")
@@ -146,15 +158,15 @@ scratch() {
     echo "$dir"
 }
 
-# customers ROWS [SEED]: the path of a generated file of ROWS rows (5% invalid, 1% repeated
-# PANs), cached by size and seed.
+# customers ROWS: the path of a generated file of ROWS rows (5% invalid, 1% repeated PANs), cached
+# by size and seed. A row's PAN is a function of its number alone: files of one size hold the same
+# customers whatever the seed (see `customers_after` for others).
 customers() {
-    local rows=$1 seed=${2:-$SEED}
-    local file="$DATA/customers-$rows-seed$seed.csv"
+    local rows=$1 file="$DATA/customers-$1-seed$SEED.csv"
     if [[ ! -s $file ]]; then
         mkdir -p "$DATA"
-        echo "generating $rows rows (seed $seed)..." >&2
-        awk -v N="$rows" -v SEED="$seed" -v INVALID=0.05 -v DUPLICATE=0.01 \
+        echo "generating $rows rows (seed $SEED)..." >&2
+        awk -v N="$rows" -v SEED="$SEED" -v INVALID=0.05 -v DUPLICATE=0.01 \
             -f "$ROOT/benches/gen-customers.awk" >"$file.tmp"
         mv "$file.tmp" "$file"
     fi
@@ -423,8 +435,10 @@ quota_row() {
     printf '   | %-44s | %6d | %8.1f | %5s | %6d (%5.2f%%) | %5.2f | %6.1f | %5.1f |%s\n' \
         "$label" "$rows" "$(calc "$rows / $WALL")" "$share" "$REFUSED" "$refused_pct" "$cpu10k" \
         "$(cs_per_row "$rows")" "$WALL" "$verdicts"
-    if [[ -n $QUOTA_SUMMARY ]] && grep -q '"quota": *{' "$QUOTA_SUMMARY"; then
-        printf '   |   found: %s\n' "$(grep -o '"quota": *{[^}]*}' "$QUOTA_SUMMARY")"
+    local found
+    found=$( [[ -n $QUOTA_SUMMARY ]] && tr -d '\n' <"$QUOTA_SUMMARY" | grep -o '"quota": *{[^}]*}' | tr -s ' ' || true)
+    if [[ -n $found ]]; then
+        printf '   |   the summary says: %s\n' "$found"
     fi
 }
 
@@ -454,7 +468,7 @@ quota() {
         cpu_line "$r" "$small" 1.0
         if [[ $adaptive == 1 ]]; then
             reset_sandbox
-            STATE=learn$r QUOTA_SUMMARY=$dir/again$r.summary.json run_tool "$dir" "again$r" "$(customers "$small" $((SEED + 1)))" --concurrency 32 --rate 1000/s
+            STATE=learn$r QUOTA_SUMMARY=$dir/again$r.summary.json run_tool "$dir" "again$r" "$(customers_after "$small")" --concurrency 32 --rate 1000/s
             QUOTA_SUMMARY=$dir/again$r.summary.json quota_row "[$r]   the same state, 3,000 new rows" "$small" 100 0.90 2
             cpu_line "$r" "$small" 1.0
             reset_sandbox

@@ -6,22 +6,25 @@
 //! **Pace.** A token bucket kept as GCRA: each request reserves the next slot (its theoretical
 //! arrival time) and sleeps until it, so a waiter costs one timer and one wake-up, however many
 //! wait (waiters that poll a shared bucket all wake for every token). The busiest second holds
-//! `bucket + ceil(1 s / interval) - 1` requests; see [`pacing`] for the numbers.
+//! `bucket + ceil(1 s / interval) - 1` requests; see [`pacing`] for the numbers. Written here
+//! rather than taken from `governor` or `leaky-bucket`, whose limiters take their rate once, when
+//! built: this one changes it while requests wait, and pauses it.
 //!
-//! **Pause.** A 429 stops every request for its `Retry-After` (1 s without one): a new pause
-//! starts a new generation of slots, and a waiter whose slot was reserved before it reserves again
-//! after it, so no request leaves while a pause is in force — those already waiting or past the
-//! pace included — and they leave at the pace once it ends, not all at once.
+//! **Pause.** A 429 stops every request for its `Retry-After` (1 s without one): a pause starts a
+//! new generation of slots, and a waiter whose slot was reserved before it waits the pause out and
+//! reserves again, so no request leaves while a pause is in force — those already waiting for
+//! their turn at the pace included — and after it they leave at the pace, not all at once.
 //!
 //! **Adaptive rate** (after the AWS SDKs' "adaptive" retry mode, with CUBIC's curve): the fill
 //! rate starts at the ceiling (`--rate`), or at what an earlier run of the state learned. When the
-//! vendor refuses a request, what it was accepting is counted — the requests it answered among
+//! vendor refuses a request, what it was accepting is counted once the pause ends (by then the
+//! requests sent before the refused one have had their answers): the requests it answered among
 //! those sent in the second of sending before the refused one, the way a gateway's sliding window
-//! counts them — and the fill is cut to [`BETA`] of that. It then climbs back along CUBIC's
-//! concave curve to [`MARGIN`] of it in [`RAMP`], is held there, and after the hold probes above
-//! along CUBIC's convex curve, slowly at first: a quota that rose is found, and one that did not
-//! costs one refusal per hold. A probe that finds the same quota again doubles the hold (30 s, a
-//! minute, ... up to ten), so a long run at a steady quota meets a refusal every ten minutes.
+//! counts them. The fill is cut to [`BETA`] of that, climbs back along CUBIC's concave curve to
+//! [`MARGIN`] of it in [`RAMP`], is held there, and after the hold probes above along CUBIC's
+//! convex curve, slowly at first: a quota that rose is found, and one that did not costs one
+//! refusal per hold. A probe that finds the same quota again doubles the hold (30 s, a minute, ...
+//! up to ten), so a long run at a steady quota meets a refusal every ten minutes.
 //!
 //! Only a refusal that shows a limit is held: one met while sending faster than the vendor was
 //! accepting (the first, from the ceiling) or faster than the rate held (a probe). A refusal met

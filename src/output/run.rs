@@ -403,6 +403,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_suggested_rate_is_one_a_clerk_can_type_and_never_faster() {
+        for (per_second, rate) in
+            [(95.06, "95/s"), (97.0, "97/s"), (1.0, "1/s"), (0.5, "30/m"), (0.0101, "36/h"), (0.0001, "1/h")]
+        {
+            assert_eq!(suggested_rate(per_second), rate, "{per_second}");
+        }
+    }
+
+    #[test]
+    fn the_summary_says_what_was_refused_and_found() {
+        let found = QuotaFound::new(98.04, 95.06);
+        assert_eq!((found.accepted_per_second, found.suggested_rate.as_str()), (98.0, "95/s"));
+        assert_eq!(quota_text(0, None), None);
+        assert_eq!(
+            quota_text(3, None).unwrap(),
+            "AOPay refused 3 requests as too many (429), and every request waited as it asked."
+        );
+        assert_eq!(
+            quota_text(1, Some(&found)).unwrap(),
+            "AOPay refused 1 request as too many (429), and every request waited as it asked. It \
+             accepted about 98 requests/s: --rate 95/s would avoid throttling, and the next run of \
+             this state starts from it."
+        );
+        assert_eq!(
+            quota_text(0, Some(&found)).unwrap(),
+            "Sent at AOPay's quota as learned before: it accepted about 98 requests/s, held at 95/s."
+        );
+    }
+
+    #[test]
     fn registrations_are_read_back_as_the_values_the_tool_wrote() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("in.results.csv");

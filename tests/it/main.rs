@@ -8,6 +8,7 @@ mod audit;
 mod chaos;
 mod hostile_input;
 mod hostile_network;
+mod quota;
 mod run;
 mod sandbox;
 mod serve;
