@@ -6,7 +6,10 @@
 #   benches/e2e.sh                      # every scenario
 #   benches/e2e.sh overhead latency     # some of them, by name
 #
-# Scenarios: overhead latency rate memory validate resume (see `usage` below).
+# Scenarios: overhead latency rate memory validate resume quota faults (see `usage` below).
+# Every run of the tool is reported with its CPU time per 10,000 rows (user + system, from GNU
+# time) and its voluntary context switches per row: a tool that waits on the vendor should cost
+# no more CPU per row than one that runs flat out.
 #
 # Environment:
 #   CIBIL_BULK_BIN      the binary to measure [default: target/release/cibil-bulk, built first]
@@ -30,7 +33,7 @@ SEED=${E2E_SEED:-42}
 REPEAT=${E2E_REPEAT:-1}
 SCALE=${E2E_ROWS_SCALE:-1}
 DATA=${E2E_DATA:-$ROOT/target/e2e-data}
-ALL=(overhead latency rate memory validate resume)
+ALL=(overhead latency rate memory validate resume quota faults)
 TIME=/usr/bin/time
 export CIBIL_BULK_TODAY=2026-11-25 AOPAY_REGISTRATION_ID=AOP-SANDBOX AOPAY_COMPANY_CODE=CMP-SANDBOX
 export NO_COLOR=1
@@ -51,6 +54,16 @@ usage: benches/e2e.sh [SCENARIO...]
             the 100,000-row figure.
   validate  `cibil-bulk validate` on 1,000,000 rows. Target: < 3 s.
   resume    a finished 1,000,000-row run, run again. Target: < 5 s and 0 requests.
+  quota     the vendor's quota found by itself: a sandbox allowing 100 requests/s (a sliding
+            one-second window), 20 ms latency, --concurrency 32; 3,000 rows at --rate 100/s, at
+            --rate 1000/s (the wrong guess), 3,000 more rows on the same state (starting from what
+            was learned), and at --rate 1000/s --rate-mode fixed; then 10,000 rows unlimited
+            against a vendor without a quota, and 4,000 rows at 50 ms latency, --concurrency 64.
+            Targets: at --rate 1000/s >= 0.90 of the quota end to end and <= 2% answered 429;
+            <= 1.0 CPU-s per 10,000 rows at every pace, <= 1.5 at 50 ms and --concurrency 64.
+  faults    10,000 rows, 20 ms latency, 5% 5xx answers and 1% of requests hanging past a
+            10 s --timeout, --concurrency 32, no rate cap. Target: within 1.2x of the floor that
+            the slots' time alone sets (every hang holds its slot for the whole timeout).
 EOF
 }
 
@@ -90,6 +103,11 @@ json_num() { grep -o "\"$1\": *[0-9.eE+-]*" | head -1 | sed 's/.*: *//'; }
 peak_mb() { awk -F': ' '/Maximum resident set size/ { printf "%.1f", $2 / 1024 }' "$1"; }
 # CPU seconds (user + system) from GNU time's -v output.
 cpu_s() { awk -F': ' '/User time/ { u = $2 } /System time/ { s = $2 } END { printf "%.2f", u + s }' "$1"; }
+# Voluntary context switches from GNU time's -v output.
+vcs_of() { awk -F': ' '/Voluntary context switches/ { print $2 }' "$1"; }
+# CPU seconds per 10,000 rows and voluntary context switches per row: per10k ROWS
+per10k() { calc "$CPU / $1 * 10000"; }
+cs_per_row() { calc "$VCS / $1"; }
 # CPU seconds a running process has used so far (the sandbox's).
 proc_cpu() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"; }
 verdict() { if awk "BEGIN { exit !($1) }"; then echo "met"; else echo "NOT MET"; fi; }
@@ -121,6 +139,18 @@ need_oha() {
     fi
 }
 
+# customers_after ROWS: ROWS rows of other customers than those of `customers ROWS`: the second
+# half of a file twice as long.
+customers_after() {
+    local rows=$1 twice file="$DATA/customers-$1-after-$1-seed$SEED.csv"
+    if [[ ! -s $file ]]; then
+        twice=$(customers $((rows * 2)))
+        { head -1 "$twice"; tail -n "$rows" "$twice"; } >"$file.tmp"
+        mv "$file.tmp" "$file"
+    fi
+    echo "$file"
+}
+
 scratch() {
     local dir
     dir=$(mktemp -d "${TMPDIR:-/tmp}/cibil-bulk-e2e.XXXXXX")
@@ -128,8 +158,9 @@ scratch() {
     echo "$dir"
 }
 
-# customers ROWS: the path of a generated file of ROWS rows (5% invalid, 1% repeated PANs),
-# cached by size and seed.
+# customers ROWS: the path of a generated file of ROWS rows (5% invalid, 1% repeated PANs), cached
+# by size and seed. A row's PAN is a function of its number alone: files of one size hold the same
+# customers whatever the seed (see `customers_after` for others).
 customers() {
     local rows=$1 file="$DATA/customers-$1-seed$SEED.csv"
     if [[ ! -s $file ]]; then
@@ -174,11 +205,13 @@ timed() {
     [[ $code -eq 0 || $code -eq 1 ]] || die "$name: $1 exited $code: $(tail -20 "$dir/$name.out")"
     RSS=$(peak_mb "$dir/$name.time")
     CPU=$(cpu_s "$dir/$name.time")
+    VCS=$(vcs_of "$dir/$name.time")
 }
 
 # run_tool DIR NAME FILE [FLAGS...]: one `cibil-bulk run` with the state DIR/NAME.db (or
-# DIR/$STATE.db when STATE is set); sets WALL (s), RSS (MB), CPU (s), REQUESTS (the tool's
-# count), SEEN, BUSIEST and SPAN (s, first to last arrival) and SANDBOX_CPU (s) from the sandbox.
+# DIR/$STATE.db when STATE is set); sets WALL (s), RSS (MB), CPU (s), VCS, REQUESTS (the tool's
+# count), SEEN, REFUSED (429s of the sandbox's rate limit), BUSIEST and SPAN (s, first to last
+# arrival) and SANDBOX_CPU (s) from the sandbox.
 run_tool() {
     local dir=$1 name=$2 file=$3
     shift 3
@@ -192,6 +225,7 @@ run_tool() {
     local stats
     stats=$(sandbox_stats)
     SEEN=$(json_num requests <<<"$stats")
+    REFUSED=$(json_num rate_limit_violations <<<"$stats")
     BUSIEST=$(json_num busiest_second <<<"$stats")
     SPAN=$(calc "$(json_num arrivals_span_ms <<<"$stats") / 1000")
 }
@@ -210,14 +244,28 @@ run_oha() {
     reset_sandbox
     OHA_SANDBOX_CPU=$(proc_cpu "$SANDBOX_PID")
     # The tool's figures stay as they were for the caller.
-    local wall=$WALL rss=$RSS cpu=$CPU
+    local wall=$WALL rss=$RSS cpu=$CPU vcs=$VCS
     timed "$dir" "$name" "$OHA" -n "$SEEN" -c 64 --no-tui --output-format json -m GET \
         -H 'Content-Type: application/json' -Z "$dir/bodies.jsonl" "$ENDPOINT"
     OHA_WALL=$WALL OHA_RSS=$RSS OHA_CPU=$CPU
-    WALL=$wall RSS=$rss CPU=$cpu
+    WALL=$wall RSS=$rss CPU=$cpu VCS=$vcs
     OHA_SANDBOX_CPU=$(calc "$(proc_cpu "$SANDBOX_PID") - $OHA_SANDBOX_CPU")
     OHA_SEEN=$(sandbox_stats | json_num requests)
     OHA_RPS=$(json_num requestsPerSec <"$dir/$name.out")
+}
+
+# cpu_line R ROWS [TARGET]: the last run's CPU per 10,000 rows and context switches per row, with
+# a verdict when TARGET (CPU-s per 10,000 rows) is given.
+cpu_line() {
+    local r=$1 rows=$2 target=${3:-}
+    local per
+    per=$(per10k "$rows")
+    printf '   [%s] CPU %.2f s = %.2f CPU-s per 10,000 rows, %.1f voluntary context switches per row' \
+        "$r" "$CPU" "$per" "$(cs_per_row "$rows")"
+    if [[ -n $target ]]; then
+        printf ' [target <= %s: %s]' "$target" "$(verdict "$per <= $target")"
+    fi
+    echo
 }
 
 header() {
@@ -251,6 +299,7 @@ overhead() {
         printf '   [%d] CPU per request: cibil-bulk %.0f us + its sandbox %.0f us; oha %.0f us + its sandbox %.0f us\n' \
             "$r" "$(calc "$CPU / $SEEN * 1e6")" "$(calc "$SANDBOX_CPU / $SEEN * 1e6")" \
             "$(calc "$OHA_CPU / $SEEN * 1e6")" "$(calc "$oha_sandbox_cpu / $SEEN * 1e6")"
+        cpu_line "$r" "$rows"
         local whole sending
         whole=$(calc "$tool_rps / $oha_rps")
         sending=$(calc "$send_rps / $oha_rps")
@@ -277,6 +326,7 @@ latency() {
             "$r" "$SEEN" "$WALL" "$(calc "$SEEN / $WALL")" "$SPAN" "$(calc "$SEEN / $SPAN")" "$RSS"
         printf '   [%d] ratio to ideal: %.3f end to end [target >= 0.95: %s]; %.3f sending phase only\n' \
             "$r" "$whole" "$(verdict "$whole >= 0.95")" "$sending"
+        cpu_line "$r" "$rows"
         # The sandbox's own answers take a little over 50 ms (timer ticks): what a pure load
         # generator gets from it is the ideal this machine can show.
         run_oha "$dir" "oha$r"
@@ -303,6 +353,7 @@ rate() {
             "$r" "$SEEN" "$SPAN" "$WALL" "$achieved"
         printf '   [%d] achieved / 200: %.4f [target >= 0.98: %s]; busiest second %d [target <= 201: %s]\n' \
             "$r" "$ratio" "$(verdict "$ratio >= 0.98")" "$BUSIEST" "$(verdict "$BUSIEST <= 201")"
+        cpu_line "$r" "$rows" 1.0
     done
 }
 
@@ -317,6 +368,7 @@ memory() {
         reset_sandbox
         run_tool "$dir" "big$r" "$(customers "$big")" --concurrency 64 --rate 1000000/s
         local big_rss=$RSS big_wall=$WALL big_seen=$SEEN
+        cpu_line "$r" "$big"
         reset_sandbox
         run_tool "$dir" "small$r" "$(customers "$small")" --concurrency 64 --rate 1000000/s
         local ratio
@@ -325,6 +377,7 @@ memory() {
             "$r" "$big" "$big_rss" "$big_wall" "$big_seen" "$small" "$RSS" "$WALL"
         printf '   [%d] %d rows <= 64 MB: %s; ratio %.2f [target <= 1.10: %s]\n' \
             "$r" "$big" "$(verdict "$big_rss <= 64")" "$ratio" "$(verdict "$ratio <= 1.10")"
+        cpu_line "$r" "$small"
     done
 }
 
@@ -338,6 +391,7 @@ validate() {
         timed "$dir" "validate$r" "$BIN" validate "$file" --summary "$dir/validate$r.json" -q
         printf '   [%d] %.2f s wall (%.2f s CPU) = %.0f rows/s, peak RSS %s MB [target < 3 s: %s]\n' \
             "$r" "$WALL" "$CPU" "$(calc "$rows / $WALL")" "$RSS" "$(verdict "$WALL < 3")"
+        cpu_line "$r" "$rows"
     done
 }
 
@@ -350,12 +404,118 @@ resume() {
     header "resume: a finished run of $rows rows, run again"
     run_tool "$dir" first "$file" --concurrency 64 --rate 1000000/s
     printf '   first run: %d requests in %.1f s wall, peak RSS %s MB\n' "$SEEN" "$WALL" "$RSS"
+    cpu_line first "$rows"
     for r in $(seq 1 "$REPEAT"); do
         reset_sandbox
         # The same state database: `first.db`.
         STATE=first run_tool "$dir" "again$r" "$file" --concurrency 64 --rate 1000000/s
         printf '   [%d] again: %.2f s wall, %d requests seen by the sandbox (the tool counted %d), peak RSS %s MB [target < 5 s and 0 requests: %s]\n' \
             "$r" "$WALL" "$SEEN" "$REQUESTS" "$RSS" "$(verdict "$WALL < 5 && $SEEN == 0")"
+        cpu_line "$r" "$rows"
+    done
+}
+
+# quota_row LABEL ROWS QUOTA [TARGET_SHARE TARGET_429] -- after run_tool: one row of the quota
+# table. QUOTA is the sandbox's limit (0: none); the share of it is what it accepted per second
+# of wall time, end to end.
+quota_row() {
+    local label=$1 rows=$2 quota=$3 share_target=${4:-} refused_target=${5:-}
+    local accepted share refused_pct cpu10k verdicts=""
+    accepted=$((SEEN - REFUSED))
+    refused_pct=$(calc "$REFUSED / ($SEEN > 0 ? $SEEN : 1) * 100")
+    cpu10k=$(per10k "$rows")
+    if [[ $quota -gt 0 ]]; then
+        share=$(calc "$accepted / $WALL / $quota")
+    else
+        share=-
+    fi
+    if [[ -n $share_target ]]; then
+        verdicts=" [>= $share_target of the quota: $(verdict "$share >= $share_target"); <= ${refused_target}% 429: $(verdict "$refused_pct <= $refused_target")]"
+    fi
+    printf '   | %-44s | %6d | %8.1f | %5s | %6d (%5.2f%%) | %5.2f | %6.1f | %5.1f |%s\n' \
+        "$label" "$rows" "$(calc "$rows / $WALL")" "$share" "$REFUSED" "$refused_pct" "$cpu10k" \
+        "$(cs_per_row "$rows")" "$WALL" "$verdicts"
+    local found
+    found=$( [[ -n $QUOTA_SUMMARY ]] && tr -d '\n' <"$QUOTA_SUMMARY" | grep -o '"quota": *{[^}]*}' | tr -s ' ' || true)
+    if [[ -n $found ]]; then
+        printf '   |   the summary says: %s\n' "$found"
+    fi
+}
+
+quota() {
+    local dir small big slow limited free slower
+    dir=$(scratch)
+    small=$(scaled 3000)
+    big=$(scaled 10000)
+    slow=$(scaled 4000)
+    header "quota: a vendor allowing 100 requests/s (sliding one-second window), 20 ms latency, --concurrency 32"
+    local adaptive=1
+    "$BIN" run --help 2>/dev/null | grep -q -- '--rate-mode' || adaptive=0
+    [[ $adaptive == 1 ]] || echo "   (this binary has no --rate-mode: every row is its fixed rate)"
+    start_sandbox "$dir" --rate-limit 100 --latency 20ms
+    limited=$SANDBOX
+    echo "   | run                                          |   rows |   rows/s | quota |  answered 429    | CPU-s/10k | cs/row | wall s |"
+    local r
+    for r in $(seq 1 "$REPEAT"); do
+        SANDBOX=$limited ENDPOINT=$limited/api/AOP/CibilScore/registeration
+        reset_sandbox
+        QUOTA_SUMMARY=$dir/right$r.summary.json run_tool "$dir" "right$r" "$(customers "$small")" --concurrency 32 --rate 100/s
+        QUOTA_SUMMARY=$dir/right$r.summary.json quota_row "[$r] --rate 100/s (the right guess)" "$small" 100
+        cpu_line "$r" "$small" 1.0
+        reset_sandbox
+        STATE=learn$r QUOTA_SUMMARY=$dir/wrong$r.summary.json run_tool "$dir" "wrong$r" "$(customers "$small")" --concurrency 32 --rate 1000/s
+        QUOTA_SUMMARY=$dir/wrong$r.summary.json quota_row "[$r] --rate 1000/s (a wrong guess)" "$small" 100 0.90 2
+        cpu_line "$r" "$small" 1.0
+        if [[ $adaptive == 1 ]]; then
+            reset_sandbox
+            STATE=learn$r QUOTA_SUMMARY=$dir/again$r.summary.json run_tool "$dir" "again$r" "$(customers_after "$small")" --concurrency 32 --rate 1000/s
+            QUOTA_SUMMARY=$dir/again$r.summary.json quota_row "[$r]   the same state, 3,000 new rows" "$small" 100 0.90 2
+            cpu_line "$r" "$small" 1.0
+            reset_sandbox
+            QUOTA_SUMMARY= run_tool "$dir" "fixed$r" "$(customers "$small")" --concurrency 32 --rate 1000/s --rate-mode fixed
+            QUOTA_SUMMARY= quota_row "[$r] --rate 1000/s --rate-mode fixed" "$small" 100
+            cpu_line "$r" "$small" 1.0
+        fi
+    done
+    # Each scenario's sandboxes end with it.
+    start_sandbox "$dir" --latency 20ms
+    free=$SANDBOX
+    start_sandbox "$dir" --latency 50ms
+    slower=$SANDBOX
+    for r in $(seq 1 "$REPEAT"); do
+        SANDBOX=$free ENDPOINT=$free/api/AOP/CibilScore/registeration
+        reset_sandbox
+        QUOTA_SUMMARY= run_tool "$dir" "free$r" "$(customers "$big")" --concurrency 32 --rate 1000000/s
+        QUOTA_SUMMARY= quota_row "[$r] unlimited, a vendor without a quota" "$big" 0
+        cpu_line "$r" "$big" 1.0
+        SANDBOX=$slower ENDPOINT=$slower/api/AOP/CibilScore/registeration
+        reset_sandbox
+        QUOTA_SUMMARY= run_tool "$dir" "slow$r" "$(customers "$slow")" --concurrency 64 --rate 1000000/s
+        QUOTA_SUMMARY= quota_row "[$r] unlimited, 50 ms latency, --concurrency 64" "$slow" 0
+        cpu_line "$r" "$slow" 1.5
+    done
+}
+
+faults() {
+    local dir rows file r
+    dir=$(scratch)
+    rows=$(scaled 10000)
+    file=$(customers "$rows")
+    start_sandbox "$dir" --latency 20ms --error-rate 0.05 --hang-rate 0.01
+    header "faults: $rows rows, 20 ms latency, 5% 5xx, 1% hanging past --timeout 10s, --concurrency 32"
+    for r in $(seq 1 "$REPEAT"); do
+        reset_sandbox
+        run_tool "$dir" "run$r" "$file" --concurrency 32 --rate 1000000/s --timeout 10s \
+            --max-consecutive-failures 100000
+        local stats hangs floor ratio
+        stats=$(sandbox_stats)
+        hangs=$(json_num hangs <<<"$stats")
+        # Every hang holds a slot for the timeout; every other request for the latency.
+        floor=$(calc "($hangs * 10 + ($SEEN - $hangs) * 0.020) / 32")
+        ratio=$(calc "$WALL / $floor")
+        printf '   [%d] %d requests (%d hung, %d answered 5xx) in %.2f s wall; the slots alone take %.2f s: %.2fx [target <= 1.2: %s]\n' \
+            "$r" "$SEEN" "$hangs" "$(json_num errors <<<"$stats")" "$WALL" "$floor" "$ratio" "$(verdict "$ratio <= 1.2")"
+        cpu_line "$r" "$rows"
     done
 }
 
@@ -365,7 +525,7 @@ scenarios=("$@")
 [[ ${#scenarios[@]} -gt 0 ]] || scenarios=("${ALL[@]}")
 for s in "${scenarios[@]}"; do
     case $s in
-    overhead | latency | rate | memory | validate | resume) ;;
+    overhead | latency | rate | memory | validate | resume | quota | faults) ;;
     -h | --help | help)
         usage
         exit 0

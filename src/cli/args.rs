@@ -76,11 +76,19 @@ pub struct RunArgs {
 #[command(next_help_heading = "Sending")]
 pub struct SendArgs {
     /// Most requests per second (N/s), per minute (N/m) or per hour (N/h). Retries count too.
-    /// Ask AOPay what your account allows.
+    /// With --rate-mode adaptive, the ceiling: AOPay's own quota is found below it and held.
     ///
     /// Example: --rate 50/s
     #[arg(long, env = "CIBIL_BULK_RATE", value_name = "RATE", default_value_t = engine::DEFAULT_RATE.to_string())]
     pub rate: String,
+
+    /// adaptive: slow down to what AOPay accepts when it answers "too many requests" (429),
+    /// hold just below it, and remember it in the state for the next run. fixed: always --rate,
+    /// for those who know their quota exactly. Either way a 429 pauses every request.
+    ///
+    /// Example: --rate-mode fixed
+    #[arg(long, env = "CIBIL_BULK_RATE_MODE", value_name = "MODE", default_value_t = RateModeArg::from(engine::DEFAULT_RATE_MODE))]
+    pub rate_mode: RateModeArg,
 
     /// Requests that may leave at once on top of the rate.
     ///
@@ -160,6 +168,30 @@ impl std::fmt::Display for MethodArg {
         f.write_str(match self {
             MethodArg::Get => "get",
             MethodArg::Post => "post",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RateModeArg {
+    Adaptive,
+    Fixed,
+}
+
+impl From<engine::RateMode> for RateModeArg {
+    fn from(mode: engine::RateMode) -> RateModeArg {
+        match mode {
+            engine::RateMode::Adaptive => RateModeArg::Adaptive,
+            engine::RateMode::Fixed => RateModeArg::Fixed,
+        }
+    }
+}
+
+impl std::fmt::Display for RateModeArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RateModeArg::Adaptive => "adaptive",
+            RateModeArg::Fixed => "fixed",
         })
     }
 }

@@ -4,6 +4,7 @@
 //! state, and say how it went. `--dry-run` stops after the checks, sending and keeping nothing.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -12,10 +13,11 @@ use super::guard::{Kept, guard_outputs, state_files};
 use super::intake::{Intake, RowRecord, warn_about_encoding};
 use super::{Exit, ResultsNotWritten};
 use crate::api::{ApiSettings, Client, Credentials};
-use crate::engine::{self, EngineError, EngineReport, Stop, StopReason};
+use crate::engine::{self, EngineError, EngineReport, Limiter, Stop, StopReason};
 use crate::input::{self, Probe};
 use crate::output::{
-    DryRunReport, Printer, Progress, Recorded, RunSummary, notices, recorded_registrations, write_json,
+    DryRunReport, Printer, Progress, QuotaFound, Recorded, RunSummary, notices, recorded_registrations,
+    write_json,
     write_results,
 };
 use crate::sandbox::{SANDBOX_COMPANY_CODE, SANDBOX_REGISTRATION_ID, Sandbox, SandboxConfig};
@@ -196,7 +198,9 @@ impl Invocation<'_> {
         let stop = Stop::new();
         watch_signals(stop.clone(), printer.clone(), settings.engine.shutdown_grace);
         let progress = Progress::new(printer, run.rows_total, &counts);
-        let output = engine::run(store, run.id, client, settings.engine.clone(), progress, stop).await;
+        let limiter = Arc::new(Limiter::new(&settings.engine));
+        let output =
+            engine::run(store, run.id, client, settings.engine.clone(), limiter, progress, stop).await;
         let store = match output.store {
             Some(store) => store,
             None => Store::open(&settings.state)?,
@@ -242,6 +246,8 @@ impl Invocation<'_> {
             report.stop.as_ref(),
         );
         summary.returning_customers = written.returning_customers;
+        summary.throttled = report.throttled;
+        summary.quota = report.quota.map(|q| QuotaFound::new(q.accepted_per_second, q.holding_per_second));
         summary.exit_code = exit.code();
         summary.files.insert("results", written.results.clone());
         if let Some(errors) = &written.errors {

@@ -53,6 +53,9 @@ pub fn status(settings: &StatusSettings, printer: &Printer) -> anyhow::Result<Ex
     // A run recorded as running whose process is gone (the lock is free) was interrupted.
     let running_now = store.lock_is_held()?;
     printer.report(&output::status_report(&settings.state, &runs, settings.run.is_some(), running_now));
+    if let (Some(quota), false) = (store.learned_quota()?, runs.is_empty()) {
+        printer.report(&output::learned_quota_text(&quota));
+    }
     let attention = runs.iter().any(|(counts, _)| counts.needing_attention() > 0);
     Ok(if attention && settings.run.is_some() { Exit::NeedsAttention } else { Exit::Success })
 }

@@ -3,32 +3,32 @@
 //! outcomes are committed in groups — every 100, or 200 ms after the first waiting one — so a
 //! fast run costs a few fsyncs a second, not one per row. Whatever is waiting when a commit is
 //! due goes into that one transaction: a claim carries the outcomes that arrived before it, and
-//! every message already in the inbox is taken before committing, so under load one fsync covers
-//! many messages instead of each paying its own. Counts consecutive transport failures and stops
-//! the run when they say the endpoint is down.
+//! every message in the inbox is taken before committing, so under load one fsync covers many
+//! messages instead of each paying its own. The inbox wakes the collector only when a commit is
+//! due (see `inbox`), so at a slow pace it sleeps between groups instead of waking for every
+//! answer. Counts consecutive transport failures and stops the run when they say the endpoint is
+//! down.
 
-use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
+use std::sync::mpsc::SyncSender;
 use std::time::{Duration, Instant};
 
+use super::inbox::{self, Due, Taken};
 use super::{Attempt, EngineSettings, Message, Observer, Stop, StopReason};
 use crate::store::{Claim, RowResult, RowStatus, Store, StoreError};
 
 const GROUP_SIZE: usize = 100;
 const GROUP_WAIT: Duration = Duration::from_millis(200);
+/// The progress display is given a chance to redraw at least this often.
 const TICK: Duration = Duration::from_millis(250);
-/// The most messages taken from the inbox before looking at what is due: bounds how long a
-/// claim can wait behind a flood of outcomes.
-const DRAIN: usize = 4096;
-/// After a round that committed nothing, the collector lets messages gather this long before
-/// the next, instead of being woken for each one: at thousands of rows a second that is one
-/// wake-up (a futex call and a context switch) per few rows, not per row. A claim waits at most
-/// this much longer, and the producer asks for it a page ahead.
-const GATHER: Duration = Duration::from_millis(1);
+
+/// When the inbox wakes the collector.
+pub(super) const DUE: Due = Due { group_size: GROUP_SIZE, group_wait: GROUP_WAIT };
 
 /// What the collector counted.
 #[derive(Debug, Default, Clone, Copy)]
 pub(super) struct Counters {
     pub requests: u64,
+    pub throttled: u64,
 }
 
 type ClaimReply = SyncSender<Result<Vec<Claim>, ()>>;
@@ -54,7 +54,7 @@ impl Group {
 pub(super) fn run(
     mut store: Store,
     run_id: i64,
-    inbox: &mpsc::Receiver<Message>,
+    inbox: &inbox::Receiver,
     mut observer: impl Observer,
     stop: &Stop,
     settings: &EngineSettings,
@@ -66,17 +66,15 @@ pub(super) fn run(
     // worker blocks, but nothing more is written.
     let mut failure: Option<StoreError> = None;
 
+    let mut messages = Vec::new();
+    let mut next_tick = Instant::now() + TICK;
     loop {
-        let timeout = group.oldest_result.map_or(TICK, |t| GROUP_WAIT.saturating_sub(t.elapsed()).min(TICK));
-        let first = match inbox.recv_timeout(timeout) {
-            Ok(message) => Some(message),
-            Err(RecvTimeoutError::Timeout) => None,
-            Err(RecvTimeoutError::Disconnected) => break,
+        let deadline = group.oldest_result.map_or(next_tick, |t| (t + GROUP_WAIT).min(next_tick));
+        let first = match inbox.take(deadline, &mut messages) {
+            Taken::Messages { first } => first,
+            Taken::Disconnected => break,
         };
-        let received = first.is_some();
-        // Everything already waiting joins this round (a closed inbox is noticed on the next).
-        let waiting = std::iter::from_fn(|| inbox.try_recv().ok()).take(DRAIN);
-        for message in first.into_iter().chain(waiting) {
+        for message in messages.drain(..) {
             match message {
                 Message::Claim { rows, reply } => {
                     group.replies.push((reply, rows.len()));
@@ -92,17 +90,16 @@ pub(super) fn run(
                     if !matches!(result, RowResult::Released { .. }) {
                         observer.record(result.status());
                     }
-                    group.oldest_result.get_or_insert_with(Instant::now);
+                    group.oldest_result.get_or_insert_with(|| first.unwrap_or_else(Instant::now));
                     group.results.push(result);
                 }
             }
         }
         if group.due() {
             commit(&mut store, run_id, &mut group, &mut failure, &mut observer, stop);
-        } else if received {
-            std::thread::sleep(GATHER);
         }
         observer.tick();
+        next_tick = Instant::now() + TICK;
     }
     commit(&mut store, run_id, &mut group, &mut failure, &mut observer, stop);
     observer.finish();
@@ -116,11 +113,12 @@ pub(super) fn run(
 fn count(
     counters: &mut Counters,
     consecutive_failures: &mut u32,
-    Attempt { transport_failure, reason }: Attempt,
+    Attempt { transport_failure, throttled, reason }: Attempt,
     settings: &EngineSettings,
     stop: &Stop,
 ) {
     counters.requests += 1;
+    counters.throttled += u64::from(throttled);
     if transport_failure {
         *consecutive_failures += 1;
         if *consecutive_failures == settings.max_consecutive_failures.get() {

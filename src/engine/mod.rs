@@ -12,6 +12,8 @@
 //! writes SQL or CSV (the `store` and `output` modules do).
 
 mod collector;
+mod inbox;
+mod limiter;
 mod producer;
 mod worker;
 
@@ -19,11 +21,12 @@ use std::num::{NonZeroU32, NonZeroUsize};
 use std::sync::{Arc, OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
-use governor::{Quota, RateLimiter};
 use tokio_util::sync::CancellationToken;
 
 use crate::api::Client;
 use crate::store::{RowStatus, Store, StoreError};
+
+pub use limiter::{DEFAULT_RATE_MODE, DEFAULT_THROTTLE_PAUSE, Learned, Limiter, RateMode};
 
 /// Requests per period: `10/s`, `600/m`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,38 +40,7 @@ impl Rate {
     pub fn per_second(&self) -> f64 {
         f64::from(self.requests.get()) / self.per.as_secs_f64()
     }
-
-    /// The limiter for this rate: GCRA, whose busiest second holds `bucket + ceil(1 s / interval) - 1`
-    /// requests. `--rate` and `--burst` promise that no second ever carries more than `rate + burst`
-    /// requests, counted where they arrive; the limiter stays one request under that, because a request
-    /// held up on its way (waiting for a CPU, or in the server's read) can arrive closer to the next
-    /// one than it left. A bucket of `burst` at an interval of `1 / rate` does just that, but a waiter
-    /// woken late (tokio's timer ticks in milliseconds: 10% of a 5 ms interval) loses that time for
-    /// good, and 200/s becomes 180/s. So from [`CATCH_UP_FROM`] requests a second the bucket holds one
-    /// request more, which a waiter woken late spends to catch up, and the interval is that of one
-    /// request a second fewer, which pays for it: the same busiest second, and a steady rate of `rate -
-    /// 1` (99.5% of 200/s) instead of about 90%.
-    fn quota(&self, burst: NonZeroU32) -> Quota {
-        let per_second = self.per_second();
-        let (period, steady, bucket) = if per_second >= CATCH_UP_FROM {
-            let whole = per_second.floor().min(f64::from(u32::MAX)) as u32;
-            let steady = NonZeroU32::new(whole - 1).unwrap_or(NonZeroU32::MIN);
-            (Duration::from_secs(1), steady, burst.saturating_add(1))
-        } else {
-            (self.per, self.requests, burst)
-        };
-        // Rounded up, so that `1 s / interval` never exceeds the steady rate by a rounding error.
-        let nanos = period.as_nanos().div_ceil(u128::from(steady.get()));
-        let interval =
-            Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX)).max(Duration::from_nanos(1));
-        Quota::with_period(interval).unwrap_or_else(|| Quota::per_second(self.requests)).allow_burst(bucket)
-    }
 }
-
-/// From this rate (requests a second) on, the limiter trades one request a second for a bucket
-/// to catch up with (see [`Rate::quota`]): below it, a millisecond lost per request costs less
-/// than one request a second does (at 50/s: 5% of 1,000 ms per second is 2.5%, one request 2%).
-const CATCH_UP_FROM: f64 = 50.0;
 
 impl std::fmt::Display for Rate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -99,7 +71,9 @@ pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 pub struct EngineSettings {
     /// Workers, and so the most requests in flight at once.
     pub concurrency: NonZeroUsize,
+    /// The rate, or in adaptive mode the ceiling of the rate.
     pub rate: Rate,
+    pub rate_mode: RateMode,
     /// Requests that may leave at once on top of the steady rate.
     pub burst: NonZeroU32,
     /// Attempts per row in one invocation, the first included.
@@ -120,6 +94,7 @@ impl EngineSettings {
         EngineSettings {
             concurrency,
             rate,
+            rate_mode: DEFAULT_RATE_MODE,
             burst: DEFAULT_BURST,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             max_consecutive_failures: DEFAULT_MAX_CONSECUTIVE_FAILURES,
@@ -198,6 +173,11 @@ pub struct EngineReport {
     pub stop: Option<StopReason>,
     /// Requests sent (every attempt).
     pub requests: u64,
+    /// Requests the vendor refused with a 429 ("too many requests").
+    pub throttled: u64,
+    /// What the adaptive limiter knows of the vendor's quota at the end: learned in this run, or
+    /// by an earlier run of the state and started from.
+    pub quota: Option<Learned>,
     pub elapsed: Duration,
 }
 
@@ -210,14 +190,18 @@ pub enum EngineError {
     Panicked(&'static str),
 }
 
-/// A claimed row on its way to a worker: the line and the request body, built once.
+/// A claimed row on its way to a worker: the line and the request body, built once, and the
+/// attempts made in this invocation (those that count against `--max-attempts`, and the 429s).
 #[derive(Debug)]
 struct Job {
     line: u64,
     body: bytes::Bytes,
+    attempts: u32,
+    throttled: u32,
 }
 
 /// What the producer and the workers tell the collector.
+#[derive(Debug)]
 enum Message {
     /// Claim these rows (line, ledger key) durably; answer with what was claimed.
     Claim { rows: Vec<(u64, [u8; 16])>, reply: mpsc::SyncSender<Result<Vec<crate::store::Claim>, ()>> },
@@ -229,8 +213,11 @@ enum Message {
 }
 
 /// One request that went out and came back (or failed in transport).
+#[derive(Debug)]
 struct Attempt {
     transport_failure: bool,
+    /// Refused with a 429.
+    throttled: bool,
     reason: String,
 }
 
@@ -242,21 +229,34 @@ pub struct EngineOutput {
     pub result: Result<EngineReport, EngineError>,
 }
 
-/// Sends every row of `run_id` still to send.
+/// Sends every row of `run_id` still to send, at the pace of `limiter` (one per process: the
+/// server's jobs share one). An adaptive limiter that has learned nothing yet starts from the
+/// quota an earlier run of this state learned, and what this run learns is kept for the next.
 pub async fn run(
     store: Store,
     run_id: i64,
     client: Client,
     settings: EngineSettings,
+    limiter: Arc<Limiter>,
     observer: impl Observer + 'static,
     stop: Stop,
 ) -> EngineOutput {
     let started = Instant::now();
+    match store.learned_quota() {
+        Ok(Some(q)) => limiter.start_from(&Learned {
+            accepted_per_second: q.accepted_per_second,
+            holding_per_second: q.holding_per_second,
+            hold: Duration::try_from_secs_f64(q.hold_seconds).unwrap_or_default(),
+        }),
+        Ok(None) => {}
+        // Not worth stopping for: the quota is found again by the first refusal.
+        Err(e) => tracing::warn!("cannot read the quota learned by earlier runs: {e}"),
+    }
     let reader = match store.reader() {
         Ok(reader) => reader,
         Err(e) => return EngineOutput { store: Some(store), result: Err(e.into()) },
     };
-    let (to_collector, inbox) = mpsc::channel::<Message>();
+    let (to_collector, inbox) = inbox::inbox(collector::DUE);
     let collector = {
         let (stop, settings) = (stop.clone(), settings.clone());
         std::thread::Builder::new()
@@ -273,9 +273,10 @@ pub async fn run(
     let capacity = settings.concurrency.get().clamp(8, 1024);
     let (jobs_tx, jobs_rx) = async_channel::bounded::<Job>(capacity);
     let refill = Arc::new(producer::Refill::new(capacity));
+    let retries = Arc::new(worker::Retries::new());
     let producer = {
         let (stop, client, to_collector) = (stop.clone(), client.clone(), to_collector.clone());
-        let queue = producer::Queue { jobs: jobs_tx, refill: refill.clone() };
+        let queue = producer::Queue { jobs: jobs_tx, refill: refill.clone(), retries: retries.clone() };
         let batch = claim_batch(&settings);
         std::thread::Builder::new()
             .name("producer".into())
@@ -284,9 +285,9 @@ pub async fn run(
 
     let shared = Arc::new(worker::Shared {
         client,
-        limiter: RateLimiter::direct(settings.rate.quota(settings.burst)),
-        pause: worker::PauseGate::default(),
+        limiter: limiter.clone(),
         refill,
+        retries,
         stop: stop.clone(),
         settings: settings.clone(),
     });
@@ -326,7 +327,24 @@ pub async fn run(
         (Ok(_), Some(Err(e))) => Err(e.into()),
         (Ok(_), None) => Err(EngineError::Panicked("the producer thread")),
         (Ok(counters), Some(Ok(()))) => {
-            Ok(EngineReport { stop: stop.reason(), requests: counters.requests, elapsed: started.elapsed() })
+            let quota = limiter.learned();
+            if let (Some(learned), true) = (quota, counters.throttled > 0) {
+                let kept = store.remember_quota(
+                    learned.accepted_per_second,
+                    learned.holding_per_second,
+                    learned.hold.as_secs_f64(),
+                );
+                if let Err(e) = kept {
+                    tracing::warn!("cannot keep the quota learned for the next run: {e}");
+                }
+            }
+            Ok(EngineReport {
+                stop: stop.reason(),
+                requests: counters.requests,
+                throttled: counters.throttled,
+                quota,
+                elapsed: started.elapsed(),
+            })
         }
     };
     EngineOutput { store: Some(store), result }

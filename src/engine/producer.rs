@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError, mpsc};
 use std::time::Duration;
 
-use super::{Job, Message, Stop};
+use super::worker::Retries;
+use super::{Job, Message, Stop, inbox};
 use crate::api::Client;
 use crate::store::{Claim, PendingRow, Reader, RowResult, StoreError};
 
@@ -26,8 +27,11 @@ pub(super) struct Refill {
     more: Condvar,
 }
 
-/// A wake-up lost to a race costs at most this: the producer looks again.
-const RECHECK: Duration = Duration::from_millis(10);
+/// How often a producer waiting for room looks whether the run stopped or every worker is gone
+/// (neither wakes it). Room itself always wakes it: a worker that takes a job below the low
+/// water mark while the producer waits notifies it under the lock the producer waits with. A
+/// shorter period woke the producer a hundred times a second for nothing at a slow pace.
+const RECHECK: Duration = Duration::from_millis(250);
 
 impl Refill {
     pub fn new(capacity: usize) -> Refill {
@@ -53,18 +57,27 @@ impl Refill {
 pub(super) struct Queue {
     pub jobs: async_channel::Sender<Job>,
     pub refill: Arc<Refill>,
+    /// Counts the rows in play, so that workers know when the last one is done.
+    pub retries: Arc<Retries>,
 }
 
 impl Queue {
     /// Puts `job` on the queue, waiting for room; gives it back when the queue is closed (no
     /// worker left) or the run is stopping.
     fn push(&self, mut job: Job, stop: &Stop) -> Result<(), Job> {
-        let Queue { jobs, refill } = self;
+        let Queue { jobs, refill, retries } = self;
+        retries.queuing();
         loop {
             match jobs.try_send(job) {
                 Ok(()) => return Ok(()),
-                Err(async_channel::TrySendError::Closed(back)) => return Err(back),
-                Err(async_channel::TrySendError::Full(back)) if stop.is_stopping() => return Err(back),
+                Err(async_channel::TrySendError::Closed(back)) => {
+                    retries.not_queued();
+                    return Err(back);
+                }
+                Err(async_channel::TrySendError::Full(back)) if stop.is_stopping() => {
+                    retries.not_queued();
+                    return Err(back);
+                }
                 Err(async_channel::TrySendError::Full(back)) => job = back,
             }
             let mut guard = refill.lock.lock().unwrap_or_else(PoisonError::into_inner);
@@ -86,12 +99,20 @@ struct Asked {
 pub(super) fn run(
     reader: &Reader,
     run_id: i64,
-    collector: &mpsc::Sender<Message>,
+    collector: &inbox::Sender,
     queue: &Queue,
     client: &Client,
     stop: &Stop,
     batch: usize,
 ) -> Result<(), StoreError> {
+    // However this ends, the workers learn that no row will come from here any more.
+    struct Done<'a>(&'a Retries);
+    impl Drop for Done<'_> {
+        fn drop(&mut self) {
+            self.0.producer_done();
+        }
+    }
+    let _done = Done(&queue.retries);
     let mut after = 0;
     let mut next = ask(reader, run_id, &mut after, collector, stop, batch)?;
     while let Some(Asked { mut page, claimed }) = next.take() {
@@ -114,7 +135,7 @@ pub(super) fn run(
             }
         };
         for row in to_send.by_ref() {
-            let job = Job { line: row.line, body: client.body(&row.applicant) };
+            let job = Job { line: row.line, body: client.body(&row.applicant), attempts: 0, throttled: 0 };
             if stop.is_stopping() || queue.push(job, stop).is_err() {
                 release(std::iter::once(row), collector);
                 break;
@@ -129,7 +150,7 @@ pub(super) fn run(
 }
 
 /// Hands rows claimed but never queued back to `pending`.
-fn release<'a>(rows: impl Iterator<Item = &'a PendingRow>, collector: &mpsc::Sender<Message>) {
+fn release<'a>(rows: impl Iterator<Item = &'a PendingRow>, collector: &inbox::Sender) {
     for row in rows {
         let _ = collector.send(Message::Result(RowResult::Released { line: row.line, attempts: 0 }, None));
     }
@@ -141,7 +162,7 @@ fn ask(
     reader: &Reader,
     run_id: i64,
     after: &mut u64,
-    collector: &mpsc::Sender<Message>,
+    collector: &inbox::Sender,
     stop: &Stop,
     batch: usize,
 ) -> Result<Option<Asked>, StoreError> {

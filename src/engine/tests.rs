@@ -1,8 +1,6 @@
-//! The engine's limiter on fake time, its claim batches, and a whole run heard by a fake observer.
+//! The engine's claim batches, and a whole run heard by a fake observer.
 
 use std::sync::Mutex;
-
-use governor::clock::{Clock as _, FakeRelativeClock};
 
 use super::*;
 use crate::api::{ApiSettings, Credentials, Method};
@@ -88,7 +86,15 @@ async fn the_observer_hears_every_row_once_then_the_end() {
     let heard = observer.0.clone();
     let output = tokio::time::timeout(
         Duration::from_secs(60),
-        super::run(store, run, Client::new(&api).unwrap(), settings, observer, Stop::new()),
+        super::run(
+            store,
+            run,
+            Client::new(&api).unwrap(),
+            settings.clone(),
+            Arc::new(Limiter::new(&settings)),
+            observer,
+            Stop::new(),
+        ),
     )
     .await
     .expect("the engine finishes");
@@ -119,82 +125,6 @@ async fn the_observer_hears_every_row_once_then_the_end() {
 
 fn rate(requests: u32, per: Duration) -> Rate {
     Rate { requests: NonZeroU32::new(requests).unwrap(), per }
-}
-
-/// When each request a client that always wants more gets through leaves, over `span`, as
-/// offsets from the start; checked every 100 µs.
-fn greedy(quota: Quota, span: Duration) -> Vec<Duration> {
-    let clock = FakeRelativeClock::default();
-    let limiter = RateLimiter::direct_with_clock(quota, clock.clone());
-    let mut sent = Vec::new();
-    let mut now = Duration::ZERO;
-    while now < span {
-        while limiter.check().is_ok() {
-            sent.push(now);
-        }
-        clock.advance(Duration::from_micros(100));
-        now += Duration::from_micros(100);
-    }
-    sent
-}
-
-fn busiest_second(sent: &[Duration]) -> usize {
-    (0..sent.len())
-        .map(|i| sent[i..].iter().take_while(|t| **t - sent[i] < Duration::from_secs(1)).count())
-        .max()
-        .unwrap_or(0)
-}
-
-#[test]
-fn no_second_carries_more_than_rate_plus_burst_less_one() {
-    for (rate, burst, most) in [
-        (rate(200, Duration::from_secs(1)), 1, 200),
-        (rate(200, Duration::from_secs(1)), 5, 204),
-        (rate(50, Duration::from_secs(1)), 1, 50),
-        (rate(49, Duration::from_secs(1)), 1, 49),
-        (rate(10, Duration::from_secs(1)), 1, 10),
-        (rate(3, Duration::from_secs(1)), 2, 4),
-        (rate(600, Duration::from_secs(60)), 1, 10),
-        (rate(12_000, Duration::from_secs(60)), 1, 200),
-        // 1.5 a second: one second holds two (within 2.5), and no more.
-        (rate(90, Duration::from_secs(60)), 1, 2),
-        (rate(7, Duration::from_secs(60)), 1, 1),
-    ] {
-        let sent = greedy(rate.quota(NonZeroU32::new(burst).unwrap()), Duration::from_secs(5));
-        let busiest = busiest_second(&sent);
-        assert_eq!(busiest, most, "{rate} burst {burst}");
-    }
-}
-
-/// Requests that a waiter sleeping as tokio does (to the next millisecond tick after the wait,
-/// and a little later still, as a busy machine wakes it) gets through in `span`.
-fn woken_late(rate: Rate, span: Duration) -> u32 {
-    let clock = FakeRelativeClock::default();
-    let limiter = RateLimiter::direct_with_clock(rate.quota(NonZeroU32::MIN), clock.clone());
-    let (mut sent, mut now) = (0u32, Duration::ZERO);
-    while now < span {
-        match limiter.check() {
-            Ok(()) => sent += 1,
-            Err(not_until) => {
-                let wait = not_until.wait_time_from(clock.now());
-                let woken = Duration::from_millis(u64::try_from(wait.as_millis()).unwrap() + 1)
-                    + Duration::from_micros(300);
-                clock.advance(woken);
-                now += woken;
-            }
-        }
-    }
-    sent
-}
-
-#[test]
-fn a_waiter_woken_late_still_keeps_the_rate() {
-    let sent = woken_late(rate(200, Duration::from_secs(1)), Duration::from_secs(10));
-    assert!((1980..=2000).contains(&sent), "{sent} requests in 10 s at 200/s");
-    let sent = woken_late(rate(50, Duration::from_secs(1)), Duration::from_secs(10));
-    assert!((490..=500).contains(&sent), "{sent} requests in 10 s at 50/s");
-    let sent = woken_late(rate(10, Duration::from_secs(1)), Duration::from_secs(10));
-    assert!((98..=100).contains(&sent), "{sent} requests in 10 s at 10/s");
 }
 
 #[test]

@@ -1,21 +1,20 @@
-//! A worker: takes one claimed row at a time and sees it through — waiting out any pause the
-//! server asked for and the rate limiter before every attempt, retrying what `classify` calls
-//! transient with exponential backoff and full jitter, and telling the collector how each attempt
-//! and the row ended. Workers share only the limiter, the pause and the stop signal.
+//! A worker: takes one claimed row at a time — a row whose backoff is over first, else a new
+//! one — and tries it: waits for the limiter (the pace, and any pause the server asked for),
+//! sends, and tells the collector how the attempt and the row ended. A row that `classify` calls
+//! transient waits for its next attempt (exponential backoff with full jitter, `Retry-After` a
+//! floor) outside the worker, which takes the next row meanwhile. Workers share only the
+//! limiter, the rows waiting and the stop signal.
 
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use governor::DefaultDirectRateLimiter;
-use tokio::time::Instant;
-
+use super::limiter::{DEFAULT_THROTTLE_PAUSE, Limiter};
 use super::producer::Refill;
-use super::{Attempt, EngineSettings, Job, Message, Stop, StopReason};
+use super::{Attempt, EngineSettings, Job, Message, Stop, StopReason, inbox};
 use crate::api::{AbortKind, Client, Outcome};
 use crate::store::RowResult;
 
-/// How long every worker waits after a 429 that gives no `Retry-After`.
-const DEFAULT_THROTTLE_PAUSE: Duration = Duration::from_secs(1);
 /// 429s do not use up a row's attempts (the server is busy, not failing), up to this many.
 const MAX_THROTTLED: u32 = 20;
 
@@ -23,39 +22,14 @@ const MAX_THROTTLED: u32 = 20;
 #[derive(Debug)]
 pub(super) struct Shared {
     pub client: Client,
-    pub limiter: DefaultDirectRateLimiter,
-    pub pause: PauseGate,
+    /// The pace, the pause after a 429, and the vendor's quota: shared by every worker (and, in
+    /// the server, by every job).
+    pub limiter: Arc<Limiter>,
     /// Told when a job is taken, so the producer refills the queue in bulk.
     pub refill: Arc<Refill>,
+    pub retries: Arc<Retries>,
     pub stop: Stop,
     pub settings: EngineSettings,
-}
-
-/// A pause all workers observe: a 429 from the server holds every request, not only the one
-/// that got it.
-#[derive(Debug, Default)]
-pub(super) struct PauseGate {
-    until: Mutex<Option<Instant>>,
-}
-
-impl PauseGate {
-    fn pause_for(&self, duration: Duration) {
-        let until = Instant::now() + duration;
-        let mut current = self.until.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if current.is_none_or(|t| t < until) {
-            *current = Some(until);
-        }
-    }
-
-    async fn wait(&self) {
-        loop {
-            let until = *self.until.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            match until {
-                Some(until) if until > Instant::now() => tokio::time::sleep_until(until).await,
-                _ => return,
-            }
-        }
-    }
 }
 
 /// The delay before retry number `attempt` (1 after the first failure): a random point below a
@@ -69,57 +43,182 @@ pub fn backoff_delay(attempt: u32, base: Duration, cap: Duration, retry_after: O
 }
 
 pub(super) async fn run(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     jobs: &async_channel::Receiver<Job>,
-    collector: &mpsc::Sender<Message>,
+    collector: &inbox::Sender,
 ) {
-    while let Ok(job) = jobs.recv().await {
-        shared.refill.taken(jobs);
-        let (result, last) = if shared.stop.is_stopping() {
-            // Claimed but never sent: straight back to pending.
-            (RowResult::Released { line: job.line, attempts: 0 }, None)
-        } else {
-            see_through(shared, &job, collector).await
+    let retries = &shared.retries;
+    let mut jobs_done = false;
+    loop {
+        // A row whose backoff is over comes before a new one: it has waited already.
+        let job = tokio::select! {
+            biased;
+            retry = retries.ready.recv() => match retry {
+                Ok(job) => job,
+                Err(_) => return, // Every row is done.
+            },
+            next = jobs.recv(), if !jobs_done => match next {
+                Ok(job) => {
+                    shared.refill.taken(jobs);
+                    job
+                }
+                Err(_) => {
+                    // No new rows; those waiting for a retry may still come.
+                    jobs_done = true;
+                    continue;
+                }
+            },
         };
-        if collector.send(Message::Result(result, last)).is_err() {
-            return;
+        if shared.stop.is_stopping() {
+            // Claimed (perhaps tried) and not sent again: straight back to pending.
+            let attempts = job.attempts + job.throttled;
+            if !finish(shared, collector, RowResult::Released { line: job.line, attempts }, None) {
+                return;
+            }
+            continue;
+        }
+        match attempt(shared, job, collector).await {
+            Step::Done(result, last) => {
+                if !finish(shared, collector, result, last) {
+                    return;
+                }
+            }
+            Step::Retry(job, delay) => retries.schedule(shared.clone(), job, delay, collector.clone()),
         }
     }
 }
 
-/// Attempts one row until it has an outcome, runs out of attempts, or the run stops. Returns the
-/// row's result and the request that decided it (none when the run stopped it); the requests
-/// before, which did not, are reported as they happen.
-async fn see_through(
-    shared: &Shared,
-    job: &Job,
-    collector: &mpsc::Sender<Message>,
-) -> (RowResult, Option<Attempt>) {
-    let settings = &shared.settings;
-    let (mut attempts, mut throttled) = (0u32, 0u32);
-    loop {
-        tokio::select! {
-            biased;
-            () = shared.stop.stopped() => return (RowResult::Released { line: job.line, attempts: attempts + throttled }, None),
-            () = async { shared.pause.wait().await; shared.limiter.until_ready().await; } => {}
+/// Tells the collector how a row ended; false when the collector is gone.
+fn finish(shared: &Shared, collector: &inbox::Sender, result: RowResult, last: Option<Attempt>) -> bool {
+    let sent = collector.send(Message::Result(result, last)).is_ok();
+    shared.retries.row_ended();
+    sent
+}
+
+/// Rows between two attempts, and how many rows are still in play — queued for a worker, being
+/// tried, or waiting for a retry — so that workers end when the last one is done.
+///
+/// A row that must wait before its next attempt (backoff, `Retry-After`) waits in a task of its
+/// own, not in a worker: the worker takes the next row meanwhile, so a wait never holds one of
+/// the `--concurrency` slots idle. Waiting rows and 5xx answers cost only their own delay.
+#[derive(Debug)]
+pub(super) struct Retries {
+    /// Rows whose wait is over.
+    ready: async_channel::Receiver<Job>,
+    sender: async_channel::Sender<Job>,
+    /// Rows queued by the producer (counted before they are queued), being tried, or waiting.
+    in_play: AtomicUsize,
+    /// The producer will queue no more rows.
+    producer_done: AtomicBool,
+}
+
+impl Retries {
+    pub fn new() -> Retries {
+        let (sender, ready) = async_channel::unbounded();
+        Retries { ready, sender, in_play: AtomicUsize::new(0), producer_done: AtomicBool::new(false) }
+    }
+
+    /// The producer is about to queue a row.
+    pub fn queuing(&self) {
+        self.in_play.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The producer could not queue the row it counted: it is not in play.
+    pub fn not_queued(&self) {
+        self.row_ended();
+    }
+
+    /// The producer has queued its last row.
+    pub fn producer_done(&self) {
+        self.producer_done.store(true, Ordering::SeqCst);
+        self.close_if_done();
+    }
+
+    /// `job` is tried again after `delay`, unless the run stops first (then it goes back to
+    /// pending).
+    fn schedule(&self, shared: Arc<Shared>, job: Job, delay: Duration, collector: inbox::Sender) {
+        let sender = self.sender.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                biased;
+                () = shared.stop.stopped() => {
+                    let attempts = job.attempts + job.throttled;
+                    let _ = collector.send(Message::Result(RowResult::Released { line: job.line, attempts }, None));
+                    shared.retries.row_ended();
+                }
+                () = tokio::time::sleep(delay) => {
+                    // The channel closes only once no row is in play, and this one is.
+                    let _ = sender.send(job).await;
+                }
+            }
+        });
+    }
+
+    /// A row ended (an outcome, or back to pending).
+    fn row_ended(&self) {
+        self.in_play.fetch_sub(1, Ordering::SeqCst);
+        self.close_if_done();
+    }
+
+    /// Ends the workers once the producer is done and no row is in play: nothing can come any
+    /// more. The producer counts a row in before queuing it, so no row is ever queued uncounted;
+    /// each side changes its count before it looks at the other's, so one of them sees both.
+    fn close_if_done(&self) {
+        if self.producer_done.load(Ordering::SeqCst) && self.in_play.load(Ordering::SeqCst) == 0 {
+            self.ready.close();
         }
+    }
+}
+
+/// What one attempt (and the 429s it met) left to do.
+enum Step {
+    /// The row ended: its result, and the request that decided it (none when the run stopped it).
+    Done(RowResult, Option<Attempt>),
+    /// Try again after this long.
+    Retry(Job, Duration),
+}
+
+/// Sends `job` once — again at once after a 429, which pauses every request anyway — and says
+/// whether the row ended or must wait for another attempt. The requests that did not end it are
+/// reported as they happen.
+async fn attempt(shared: &Shared, mut job: Job, collector: &inbox::Sender) -> Step {
+    let settings = &shared.settings;
+    loop {
+        let sent = tokio::select! {
+            biased;
+            () = shared.stop.stopped() => {
+                let attempts = job.attempts + job.throttled;
+                return Step::Done(RowResult::Released { line: job.line, attempts }, None);
+            }
+            sent = shared.limiter.ready() => sent,
+        };
         let outcome = shared.client.send(job.body.clone()).await;
+        let refused = matches!(&outcome, Outcome::Transient(t) if t.throttled);
+        let answered = match &outcome {
+            Outcome::Registered(_) | Outcome::Rejected(_) => true,
+            Outcome::Transient(t) => t.http_status.is_some(),
+            Outcome::Abort(a) => a.http_status.is_some(),
+        };
+        if answered && !refused {
+            shared.limiter.accepted(sent);
+        }
         let transport_failure = matches!(&outcome, Outcome::Transient(t) if !t.throttled);
         let reason = match &outcome {
             Outcome::Transient(t) => t.reason.clone(),
             _ => String::new(),
         };
-        let attempt = Attempt { transport_failure, reason };
-        let made = attempts + throttled + 1;
+        let attempt = Attempt { transport_failure, throttled: refused, reason };
+        let made = job.attempts + job.throttled + 1;
+        let line = job.line;
         match outcome {
             Outcome::Registered(registration) => {
-                return (
-                    RowResult::Registered { line: job.line, attempts: made, registration },
+                return Step::Done(
+                    RowResult::Registered { line, attempts: made, registration },
                     Some(attempt),
                 );
             }
             Outcome::Rejected(rejection) => {
-                return (RowResult::Rejected { line: job.line, attempts: made, rejection }, Some(attempt));
+                return Step::Done(RowResult::Rejected { line, attempts: made, rejection }, Some(attempt));
             }
             Outcome::Abort(abort) => {
                 let what = match abort.kind {
@@ -130,7 +229,7 @@ async fn see_through(
                     AbortKind::Certificate => "the endpoint cannot be trusted",
                 };
                 shared.stop.request(StopReason::Aborted(format!("{what} ({})", abort.message)));
-                return (RowResult::Released { line: job.line, attempts: made }, Some(attempt));
+                return Step::Done(RowResult::Released { line, attempts: made }, Some(attempt));
             }
             Outcome::Transient(t) => {
                 let retry_after = t.retry_after.map(|wait| {
@@ -143,16 +242,16 @@ async fn see_through(
                     }
                     wait.min(settings.max_retry_after)
                 });
-                if t.throttled && throttled < MAX_THROTTLED {
+                if t.throttled && job.throttled < MAX_THROTTLED {
                     let _ = collector.send(Message::Attempt(attempt));
-                    throttled += 1;
-                    shared.pause.pause_for(retry_after.unwrap_or(DEFAULT_THROTTLE_PAUSE));
+                    job.throttled += 1;
+                    shared.limiter.throttled(sent, retry_after.unwrap_or(DEFAULT_THROTTLE_PAUSE));
                     continue;
                 }
-                attempts += 1;
-                if attempts >= settings.max_attempts.get() {
+                job.attempts += 1;
+                if job.attempts >= settings.max_attempts.get() {
                     let result = RowResult::Failed {
-                        line: job.line,
+                        line,
                         attempts: made,
                         http_status: t.http_status,
                         message: format!(
@@ -160,16 +259,13 @@ async fn see_through(
                             t.reason
                         ),
                     };
-                    return (result, Some(attempt));
+                    return Step::Done(result, Some(attempt));
                 }
                 let _ = collector.send(Message::Attempt(attempt));
-                let delay = backoff_delay(attempts, settings.backoff_base, settings.backoff_cap, retry_after);
-                tracing::debug!(line = job.line, attempt = made, delay_ms = delay.as_millis() as u64, reason = %t.reason, "retrying");
-                tokio::select! {
-                    biased;
-                    () = shared.stop.stopped() => return (RowResult::Released { line: job.line, attempts: made }, None),
-                    () = tokio::time::sleep(delay) => {}
-                }
+                let delay =
+                    backoff_delay(job.attempts, settings.backoff_base, settings.backoff_cap, retry_after);
+                tracing::debug!(line, attempt = made, delay_ms = delay.as_millis() as u64, reason = %t.reason, "retrying");
+                return Step::Retry(job, delay);
             }
         }
     }
@@ -204,17 +300,5 @@ mod tests {
             Some(Duration::from_secs(3)),
         );
         assert_eq!(d, Duration::from_secs(3));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_pause_holds_until_its_end_and_can_be_extended() {
-        let gate = PauseGate::default();
-        let start = Instant::now();
-        gate.wait().await;
-        assert_eq!(start.elapsed(), Duration::ZERO);
-        gate.pause_for(Duration::from_secs(2));
-        gate.pause_for(Duration::from_secs(1)); // a shorter pause does not shorten it
-        gate.wait().await;
-        assert!(start.elapsed() >= Duration::from_secs(2));
     }
 }

@@ -20,9 +20,11 @@ pub use atomic::{AtomicFile, CsvFile, OutputError, safe_cell};
 pub use errors::ErrorsFile;
 pub use notices::DryRunReport;
 pub use progress::Progress;
-pub use run::{Recorded, ResultsFile, RunSummary, recorded_registrations, write_results};
+pub use run::{
+    QuotaFound, Recorded, ResultsFile, RunSummary, quota_text, recorded_registrations, suggested_rate, write_results,
+};
 pub use sheet::{SheetFile, is_workbook_path};
-pub use status::{local_time, status_report};
+pub use status::{learned_quota_text, local_time, status_report};
 pub use validation::{
     ProblemTally, ReportFile, ValidationSummary, cell_flags, codes_text, error_text, format_of, warnings_text,
 };

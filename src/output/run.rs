@@ -198,6 +198,11 @@ pub struct RunSummary {
     pub requests: u64,
     pub duration_seconds: f64,
     pub requests_per_second: f64,
+    /// Requests AOPay refused with 429 ("too many requests").
+    pub throttled: u64,
+    /// AOPay's quota as the adaptive rate found it (in this run or an earlier one of the state);
+    /// `null` when nothing is known, or with `--rate-mode fixed`.
+    pub quota: Option<QuotaFound>,
     /// `null`, `"interrupted"` or `"aborted"`.
     pub stopped: Option<&'static str>,
     pub stop_reason: Option<String>,
@@ -238,6 +243,8 @@ impl RunSummary {
             } else {
                 0.0
             },
+            throttled: 0,
+            quota: None,
             stopped: stop.map(|s| match s {
                 StopReason::Interrupted => "interrupted",
                 StopReason::Aborted(_) => "aborted",
@@ -294,6 +301,9 @@ impl RunSummary {
             }
             let _ = writeln!(out);
         }
+        if let Some(line) = quota_text(self.throttled, self.quota.as_ref()) {
+            let _ = writeln!(out, "\n{line}");
+        }
         if let Some(reason) = &self.stop_reason {
             let _ = writeln!(out, "\nStopped: {reason}");
         }
@@ -301,6 +311,61 @@ impl RunSummary {
             let _ = writeln!(out, "{:<9}{}", format!("{what}:"), path.display());
         }
         out
+    }
+}
+
+/// What the adaptive rate found of AOPay's quota, for the summary.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QuotaFound {
+    /// Requests a second AOPay accepted when it last refused one, rounded to a tenth.
+    pub accepted_per_second: f64,
+    /// The rate held below it: as `--rate`, it would avoid throttling (`95/s`).
+    pub suggested_rate: String,
+}
+
+impl QuotaFound {
+    pub fn new(accepted_per_second: f64, holding_per_second: f64) -> QuotaFound {
+        QuotaFound {
+            accepted_per_second: (accepted_per_second * 10.0).round() / 10.0,
+            suggested_rate: suggested_rate(holding_per_second),
+        }
+    }
+}
+
+/// A rate a clerk can type as `--rate`, no faster than `per_second`: whole requests a second, or
+/// a minute (or an hour) when that is less than one a second.
+pub fn suggested_rate(per_second: f64) -> String {
+    let per_second = per_second.max(0.0);
+    if per_second >= 1.0 {
+        format!("{}/s", per_second.floor())
+    } else if per_second * 60.0 >= 1.0 {
+        format!("{}/m", (per_second * 60.0).floor())
+    } else {
+        format!("{}/h", (per_second * 3600.0).floor().max(1.0))
+    }
+}
+
+/// What a run's summary says of throttling and of the quota found, if anything.
+pub fn quota_text(throttled: u64, quota: Option<&QuotaFound>) -> Option<String> {
+    let refused = match throttled {
+        0 => String::new(),
+        1 => "AOPay refused 1 request as too many (429), and every request waited as it asked. ".to_owned(),
+        n => format!("AOPay refused {n} requests as too many (429), and every request waited as it asked. "),
+    };
+    match (throttled, quota) {
+        (0, None) => None,
+        (_, None) => Some(refused.trim_end().to_owned()),
+        (0, Some(q)) => Some(format!(
+            "Sent at AOPay's quota as learned before: it accepted about {} requests/s, held at {}.",
+            q.accepted_per_second.round(),
+            q.suggested_rate
+        )),
+        (_, Some(q)) => Some(format!(
+            "{refused}It accepted about {} requests/s: --rate {} would avoid throttling, and the next run \
+             of this state starts from it.",
+            q.accepted_per_second.round(),
+            q.suggested_rate
+        )),
     }
 }
 
@@ -376,6 +441,36 @@ fn looks_like_pan(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_suggested_rate_is_one_a_clerk_can_type_and_never_faster() {
+        for (per_second, rate) in
+            [(95.06, "95/s"), (97.0, "97/s"), (1.0, "1/s"), (0.5, "30/m"), (0.0101, "36/h"), (0.0001, "1/h")]
+        {
+            assert_eq!(suggested_rate(per_second), rate, "{per_second}");
+        }
+    }
+
+    #[test]
+    fn the_summary_says_what_was_refused_and_found() {
+        let found = QuotaFound::new(98.04, 95.06);
+        assert_eq!((found.accepted_per_second, found.suggested_rate.as_str()), (98.0, "95/s"));
+        assert_eq!(quota_text(0, None), None);
+        assert_eq!(
+            quota_text(3, None).unwrap(),
+            "AOPay refused 3 requests as too many (429), and every request waited as it asked."
+        );
+        assert_eq!(
+            quota_text(1, Some(&found)).unwrap(),
+            "AOPay refused 1 request as too many (429), and every request waited as it asked. It \
+             accepted about 98 requests/s: --rate 95/s would avoid throttling, and the next run of \
+             this state starts from it."
+        );
+        assert_eq!(
+            quota_text(0, Some(&found)).unwrap(),
+            "Sent at AOPay's quota as learned before: it accepted about 98 requests/s, held at 95/s."
+        );
+    }
 
     #[test]
     fn registrations_are_read_back_as_the_values_the_tool_wrote() {

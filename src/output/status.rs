@@ -1,10 +1,10 @@
 //! What `cibil-bulk status` shows: the runs of a state database, their rows per status and what is
-//! left, and for one run the details needed to resume it.
+//! left, for one run the details needed to resume it, and AOPay's quota as last learned.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::store::{RowStatus, RunRecord, RunStatus, StatusCounts};
+use crate::store::{QuotaRecord, RowStatus, RunRecord, RunStatus, StatusCounts};
 
 /// A time of the state (Unix milliseconds) as the local clock shows it.
 pub fn local_time(ms: i64) -> String {
@@ -79,4 +79,15 @@ pub fn status_report(
         }
     }
     out
+}
+
+/// AOPay's quota as the adaptive rate last learned it on this state, for `status`.
+pub fn learned_quota_text(quota: &QuotaRecord) -> String {
+    format!(
+        "AOPay's quota, learned {}: it accepted about {} requests/s. Runs of this state start at \
+         {rate}; --rate {rate} would avoid throttling.\n",
+        local_time(quota.learned_at),
+        quota.accepted_per_second.round(),
+        rate = super::suggested_rate(quota.holding_per_second),
+    )
 }

@@ -76,7 +76,7 @@
 
 mod checks;
 mod faults;
-mod quota;
+pub(crate) mod quota;
 mod responses;
 mod routes;
 mod server;

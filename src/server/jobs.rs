@@ -6,10 +6,9 @@
 //!
 //! Jobs run one after another in upload order, on one state database: one engine at a time, so
 //! one rate limit and one ledger hold across jobs, and a customer in two uploads is sent once
-//! (the second job finds them in the ledger). Each job is an engine run with a limiter of its
-//! own; before the next one starts, the runner waits as long as the previous limiter took to
-//! refill, so a fresh limiter lets through no more than the shared one would have: the
-//! `rate + burst` promise holds across jobs.
+//! (the second job finds them in the ledger). The runner keeps one limiter for its life, and
+//! every job's engine run paces itself with it: the `rate + burst` promise, a pause a 429 asked
+//! for, and the quota the adaptive limiter found hold across jobs.
 //!
 //! A shutdown stops the running job as Ctrl-C stops `run` (requests in flight finish, the rest
 //! stays pending); the next start queues it again, with every job that was running when the
@@ -29,11 +28,11 @@ use super::report::{Problem, ROWS_TO_FIX_SHOWN, Report, RowToFix, counts_map};
 use crate::api::{ApiSettings, Client};
 use crate::commands::Exit;
 use crate::commands::intake::Intake;
-use crate::engine::{self, EngineReport, EngineSettings, Observer, Stop, StopReason};
+use crate::engine::{self, EngineReport, EngineSettings, Limiter, Observer, Stop, StopReason};
 use crate::input::{self, InputError, Probe};
 use crate::output::{
-    ErrorsFile, RunSummary, ValidationSummary, cell_flags, codes_text, error_text, format_of, warnings_text,
-    write_results,
+    ErrorsFile, QuotaFound, RunSummary, ValidationSummary, cell_flags, codes_text, error_text, format_of,
+    warnings_text, write_results,
 };
 use crate::settings::InputSettings;
 use crate::store::{
@@ -243,7 +242,7 @@ pub async fn run_jobs(
     wake: Arc<Notify>,
     shutdown: CancellationToken,
 ) {
-    let mut last_engine_end: Option<Instant> = None;
+    let limiter = Arc::new(Limiter::new(&ctx.engine));
     loop {
         if shutdown.is_cancelled() {
             break;
@@ -274,7 +273,7 @@ pub async fn run_jobs(
             }
         }
         tracing::info!(upload = upload.id, "registering upload {} ({})", upload.id, upload.file_name);
-        let after = run_job(&ctx, store, &upload, &live, &shutdown, &mut last_engine_end).await;
+        let after = run_job(&ctx, store, &upload, &live, &shutdown, &limiter).await;
         live.send_replace(None);
         match after {
             Some(next) => store = next,
@@ -297,7 +296,7 @@ async fn run_job(
     upload: &UploadRecord,
     live: &Live,
     shutdown: &CancellationToken,
-    last_engine_end: &mut Option<Instant>,
+    limiter: &Arc<Limiter>,
 ) -> Option<Store> {
     let stop = Stop::new();
     let watcher = {
@@ -308,7 +307,7 @@ async fn run_job(
         })
     };
     let started = Instant::now();
-    let (store, outcome) = send(ctx, store, upload, live, stop, last_engine_end).await;
+    let (store, outcome) = send(ctx, store, upload, live, stop, limiter).await;
     watcher.abort();
     let (store, ended) = match (store, outcome) {
         (Some(store), Ok(ended)) => (store, Ok(ended)),
@@ -429,13 +428,6 @@ fn import(
     store.run(id)?.context("the run just recorded is missing")
 }
 
-/// How long a limiter of `settings` takes to fill up again after its last request: a new one
-/// started after this lets through no more than the old one would have.
-fn refill_time(settings: &EngineSettings) -> Duration {
-    let bucket = settings.burst.get().saturating_add(1);
-    settings.rate.per.saturating_mul(bucket) / settings.rate.requests.get()
-}
-
 /// Prepares, sends and finishes one job. The store comes back unless the engine lost it.
 async fn send(
     ctx: &Arc<Context>,
@@ -443,7 +435,7 @@ async fn send(
     upload: &UploadRecord,
     live: &Live,
     stop: Stop,
-    last_engine_end: &mut Option<Instant>,
+    limiter: &Arc<Limiter>,
 ) -> (Option<Store>, anyhow::Result<Ended>) {
     let prepared = {
         let (ctx, upload) = (ctx.clone(), upload.clone());
@@ -473,15 +465,10 @@ async fn send(
             Ok(client) => client,
             Err(e) => return (Some(store), Err(e.into())),
         };
-        if let Some(end) = *last_engine_end {
-            tokio::select! {
-                () = tokio::time::sleep_until((end + refill_time(&ctx.engine)).into()) => {}
-                () = stop.stopped() => {}
-            }
-        }
         let watcher = Watcher::new(live.clone(), upload.id, run.rows_total, &counts);
-        let output = engine::run(store, run.id, client, ctx.engine.clone(), watcher, stop.clone()).await;
-        *last_engine_end = Some(Instant::now());
+        let output =
+            engine::run(store, run.id, client, ctx.engine.clone(), limiter.clone(), watcher, stop.clone())
+                .await;
         store = match output.store {
             Some(store) => store,
             None => match Store::open(&ctx.state) {
@@ -568,6 +555,8 @@ fn finish(
         report.stop.as_ref(),
     );
     summary.returning_customers = returning;
+    summary.throttled = report.throttled;
+    summary.quota = report.quota.map(|q| QuotaFound::new(q.accepted_per_second, q.holding_per_second));
     summary.exit_code = exit.code();
     if let Some(e) = engine_error {
         summary.stop_reason =
@@ -645,24 +634,4 @@ pub fn run_counts(
     upload: &UploadRecord,
 ) -> Result<Option<StatusCounts>, crate::store::StoreError> {
     upload.run_id.map(|run| store.counts(run)).transpose()
-}
-
-#[cfg(test)]
-mod tests {
-    use std::num::{NonZeroU32, NonZeroUsize};
-
-    use super::*;
-    use crate::engine::Rate;
-
-    #[test]
-    fn the_next_job_waits_for_the_limiter_to_refill() {
-        let mut settings = EngineSettings::new(
-            NonZeroUsize::MIN,
-            Rate { requests: NonZeroU32::new(10).unwrap(), per: Duration::from_secs(1) },
-        );
-        assert_eq!(refill_time(&settings), Duration::from_millis(200));
-        settings.rate = Rate { requests: NonZeroU32::new(10).unwrap(), per: Duration::from_secs(60) };
-        settings.burst = NonZeroU32::new(4).unwrap();
-        assert_eq!(refill_time(&settings), Duration::from_secs(30));
-    }
 }

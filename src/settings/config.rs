@@ -45,6 +45,7 @@ const PLAIN_AOPAY_KEYS: [&str; 6] =
 pub(super) struct RunConfig {
     pub state: Option<PathBuf>,
     pub rate: Option<String>,
+    pub rate_mode: Option<String>,
     pub burst: Option<u32>,
     pub concurrency: Option<u32>,
     pub max_attempts: Option<u32>,

@@ -22,7 +22,7 @@ use crate::api::{
 use crate::cli::{RunArgs, SendArgs};
 use crate::engine::{
     DEFAULT_BURST, DEFAULT_CONCURRENCY, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_CONSECUTIVE_FAILURES,
-    DEFAULT_MAX_RETRY_AFTER, DEFAULT_RATE, EngineSettings,
+    DEFAULT_MAX_RETRY_AFTER, DEFAULT_RATE, DEFAULT_RATE_MODE, EngineSettings, RateMode,
 };
 use crate::store::DEFAULT_LOCK_WAIT;
 
@@ -120,6 +120,14 @@ pub(super) fn send(
         RATE_EXPECTED,
         |t| parse_rate(t),
     )?;
+    let rate_mode = layers.resolve(
+        ("run", "rate_mode"),
+        Some(args.rate_mode.to_string()),
+        run.rate_mode.clone(),
+        DEFAULT_RATE_MODE,
+        "adaptive or fixed",
+        |text| RateMode::parse(text),
+    )?;
     let concurrency = layers.resolve(
         ("run", "concurrency"),
         Some(args.concurrency),
@@ -215,6 +223,7 @@ pub(super) fn send(
     };
 
     let mut engine = EngineSettings::new(concurrency, rate);
+    engine.rate_mode = rate_mode;
     engine.burst = burst;
     engine.max_attempts = max_attempts;
     engine.max_consecutive_failures = max_consecutive_failures;

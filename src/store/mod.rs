@@ -1,14 +1,15 @@
 //! The state database: SQLite in WAL mode with `synchronous = FULL`, created
 //! mode 0600. It is the truth about every row — the results file is regenerated from it — so every
 //! status change is a guarded SQL transition (`WHERE status IN (...)`) whose effect is checked.
-//! Owns the schema and its migrations, the run lock, runs, rows and the ledger of registered
-//! customers. Knows nothing of HTTP or CSV.
+//! Owns the schema and its migrations, the run lock, runs, rows, the ledger of registered
+//! customers and the vendor's quota as last learned. Knows nothing of HTTP or CSV.
 
 mod access;
 mod import;
 mod ledger;
 mod lock;
 mod purge;
+mod quota;
 mod results;
 mod runs;
 mod schema;
@@ -25,6 +26,7 @@ pub use access::{SessionRecord, TokenRecord, UserRecord};
 pub use import::{Import, NewRow};
 pub use lock::{DEFAULT_LOCK_WAIT, HeldLock, LockOwner, lock_path};
 pub use purge::Purged;
+pub use quota::QuotaRecord;
 pub use results::ResultRow;
 pub use runs::RunRecord;
 pub use status::{RowStatus, RunStatus, StatusCounts};

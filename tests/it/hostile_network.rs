@@ -447,3 +447,115 @@ fn a_retry_after_of_a_year_is_capped_and_said() {
     assert_eq!(run.csv("in.results.csv").column("status"), ["registered"]);
     assert_eq!(answered.load(Ordering::SeqCst), 2);
 }
+
+/// A 429 with `Retry-After` pauses every request, those already waiting for their turn at the
+/// pace included (issue 12, item 5): at 4/s, three workers are waiting for their slots when the
+/// first request comes back 429 `Retry-After: 3`, and not one of them may leave before the pause
+/// ends. Arrivals are counted at the server.
+#[test]
+fn a_429_holds_every_request_for_its_retry_after_even_those_already_waiting() {
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let arrivals = Arc::new(std::sync::Mutex::new(Vec::<Instant>::new()));
+    let seen = arrivals.clone();
+    let (addr, _) = runtime.block_on(serve(move |mut stream| {
+        let seen = seen.clone();
+        async move {
+            read_request(&mut stream).await;
+            let first = {
+                let mut seen = seen.lock().unwrap();
+                seen.push(Instant::now());
+                seen.len() == 1
+            };
+            let (head, body) = if first {
+                ("HTTP/1.1 429 Too Many Requests\r\nRetry-After: 3", &b""[..])
+            } else {
+                ("HTTP/1.1 200 OK\r\nContent-Type: application/json", SUCCESS.as_bytes())
+            };
+            let head = format!("{head}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+            let _ = stream.write_all(head.as_bytes()).await;
+            let _ = stream.write_all(body).await;
+            let _ = stream.shutdown().await;
+        }
+    }));
+    let endpoint = format!("http://{addr}/registeration");
+    let mut file = format!("{}\n", crate::common::HEADER);
+    for i in 0..8 {
+        file.push_str(&crate::common::customer(i));
+        file.push('\n');
+    }
+    let run = crate::common::Test::new()
+        .file("in.csv", file)
+        .env("AOPAY_REGISTRATION_ID", "AOP-554")
+        .env("AOPAY_COMPANY_CODE", "CMP1045")
+        .args(["run", "in.csv", "--endpoint", &endpoint, "--rate", "4/s", "--concurrency", "4"])
+        .run();
+    run.code(0);
+    let arrivals = arrivals.lock().unwrap().clone();
+    assert_eq!(arrivals.len(), 9, "8 rows, one of them sent twice");
+    let refused = arrivals[0];
+    // Allow for requests already on their way when the 429 left the server (none here: the
+    // others were waiting for their slots, 250 ms apart), and for the clock of the process.
+    let during: Vec<Duration> = arrivals[1..]
+        .iter()
+        .map(|a| a.duration_since(refused))
+        .filter(|d| *d > Duration::from_millis(100) && *d < Duration::from_millis(2900))
+        .collect();
+    assert!(during.is_empty(), "requests arrived during the 3 s pause, this long after the 429: {during:?}");
+}
+
+/// A row waiting for its next attempt does not hold a worker: with one worker and the first row
+/// answered 503 `Retry-After: 3`, the other rows go out during those three seconds, and the
+/// first row goes out again only once they are over (issue 14, item 2).
+#[test]
+fn a_row_waiting_to_be_retried_leaves_its_worker_to_the_next_row() {
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let arrivals = Arc::new(std::sync::Mutex::new(Vec::<(Instant, String)>::new()));
+    let seen = arrivals.clone();
+    let (addr, _) = runtime.block_on(serve(move |mut stream| {
+        let seen = seen.clone();
+        async move {
+            let request = String::from_utf8_lossy(&read_request(&mut stream).await).into_owned();
+            let order_id = request.split("\"order_id\":\"").nth(1).and_then(|r| r.split('"').next());
+            let first = {
+                let mut seen = seen.lock().unwrap();
+                seen.push((Instant::now(), order_id.unwrap_or_default().to_owned()));
+                seen.len() == 1
+            };
+            let (head, body) = if first {
+                ("HTTP/1.1 503 Service Unavailable\r\nRetry-After: 3", &b""[..])
+            } else {
+                ("HTTP/1.1 200 OK\r\nContent-Type: application/json", SUCCESS.as_bytes())
+            };
+            let head = format!("{head}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+            let _ = stream.write_all(head.as_bytes()).await;
+            let _ = stream.write_all(body).await;
+            let _ = stream.shutdown().await;
+        }
+    }));
+    let endpoint = format!("http://{addr}/registeration");
+    let mut file = format!("{}\n", crate::common::HEADER);
+    for i in 0..3 {
+        file.push_str(&crate::common::customer(i));
+        file.push('\n');
+    }
+    let run = crate::common::Test::new()
+        .file("in.csv", file)
+        .env("AOPAY_REGISTRATION_ID", "AOP-554")
+        .env("AOPAY_COMPANY_CODE", "CMP1045")
+        .args(["run", "in.csv", "--endpoint", &endpoint, "--rate", "100/s", "--concurrency", "1"])
+        .run();
+    run.code(0);
+    let arrivals = arrivals.lock().unwrap().clone();
+    let (refused_at, refused) = arrivals[0].clone();
+    let after: Vec<(Duration, &str)> =
+        arrivals[1..].iter().map(|(t, order)| (t.duration_since(refused_at), order.as_str())).collect();
+    assert_eq!(after.len(), 3, "two other rows, and the first one again: {after:?}");
+    // The other two rows went out during the wait, not after it.
+    assert!(
+        after[..2].iter().all(|(d, order)| *d < Duration::from_secs(2) && *order != refused),
+        "{after:?}"
+    );
+    // The first row went out again no sooner than it was asked to.
+    assert_eq!(after[2].1, refused, "{after:?}");
+    assert!(after[2].0 >= Duration::from_secs(3), "{after:?}");
+}

@@ -10,6 +10,7 @@ mod exactly_once;
 mod hostile_input;
 mod hostile_network;
 mod lock;
+mod quota;
 mod run;
 mod sandbox;
 mod serve;

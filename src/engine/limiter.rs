@@ -1,0 +1,438 @@
+//! The limiter every worker awaits before every request, retries included: the pace (`--rate`,
+//! `--burst`), the pause every worker observes after a 429, and — in the default adaptive mode —
+//! the vendor's quota, found by itself and held. One per process: `run` makes one, and the server
+//! keeps one for its life, so every job shares the pace, the pause and what was learned.
+//!
+//! **Pace.** A token bucket kept as GCRA: each request reserves the next slot (its theoretical
+//! arrival time) and sleeps until it, so a waiter costs one timer and one wake-up, however many
+//! wait (waiters that poll a shared bucket all wake for every token). The busiest second holds
+//! `bucket + ceil(1 s / interval) - 1` requests; see [`pacing`] for the numbers. Written here
+//! rather than taken from `governor` or `leaky-bucket`, whose limiters take their rate once, when
+//! built: this one changes it while requests wait, and pauses it.
+//!
+//! **Pause.** A 429 stops every request for its `Retry-After` (1 s without one): a pause starts a
+//! new generation of slots, and a waiter whose slot was reserved before it waits the pause out and
+//! reserves again, so no request leaves while a pause is in force — those already waiting for
+//! their turn at the pace included — and after it they leave at the pace, not all at once.
+//!
+//! **Adaptive rate** (after the AWS SDKs' "adaptive" retry mode, with CUBIC's curve): the fill
+//! rate starts at the ceiling (`--rate`), or at what an earlier run of the state learned. When the
+//! vendor refuses a request, what it was accepting is counted once the pause ends (by then the
+//! requests sent before the refused one have had their answers): the requests it answered among
+//! those sent in the second of sending before the refused one, the way a gateway's sliding window
+//! counts them. The fill is cut to [`BETA`] of that, climbs back along CUBIC's concave curve to
+//! [`MARGIN`] of it in [`RAMP`], is held there, and after the hold probes above along CUBIC's
+//! convex curve, slowly at first: a quota that rose is found, and one that did not costs one
+//! refusal per hold. A probe that finds the same quota again doubles the hold (30 s, a minute, ...
+//! up to ten), so a long run at a steady quota meets a refusal every ten minutes.
+//!
+//! Only a refusal that shows a limit is held: one met while sending faster than the vendor was
+//! accepting (the first, from the ceiling) or faster than the rate held (a probe). A refusal met
+//! below the rate held — the quota fell, or the vendor refuses at random when busy — cuts the
+//! same way but climbs straight back and probes, without a hold: random refusals then slow the
+//! run as a busy vendor asks, instead of holding it at whatever pace it happened to have.
+//! Refusals of requests sent before the last cut took effect are not counted again.
+
+use std::collections::VecDeque;
+use std::num::NonZeroU32;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::EngineSettings;
+
+/// How the fill rate is decided: `--rate-mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateMode {
+    /// `--rate` is the ceiling; the vendor's quota is found and held below it.
+    Adaptive,
+    /// Always `--rate`, for those who know their quota exactly. 429s still pause every worker.
+    Fixed,
+}
+
+/// The rate mode without `--rate-mode`.
+pub const DEFAULT_RATE_MODE: RateMode = RateMode::Adaptive;
+
+impl RateMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RateMode::Adaptive => "adaptive",
+            RateMode::Fixed => "fixed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<RateMode> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "adaptive" => Some(RateMode::Adaptive),
+            "fixed" => Some(RateMode::Fixed),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for RateMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+const ONE_SECOND: Duration = Duration::from_secs(1);
+
+/// How long every worker waits after a 429 that gives no `Retry-After`.
+pub const DEFAULT_THROTTLE_PAUSE: Duration = Duration::from_secs(1);
+
+/// After a refusal the fill is cut to this share of what the vendor was accepting (AWS's and
+/// CUBIC's β).
+pub const BETA: f64 = 0.7;
+/// The rate held: this share of what the vendor accepted (less the burst), so that the busiest
+/// second, as it arrives, stays a few requests under the quota.
+pub const MARGIN: f64 = 0.97;
+/// How long the climb from the cut back to the rate held takes: CUBIC's K, the same at any quota
+/// (the curve's constant is a share of the quota, not a number of requests).
+pub const RAMP: Duration = Duration::from_secs(1);
+/// The first hold at a quota found; each probe that finds it again doubles it, up to [`MAX_HOLD`].
+pub const FIRST_HOLD: Duration = Duration::from_secs(30);
+pub const MAX_HOLD: Duration = Duration::from_secs(600);
+/// The lowest fill, requests a second (AWS's minimum), unless `--rate` is lower.
+const MIN_FILL: f64 = 0.5;
+/// A refusal when fewer requests than this were accepted in the second before says nothing about
+/// the rate (the first request refused, a refusal after a long quiet): it pauses, and cuts nothing.
+const MIN_SAMPLE: usize = 2;
+/// A probe that finds the quota within this share of the last one found it again.
+const SAME_QUOTA: f64 = 0.1;
+/// From this rate (requests a second) on, the bucket trades one request a second for a slot to
+/// catch up with (see [`pacing`]).
+const CATCH_UP_FROM: f64 = 50.0;
+/// Accepted requests remembered for counting (time of sending, pauses excluded).
+const REMEMBERED: Duration = Duration::from_secs(2);
+const MAX_REMEMBERED: usize = 1 << 20;
+
+/// The spacing of requests at `per_second` and the bucket, for a burst of `burst`.
+///
+/// GCRA with a bucket of `burst` at an interval of `1 / rate` lets no second carry more than
+/// `rate + burst - 1` requests, counted where they leave; a request held up on its way can arrive
+/// closer to the next one than it left, and the promise (`rate + burst`, counted where they arrive)
+/// keeps that one request of room. A waiter woken late (tokio's timer ticks in milliseconds: 10%
+/// of a 5 ms interval) would lose that time for good, and 200/s would become 180/s. So from
+/// [`CATCH_UP_FROM`] requests a second the bucket holds one request more, which a waiter woken
+/// late spends to catch up, and the interval is that of one request a second fewer, which pays for
+/// it: the same busiest second, and a steady `rate - 1` (99.5% of 200/s) instead of about 90%.
+/// Below it, a millisecond lost per request costs less than one request a second does.
+pub fn pacing(per_second: f64, burst: NonZeroU32) -> (Duration, u32) {
+    let (steady, bucket) = if per_second >= CATCH_UP_FROM {
+        let whole = per_second.floor().min(f64::from(u32::MAX));
+        ((whole - 1.0).max(1.0), burst.get().saturating_add(1))
+    } else {
+        (per_second, burst.get())
+    };
+    // Rounded up, so that `1 s / interval` never exceeds the steady rate by a rounding error.
+    let nanos = (1e9 / steady).ceil().clamp(1.0, u64::MAX as f64) as u64;
+    (Duration::from_nanos(nanos), bucket)
+}
+
+/// A request the limiter let go: when, and when on the clock of sending (pauses excluded), by
+/// which what the vendor accepted is counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sent {
+    pub at: Instant,
+    active: Duration,
+}
+
+/// What the adaptive limiter knows of the vendor's quota, to report and to start the next run
+/// from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Learned {
+    /// Requests a second the vendor accepted when it last refused one.
+    pub accepted_per_second: f64,
+    /// The rate held below it: a `--rate` of this much would avoid throttling.
+    pub holding_per_second: f64,
+    /// How long that rate is held before the next probe above it.
+    pub hold: Duration,
+}
+
+/// The limiter: see the module's documentation.
+#[derive(Debug)]
+pub struct Limiter {
+    mode: RateMode,
+    ceiling: f64,
+    burst: NonZeroU32,
+    state: Mutex<State>,
+}
+
+#[derive(Debug)]
+struct State {
+    /// The theoretical arrival time of the next request (GCRA).
+    tat: Instant,
+    /// Slots reserved before the latest pause are void: their waiters reserve again.
+    generation: u64,
+    pause: Pause,
+    curve: Option<Curve>,
+    /// A refusal not yet counted: what the vendor accepted before it is counted once the
+    /// requests sent before it have had their answers, when the pause ends.
+    refused: Option<Refused>,
+    /// Refusals of requests sent before this were counted already (one cut per pause).
+    counted_until: Option<Instant>,
+    /// When each accepted request was sent, on the clock of sending, roughly oldest first.
+    accepted: VecDeque<Duration>,
+}
+
+/// A refusal whose lesson is not drawn yet.
+#[derive(Debug, Clone, Copy)]
+struct Refused {
+    sent: Sent,
+    /// The fill rate in force when it was sent.
+    fill: f64,
+}
+
+/// The clock of sending: time since the limiter began, less every pause.
+#[derive(Debug)]
+struct Pause {
+    origin: Instant,
+    /// The latest pause: from, until.
+    from: Instant,
+    until: Instant,
+    /// The pauses before the latest, in total.
+    before: Duration,
+}
+
+impl Pause {
+    fn active(&self, now: Instant) -> Duration {
+        let in_latest = now.min(self.until).saturating_duration_since(self.from);
+        now.saturating_duration_since(self.origin).saturating_sub(self.before + in_latest)
+    }
+
+    /// Pauses until `until`, unless a pause in force lasts longer; whether anything changed.
+    fn extend(&mut self, now: Instant, until: Instant) -> bool {
+        if until <= self.until {
+            return false;
+        }
+        if now >= self.until {
+            self.before += self.until.saturating_duration_since(self.from);
+            self.from = now;
+        }
+        self.until = until;
+        true
+    }
+}
+
+/// The fill rate after a refusal: CUBIC's curve, cut at `from`, with a hold at its top.
+#[derive(Debug, Clone, Copy)]
+struct Curve {
+    /// What the vendor accepted, requests a second.
+    quota: f64,
+    /// The rate held ([`MARGIN`] of the quota, less the burst).
+    target: f64,
+    /// CUBIC's constant: requests a second per second cubed.
+    growth: f64,
+    /// When the climb reaches the target (CUBIC's K after the climb begins).
+    top: Instant,
+    /// CUBIC's K: how long the climb takes.
+    k: Duration,
+    hold: Duration,
+}
+
+impl Curve {
+    fn new(quota: f64, burst: NonZeroU32, start_fraction: f64, from: Instant, hold: Duration) -> Curve {
+        let target = (MARGIN * (quota - f64::from(burst.get() - 1))).max(MIN_FILL);
+        let start = (start_fraction * quota).min(target);
+        // Scaled by the quota, so that the climb takes RAMP at any quota.
+        let growth = quota * (MARGIN - BETA) / RAMP.as_secs_f64().powi(3);
+        let k = Duration::from_secs_f64(((target - start) / growth).cbrt());
+        Curve { quota, target, growth, top: from + k, k, hold }
+    }
+
+    fn fill(&self, now: Instant) -> f64 {
+        if now < self.top {
+            // Before the climb begins (a pause in force), the rate it begins at.
+            let to_top = (self.top - now).min(self.k).as_secs_f64();
+            return self.target - self.growth * to_top.powi(3);
+        }
+        let probing = now.saturating_duration_since(self.top + self.hold).as_secs_f64();
+        self.target + self.growth * probing.powi(3)
+    }
+}
+
+impl Limiter {
+    pub fn new(settings: &EngineSettings) -> Limiter {
+        let now = Instant::now();
+        Limiter {
+            mode: settings.rate_mode,
+            ceiling: settings.rate.per_second(),
+            burst: settings.burst,
+            state: Mutex::new(State {
+                tat: now,
+                generation: 0,
+                pause: Pause { origin: now, from: now, until: now, before: Duration::ZERO },
+                curve: None,
+                refused: None,
+                counted_until: None,
+                accepted: VecDeque::new(),
+            }),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn mode(&self) -> RateMode {
+        self.mode
+    }
+
+    /// Requests a second let through at `now`.
+    fn fill(&self, state: &State, now: Instant) -> f64 {
+        match (self.mode, &state.curve) {
+            (RateMode::Adaptive, Some(curve)) => {
+                curve.fill(now).clamp(MIN_FILL.min(self.ceiling), self.ceiling)
+            }
+            _ => self.ceiling,
+        }
+    }
+
+    /// Reserves the next slot at `now`: when the request may leave, and the generation it
+    /// belongs to.
+    fn reserve(&self, state: &mut State, now: Instant) -> (Instant, u64) {
+        // The pace at which it may leave: after the pause in force, if any.
+        let (interval, bucket) = pacing(self.fill(state, now.max(state.pause.until)), self.burst);
+        let tolerance = interval.saturating_mul(bucket.saturating_sub(1));
+        let earliest = state.tat.checked_sub(tolerance).unwrap_or(now);
+        let at = now.max(earliest).max(state.pause.until);
+        state.tat = state.tat.max(at) + interval;
+        (at, state.generation)
+    }
+
+    /// Waits until a request may leave: no pause is in force, and its slot at the pace has come.
+    /// Cancel-safe: a waiter dropped leaves its slot unused.
+    pub async fn ready(&self) -> Sent {
+        loop {
+            let (at, generation) = {
+                let mut state = self.state();
+                let now = Instant::now();
+                if now < state.pause.until {
+                    // Slots are taken once the pause is over, at the pace then in force.
+                    (state.pause.until, None)
+                } else {
+                    self.settle(&mut state, now);
+                    let (at, generation) = self.reserve(&mut state, now);
+                    (at, Some(generation))
+                }
+            };
+            if at > Instant::now() {
+                tokio::time::sleep_until(at).await;
+            }
+            let state = self.state();
+            // None: the pause is over, take a slot. A pause that began since the slot was
+            // reserved voids it: wait that one out and take another.
+            if generation == Some(state.generation) {
+                let at = Instant::now();
+                return Sent { at, active: state.pause.active(at) };
+            }
+        }
+    }
+
+    /// The vendor answered a request sent at `sent` without refusing it (whatever the answer).
+    pub fn accepted(&self, sent: Sent) {
+        if self.mode != RateMode::Adaptive {
+            return;
+        }
+        let mut state = self.state();
+        let newest = state.accepted.back().copied().unwrap_or_default().max(sent.active);
+        while state.accepted.front().is_some_and(|&a| newest.saturating_sub(a) > REMEMBERED)
+            || state.accepted.len() >= MAX_REMEMBERED
+        {
+            state.accepted.pop_front();
+        }
+        state.accepted.push_back(sent.active);
+    }
+
+    /// The vendor refused a request sent at `sent` (429) and asked for `pause`: every request
+    /// waits it out; in adaptive mode, the fill rate is then cut to what the vendor was accepting.
+    pub fn throttled(&self, sent: Sent, pause: Duration) {
+        let now = Instant::now();
+        let mut state = self.state();
+        let until = now + pause;
+        if state.pause.extend(now, until) {
+            state.generation += 1;
+            state.tat = until;
+        }
+        if self.mode != RateMode::Adaptive || state.counted_until.is_some_and(|t| sent.at <= t) {
+            return; // Sent before the last refusal counted: the same excess, counted once.
+        }
+        let fill = self.fill(&state, sent.at);
+        state.refused = Some(Refused { sent, fill });
+        state.counted_until = Some(now);
+    }
+
+    /// Draws the lesson of the refusal waiting, if any, at `now` (the pause over): counts what
+    /// the vendor accepted in the second of sending before the refused request — now that the
+    /// requests sent before it have had their answers — and cuts the fill to a share of it.
+    fn settle(&self, state: &mut State, now: Instant) {
+        let Some(Refused { sent, fill }) = state.refused.take() else { return };
+        let seen =
+            state.accepted.iter().filter(|&&a| a <= sent.active && sent.active - a < ONE_SECOND).count();
+        if seen < MIN_SAMPLE {
+            return;
+        }
+        let quota = (seen as f64).min(fill);
+        let shows_limit = match &state.curve {
+            None => (seen as f64) < 0.9 * fill,
+            Some(curve) => fill > curve.target * 1.001,
+        };
+        let hold = match state.curve {
+            _ if !shows_limit => Duration::ZERO,
+            Some(last) if !last.hold.is_zero() && (quota - last.quota).abs() <= SAME_QUOTA * last.quota => {
+                last.hold.saturating_mul(2).min(MAX_HOLD)
+            }
+            _ => FIRST_HOLD,
+        };
+        let curve = Curve::new(quota, self.burst, BETA, now.max(state.pause.until), hold);
+        tracing::debug!(
+            accepted_per_second = quota,
+            holding_per_second = curve.target,
+            hold_secs = hold.as_secs(),
+            "AOPay refused a request: slowing to what it accepts"
+        );
+        state.curve = Some(curve);
+    }
+
+    /// What was learned of the vendor's quota, if anything (adaptive mode only).
+    pub fn learned(&self) -> Option<Learned> {
+        let mut state = self.state();
+        self.settle(&mut state, Instant::now());
+        let curve = state.curve?;
+        Some(Learned {
+            accepted_per_second: curve.quota,
+            holding_per_second: curve.target.min(self.ceiling),
+            hold: curve.hold,
+        })
+    }
+
+    /// Starts from what an earlier run learned, unless this limiter has learned something itself
+    /// or is not adaptive: the rate held at once, then its hold, then probing.
+    pub fn start_from(&self, learned: &Learned) {
+        let quota = learned.accepted_per_second;
+        if self.mode != RateMode::Adaptive || quota.is_nan() || quota <= 0.0 {
+            return;
+        }
+        let mut state = self.state();
+        if state.curve.is_none() {
+            let now = Instant::now();
+            let hold = learned.hold.min(MAX_HOLD);
+            state.curve = Some(Curve::new(quota, self.burst, 1.0, now, hold));
+        }
+    }
+
+    /// Requests a second let through now.
+    pub fn current_rate(&self) -> f64 {
+        let mut state = self.state();
+        let now = Instant::now();
+        if now >= state.pause.until {
+            self.settle(&mut state, now);
+        }
+        self.fill(&state, now.max(state.pause.until))
+    }
+}
+
+#[cfg(test)]
+mod tests;
