@@ -3,6 +3,7 @@
 //! `validate`'s, keeping `store`'s, showing `output`'s.
 
 // The server checks uploads with the very checks of `validate` and `run`.
+mod install;
 pub(crate) mod intake;
 mod run;
 mod sandbox;
@@ -17,6 +18,8 @@ use anyhow::{Context as _, bail};
 
 use crate::output::Printer;
 use crate::settings::CommandSettings;
+
+pub use run::settings_failed as run_settings_failed;
 
 /// The exit status contract (README, "Exit codes"): cron jobs branch on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +73,8 @@ pub fn dispatch(command: &CommandSettings, printer: &Printer) -> anyhow::Result<
         CommandSettings::Serve(serve) => serve::serve(serve, printer),
         CommandSettings::Users(users) => users::users(users, printer),
         CommandSettings::Tokens(tokens) => users::tokens(tokens, printer),
+        CommandSettings::Completions(shell) => install::completions(*shell, printer),
+        CommandSettings::Man => install::man(printer),
     }
 }
 

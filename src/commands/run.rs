@@ -2,27 +2,203 @@
 //! the run of this very content or import the file as a new run, send what is left through the
 //! engine, then finish — record how the run ended, write the results and errors files from the
 //! state, and say how it went. `--dry-run` stops after the checks, sending and keeping nothing.
+//!
+//! Whatever ends the invocation — its own exit status, an error, the second Ctrl-C's immediate
+//! exit — the summary (`--summary`) and the metrics file (`--metrics-file`) are written with what
+//! is known at that point ([`ExitFiles`]), so that yesterday's never stands in for today's.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 
 use super::intake::{Intake, Recorded, warn_about_encoding};
-use super::{Exit, ResultsNotWritten, guard_outputs};
+use super::{Exit, ResultsNotWritten, exit_code_of, guard_outputs};
 use crate::api::{ApiSettings, Client, Credentials};
-use crate::engine::{self, EngineError, EngineReport, Stop, StopReason};
+use crate::engine::{self, EngineError, EngineReport, Observer, Stop, StopReason};
 use crate::input::{self, Probe};
 use crate::output::{
-    DryRunReport, Printer, Progress, RunSummary, notices, recorded_registrations, write_json, write_results,
+    DryRunReport, LogFormat, LogSettings, Printer, Progress, RunSummary, notices, recorded_registrations,
+    write_json, write_metrics, write_results,
 };
 use crate::sandbox::{SANDBOX_COMPANY_CODE, SANDBOX_REGISTRATION_ID, Sandbox, SandboxConfig};
-use crate::settings::RunSettings;
+use crate::settings::{RunExitPaths, RunSettings};
 use crate::store::{Check, HeldLock, RowStatus, RunRecord, RunStatus, StatusCounts, Store};
 
 pub fn run(settings: &RunSettings, printer: &Printer) -> anyhow::Result<Exit> {
-    super::block_on("cibil-bulk-worker", run_file(settings, printer))
+    let exit_files = Arc::new(ExitFiles::new(
+        RunExitPaths {
+            input: settings.input.path.clone(),
+            state: settings.state.clone(),
+            summary: settings.summary.clone(),
+            metrics_file: settings.metrics_file.clone(),
+        },
+        if settings.sandbox { "sandbox".to_owned() } else { settings.api.endpoint.to_string() },
+    ));
+    exit_files.update(|summary| summary.dry_run = settings.dry_run);
+    let result = super::block_on("cibil-bulk-worker", run_file(settings, printer, &exit_files));
+    exit_files.write(result, printer)
+}
+
+/// A `run` whose settings could not be resolved (exit 2): its summary and metrics file, where
+/// the command line names them, say so, so that an old summary is not taken for this run's.
+pub fn settings_failed(paths: RunExitPaths, error: anyhow::Error) -> anyhow::Error {
+    let exit_files = ExitFiles::new(paths, String::new());
+    if let Err(failure) = exit_files.write_files(Exit::Usage, Some(&error)) {
+        // Logging is not set up yet: told as the default level would.
+        Printer::new(&LogSettings { verbosity: 0, format: LogFormat::Text })
+            .warn(format_args!("{failure:#}"));
+    }
+    error
+}
+
+/// The summary (`--summary`) and the metrics file (`--metrics-file`) of this invocation: what is
+/// known is kept up to date as the run goes — the file's hash once probed, the run once found or
+/// recorded, the counts and requests as the engine tells them while sending — and both files are
+/// written exactly once, by whichever comes first: the end of [`run`] (with its exit status, or
+/// the error's, from [`exit_code_of`]), or the second Ctrl-C's immediate exit
+/// ([`watch_signals`]), which notes that the results file may lag the state.
+pub(super) struct ExitFiles {
+    paths: RunExitPaths,
+    started: Instant,
+    known: Mutex<Known>,
+}
+
+struct Known {
+    summary: RunSummary,
+    /// The rows' counts while sending, as the engine tells them (failed and in-flight rows count
+    /// as pending until they are sent again, as the progress display counts them).
+    live: Option<crate::store::StatusCounts>,
+    /// The summary is the one `finish` printed, its duration included.
+    finished: bool,
+    written: bool,
+}
+
+impl ExitFiles {
+    fn new(paths: RunExitPaths, endpoint: String) -> ExitFiles {
+        let summary = RunSummary::before_run(&paths.input, &paths.state, endpoint);
+        ExitFiles {
+            paths,
+            started: Instant::now(),
+            known: Mutex::new(Known { summary, live: None, finished: false, written: false }),
+        }
+    }
+
+    fn known(&self) -> std::sync::MutexGuard<'_, Known> {
+        self.known.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records something learnt about the run.
+    fn update(&self, change: impl FnOnce(&mut RunSummary)) {
+        change(&mut self.known().summary);
+    }
+
+    /// Writes both files for an invocation that ends with `result`, unless they were written
+    /// already; returns `result`, or the failure to write them when the run itself went well (a
+    /// script reading the summary would find yesterday's). After a failure, a failure to write
+    /// them is only told: the first error is the one to fix.
+    fn write(&self, result: anyhow::Result<Exit>, printer: &Printer) -> anyhow::Result<Exit> {
+        let exit = match &result {
+            Ok(exit) => *exit,
+            Err(error) => exit_code_of(error),
+        };
+        match (self.write_files(exit, result.as_ref().err()), result) {
+            (Ok(()), result) => result,
+            (Err(failure), Ok(_)) => Err(failure),
+            (Err(failure), Err(first)) => {
+                printer.warn(format_args!("{failure:#}"));
+                Err(first)
+            }
+        }
+    }
+
+    /// Writes the summary, then the metrics file, for an exit with `exit` (after `error`, if an
+    /// error ended the run). The metrics carry the exit status the process will end with, the
+    /// summary's own failure included.
+    fn write_files(&self, exit: Exit, error: Option<&anyhow::Error>) -> anyhow::Result<()> {
+        let mut known = self.known();
+        if known.written {
+            return Ok(());
+        }
+        known.written = true;
+        let Known { summary, live, finished, .. } = &mut *known;
+        if let Some(live) = live.take() {
+            summary.set_counts(&live);
+        }
+        if !*finished {
+            summary.set_duration(self.started.elapsed());
+        }
+        summary.exit_code = exit.code();
+        if let Some(error) = error
+            && summary.stopped.is_none()
+        {
+            summary.stopped = Some(if exit == Exit::Usage { "error" } else { "aborted" });
+            summary.stop_reason = Some(format!("{error:#}"));
+        }
+        let mut failure = None;
+        if let Some(path) = &self.paths.summary {
+            summary.files.insert("summary", path.clone());
+            if let Err(e) = write_json(path, summary) {
+                let e = anyhow::Error::from(e);
+                if error.is_none() {
+                    summary.exit_code = exit_code_of(&e).code();
+                }
+                failure = Some(e);
+            }
+        }
+        if let Some(path) = &self.paths.metrics_file
+            && let Err(e) = write_metrics(path, summary)
+        {
+            failure.get_or_insert(e.into());
+        }
+        failure.map_or(Ok(()), Err)
+    }
+
+    /// The second Ctrl-C: both files with what is known now, saying that the results file may
+    /// lag the state. The caller exits at once.
+    fn write_interrupted_at_once(&self, printer: &Printer) {
+        let mut known = self.known();
+        if !known.written {
+            known.summary.results_may_lag = true;
+            known.summary.stopped = Some("interrupted");
+            known.summary.stop_reason = Some(notices::STOPPED_AT_ONCE.to_owned());
+        }
+        drop(known);
+        let _ = self.write(Ok(Exit::Interrupted), printer);
+    }
+}
+
+/// The engine's observer while sending: the progress display, and the live counts for
+/// [`ExitFiles`].
+struct Tally<O> {
+    inner: O,
+    exit_files: Arc<ExitFiles>,
+}
+
+impl<O: Observer> Observer for Tally<O> {
+    fn record(&mut self, status: RowStatus) {
+        self.inner.record(status);
+        if let Some(live) = &mut self.exit_files.known().live {
+            live.shift(RowStatus::Pending, status, 1);
+        }
+    }
+
+    fn request(&mut self, throttled: bool) {
+        self.inner.request(throttled);
+        let mut known = self.exit_files.known();
+        known.summary.requests += 1;
+        known.summary.throttled += u64::from(throttled);
+    }
+
+    fn tick(&mut self) {
+        self.inner.tick();
+    }
+
+    fn finish(&mut self) {
+        self.inner.finish();
+    }
 }
 
 /// The files of this run, checked before anything is read or sent.
@@ -40,6 +216,10 @@ struct Invocation<'a> {
     /// What the state is bound to (see [`Target::scope`]).
     scope: &'a str,
     started: Instant,
+    exit_files: &'a Arc<ExitFiles>,
+    /// Set when sending begins: from then on the first Ctrl-C stops the engine (see
+    /// [`watch_signals`]).
+    sending: &'a Arc<OnceLock<Stop>>,
 }
 
 /// Where the requests go: AOPay, or the sandbox started for this run.
@@ -50,16 +230,31 @@ struct Target {
     sandbox: Option<Sandbox>,
 }
 
-async fn run_file(settings: &RunSettings, printer: &Printer) -> anyhow::Result<Exit> {
+async fn run_file(
+    settings: &RunSettings,
+    printer: &Printer,
+    exit_files: &Arc<ExitFiles>,
+) -> anyhow::Result<Exit> {
     let started = Instant::now();
+    let sending = Arc::new(OnceLock::new());
+    watch_signals(exit_files.clone(), sending.clone(), printer.clone(), settings.engine.shutdown_grace);
     let files = check_files(settings)?;
+    exit_files.update(|summary| summary.sha256 = Some(files.probe.sha256_hex()));
     warn_about_encoding(&settings.input.path, &files.probe, printer);
     if settings.dry_run {
-        return dry_run(settings, &files.probe, printer);
+        return dry_run(settings, &files.probe, printer, exit_files);
     }
     let target = target(settings, printer).await?;
 
-    let this = Invocation { settings, printer, files: &files, scope: &target.scope, started };
+    let this = Invocation {
+        settings,
+        printer,
+        files: &files,
+        scope: &target.scope,
+        started,
+        exit_files,
+        sending: &sending,
+    };
     let (store, mut check, lock) = open_state(settings, &target.scope, printer)?;
     let outcome = async {
         let _lock = lock;
@@ -91,6 +286,9 @@ fn check_files(settings: &RunSettings) -> anyhow::Result<Files> {
         vec![("--output", &results), ("--errors", &errors), ("--state", &settings.state)];
     if let Some(summary) = &settings.summary {
         outputs.push(("--summary", summary));
+    }
+    if let Some(metrics) = &settings.metrics_file {
+        outputs.push(("--metrics-file", metrics));
     }
     guard_outputs(path, &outputs)?;
     Ok(Files { probe, results, errors })
@@ -134,7 +332,18 @@ fn open_state(
 
 impl Invocation<'_> {
     /// The run of this very content, resumed; or the file imported as a new run.
-    fn resume_or_import(&self, mut store: Store) -> anyhow::Result<(Store, RunRecord, bool)> {
+    fn resume_or_import(&self, store: Store) -> anyhow::Result<(Store, RunRecord, bool)> {
+        let (store, run, resumed) = self.find_or_import(store)?;
+        let counts = store.counts(run.id)?;
+        self.exit_files.update(|summary| {
+            summary.run_id = Some(run.id);
+            summary.resumed = resumed;
+            summary.set_counts(&counts);
+        });
+        Ok((store, run, resumed))
+    }
+
+    fn find_or_import(&self, mut store: Store) -> anyhow::Result<(Store, RunRecord, bool)> {
         let Invocation { settings, printer, files, scope, .. } = *self;
         let path = settings.input.path.as_path();
         if let Some(run) = store.find_run(&files.probe.sha256_hex())? {
@@ -169,7 +378,7 @@ impl Invocation<'_> {
         run: &RunRecord,
         api: &ApiSettings,
     ) -> anyhow::Result<(Store, EngineReport, Option<EngineError>)> {
-        let Invocation { settings, printer, .. } = *self;
+        let Invocation { settings, printer, exit_files, .. } = *self;
         let counts = store.counts(run.id)?;
         if counts.left() == 0 {
             return Ok((store, EngineReport::default(), None));
@@ -178,9 +387,15 @@ impl Invocation<'_> {
         check.wait()?;
         let client = Client::new(api)?;
         let stop = Stop::new();
-        watch_signals(stop.clone(), printer.clone(), settings.engine.shutdown_grace);
+        let _ = self.sending.set(stop.clone());
         let progress = Progress::new(printer, run.rows_total, &counts);
-        let output = engine::run(store, run.id, client, settings.engine.clone(), progress, stop).await;
+        let mut live = counts.clone();
+        for again in [RowStatus::Failed, RowStatus::InFlight] {
+            live.shift(again, RowStatus::Pending, live.get(again));
+        }
+        exit_files.known().live = Some(live);
+        let observer = Tally { inner: progress, exit_files: exit_files.clone() };
+        let output = engine::run(store, run.id, client, settings.engine.clone(), observer, stop).await;
         let store = match output.store {
             Some(store) => store,
             None => Store::open(&settings.state)?,
@@ -202,10 +417,17 @@ impl Invocation<'_> {
         report: &EngineReport,
         engine_failed: bool,
     ) -> anyhow::Result<Exit> {
-        let Invocation { settings, printer, files, scope, started } = *self;
+        let Invocation { settings, printer, files, scope, started, exit_files, .. } = *self;
         // Rows whose requests were abandoned at the end of the shutdown grace.
         store.requeue_in_flight(run.id)?;
         let counts = store.counts(run.id)?;
+        exit_files.known().live = None;
+        exit_files.update(|summary| {
+            summary.set_counts(&counts);
+            summary.requests = report.requests;
+            summary.throttled = report.throttled;
+            summary.set_stop(report.stop.as_ref());
+        });
         let (exit, run_status) = conclude(engine_failed, report.stop.as_ref(), &counts);
         store.end_run(run.id, run_status, exit.code())?;
         let run = store.run(run.id)?.unwrap_or(run);
@@ -226,6 +448,7 @@ impl Invocation<'_> {
             report.stop.as_ref(),
         );
         summary.returning_customers = written.returning_customers;
+        summary.throttled = report.throttled;
         summary.exit_code = exit.code();
         summary.files.insert("results", written.results.clone());
         if let Some(errors) = &written.errors {
@@ -233,9 +456,11 @@ impl Invocation<'_> {
         }
         if let Some(path) = &settings.summary {
             summary.files.insert("summary", path.clone());
-            write_json(path, &summary)?;
         }
         printer.note(summary.render());
+        // Written by `run` on the way out, with the exit status the process ends with.
+        let mut known = exit_files.known();
+        (known.summary, known.finished) = (summary, true);
         Ok(exit)
     }
 }
@@ -324,7 +549,12 @@ fn import(
 
 /// `--dry-run`: the same checks and the same ledger look-ups, inside a transaction that is
 /// rolled back, so nothing is sent and nothing is kept.
-fn dry_run(settings: &RunSettings, probe: &Probe, printer: &Printer) -> anyhow::Result<Exit> {
+fn dry_run(
+    settings: &RunSettings,
+    probe: &Probe,
+    printer: &Printer,
+    exit_files: &ExitFiles,
+) -> anyhow::Result<Exit> {
     let path = settings.input.path.as_path();
     let scratch;
     let state = if settings.state.exists() {
@@ -337,6 +567,10 @@ fn dry_run(settings: &RunSettings, probe: &Probe, printer: &Printer) -> anyhow::
     let _lock = store.acquire_lock()?;
     if let Some(run) = store.find_run(&probe.sha256_hex())? {
         let counts = store.counts(run.id)?;
+        exit_files.update(|summary| {
+            summary.run_id = Some(run.id);
+            summary.set_counts(&counts);
+        });
         printer.report(&notices::dry_run_of_known_content(path, &run, &settings.state, &counts));
         return Ok(if counts.needing_attention() > 0 { Exit::NeedsAttention } else { Exit::Success });
     }
@@ -357,32 +591,67 @@ fn dry_run(settings: &RunSettings, probe: &Probe, printer: &Printer) -> anyhow::
         Ok(())
     })?;
     drop(import);
+    exit_files.update(|summary| summary.set_counts(&report.counts));
 
     let target = if settings.sandbox { "the sandbox".to_owned() } else { settings.api.endpoint.to_string() };
     printer.report(&report.render(path, &target, settings.engine.rate, settings.engine.concurrency.get()));
     Ok(if report.counts.get(RowStatus::Invalid) > 0 { Exit::NeedsAttention } else { Exit::Success })
 }
 
-/// First Ctrl-C or SIGTERM: stop claiming and let requests in flight finish. Second: leave at
-/// once (every change to the state is a transaction, so the state stays consistent).
-fn watch_signals(stop: Stop, printer: Printer, grace: Duration) {
+/// Once sending has begun (`sending` holds its stop), the first Ctrl-C or SIGTERM stops claiming
+/// and lets requests in flight finish; a second leaves at once (every change to the state is a
+/// transaction, so the state stays consistent). Before sending, there is nothing to finish: the
+/// first leaves at once, as the signal's default would, an import halfway leaving no trace. Who
+/// leaves at once writes the summary and metrics file first.
+fn watch_signals(
+    exit_files: Arc<ExitFiles>,
+    sending: Arc<OnceLock<Stop>>,
+    printer: Printer,
+    grace: Duration,
+) {
+    use tokio::signal::unix::{SignalKind, signal};
+    // Registered now, before the task first runs, so that no signal falls in between.
+    let mut interrupt = signal(SignalKind::interrupt()).ok();
+    let mut terminate = signal(SignalKind::terminate()).ok();
     tokio::spawn(async move {
-        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        let mut signals = 0;
+        let mut stopping = false;
         loop {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                Some(()) = async { match &mut terminate { Some(t) => t.recv().await, None => std::future::pending().await } } => {}
+                Some(()) = next_signal(&mut interrupt) => {}
+                Some(()) = next_signal(&mut terminate) => {}
+                else => return,
             }
-            signals += 1;
-            if signals > 1 {
-                printer.warn(notices::STOPPED_AT_ONCE);
-                std::process::exit(i32::from(Exit::Interrupted.code()));
+            match sending.get() {
+                Some(stop) if !stopping => {
+                    stopping = true;
+                    printer.warn(notices::stopping(grace));
+                    stop.request(StopReason::Interrupted);
+                }
+                Some(_) => {
+                    printer.warn(notices::STOPPED_AT_ONCE);
+                    exit_files.write_interrupted_at_once(&printer);
+                    std::process::exit(i32::from(Exit::Interrupted.code()));
+                }
+                None => {
+                    printer.warn(notices::STOPPED_BEFORE_SENDING);
+                    exit_files.update(|summary| {
+                        summary.stopped = Some("interrupted");
+                        summary.stop_reason = Some(notices::STOPPED_BEFORE_SENDING.to_owned());
+                    });
+                    let _ = exit_files.write(Ok(Exit::Interrupted), &printer);
+                    std::process::exit(i32::from(Exit::Interrupted.code()));
+                }
             }
-            printer.warn(notices::stopping(grace));
-            stop.request(StopReason::Interrupted);
         }
     });
+}
+
+/// The next delivery of `signal`; never, when it could not be watched.
+async fn next_signal(signal: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+    match signal {
+        Some(signal) => signal.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 #[cfg(test)]

@@ -29,6 +29,7 @@ const GATHER: Duration = Duration::from_millis(1);
 #[derive(Debug, Default, Clone, Copy)]
 pub(super) struct Counters {
     pub requests: u64,
+    pub throttled: u64,
 }
 
 type ClaimReply = SyncSender<Result<Vec<Claim>, ()>>;
@@ -84,10 +85,12 @@ pub(super) fn run(
                     group.claims.extend_from_slice(&rows);
                 }
                 Message::Attempt(attempt) => {
+                    observer.request(attempt.throttled);
                     count(&mut counters, &mut consecutive_failures, attempt, settings, stop);
                 }
                 Message::Result(result, attempt) => {
                     if let Some(attempt) = attempt {
+                        observer.request(attempt.throttled);
                         count(&mut counters, &mut consecutive_failures, attempt, settings, stop);
                     }
                     if !matches!(result, RowResult::Released { .. }) {
@@ -123,11 +126,12 @@ pub(super) fn run(
 fn count(
     counters: &mut Counters,
     consecutive_failures: &mut u32,
-    Attempt { transport_failure, reason }: Attempt,
+    Attempt { transport_failure, throttled, reason }: Attempt,
     settings: &EngineSettings,
     stop: &Stop,
 ) {
     counters.requests += 1;
+    counters.throttled += u64::from(throttled);
     if transport_failure {
         *consecutive_failures += 1;
         if *consecutive_failures == settings.max_consecutive_failures.get() {

@@ -186,6 +186,8 @@ fn claim_batch(settings: &EngineSettings) -> usize {
 pub trait Observer: Send {
     /// A row left `pending` for `status` (a registration, a rejection, a known customer...).
     fn record(&mut self, status: RowStatus);
+    /// A request came back (or failed in transport); `throttled` when it was answered 429.
+    fn request(&mut self, _throttled: bool) {}
     /// Time passed: a chance to redraw.
     fn tick(&mut self);
     /// The run is over; nothing more will be recorded.
@@ -198,6 +200,8 @@ pub struct EngineReport {
     pub stop: Option<StopReason>,
     /// Requests sent (every attempt).
     pub requests: u64,
+    /// Requests answered 429 (too many requests), among `requests`.
+    pub throttled: u64,
     pub elapsed: Duration,
 }
 
@@ -231,6 +235,8 @@ enum Message {
 /// One request that went out and came back (or failed in transport).
 struct Attempt {
     transport_failure: bool,
+    /// Answered 429.
+    throttled: bool,
     reason: String,
 }
 
@@ -325,9 +331,12 @@ pub async fn run(
         (Err(e), _) => Err(e.into()),
         (Ok(_), Some(Err(e))) => Err(e.into()),
         (Ok(_), None) => Err(EngineError::Panicked("the producer thread")),
-        (Ok(counters), Some(Ok(()))) => {
-            Ok(EngineReport { stop: stop.reason(), requests: counters.requests, elapsed: started.elapsed() })
-        }
+        (Ok(counters), Some(Ok(()))) => Ok(EngineReport {
+            stop: stop.reason(),
+            requests: counters.requests,
+            throttled: counters.throttled,
+            elapsed: started.elapsed(),
+        }),
     };
     EngineOutput { store: Some(store), result }
 }

@@ -109,7 +109,8 @@ async fn see_through(
             Outcome::Transient(t) => t.reason.clone(),
             _ => String::new(),
         };
-        let attempt = Attempt { transport_failure, reason };
+        let throttled_now = matches!(&outcome, Outcome::Transient(t) if t.throttled);
+        let attempt = Attempt { transport_failure, throttled: throttled_now, reason };
         let made = attempts + throttled + 1;
         match outcome {
             Outcome::Registered(registration) => {

@@ -5,6 +5,7 @@
 mod access;
 mod atomic;
 mod errors;
+mod metrics;
 pub mod notices;
 mod progress;
 mod run;
@@ -18,6 +19,7 @@ use std::io::{self, IsTerminal, Write};
 pub use access::{tokens_text, users_text};
 pub use atomic::{AtomicFile, CsvFile, OutputError, safe_cell};
 pub use errors::ErrorsFile;
+pub use metrics::{metrics_text, write_metrics};
 pub use notices::DryRunReport;
 pub use progress::Progress;
 pub use run::{ResultsFile, RunSummary, recorded_registrations, write_results};
