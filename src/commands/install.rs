@@ -54,7 +54,15 @@ fn man_page() -> std::io::Result<String> {
     let (preamble, title): (Vec<&str>, Vec<&str>) = title.lines().partition(|l| is_preamble(l));
     let mut page = String::new();
     for line in title.iter().chain(&preamble).copied().chain(body.lines().filter(|l| !is_preamble(l))) {
-        page.push_str(line);
+        // Characters beyond ASCII (the help's dashes) as roff's own escapes, which every man
+        // reader understands, whatever encoding it expects its input in.
+        for c in line.chars() {
+            if c.is_ascii() {
+                page.push(c);
+            } else {
+                page.push_str(&format!("\\[u{:04X}]", u32::from(c)));
+            }
+        }
         page.push('\n');
     }
     Ok(page)
@@ -124,6 +132,7 @@ mod tests {
     fn the_page_has_every_command_and_flag() {
         let page = man_page().unwrap();
         assert!(page.starts_with(".TH"), "{}", &page[..page.len().min(200)]);
+        assert!(page.is_ascii() && page.contains("\\[u2014]"), "dashes are escaped");
         for heading in [".SH \"CIBIL-BULK RUN\"", ".SH \"CIBIL-BULK USERS ADD\"", ".SH \"CIBIL-BULK MAN\""] {
             assert!(page.contains(heading), "{heading}");
         }

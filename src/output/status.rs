@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::store::{RowStatus, RunRecord, StatusCounts};
+use crate::store::{RowStatus, RunRecord, RunStatus, StatusCounts};
 
 /// A time of the state (Unix milliseconds) as the local clock shows it.
 pub fn local_time(ms: i64) -> String {
@@ -66,7 +66,26 @@ pub fn status_report(state: &Path, runs: &[(StatusCounts, RunRecord)], detailed:
                     state.display()
                 );
             }
+            if run.status == RunStatus::Running {
+                let _ = writeln!(
+                    out,
+                    "  results file     may lag the state: it is written when an invocation ends, and \
+                     the last one has not (it is still running, or it was stopped at once or \
+                     killed). Running the file again, or `cibil-bulk export {} --state {} --output \
+                     FILE`, brings it in line.",
+                    run.id,
+                    state.display()
+                );
+            }
         }
+    }
+    if !detailed && runs.iter().any(|(_, run)| run.status == RunStatus::Running) {
+        let _ = writeln!(
+            out,
+            "\nA run still \"running\" when none is (stopped at once by a second Ctrl-C, or killed) has \
+             a results file that may lag the state: running its file again, or `cibil-bulk export \
+             RUN`, brings it in line."
+        );
     }
     out
 }

@@ -6,8 +6,10 @@ mod common;
 
 mod audit;
 mod chaos;
+mod exit_files;
 mod hostile_input;
 mod hostile_network;
+mod install;
 mod run;
 mod sandbox;
 mod serve;
