@@ -396,3 +396,33 @@ fn the_parser_refuses_what_prometheus_would() {
         assert!(parse_prometheus(bad).is_err(), "{bad:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_writes_the_metrics_file_after_every_job() {
+    use crate::common::serving::{Served, sample};
+    let out = tempfile::tempdir().unwrap();
+    let path = out.path().join("cibil-bulk.prom");
+    let served = Served::start(&["--metrics-file", path.to_str().unwrap()]).await;
+    let read = || parse_prometheus(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let (_, upload) = served.upload("customers.csv", sample("customers.csv")).await;
+    let id = upload["id"].as_u64().expect("an upload id");
+    assert!(!path.exists(), "nothing is written before a job has run");
+    served.register(id).await;
+    served.wait_for(id, "finished").await;
+    let metrics = read();
+    // The sample: 43 registered, 1 duplicate, 6 to fix.
+    assert_eq!(metrics["cibil_bulk_last_run_exit_code"], 1.0);
+    assert_eq!(metrics["cibil_bulk_last_run_rows{status=\"registered\"}"], 43.0);
+    assert_eq!(metrics["cibil_bulk_last_run_requests_total"], served.stats().requests as f64);
+
+    // The next job replaces it: the same customers again are known, and nothing is sent.
+    let mut again = sample("customers.csv");
+    again.extend_from_slice(b"\n");
+    let (_, upload) = served.upload("again.csv", again).await;
+    let id = upload["id"].as_u64().expect("an upload id");
+    served.register(id).await;
+    served.wait_for(id, "finished").await;
+    let metrics = read();
+    assert_eq!(metrics["cibil_bulk_last_run_rows{status=\"known\"}"], 43.0);
+    assert_eq!(metrics["cibil_bulk_last_run_requests_total"], 0.0);
+}
