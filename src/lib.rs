@@ -27,7 +27,16 @@ use settings::Settings;
 
 /// Runs the command `cli` describes.
 pub fn run(cli: &Cli) -> anyhow::Result<Exit> {
-    let settings = Settings::resolve(cli)?;
+    let settings = match Settings::resolve(cli) {
+        Ok(settings) => settings,
+        // `run` writes its summary and metrics file on every exit, this one included.
+        Err(error) => {
+            return Err(match settings::run_exit_paths(cli) {
+                Some(paths) => commands::run_settings_failed(paths, error.into()),
+                None => error.into(),
+            });
+        }
+    };
     output::init_logging(&settings.log);
     let printer = Printer::new(&settings.log);
     commands::dispatch(&settings, &printer)

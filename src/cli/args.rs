@@ -48,6 +48,9 @@ pub struct RunArgs {
     pub summary: Option<PathBuf>,
 
     #[command(flatten)]
+    pub metrics: MetricsArgs,
+
+    #[command(flatten)]
     pub send: SendArgs,
 
     /// How long to wait for another run using the same state database to finish before giving up
@@ -69,6 +72,18 @@ pub struct RunArgs {
     /// Example: cibil-bulk run samples/customers.csv --sandbox
     #[arg(long, conflicts_with = "endpoint")]
     pub sandbox: bool,
+}
+
+/// The metrics file for monitoring: shared by `run` and `serve`.
+#[derive(Debug, Args)]
+pub struct MetricsArgs {
+    /// Write how the run ended — exit status, time, duration, rows per status, requests — in
+    /// Prometheus' text format here, whatever the exit: for node_exporter's textfile collector
+    /// (name it *.prom in its directory). `serve` writes it after every job.
+    ///
+    /// Example: --metrics-file /var/lib/node_exporter/textfile/cibil-bulk.prom
+    #[arg(long, env = "CIBIL_BULK_METRICS_FILE", value_name = "FILE")]
+    pub metrics_file: Option<PathBuf>,
 }
 
 /// Where and how hard to send: shared by every command that registers customers.

@@ -14,16 +14,26 @@ mod serve;
 mod sources;
 
 pub use args::{
-    ExportArgs, MethodArg, PurgeArgs, RunArgs, SandboxArgs, SendArgs, StateArgs, StatusArgs, ValidateArgs,
+    ExportArgs, MethodArg, MetricsArgs, PurgeArgs, RunArgs, SandboxArgs, SendArgs, StateArgs, StatusArgs,
+    ValidateArgs,
 };
 pub use input::{DateOrderArg, EncodingArg, InputArgs, ReadArgs};
 pub use serve::{AccessStateArgs, ServeArgs, TokensAction, TokensArgs, UsersAction, UsersArgs};
 pub use sources::{Given, Sources};
 
+/// What `--version` says: the version, and the commit it was built from (`src/build.rs`), so that
+/// a binary found on a server can be traced to its source.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("CIBIL_BULK_COMMIT"), ")");
+
+/// The command line's definition, for what is generated from it (completions, the man page).
+pub fn definition() -> clap::Command {
+    Cli::command()
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "cibil-bulk",
-    version,
+    version = VERSION,
     about = "Register customers for CIBIL credit scores in bulk through AOPay",
     long_about = "Register customers for CIBIL credit scores in bulk through AOPay.\n\n\
         Reads a customer spreadsheet (the Excel or OpenDocument workbook itself, or a CSV \
@@ -211,4 +221,31 @@ pub enum Command {
 
     /// Add, list or revoke the API tokens scripts use with `cibil-bulk serve`.
     Tokens(TokensArgs),
+
+    /// Print the shell completion script for bash, zsh, fish, powershell or elvish.
+    #[command(
+        long_about = "Print the shell completion script, generated from this very program's \
+            flags, so it always matches the installed version.\n\n\
+            Save it where the shell looks (see README, \"Install\"), or load it in the current \
+            shell with `source <(cibil-bulk completions bash)`.",
+        after_help = "Examples:\n  cibil-bulk completions bash > /usr/share/bash-completion/completions/cibil-bulk\n  cibil-bulk completions zsh > \"${fpath[1]}/_cibil-bulk\"\n  cibil-bulk completions fish > ~/.config/fish/completions/cibil-bulk.fish"
+    )]
+    Completions(CompletionsArgs),
+
+    /// Print the manual page (roff) of every command and flag.
+    #[command(
+        long_about = "Print the manual page (roff): every command and flag with its help, default \
+            and environment variable, generated from this very program's definitions.",
+        after_help = "Examples:\n  cibil-bulk man | man -l -\n  cibil-bulk man > /usr/local/share/man/man1/cibil-bulk.1"
+    )]
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell: bash, zsh, fish, powershell or elvish.
+    ///
+    /// Example: bash
+    #[arg(value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
 }

@@ -3,7 +3,7 @@
 
 use clap::{Args, Subcommand};
 
-use super::{ReadArgs, SendArgs, StateArgs};
+use super::{MetricsArgs, ReadArgs, SendArgs, StateArgs};
 use crate::settings;
 
 #[derive(Debug, Args)]
@@ -38,6 +38,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub read: ReadArgs,
+
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
 }
 
 /// The state database whose people or tokens are meant.

@@ -4,6 +4,7 @@
 
 mod guard;
 // The server checks uploads with the very checks of `validate` and `run`.
+mod install;
 pub(crate) mod intake;
 mod run;
 mod sandbox;
@@ -16,6 +17,8 @@ use anyhow::Context as _;
 
 use crate::output::Printer;
 use crate::settings::{CommandSettings, Settings};
+
+pub use run::settings_failed as run_settings_failed;
 
 /// The exit status contract (README, "Exit codes"): cron jobs branch on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +83,8 @@ pub fn dispatch(settings: &Settings, printer: &Printer) -> anyhow::Result<Exit> 
         CommandSettings::Serve(serve) => serve::serve(serve, printer),
         CommandSettings::Users(users) => users::users(users, printer),
         CommandSettings::Tokens(tokens) => users::tokens(tokens, printer),
+        CommandSettings::Completions(shell) => install::completions(*shell, printer),
+        CommandSettings::Man => install::man(printer),
     }
 }
 

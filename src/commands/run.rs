@@ -2,9 +2,13 @@
 //! the run of this very content or import the file as a new run, send what is left through the
 //! engine, then finish — record how the run ended, write the results and errors files from the
 //! state, and say how it went. `--dry-run` stops after the checks, sending and keeping nothing.
+//!
+//! Whatever ends the invocation — its own exit status, an error, the second Ctrl-C's immediate
+//! exit — the summary (`--summary`) and the metrics file (`--metrics-file`) are written with what
+//! is known at that point ([`ExitFiles`]), so that yesterday's never stands in for today's.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -17,15 +21,30 @@ use crate::engine::{self, EngineError, EngineReport, Limiter, Stop, StopReason};
 use crate::input::{self, Probe};
 use crate::output::{
     DryRunReport, Printer, Progress, QuotaFound, Recorded, RunSummary, notices, recorded_registrations,
-    write_json,
     write_results,
 };
 use crate::sandbox::{SANDBOX_COMPANY_CODE, SANDBOX_REGISTRATION_ID, Sandbox, SandboxConfig};
-use crate::settings::RunSettings;
+use crate::settings::{RunExitPaths, RunSettings};
 use crate::store::{Check, HeldLock, RowStatus, RunRecord, RunStatus, StatusCounts, Store};
 
+mod exit_files;
+
+pub use exit_files::settings_failed;
+use exit_files::{ExitFiles, Tally};
+
 pub fn run(settings: &RunSettings, printer: &Printer) -> anyhow::Result<Exit> {
-    super::block_on("cibil-bulk-worker", run_file(settings, printer))
+    let exit_files = Arc::new(ExitFiles::new(
+        RunExitPaths {
+            input: settings.input.path.clone(),
+            state: settings.state.clone(),
+            summary: settings.summary.clone(),
+            metrics_file: settings.metrics_file.clone(),
+        },
+        if settings.sandbox { "sandbox".to_owned() } else { settings.api.endpoint.to_string() },
+    ));
+    exit_files.update(|summary| summary.dry_run = settings.dry_run);
+    let result = super::block_on("cibil-bulk-worker", run_file(settings, printer, &exit_files));
+    exit_files.write(result, printer)
 }
 
 /// The files of this run, checked before anything is read or sent.
@@ -43,6 +62,10 @@ struct Invocation<'a> {
     /// What the state is bound to (see [`Target::scope`]).
     scope: &'a str,
     started: Instant,
+    exit_files: &'a Arc<ExitFiles>,
+    /// Set when sending begins: from then on the first Ctrl-C stops the engine (see
+    /// [`watch_signals`]).
+    sending: &'a Arc<OnceLock<Stop>>,
 }
 
 /// Where the requests go: AOPay, or the sandbox started for this run.
@@ -53,16 +76,31 @@ struct Target {
     sandbox: Option<Sandbox>,
 }
 
-async fn run_file(settings: &RunSettings, printer: &Printer) -> anyhow::Result<Exit> {
+async fn run_file(
+    settings: &RunSettings,
+    printer: &Printer,
+    exit_files: &Arc<ExitFiles>,
+) -> anyhow::Result<Exit> {
     let started = Instant::now();
+    let sending = Arc::new(OnceLock::new());
+    watch_signals(exit_files.clone(), sending.clone(), printer.clone(), settings.engine.shutdown_grace);
     let files = check_files(settings)?;
+    exit_files.update(|summary| summary.sha256 = Some(files.probe.sha256_hex()));
     warn_about_encoding(&settings.input.path, &files.probe, printer);
     if settings.dry_run {
-        return dry_run(settings, &files.probe, printer);
+        return dry_run(settings, &files.probe, printer, exit_files);
     }
     let target = target(settings, printer).await?;
 
-    let this = Invocation { settings, printer, files: &files, scope: &target.scope, started };
+    let this = Invocation {
+        settings,
+        printer,
+        files: &files,
+        scope: &target.scope,
+        started,
+        exit_files,
+        sending: &sending,
+    };
     let (store, mut check, lock) = open_state(settings, &target.scope, printer)?;
     let outcome = async {
         let _lock = lock;
@@ -93,6 +131,9 @@ fn check_files(settings: &RunSettings) -> anyhow::Result<Files> {
     let mut outputs: Vec<(&str, &Path)> = vec![("--output", &results), ("--errors", &errors)];
     if let Some(summary) = &settings.summary {
         outputs.push(("--summary", summary));
+    }
+    if let Some(metrics) = &settings.metrics_file {
+        outputs.push(("--metrics-file", metrics));
     }
     let state = state_files(&settings.state);
     let mut kept: Vec<Kept<'_>> = state.iter().map(|(what, p)| (*what, p.as_path())).collect();
@@ -148,7 +189,18 @@ fn take_lock(store: &mut Store, settings: &RunSettings, printer: &Printer) -> an
 
 impl Invocation<'_> {
     /// The run of this very content, resumed; or the file imported as a new run.
-    fn resume_or_import(&self, mut store: Store) -> anyhow::Result<(Store, RunRecord, bool)> {
+    fn resume_or_import(&self, store: Store) -> anyhow::Result<(Store, RunRecord, bool)> {
+        let (store, run, resumed) = self.find_or_import(store)?;
+        let counts = store.counts(run.id)?;
+        self.exit_files.update(|summary| {
+            summary.run_id = Some(run.id);
+            summary.resumed = resumed;
+            summary.set_counts(&counts);
+        });
+        Ok((store, run, resumed))
+    }
+
+    fn find_or_import(&self, mut store: Store) -> anyhow::Result<(Store, RunRecord, bool)> {
         let Invocation { settings, printer, files, scope, .. } = *self;
         let path = settings.input.path.as_path();
         if let Some(run) = store.find_run(&files.probe.sha256_hex())? {
@@ -187,7 +239,7 @@ impl Invocation<'_> {
         run: &RunRecord,
         api: &ApiSettings,
     ) -> anyhow::Result<(Store, EngineReport, Option<EngineError>)> {
-        let Invocation { settings, printer, .. } = *self;
+        let Invocation { settings, printer, exit_files, .. } = *self;
         let counts = store.counts(run.id)?;
         if counts.left() == 0 {
             return Ok((store, EngineReport::default(), None));
@@ -196,11 +248,17 @@ impl Invocation<'_> {
         check.wait()?;
         let client = Client::new(api)?;
         let stop = Stop::new();
-        watch_signals(stop.clone(), printer.clone(), settings.engine.shutdown_grace);
+        let _ = self.sending.set(stop.clone());
         let progress = Progress::new(printer, run.rows_total, &counts);
         let limiter = Arc::new(Limiter::new(&settings.engine));
+        let mut live = counts.clone();
+        for again in [RowStatus::Failed, RowStatus::InFlight] {
+            live.shift(again, RowStatus::Pending, live.get(again));
+        }
+        exit_files.known().live = Some(live);
+        let observer = Tally { inner: progress, exit_files: exit_files.clone() };
         let output =
-            engine::run(store, run.id, client, settings.engine.clone(), limiter, progress, stop).await;
+            engine::run(store, run.id, client, settings.engine.clone(), limiter, observer, stop).await;
         let store = match output.store {
             Some(store) => store,
             None => Store::open(&settings.state)?,
@@ -222,10 +280,17 @@ impl Invocation<'_> {
         report: &EngineReport,
         engine_failed: bool,
     ) -> anyhow::Result<Exit> {
-        let Invocation { settings, printer, files, scope, started } = *self;
+        let Invocation { settings, printer, files, scope, started, exit_files, .. } = *self;
         // Rows whose requests were abandoned at the end of the shutdown grace.
         store.requeue_in_flight(run.id)?;
         let counts = store.counts(run.id)?;
+        exit_files.known().live = None;
+        exit_files.update(|summary| {
+            summary.set_counts(&counts);
+            summary.requests = report.requests;
+            summary.throttled = report.throttled;
+            summary.set_stop(report.stop.as_ref());
+        });
         let (exit, run_status) = conclude(engine_failed, report.stop.as_ref(), &counts);
         store.end_run(run.id, run_status, exit.code())?;
         let run = store.run(run.id)?.unwrap_or(run);
@@ -255,9 +320,11 @@ impl Invocation<'_> {
         }
         if let Some(path) = &settings.summary {
             summary.files.insert("summary", path.clone());
-            write_json(path, &summary)?;
         }
         printer.note(summary.render());
+        // Written by `run` on the way out, with the exit status the process ends with.
+        let mut known = exit_files.known();
+        (known.summary, known.finished) = (summary, true);
         Ok(exit)
     }
 }
@@ -348,7 +415,12 @@ fn import(
 
 /// `--dry-run`: the same checks and the same ledger look-ups, inside a transaction that is
 /// rolled back, so nothing is sent and nothing is kept.
-fn dry_run(settings: &RunSettings, probe: &Probe, printer: &Printer) -> anyhow::Result<Exit> {
+fn dry_run(
+    settings: &RunSettings,
+    probe: &Probe,
+    printer: &Printer,
+    exit_files: &ExitFiles,
+) -> anyhow::Result<Exit> {
     let path = settings.input.path.as_path();
     let scratch;
     let state = if settings.state.exists() {
@@ -361,6 +433,10 @@ fn dry_run(settings: &RunSettings, probe: &Probe, printer: &Printer) -> anyhow::
     let _lock = take_lock(&mut store, settings, printer)?;
     if let Some(run) = store.find_run(&probe.sha256_hex())? {
         let counts = store.counts(run.id)?;
+        exit_files.update(|summary| {
+            summary.run_id = Some(run.id);
+            summary.set_counts(&counts);
+        });
         printer.report(&notices::dry_run_of_known_content(path, &run, &settings.state, &counts));
         return Ok(if counts.needing_attention() > 0 { Exit::NeedsAttention } else { Exit::Success });
     }
@@ -381,32 +457,67 @@ fn dry_run(settings: &RunSettings, probe: &Probe, printer: &Printer) -> anyhow::
         Ok(())
     })?;
     drop(import);
+    exit_files.update(|summary| summary.set_counts(&report.counts));
 
     let target = if settings.sandbox { "the sandbox".to_owned() } else { settings.api.endpoint.to_string() };
     printer.report(&report.render(path, &target, settings.engine.rate, settings.engine.concurrency.get()));
     Ok(if report.counts.get(RowStatus::Invalid) > 0 { Exit::NeedsAttention } else { Exit::Success })
 }
 
-/// First Ctrl-C or SIGTERM: stop claiming and let requests in flight finish. Second: leave at
-/// once (every change to the state is a transaction, so the state stays consistent).
-fn watch_signals(stop: Stop, printer: Printer, grace: Duration) {
+/// Once sending has begun (`sending` holds its stop), the first Ctrl-C or SIGTERM stops claiming
+/// and lets requests in flight finish; a second leaves at once (every change to the state is a
+/// transaction, so the state stays consistent). Before sending, there is nothing to finish: the
+/// first leaves at once, as the signal's default would, an import halfway leaving no trace. Who
+/// leaves at once writes the summary and metrics file first.
+fn watch_signals(
+    exit_files: Arc<ExitFiles>,
+    sending: Arc<OnceLock<Stop>>,
+    printer: Printer,
+    grace: Duration,
+) {
+    use tokio::signal::unix::{SignalKind, signal};
+    // Registered now, before the task first runs, so that no signal falls in between.
+    let mut interrupt = signal(SignalKind::interrupt()).ok();
+    let mut terminate = signal(SignalKind::terminate()).ok();
     tokio::spawn(async move {
-        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        let mut signals = 0;
+        let mut stopping = false;
         loop {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                Some(()) = async { match &mut terminate { Some(t) => t.recv().await, None => std::future::pending().await } } => {}
+                Some(()) = next_signal(&mut interrupt) => {}
+                Some(()) = next_signal(&mut terminate) => {}
+                else => return,
             }
-            signals += 1;
-            if signals > 1 {
-                printer.warn(notices::STOPPED_AT_ONCE);
-                std::process::exit(i32::from(Exit::Interrupted.code()));
+            match sending.get() {
+                Some(stop) if !stopping => {
+                    stopping = true;
+                    printer.warn(notices::stopping(grace));
+                    stop.request(StopReason::Interrupted);
+                }
+                Some(_) => {
+                    printer.warn(notices::STOPPED_AT_ONCE);
+                    exit_files.write_interrupted_at_once(&printer);
+                    std::process::exit(i32::from(Exit::Interrupted.code()));
+                }
+                None => {
+                    printer.warn(notices::STOPPED_BEFORE_SENDING);
+                    exit_files.update(|summary| {
+                        summary.stopped = Some("interrupted");
+                        summary.stop_reason = Some(notices::STOPPED_BEFORE_SENDING.to_owned());
+                    });
+                    let _ = exit_files.write(Ok(Exit::Interrupted), &printer);
+                    std::process::exit(i32::from(Exit::Interrupted.code()));
+                }
             }
-            printer.warn(notices::stopping(grace));
-            stop.request(StopReason::Interrupted);
         }
     });
+}
+
+/// The next delivery of `signal`; never, when it could not be watched.
+async fn next_signal(signal: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+    match signal {
+        Some(signal) => signal.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 #[cfg(test)]

@@ -81,10 +81,12 @@ pub(super) fn run(
                     group.claims.extend_from_slice(&rows);
                 }
                 Message::Attempt(attempt) => {
+                    observer.request(attempt.throttled);
                     count(&mut counters, &mut consecutive_failures, attempt, settings, stop);
                 }
                 Message::Result(result, attempt) => {
                     if let Some(attempt) = attempt {
+                        observer.request(attempt.throttled);
                         count(&mut counters, &mut consecutive_failures, attempt, settings, stop);
                     }
                     if !matches!(result, RowResult::Released { .. }) {

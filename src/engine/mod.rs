@@ -161,6 +161,8 @@ fn claim_batch(settings: &EngineSettings) -> usize {
 pub trait Observer: Send {
     /// A row left `pending` for `status` (a registration, a rejection, a known customer...).
     fn record(&mut self, status: RowStatus);
+    /// A request came back (or failed in transport); `throttled` when it was answered 429.
+    fn request(&mut self, _throttled: bool) {}
     /// Time passed: a chance to redraw.
     fn tick(&mut self);
     /// The run is over; nothing more will be recorded.

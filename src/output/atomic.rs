@@ -63,6 +63,14 @@ impl AtomicFile {
         &self.path
     }
 
+    /// Makes the file readable by every user (mode 0644) instead of its owner only: for a file
+    /// that holds no personal data and that another user's service reads (the metrics file, read
+    /// by node_exporter).
+    pub fn readable_by_all(&mut self) -> io::Result<()> {
+        use std::os::unix::fs::PermissionsExt as _;
+        self.writer.get_ref().set_permissions(std::fs::Permissions::from_mode(0o644))
+    }
+
     /// Flushes, syncs and renames the file into place.
     pub fn commit(self) -> Result<(), OutputError> {
         let path = self.path;

@@ -5,6 +5,7 @@
 mod access;
 mod atomic;
 mod errors;
+mod metrics;
 pub mod notices;
 mod progress;
 mod run;
@@ -18,10 +19,12 @@ use std::io::{self, IsTerminal, Write};
 pub use access::{tokens_text, users_text};
 pub use atomic::{AtomicFile, CsvFile, OutputError, safe_cell};
 pub use errors::ErrorsFile;
+pub use metrics::{metrics_text, write_metrics};
 pub use notices::DryRunReport;
 pub use progress::Progress;
 pub use run::{
-    QuotaFound, Recorded, ResultsFile, RunSummary, quota_text, recorded_registrations, suggested_rate, write_results,
+    QuotaFound, Recorded, ResultsFile, RunSummary, quota_text, recorded_registrations, suggested_rate,
+    write_results,
 };
 pub use sheet::{SheetFile, is_workbook_path};
 pub use status::{learned_quota_text, local_time, status_report};

@@ -171,4 +171,9 @@ pub fn stopping(grace: Duration) -> String {
 }
 
 /// The second: the process leaves at once.
-pub const STOPPED_AT_ONCE: &str = "stopped at once; the state is consistent: run again to resume";
+pub const STOPPED_AT_ONCE: &str = "stopped at once; the state is consistent, but the results file \
+     was not written again and may lag it: run the same command again to resume and bring it in line";
+
+/// A signal before sending began: nothing was sent, so the process leaves at once.
+pub const STOPPED_BEFORE_SENDING: &str =
+    "stopped before anything was sent: run the same command again to start";

@@ -181,13 +181,15 @@ pub fn write_results(
     })
 }
 
-/// The end of a run, for people (stderr) and scripts (`--summary`).
-#[derive(Debug, Serialize)]
+/// The end of a run, for people (stderr) and scripts (`--summary`). Written on every exit, so
+/// what an early exit could not know is `null` (`sha256` before the file was read, `run_id`
+/// before the run was recorded or for a dry run).
+#[derive(Debug, Clone, Serialize)]
 pub struct RunSummary {
     pub command: &'static str,
     pub file: PathBuf,
-    pub sha256: String,
-    pub run_id: i64,
+    pub sha256: Option<String>,
+    pub run_id: Option<i64>,
     pub resumed: bool,
     pub state: PathBuf,
     pub endpoint: String,
@@ -196,16 +198,19 @@ pub struct RunSummary {
     pub counts: std::collections::BTreeMap<&'static str, u64>,
     pub returning_customers: u64,
     pub requests: u64,
+    /// Requests answered 429 (too many requests), among `requests`.
+    pub throttled: u64,
     pub duration_seconds: f64,
     pub requests_per_second: f64,
-    /// Requests AOPay refused with 429 ("too many requests").
-    pub throttled: u64,
     /// AOPay's quota as the adaptive rate found it (in this run or an earlier one of the state);
     /// `null` when nothing is known, or with `--rate-mode fixed`.
     pub quota: Option<QuotaFound>,
-    /// `null`, `"interrupted"` or `"aborted"`.
+    /// `null`, `"interrupted"`, `"aborted"` or `"error"` (exit 2: nothing was sent).
     pub stopped: Option<&'static str>,
     pub stop_reason: Option<String>,
+    /// The process left at once (a second Ctrl-C): the state holds every outcome committed, but
+    /// the results and errors files were not written again and may lag it until the next run.
+    pub results_may_lag: bool,
     pub files: std::collections::BTreeMap<&'static str, PathBuf>,
     pub exit_code: u8,
 }
@@ -223,41 +228,71 @@ impl RunSummary {
         elapsed: Duration,
         stop: Option<&StopReason>,
     ) -> RunSummary {
-        let secs = elapsed.as_secs_f64();
+        let mut summary = RunSummary::before_run(file, state, endpoint);
+        summary.sha256 = Some(run.input_sha256.clone());
+        summary.run_id = Some(run.id);
+        summary.resumed = resumed;
+        summary.set_counts(counts);
+        summary.requests = requests;
+        summary.set_duration(elapsed);
+        summary.set_stop(stop);
+        summary
+    }
+
+    /// The summary of a run of `file` that has not yet read it: no rows, no requests, exit 0
+    /// until told otherwise.
+    pub fn before_run(file: &Path, state: &Path, endpoint: String) -> RunSummary {
+        let none = StatusCounts::default();
         RunSummary {
             command: "run",
             file: file.to_owned(),
-            sha256: run.input_sha256.clone(),
-            run_id: run.id,
-            resumed,
+            sha256: None,
+            run_id: None,
+            resumed: false,
             state: state.to_owned(),
             endpoint,
             dry_run: false,
-            rows: counts.total(),
-            counts: RowStatus::ALL.iter().map(|s| (s.as_str(), counts.get(*s))).collect(),
+            rows: 0,
+            counts: RowStatus::ALL.iter().map(|s| (s.as_str(), none.get(*s))).collect(),
             returning_customers: 0,
-            requests,
-            duration_seconds: (secs * 1000.0).round() / 1000.0,
-            requests_per_second: if secs > 0.0 {
-                (requests as f64 / secs * 10.0).round() / 10.0
-            } else {
-                0.0
-            },
+            requests: 0,
             throttled: 0,
             quota: None,
-            stopped: stop.map(|s| match s {
-                StopReason::Interrupted => "interrupted",
-                StopReason::Aborted(_) => "aborted",
-            }),
-            stop_reason: stop.map(|s| match s {
-                StopReason::Interrupted => {
-                    "interrupted by a signal: run the same command again to resume".to_owned()
-                }
-                StopReason::Aborted(why) => why.clone(),
-            }),
+            duration_seconds: 0.0,
+            requests_per_second: 0.0,
+            stopped: None,
+            stop_reason: None,
+            results_may_lag: false,
             files: std::collections::BTreeMap::new(),
             exit_code: 0,
         }
+    }
+
+    pub fn set_counts(&mut self, counts: &StatusCounts) {
+        self.rows = counts.total();
+        self.counts = RowStatus::ALL.iter().map(|s| (s.as_str(), counts.get(*s))).collect();
+    }
+
+    /// The time the run took, and the requests per second it made.
+    pub fn set_duration(&mut self, elapsed: Duration) {
+        let secs = elapsed.as_secs_f64();
+        self.duration_seconds = (secs * 1000.0).round() / 1000.0;
+        self.requests_per_second =
+            if secs > 0.0 { (self.requests as f64 / secs * 10.0).round() / 10.0 } else { 0.0 };
+    }
+
+    /// What stopped the run before every row was done, if anything did.
+    pub fn set_stop(&mut self, stop: Option<&StopReason>) {
+        self.stopped = stop.map(|s| match s {
+            StopReason::Interrupted => "interrupted",
+            StopReason::Aborted(_) => "aborted",
+        });
+        self.stop_reason = stop.map(|s| match s {
+            StopReason::Interrupted => {
+                "interrupted by a signal: run the same command again to resume".to_owned()
+            }
+            StopReason::Aborted(why) => why.clone(),
+        });
     }
 
     fn count(&self, status: RowStatus) -> u64 {

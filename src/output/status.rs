@@ -76,7 +76,26 @@ pub fn status_report(
                     state.display()
                 );
             }
+            if run.status == RunStatus::Running {
+                let _ = writeln!(
+                    out,
+                    "  results file     may lag the state: it is written when an invocation ends, and \
+                     the last one has not ({}). Running the file again, or `cibil-bulk export {} \
+                     --state {} --output FILE`, brings it in line.",
+                    if running_now { "it is still running" } else { "it was stopped at once or killed" },
+                    run.id,
+                    state.display()
+                );
+            }
         }
+    }
+    if !detailed && !running_now && runs.iter().any(|(_, run)| run.status == RunStatus::Running) {
+        let _ = writeln!(
+            out,
+            "\nAn interrupted run (stopped at once by a second Ctrl-C, or killed) has a results file \
+             that may lag the state: running its file again, or `cibil-bulk export RUN`, brings it \
+             in line."
+        );
     }
     out
 }

@@ -53,6 +53,8 @@ pub struct Context {
     pub endpoint_scope: String,
     pub state: std::path::PathBuf,
     pub uploads: Uploads,
+    /// `--metrics-file`: how the last job ended, written after every job.
+    pub metrics_file: Option<std::path::PathBuf>,
 }
 
 impl Context {
@@ -323,6 +325,7 @@ async fn run_job(
     let (state, summary, reason) = match ended {
         Ok(Ended { state, mut summary }) => {
             summary.duration_seconds = (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
+            write_job_metrics(ctx, upload, &summary);
             let reason = summary.stop_reason.clone();
             (state, to_json(&summary), reason)
         }
@@ -331,6 +334,12 @@ async fn run_job(
             let reason = format!(
                 "the server could not go on: {e:#}. Rows registered are recorded; register again to resume"
             );
+            let mut summary =
+                RunSummary::before_run(Path::new(&upload.file_name), &ctx.state, ctx.endpoint_scope.clone());
+            summary.set_duration(started.elapsed());
+            summary.set_stop(Some(&StopReason::Aborted(reason.clone())));
+            summary.exit_code = Exit::Aborted.code();
+            write_job_metrics(ctx, upload, &summary);
             (UploadState::Aborted, "{}".to_owned(), Some(reason))
         }
     };
@@ -339,6 +348,15 @@ async fn run_job(
         Err(e) => tracing::error!(upload = upload.id, "cannot record how the job ended: {e}"),
     }
     Some(store)
+}
+
+/// `--metrics-file`, after a job: a failure to write it is logged, and serving goes on.
+fn write_job_metrics(ctx: &Context, upload: &UploadRecord, summary: &RunSummary) {
+    if let Some(path) = &ctx.metrics_file
+        && let Err(e) = crate::output::write_metrics(path, summary)
+    {
+        tracing::warn!(upload = upload.id, "the metrics file could not be written: {e:#}");
+    }
 }
 
 /// How a job ended, when it could record it.

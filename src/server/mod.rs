@@ -276,6 +276,7 @@ impl Server {
             endpoint_scope,
             state: settings.state.clone(),
             uploads,
+            metrics_file: settings.metrics_file.clone(),
         });
         let shutdown = CancellationToken::new();
         let (live_tx, live_rx) = watch::channel(None);

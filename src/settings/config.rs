@@ -52,6 +52,8 @@ pub(super) struct RunConfig {
     pub max_consecutive_failures: Option<u32>,
     pub max_retry_after: Option<String>,
     pub lock_wait: Option<String>,
+    /// `--metrics-file`, for `run` and `serve`.
+    pub metrics_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -25,7 +25,7 @@ use chrono::NaiveDate;
 pub use config::DEFAULT_CONFIG;
 pub use input::InputSettings;
 pub use parse::{parse_duration, parse_listen, show_duration, show_size};
-pub use run::RunSettings;
+pub use run::{RunExitPaths, RunSettings};
 pub use sandbox::SandboxSettings;
 pub use serve::{
     DEFAULT_MAX_UPLOAD, DEFAULT_SERVE_LISTEN, SESSION_LIFETIME, ServeSettings, TokenAction, TokensSettings,
@@ -69,6 +69,10 @@ pub enum CommandSettings {
     Serve(Box<ServeSettings>),
     Users(UsersSettings),
     Tokens(TokensSettings),
+    /// `cibil-bulk completions SHELL`.
+    Completions(clap_complete::Shell),
+    /// `cibil-bulk man`.
+    Man,
 }
 
 #[derive(Debug, Clone)]
@@ -351,9 +355,27 @@ impl Settings {
             )?)),
             Command::Users(args) => CommandSettings::Users(serve::users_settings(args, &config, layers)?),
             Command::Tokens(args) => CommandSettings::Tokens(serve::tokens_settings(args, &config, layers)?),
+            Command::Completions(args) => CommandSettings::Completions(args.shell),
+            Command::Man => CommandSettings::Man,
         };
         Ok(Settings { log, command, warnings })
     }
+}
+
+/// For a `run` whose settings cannot be resolved (a value refused, a config file that does not
+/// parse): the files it writes on every exit, as far as the command line, its environment and
+/// the config file (when it can be read) name them, so that the usage error is recorded there.
+pub fn run_exit_paths(cli: &Cli) -> Option<RunExitPaths> {
+    let Command::Run(args) = &cli.command else { return None };
+    let (config, config_path) = config::load(cli.global.config.as_deref(), Path::new("."))
+        .unwrap_or_else(|_| (ConfigFile::default(), cli.global.config.clone().unwrap_or_default()));
+    let layers = Layers { sources: &cli.sources, config_path: &config_path };
+    Some(RunExitPaths {
+        input: args.input.file.clone(),
+        state: state_path(&args.state, &config, layers, args.sandbox),
+        summary: args.summary.clone(),
+        metrics_file: run::metrics_file(&args.metrics, &config, layers, &mut Vec::new()),
+    })
 }
 
 /// The state database: `--state`, `[run] state`, or the default (the sandbox's own with

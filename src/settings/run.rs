@@ -19,7 +19,7 @@ use crate::api::{
     ApiSettings, Credentials, DEFAULT_CONNECT_TIMEOUT, DEFAULT_METHOD, DEFAULT_TIMEOUT, Method,
     PRODUCTION_ENDPOINT,
 };
-use crate::cli::{RunArgs, SendArgs};
+use crate::cli::{MetricsArgs, RunArgs, SendArgs};
 use crate::engine::{
     DEFAULT_BURST, DEFAULT_CONCURRENCY, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_CONSECUTIVE_FAILURES,
     DEFAULT_MAX_RETRY_AFTER, DEFAULT_RATE, DEFAULT_RATE_MODE, EngineSettings, RateMode,
@@ -35,6 +35,8 @@ pub struct RunSettings {
     /// `--errors`, when given.
     pub errors: Option<PathBuf>,
     pub summary: Option<PathBuf>,
+    /// `--metrics-file`: written on every exit, as the summary is.
+    pub metrics_file: Option<PathBuf>,
     /// With `--sandbox`, the endpoint and credentials are the simulator's, set when it starts.
     pub api: ApiSettings,
     pub engine: EngineSettings,
@@ -42,6 +44,17 @@ pub struct RunSettings {
     pub lock_wait: Duration,
     pub dry_run: bool,
     pub sandbox: bool,
+}
+
+/// The files `run` writes on every exit, whatever ends it (its summary and metrics file), and
+/// what they are about: known from the settings, or, when those cannot be resolved, from as much
+/// of the command line and config file as can be read ([`super::run_exit_paths`]).
+#[derive(Debug, Clone)]
+pub struct RunExitPaths {
+    pub input: PathBuf,
+    pub state: PathBuf,
+    pub summary: Option<PathBuf>,
+    pub metrics_file: Option<PathBuf>,
 }
 
 /// `customers.csv` → `customers.results.csv`, beside it.
@@ -94,11 +107,35 @@ pub(super) fn settings(
         results: args.output.clone(),
         errors: args.errors.clone(),
         summary: args.summary.clone(),
+        metrics_file: metrics_file(&args.metrics, config, layers, warnings),
         api,
         engine,
         dry_run: args.dry_run,
         sandbox: args.sandbox,
     })
+}
+
+/// `--metrics-file`, `CIBIL_BULK_METRICS_FILE` or `[run] metrics_file`: none by default. Shared by
+/// `run` and `serve`.
+pub(super) fn metrics_file(
+    args: &MetricsArgs,
+    config: &ConfigFile,
+    layers: Layers<'_>,
+    warnings: &mut Vec<String>,
+) -> Option<PathBuf> {
+    let path =
+        layers.pick("run", "metrics_file", args.metrics_file.clone(), config.run.metrics_file.clone())?;
+    // node_exporter's textfile collector reads `*.prom` only: any other name is never scraped,
+    // and the alert on a missing run would fire every night for no reason the operator can see.
+    if path.value.extension().is_none_or(|e| e != "prom") {
+        warnings.push(format!(
+            "{}: {} does not end in .prom, and node_exporter's textfile collector reads only files \
+             that do",
+            path.origin,
+            path.value.display()
+        ));
+    }
+    Some(path.value)
 }
 
 /// How to send: the endpoint and the merchant's credentials (required when `credentials_needed`),

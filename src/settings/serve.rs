@@ -44,6 +44,8 @@ pub struct ServeSettings {
     /// arrives, as a server runs for many days.
     pub today_pinned: bool,
     pub session_lifetime: Duration,
+    /// `--metrics-file`: written after every job.
+    pub metrics_file: Option<PathBuf>,
 }
 
 /// `cibil-bulk users ...`.
@@ -113,6 +115,7 @@ pub(super) fn serve_settings(
         input,
         today_pinned,
         session_lifetime: SESSION_LIFETIME,
+        metrics_file: super::run::metrics_file(&args.metrics, config, layers, warnings),
     })
 }
 
