@@ -93,7 +93,7 @@ pub fn status_report(
         let _ = writeln!(
             out,
             "\nAn interrupted run (stopped at once by a second Ctrl-C, or killed) has a results file \
-             that may lag the state: running its file again, or `cibil-bulk export RUN`, brings it \
+             that may lag the state: run its file again, or `cibil-bulk export RUN`, to bring it \
              in line."
         );
     }

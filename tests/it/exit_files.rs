@@ -151,7 +151,8 @@ fn exit_3_state_held_by_another_run() {
     work.write("b.csv", &customers(100, 5));
     let mut first = work.spawn("a.csv", &["--concurrency", "2", "--rate", "10/s"]);
     wait_for_requests(&server, 1);
-    code(&work.run("b.csv", &FILES), 3);
+    // Without waiting for the lock: the first run holds it for seconds yet.
+    code(&work.run("b.csv", &[&FILES[..], &["--lock-wait", "0s"]].concat()), 3);
     let (summary, _) = both_say(&work, 3);
     assert_eq!(summary["stopped"], "aborted");
     first.kill().unwrap();
