@@ -3,9 +3,11 @@
 //! `validate`'s, keeping `store`'s, showing `output`'s.
 
 mod guard;
-// The server checks uploads with the very checks of `validate` and `run`.
 mod install;
+// The server checks uploads with the very checks of `validate` and `run`.
 pub(crate) mod intake;
+// A run's life, shared by `run` and the server's jobs.
+pub(crate) mod lifecycle;
 mod run;
 mod sandbox;
 mod serve;

@@ -15,17 +15,17 @@ use anyhow::{Context as _, bail};
 
 use super::guard::{Kept, guard_outputs, state_files};
 use super::intake::{Intake, RowRecord, warn_about_encoding};
+use super::lifecycle::{self, Ended, Imported};
 use super::{Exit, ResultsNotWritten};
 use crate::api::{ApiSettings, Client, Credentials};
-use crate::engine::{self, EngineError, EngineReport, Limiter, Stop, StopReason};
+use crate::engine::{EngineError, EngineReport, Limiter, Stop, StopReason};
 use crate::input::{self, Probe};
 use crate::output::{
-    DryRunReport, Printer, Progress, QuotaFound, Recorded, RunSummary, notices, recorded_registrations,
-    write_results,
+    DryRunReport, Printer, Progress, RunSummary, notices, recorded_registrations, write_results,
 };
 use crate::sandbox::{SANDBOX_COMPANY_CODE, SANDBOX_REGISTRATION_ID, Sandbox, SandboxConfig};
 use crate::settings::{RunExitPaths, RunSettings};
-use crate::store::{Check, HeldLock, RowStatus, RunRecord, RunStatus, StatusCounts, Store};
+use crate::store::{Check, HeldLock, RowStatus, RunRecord, Store};
 
 mod exit_files;
 
@@ -207,8 +207,7 @@ impl Invocation<'_> {
             if let Some(purged) = run.purged_at {
                 printer.note(notices::purged_run(&run, purged));
             }
-            store.resume_run(run.id, &path.display().to_string())?;
-            let requeued = store.requeue_in_flight(run.id)?;
+            let requeued = lifecycle::resume(&mut store, &run, &path.display().to_string())?;
             if requeued > 0 {
                 printer.note(notices::sent_again(requeued));
             }
@@ -221,12 +220,37 @@ impl Invocation<'_> {
             }
         }
         let recorded = recorded_registrations(&files.results);
-        let (run, sent_before) =
-            import(&mut store, settings, &files.probe, scope, &recorded, &files.results)?;
-        if sent_before > 0 {
-            printer.note(notices::sent_again_by_customer(sent_before));
+        let recorded_settings =
+            lifecycle::recorded_settings(scope, &settings.api, &settings.engine, &settings.input);
+        let described = path.display().to_string();
+        match lifecycle::import(
+            &mut store,
+            &settings.input,
+            &files.probe,
+            &described,
+            &recorded_settings,
+            &recorded,
+        )? {
+            Imported::Run { run, sent_before } => {
+                if sent_before > 0 {
+                    printer.note(notices::sent_again_by_customer(sent_before));
+                }
+                Ok((store, run, false))
+            }
+            // A new run would send customers an existing results file records as registered: the
+            // state that recorded them is not this one (moved, deleted, another working
+            // directory), and sending would register them again.
+            Imported::RecordedElsewhere { place, rows } => bail!(
+                "{} records {rows} rows of this file as registered ({place} among them), but the \
+                 state database {} has no run of it: it was moved or deleted, or this is another \
+                 working directory. Running now would register those customers again. Use --state \
+                 with the database of the earlier run; to start afresh knowingly, move {} away \
+                 first. Nothing was sent.",
+                files.results.display(),
+                settings.state.display(),
+                files.results.display()
+            ),
         }
-        Ok((store, run, false))
     }
 
     /// Sends every row left through the engine, with the progress display and the signals watched.
@@ -251,19 +275,12 @@ impl Invocation<'_> {
         let _ = self.sending.set(stop.clone());
         let progress = Progress::new(printer, run.rows_total, &counts);
         let limiter = Arc::new(Limiter::new(&settings.engine));
-        let mut live = counts.clone();
-        for again in [RowStatus::Failed, RowStatus::InFlight] {
-            live.shift(again, RowStatus::Pending, live.get(again));
-        }
-        exit_files.known().live = Some(live);
+        exit_files.known().live = Some(counts.to_send());
         let observer = Tally { inner: progress, exit_files: exit_files.clone() };
-        let output =
-            engine::run(store, run.id, client, settings.engine.clone(), limiter, observer, stop).await;
-        let store = match output.store {
-            Some(store) => store,
-            None => Store::open(&settings.state)?,
-        };
-        Ok(match output.result {
+        let (store, result) =
+            lifecycle::send(store, run, client, &settings.engine, limiter, observer, stop, &settings.state)
+                .await?;
+        Ok(match result {
             Ok(report) => (store, report, None),
             Err(error) => (store, EngineReport::default(), Some(error)),
         })
@@ -281,9 +298,8 @@ impl Invocation<'_> {
         engine_failed: bool,
     ) -> anyhow::Result<Exit> {
         let Invocation { settings, printer, files, scope, started, exit_files, .. } = *self;
-        // Rows whose requests were abandoned at the end of the shutdown grace.
-        store.requeue_in_flight(run.id)?;
-        let counts = store.counts(run.id)?;
+        let Ended { exit, counts, run, .. } =
+            lifecycle::end(store, run, engine_failed, report.stop.as_ref())?;
         exit_files.known().live = None;
         exit_files.update(|summary| {
             summary.set_counts(&counts);
@@ -291,9 +307,6 @@ impl Invocation<'_> {
             summary.throttled = report.throttled;
             summary.set_stop(report.stop.as_ref());
         });
-        let (exit, run_status) = conclude(engine_failed, report.stop.as_ref(), &counts);
-        store.end_run(run.id, run_status, exit.code())?;
-        let run = store.run(run.id)?.unwrap_or(run);
 
         let written = write_results(store, &run, &files.results, Some(&files.errors))
             .context(ResultsNotWritten { run_id: run.id, state: settings.state.clone() })?;
@@ -306,13 +319,10 @@ impl Invocation<'_> {
             &settings.state,
             scope.to_owned(),
             &counts,
-            report.requests,
+            report,
             started.elapsed(),
-            report.stop.as_ref(),
         );
         summary.returning_customers = written.returning_customers;
-        summary.throttled = report.throttled;
-        summary.quota = report.quota.map(|q| QuotaFound::new(q.accepted_per_second, q.holding_per_second));
         summary.exit_code = exit.code();
         summary.files.insert("results", written.results.clone());
         if let Some(errors) = &written.errors {
@@ -327,90 +337,6 @@ impl Invocation<'_> {
         (known.summary, known.finished) = (summary, true);
         Ok(exit)
     }
-}
-
-/// How a run ended, from what stopped it and what is left: the exit status and the run's status
-/// in the state.
-fn conclude(engine_failed: bool, stop: Option<&StopReason>, counts: &StatusCounts) -> (Exit, RunStatus) {
-    let exit = match stop {
-        _ if engine_failed => Exit::Aborted,
-        Some(StopReason::Aborted(_)) => Exit::Aborted,
-        Some(StopReason::Interrupted) => Exit::Interrupted,
-        None if counts.needing_attention() > 0 => Exit::NeedsAttention,
-        // Rows still to send with nothing having stopped the run: the engine gave up on them.
-        None if counts.left() > 0 => Exit::Aborted,
-        None => Exit::Success,
-    };
-    let status = match exit {
-        Exit::Success | Exit::NeedsAttention => RunStatus::Finished,
-        Exit::Interrupted => RunStatus::Interrupted,
-        Exit::Usage | Exit::Aborted => RunStatus::Aborted,
-    };
-    (exit, status)
-}
-
-/// Checks every row and records the file as a new run, in one transaction: a file whose date
-/// order cannot be trusted (or a crash halfway) leaves no trace in the state.
-///
-/// `recorded` holds the order ids an existing results file says were registered: if this new run
-/// would send any of them, the state that recorded them is not this one (moved, deleted, another
-/// working directory), and sending would register those customers again.
-fn import(
-    store: &mut Store,
-    settings: &RunSettings,
-    probe: &Probe,
-    endpoint: &str,
-    recorded: &Recorded,
-    results: &Path,
-) -> anyhow::Result<(RunRecord, u64)> {
-    let path = settings.input.path.as_path();
-    let intake = Intake::open(&settings.input, probe)?;
-    let run_settings = serde_json::json!({
-        "endpoint": endpoint,
-        "method": settings.api.method.as_str(),
-        "rate": settings.engine.rate.to_string(),
-        "concurrency": settings.engine.concurrency.get(),
-        "date_order": settings.input.date_order.flag(),
-        "min_age": settings.input.min_age,
-        "version": env!("CARGO_PKG_VERSION"),
-    });
-    let locator = intake.locator().clone();
-    let (mut resent, mut resent_rows) = (None, 0u64);
-    let mut import = store.begin_import(
-        &path.display().to_string(),
-        &probe.sha256_hex(),
-        intake.columns.headers(),
-        &locator,
-        &run_settings,
-    )?;
-    intake.scan(|row, admission, checked| {
-        let row_record = RowRecord::new(row.line, admission, checked);
-        let status = import.add(&row_record.new_row(), row.cells.iter())?;
-        if let (RowStatus::Pending, Some(a)) = (status, &row_record.applicant)
-            && recorded.contains(&a.pancard, checked.order_id.as_deref())
-        {
-            resent.get_or_insert(row.line);
-            resent_rows += 1;
-        }
-        Ok(())
-    })?;
-    if let Some(line) = resent {
-        // Dropping the import leaves no trace of this run.
-        bail!(
-            "{} records {resent_rows} rows of this file as registered ({} among them), but the \
-             state database {} has no run of it: it was moved or deleted, or \
-             this is another working directory. Running now would register those customers again. \
-             Use --state with the database of the earlier run; to start afresh knowingly, move {} \
-             away first. Nothing was sent.",
-            results.display(),
-            locator.row(line),
-            settings.state.display(),
-            results.display()
-        );
-    }
-    let sent_before = import.resent();
-    let id = import.finish()?;
-    Ok((store.run(id)?.context("the run just recorded is missing")?, sent_before))
 }
 
 /// `--dry-run`: the same checks and the same ledger look-ups, inside a transaction that is
@@ -517,41 +443,5 @@ async fn next_signal(signal: &mut Option<tokio::signal::unix::Signal>) -> Option
     match signal {
         Some(signal) => signal.recv().await,
         None => std::future::pending().await,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn counts(pairs: &[(RowStatus, u64)]) -> StatusCounts {
-        let mut counts = StatusCounts::default();
-        for (status, n) in pairs {
-            counts.add(*status, *n);
-        }
-        counts
-    }
-
-    #[test]
-    fn how_a_run_ends() {
-        let done = counts(&[(RowStatus::Registered, 5), (RowStatus::Known, 1), (RowStatus::Duplicate, 1)]);
-        let attention = counts(&[(RowStatus::Registered, 5), (RowStatus::Invalid, 1)]);
-        let left = counts(&[(RowStatus::Registered, 5), (RowStatus::Pending, 2)]);
-        let aborted = StopReason::Aborted("the credentials were refused".into());
-        for (failed, stop, counts, expected) in [
-            (false, None, &done, (Exit::Success, RunStatus::Finished)),
-            (false, None, &attention, (Exit::NeedsAttention, RunStatus::Finished)),
-            // Left to send, yet nothing stopped the run: it did not finish.
-            (false, None, &left, (Exit::Aborted, RunStatus::Aborted)),
-            (false, Some(&StopReason::Interrupted), &left, (Exit::Interrupted, RunStatus::Interrupted)),
-            // Interrupted at the very end is still interrupted: running again is what to do.
-            (false, Some(&StopReason::Interrupted), &done, (Exit::Interrupted, RunStatus::Interrupted)),
-            (false, Some(&aborted), &attention, (Exit::Aborted, RunStatus::Aborted)),
-            // The machinery failing outweighs any stop and any count.
-            (true, Some(&StopReason::Interrupted), &done, (Exit::Aborted, RunStatus::Aborted)),
-            (true, None, &done, (Exit::Aborted, RunStatus::Aborted)),
-        ] {
-            assert_eq!(conclude(failed, stop, counts), expected, "{failed} {stop:?} {counts:?}");
-        }
     }
 }

@@ -18,6 +18,7 @@ mod producer;
 mod worker;
 
 use std::num::{NonZeroU32, NonZeroUsize};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
@@ -292,6 +293,7 @@ pub async fn run(
         retries,
         stop: stop.clone(),
         settings: settings.clone(),
+        long_wait_said: AtomicBool::new(false),
     });
     let mut workers = tokio::task::JoinSet::new();
     if producer.is_ok() {

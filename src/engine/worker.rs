@@ -30,6 +30,8 @@ pub(super) struct Shared {
     pub retries: Arc<Retries>,
     pub stop: Stop,
     pub settings: EngineSettings,
+    /// Set once a `Retry-After` longer than `--max-retry-after` has been said: once a run.
+    pub long_wait_said: AtomicBool,
 }
 
 /// The delay before retry number `attempt` (1 after the first failure): a random point below a
@@ -233,11 +235,11 @@ async fn attempt(shared: &Shared, mut job: Job, collector: &inbox::Sender) -> St
             }
             Outcome::Transient(t) => {
                 let retry_after = t.retry_after.map(|wait| {
-                    if wait > settings.max_retry_after {
+                    if wait > settings.max_retry_after && !shared.long_wait_said.swap(true, Ordering::Relaxed) {
                         tracing::warn!(
                             asked_secs = wait.as_secs(),
                             waiting_secs = settings.max_retry_after.as_secs(),
-                            "the server asked to wait longer than --max-retry-after allows; waiting the maximum instead"
+                            "the server asked to wait longer than --max-retry-after allows; this run waits the maximum instead, whenever it asks"
                         );
                     }
                     wait.min(settings.max_retry_after)

@@ -45,11 +45,7 @@ impl Progress {
             );
             bar
         });
-        // Failed and in-flight rows are sent again: until then they count as pending.
-        let mut counts = counts.clone();
-        for again in [RowStatus::Failed, RowStatus::InFlight] {
-            counts.shift(again, RowStatus::Pending, counts.get(again));
-        }
+        let counts = counts.to_send();
         let mut progress = Progress {
             bar,
             log: !printer.is_quiet(),

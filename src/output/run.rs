@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::errors::identifier_columns;
 use super::sheet::TableFile;
 use super::{ErrorsFile, OutputError};
-use crate::engine::StopReason;
+use crate::engine::{EngineReport, StopReason};
 use crate::input::{Locator, clean, header_key};
 use crate::store::{ResultRow, RowStatus, RunRecord, StatusCounts, Store, StoreError};
 
@@ -224,18 +224,19 @@ impl RunSummary {
         state: &Path,
         endpoint: String,
         counts: &StatusCounts,
-        requests: u64,
+        report: &EngineReport,
         elapsed: Duration,
-        stop: Option<&StopReason>,
     ) -> RunSummary {
         let mut summary = RunSummary::before_run(file, state, endpoint);
         summary.sha256 = Some(run.input_sha256.clone());
         summary.run_id = Some(run.id);
         summary.resumed = resumed;
         summary.set_counts(counts);
-        summary.requests = requests;
+        summary.requests = report.requests;
+        summary.throttled = report.throttled;
+        summary.quota = report.quota.map(|q| QuotaFound::new(q.accepted_per_second, q.holding_per_second));
         summary.set_duration(elapsed);
-        summary.set_stop(stop);
+        summary.set_stop(report.stop.as_ref());
         summary
     }
 

@@ -1,8 +1,9 @@
 //! Everything the server asks of the rest of the crate, in one file: checking an upload with the
 //! very checks of `validate` and `run` (`commands::intake::Intake`) and writing its errors file,
-//! recording a job's rows as a run (or finding the run of the same content and resuming it, as
-//! `run` does), sending them through the engine, writing the results and errors files from the
-//! state, and the summary `run --summary` writes.
+//! recording a job's rows as a run (or finding the run of the same content and resuming it),
+//! sending them through the engine and ending the run — each the very step `run` takes
+//! (`commands::lifecycle`) — then writing the results and errors files from the state, and the
+//! summary `run --summary` writes.
 //!
 //! Jobs run one after another in upload order, on one state database: one engine at a time, so
 //! one rate limit and one ledger hold across jobs, and a customer in two uploads is sent once
@@ -16,29 +17,29 @@
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context as _;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::files::{Format, Kind, Uploads};
-use super::live::{Live, Progress};
+use super::live::{Live, Watcher};
 use super::report::{Problem, ROWS_TO_FIX_SHOWN, Report, RowToFix, counts_map};
 use crate::api::{ApiSettings, Client};
 use crate::commands::Exit;
 use crate::commands::intake::Intake;
-use crate::engine::{self, EngineReport, EngineSettings, Limiter, Observer, Stop, StopReason};
-use crate::input::{self, InputError, Probe};
+use crate::commands::lifecycle::{self, Imported};
+use crate::engine::{self, EngineReport, EngineSettings, Limiter, Stop, StopReason};
+use crate::input::{self, InputError};
 use crate::output::{
-    ErrorsFile, QuotaFound, RunSummary, ValidationSummary, cell_flags, codes_text, error_text, format_of,
-    warnings_text, write_results,
+    ErrorsFile, Recorded, RunSummary, ValidationSummary, cell_flags, error_text, format_of, write_results,
 };
 use crate::settings::InputSettings;
 use crate::store::{
-    NewRow, NewUpload, RowStatus, RunRecord, RunStatus, StatusCounts, Store, UploadRecord, UploadState,
+    NewUpload, RowStatus, RunRecord, RunStatus, StatusCounts, Store, UploadRecord, UploadState,
 };
-use crate::validate::{Admission, Applicant, DateOrderError};
+use crate::validate::{Admission, DateOrderError};
 
 /// What every job and every check needs.
 #[derive(Debug)]
@@ -380,8 +381,7 @@ fn prepare(ctx: &Context, store: &mut Store, upload: &UploadRecord) -> anyhow::R
     let described = format!("{} (upload {})", upload.file_name, upload.id);
     let (run, resumed) = match store.find_run(&upload.sha256)? {
         Some(run) => {
-            store.resume_run(run.id, &described)?;
-            let requeued = store.requeue_in_flight(run.id)?;
+            let requeued = lifecycle::resume(store, &run, &described)?;
             if requeued > 0 {
                 tracing::info!(
                     upload = upload.id,
@@ -390,60 +390,29 @@ fn prepare(ctx: &Context, store: &mut Store, upload: &UploadRecord) -> anyhow::R
             }
             (run, true)
         }
-        None => (import(ctx, store, &input, &probe, &described, upload.id)?, false),
+        None => {
+            let mut settings =
+                lifecycle::recorded_settings(&ctx.endpoint_scope, &ctx.api, &ctx.engine, &input);
+            settings["upload"] = upload.id.into();
+            // The server writes its own results files: none can record this upload's rows.
+            match lifecycle::import(store, &input, &probe, &described, &settings, &Recorded::default())? {
+                Imported::Run { run, sent_before } => {
+                    if sent_before > 0 {
+                        tracing::info!(
+                            upload = upload.id,
+                            "{sent_before} customers were sent by an earlier run without an answer: they are sent again with the order ids they went out with"
+                        );
+                    }
+                    (run, false)
+                }
+                Imported::RecordedElsewhere { place, rows } => {
+                    anyhow::bail!("{rows} rows are recorded as registered elsewhere ({place} among them)")
+                }
+            }
+        }
     };
     store.set_upload_run(upload.id, run.id)?;
     Ok((run, resumed))
-}
-
-/// Records the file's rows as a new run, in one transaction, as `run` does.
-fn import(
-    ctx: &Context,
-    store: &mut Store,
-    input: &InputSettings,
-    probe: &Probe,
-    described: &str,
-    upload: i64,
-) -> anyhow::Result<RunRecord> {
-    let intake = Intake::open(input, probe)?;
-    let settings = serde_json::json!({
-        "endpoint": ctx.endpoint_scope,
-        "method": ctx.api.method.as_str(),
-        "rate": ctx.engine.rate.to_string(),
-        "concurrency": ctx.engine.concurrency.get(),
-        "date_order": input.date_order.flag(),
-        "min_age": input.min_age,
-        "upload": upload,
-        "version": env!("CARGO_PKG_VERSION"),
-    });
-    let locator = intake.locator().clone();
-    let mut import =
-        store.begin_import(described, &probe.sha256_hex(), intake.columns.headers(), &locator, &settings)?;
-    intake.scan(|row, admission, checked| {
-        let applicant = checked.customer.as_ref().map(Applicant::from);
-        let (status, duplicate_of) = match admission {
-            Admission::Valid => (RowStatus::Pending, None),
-            Admission::Invalid => (RowStatus::Invalid, None),
-            Admission::Duplicate { of_line } => (RowStatus::Duplicate, Some(of_line)),
-        };
-        let (error, codes, warnings) = (error_text(checked), codes_text(checked), warnings_text(checked));
-        let flags = cell_flags(checked);
-        let new = NewRow {
-            line: row.line,
-            status,
-            order_id: checked.order_id.as_deref(),
-            duplicate_of,
-            applicant: applicant.as_ref(),
-            error_code: &codes,
-            error: &error,
-            warnings: &warnings,
-            violations: &flags,
-        };
-        import.add(&new, row.cells.iter())?;
-        Ok(())
-    })?;
-    let id = import.finish()?;
-    store.run(id)?.context("the run just recorded is missing")
 }
 
 /// Prepares, sends and finishes one job. The store comes back unless the engine lost it.
@@ -484,17 +453,23 @@ async fn send(
             Err(e) => return (Some(store), Err(e.into())),
         };
         let watcher = Watcher::new(live.clone(), upload.id, run.rows_total, &counts);
-        let output =
-            engine::run(store, run.id, client, ctx.engine.clone(), limiter.clone(), watcher, stop.clone())
-                .await;
-        store = match output.store {
-            Some(store) => store,
-            None => match Store::open(&ctx.state) {
-                Ok(store) => store,
-                Err(e) => return (None, Err(e.into())),
-            },
+        let sent = lifecycle::send(
+            store,
+            &run,
+            client,
+            &ctx.engine,
+            limiter.clone(),
+            watcher,
+            stop.clone(),
+            &ctx.state,
+        )
+        .await;
+        let result;
+        (store, result) = match sent {
+            Ok(sent) => sent,
+            Err(e) => return (None, Err(e.into())),
         };
-        match output.result {
+        match result {
             Ok(r) => report = r,
             Err(e) => engine_error = Some(e),
         }
@@ -506,7 +481,7 @@ async fn send(
     let ctx = ctx.clone();
     let upload = upload.clone();
     let finished = tokio::task::spawn_blocking(move || {
-        let ended = finish(&ctx, &store, &upload, &run, resumed, &report, engine_error.as_ref());
+        let ended = finish(&ctx, &store, &upload, run, resumed, &report, engine_error.as_ref());
         (store, ended)
     })
     .await;
@@ -522,27 +497,18 @@ fn finish(
     ctx: &Context,
     store: &Store,
     upload: &UploadRecord,
-    run: &RunRecord,
+    run: RunRecord,
     resumed: bool,
     report: &EngineReport,
     engine_error: Option<&engine::EngineError>,
 ) -> anyhow::Result<Ended> {
-    store.requeue_in_flight(run.id)?;
-    let counts = store.counts(run.id)?;
-    let exit = match (engine_error, &report.stop) {
-        (Some(_), _) | (None, Some(StopReason::Aborted(_))) => Exit::Aborted,
-        (None, Some(StopReason::Interrupted)) => Exit::Interrupted,
-        (None, None) if counts.needing_attention() > 0 => Exit::NeedsAttention,
-        (None, None) if counts.left() > 0 => Exit::Aborted,
-        (None, None) => Exit::Success,
+    let lifecycle::Ended { exit, status, counts, run } =
+        lifecycle::end(store, run, engine_error.is_some(), report.stop.as_ref())?;
+    let state = match status {
+        RunStatus::Finished => UploadState::Finished,
+        RunStatus::Interrupted => UploadState::Interrupted,
+        RunStatus::Running | RunStatus::Aborted => UploadState::Aborted,
     };
-    let (run_status, state) = match exit {
-        Exit::Success | Exit::NeedsAttention => (RunStatus::Finished, UploadState::Finished),
-        Exit::Interrupted => (RunStatus::Interrupted, UploadState::Interrupted),
-        _ => (RunStatus::Aborted, UploadState::Aborted),
-    };
-    store.end_run(run.id, run_status, exit.code())?;
-    let run = store.run(run.id)?.unwrap_or_else(|| run.clone());
 
     let native = Format::of_upload(upload.workbook);
     let mut formats = vec![native];
@@ -568,81 +534,16 @@ fn finish(
         &ctx.state,
         ctx.endpoint_scope.clone(),
         &counts,
-        report.requests,
+        report,
         report.elapsed,
-        report.stop.as_ref(),
     );
     summary.returning_customers = returning;
-    summary.throttled = report.throttled;
-    summary.quota = report.quota.map(|q| QuotaFound::new(q.accepted_per_second, q.holding_per_second));
     summary.exit_code = exit.code();
     if let Some(e) = engine_error {
         summary.stop_reason =
             Some(format!("{e}: the results show where each row is; register again to resume"));
     }
     Ok(Ended { state, summary })
-}
-
-/// Follows the engine's progress for the pages: rows done, rate and time left, published a few
-/// times a second at most.
-struct Watcher {
-    live: Live,
-    upload: i64,
-    rows: u64,
-    counts: StatusCounts,
-    done_now: u64,
-    started: Instant,
-    last_published: Instant,
-}
-
-/// How often the pages' progress changes at most.
-const PUBLISH_EVERY: Duration = Duration::from_millis(250);
-
-impl Watcher {
-    fn new(live: Live, upload: i64, rows: u64, counts: &StatusCounts) -> Watcher {
-        // Failed and in-flight rows are sent again: until then they count as pending.
-        let mut counts = counts.clone();
-        for again in [RowStatus::Failed, RowStatus::InFlight] {
-            counts.shift(again, RowStatus::Pending, counts.get(again));
-        }
-        let now = Instant::now();
-        let watcher = Watcher { live, upload, rows, counts, done_now: 0, started: now, last_published: now };
-        watcher.publish();
-        watcher
-    }
-
-    fn publish(&self) {
-        let left = self.counts.left();
-        let secs = self.started.elapsed().as_secs_f64();
-        let rate = if secs > 0.0 { self.done_now as f64 / secs } else { 0.0 };
-        let seconds_left = (rate > 0.0).then(|| (left as f64 / rate).ceil() as u64);
-        self.live.send_replace(Some(Progress {
-            upload: self.upload,
-            rows: self.rows,
-            done: self.rows.saturating_sub(left),
-            counts: counts_map(&self.counts),
-            rows_per_second: (rate * 10.0).round() / 10.0,
-            seconds_left,
-        }));
-    }
-}
-
-impl Observer for Watcher {
-    fn record(&mut self, status: RowStatus) {
-        self.counts.shift(RowStatus::Pending, status, 1);
-        self.done_now += 1;
-    }
-
-    fn tick(&mut self) {
-        if self.last_published.elapsed() >= PUBLISH_EVERY {
-            self.last_published = Instant::now();
-            self.publish();
-        }
-    }
-
-    fn finish(&mut self) {
-        self.publish();
-    }
 }
 
 /// The rows of upload `upload`'s run per status, for its page and the API, or `None` before it

@@ -1,11 +1,16 @@
 //! Live progress of the job being sent, for the pages: the job runner publishes a snapshot a few
 //! times a second on a watch channel (only the latest matters), and each upload page that is
-//! open follows it over server-sent events. Counts only, never a value from a row.
+//! open follows it over server-sent events. Counts only, never a value from a row. The
+//! runner's side is [`Watcher`], the engine's observer for a job.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
+
+use super::report::counts_map;
+use crate::engine::Observer;
+use crate::store::{RowStatus, StatusCounts};
 
 /// Where the running job is.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -92,6 +97,64 @@ pub fn rough_duration(d: Duration) -> String {
                 format!("{} {}", plural(hours, "hour"), plural(minutes, "minute"))
             }
         }
+    }
+}
+
+/// Follows the engine's progress for the pages: rows done, rate and time left, published a few
+/// times a second at most.
+pub struct Watcher {
+    live: Live,
+    upload: i64,
+    rows: u64,
+    counts: StatusCounts,
+    done_now: u64,
+    started: Instant,
+    last_published: Instant,
+}
+
+/// How often the pages' progress changes at most.
+const PUBLISH_EVERY: Duration = Duration::from_millis(250);
+
+impl Watcher {
+    pub fn new(live: Live, upload: i64, rows: u64, counts: &StatusCounts) -> Watcher {
+        let counts = counts.to_send();
+        let now = Instant::now();
+        let watcher = Watcher { live, upload, rows, counts, done_now: 0, started: now, last_published: now };
+        watcher.publish();
+        watcher
+    }
+
+    fn publish(&self) {
+        let left = self.counts.left();
+        let secs = self.started.elapsed().as_secs_f64();
+        let rate = if secs > 0.0 { self.done_now as f64 / secs } else { 0.0 };
+        let seconds_left = (rate > 0.0).then(|| (left as f64 / rate).ceil() as u64);
+        self.live.send_replace(Some(Progress {
+            upload: self.upload,
+            rows: self.rows,
+            done: self.rows.saturating_sub(left),
+            counts: counts_map(&self.counts),
+            rows_per_second: (rate * 10.0).round() / 10.0,
+            seconds_left,
+        }));
+    }
+}
+
+impl Observer for Watcher {
+    fn record(&mut self, status: RowStatus) {
+        self.counts.shift(RowStatus::Pending, status, 1);
+        self.done_now += 1;
+    }
+
+    fn tick(&mut self) {
+        if self.last_published.elapsed() >= PUBLISH_EVERY {
+            self.last_published = Instant::now();
+            self.publish();
+        }
+    }
+
+    fn finish(&mut self) {
+        self.publish();
     }
 }
 

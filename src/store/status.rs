@@ -118,6 +118,16 @@ impl StatusCounts {
     }
 
     /// Counts `n` rows of `from` as `to` instead; `from` never goes below zero.
+    /// The counts as sending sees them: failed and in-flight rows are sent again, so until then
+    /// they count as pending.
+    pub fn to_send(&self) -> StatusCounts {
+        let mut counts = self.clone();
+        for again in [RowStatus::Failed, RowStatus::InFlight] {
+            counts.shift(again, RowStatus::Pending, counts.get(again));
+        }
+        counts
+    }
+
     pub fn shift(&mut self, from: RowStatus, to: RowStatus, n: u64) {
         let left = self.0.entry(from).or_default();
         *left = left.saturating_sub(n);

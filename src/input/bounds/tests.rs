@@ -1,5 +1,5 @@
 //! The guard's arithmetic and its messages; the formats themselves are built and refused in
-//! tests/workbook_bombs.rs, through the same public guard an upload will pass.
+//! tests/it/workbook_bombs.rs, through the same public guard an upload will pass.
 
 use super::*;
 

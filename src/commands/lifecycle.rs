@@ -1,0 +1,197 @@
+//! A run's life as `run` and the server's jobs both live it: the run of this very content
+//! resumed, or the file recorded as a new run in one transaction; the rows left sent through the
+//! engine, with the state opened again if the engine lost it; and how the run ended — its exit
+//! status and its status in the state, from one pure function (`conclude`) — recorded on the run.
+//! What each says to its user (a terminal, a page, a log) stays with the caller.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+
+use super::Exit;
+use super::intake::{Intake, RowRecord};
+use crate::api::{ApiSettings, Client};
+use crate::engine::{self, EngineError, EngineReport, EngineSettings, Limiter, Observer, Stop, StopReason};
+use crate::input::Probe;
+use crate::output::Recorded;
+use crate::settings::InputSettings;
+use crate::store::{RowStatus, RunRecord, RunStatus, StatusCounts, Store, StoreError};
+
+/// What a run records of the settings it was made with, for `status --run` and whoever reads
+/// the state later: never a secret.
+pub fn recorded_settings(
+    endpoint: &str,
+    api: &ApiSettings,
+    engine: &EngineSettings,
+    input: &InputSettings,
+) -> serde_json::Value {
+    serde_json::json!({
+        "endpoint": endpoint,
+        "method": api.method.as_str(),
+        "rate": engine.rate.to_string(),
+        "concurrency": engine.concurrency.get(),
+        "date_order": input.date_order.flag(),
+        "min_age": input.min_age,
+        "version": env!("CARGO_PKG_VERSION"),
+    })
+}
+
+/// Takes up `run` again as `described` (its file as named now): rows whose requests were in
+/// flight when it stopped go back to pending, to be sent with the order ids they went out with.
+/// Returns how many did.
+pub fn resume(store: &mut Store, run: &RunRecord, described: &str) -> Result<usize, StoreError> {
+    store.resume_run(run.id, described)?;
+    store.requeue_in_flight(run.id)
+}
+
+/// What recording a file as a new run came to.
+#[derive(Debug)]
+pub enum Imported {
+    /// The new run, and how many of its customers an earlier run sent without an answer: they
+    /// go out again with the order ids they went out with.
+    Run { run: RunRecord, sent_before: u64 },
+    /// Nothing recorded: a results file records `rows` of the file's rows to send as registered,
+    /// the first at `place`, so the state that registered them is not this one.
+    RecordedElsewhere { place: String, rows: u64 },
+}
+
+/// Checks every row and records the file as a new run, in one transaction: a file whose date
+/// order cannot be trusted (or a crash halfway) leaves no trace in the state. `recorded` is what
+/// an existing results file says was registered (empty when there is none).
+pub fn import(
+    store: &mut Store,
+    input: &InputSettings,
+    probe: &Probe,
+    described: &str,
+    settings: &serde_json::Value,
+    recorded: &Recorded,
+) -> anyhow::Result<Imported> {
+    let intake = Intake::open(input, probe)?;
+    let locator = intake.locator().clone();
+    let (mut first_recorded, mut recorded_rows) = (None, 0u64);
+    let mut import =
+        store.begin_import(described, &probe.sha256_hex(), intake.columns.headers(), &locator, settings)?;
+    intake.scan(|row, admission, checked| {
+        let record = RowRecord::new(row.line, admission, checked);
+        let status = import.add(&record.new_row(), row.cells.iter())?;
+        if let (RowStatus::Pending, Some(applicant)) = (status, &record.applicant)
+            && recorded.contains(&applicant.pancard, checked.order_id.as_deref())
+        {
+            first_recorded.get_or_insert(row.line);
+            recorded_rows += 1;
+        }
+        Ok(())
+    })?;
+    if let Some(line) = first_recorded {
+        // Dropping the import leaves no trace of this run.
+        return Ok(Imported::RecordedElsewhere { place: locator.row(line), rows: recorded_rows });
+    }
+    let sent_before = import.resent();
+    let id = import.finish()?;
+    let run = store.run(id)?.context("the run just recorded is missing")?;
+    Ok(Imported::Run { run, sent_before })
+}
+
+/// Sends `run`'s rows left through the engine. Returns the store — opened again from `state` if
+/// the engine lost it — and what the engine did, or how its machinery failed.
+#[allow(clippy::too_many_arguments)]
+pub async fn send(
+    store: Store,
+    run: &RunRecord,
+    client: Client,
+    engine: &EngineSettings,
+    limiter: Arc<Limiter>,
+    observer: impl Observer + 'static,
+    stop: Stop,
+    state: &Path,
+) -> Result<(Store, Result<EngineReport, EngineError>), StoreError> {
+    let output = engine::run(store, run.id, client, engine.clone(), limiter, observer, stop).await;
+    let store = match output.store {
+        Some(store) => store,
+        None => Store::open(state)?,
+    };
+    Ok((store, output.result))
+}
+
+/// How a run ended, as recorded.
+#[derive(Debug)]
+pub struct Ended {
+    pub exit: Exit,
+    pub status: RunStatus,
+    pub counts: StatusCounts,
+    /// The run as the state now has it.
+    pub run: RunRecord,
+}
+
+/// Ends `run`: rows whose requests were abandoned at the end of the shutdown grace go back to
+/// pending, and the run records how it ended ([`conclude`]).
+pub fn end(
+    store: &Store,
+    run: RunRecord,
+    engine_failed: bool,
+    stop: Option<&StopReason>,
+) -> Result<Ended, StoreError> {
+    store.requeue_in_flight(run.id)?;
+    let counts = store.counts(run.id)?;
+    let (exit, status) = conclude(engine_failed, stop, &counts);
+    store.end_run(run.id, status, exit.code())?;
+    let run = store.run(run.id)?.unwrap_or(run);
+    Ok(Ended { exit, status, counts, run })
+}
+
+/// How a run ended, from what stopped it and what is left: the exit status and the run's status
+/// in the state.
+pub fn conclude(engine_failed: bool, stop: Option<&StopReason>, counts: &StatusCounts) -> (Exit, RunStatus) {
+    let exit = match stop {
+        _ if engine_failed => Exit::Aborted,
+        Some(StopReason::Aborted(_)) => Exit::Aborted,
+        Some(StopReason::Interrupted) => Exit::Interrupted,
+        None if counts.needing_attention() > 0 => Exit::NeedsAttention,
+        // Rows still to send with nothing having stopped the run: the engine gave up on them.
+        None if counts.left() > 0 => Exit::Aborted,
+        None => Exit::Success,
+    };
+    let status = match exit {
+        Exit::Success | Exit::NeedsAttention => RunStatus::Finished,
+        Exit::Interrupted => RunStatus::Interrupted,
+        Exit::Usage | Exit::Aborted => RunStatus::Aborted,
+    };
+    (exit, status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counts(pairs: &[(RowStatus, u64)]) -> StatusCounts {
+        let mut counts = StatusCounts::default();
+        for (status, n) in pairs {
+            counts.add(*status, *n);
+        }
+        counts
+    }
+
+    #[test]
+    fn how_a_run_ends() {
+        let done = counts(&[(RowStatus::Registered, 5), (RowStatus::Known, 1), (RowStatus::Duplicate, 1)]);
+        let attention = counts(&[(RowStatus::Registered, 5), (RowStatus::Invalid, 1)]);
+        let left = counts(&[(RowStatus::Registered, 5), (RowStatus::Pending, 2)]);
+        let aborted = StopReason::Aborted("the credentials were refused".into());
+        for (failed, stop, counts, expected) in [
+            (false, None, &done, (Exit::Success, RunStatus::Finished)),
+            (false, None, &attention, (Exit::NeedsAttention, RunStatus::Finished)),
+            // Left to send, yet nothing stopped the run: it did not finish.
+            (false, None, &left, (Exit::Aborted, RunStatus::Aborted)),
+            (false, Some(&StopReason::Interrupted), &left, (Exit::Interrupted, RunStatus::Interrupted)),
+            // Interrupted at the very end is still interrupted: running again is what to do.
+            (false, Some(&StopReason::Interrupted), &done, (Exit::Interrupted, RunStatus::Interrupted)),
+            (false, Some(&aborted), &attention, (Exit::Aborted, RunStatus::Aborted)),
+            // The machinery failing outweighs any stop and any count.
+            (true, Some(&StopReason::Interrupted), &done, (Exit::Aborted, RunStatus::Aborted)),
+            (true, None, &done, (Exit::Aborted, RunStatus::Aborted)),
+        ] {
+            assert_eq!(conclude(failed, stop, counts), expected, "{failed} {stop:?} {counts:?}");
+        }
+    }
+}
