@@ -20,7 +20,7 @@ pub use access::{tokens_text, users_text};
 pub use atomic::{AtomicFile, CsvFile, OutputError, safe_cell};
 pub use errors::ErrorsFile;
 pub use metrics::{metrics_text, write_metrics};
-pub use notices::DryRunReport;
+pub use notices::{DryRunReport, show_duration};
 pub use progress::Progress;
 pub use run::{
     QuotaFound, Recorded, ResultsFile, RunSummary, quota_text, recorded_registrations, suggested_rate,

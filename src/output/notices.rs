@@ -30,7 +30,7 @@ pub fn waiting_for_lock(state: &Path, holder: &LockOwner, wait: Duration) -> Str
     format!(
         "waiting for another run to finish with {} ({holder}); giving up after {}",
         state.display(),
-        crate::settings::show_duration(wait)
+        show_duration(wait)
     )
 }
 
@@ -177,3 +177,9 @@ pub const STOPPED_AT_ONCE: &str = "stopped at once; the state is consistent, but
 /// A signal before sending began: nothing was sent, so the process leaves at once.
 pub const STOPPED_BEFORE_SENDING: &str =
     "stopped before anything was sent: run the same command again to start";
+
+/// A duration as `--help` and messages show it, and as `settings::parse_duration` reads it back:
+/// `30s`, `5m`, `1h 30m` → `1h30m`.
+pub fn show_duration(duration: Duration) -> String {
+    humantime::format_duration(duration).to_string().replace(' ', "")
+}

@@ -22,9 +22,10 @@ use std::time::Duration;
 
 use chrono::NaiveDate;
 
+pub use crate::output::show_duration;
 pub use config::DEFAULT_CONFIG;
 pub use input::InputSettings;
-pub use parse::{parse_duration, parse_listen, show_duration, show_size};
+pub use parse::{parse_duration, parse_listen, show_size};
 pub use run::{RunExitPaths, RunSettings};
 pub use sandbox::SandboxSettings;
 pub use serve::{

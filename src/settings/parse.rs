@@ -76,12 +76,6 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     Duration::try_from_secs_f64(total).ok()
 }
 
-/// A duration as `--help` and messages show it, and as [`parse_duration`] reads it back: `30s`,
-/// `5m`, `1h 30m` → `1h30m`.
-pub fn show_duration(duration: Duration) -> String {
-    humantime::format_duration(duration).to_string().replace(' ', "")
-}
-
 /// `IP:PORT`, `[IPv6]:PORT`, `localhost:PORT` or a bare `PORT` (on 127.0.0.1). No name lookup:
 /// settings open no sockets.
 pub fn parse_listen(text: &str) -> Option<SocketAddr> {
