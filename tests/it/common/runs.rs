@@ -11,6 +11,10 @@ use cibil_bulk::sandbox::{SANDBOX_COMPANY_CODE, SANDBOX_REGISTRATION_ID, Sandbox
 
 use super::{HEADER, TODAY, customer};
 
+/// How long a command of a test may take before the test fails rather than wait for ever: far
+/// beyond what any of them takes.
+const RUN_DEADLINE: Duration = Duration::from_secs(90);
+
 /// A sandbox on its own runtime, for tests that run the binary synchronously.
 pub struct Server {
     runtime: tokio::runtime::Runtime,
@@ -116,14 +120,23 @@ impl Work {
     }
 
     pub fn run(&self, file: &str, extra: &[&str]) -> Output {
+        self.run_within(file, extra, RUN_DEADLINE)
+    }
+
+    /// `run FILE` given `limit` to finish: more than [`RUN_DEADLINE`] for a long file.
+    pub fn run_within(&self, file: &str, extra: &[&str], limit: Duration) -> Output {
         let args = self.run_args(file, extra);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        self.output(&args)
+        self.output_within(&args, limit)
     }
 
     pub fn output(&self, args: &[&str]) -> Output {
+        self.output_within(args, RUN_DEADLINE)
+    }
+
+    fn output_within(&self, args: &[&str], limit: Duration) -> Output {
         let mut child = self.command(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(90);
+        let deadline = Instant::now() + limit;
         while child.try_wait().unwrap().is_none() {
             assert!(Instant::now() < deadline, "cibil-bulk {args:?} did not finish");
             std::thread::sleep(Duration::from_millis(20));
