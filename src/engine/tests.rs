@@ -42,18 +42,7 @@ fn state_with(dir: &std::path::Path, pans: &[&str]) -> (Store, i64) {
     let mut import =
         store.begin_import("in.csv", "aa", &[], &Locator::Lines, &serde_json::json!({})).unwrap();
     for (i, a) in applicants.iter().enumerate() {
-        let row = NewRow {
-            line: i as u64 + 2,
-            status: RowStatus::Pending,
-            order_id: Some(&a.order_id),
-            duplicate_of: None,
-            applicant: Some(a),
-            error_code: "",
-            error: "",
-            warnings: "",
-            violations: &[],
-        };
-        import.add(&row, std::iter::empty()).unwrap();
+        import.add(&NewRow::valid(i as u64 + 2, a), std::iter::empty()).unwrap();
     }
     let run = import.finish().unwrap();
     (store, run)

@@ -32,6 +32,25 @@ pub struct NewRow<'a> {
     pub violations: &'a [(usize, String)],
 }
 
+#[cfg(test)]
+impl<'a> NewRow<'a> {
+    /// A valid row of `applicant` at `line`, under the applicant's order id: for tests elsewhere
+    /// in the crate.
+    pub(crate) fn valid(line: u64, applicant: &'a Applicant) -> NewRow<'a> {
+        NewRow {
+            line,
+            status: RowStatus::Pending,
+            order_id: Some(&applicant.order_id),
+            duplicate_of: None,
+            applicant: Some(applicant),
+            error_code: "",
+            error: "",
+            warnings: "",
+            violations: &[],
+        }
+    }
+}
+
 /// Writes the rows of a new run. Dropped without [`Import::finish`], it leaves no trace.
 #[derive(Debug)]
 pub struct Import<'s> {

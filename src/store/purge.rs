@@ -67,17 +67,7 @@ mod tests {
         let path = dir.path().join("s.db");
         let mut store = Store::open(&path).unwrap();
         let a = Applicant::sample("ORD-2", "ABCPK1234F");
-        let row = NewRow {
-            line: 2,
-            status: RowStatus::Pending,
-            order_id: Some("ORD-2"),
-            duplicate_of: None,
-            applicant: Some(&a),
-            error_code: "",
-            error: "",
-            warnings: "",
-            violations: &[],
-        };
+        let row = NewRow::valid(2, &a);
         let mut import = store
             .begin_import("in.csv", "aa", &["pan".into()], &Locator::Lines, &serde_json::json!({}))
             .unwrap();

@@ -12,37 +12,28 @@ fn applicant(line: u64, pan: &str) -> Applicant {
     Applicant::sample(&format!("ORD-{line}"), pan)
 }
 
-fn valid<'a>(line: u64, a: &'a Applicant) -> NewRow<'a> {
-    NewRow {
-        line,
-        status: RowStatus::Pending,
-        order_id: Some(&a.order_id),
-        duplicate_of: None,
-        applicant: Some(a),
-        error_code: "",
-        error: "",
-        warnings: "",
-        violations: &[],
-    }
-}
-
 /// A run of three rows: valid (2), invalid (3), duplicate of 2 (4).
 fn import(store: &mut Store, sha: &str) -> i64 {
     let a = applicant(2, "ABCPK1234F");
     let mut import = store
         .begin_import("in.csv", sha, &["pan".into(), "name".into()], &Locator::Lines, &serde_json::json!({}))
         .unwrap();
-    assert_eq!(import.add(&valid(2, &a), ["ABCPK1234F", "Ravi"]).unwrap(), RowStatus::Pending);
+    assert_eq!(import.add(&NewRow::valid(2, &a), ["ABCPK1234F", "Ravi"]).unwrap(), RowStatus::Pending);
     let invalid = NewRow {
         status: RowStatus::Invalid,
         applicant: None,
         order_id: None,
         error_code: "pan.format",
         error: "bad PAN",
-        ..valid(3, &a)
+        ..NewRow::valid(3, &a)
     };
     import.add(&invalid, ["FRS23456", "=cmd"]).unwrap();
-    let dup = NewRow { status: RowStatus::Duplicate, duplicate_of: Some(2), applicant: None, ..valid(4, &a) };
+    let dup = NewRow {
+        status: RowStatus::Duplicate,
+        duplicate_of: Some(2),
+        applicant: None,
+        ..NewRow::valid(4, &a)
+    };
     import.add(&dup, ["abcpk1234f", "Ravi"]).unwrap();
     import.finish().unwrap()
 }
@@ -101,7 +92,7 @@ fn an_unfinished_import_leaves_nothing() {
         let a = applicant(2, "ABCPK1234F");
         let mut import =
             store.begin_import("in.csv", "aa", &[], &Locator::Lines, &serde_json::json!({})).unwrap();
-        import.add(&valid(2, &a), ["x"]).unwrap();
+        import.add(&NewRow::valid(2, &a), ["x"]).unwrap();
     }
     assert!(store.find_run("aa").unwrap().is_none());
     assert!(store.runs().unwrap().is_empty());
@@ -143,7 +134,7 @@ fn claim_send_record_and_the_ledger() {
     let a = applicant(7, "ABCPK1234F");
     let mut import =
         store.begin_import("other.csv", "bb", &[], &Locator::Lines, &serde_json::json!({})).unwrap();
-    assert_eq!(import.add(&valid(7, &a), ["x"]).unwrap(), RowStatus::Known);
+    assert_eq!(import.add(&NewRow::valid(7, &a), ["x"]).unwrap(), RowStatus::Known);
     let other = import.finish().unwrap();
     assert_eq!(results(&store, other)[0].cibil_id.as_deref(), Some("9362678"));
 }
@@ -176,8 +167,8 @@ fn one_commit_holds_outcomes_and_claims_or_neither() {
     let (a, b) = (applicant(2, "ABCPK1234F"), applicant(3, "XYZPK9999Z"));
     let mut import =
         store.begin_import("in.csv", "aa", &[], &Locator::Lines, &serde_json::json!({})).unwrap();
-    import.add(&valid(2, &a), ["a"]).unwrap();
-    import.add(&valid(3, &b), ["b"]).unwrap();
+    import.add(&NewRow::valid(2, &a), ["a"]).unwrap();
+    import.add(&NewRow::valid(3, &b), ["b"]).unwrap();
     let run = import.finish().unwrap();
     let (key_a, key_b) = (store.pan_key("ABCPK1234F"), store.pan_key("XYZPK9999Z"));
     store.claim(run, &[(2, key_a)]).unwrap();
@@ -447,7 +438,7 @@ fn run_of(store: &mut Store, sha: &str, pan: &str, order_id: Option<&str>) -> (i
     let mut a = applicant(2, pan);
     a.order_id = order_id.unwrap_or_default().to_owned();
     let mut import = store.begin_import("in.csv", sha, &[], &Locator::Lines, &serde_json::json!({})).unwrap();
-    import.add(&NewRow { order_id, ..valid(2, &a) }, ["x"]).unwrap();
+    import.add(&NewRow { order_id, ..NewRow::valid(2, &a) }, ["x"]).unwrap();
     let run = import.finish().unwrap();
     let order_id = results(store, run)[0].order_id.clone().unwrap();
     (run, order_id)
@@ -479,7 +470,7 @@ fn a_customer_keeps_one_order_id_until_the_vendor_answers() {
     a.order_id = "ORD-FILE".into();
     let mut import =
         store.begin_import("in.csv", "dd", &[], &Locator::Lines, &serde_json::json!({})).unwrap();
-    import.add(&NewRow { order_id: Some("ORD-FILE"), ..valid(2, &a) }, ["x"]).unwrap();
+    import.add(&NewRow { order_id: Some("ORD-FILE"), ..NewRow::valid(2, &a) }, ["x"]).unwrap();
     assert_eq!(import.resent(), 1);
     let edited = import.finish().unwrap();
     let row = &results(&store, edited)[0];

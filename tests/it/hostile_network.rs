@@ -67,10 +67,58 @@ async fn read_request<S: tokio::io::AsyncRead + Unpin>(stream: &mut S) -> Vec<u8
 /// Answers one request with `head` (status line and headers, without the blank line) and `body`.
 async fn answer(mut stream: TcpStream, head: &str, body: &[u8]) {
     read_request(&mut stream).await;
+    reply(stream, head, body).await;
+}
+
+/// Writes `head` (a status line and headers) and `body` as the whole answer, then closes.
+async fn reply(mut stream: TcpStream, head: &str, body: &[u8]) {
     let head = format!("{head}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
     let _ = stream.write_all(head.as_bytes()).await;
     let _ = stream.write_all(body).await;
     let _ = stream.shutdown().await;
+}
+
+/// When each request arrived at a [`refusing_first`] vendor, and the order id it carried.
+type Arrivals = Arc<std::sync::Mutex<Vec<(Instant, String)>>>;
+
+/// A vendor that answers its first `refusals` requests with `head` and no body, and registers
+/// every later one; returns its endpoint and the arrivals it records.
+fn refusing_first(
+    runtime: &tokio::runtime::Runtime,
+    refusals: usize,
+    head: &'static str,
+) -> (String, Arrivals) {
+    let arrivals = Arrivals::default();
+    let seen = arrivals.clone();
+    let (addr, _) = runtime.block_on(serve(move |mut stream| {
+        let seen = seen.clone();
+        async move {
+            let request = String::from_utf8_lossy(&read_request(&mut stream).await).into_owned();
+            let order_id = request.split("\"order_id\":\"").nth(1).and_then(|r| r.split('"').next());
+            let refused = {
+                let mut seen = seen.lock().unwrap();
+                seen.push((Instant::now(), order_id.unwrap_or_default().to_owned()));
+                seen.len() <= refusals
+            };
+            if refused {
+                reply(stream, head, b"").await;
+            } else {
+                reply(stream, "HTTP/1.1 200 OK\r\nContent-Type: application/json", SUCCESS.as_bytes()).await;
+            }
+        }
+    }));
+    (format!("http://{addr}/registeration"), arrivals)
+}
+
+/// `cibil-bulk run` of `file` (as `in.csv`) against `endpoint`, with `flags`.
+fn run_file(endpoint: &str, file: String, flags: &[&str]) -> crate::common::Run {
+    crate::common::Test::new()
+        .file("in.csv", file)
+        .env("AOPAY_REGISTRATION_ID", "AOP-554")
+        .env("AOPAY_COMPANY_CODE", "CMP1045")
+        .args(["run", "in.csv", "--endpoint", endpoint])
+        .args(flags)
+        .run()
 }
 
 fn settings(endpoint: &str, timeout: Duration) -> ApiSettings {
@@ -365,26 +413,11 @@ fn what_a_hostile_vendor_says_reaches_no_file_and_no_terminal_as_sent() {
             .ok()
             .and_then(|v| v["pancard"].as_str().map(str::to_owned))
             .unwrap_or_default();
-        let answer = hostile_answer(&pan);
-        let head = format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", answer.len());
-        let _ = stream.write_all(head.as_bytes()).await;
-        let _ = stream.write_all(answer.as_bytes()).await;
-        let _ = stream.shutdown().await;
+        reply(stream, "HTTP/1.1 200 OK\r\nContent-Type: application/json", hostile_answer(&pan).as_bytes())
+            .await;
     }));
     let endpoint = format!("http://{addr}/registeration");
-    let file = format!(
-        "{}\n{}\n{}\n{}\n",
-        crate::common::HEADER,
-        crate::common::customer(1),
-        crate::common::customer(2),
-        crate::common::customer(3)
-    );
-    let run = crate::common::Test::new()
-        .file("in.csv", file)
-        .env("AOPAY_REGISTRATION_ID", "AOP-554")
-        .env("AOPAY_COMPANY_CODE", "CMP1045")
-        .args(["run", "in.csv", "--endpoint", &endpoint, "--summary", "s.json", "-vv"])
-        .run();
+    let run = run_file(&endpoint, crate::common::runs::customers(1, 3), &["--summary", "s.json", "-vv"]);
     run.code(1);
 
     let results = run.csv("in.results.csv");
@@ -423,31 +456,18 @@ fn what_a_hostile_vendor_says_reaches_no_file_and_no_terminal_as_sent() {
 #[test]
 fn a_retry_after_of_a_year_is_capped_and_said_once() {
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
-    let answered = Arc::new(AtomicU64::new(0));
-    let count = answered.clone();
-    let (addr, _) = runtime.block_on(serve(move |stream| {
-        let refused = count.fetch_add(1, Ordering::SeqCst) < 3;
-        async move {
-            if refused {
-                answer(stream, "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 31536000", b"").await;
-            } else {
-                answer(stream, "HTTP/1.1 200 OK\r\nContent-Type: application/json", SUCCESS.as_bytes()).await;
-            }
-        }
-    }));
-    let endpoint = format!("http://{addr}/registeration");
-    let file = format!("{}\n{}\n", crate::common::HEADER, crate::common::customer(1));
-    let run = crate::common::Test::new()
-        .file("in.csv", file)
-        .env("AOPAY_REGISTRATION_ID", "AOP-554")
-        .env("AOPAY_COMPANY_CODE", "CMP1045")
-        .args(["run", "in.csv", "--endpoint", &endpoint, "--max-retry-after", "1s", "--rate-mode", "fixed"])
-        .run();
+    let (endpoint, arrivals) =
+        refusing_first(&runtime, 3, "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 31536000");
+    let run = run_file(
+        &endpoint,
+        crate::common::runs::customers(1, 1),
+        &["--max-retry-after", "1s", "--rate-mode", "fixed"],
+    );
     run.code(0).stderr_contains("asked to wait longer than --max-retry-after allows");
     assert!(run.stderr.contains("asked_secs=31536000"), "{}", run.stderr);
     assert_eq!(run.stderr.matches("longer than --max-retry-after").count(), 1, "{}", run.stderr);
     assert_eq!(run.csv("in.results.csv").column("status"), ["registered"]);
-    assert_eq!(answered.load(Ordering::SeqCst), 4, "three refusals, then the registration");
+    assert_eq!(arrivals.lock().unwrap().len(), 4, "three refusals, then the registration");
 }
 
 /// A 429 with `Retry-After` pauses every request, those already waiting for their turn at the
@@ -457,49 +477,19 @@ fn a_retry_after_of_a_year_is_capped_and_said_once() {
 #[test]
 fn a_429_holds_every_request_for_its_retry_after_even_those_already_waiting() {
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
-    let arrivals = Arc::new(std::sync::Mutex::new(Vec::<Instant>::new()));
-    let seen = arrivals.clone();
-    let (addr, _) = runtime.block_on(serve(move |mut stream| {
-        let seen = seen.clone();
-        async move {
-            read_request(&mut stream).await;
-            let first = {
-                let mut seen = seen.lock().unwrap();
-                seen.push(Instant::now());
-                seen.len() == 1
-            };
-            let (head, body) = if first {
-                ("HTTP/1.1 429 Too Many Requests\r\nRetry-After: 3", &b""[..])
-            } else {
-                ("HTTP/1.1 200 OK\r\nContent-Type: application/json", SUCCESS.as_bytes())
-            };
-            let head = format!("{head}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
-            let _ = stream.write_all(head.as_bytes()).await;
-            let _ = stream.write_all(body).await;
-            let _ = stream.shutdown().await;
-        }
-    }));
-    let endpoint = format!("http://{addr}/registeration");
-    let mut file = format!("{}\n", crate::common::HEADER);
-    for i in 0..8 {
-        file.push_str(&crate::common::customer(i));
-        file.push('\n');
-    }
-    let run = crate::common::Test::new()
-        .file("in.csv", file)
-        .env("AOPAY_REGISTRATION_ID", "AOP-554")
-        .env("AOPAY_COMPANY_CODE", "CMP1045")
-        .args(["run", "in.csv", "--endpoint", &endpoint, "--rate", "4/s", "--concurrency", "4"])
-        .run();
+    let (endpoint, arrivals) =
+        refusing_first(&runtime, 1, "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 3");
+    let run =
+        run_file(&endpoint, crate::common::runs::customers(0, 8), &["--rate", "4/s", "--concurrency", "4"]);
     run.code(0);
     let arrivals = arrivals.lock().unwrap().clone();
     assert_eq!(arrivals.len(), 9, "8 rows, one of them sent twice");
-    let refused = arrivals[0];
+    let refused = arrivals[0].0;
     // Allow for requests already on their way when the 429 left the server (none here: the
     // others were waiting for their slots, 250 ms apart), and for the clock of the process.
     let during: Vec<Duration> = arrivals[1..]
         .iter()
-        .map(|a| a.duration_since(refused))
+        .map(|(a, _)| a.duration_since(refused))
         .filter(|d| *d > Duration::from_millis(100) && *d < Duration::from_millis(2900))
         .collect();
     assert!(during.is_empty(), "requests arrived during the 3 s pause, this long after the 429: {during:?}");
@@ -511,41 +501,10 @@ fn a_429_holds_every_request_for_its_retry_after_even_those_already_waiting() {
 #[test]
 fn a_row_waiting_to_be_retried_leaves_its_worker_to_the_next_row() {
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
-    let arrivals = Arc::new(std::sync::Mutex::new(Vec::<(Instant, String)>::new()));
-    let seen = arrivals.clone();
-    let (addr, _) = runtime.block_on(serve(move |mut stream| {
-        let seen = seen.clone();
-        async move {
-            let request = String::from_utf8_lossy(&read_request(&mut stream).await).into_owned();
-            let order_id = request.split("\"order_id\":\"").nth(1).and_then(|r| r.split('"').next());
-            let first = {
-                let mut seen = seen.lock().unwrap();
-                seen.push((Instant::now(), order_id.unwrap_or_default().to_owned()));
-                seen.len() == 1
-            };
-            let (head, body) = if first {
-                ("HTTP/1.1 503 Service Unavailable\r\nRetry-After: 3", &b""[..])
-            } else {
-                ("HTTP/1.1 200 OK\r\nContent-Type: application/json", SUCCESS.as_bytes())
-            };
-            let head = format!("{head}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
-            let _ = stream.write_all(head.as_bytes()).await;
-            let _ = stream.write_all(body).await;
-            let _ = stream.shutdown().await;
-        }
-    }));
-    let endpoint = format!("http://{addr}/registeration");
-    let mut file = format!("{}\n", crate::common::HEADER);
-    for i in 0..3 {
-        file.push_str(&crate::common::customer(i));
-        file.push('\n');
-    }
-    let run = crate::common::Test::new()
-        .file("in.csv", file)
-        .env("AOPAY_REGISTRATION_ID", "AOP-554")
-        .env("AOPAY_COMPANY_CODE", "CMP1045")
-        .args(["run", "in.csv", "--endpoint", &endpoint, "--rate", "100/s", "--concurrency", "1"])
-        .run();
+    let (endpoint, arrivals) =
+        refusing_first(&runtime, 1, "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 3");
+    let run =
+        run_file(&endpoint, crate::common::runs::customers(0, 3), &["--rate", "100/s", "--concurrency", "1"]);
     run.code(0);
     let arrivals = arrivals.lock().unwrap().clone();
     let (refused_at, refused) = arrivals[0].clone();
