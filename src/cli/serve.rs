@@ -20,7 +20,7 @@ pub struct ServeArgs {
     /// A larger upload is refused with 413.
     ///
     /// Example: --max-upload 20MB
-    #[arg(long, env = "CIBIL_BULK_MAX_UPLOAD", value_name = "SIZE", default_value = "50MB")]
+    #[arg(long, env = "CIBIL_BULK_MAX_UPLOAD", value_name = "SIZE", default_value_t = crate::settings::show_size(crate::settings::DEFAULT_MAX_UPLOAD))]
     pub max_upload: String,
 
     #[command(flatten)]

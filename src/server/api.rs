@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use super::files::Kind;
 use super::report::counts_map;
 use super::session::Machine;
-use super::{App, Failure, uploads};
+use super::{App, Failure, jobs, uploads};
 use crate::store::{StatusCounts, UploadRecord};
 
 /// A failure, as the API says it.
@@ -105,28 +105,17 @@ pub async fn show(
 /// with `state` the upload's state (not the path of the state database, a server's detail) and
 /// `files` the URLs of its downloads.
 pub fn summary(app: &App, upload: &UploadRecord, counts: &StatusCounts) -> Value {
+    // A job's summary has every key (an aborted one's included); an upload whose job has not
+    // ended, or ended before the server kept aborted jobs' summaries (`{}`), has the keys of a
+    // summary before the job, with no exit status yet.
     let ended = (!upload.state.is_active())
         .then(|| upload.summary.as_deref().and_then(|s| serde_json::from_str::<Value>(s).ok()))
         .flatten()
-        .filter(|v| v.get("run_id").is_some());
+        .filter(|v| v.get("exit_code").is_some());
     let mut value = ended.unwrap_or_else(|| {
-        json!({
-            "command": "run",
-            "file": upload.file_name,
-            "sha256": upload.sha256,
-            "run_id": upload.run_id,
-            "resumed": false,
-            "endpoint": app.ctx.endpoint_scope,
-            "dry_run": false,
-            "rows": upload.rows,
-            "returning_customers": 0,
-            "requests": 0,
-            "duration_seconds": 0.0,
-            "requests_per_second": 0.0,
-            "stopped": null,
-            "stop_reason": upload.stop_reason,
-            "exit_code": null,
-        })
+        let mut before = serde_json::to_value(jobs::before_job(&app.ctx, upload)).unwrap_or_default();
+        before["exit_code"] = Value::Null;
+        before
     });
     let mut files = serde_json::Map::new();
     files.insert("errors".into(), json!(format!("/api/uploads/{}/errors", upload.id)));

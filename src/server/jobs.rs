@@ -313,8 +313,7 @@ async fn run_job(
     let (store, outcome) = send(ctx, store, upload, live, stop, limiter).await;
     watcher.abort();
     let (store, ended) = match (store, outcome) {
-        (Some(store), Ok(ended)) => (store, Ok(ended)),
-        (Some(store), Err(e)) => (store, Err(e)),
+        (Some(store), outcome) => (store, outcome),
         (None, outcome) => match Store::open(&ctx.state) {
             Ok(store) => (store, outcome),
             Err(e) => {
@@ -325,7 +324,8 @@ async fn run_job(
     };
     let (state, summary, reason) = match ended {
         Ok(Ended { state, mut summary }) => {
-            summary.duration_seconds = (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
+            // The whole job's time, checking and writing included, as `run` counts it.
+            summary.set_duration(started.elapsed());
             write_job_metrics(ctx, upload, &summary);
             let reason = summary.stop_reason.clone();
             (state, to_json(&summary), reason)
@@ -335,13 +335,12 @@ async fn run_job(
             let reason = format!(
                 "the server could not go on: {e:#}. Rows registered are recorded; register again to resume"
             );
-            let mut summary =
-                RunSummary::before_run(Path::new(&upload.file_name), &ctx.state, ctx.endpoint_scope.clone());
+            let mut summary = before_job(ctx, upload);
             summary.set_duration(started.elapsed());
             summary.set_stop(Some(&StopReason::Aborted(reason.clone())));
             summary.exit_code = Exit::Aborted.code();
             write_job_metrics(ctx, upload, &summary);
-            (UploadState::Aborted, "{}".to_owned(), Some(reason))
+            (UploadState::Aborted, to_json(&summary), Some(reason))
         }
     };
     match store.end_job(upload.id, state, &summary, reason.as_deref()) {
@@ -349,6 +348,16 @@ async fn run_job(
         Err(e) => tracing::error!(upload = upload.id, "cannot record how the job ended: {e}"),
     }
     Some(store)
+}
+
+/// The summary of `upload` before its job has ended: nothing sent, no exit status yet.
+pub fn before_job(ctx: &Context, upload: &UploadRecord) -> RunSummary {
+    let mut summary =
+        RunSummary::before_run(Path::new(&upload.file_name), &ctx.state, ctx.endpoint_scope.clone());
+    summary.sha256 = Some(upload.sha256.clone());
+    summary.run_id = upload.run_id;
+    summary.stop_reason.clone_from(&upload.stop_reason);
+    summary
 }
 
 /// `--metrics-file`, after a job: a failure to write it is logged, and serving goes on.

@@ -68,9 +68,14 @@ pub fn set_cookie(name: &str, value: &str, path: &str, seconds: i64, secure: boo
     HeaderValue::from_str(&built.to_string()).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-/// Where to go after signing in: a path on this site, never another site.
+/// Where to go after signing in: a path on this site, never another site. Browsers drop tabs and
+/// line breaks from a URL and read `\\` as `/`, so `/\t/evil.example` would be `//evil.example`:
+/// a path holding any of them, or any other control or space character, is not taken.
 pub fn local_path(next: &str) -> &str {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') { next } else { "/" }
+    let local = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.chars().any(|c| c == '\\' || c.is_control() || c.is_whitespace());
+    if local { next } else { "/" }
 }
 
 impl FromRequestParts<App> for Person {
@@ -172,7 +177,17 @@ mod tests {
     #[test]
     fn after_signing_in_only_this_site() {
         assert_eq!(local_path("/uploads/3"), "/uploads/3");
-        for other in ["//evil.example/x", "https://evil.example", "/\\evil.example", "uploads"] {
+        for other in [
+            "//evil.example/x",
+            "https://evil.example",
+            "/\\evil.example",
+            "uploads",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r//evil.example",
+            " //evil.example",
+            "/ /evil.example",
+        ] {
             assert_eq!(local_path(other), "/", "{other}");
         }
     }

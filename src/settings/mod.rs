@@ -30,7 +30,7 @@ pub use run::{RunExitPaths, RunSettings};
 pub use sandbox::SandboxSettings;
 pub use serve::{
     DEFAULT_MAX_UPLOAD, DEFAULT_SERVE_LISTEN, SESSION_LIFETIME, ServeSettings, TokenAction, TokensSettings,
-    UserAction, UsersSettings, parse_size,
+    UserAction, UsersSettings,
 };
 
 use crate::cli::{Cli, Command, Given, LogFormatArg, Sources, StateArgs};

@@ -162,7 +162,9 @@ pub(super) fn parse_size(text: &str) -> Option<u64> {
 
 /// A size as `--help` shows it, and as [`parse_size`] reads it back: `256MiB`.
 pub fn show_size(bytes: u64) -> String {
-    for (unit, scale) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
+    let units =
+        [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10), ("GB", 1_000_000_000), ("MB", 1_000_000)];
+    for (unit, scale) in units {
         if bytes >= scale && bytes.is_multiple_of(scale) {
             return format!("{}{unit}", bytes / scale);
         }

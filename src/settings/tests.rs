@@ -470,6 +470,27 @@ fn workbook_limits_are_raised_by_rows_and_size() {
 }
 
 #[test]
+fn sizes_as_people_write_them() {
+    for (text, bytes) in [
+        ("50MB", 50_000_000),
+        ("50mb", 50_000_000),
+        ("500kB", 500_000),
+        ("1.5MB", 1_500_000),
+        ("2MiB", 2 * 1024 * 1024),
+        ("1GiB", 1 << 30),
+        ("1048576", 1_048_576),
+        (" 20 MB ", 20_000_000),
+    ] {
+        assert_eq!(parse::parse_size(text), Some(bytes), "{text}");
+        assert_eq!(parse::parse_size(&show_size(bytes)), Some(bytes), "{text} shown as {}", show_size(bytes));
+    }
+    for text in ["", "MB", "-1MB", "5 TB", "1000", "99999999999999999999GB"] {
+        assert_eq!(parse::parse_size(text), None, "{text}");
+    }
+    assert_eq!(show_size(50_000_000), "50MB");
+}
+
+#[test]
 fn an_endpoint_with_credentials_in_it_is_refused_without_repeating_them() {
     for (args, config) in [
         (&["--endpoint", "https://merchant:s3cr3t@api.example.in/reg"][..], None),

@@ -411,6 +411,29 @@ async fn registering_sends_the_valid_rows_and_the_results_come_back() {
     .await;
 }
 
+/// A job the server cannot go on with ends `aborted`, and the API says so as `run --summary`
+/// would: exit status 3, what stopped it and why; nothing is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aborted_job_says_so_with_its_exit_status() {
+    within_a_minute(async {
+        let served = Served::start(&[]).await;
+        let (_, created) = served.upload("in.csv", customers(0, 5)).await;
+        let id = created["id"].as_u64().unwrap();
+        // The upload changes on the server's disk between its check and its job.
+        std::fs::write(served.dir.path().join(format!("cibil-bulk.uploads/{id}.upload")), customers(10, 5))
+            .unwrap();
+        assert_eq!(served.register(id).await.0, StatusCode::ACCEPTED);
+        let summary = served.wait_for(id, "aborted").await;
+        assert_eq!(summary["exit_code"], 3, "{summary}");
+        assert_eq!(summary["stopped"], "aborted", "{summary}");
+        let reason = summary["stop_reason"].as_str().unwrap_or_default();
+        assert!(reason.contains("changed on the server's disk"), "{summary}");
+        assert!(summary["sha256"].is_string(), "{summary}");
+        assert_eq!(served.stats().requests, 0);
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_uploads_sharing_customers_send_each_customer_once() {
     within_a_minute(async {
