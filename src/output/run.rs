@@ -412,7 +412,7 @@ pub fn quota_text(throttled: u64, quota: Option<&QuotaFound>) -> Option<String> 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Recorded {
     pub order_ids: HashSet<String>,
-    /// Every cell of a registered row shaped like a PAN, upper-cased, spaces and hyphens removed.
+    /// Every cell of a registered row shaped like a PAN, read as validation reads one.
     pub pans: HashSet<String>,
 }
 
@@ -452,11 +452,7 @@ fn registered_in(mut rows: impl Iterator<Item = Vec<String>>) -> Recorded {
             recorded.order_ids.insert(id);
         }
         for cell in &row {
-            let pan: String = clean(cell)
-                .chars()
-                .filter(|c| !matches!(c, ' ' | '-'))
-                .map(|c| c.to_ascii_uppercase())
-                .collect();
+            let pan = crate::validate::normalise_pan(&clean(cell));
             if looks_like_pan(&pan) {
                 recorded.pans.insert(pan);
             }
@@ -525,11 +521,13 @@ mod tests {
         // The PANs of registered rows, whatever column holds them and however they are written.
         std::fs::write(
             &path,
-            "line,order_id,status,PAN No\n2,CB1,registered,abcpk 1234f\n3,CB2,failed,ABCPK1235F\n",
+            "line,order_id,status,PAN No\n2,CB1,registered,abcpk 1234f\n3,CB2,failed,ABCPK1235F\n\
+             4,CB4,known,ABCPK\u{a0}1236F\n",
         )
         .unwrap();
         let found = recorded_registrations(&path);
-        assert_eq!(found.pans, HashSet::from(["ABCPK1234F".to_owned()]));
+        // Read as validation reads a PAN: a spreadsheet's no-break space is no part of it.
+        assert_eq!(found.pans, HashSet::from(["ABCPK1234F".to_owned(), "ABCPK1236F".to_owned()]));
         assert!(found.contains("ABCPK1234F", None) && !found.contains("ABCPK1235F", Some("CB9")));
     }
 }

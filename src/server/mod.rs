@@ -250,10 +250,13 @@ impl Server {
         let state = settings.state.clone();
         let opened = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
             let mut runner = Store::open(&state)?;
+            if let Some(was) = runner.tightened_from() {
+                tracing::warn!("{}", crate::output::notices::state_tightened(&state, was));
+            }
             let lock = runner.acquire_lock(DEFAULT_LOCK_WAIT, |_| {})?;
             runner.bind_endpoint(&endpoint_scope)?;
             let resumed = runner.requeue_stopped_jobs()?;
-            let web = Store::open(&state)?;
+            let web = Store::open_another(&state)?;
             Ok((runner, web, lock, resumed, endpoint_scope))
         })
         .await

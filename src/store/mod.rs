@@ -114,6 +114,12 @@ impl Store {
         Store::open_with(path, |conn| check_structure(conn, path))
     }
 
+    /// Another connection to a state this process has opened (and checked) already: the check is
+    /// not made twice.
+    pub fn open_another(path: &Path) -> Result<Store, StoreError> {
+        Store::open_with(path, |_| Ok(()))
+    }
+
     /// Opens the state database as [`Store::open`] does, with its structure checked on a
     /// connection of its own while the caller goes on: the check reads the whole file (seconds
     /// for a million rows), and so does rewriting the results of a finished run, so the two

@@ -452,7 +452,7 @@ fn a_customer_keeps_one_order_id_until_the_vendor_answers() {
 
     // Made from the customer, not the file: two files, one id; no PAN in it.
     let (first, made) = run_of(&mut store, "aa", "ABCPK1234F", None);
-    let (_, again) = run_of(&mut store, "bb", "ABCPK1234F", None);
+    let (second, again) = run_of(&mut store, "bb", "ABCPK1234F", None);
     assert_eq!(made, again);
     assert!(made.starts_with("CB") && made.len() == 18 && !made.contains("1234"), "{made}");
     let (_, other) = run_of(&mut store, "cc", "ABCPK1235F", None);
@@ -494,6 +494,9 @@ fn a_customer_keeps_one_order_id_until_the_vendor_answers() {
     store.record(late, &[RowResult::Rejected { line: 2, attempts: 1, rejection }]).unwrap();
     let (_, after_refusal) = run_of(&mut store, "ff", "ABCPK1234F", None);
     assert_eq!(after_refusal, format!("{made}-1"));
+    // A row whose id was made before the refusal goes out, claimed after it, under the new one.
+    let claims = store.claim(second, &[(2, key)]).unwrap();
+    assert_eq!(claims, vec![Claim::Send { line: 2, order_id: format!("{made}-1") }]);
 
     // An answer not to be trusted (a cibil_id of the wrong shape) settles nothing: same id.
     let (run, id) = run_of(&mut store, "gg", "ABCPK1235F", None);

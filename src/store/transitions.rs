@@ -10,7 +10,7 @@ use rusqlite::{Transaction, params, params_from_iter};
 
 use rusqlite::OptionalExtension;
 
-use super::ledger::{Customer, claim_customer, customer, record_registration, settle_claim};
+use super::ledger::{Customer, claim_customer, customer, made_order_id, record_registration, settle_claim};
 use super::{Reader, RowStatus, Store, StoreError, now_ms};
 use crate::api::{Registration, Rejection};
 use crate::validate::Applicant;
@@ -197,10 +197,12 @@ fn claim_in(
             http_status = NULL, error_code = NULL, error = NULL, raw_response = NULL
          WHERE run_id = ?1 AND line = ?2 AND status IN ('pending', 'failed')",
     )?;
-    // A customer another run sent without an answer goes out under the id it went out with.
+    // A customer another run sent without an answer goes out under the id it went out with (?4);
+    // a row whose id was made for the customer before the vendor refused them, under the one made
+    // after (?5 in place of ?6, or of ?6 with a `-N` of fewer refusals).
     let mut in_flight = tx.prepare_cached(
         "UPDATE rows SET status = 'in_flight', attempts = attempts + 1, updated_at = ?3,
-            order_id = COALESCE((SELECT order_id FROM claims WHERE pan_key = ?4 AND open = 1), order_id)
+            order_id = COALESCE(?4, CASE WHEN order_id = ?6 OR order_id LIKE ?6 || '-%' THEN ?5 ELSE order_id END)
          WHERE run_id = ?1 AND line = ?2 AND status IN ('pending', 'failed')
          RETURNING order_id",
     )?;
@@ -215,9 +217,17 @@ fn claim_in(
                 )?;
                 claims.push(Claim::Known { line: *line });
             }
-            Customer::Unanswered { .. } | Customer::Free { .. } => {
+            customer => {
+                let (sent_as, remade) = match customer {
+                    Customer::Unanswered { order_id } => (Some(order_id), None),
+                    Customer::Free { refusals } if refusals > 0 => {
+                        (None, Some((made_order_id(pan_key, refusals), made_order_id(pan_key, 0))))
+                    }
+                    _ => (None, None),
+                };
+                let (made_now, made_first) = remade.unzip();
                 let order_id: Option<String> = in_flight
-                    .query_row(params![run_id, line, now, pan_key.as_slice()], |r| r.get(0))
+                    .query_row(params![run_id, line, now, sent_as, made_now, made_first], |r| r.get(0))
                     .optional()?;
                 let Some(order_id) = order_id else {
                     return Err(StoreError::Transition {
