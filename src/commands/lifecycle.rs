@@ -94,7 +94,7 @@ pub fn import(
 }
 
 /// Sends `run`'s rows left through the engine. Returns the store — opened again from `state` if
-/// the engine lost it — and what the engine did, or how its machinery failed.
+/// the engine lost it — what the engine did, and how its machinery failed, if it did.
 #[allow(clippy::too_many_arguments)]
 pub async fn send(
     store: Store,
@@ -105,13 +105,13 @@ pub async fn send(
     observer: impl Observer + 'static,
     stop: Stop,
     state: &Path,
-) -> Result<(Store, Result<EngineReport, EngineError>), StoreError> {
+) -> Result<(Store, EngineReport, Option<EngineError>), StoreError> {
     let output = engine::run(store, run.id, client, engine.clone(), limiter, observer, stop).await;
     let store = match output.store {
         Some(store) => store,
         None => Store::open(state)?,
     };
-    Ok((store, output.result))
+    Ok((store, output.report, output.error))
 }
 
 /// How a run ended, as recorded.

@@ -106,11 +106,18 @@ async fn run_file(
         let _lock = lock;
         let (store, run, resumed) = this.resume_or_import(store)?;
         let (store, report, engine_error) = this.send(store, &mut check, &run, &target.api).await?;
-        let exit = this.finish(&store, &mut check, run, resumed, &report, engine_error.is_some())?;
-        match engine_error {
-            Some(error) => Err(anyhow::Error::from(error))
-                .context("the run stopped: the results file shows where each row is; run again to resume"),
-            None => Ok(exit),
+        let finished = this.finish(&store, &mut check, run, resumed, &report, engine_error.is_some());
+        // The engine's failure is the one to fix: finishing on the same state (a full disk, say)
+        // may fail for the same reason, and is told after it.
+        match (engine_error, finished) {
+            (Some(error), finished) => {
+                if let Err(also) = finished {
+                    printer.warn(format_args!("{also:#}"));
+                }
+                Err(anyhow::Error::from(error))
+                    .context("the run stopped: the results file shows where each row is; run again to resume")
+            }
+            (None, finished) => finished,
         }
     }
     .await;
@@ -277,13 +284,8 @@ impl Invocation<'_> {
         let limiter = Arc::new(Limiter::new(&settings.engine));
         exit_files.known().live = Some(counts.to_send());
         let observer = Tally { inner: progress, exit_files: exit_files.clone() };
-        let (store, result) =
-            lifecycle::send(store, run, client, &settings.engine, limiter, observer, stop, &settings.state)
-                .await?;
-        Ok(match result {
-            Ok(report) => (store, report, None),
-            Err(error) => (store, EngineReport::default(), Some(error)),
-        })
+        Ok(lifecycle::send(store, run, client, &settings.engine, limiter, observer, stop, &settings.state)
+            .await?)
     }
 
     /// Records how the run ended, writes the results and errors files from the state, writes the

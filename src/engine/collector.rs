@@ -58,7 +58,7 @@ pub(super) fn run(
     mut observer: impl Observer,
     stop: &Stop,
     settings: &EngineSettings,
-) -> (Store, Result<Counters, StoreError>) {
+) -> (Store, Counters, Option<StoreError>) {
     let mut counters = Counters::default();
     let mut group = Group { results: Vec::with_capacity(GROUP_SIZE), ..Group::default() };
     let mut consecutive_failures = 0u32;
@@ -105,10 +105,7 @@ pub(super) fn run(
     }
     commit(&mut store, run_id, &mut group, &mut failure, &mut observer, stop);
     observer.finish();
-    match failure {
-        Some(e) => (store, Err(e)),
-        None => (store, Ok(counters)),
-    }
+    (store, counters, failure)
 }
 
 /// Counts a request, and stops the run when too many in a row got no answer.

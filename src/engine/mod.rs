@@ -225,11 +225,19 @@ struct Attempt {
 }
 
 /// The end of an invocation: the store back (for the results) unless the thread that owned it
-/// died, and the report or the error that ended the run.
+/// died; what was done, however it ended (the requests a failing run made were made); and the
+/// failure of the machinery, if it failed.
 #[derive(Debug)]
 pub struct EngineOutput {
     pub store: Option<Store>,
-    pub result: Result<EngineReport, EngineError>,
+    pub report: EngineReport,
+    pub error: Option<EngineError>,
+}
+
+impl EngineOutput {
+    fn failed(store: Option<Store>, error: EngineError) -> EngineOutput {
+        EngineOutput { store, report: EngineReport::default(), error: Some(error) }
+    }
 }
 
 /// Sends every row of `run_id` still to send, at the pace of `limiter` (one per process: the
@@ -257,7 +265,7 @@ pub async fn run(
     }
     let reader = match store.reader() {
         Ok(reader) => reader,
-        Err(e) => return EngineOutput { store: Some(store), result: Err(e.into()) },
+        Err(e) => return EngineOutput::failed(Some(store), e.into()),
     };
     let (to_collector, inbox) = inbox::inbox(collector::DUE);
     let collector = {
@@ -267,10 +275,7 @@ pub async fn run(
             .spawn(move || collector::run(store, run_id, &inbox, observer, &stop, &settings))
     };
     let Ok(collector) = collector else {
-        return EngineOutput {
-            store: None,
-            result: Err(EngineError::Panicked("the collector thread could not start")),
-        };
+        return EngineOutput::failed(None, EngineError::Panicked("the collector thread could not start"));
     };
 
     let capacity = settings.concurrency.get().clamp(8, 1024);
@@ -323,35 +328,33 @@ pub async fn run(
         Err(_) => None,
     };
     let collected = tokio::task::spawn_blocking(move || collector.join()).await.ok().and_then(Result::ok);
-    let Some((store, counted)) = collected else {
-        return EngineOutput { store: None, result: Err(EngineError::Panicked("the collector thread")) };
+    let Some((store, counters, failure)) = collected else {
+        return EngineOutput::failed(None, EngineError::Panicked("the collector thread"));
     };
-    let result = match (counted, produced) {
-        (Err(e), _) => Err(e.into()),
-        (Ok(_), Some(Err(e))) => Err(e.into()),
-        (Ok(_), None) => Err(EngineError::Panicked("the producer thread")),
-        (Ok(counters), Some(Ok(()))) => {
-            let quota = limiter.learned();
-            if let (Some(learned), true) = (quota, counters.throttled > 0) {
-                let kept = store.remember_quota(
-                    learned.accepted_per_second,
-                    learned.holding_per_second,
-                    learned.hold.as_secs_f64(),
-                );
-                if let Err(e) = kept {
-                    tracing::warn!("cannot keep the quota learned for the next run: {e}");
-                }
-            }
-            Ok(EngineReport {
-                stop: stop.reason(),
-                requests: counters.requests,
-                throttled: counters.throttled,
-                quota,
-                elapsed: started.elapsed(),
-            })
+    let error = match (failure, produced) {
+        (Some(e), _) | (None, Some(Err(e))) => Some(EngineError::from(e)),
+        (None, None) => Some(EngineError::Panicked("the producer thread")),
+        (None, Some(Ok(()))) => None,
+    };
+    let quota = limiter.learned();
+    if let (Some(learned), true, None) = (quota, counters.throttled > 0, &error) {
+        let kept = store.remember_quota(
+            learned.accepted_per_second,
+            learned.holding_per_second,
+            learned.hold.as_secs_f64(),
+        );
+        if let Err(e) = kept {
+            tracing::warn!("cannot keep the quota learned for the next run: {e}");
         }
+    }
+    let report = EngineReport {
+        stop: stop.reason(),
+        requests: counters.requests,
+        throttled: counters.throttled,
+        quota,
+        elapsed: started.elapsed(),
     };
-    EngineOutput { store: Some(store), result }
+    EngineOutput { store: Some(store), report, error }
 }
 
 #[cfg(test)]

@@ -87,7 +87,8 @@ async fn the_observer_hears_every_row_once_then_the_end() {
     )
     .await
     .expect("the engine finishes");
-    let report = output.result.unwrap();
+    assert!(output.error.is_none(), "{:?}", output.error);
+    let report = output.report;
     let store = output.store.unwrap();
 
     let heard = std::mem::take(&mut *heard.lock().unwrap());

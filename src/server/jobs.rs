@@ -473,15 +473,10 @@ async fn send(
             &ctx.state,
         )
         .await;
-        let result;
-        (store, result) = match sent {
+        (store, report, engine_error) = match sent {
             Ok(sent) => sent,
             Err(e) => return (None, Err(e.into())),
         };
-        match result {
-            Ok(r) => report = r,
-            Err(e) => engine_error = Some(e),
-        }
     }
     if report.stop.is_none() && engine_error.is_none() {
         // Stopped before a row was sent (the server is shutting down).

@@ -254,13 +254,22 @@ fn a_read_only_output_directory_is_refused_up_front() {
 fn a_full_disk_under_the_state_stops_the_run_and_loses_nothing() {
     let server = Server::plain();
     let work = Work::new(&server);
-    work.write("in.csv", &customers(0, 2000));
-    let Some(_disk) = small_disk(&work.path("small"), "size=160k") else {
+    // Room for the import, not for every outcome: the disk fills while requests go out.
+    work.write("in.csv", &customers(0, 1000));
+    let Some(_disk) = small_disk(&work.path("small"), "size=1m") else {
         panic!("cannot mount a tmpfs here: this test needs root (.ci/run runs it as root)");
     };
-    let out = work.run("in.csv", &["--state", "small/state.db"]);
+    let out = work.run("in.csv", &["--state", "small/state.db", "--summary", "s.json"]);
     let status = out.status.code();
     assert!(matches!(status, Some(2 | 3)), "exit {status:?}: {}", stderr(&out));
+    // The summary counts the requests made, the run's failure notwithstanding.
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(work.path("s.json")).unwrap()).unwrap();
+    assert_eq!(summary["requests"].as_u64(), Some(server.stats().requests), "{summary}");
+    // Requests went out: not a usage error (2) but a run that stopped (3), saying why.
+    assert!(server.stats().requests > 0, "the disk filled before sending: {}", stderr(&out));
+    assert_eq!(status, Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("the run stopped"), "{}", stderr(&out));
     assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
     assert!(stderr(&out).to_lowercase().contains("full"), "{}", stderr(&out));
     // Whatever was registered before the disk filled is recorded, or was never sent.
