@@ -6,6 +6,8 @@
 //! trusted as it comes: every string taken from an answer is cleaned and bounded
 //! (`vendor_text`), and a `cibil_id` that is not the documented run of digits is no registration.
 
+use std::fmt::Write as _;
+
 use std::time::{Duration, SystemTime};
 
 use reqwest::header::{HeaderMap, RETRY_AFTER};
@@ -301,12 +303,14 @@ fn redacted_body(object: Map<String, Value>) -> String {
     }
     let mut value = Value::Object(object);
     scrub(&mut value);
-    // JSON escapes the control characters below U+0020 itself; DEL and the C1 controls are
-    // escaped here the same way, so the kept body is faithful JSON with no control character.
-    let mut text = String::new();
-    for c in value.to_string().chars() {
-        if c.is_control() {
-            text.push_str(&format!("\\u{:04x}", u32::from(c)));
+    // JSON escapes the control characters below U+0020 itself; DEL, the C1 controls and the
+    // marks that reorder text are escaped here the same way, so the kept body is faithful JSON
+    // that shows as it reads.
+    let json = value.to_string();
+    let mut text = String::with_capacity(json.len());
+    for c in json.chars() {
+        if c.is_control() || vendor_text::reorders_text(c) {
+            let _ = write!(text, "\\u{:04x}", u32::from(c));
         } else {
             text.push(c);
         }

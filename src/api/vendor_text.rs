@@ -51,7 +51,7 @@ pub fn clean(raw: &str, limit: usize) -> String {
 
 /// Format characters that change the order or the look of the text around them without being
 /// seen: bidirectional marks, embeddings, overrides and isolates.
-fn reorders_text(c: char) -> bool {
+pub(super) fn reorders_text(c: char) -> bool {
     matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 

@@ -63,7 +63,7 @@ impl<'a> Intake<'a> {
     pub fn scan(
         mut self,
         mut each: impl FnMut(&RawRow, Admission, &CheckedRow) -> anyhow::Result<()>,
-    ) -> anyhow::Result<Columns> {
+    ) -> anyhow::Result<()> {
         let path = self.settings.path.as_path();
         let mut sieve = Sieve::new(&self.rules, self.probe.size);
         let mut row = RawRow::default();
@@ -84,7 +84,7 @@ impl<'a> Intake<'a> {
         if input::sha256_of(path)? != self.probe.sha256 {
             return Err(InputError::Changed { path: path.to_owned() }.into());
         }
-        Ok(self.columns)
+        Ok(())
     }
 }
 

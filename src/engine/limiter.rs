@@ -276,10 +276,6 @@ impl Limiter {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub fn mode(&self) -> RateMode {
-        self.mode
-    }
-
     /// Requests a second let through at `now`.
     fn fill(&self, state: &State, now: Instant) -> f64 {
         match (self.mode, &state.curve) {

@@ -117,7 +117,6 @@ impl StatusCounts {
         *self.0.entry(status).or_default() += n;
     }
 
-    /// Counts `n` rows of `from` as `to` instead; `from` never goes below zero.
     /// The counts as sending sees them: failed and in-flight rows are sent again, so until then
     /// they count as pending.
     pub fn to_send(&self) -> StatusCounts {
@@ -128,6 +127,7 @@ impl StatusCounts {
         counts
     }
 
+    /// Counts `n` rows of `from` as `to` instead; `from` never goes below zero.
     pub fn shift(&mut self, from: RowStatus, to: RowStatus, n: u64) {
         let left = self.0.entry(from).or_default();
         *left = left.saturating_sub(n);

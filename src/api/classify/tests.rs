@@ -216,10 +216,10 @@ fn the_vendors_words_lose_their_control_characters_and_are_bounded() {
     assert!(r.by_vendor);
     // The kept body escapes them, as JSON does.
     assert!(!r.raw.chars().any(char::is_control), "{}", &r.raw[..80]);
-    let body = "{\"message\":\"bad\u{7f}\u{9b}31m PAN\"}";
+    let body = "{\"message\":\"bad\u{7f}\u{9b}31m \u{202e}NAP\"}";
     let Outcome::Rejected(r) = run(200, body) else { panic!("not rejected") };
-    assert_eq!(r.raw, r#"{"message":"bad\u007f\u009b31m PAN"}"#);
-    assert_eq!(serde_json::from_str::<Value>(&r.raw).unwrap()["message"], "bad\u{7f}\u{9b}31m PAN");
+    assert_eq!(r.raw, r#"{"message":"bad\u007f\u009b31m \u202eNAP"}"#);
+    assert_eq!(serde_json::from_str::<Value>(&r.raw).unwrap()["message"], "bad\u{7f}\u{9b}31m \u{202e}NAP");
 
     let success = r#"{"status":"SUCCESS","merchant_trans_id":"M\u0007-1","access_token":"tok\u001b[2J","result":{"cibil_id":"9362678","cibil_status":"Pending\u001b[2J\u202e"}}"#;
     let Outcome::Registered(r) = run(200, success) else { panic!("not registered") };
