@@ -123,3 +123,29 @@ fn block_on<T>(
         .context("cannot start the async runtime")?
         .block_on(work)
 }
+
+/// Ctrl-C (SIGINT) and SIGTERM (a service manager or `timeout` stopping the process), watched from
+/// the moment this is made: a signal that came before the first wait is not lost, nor does it
+/// kill the process abruptly.
+struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn listen() -> anyhow::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            interrupt: signal(SignalKind::interrupt()).context("cannot listen for Ctrl-C")?,
+            terminate: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
+        })
+    }
+
+    /// The next of either signal.
+    async fn received(&mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+    }
+}

@@ -25,7 +25,7 @@ use crate::output::{
 };
 use crate::sandbox::{SANDBOX_COMPANY_CODE, SANDBOX_REGISTRATION_ID, Sandbox, SandboxConfig};
 use crate::settings::{RunExitPaths, RunSettings};
-use crate::store::{Check, HeldLock, RowStatus, RunRecord, Store};
+use crate::store::{Check, HeldLock, RowStatus, RunRecord, StatusCounts, Store};
 
 mod exit_files;
 
@@ -83,7 +83,7 @@ async fn run_file(
 ) -> anyhow::Result<Exit> {
     let started = Instant::now();
     let sending = Arc::new(OnceLock::new());
-    watch_signals(exit_files.clone(), sending.clone(), printer.clone(), settings.engine.shutdown_grace);
+    watch_signals(exit_files.clone(), sending.clone(), printer.clone(), settings.engine.shutdown_grace)?;
     let files = check_files(settings)?;
     exit_files.update(|summary| summary.sha256 = Some(files.probe.sha256_hex()));
     warn_about_encoding(&settings.input.path, &files.probe, printer);
@@ -104,8 +104,8 @@ async fn run_file(
     let (store, mut check, lock) = open_state(settings, &target.scope, printer)?;
     let outcome = async {
         let _lock = lock;
-        let (store, run, resumed) = this.resume_or_import(store)?;
-        let (store, report, engine_error) = this.send(store, &mut check, &run, &target.api).await?;
+        let (store, run, resumed, counts) = this.resume_or_import(store)?;
+        let (store, report, engine_error) = this.send(store, &mut check, &run, &counts, &target.api).await?;
         let finished = this.finish(&store, &mut check, run, resumed, &report, engine_error.is_some());
         // The engine's failure is the one to fix: finishing on the same state (a full disk, say)
         // may fail for the same reason, and is told after it.
@@ -195,8 +195,9 @@ fn take_lock(store: &mut Store, settings: &RunSettings, printer: &Printer) -> an
 }
 
 impl Invocation<'_> {
-    /// The run of this very content, resumed; or the file imported as a new run.
-    fn resume_or_import(&self, store: Store) -> anyhow::Result<(Store, RunRecord, bool)> {
+    /// The run of this very content, resumed; or the file imported as a new run: whether it was
+    /// resumed, and its rows' counts.
+    fn resume_or_import(&self, store: Store) -> anyhow::Result<(Store, RunRecord, bool, StatusCounts)> {
         let (store, run, resumed) = self.find_or_import(store)?;
         let counts = store.counts(run.id)?;
         self.exit_files.update(|summary| {
@@ -204,7 +205,7 @@ impl Invocation<'_> {
             summary.resumed = resumed;
             summary.set_counts(&counts);
         });
-        Ok((store, run, resumed))
+        Ok((store, run, resumed, counts))
     }
 
     fn find_or_import(&self, mut store: Store) -> anyhow::Result<(Store, RunRecord, bool)> {
@@ -268,10 +269,10 @@ impl Invocation<'_> {
         store: Store,
         check: &mut Check,
         run: &RunRecord,
+        counts: &StatusCounts,
         api: &ApiSettings,
     ) -> anyhow::Result<(Store, EngineReport, Option<EngineError>)> {
         let Invocation { settings, printer, exit_files, .. } = *self;
-        let counts = store.counts(run.id)?;
         if counts.left() == 0 {
             return Ok((store, EngineReport::default(), None));
         }
@@ -280,7 +281,7 @@ impl Invocation<'_> {
         let client = Client::new(api)?;
         let stop = Stop::new();
         let _ = self.sending.set(stop.clone());
-        let progress = Progress::new(printer, run.rows_total, &counts);
+        let progress = Progress::new(printer, run.rows_total, counts);
         let limiter = Arc::new(Limiter::new(&settings.engine));
         exit_files.known().live = Some(counts.to_send());
         let observer = Tally { inner: progress, exit_files: exit_files.clone() };
@@ -402,19 +403,12 @@ fn watch_signals(
     sending: Arc<OnceLock<Stop>>,
     printer: Printer,
     grace: Duration,
-) {
-    use tokio::signal::unix::{SignalKind, signal};
-    // Registered now, before the task first runs, so that no signal falls in between.
-    let mut interrupt = signal(SignalKind::interrupt()).ok();
-    let mut terminate = signal(SignalKind::terminate()).ok();
+) -> anyhow::Result<()> {
+    let mut signals = super::Signals::listen()?;
     tokio::spawn(async move {
         let mut stopping = false;
         loop {
-            tokio::select! {
-                Some(()) = next_signal(&mut interrupt) => {}
-                Some(()) = next_signal(&mut terminate) => {}
-                else => return,
-            }
+            signals.received().await;
             match sending.get() {
                 Some(stop) if !stopping => {
                     stopping = true;
@@ -438,12 +432,5 @@ fn watch_signals(
             }
         }
     });
-}
-
-/// The next delivery of `signal`; never, when it could not be watched.
-async fn next_signal(signal: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
-    match signal {
-        Some(signal) => signal.recv().await,
-        None => std::future::pending().await,
-    }
+    Ok(())
 }

@@ -20,7 +20,7 @@ pub fn sandbox(settings: &SandboxSettings, printer: &Printer) -> anyhow::Result<
 async fn serve(settings: &SandboxSettings, printer: &Printer) -> anyhow::Result<Exit> {
     // Listening for signals before anything is printed: once the banner says Ctrl-C stops the
     // sandbox, it does (a SIGINT that came before the handler would be lost or kill it abruptly).
-    let mut stop = StopSignals::listen()?;
+    let mut stop = super::Signals::listen()?;
     let sandbox = Sandbox::start(settings.listen, settings.config.clone())
         .await
         .with_context(|| format!("cannot listen on {} (--listen)", settings.listen))?;
@@ -35,40 +35,6 @@ async fn serve(settings: &SandboxSettings, printer: &Printer) -> anyhow::Result<
     ));
     sandbox.shutdown().await;
     Ok(Exit::Success)
-}
-
-/// Ctrl-C (SIGINT), or SIGTERM where there is one (a service manager stopping the sandbox).
-struct StopSignals {
-    #[cfg(unix)]
-    interrupt: tokio::signal::unix::Signal,
-    #[cfg(unix)]
-    terminate: tokio::signal::unix::Signal,
-}
-
-impl StopSignals {
-    /// Installs the handlers now, not on first poll as `tokio::signal::ctrl_c` would.
-    fn listen() -> anyhow::Result<StopSignals> {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            Ok(StopSignals {
-                interrupt: signal(SignalKind::interrupt()).context("cannot listen for Ctrl-C")?,
-                terminate: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
-            })
-        }
-        #[cfg(not(unix))]
-        Ok(StopSignals {})
-    }
-
-    async fn received(&mut self) {
-        #[cfg(unix)]
-        tokio::select! {
-            _ = self.interrupt.recv() => {}
-            _ = self.terminate.recv() => {}
-        }
-        #[cfg(not(unix))]
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
 
 /// What to point a client at. The credentials shown are the sandbox's own, never a merchant's.

@@ -165,8 +165,8 @@ impl DryRunReport {
 /// The first Ctrl-C or SIGTERM.
 pub fn stopping(grace: Duration) -> String {
     format!(
-        "stopping: no new requests; waiting up to {}s for those in flight. Press Ctrl-C again to quit at once.",
-        grace.as_secs()
+        "stopping: no new requests; waiting up to {} for those in flight. Press Ctrl-C again to quit at once.",
+        show_duration(grace)
     )
 }
 
@@ -183,3 +183,39 @@ pub const STOPPED_BEFORE_SENDING: &str =
 pub fn show_duration(duration: Duration) -> String {
     humantime::format_duration(duration).to_string().replace(' ', "")
 }
+
+/// `serve`: uploads whose jobs were running when the server last stopped, taken up again.
+pub fn resuming_uploads(ids: &[i64]) -> String {
+    let list: Vec<String> = ids.iter().map(i64::to_string).collect();
+    format!(
+        "Resuming upload{} {}: {} being registered when the server stopped. Nobody is sent twice.",
+        if ids.len() == 1 { "" } else { "s" },
+        list.join(", "),
+        if ids.len() == 1 { "it was" } else { "they were" },
+    )
+}
+
+/// `serve --sandbox`.
+pub fn serving_rehearsal(sandbox: &str, state: &Path) -> String {
+    format!(
+        "Rehearsal: uploads are sent to the built-in sandbox at {sandbox} (nothing reaches AOPay); state {}.",
+        state.display()
+    )
+}
+
+/// `serve` on an address other machines can reach.
+pub fn listening_beyond_this_machine(addr: std::net::SocketAddr) -> String {
+    format!(
+        "listening on {addr}, reachable from other machines over plain http: passwords and \
+         customers' data cross the network unencrypted unless a reverse proxy with TLS is in front"
+    )
+}
+
+pub fn listening(addr: std::net::SocketAddr, state: &Path) -> String {
+    format!("Listening on http://{addr} (state {}). Stop with Ctrl-C.", state.display())
+}
+
+/// `serve`'s second signal.
+pub const SERVER_STOPPED_AT_ONCE: &str = "stopped at once; the state is consistent: the next start resumes";
+
+pub const SERVER_STOPPED: &str = "Stopped. Uploads being registered resume at the next start.";

@@ -15,7 +15,6 @@ use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::files::Kind;
@@ -145,16 +144,11 @@ pub async fn register(
     Ok((StatusCode::ACCEPTED, Json(json!({ "id": id, "state": state }))).into_response())
 }
 
-#[derive(Debug, Deserialize)]
-pub struct FormatQuery {
-    format: Option<String>,
-}
-
 pub async fn results(
     State(app): State<App>,
     _machine: Machine,
     Path(id): Path<i64>,
-    Query(query): Query<FormatQuery>,
+    Query(query): Query<uploads::FormatQuery>,
 ) -> Result<Response, ApiFailure> {
     Ok(uploads::download(&app, id, Kind::Results, query.format.as_deref()).await?)
 }
@@ -163,7 +157,7 @@ pub async fn errors(
     State(app): State<App>,
     _machine: Machine,
     Path(id): Path<i64>,
-    Query(query): Query<FormatQuery>,
+    Query(query): Query<uploads::FormatQuery>,
 ) -> Result<Response, ApiFailure> {
     Ok(uploads::download(&app, id, Kind::Errors, query.format.as_deref()).await?)
 }

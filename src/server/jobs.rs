@@ -135,7 +135,7 @@ pub fn check_upload(
     let locator = intake.locator().clone();
     let mut summary = ValidationSummary::default();
     let (mut rows_to_fix, mut rows_to_fix_total) = (Vec::new(), 0u64);
-    let (mut keys, mut known) = (Vec::new(), 0u64);
+    let (mut pans, mut known) = (Vec::new(), 0u64);
     let lock = || db.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     intake
         .scan(|row, admission, checked| {
@@ -160,12 +160,12 @@ pub fn check_upload(
                 }
                 Admission::Valid => {
                     if let Some(customer) = &checked.customer {
-                        keys.push(lock().pan_key(&customer.pan.to_string()));
+                        pans.push(customer.pan.to_string());
                     }
                     // Looked up a page at a time: the server's connection is shared.
-                    if keys.len() >= 4096 {
-                        known += lock().count_registered(&keys)?;
-                        keys.clear();
+                    if pans.len() >= 4096 {
+                        known += lock().count_registered(&pans)?;
+                        pans.clear();
                     }
                 }
                 Admission::Duplicate { .. } => {}
@@ -173,7 +173,7 @@ pub fn check_upload(
             Ok(())
         })
         .map_err(|e| classify(e, &stored, name))?;
-    known += lock().count_registered(&keys).map_err(|e| CheckError::Internal(e.into()))?;
+    known += lock().count_registered(&pans).map_err(|e| CheckError::Internal(e.into()))?;
     native.commit().map_err(output)?;
     if let Some(csv) = csv {
         csv.commit().map_err(output)?;

@@ -281,16 +281,11 @@ pub async fn register(
     Ok(Redirect::to(&format!("/uploads/{id}")).into_response())
 }
 
-#[derive(Debug, Deserialize)]
-pub struct FormatQuery {
-    format: Option<String>,
-}
-
 pub async fn results(
     State(app): State<App>,
     _person: Person,
     Path(id): Path<i64>,
-    Query(query): Query<FormatQuery>,
+    Query(query): Query<uploads::FormatQuery>,
 ) -> Result<Response, PageFailure> {
     Ok(uploads::download(&app, id, Kind::Results, query.format.as_deref()).await?)
 }
@@ -299,7 +294,7 @@ pub async fn errors(
     State(app): State<App>,
     _person: Person,
     Path(id): Path<i64>,
-    Query(query): Query<FormatQuery>,
+    Query(query): Query<uploads::FormatQuery>,
 ) -> Result<Response, PageFailure> {
     Ok(uploads::download(&app, id, Kind::Errors, query.format.as_deref()).await?)
 }

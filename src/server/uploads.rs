@@ -108,6 +108,12 @@ pub fn to_send(upload: &UploadRecord, counts: &StatusCounts) -> u64 {
     if upload.run_id.is_some() { counts.left() } else { counts.get(crate::store::RowStatus::Pending) }
 }
 
+/// `?format=csv` on a download: CSV whatever the upload was.
+#[derive(Debug, serde::Deserialize)]
+pub struct FormatQuery {
+    pub format: Option<String>,
+}
+
 /// Upload `id`'s results or errors file: in the medium it was sent in, or CSV when asked.
 pub async fn download(app: &App, id: i64, kind: Kind, format: Option<&str>) -> Result<Response, Failure> {
     let upload = find(app, id).await?;

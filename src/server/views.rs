@@ -10,7 +10,6 @@ use maud::{DOCTYPE, Markup, html};
 use super::files::{Format, Kind};
 use super::live::{Progress, group};
 use super::report::Report;
-use crate::output::local_time;
 use crate::store::{RowStatus, StatusCounts, UploadRecord, UploadState};
 
 /// What every page around its content needs.
@@ -115,7 +114,7 @@ fn badge(state: UploadState) -> Markup {
 pub fn when(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|t| t.with_timezone(&chrono::Local).format("%-d %b %Y, %H:%M").to_string())
-        .unwrap_or_else(|| local_time(ms))
+        .unwrap_or_default()
 }
 
 /// One line of the uploads list.

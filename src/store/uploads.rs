@@ -256,14 +256,14 @@ impl Store {
         Ok(ids)
     }
 
-    /// How many of the customers whose ledger keys are `pan_keys` are registered already.
-    pub fn count_registered(&self, pan_keys: &[[u8; 16]]) -> Result<u64, StoreError> {
+    /// How many of the customers with these PANs are registered already.
+    pub fn count_registered(&self, pans: &[String]) -> Result<u64, StoreError> {
         let tx = self.conn.unchecked_transaction()?;
         let mut found = 0;
         {
             let mut stmt = tx.prepare_cached("SELECT 1 FROM ledger WHERE pan_key = ?1")?;
-            for key in pan_keys {
-                if stmt.exists([key.as_slice()])? {
+            for pan in pans {
+                if stmt.exists([self.pan_key(pan).as_slice()])? {
                     found += 1;
                 }
             }

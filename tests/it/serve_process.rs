@@ -244,7 +244,7 @@ async fn sigterm_finishes_the_requests_in_flight_exits_0_and_the_next_start_resu
     let (_, _dir, said) = tokio::time::timeout(Duration::from_secs(120), stop_halfway_and_resume("-TERM"))
         .await
         .expect("within two minutes");
-    assert!(said[0].contains("Stopping: no new requests"), "{}", said[0]);
+    assert!(said[0].contains("stopping: no new requests"), "{}", said[0]);
     assert!(said[1].contains("Resuming upload 1"), "{}", said[1]);
 }
 
