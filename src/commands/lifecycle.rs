@@ -7,16 +7,17 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
 
 use super::Exit;
 use super::intake::{Intake, RowRecord};
 use crate::api::{ApiSettings, Client};
 use crate::engine::{self, EngineError, EngineReport, EngineSettings, Limiter, Observer, Stop, StopReason};
 use crate::input::Probe;
-use crate::output::Recorded;
+use crate::output::{Recorded, notices};
 use crate::settings::InputSettings;
-use crate::store::{RowStatus, RunRecord, RunStatus, StatusCounts, Store, StoreError};
+use crate::store::{Import, RowStatus, RunRecord, RunStatus, StatusCounts, Store, StoreError};
+use crate::validate::Applicant;
 
 /// What a run records of the settings it was made with, for `status --run` and whoever reads
 /// the state later: never a secret.
@@ -45,37 +46,74 @@ pub fn resume(store: &mut Store, run: &RunRecord, described: &str) -> Result<usi
     store.requeue_in_flight(run.id)
 }
 
-/// What recording a file as a new run came to.
+/// A file recorded as a new run: the run, and how many of its customers an earlier run sent
+/// without an answer (they go out again with the order ids they went out with).
 #[derive(Debug)]
-pub enum Imported {
-    /// The new run, and how many of its customers an earlier run sent without an answer: they
-    /// go out again with the order ids they went out with.
-    Run { run: RunRecord, sent_before: u64 },
-    /// Nothing recorded: a results file records `rows` of the file's rows to send as registered,
-    /// the first at `place`, so the state that registered them is not this one.
-    RecordedElsewhere { place: String, rows: u64 },
+pub struct Imported {
+    pub run: RunRecord,
+    pub sent_before: u64,
 }
 
 /// Checks every row and records the file as a new run, in one transaction: a file whose date
-/// order cannot be trusted (or a crash halfway) leaves no trace in the state. `recorded` is what
-/// an existing results file says was registered (empty when there is none).
+/// order cannot be trusted (or a crash halfway) leaves no trace in the state.
+///
+/// `recorded` is what an existing results file (at the path given with it) says was registered:
+/// if the new run would send any of those customers, the state that registered them is not this
+/// one (moved, deleted, another working directory), and sending would register them again: the
+/// import is refused, and nothing is kept.
 pub fn import(
     store: &mut Store,
     input: &InputSettings,
     probe: &Probe,
     described: &str,
     settings: &serde_json::Value,
-    recorded: &Recorded,
+    recorded: Option<(&Recorded, &Path)>,
 ) -> anyhow::Result<Imported> {
+    let import = checked(store, input, probe, described, settings, recorded, |_, _, _| {})?;
+    let sent_before = import.resent();
+    let id = import.finish()?;
+    let run = store.run(id)?.context("the run just recorded is missing")?;
+    Ok(Imported { run, sent_before })
+}
+
+/// `--dry-run`: everything [`import`] does, `each` seeing every row as it would be recorded (its
+/// line, status and the values to send), then rolled back: nothing is kept.
+#[allow(clippy::too_many_arguments)]
+pub fn look(
+    store: &mut Store,
+    input: &InputSettings,
+    probe: &Probe,
+    described: &str,
+    settings: &serde_json::Value,
+    recorded: Option<(&Recorded, &Path)>,
+    each: impl FnMut(u64, RowStatus, Option<&Applicant>),
+) -> anyhow::Result<()> {
+    // Dropped unfinished, the import leaves no trace.
+    checked(store, input, probe, described, settings, recorded, each).map(drop)
+}
+
+/// The import of every row, checked, not yet committed.
+fn checked<'s>(
+    store: &'s mut Store,
+    input: &InputSettings,
+    probe: &Probe,
+    described: &str,
+    settings: &serde_json::Value,
+    recorded: Option<(&Recorded, &Path)>,
+    mut each: impl FnMut(u64, RowStatus, Option<&Applicant>),
+) -> anyhow::Result<Import<'s>> {
     let intake = Intake::open(input, probe)?;
     let locator = intake.locator().clone();
+    let state = store.path().to_owned();
     let (mut first_recorded, mut recorded_rows) = (None, 0u64);
     let mut import =
         store.begin_import(described, &probe.sha256_hex(), intake.columns.headers(), &locator, settings)?;
     intake.scan(|row, admission, checked| {
         let record = RowRecord::new(row.line, admission, checked);
         let status = import.add(&record.new_row(), row.cells.iter())?;
-        if let (RowStatus::Pending, Some(applicant)) = (status, &record.applicant)
+        each(row.line, status, record.applicant.as_ref());
+        if let (RowStatus::Pending, Some(applicant), Some((recorded, _))) =
+            (status, &record.applicant, recorded)
             && recorded.contains(&applicant.pancard, checked.order_id.as_deref())
         {
             first_recorded.get_or_insert(row.line);
@@ -83,14 +121,10 @@ pub fn import(
         }
         Ok(())
     })?;
-    if let Some(line) = first_recorded {
-        // Dropping the import leaves no trace of this run.
-        return Ok(Imported::RecordedElsewhere { place: locator.row(line), rows: recorded_rows });
+    if let (Some(line), Some((_, results))) = (first_recorded, recorded) {
+        bail!(notices::recorded_elsewhere(results, &state, &locator.row(line), recorded_rows));
     }
-    let sent_before = import.resent();
-    let id = import.finish()?;
-    let run = store.run(id)?.context("the run just recorded is missing")?;
-    Ok(Imported::Run { run, sent_before })
+    Ok(import)
 }
 
 /// Sends `run`'s rows left through the engine. Returns the store — opened again from `state` if

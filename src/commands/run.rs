@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 
 use super::guard::{Kept, guard_outputs, state_files};
-use super::intake::{Intake, RowRecord, warn_about_encoding};
+use super::intake::warn_about_encoding;
 use super::lifecycle::{self, Ended, Imported};
 use super::{Exit, ResultsNotWritten};
 use crate::api::{ApiSettings, Client, Credentials};
@@ -88,7 +88,7 @@ async fn run_file(
     exit_files.update(|summary| summary.sha256 = Some(files.probe.sha256_hex()));
     warn_about_encoding(&settings.input.path, &files.probe, printer);
     if settings.dry_run {
-        return dry_run(settings, &files.probe, printer, exit_files);
+        return dry_run(settings, &files, printer, exit_files);
     }
     let target = target(settings, printer).await?;
 
@@ -231,34 +231,19 @@ impl Invocation<'_> {
         let recorded_settings =
             lifecycle::recorded_settings(scope, &settings.api, &settings.engine, &settings.input);
         let described = path.display().to_string();
-        match lifecycle::import(
+        let imported = lifecycle::import(
             &mut store,
             &settings.input,
             &files.probe,
             &described,
             &recorded_settings,
-            &recorded,
-        )? {
-            Imported::Run { run, sent_before } => {
-                if sent_before > 0 {
-                    printer.note(notices::sent_again_by_customer(sent_before));
-                }
-                Ok((store, run, false))
-            }
-            // A new run would send customers an existing results file records as registered: the
-            // state that recorded them is not this one (moved, deleted, another working
-            // directory), and sending would register them again.
-            Imported::RecordedElsewhere { place, rows } => bail!(
-                "{} records {rows} rows of this file as registered ({place} among them), but the \
-                 state database {} has no run of it: it was moved or deleted, or this is another \
-                 working directory. Running now would register those customers again. Use --state \
-                 with the database of the earlier run; to start afresh knowingly, move {} away \
-                 first. Nothing was sent.",
-                files.results.display(),
-                settings.state.display(),
-                files.results.display()
-            ),
+            Some((&recorded, &files.results)),
+        )?;
+        let Imported { run, sent_before } = imported;
+        if sent_before > 0 {
+            printer.note(notices::sent_again_by_customer(sent_before));
         }
+        Ok((store, run, false))
     }
 
     /// Sends every row left through the engine, with the progress display and the signals watched.
@@ -346,7 +331,7 @@ impl Invocation<'_> {
 /// rolled back, so nothing is sent and nothing is kept.
 fn dry_run(
     settings: &RunSettings,
-    probe: &Probe,
+    files: &Files,
     printer: &Printer,
     exit_files: &ExitFiles,
 ) -> anyhow::Result<Exit> {
@@ -360,7 +345,7 @@ fn dry_run(
     };
     let mut store = Store::open(state)?;
     let _lock = take_lock(&mut store, settings, printer)?;
-    if let Some(run) = store.find_run(&probe.sha256_hex())? {
+    if let Some(run) = store.find_run(&files.probe.sha256_hex())? {
         let counts = store.counts(run.id)?;
         exit_files.update(|summary| {
             summary.run_id = Some(run.id);
@@ -370,22 +355,17 @@ fn dry_run(
         return Ok(if counts.needing_attention() > 0 { Exit::NeedsAttention } else { Exit::Success });
     }
 
-    let intake = Intake::open(&settings.input, probe)?;
-    let mut import = store.begin_import(
-        &path.display().to_string(),
-        &probe.sha256_hex(),
-        intake.columns.headers(),
-        &crate::input::Locator::Lines,
-        &serde_json::json!({}),
-    )?;
     let mut report = DryRunReport::default();
-    intake.scan(|row, admission, checked| {
-        let recorded = RowRecord::new(row.line, admission, checked);
-        let status = import.add(&recorded.new_row(), std::iter::empty())?;
-        report.add(row.line, status, recorded.applicant.as_ref());
-        Ok(())
-    })?;
-    drop(import);
+    lifecycle::look(
+        &mut store,
+        &settings.input,
+        &files.probe,
+        &path.display().to_string(),
+        // Nothing is kept: no settings to record.
+        &serde_json::Value::Null,
+        Some((&recorded_registrations(&files.results), &files.results)),
+        |line, status, applicant| report.add(line, status, applicant),
+    )?;
     exit_files.update(|summary| summary.set_counts(&report.counts));
 
     let target = if settings.sandbox { "the sandbox".to_owned() } else { settings.api.endpoint.to_string() };

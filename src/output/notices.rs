@@ -219,3 +219,18 @@ pub fn listening(addr: std::net::SocketAddr, state: &Path) -> String {
 pub const SERVER_STOPPED_AT_ONCE: &str = "stopped at once; the state is consistent: the next start resumes";
 
 pub const SERVER_STOPPED: &str = "Stopped. Uploads being registered resume at the next start.";
+
+/// A new run would send customers that an existing results file records as registered: the
+/// state that recorded them is not this one, and sending would register them again.
+pub fn recorded_elsewhere(results: &Path, state: &Path, place: &str, rows: u64) -> String {
+    format!(
+        "{} records {rows} rows of this file as registered ({place} among them), but the state \
+         database {} has no run of it: it was moved or deleted, or this is another working \
+         directory. Running now would register those customers again. Use --state with the \
+         database of the earlier run; to start afresh knowingly, move {} away first. Nothing was \
+         sent.",
+        results.display(),
+        state.display(),
+        results.display()
+    )
+}

@@ -33,7 +33,7 @@ use crate::commands::lifecycle::{self, Imported};
 use crate::engine::{self, EngineReport, EngineSettings, Limiter, Stop, StopReason};
 use crate::input::{self, InputError};
 use crate::output::{
-    ErrorsFile, Recorded, RunSummary, ValidationSummary, cell_flags, error_text, format_of, write_results,
+    ErrorsFile, RunSummary, ValidationSummary, cell_flags, error_text, format_of, write_results,
 };
 use crate::settings::InputSettings;
 use crate::store::{
@@ -404,20 +404,15 @@ fn prepare(ctx: &Context, store: &mut Store, upload: &UploadRecord) -> anyhow::R
                 lifecycle::recorded_settings(&ctx.endpoint_scope, &ctx.api, &ctx.engine, &input);
             settings["upload"] = upload.id.into();
             // The server writes its own results files: none can record this upload's rows.
-            match lifecycle::import(store, &input, &probe, &described, &settings, &Recorded::default())? {
-                Imported::Run { run, sent_before } => {
-                    if sent_before > 0 {
-                        tracing::info!(
-                            upload = upload.id,
-                            "{sent_before} customers were sent by an earlier run without an answer: they are sent again with the order ids they went out with"
-                        );
-                    }
-                    (run, false)
-                }
-                Imported::RecordedElsewhere { place, rows } => {
-                    anyhow::bail!("{rows} rows are recorded as registered elsewhere ({place} among them)")
-                }
+            let Imported { run, sent_before } =
+                lifecycle::import(store, &input, &probe, &described, &settings, None)?;
+            if sent_before > 0 {
+                tracing::info!(
+                    upload = upload.id,
+                    "{sent_before} customers were sent by an earlier run without an answer: they are sent again with the order ids they went out with"
+                );
             }
+            (run, false)
         }
     };
     store.set_upload_run(upload.id, run.id)?;

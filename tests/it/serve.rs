@@ -411,6 +411,26 @@ async fn registering_sends_the_valid_rows_and_the_results_come_back() {
     .await;
 }
 
+/// `serve --metrics-file`: every job that ends writes how it ended, for the nightly alerting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_job_writes_the_metrics_file() {
+    within_a_minute(async {
+        let metrics = tempfile::tempdir().unwrap();
+        let path = metrics.path().join("cibil-bulk.prom");
+        let served = Served::start(&["--metrics-file", path.to_str().unwrap()]).await;
+        let (_, created) = served.upload("in.csv", customers(0, 5)).await;
+        let id = created["id"].as_u64().unwrap();
+        assert!(!path.exists(), "nothing ended yet");
+        served.register(id).await;
+        served.wait_for(id, "finished").await;
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("\ncibil_bulk_last_run_exit_code 0\n"), "{text}");
+        assert!(text.contains("cibil_bulk_last_run_rows{status=\"registered\"} 5\n"), "{text}");
+        assert!(text.contains("\ncibil_bulk_last_run_requests_total 5\n"), "{text}");
+    })
+    .await;
+}
+
 /// A job the server cannot go on with ends `aborted`, and the API says so as `run --summary`
 /// would: exit status 3, what stopped it and why; nothing is sent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -83,6 +83,10 @@ fn a_lost_state_database_does_not_silently_register_everyone_again() {
     // The state is gone (deleted, or the run is started from another directory): the results
     // file beside the input still says who was registered.
     std::fs::remove_file(work.path("cibil-bulk.db")).unwrap();
+    // A dry run says what the run would: refused.
+    let looked = work.run("in.csv", &["--dry-run"]);
+    code(&looked, 2);
+    assert!(stderr(&looked).contains("records 8 rows of this file as registered"), "{}", stderr(&looked));
     let out = work.run("in.csv", &[]);
     code(&out, 2);
     let message = stderr(&out);
