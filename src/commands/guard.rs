@@ -10,22 +10,17 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 
-use crate::store::lock_path;
+use crate::store::{lock_path, sibling};
 
 /// A file a command must leave alone: what it is, to the user, and where.
 pub type Kept<'a> = (&'static str, &'a Path);
 
 /// The state database and its companions, which no output may replace.
 pub fn state_files(state: &Path) -> Vec<(&'static str, PathBuf)> {
-    let with = |suffix: &str| {
-        let mut name = state.file_name().unwrap_or_default().to_os_string();
-        name.push(suffix);
-        state.with_file_name(name)
-    };
     vec![
         ("the state database", state.to_owned()),
-        ("the state database's write-ahead log", with("-wal")),
-        ("the state database's shared memory", with("-shm")),
+        ("the state database's write-ahead log", sibling(state, "-wal")),
+        ("the state database's shared memory", sibling(state, "-shm")),
         ("the state database's lock file", lock_path(state)),
     ]
 }

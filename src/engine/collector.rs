@@ -13,7 +13,7 @@ use std::sync::mpsc::SyncSender;
 use std::time::{Duration, Instant};
 
 use super::inbox::{self, Due, Taken};
-use super::{Attempt, EngineSettings, Message, Observer, Stop, StopReason};
+use super::{Attempt, ClaimReply, EngineSettings, Message, Observer, Stop, StopReason};
 use crate::store::{Claim, RowResult, RowStatus, Store, StoreError};
 
 const GROUP_SIZE: usize = 100;
@@ -31,8 +31,6 @@ pub(super) struct Counters {
     pub throttled: u64,
 }
 
-type ClaimReply = SyncSender<Result<Vec<Claim>, ()>>;
-
 /// What waits for the next commit.
 #[derive(Default)]
 struct Group {
@@ -40,7 +38,7 @@ struct Group {
     oldest_result: Option<Instant>,
     /// Rows to claim, in the order asked, and who asked for how many of them.
     claims: Vec<(u64, [u8; 16])>,
-    replies: Vec<(ClaimReply, usize)>,
+    replies: Vec<(SyncSender<ClaimReply>, usize)>,
 }
 
 impl Group {

@@ -203,11 +203,22 @@ struct Job {
     throttled: u32,
 }
 
+impl Job {
+    /// Every request made for the row in this invocation, 429s included.
+    fn made(&self) -> u32 {
+        self.attempts + self.throttled
+    }
+}
+
+/// What the collector answers a claim with: the rows claimed, or nothing when the claim failed
+/// (the failure has stopped the run).
+type ClaimReply = Result<Vec<crate::store::Claim>, ()>;
+
 /// What the producer and the workers tell the collector.
 #[derive(Debug)]
 enum Message {
     /// Claim these rows (line, ledger key) durably; answer with what was claimed.
-    Claim { rows: Vec<(u64, [u8; 16])>, reply: mpsc::SyncSender<Result<Vec<crate::store::Claim>, ()>> },
+    Claim { rows: Vec<(u64, [u8; 16])>, reply: mpsc::SyncSender<ClaimReply> },
     /// A request whose row goes on: it is tried again.
     Attempt(Attempt),
     /// A row is done for this invocation, with the request that ended it if one did: one

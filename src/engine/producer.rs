@@ -12,7 +12,7 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError, mpsc};
 use std::time::Duration;
 
 use super::worker::Retries;
-use super::{Job, Message, Stop, inbox};
+use super::{ClaimReply, Job, Message, Stop, inbox};
 use crate::api::Client;
 use crate::store::{Claim, PendingRow, Reader, RowResult, StoreError};
 
@@ -93,7 +93,7 @@ impl Queue {
 /// A page whose claim was asked for, and where its answer will come.
 struct Asked {
     page: Vec<PendingRow>,
-    claimed: mpsc::Receiver<Result<Vec<Claim>, ()>>,
+    claimed: mpsc::Receiver<ClaimReply>,
 }
 
 pub(super) fn run(

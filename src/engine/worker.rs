@@ -73,7 +73,7 @@ pub(super) async fn run(
         };
         if shared.stop.is_stopping() {
             // Claimed (perhaps tried) and not sent again: straight back to pending.
-            let attempts = job.attempts + job.throttled;
+            let attempts = job.made();
             if !finish(shared, collector, RowResult::Released { line: job.line, attempts }, None) {
                 return;
             }
@@ -144,7 +144,7 @@ impl Retries {
             tokio::select! {
                 biased;
                 () = shared.stop.stopped() => {
-                    let attempts = job.attempts + job.throttled;
+                    let attempts = job.made();
                     let _ = collector.send(Message::Result(RowResult::Released { line: job.line, attempts }, None));
                     shared.retries.row_ended();
                 }
@@ -189,7 +189,7 @@ async fn attempt(shared: &Shared, mut job: Job, collector: &inbox::Sender) -> St
         let sent = tokio::select! {
             biased;
             () = shared.stop.stopped() => {
-                let attempts = job.attempts + job.throttled;
+                let attempts = job.made();
                 return Step::Done(RowResult::Released { line: job.line, attempts }, None);
             }
             sent = shared.limiter.ready() => sent,
@@ -210,7 +210,7 @@ async fn attempt(shared: &Shared, mut job: Job, collector: &inbox::Sender) -> St
             _ => String::new(),
         };
         let attempt = Attempt { transport_failure, throttled: refused, reason };
-        let made = job.attempts + job.throttled + 1;
+        let made = job.made() + 1;
         let line = job.line;
         match outcome {
             Outcome::Registered(registration) => {

@@ -45,9 +45,7 @@ pub struct HeldLock {
 
 /// The lock file of the state at `state`: `<state>.lock`, beside it.
 pub fn lock_path(state: &Path) -> PathBuf {
-    let mut name = state.file_name().unwrap_or_default().to_os_string();
-    name.push(".lock");
-    state.with_file_name(name)
+    super::sibling(state, ".lock")
 }
 
 /// Opens (creating, mode 0600) the lock file of `state`; refused when another user controls it.

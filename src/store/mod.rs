@@ -220,8 +220,8 @@ pub struct Reader {
     conn: Connection,
 }
 
-/// `path` with `suffix` after its name: the database's `-wal` and `-shm` files.
-fn sibling(path: &Path, suffix: &str) -> PathBuf {
+/// `path` with `suffix` after its name: the database's `-wal`, `-shm` and `.lock` files.
+pub fn sibling(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(suffix);
     path.with_file_name(name)
