@@ -1,4 +1,5 @@
-//! A run's life as `run` and the server's jobs both live it: the run of this very content
+//! A run's life as `run` and the server's jobs both live it: where its requests go (AOPay, or a
+//! sandbox of its own); the run of this very content
 //! resumed, or the file recorded as a new run in one transaction; the rows left sent through the
 //! engine, with the state opened again if the engine lost it; and how the run ended — its exit
 //! status and its status in the state, from one pure function (`conclude`) — recorded on the run.
@@ -11,13 +12,43 @@ use anyhow::{Context as _, bail};
 
 use super::Exit;
 use super::intake::{Intake, RowRecord};
-use crate::api::{ApiSettings, Client};
+use crate::api::{ApiSettings, Client, Credentials};
 use crate::engine::{self, EngineError, EngineReport, EngineSettings, Limiter, Observer, Stop, StopReason};
 use crate::input::Probe;
 use crate::output::{Recorded, notices};
+use crate::sandbox::{SANDBOX_COMPANY_CODE, SANDBOX_REGISTRATION_ID, Sandbox, SandboxConfig};
 use crate::settings::InputSettings;
 use crate::store::{Import, RowStatus, RunRecord, RunStatus, StatusCounts, Store, StoreError};
 use crate::validate::Applicant;
+
+/// Where the requests go: AOPay, or a sandbox started inside this process.
+#[derive(Debug)]
+pub struct Target {
+    /// The endpoint and credentials: the settings', or the sandbox's own.
+    pub api: ApiSettings,
+    /// What the state is bound to: the endpoint's identity, or `sandbox` for any simulator.
+    pub scope: String,
+    pub sandbox: Option<Sandbox>,
+}
+
+/// AOPay as `api` says, or with `sandbox` a sandbox started on a free port of this machine only,
+/// with its own credentials.
+pub async fn target(api: &ApiSettings, sandbox: bool) -> anyhow::Result<Target> {
+    let mut api = api.clone();
+    if !sandbox {
+        let scope = crate::api::endpoint_identity(&api.endpoint);
+        return Ok(Target { api, scope, sandbox: None });
+    }
+    let sandbox = Sandbox::start(([127, 0, 0, 1], 0).into(), SandboxConfig::default())
+        .await
+        .context("cannot start the built-in sandbox")?;
+    api.endpoint = sandbox.endpoint().parse().context("the sandbox's address")?;
+    api.credentials = Credentials {
+        registration_id: SANDBOX_REGISTRATION_ID.into(),
+        company_code: SANDBOX_COMPANY_CODE.into(),
+    };
+    Ok(Target { api, scope: "sandbox".to_owned(), sandbox: Some(sandbox) })
+}
 
 /// What a run records of the settings it was made with, for `status --run` and whoever reads
 /// the state later: never a secret.

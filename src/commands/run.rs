@@ -17,13 +17,12 @@ use super::guard::{Kept, guard_outputs, state_files};
 use super::intake::warn_about_encoding;
 use super::lifecycle::{self, Ended, Imported};
 use super::{Exit, ResultsNotWritten};
-use crate::api::{ApiSettings, Client, Credentials};
+use crate::api::{ApiSettings, Client};
 use crate::engine::{EngineError, EngineReport, Limiter, Stop, StopReason};
 use crate::input::{self, Probe};
 use crate::output::{
     DryRunReport, Printer, Progress, RunSummary, notices, recorded_registrations, write_results,
 };
-use crate::sandbox::{SANDBOX_COMPANY_CODE, SANDBOX_REGISTRATION_ID, Sandbox, SandboxConfig};
 use crate::settings::{RunExitPaths, RunSettings};
 use crate::store::{Check, HeldLock, RowStatus, RunRecord, StatusCounts, Store};
 
@@ -68,14 +67,6 @@ struct Invocation<'a> {
     sending: &'a Arc<OnceLock<Stop>>,
 }
 
-/// Where the requests go: AOPay, or the sandbox started for this run.
-struct Target {
-    api: ApiSettings,
-    /// What the state is bound to: the endpoint, or `sandbox` for any simulator.
-    scope: String,
-    sandbox: Option<Sandbox>,
-}
-
 async fn run_file(
     settings: &RunSettings,
     printer: &Printer,
@@ -90,7 +81,10 @@ async fn run_file(
     if settings.dry_run {
         return dry_run(settings, &files, printer, exit_files);
     }
-    let target = target(settings, printer).await?;
+    let target = lifecycle::target(&settings.api, settings.sandbox).await?;
+    if let Some(sandbox) = &target.sandbox {
+        printer.note(notices::sending_to_sandbox(&sandbox.endpoint()));
+    }
 
     let this = Invocation {
         settings,
@@ -147,26 +141,6 @@ fn check_files(settings: &RunSettings) -> anyhow::Result<Files> {
     kept.push(("the customer file", path));
     guard_outputs(&kept, &outputs)?;
     Ok(Files { probe, results, errors })
-}
-
-/// AOPay as the settings say, or a sandbox started inside this process, on a free port of this
-/// machine only, with its own credentials.
-async fn target(settings: &RunSettings, printer: &Printer) -> anyhow::Result<Target> {
-    let mut api = settings.api.clone();
-    if !settings.sandbox {
-        let scope = crate::api::endpoint_identity(&api.endpoint);
-        return Ok(Target { api, scope, sandbox: None });
-    }
-    let sandbox = Sandbox::start(([127, 0, 0, 1], 0).into(), SandboxConfig::default())
-        .await
-        .context("cannot start the built-in sandbox")?;
-    api.endpoint = sandbox.endpoint().parse().context("the sandbox's address")?;
-    api.credentials = Credentials {
-        registration_id: SANDBOX_REGISTRATION_ID.into(),
-        company_code: SANDBOX_COMPANY_CODE.into(),
-    };
-    printer.note(notices::sending_to_sandbox(&sandbox.endpoint()));
-    Ok(Target { api, scope: "sandbox".to_owned(), sandbox: Some(sandbox) })
 }
 
 /// Opens the state (its structure checked alongside), takes the run lock and binds the state to

@@ -43,8 +43,8 @@ use tokio::sync::{Notify, Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use crate::api::Credentials;
-use crate::sandbox::{SANDBOX_COMPANY_CODE, SANDBOX_REGISTRATION_ID, Sandbox, SandboxConfig};
+use crate::commands::lifecycle::Target;
+use crate::sandbox::Sandbox;
 use crate::settings::ServeSettings;
 use crate::store::{DEFAULT_LOCK_WAIT, Store, StoreError};
 
@@ -223,28 +223,11 @@ impl Server {
     /// Opens the state, takes its run lock, and starts serving on `settings.listen` (port 0 picks
     /// a free one: see [`Server::addr`]) and running jobs.
     pub async fn start(settings: ServeSettings) -> anyhow::Result<Server> {
-        let sandbox = match settings.sandbox {
-            true => Some(
-                Sandbox::start(([127, 0, 0, 1], 0).into(), SandboxConfig::default())
-                    .await
-                    .context("cannot start the built-in sandbox")?,
-            ),
-            false => None,
-        };
-        let mut api = settings.api.clone();
-        if let Some(sandbox) = &sandbox {
-            api.endpoint = sandbox.endpoint().parse().context("the sandbox's address")?;
-            api.credentials = Credentials {
-                registration_id: SANDBOX_REGISTRATION_ID.into(),
-                company_code: SANDBOX_COMPANY_CODE.into(),
-            };
-        }
-        let (endpoint_scope, target) = match &sandbox {
-            Some(_) => ("sandbox".to_owned(), "the built-in sandbox".to_owned()),
-            None => (
-                crate::api::endpoint_identity(&api.endpoint),
-                api.endpoint.host_str().unwrap_or("AOPay").to_owned(),
-            ),
+        let Target { api, scope: endpoint_scope, sandbox } =
+            crate::commands::lifecycle::target(&settings.api, settings.sandbox).await?;
+        let target = match &sandbox {
+            Some(_) => "the built-in sandbox".to_owned(),
+            None => api.endpoint.host_str().unwrap_or("AOPay").to_owned(),
         };
 
         let state = settings.state.clone();
