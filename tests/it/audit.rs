@@ -225,20 +225,28 @@ fn a_password_in_the_endpoint_is_refused_and_written_nowhere() {
     run.code(2).stderr_contains("cibil-bulk.toml [aopay] endpoint").terminal_lacks(secret);
 }
 
+/// `cibil-bulk ARGS` in `dir`.
+fn run_in(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let mut command = assert_cmd::Command::cargo_bin("cibil-bulk").unwrap();
+    command.current_dir(dir).env("CIBIL_BULK_TODAY", crate::common::TODAY).args(args);
+    command.output().unwrap()
+}
+
+/// A directory holding `in.csv` (one customer) and the real state a sandbox run of it made.
+fn sandbox_state() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("in.csv"), format!("{HEADER}\n{}\n", crate::common::customer(1))).unwrap();
+    assert_eq!(run_in(dir.path(), &["run", "in.csv", "--sandbox"]).status.code(), Some(0));
+    let state = dir.path().join("cibil-bulk.sandbox.db");
+    (dir, state)
+}
+
 #[test]
 fn a_state_or_config_others_can_write_is_refused_and_a_readable_state_made_private() {
     use std::os::unix::fs::PermissionsExt;
-    let file = format!("{HEADER}\n{}\n", crate::common::customer(1));
     // A real state, made by a sandbox run in this directory, then opened up.
-    let dir = tempfile::tempdir().unwrap();
-    let run = |args: &[&str]| {
-        let mut command = assert_cmd::Command::cargo_bin("cibil-bulk").unwrap();
-        command.current_dir(dir.path()).env("CIBIL_BULK_TODAY", crate::common::TODAY).args(args);
-        command.output().unwrap()
-    };
-    std::fs::write(dir.path().join("in.csv"), &file).unwrap();
-    assert_eq!(run(&["run", "in.csv", "--sandbox"]).status.code(), Some(0));
-    let state = dir.path().join("cibil-bulk.sandbox.db");
+    let (dir, state) = sandbox_state();
+    let run = |args: &[&str]| run_in(dir.path(), args);
 
     std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o666)).unwrap();
     let out = run(&["run", "in.csv", "--sandbox"]);
@@ -276,16 +284,8 @@ fn give_to_nobody(path: &std::path::Path) {
 #[test]
 #[ignore = "needs root, to give files to another user: .ci/run runs it as root"]
 fn a_state_or_config_owned_by_another_user_is_refused_as_root() {
-    let file = format!("{HEADER}\n{}\n", crate::common::customer(1));
-    let dir = tempfile::tempdir().unwrap();
-    let run = |args: &[&str]| {
-        let mut command = assert_cmd::Command::cargo_bin("cibil-bulk").unwrap();
-        command.current_dir(dir.path()).env("CIBIL_BULK_TODAY", crate::common::TODAY).args(args);
-        command.output().unwrap()
-    };
-    std::fs::write(dir.path().join("in.csv"), &file).unwrap();
-    assert_eq!(run(&["run", "in.csv", "--sandbox"]).status.code(), Some(0));
-    let state = dir.path().join("cibil-bulk.sandbox.db");
+    let (dir, state) = sandbox_state();
+    let run = |args: &[&str]| run_in(dir.path(), args);
     // Root's own files are trusted; another user's are not, even for root: whoever owns the state
     // can read every PAN it will hold.
     give_to_nobody(&state);
