@@ -82,12 +82,8 @@ pub async fn create(
 }
 
 pub async fn list(State(app): State<App>, _machine: Machine) -> Result<Json<Value>, ApiFailure> {
-    let all = app.db(|store| store.uploads()).await?;
-    let mut out = Vec::with_capacity(all.len());
-    for upload in &all {
-        out.push(brief(upload, &uploads::counts(&app, upload).await?));
-    }
-    Ok(Json(Value::Array(out)))
+    let all = uploads::all_with_counts(&app).await?;
+    Ok(Json(Value::Array(all.iter().map(|(upload, counts)| brief(upload, counts)).collect())))
 }
 
 pub async fn show(

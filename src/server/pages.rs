@@ -191,12 +191,11 @@ async fn home_page(
     status: StatusCode,
     problem: Option<&str>,
 ) -> Result<Response, PageFailure> {
-    let all = app.db(|store| store.uploads()).await?;
-    let mut listed = Vec::with_capacity(all.len());
-    for upload in all {
-        let counts = uploads::counts(app, &upload).await?;
-        listed.push(Listed { upload, counts });
-    }
+    let listed: Vec<Listed> = uploads::all_with_counts(app)
+        .await?
+        .into_iter()
+        .map(|(upload, counts)| Listed { upload, counts })
+        .collect();
     let markup =
         views::home(chrome(app, "Customer uploads", person), &person.csrf, &listed, app.max_upload, problem);
     Ok((status, markup).into_response())
@@ -341,17 +340,21 @@ pub async fn events(
             }
             f.first = false;
             let id = f.id;
-            let state = f.app.db(move |store| store.upload(id)).await.ok().flatten().map(|u| u.state);
-            match state {
-                None => return None,
-                Some(state) if state != f.drawn => {
-                    f.done = true;
-                    return Some((Ok(Event::default().event("state").data(state.as_str())), f));
+            let progress = f.live.borrow_and_update().clone().filter(|p| p.upload == id && changed);
+            // Progress of the job the page was drawn running: nothing else can have changed. Any
+            // other wake-up asks the state whether it did.
+            if f.drawn != UploadState::Running || progress.is_none() {
+                let state = f.app.db(move |store| store.upload(id)).await.ok().flatten().map(|u| u.state);
+                match state {
+                    None => return None,
+                    Some(state) if state != f.drawn => {
+                        f.done = true;
+                        return Some((Ok(Event::default().event("state").data(state.as_str())), f));
+                    }
+                    Some(_) => {}
                 }
-                Some(_) => {}
             }
-            let progress = f.live.borrow_and_update().clone();
-            if let Some(progress) = progress.filter(|p| p.upload == id && changed) {
+            if let Some(progress) = progress {
                 let event = Event::default().event("progress").data(progress.event_json().to_string());
                 return Some((Ok(event), f));
             }

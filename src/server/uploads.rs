@@ -95,6 +95,24 @@ pub async fn counts(app: &App, upload: &UploadRecord) -> Result<StatusCounts, Fa
     Ok(found.unwrap_or_else(|| checked_counts(upload)))
 }
 
+/// Every upload, in the order the state lists them, with its counts: one visit to the shared
+/// connection for the whole list.
+pub async fn all_with_counts(app: &App) -> Result<Vec<(UploadRecord, StatusCounts)>, Failure> {
+    let listed = app
+        .db(|store| {
+            store
+                .uploads()?
+                .into_iter()
+                .map(|upload| {
+                    let counts = jobs::run_counts(store, &upload)?.unwrap_or_else(|| checked_counts(&upload));
+                    Ok((upload, counts))
+                })
+                .collect::<Result<Vec<_>, crate::store::StoreError>>()
+        })
+        .await?;
+    Ok(listed)
+}
+
 /// The counts the check recorded.
 pub fn checked_counts(upload: &UploadRecord) -> StatusCounts {
     let map: std::collections::BTreeMap<String, u64> =
