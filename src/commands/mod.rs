@@ -124,6 +124,14 @@ fn block_on<T>(
         .block_on(work)
 }
 
+/// The state database at `state` if it exists: reading, listing or removing must not create one.
+fn existing(state: &std::path::Path) -> anyhow::Result<Option<crate::store::Store>> {
+    if !state.exists() {
+        return Ok(None);
+    }
+    Ok(Some(crate::store::Store::open(state)?))
+}
+
 /// Ctrl-C (SIGINT) and SIGTERM (a service manager or `timeout` stopping the process), watched from
 /// the moment this is made: a signal that came before the first wait is not lost, nor does it
 /// kill the process abruptly.

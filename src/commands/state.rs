@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 
 use super::Exit;
 use crate::input::{self, ProbeOptions};
@@ -13,13 +13,12 @@ use crate::settings::{ExportSettings, PurgeSettings, StatusSettings};
 use crate::store::{RunRecord, Store};
 
 fn open_existing(state: &Path) -> anyhow::Result<Store> {
-    if !state.exists() {
-        bail!(
+    super::existing(state)?.with_context(|| {
+        format!(
             "there is no state database at {}: nothing has been run with it (choose one with --state)",
             state.display()
-        );
-    }
-    Ok(Store::open(state)?)
+        )
+    })
 }
 
 /// A run named by its number, or by the customer file it was made from (its content).

@@ -4,7 +4,6 @@
 //! the server uses, so a running server sees a change at once; neither needs the run lock.
 
 use std::io::{BufRead as _, IsTerminal as _};
-use std::path::Path;
 
 use anyhow::{Context as _, bail};
 
@@ -34,7 +33,7 @@ pub fn users(settings: &UsersSettings, printer: &Printer) -> anyhow::Result<Exit
             ));
         }
         UserAction::List => {
-            let Some(store) = existing(&settings.state)? else {
+            let Some(store) = super::existing(&settings.state)? else {
                 printer.report(&users_text(&[]));
                 return Ok(Exit::Success);
             };
@@ -42,7 +41,7 @@ pub fn users(settings: &UsersSettings, printer: &Printer) -> anyhow::Result<Exit
         }
         UserAction::Remove { name } => {
             let removed =
-                existing(&settings.state)?.map(|s| s.remove_user(name)).transpose()?.unwrap_or(false);
+                super::existing(&settings.state)?.map(|s| s.remove_user(name)).transpose()?.unwrap_or(false);
             if !removed {
                 bail!(
                     "nobody called {name} can log in (state {}): see `cibil-bulk users list`",
@@ -74,7 +73,7 @@ pub fn tokens(settings: &TokensSettings, printer: &Printer) -> anyhow::Result<Ex
             printer.secret(&token);
         }
         TokenAction::List => {
-            let Some(store) = existing(&settings.state)? else {
+            let Some(store) = super::existing(&settings.state)? else {
                 printer.report(&tokens_text(&[]));
                 return Ok(Exit::Success);
             };
@@ -82,7 +81,7 @@ pub fn tokens(settings: &TokensSettings, printer: &Printer) -> anyhow::Result<Ex
         }
         TokenAction::Revoke { name } => {
             let revoked =
-                existing(&settings.state)?.map(|s| s.revoke_token(name)).transpose()?.unwrap_or(false);
+                super::existing(&settings.state)?.map(|s| s.revoke_token(name)).transpose()?.unwrap_or(false);
             if !revoked {
                 bail!(
                     "no live token is called {name} (state {}): see `cibil-bulk tokens list`",
@@ -94,14 +93,6 @@ pub fn tokens(settings: &TokensSettings, printer: &Printer) -> anyhow::Result<Ex
         }
     }
     Ok(Exit::Success)
-}
-
-/// The state database if it exists: listing or removing must not create one.
-fn existing(state: &Path) -> anyhow::Result<Option<Store>> {
-    if !state.exists() {
-        return Ok(None);
-    }
-    Ok(Some(Store::open(state)?))
 }
 
 /// The first line of standard input, without its line end.
