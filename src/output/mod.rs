@@ -24,7 +24,7 @@ pub use notices::{DryRunReport, show_duration};
 pub use progress::Progress;
 pub use run::{
     QuotaFound, Recorded, ResultsFile, RunSummary, quota_text, recorded_registrations, suggested_rate,
-    write_results,
+    write_results, write_results_to,
 };
 pub use sheet::{SheetFile, is_workbook_path};
 pub use status::{learned_quota_text, local_time, status_report};

@@ -153,32 +153,51 @@ pub fn write_results(
     results: &Path,
     errors: Option<&Path>,
 ) -> Result<ResultsWritten, ResultsError> {
-    let mut results_file = ResultsFile::create(results, &run.headers, &run.locator)?;
-    let mut errors_file = errors.map(|p| ErrorsFile::create(p, &run.headers)).transpose()?;
+    let [written] = write_results_to(store, run, [(results, errors)])?;
+    Ok(written)
+}
+
+/// [`write_results`] to several places at once (a workbook and its CSV twin), from one read of
+/// the state.
+pub fn write_results_to<const N: usize>(
+    store: &Store,
+    run: &RunRecord,
+    places: [(&Path, Option<&Path>); N],
+) -> Result<[ResultsWritten; N], ResultsError> {
+    let mut files = Vec::with_capacity(N);
+    for (results, errors) in places {
+        files.push((
+            ResultsFile::create(results, &run.headers, &run.locator)?,
+            errors.map(|p| ErrorsFile::create(p, &run.headers)).transpose()?,
+        ));
+    }
     let (mut rows, mut returning) = (0u64, 0u64);
     store.for_each_result::<ResultsError>(run.id, |row| {
         rows += 1;
         if row.status == RowStatus::Registered && row.is_returning_customer == Some(true) {
             returning += 1;
         }
-        results_file.write(row)?;
-        if let (Some(errors_file), true) = (&mut errors_file, row.status.needs_attention()) {
-            errors_file.write(
-                row.cells.iter().map(String::as_str),
-                &attention_text(row, &run.locator),
-                &row.violations,
-            )?;
+        let attention = row.status.needs_attention().then(|| attention_text(row, &run.locator));
+        for (results_file, errors_file) in &mut files {
+            results_file.write(row)?;
+            if let (Some(errors_file), Some(text)) = (errors_file, &attention) {
+                errors_file.write(row.cells.iter().map(String::as_str), text, &row.violations)?;
+            }
         }
         Ok(())
     })?;
-    let needing_attention = errors_file.as_ref().map_or(0, ErrorsFile::rows);
-    Ok(ResultsWritten {
-        results: results_file.commit()?,
-        errors: errors_file.map(ErrorsFile::commit).transpose()?,
-        rows,
-        needing_attention,
-        returning_customers: returning,
-    })
+    let mut written = Vec::with_capacity(N);
+    for (results_file, errors_file) in files {
+        written.push(ResultsWritten {
+            needing_attention: errors_file.as_ref().map_or(0, ErrorsFile::rows),
+            results: results_file.commit()?,
+            errors: errors_file.map(ErrorsFile::commit).transpose()?,
+            rows,
+            returning_customers: returning,
+        });
+    }
+    // One pushed per place: N of them.
+    Ok(written.try_into().unwrap_or_else(|_| unreachable!("one written per place")))
 }
 
 /// The end of a run, for people (stderr) and scripts (`--summary`). Written on every exit, so

@@ -34,6 +34,7 @@ use crate::engine::{self, EngineReport, EngineSettings, Limiter, Stop, StopReaso
 use crate::input::{self, InputError};
 use crate::output::{
     ErrorsFile, RunSummary, ValidationSummary, cell_flags, error_text, format_of, write_results,
+    write_results_to,
 };
 use crate::settings::InputSettings;
 use crate::store::{
@@ -509,22 +510,18 @@ fn finish(
         RunStatus::Running | RunStatus::Aborted => UploadState::Aborted,
     };
 
-    let native = Format::of_upload(upload.workbook);
-    let mut formats = vec![native];
-    if native != Format::Csv {
-        formats.push(Format::Csv);
+    // A workbook upload's files as workbooks, and as CSV for scripts: one read of the state.
+    let file = |kind, format| ctx.uploads.file(upload.id, kind, format);
+    let (csv_results, csv_errors) = (file(Kind::Results, Format::Csv), file(Kind::Errors, Format::Csv));
+    let written = if upload.workbook {
+        let (results, errors) = (file(Kind::Results, Format::Xlsx), file(Kind::Errors, Format::Xlsx));
+        write_results_to(store, &run, [(&results, Some(&errors)), (&csv_results, Some(&csv_errors))])
+            .map(|[workbook, _]| workbook)
+    } else {
+        write_results(store, &run, &csv_results, Some(&csv_errors))
     }
-    let mut returning = 0;
-    for format in formats {
-        let written = write_results(
-            store,
-            &run,
-            &ctx.uploads.file(upload.id, Kind::Results, format),
-            Some(&ctx.uploads.file(upload.id, Kind::Errors, format)),
-        )
-        .with_context(|| format!("the results of upload {} could not be written", upload.id))?;
-        returning = written.returning_customers;
-    }
+    .with_context(|| format!("the results of upload {} could not be written", upload.id))?;
+    let returning = written.returning_customers;
 
     let mut summary = RunSummary::new(
         Path::new(&upload.file_name),
