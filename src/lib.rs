@@ -1,15 +1,18 @@
 //! cibil-bulk registers customers for CIBIL credit scores in bulk through AOPay's registration
 //! API. The modules follow the data: `input` reads rows, `validate` judges them, `engine` sends
 //! them through `api`, `store` keeps state in SQLite, `output` owns every byte the user sees;
-//! `sandbox` simulates the vendor; `cli` and `settings` turn the command line, environment and
-//! config file into one validated [`settings::Settings`]; `commands` wires them into one function
-//! per subcommand and holds the exit codes. ARCHITECTURE.md, at the repository's root, is the map.
+//! `sandbox` simulates the vendor; `gate` clears every file written; `job` is the one run driver
+//! and the exit codes; `cli` and `settings` turn the command line, environment and config file
+//! into one validated [`settings::Settings`]; `commands` (the terminal) and `server` (the pages and
+//! the API) are the two callers on top. ARCHITECTURE.md, at the repository's root, is the map.
 
 pub mod api;
 pub mod cli;
 pub mod commands;
 pub mod engine;
+pub mod gate;
 pub mod input;
+pub mod job;
 pub mod mask;
 pub mod output;
 pub mod private_file;
@@ -19,7 +22,7 @@ pub mod settings;
 pub mod store;
 pub mod validate;
 
-pub use commands::{Exit, exit_code_of};
+pub use job::{Exit, exit_code_of};
 
 use cli::Cli;
 use output::Printer;

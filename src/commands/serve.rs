@@ -13,7 +13,7 @@ pub fn serve(settings: &ServeSettings, printer: &Printer) -> anyhow::Result<Exit
 }
 
 async fn serve_until_stopped(settings: &ServeSettings, printer: &Printer) -> anyhow::Result<Exit> {
-    let mut signals = super::Signals::listen()?;
+    let mut signals = super::signals::Signals::listen()?;
     let server = Server::start(settings.clone()).await?;
     if !server.resumed.is_empty() {
         printer.note(notices::resuming_uploads(&server.resumed));
@@ -31,8 +31,8 @@ async fn serve_until_stopped(settings: &ServeSettings, printer: &Printer) -> any
     let grace = settings.engine.shutdown_grace;
     let watcher_printer = printer.clone();
     tokio::spawn(async move {
-        signals.received().await;
-        watcher_printer.warn(notices::stopping(grace));
+        let signal = signals.received().await;
+        watcher_printer.warn(notices::stopping(signal, grace));
         stop.cancel();
         signals.received().await;
         watcher_printer.warn(notices::SERVER_STOPPED_AT_ONCE);

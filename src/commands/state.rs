@@ -6,19 +6,15 @@ use std::path::Path;
 
 use anyhow::Context as _;
 
-use super::Exit;
+use crate::gate::Gate;
 use crate::input::{self, ProbeOptions};
-use crate::output::{self, Printer, write_results};
+use crate::job::Exit;
+use crate::output::{self, Printer, notices, write_results};
 use crate::settings::{ExportSettings, PurgeSettings, StatusSettings};
 use crate::store::{RunRecord, Store};
 
 fn open_existing(state: &Path) -> anyhow::Result<Store> {
-    super::existing(state)?.with_context(|| {
-        format!(
-            "there is no state database at {}: nothing has been run with it (choose one with --state)",
-            state.display()
-        )
-    })
+    super::existing(state)?.with_context(|| notices::no_state(state))
 }
 
 /// A run named by its number, or by the customer file it was made from (its content).
@@ -30,13 +26,7 @@ fn find_run(store: &Store, state: &Path, name: &str) -> anyhow::Result<RunRecord
             store.find_run(&probe.sha256_hex())?
         }
     };
-    found.with_context(|| {
-        format!(
-            "{} has no run {name}: `cibil-bulk status --state {}` lists them",
-            state.display(),
-            state.display()
-        )
-    })
+    found.with_context(|| notices::no_such_run(state, name))
 }
 
 pub fn status(settings: &StatusSettings, printer: &Printer) -> anyhow::Result<Exit> {
@@ -60,27 +50,18 @@ pub fn status(settings: &StatusSettings, printer: &Printer) -> anyhow::Result<Ex
 }
 
 pub fn export(settings: &ExportSettings, printer: &Printer) -> anyhow::Result<Exit> {
-    let state = super::guard::state_files(&settings.state);
-    let kept: Vec<super::guard::Kept<'_>> = state.iter().map(|(what, p)| (*what, p.as_path())).collect();
-    let mut outputs = vec![("--output", settings.results.as_path())];
-    outputs.extend(settings.errors.as_deref().map(|p| ("--errors", p)));
-    super::guard::guard_outputs(&kept, &outputs)?;
     let store = open_existing(&settings.state)?;
     let run = find_run(&store, &settings.state, &settings.run)?;
-    let written = write_results(&store, &run, &settings.results, settings.errors.as_deref())?;
-    printer.note(format_args!(
-        "Wrote {} rows of run {}: {}",
-        written.rows,
-        run.id,
-        written.results.display()
-    ));
-    if let Some(errors) = &written.errors {
-        printer.note(format_args!(
-            "Wrote the {} rows that need attention: {}",
-            written.needing_attention,
-            errors.display()
-        ));
-    }
+    // The run's own customer file is kept too, when it is still where the run read it.
+    let gate = Gate::new()
+        .keep("the customer file of the run", Path::new(&run.input_path))
+        .keep_config(Some(&settings.config))
+        .keep_state(&settings.state);
+    let [results, errors] =
+        gate.clear([("--output", Some(&settings.results)), ("--errors", settings.errors.as_deref())])?;
+    let results = results.unwrap_or_else(|| unreachable!("a path given is cleared or refused"));
+    let written = write_results(&store, &run, &results, errors.as_ref())?;
+    printer.note(notices::exported(&written, run.id));
     Ok(Exit::Success)
 }
 
@@ -88,22 +69,11 @@ pub fn purge(settings: &PurgeSettings, printer: &Printer) -> anyhow::Result<Exit
     let mut store = open_existing(&settings.state)?;
     // Not while a run uses the state: it may be reading the rows this would empty.
     let _lock = store.acquire_lock(crate::store::DEFAULT_LOCK_WAIT, |holder| {
-        printer.note(crate::output::notices::waiting_for_lock(
-            &settings.state,
-            holder,
-            crate::store::DEFAULT_LOCK_WAIT,
-        ));
+        printer.note(notices::waiting_for_lock(&settings.state, holder, crate::store::DEFAULT_LOCK_WAIT));
     })?;
     let age_ms = i64::try_from(settings.older_than.as_millis()).unwrap_or(i64::MAX);
     let cutoff = crate::store::now_ms().saturating_sub(age_ms);
     let purged = store.purge(cutoff)?;
-    printer.note(format_args!(
-        "Purged the personal data of {} rows in {} finished runs of {} ({} KiB freed). Their counts, \
-         statuses and cibil_ids stay, and their customers are still recognised.",
-        purged.rows,
-        purged.runs,
-        settings.state.display(),
-        purged.bytes_freed / 1024
-    ));
+    printer.note(notices::purged(&purged, &settings.state));
     Ok(Exit::Success)
 }

@@ -7,8 +7,8 @@ use std::io::{BufRead as _, IsTerminal as _};
 
 use anyhow::{Context as _, bail};
 
-use crate::Exit;
-use crate::output::{Printer, tokens_text, users_text};
+use crate::job::Exit;
+use crate::output::{Printer, access, tokens_text, users_text};
 use crate::server::auth;
 use crate::settings::{TokenAction, TokensSettings, UserAction, UsersSettings};
 use crate::store::Store;
@@ -27,10 +27,7 @@ pub fn users(settings: &UsersSettings, printer: &Printer) -> anyhow::Result<Exit
                     settings.state.display()
                 );
             }
-            printer.note(format_args!(
-                "{name} can now log in to `cibil-bulk serve` on {}.",
-                settings.state.display()
-            ));
+            printer.note(access::user_added(name, &settings.state));
         }
         UserAction::List => {
             let Some(store) = super::existing(&settings.state)? else {
@@ -48,7 +45,7 @@ pub fn users(settings: &UsersSettings, printer: &Printer) -> anyhow::Result<Exit
                     settings.state.display()
                 );
             }
-            printer.note(format_args!("{name} can no longer log in; their sessions have ended."));
+            printer.note(access::user_removed(name));
         }
     }
     Ok(Exit::Success)
@@ -65,11 +62,7 @@ pub fn tokens(settings: &TokensSettings, printer: &Printer) -> anyhow::Result<Ex
                      or choose another name"
                 );
             }
-            printer.note(format_args!(
-                "API token {name} for `cibil-bulk serve` on {}: send it as \"Authorization: Bearer TOKEN\". \
-                 It is shown this once (only its hash is kept); store it where only the script's user can read it.",
-                settings.state.display()
-            ));
+            printer.note(access::token_added(name, &settings.state));
             printer.secret(&token);
         }
         TokenAction::List => {
@@ -88,8 +81,7 @@ pub fn tokens(settings: &TokensSettings, printer: &Printer) -> anyhow::Result<Ex
                     settings.state.display()
                 );
             }
-            printer
-                .note(format_args!("Token {name} is revoked: every request with it is refused from now on."));
+            printer.note(access::token_revoked(name));
         }
     }
     Ok(Exit::Success)

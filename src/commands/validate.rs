@@ -1,40 +1,42 @@
-//! `cibil-bulk validate FILE`: every rule applied, nothing sent, nothing kept.
+//! `cibil-bulk validate FILE`: every rule applied, nothing sent, nothing kept. Its files (the
+//! errors file, the report, the summary) are cleared by the gate before the file is read.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
-use super::Exit;
-use super::guard::guard_outputs;
-use super::intake::{Intake, warn_about_encoding};
+use crate::gate::Gate;
 use crate::input;
-use crate::output::{ErrorsFile, Printer, ReportFile, ValidationSummary, cell_flags, error_text, write_json};
+use crate::job::Exit;
+use crate::job::intake::{Intake, check_file};
+use crate::output::{ErrorsFile, Printer, ReportFile, notices, write_json};
 use crate::settings::ValidateSettings;
-use crate::validate::Admission;
 
 pub fn validate(settings: &ValidateSettings, printer: &Printer) -> anyhow::Result<Exit> {
     let path = settings.input.path.as_path();
-    let outputs: Vec<(&str, &Path)> =
-        [("--errors", &settings.errors), ("--output", &settings.report), ("--summary", &settings.summary)]
-            .into_iter()
-            .filter_map(|(flag, p)| p.as_deref().map(|p| (flag, p)))
-            .collect();
-    guard_outputs(&[("the customer file", path)], &outputs)?;
+    let gate = Gate::new()
+        .keep("the customer file", path)
+        .keep_config(Some(&settings.config))
+        .keep_state(&settings.state);
+    let [errors_path, report_path, summary_path] = gate.clear([
+        ("--errors", settings.errors.as_deref()),
+        ("--output", settings.report.as_deref()),
+        ("--summary", settings.summary.as_deref()),
+    ])?;
 
     let probe = input::probe(path, settings.input.probe)?;
-    warn_about_encoding(path, &probe, printer);
+    for warning in notices::encoding_warnings(path, &probe) {
+        printer.warn(warning);
+    }
     let intake = Intake::open(&settings.input, &probe)?;
-
-    let mut errors =
-        settings.errors.as_deref().map(|p| ErrorsFile::create(p, intake.columns.headers())).transpose()?;
-    let mut report = settings.report.as_deref().map(ReportFile::create).transpose()?;
-    let mut summary = ValidationSummary::default();
     let locator = intake.locator().clone();
-    intake.scan(|row, admission, checked| {
-        summary.record(row.line, admission, checked);
-        if let (Some(errors), Admission::Invalid) = (&mut errors, admission) {
-            let text = format!("{}: {}", locator.row(row.line), error_text(checked));
-            errors.write(row.cells.iter(), &text, &cell_flags(checked))?;
-        }
+
+    let mut errors: Vec<ErrorsFile> = errors_path
+        .as_ref()
+        .map(|p| ErrorsFile::create(p, intake.columns.headers()))
+        .transpose()?
+        .into_iter()
+        .collect();
+    let mut report = report_path.as_ref().map(ReportFile::create).transpose()?;
+    let summary = check_file(intake, &mut errors, |row, admission, checked| {
         if let Some(report) = &mut report {
             report.write(row.line, admission, checked)?;
         }
@@ -43,13 +45,11 @@ pub fn validate(settings: &ValidateSettings, printer: &Printer) -> anyhow::Resul
     if summary.rows == 0 {
         // Not an error: a nightly export of a day without new customers is just a header. But a
         // clerk who exported the wrong sheet should hear it.
-        printer.warn(format_args!(
-            "{} has a header line but no rows below it: there is nothing to check",
-            path.display()
-        ));
+        printer.warn(notices::no_rows(path));
     }
 
     let errors_written = errors
+        .pop()
         .map(|e| -> anyhow::Result<_> {
             let rows = e.rows();
             Ok((e.commit()?, rows))
@@ -58,7 +58,7 @@ pub fn validate(settings: &ValidateSettings, printer: &Printer) -> anyhow::Resul
     let report_written = report.map(ReportFile::commit).transpose()?;
     let exit = if summary.invalid == 0 { Exit::Success } else { Exit::NeedsAttention };
 
-    if let Some(summary_path) = &settings.summary {
+    if let Some(summary_path) = &summary_path {
         let mut files = BTreeMap::new();
         if let Some((p, _)) = &errors_written {
             files.insert("errors", p.as_path());

@@ -324,8 +324,14 @@ pub async fn run(
     // requests in flight get a bounded time to finish; after it their rows stay `in_flight` and
     // the next start sends them again with the same order id.
     let grace = settings.shutdown_grace;
+    // A worker that panicked left its rows unsent: the run must not pass for finished.
+    let mut worker_panicked = false;
     tokio::select! {
-        () = async { while workers.join_next().await.is_some() {} } => {}
+        () = async {
+            while let Some(joined) = workers.join_next().await {
+                worker_panicked |= joined.is_err_and(|e| e.is_panic());
+            }
+        } => {}
         () = async { stop.stopped().await; tokio::time::sleep(grace).await } => {
             tracing::warn!("requests still in flight after {}s; leaving them for the next run", grace.as_secs());
             workers.abort_all();
@@ -345,6 +351,7 @@ pub async fn run(
     let error = match (failure, produced) {
         (Some(e), _) | (None, Some(Err(e))) => Some(EngineError::from(e)),
         (None, None) => Some(EngineError::Panicked("the producer thread")),
+        (None, Some(Ok(()))) if worker_panicked => Some(EngineError::Panicked("a worker")),
         (None, Some(Ok(()))) => None,
     };
     let quota = limiter.learned();

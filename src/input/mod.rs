@@ -21,7 +21,7 @@ pub use bounds::{
 pub use clean::{clean, header_key};
 pub use csv::StringRecord;
 pub use header::{Columns, Field, HeaderProblem};
-pub use probe::{Probe, ProbeOptions, TextEncoding, WorkbookKind, probe, sha256_of};
+pub use probe::{Probe, ProbeOptions, TextEncoding, WorkbookKind, is_workbook, probe, sha256_of};
 pub use workbook::{HEADER_SEARCH_ROWS, SheetChoice, SheetOptions};
 
 pub use delimited::MAX_RECORD_BYTES;
@@ -211,6 +211,40 @@ pub enum InputError {
         .path.display()
     )]
     HeaderRowOutside { path: PathBuf, sheet: String, row: u32, last: u64 },
+}
+
+impl InputError {
+    /// Whether the file is at fault, not the disk it is on (a failure to read it).
+    pub fn is_the_files(&self) -> bool {
+        !matches!(self, InputError::Read { .. })
+    }
+
+    /// The same error, naming the file `name` — as its sender knows it — instead of the path it
+    /// was read from (an upload's, on the server's disk).
+    pub fn named(mut self, name: &Path) -> InputError {
+        *self.path_mut() = name.to_owned();
+        self
+    }
+
+    fn path_mut(&mut self) -> &mut PathBuf {
+        match self {
+            InputError::Read { path, .. }
+            | InputError::NotAFile { path }
+            | InputError::Empty { path }
+            | InputError::NoHeader { path }
+            | InputError::NotText { path, .. }
+            | InputError::Utf16WithoutBom { path, .. }
+            | InputError::Parse { path, .. }
+            | InputError::Header { path, .. }
+            | InputError::Workbook { path, .. }
+            | InputError::WorkbookTooBig { path, .. }
+            | InputError::NoSuchSheet { path, .. }
+            | InputError::Changed { path }
+            | InputError::EmptyWorkbook { path }
+            | InputError::EmptySheet { path, .. }
+            | InputError::HeaderRowOutside { path, .. } => path,
+        }
+    }
 }
 
 fn describe_header_problem(

@@ -101,6 +101,14 @@ const CHUNK: usize = 256 * 1024;
 /// How much of the start of the file is decoded to find the header line and its delimiter.
 const HEAD: usize = 64 * 1024;
 
+/// Whether the file at `path` is a spreadsheet workbook, by its first bytes alone (false when it
+/// cannot be read): what a command names its outputs after before the file is read through.
+pub fn is_workbook(path: &Path) -> bool {
+    let mut head = Vec::with_capacity(HEAD);
+    File::open(path).and_then(|f| f.take(HEAD as u64).read_to_end(&mut head)).is_ok()
+        && workbook_kind(&head).is_some()
+}
+
 pub fn probe(path: &Path, options: ProbeOptions) -> Result<Probe, InputError> {
     let read_err = |source| InputError::Read { path: path.to_owned(), source };
     let mut file = File::open(path).map_err(read_err)?;

@@ -59,3 +59,27 @@ impl Printer {
         let _ = out.write_all(format!("{secret}\n").as_bytes()).and_then(|()| out.flush());
     }
 }
+
+/// `users add`: who can sign in now.
+pub fn user_added(name: &str, state: &std::path::Path) -> String {
+    format!("{name} can now log in to `cibil-bulk serve` on {}.", state.display())
+}
+
+/// `users remove`.
+pub fn user_removed(name: &str) -> String {
+    format!("{name} can no longer log in; their sessions have ended.")
+}
+
+/// `tokens add`, before the token itself on its own line.
+pub fn token_added(name: &str, state: &std::path::Path) -> String {
+    format!(
+        "API token {name} for `cibil-bulk serve` on {}: send it as \"Authorization: Bearer TOKEN\". \
+         It is shown this once (only its hash is kept); store it where only the script's user can read it.",
+        state.display()
+    )
+}
+
+/// `tokens revoke`.
+pub fn token_revoked(name: &str) -> String {
+    format!("Token {name} is revoked: every request with it is refused from now on.")
+}

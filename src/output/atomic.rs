@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 
 use tempfile::TempPath;
 
+use crate::gate::Cleared;
+
 /// Why an output file could not be written. The cause is the `source`, which the fatal error
 /// printer (`{:#}`) shows after the message.
 #[derive(Debug, thiserror::Error)]
@@ -40,7 +42,8 @@ pub struct AtomicFile {
 }
 
 impl AtomicFile {
-    pub fn create(path: &Path) -> Result<AtomicFile, OutputError> {
+    pub fn create(cleared: &Cleared) -> Result<AtomicFile, OutputError> {
+        let path = cleared.path();
         let err = |source| OutputError { path: path.to_owned(), source };
         if path.is_dir() {
             return Err(err(io::Error::new(io::ErrorKind::IsADirectory, "it is a directory")));
@@ -129,8 +132,9 @@ pub struct CsvFile {
 impl CsvFile {
     /// `bom`: start with a UTF-8 byte-order mark, so that Excel reads non-ASCII text right in files
     /// meant to be opened by a clerk.
-    pub fn create(path: &Path, bom: bool) -> Result<CsvFile, OutputError> {
-        let mut file = AtomicFile::create(path)?;
+    pub fn create(cleared: &Cleared, bom: bool) -> Result<CsvFile, OutputError> {
+        let path = cleared.path();
+        let mut file = AtomicFile::create(cleared)?;
         if bom {
             file.write_all("\u{feff}".as_bytes())
                 .map_err(|source| OutputError { path: path.to_owned(), source })?;
@@ -163,6 +167,7 @@ impl CsvFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gate::cleared_for_test;
     use std::os::unix::fs::PermissionsExt;
 
     #[test]
@@ -186,7 +191,7 @@ mod tests {
     fn appears_only_on_commit_with_private_mode() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.csv");
-        let mut csv = CsvFile::create(&path, false).unwrap();
+        let mut csv = CsvFile::create(&cleared_for_test(&path), false).unwrap();
         csv.write_row(["a", "=1"]).unwrap();
         assert!(!path.exists());
         csv.commit().unwrap();
@@ -198,15 +203,15 @@ mod tests {
     fn dropped_without_commit_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.csv");
-        drop(CsvFile::create(&path, true).unwrap());
+        drop(CsvFile::create(&cleared_for_test(&path), true).unwrap());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 
     #[test]
     fn a_directory_or_missing_parent_is_an_error_naming_the_path() {
         let dir = tempfile::tempdir().unwrap();
-        let err = AtomicFile::create(dir.path()).unwrap_err();
+        let err = AtomicFile::create(&cleared_for_test(dir.path())).unwrap_err();
         assert!(err.to_string().contains(&dir.path().display().to_string()));
-        assert!(AtomicFile::create(&dir.path().join("no/such/dir/x.csv")).is_err());
+        assert!(AtomicFile::create(&cleared_for_test(&dir.path().join("no/such/dir/x.csv"))).is_err());
     }
 }

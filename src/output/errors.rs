@@ -5,10 +5,11 @@
 //! for Excel) or, for a path ending in `.xlsx`, as a workbook whose offending cells are highlighted
 //! and carry a note saying what is wrong.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::OutputError;
 use super::sheet::TableFile;
+use crate::gate::Cleared;
 use crate::input::{Field, header_key};
 
 const ERROR_COLUMN: &str = "error";
@@ -32,7 +33,7 @@ pub(super) fn identifier_columns(headers: &[String]) -> Vec<usize> {
 }
 
 impl ErrorsFile {
-    pub fn create(path: &Path, headers: &[String]) -> Result<ErrorsFile, OutputError> {
+    pub fn create(path: &Cleared, headers: &[String]) -> Result<ErrorsFile, OutputError> {
         let replaced = headers.iter().position(|h| header_key(h) == ERROR_COLUMN);
         let kept: Vec<&str> = headers
             .iter()

@@ -7,10 +7,10 @@
 
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::{AtomicFile, OutputError, RunSummary};
+use crate::gate::Cleared;
 use crate::store::RowStatus;
 
 /// The row statuses the metrics count, as the `status` label says them. A row in flight when the
@@ -109,8 +109,9 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(&str
 }
 
 /// Writes the metrics of `summary`, ended now, to `path`: atomically, mode 0644.
-pub fn write_metrics(path: &Path, summary: &RunSummary) -> Result<(), OutputError> {
-    let mut file = AtomicFile::create(path)?;
+pub fn write_metrics(cleared: &Cleared, summary: &RunSummary) -> Result<(), OutputError> {
+    let path = cleared.path();
+    let mut file = AtomicFile::create(cleared)?;
     let err = |source| OutputError { path: path.to_owned(), source };
     file.write_all(metrics_text(summary, SystemTime::now()).as_bytes()).map_err(err)?;
     file.readable_by_all().map_err(err)?;
@@ -122,7 +123,10 @@ mod tests {
     use std::os::unix::fs::PermissionsExt as _;
     use std::time::Duration;
 
+    use std::path::Path;
+
     use super::*;
+    use crate::gate::cleared_for_test;
 
     #[test]
     fn every_family_has_help_type_and_samples_and_in_flight_rows_are_pending() {
@@ -171,7 +175,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("cibil-bulk.prom");
         let summary = RunSummary::before_run(Path::new("in.csv"), Path::new("s.db"), "sandbox".into());
-        write_metrics(&path, &summary).unwrap();
+        write_metrics(&cleared_for_test(&path), &summary).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains("cibil_bulk_last_run_exit_code 0\n") && text.ends_with('\n'));
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o644);

@@ -2,29 +2,31 @@
 //! summaries, warnings and errors on the terminal, and the log subscriber. Nothing else in the
 //! program prints; other modules return data or emit `tracing` events, which land here.
 
-mod access;
+pub mod access;
 mod atomic;
 mod errors;
 mod metrics;
 pub mod notices;
 mod progress;
 mod run;
+pub mod sandbox_text;
 mod sheet;
 mod status;
 mod validation;
 
 use std::fmt::Display;
 use std::io::{self, IsTerminal, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use access::{tokens_text, users_text};
 pub use atomic::{AtomicFile, CsvFile, OutputError, safe_cell};
 pub use errors::ErrorsFile;
 pub use metrics::{metrics_text, write_metrics};
-pub use notices::{DryRunReport, show_duration};
+pub use notices::{DryRunReport, Notice, show_duration};
 pub use progress::Progress;
 pub use run::{
-    QuotaFound, Recorded, ResultsFile, RunSummary, quota_text, recorded_registrations, suggested_rate,
-    write_results, write_results_to,
+    QuotaFound, ResultsFile, ResultsWritten, RunSummary, quota_text, suggested_rate, write_results,
+    write_results_to,
 };
 pub use sheet::{SheetFile, is_workbook_path};
 pub use status::{learned_quota_text, local_time, status_report};
@@ -96,8 +98,67 @@ impl Printer {
     }
 
     fn stderr(text: &str) {
-        let _ = io::stderr().lock().write_all(text.as_bytes());
+        if io::stderr().lock().write_all(text.as_bytes()).is_err() {
+            NOT_SHOWN.fetch_add(1, Ordering::Relaxed);
+        }
     }
+
+    /// Says, once, how many lines could not be written (a closed pipe, a full disk under the
+    /// log), if the terminal takes this one.
+    pub fn say_what_was_not_shown(&self) {
+        let lost = lines_not_shown();
+        if lost > 0 && !self.is_quiet() {
+            let _ = io::stderr().lock().write_all(notices::lines_not_shown(lost).as_bytes());
+        }
+    }
+}
+
+/// Lines of log, progress or notice that could not be written since the process started: the
+/// work goes on without them (a log pipe whose reader left, a full disk under the log file).
+static NOT_SHOWN: AtomicU64 = AtomicU64::new(0);
+
+/// How many lines could not be written so far; the summary says it.
+pub fn lines_not_shown() -> u64 {
+    NOT_SHOWN.load(Ordering::Relaxed)
+}
+
+/// Where log lines go: stderr, and a line that cannot be written is counted, never an error.
+/// (`tracing-subscriber` would otherwise report the failure with `eprintln!`, which panics when
+/// stderr is the very thing that failed — killing whichever thread logged.)
+#[derive(Debug, Clone, Copy)]
+struct LogSink;
+
+impl Write for LogSink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if io::stderr().lock().write_all(buf).is_err() {
+            NOT_SHOWN.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let _ = io::stderr().flush();
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogSink {
+    type Writer = LogSink;
+    fn make_writer(&'a self) -> LogSink {
+        LogSink
+    }
+}
+
+/// An error and its causes on one line, as `{:#}` shows an `anyhow` error: `a: b: c`.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 /// Prints an error that ends the program, with its chain of causes.
@@ -116,23 +177,21 @@ pub fn init_logging(log: &LogSettings) {
         _ => "trace",
     };
     let filter = EnvFilter::new(format!("warn,cibil_bulk={level}"));
-    let builder =
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(io::stderr).with_target(false);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(LogSink)
+        .log_internal_errors(false)
+        .with_target(false);
     let _ = match log.format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.with_ansi(io::stderr().is_terminal()).try_init(),
     };
 }
 
-/// Fails now if `path` could not be written later: it is a directory, or its directory does not
-/// exist, is read-only, or is full. Leaves nothing behind.
-pub fn check_writable(path: &std::path::Path) -> Result<(), OutputError> {
-    AtomicFile::create(path).map(drop)
-}
-
 /// Writes `value` as pretty JSON, atomically.
-pub fn write_json(path: &std::path::Path, value: &impl serde::Serialize) -> Result<(), OutputError> {
-    let mut file = AtomicFile::create(path)?;
+pub fn write_json(cleared: &crate::gate::Cleared, value: &impl serde::Serialize) -> Result<(), OutputError> {
+    let path = cleared.path();
+    let mut file = AtomicFile::create(cleared)?;
     let err = |source| OutputError { path: path.to_owned(), source };
     serde_json::to_writer_pretty(&mut file, value).map_err(|e| err(io::Error::other(e)))?;
     file.write_all(b"\n").map_err(err)?;

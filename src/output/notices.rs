@@ -25,6 +25,99 @@ pub fn sending_to_sandbox(endpoint: &str) -> String {
     format!("Sending to the built-in sandbox at {endpoint} (nothing reaches AOPay).")
 }
 
+/// How a file that is not plain UTF-8 is read, and what to do if that is wrong: said once, as a
+/// warning, by whoever reads it on a terminal.
+pub fn encoding_warnings(path: &Path, probe: &crate::input::Probe) -> Vec<String> {
+    let mut said = Vec::new();
+    if let Some(line) = probe.fallback_from_line {
+        said.push(format!(
+            "{} is not UTF-8 (line {line} is the first line that is not), so it is read as \
+             Windows-1252, which Excel's plain \"CSV\" format writes. If names look wrong, save \
+             the sheet as \"CSV UTF-8\" or choose with --encoding.",
+            path.display()
+        ));
+    }
+    if let Some(line) = probe.invalid_utf8_from_line {
+        said.push(format!(
+            "{} is read as UTF-8, but line {line} is the first of its lines that is not: what \
+             cannot be read shows as '\u{FFFD}' and such rows need fixing. If the sheet was \
+             saved as plain \"CSV\", run with --encoding windows-1252.",
+            path.display()
+        ));
+    }
+    said
+}
+
+/// After a message about a file uploaded to the server whose advice names one of the server's
+/// settings.
+pub const SETTINGS_ARE_THE_SERVERS: &str = "\n\nThe options named above are the server's settings: \
+    rename the column in the spreadsheet, or ask whoever runs the server to set them.";
+
+/// `/healthz` once the server's job runner has died.
+pub const RUNNER_DIED: &str =
+    "the job runner stopped: uploads are not being registered; restart the server (its log says why)";
+
+/// A server's job that could not go on.
+pub fn job_stopped(error: &anyhow::Error) -> String {
+    format!("the server could not go on: {error:#}. Rows registered are recorded; register again to resume")
+}
+
+/// An upload's file changed on the server's disk after it was checked.
+pub fn upload_changed(id: i64, path: &Path) -> String {
+    format!(
+        "upload {id} changed on the server's disk since it was checked ({}): upload the file again",
+        path.display()
+    )
+}
+
+/// `status`, `export` or `purge` on a state that does not exist.
+pub fn no_state(state: &Path) -> String {
+    format!(
+        "there is no state database at {}: nothing has been run with it (choose one with --state)",
+        state.display()
+    )
+}
+
+/// A run named that the state does not have.
+pub fn no_such_run(state: &Path, name: &str) -> String {
+    format!(
+        "{} has no run {name}: `cibil-bulk status --state {}` lists them",
+        state.display(),
+        state.display()
+    )
+}
+
+/// What `export` wrote.
+pub fn exported(written: &super::run::ResultsWritten, run: i64) -> String {
+    let mut text = format!("Wrote {} rows of run {run}: {}", written.rows, written.results.display());
+    if let Some(errors) = &written.errors {
+        let _ = write!(
+            text,
+            "\nWrote the {} rows that need attention: {}",
+            written.needing_attention,
+            errors.display()
+        );
+    }
+    text
+}
+
+/// What `purge` removed.
+pub fn purged(purged: &crate::store::Purged, state: &Path) -> String {
+    format!(
+        "Purged the personal data of {} rows in {} finished runs of {} ({} KiB freed). Their counts, \
+         statuses and cibil_ids stay, and their customers are still recognised.",
+        purged.rows,
+        purged.runs,
+        state.display(),
+        purged.bytes_freed / 1024
+    )
+}
+
+/// A file with a header line and nothing below it.
+pub fn no_rows(path: &Path) -> String {
+    format!("{} has a header line but no rows below it: there is nothing to check", path.display())
+}
+
 /// Another run holds the state: this one waits for it.
 pub fn waiting_for_lock(state: &Path, holder: &LockOwner, wait: Duration) -> String {
     format!(
@@ -43,8 +136,42 @@ pub fn state_tightened(state: &Path, was: u32) -> String {
     )
 }
 
+/// What a run tells its user as it learns it: said on a terminal by `run`, logged by the server.
+#[derive(Debug, Clone)]
+pub enum Notice {
+    /// The file is a finished run whose personal data was purged.
+    PurgedRun { run: RunRecord, purged_at: i64 },
+    /// Rows whose requests were in flight when the run last stopped go out again.
+    SentAgain(usize),
+    /// Customers of a new run that an earlier run sent without an answer.
+    SentAgainByCustomer(u64),
+    /// The file named `file` changed since an earlier run of it that has rows left.
+    FileChanged { file: String, run: RunRecord, left: u64 },
+    /// A second failure met while ending a run that had failed already.
+    Also(String),
+}
+
+impl Notice {
+    /// Whether the user may need to act on it.
+    pub fn is_warning(&self) -> bool {
+        matches!(self, Notice::FileChanged { .. } | Notice::Also(_))
+    }
+}
+
+impl std::fmt::Display for Notice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Notice::PurgedRun { run, purged_at } => f.write_str(&purged_run(run, *purged_at)),
+            Notice::SentAgain(rows) => f.write_str(&sent_again(*rows)),
+            Notice::SentAgainByCustomer(rows) => f.write_str(&sent_again_by_customer(*rows)),
+            Notice::FileChanged { file, run, left } => f.write_str(&file_changed(file, run, *left)),
+            Notice::Also(what) => write!(f, "also: {what}"),
+        }
+    }
+}
+
 /// The file is a finished run whose personal data was purged.
-pub fn purged_run(run: &RunRecord, purged_ms: i64) -> String {
+fn purged_run(run: &RunRecord, purged_ms: i64) -> String {
     format!(
         "This file is run {}, finished, whose personal data was purged ({}): nothing is sent, and the \
          results carry statuses and cibil_ids without the file's own columns.",
@@ -56,7 +183,7 @@ pub fn purged_run(run: &RunRecord, purged_ms: i64) -> String {
 }
 
 /// Rows whose requests were in flight when the last run stopped go out again.
-pub fn sent_again(rows: usize) -> String {
+fn sent_again(rows: usize) -> String {
     format!(
         "{rows} rows were being sent when the last run stopped: they are sent again with the same order ids."
     )
@@ -64,24 +191,46 @@ pub fn sent_again(rows: usize) -> String {
 
 /// Customers of this new run that an earlier run sent without an answer (the vendor may have
 /// registered them): they go out again under the order ids they went out with.
-pub fn sent_again_by_customer(rows: u64) -> String {
+fn sent_again_by_customer(rows: u64) -> String {
     format!(
         "{rows} customers of this file were sent by an earlier run that got no answer: they are sent \
          again with the order ids they went out with, never new ones, so none is registered twice."
     )
 }
 
-/// The file at `path` changed since an earlier run of it that has rows left.
-pub fn file_changed(path: &Path, other: &RunRecord, left: u64) -> String {
+/// The file named `file` changed since an earlier run of it that has rows left.
+fn file_changed(file: &str, other: &RunRecord, left: u64) -> String {
     format!(
-        "{} has changed since run {} ({}, {left} rows not sent): this is a new run of the new content. \
+        "{file} has changed since run {} ({}, {left} rows not sent): this is a new run of the new content. \
          Customers registered by run {} are recognised and not sent again; its unsent rows stay in it.",
-        path.display(),
         other.id,
         other.status.as_str(),
         other.id
     )
 }
+
+/// Why a run stopped with rows it could still send, when nothing else said why.
+pub fn left_unsent(rows: u64) -> String {
+    format!(
+        "the run stopped with {rows} rows it could still send, and nothing said why: they stay \
+         pending, and the next run sends them"
+    )
+}
+
+/// Lines the terminal or the log did not take.
+pub fn lines_not_shown(lines: u64) -> String {
+    format!(
+        "warning: {lines} lines of progress and log could not be written (the terminal or the log \
+         was closed or full); the work went on without them, and the summary counts them\n"
+    )
+}
+
+/// What the driver says when the engine's machinery failed.
+pub const ENGINE_STOPPED: &str =
+    "the run stopped: the results file shows where each row is; run again to resume";
+
+/// A step of the run (reading the file, writing the results) died on its thread.
+pub const A_STEP_PANICKED: &str = "a step of the run (on its own thread)";
 
 /// `run --dry-run` on content the state already has a run of.
 pub fn dry_run_of_known_content(path: &Path, run: &RunRecord, state: &Path, counts: &StatusCounts) -> String {
@@ -163,9 +312,10 @@ impl DryRunReport {
 }
 
 /// The first Ctrl-C or SIGTERM.
-pub fn stopping(grace: Duration) -> String {
+pub fn stopping(signal: &str, grace: Duration) -> String {
     format!(
-        "stopping: no new requests; waiting up to {} for those in flight. Press Ctrl-C again to quit at once.",
+        "{signal}: stopping: no new requests; waiting up to {} for those in flight. Press Ctrl-C \
+         again to quit at once.",
         show_duration(grace)
     )
 }

@@ -2,7 +2,6 @@
 //! order, regenerated from the state — the errors file with the rows a clerk must look at, and
 //! the summary, as text for people and as JSON with stable keys for cron scripts.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -11,8 +10,9 @@ use serde::Serialize;
 use super::errors::identifier_columns;
 use super::sheet::TableFile;
 use super::{ErrorsFile, OutputError};
-use crate::engine::{EngineReport, StopReason};
-use crate::input::{Locator, clean, header_key};
+use crate::engine::StopReason;
+use crate::gate::Cleared;
+use crate::input::Locator;
 use crate::store::{ResultRow, RowStatus, RunRecord, StatusCounts, Store, StoreError};
 
 /// Columns the results file puts before the input's own.
@@ -53,7 +53,7 @@ pub struct ResultsFile {
 
 impl ResultsFile {
     pub fn create(
-        path: &Path,
+        path: &Cleared,
         input_headers: &[String],
         locator: &Locator,
     ) -> Result<ResultsFile, OutputError> {
@@ -150,21 +150,21 @@ pub struct ResultsWritten {
 pub fn write_results(
     store: &Store,
     run: &RunRecord,
-    results: &Path,
-    errors: Option<&Path>,
+    results: &Cleared,
+    errors: Option<&Cleared>,
 ) -> Result<ResultsWritten, ResultsError> {
-    let [written] = write_results_to(store, run, [(results, errors)])?;
-    Ok(written)
+    let mut written = write_results_to(store, run, &[(results, errors)])?;
+    Ok(written.remove(0))
 }
 
 /// [`write_results`] to several places at once (a workbook and its CSV twin), from one read of
-/// the state.
-pub fn write_results_to<const N: usize>(
+/// the state; what was written to each, in the order given.
+pub fn write_results_to(
     store: &Store,
     run: &RunRecord,
-    places: [(&Path, Option<&Path>); N],
-) -> Result<[ResultsWritten; N], ResultsError> {
-    let mut files = Vec::with_capacity(N);
+    places: &[(&Cleared, Option<&Cleared>)],
+) -> Result<Vec<ResultsWritten>, ResultsError> {
+    let mut files = Vec::with_capacity(places.len());
     for (results, errors) in places {
         files.push((
             ResultsFile::create(results, &run.headers, &run.locator)?,
@@ -186,7 +186,7 @@ pub fn write_results_to<const N: usize>(
         }
         Ok(())
     })?;
-    let mut written = Vec::with_capacity(N);
+    let mut written = Vec::with_capacity(files.len());
     for (results_file, errors_file) in files {
         written.push(ResultsWritten {
             needing_attention: errors_file.as_ref().map_or(0, ErrorsFile::rows),
@@ -196,8 +196,7 @@ pub fn write_results_to<const N: usize>(
             returning_customers: returning,
         });
     }
-    // One pushed per place: N of them.
-    Ok(written.try_into().unwrap_or_else(|_| unreachable!("one written per place")))
+    Ok(written)
 }
 
 /// The end of a run, for people (stderr) and scripts (`--summary`). Written on every exit, so
@@ -230,35 +229,14 @@ pub struct RunSummary {
     /// The process left at once (a second Ctrl-C): the state holds every outcome committed, but
     /// the results and errors files were not written again and may lag it until the next run.
     pub results_may_lag: bool,
+    /// Lines of progress and log that could not be written (stderr closed, a log pipe whose
+    /// reader left, a full disk under the log): the run went on without them.
+    pub lines_not_shown: u64,
     pub files: std::collections::BTreeMap<&'static str, PathBuf>,
     pub exit_code: u8,
 }
 
 impl RunSummary {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        file: &Path,
-        run: &RunRecord,
-        resumed: bool,
-        state: &Path,
-        endpoint: String,
-        counts: &StatusCounts,
-        report: &EngineReport,
-        elapsed: Duration,
-    ) -> RunSummary {
-        let mut summary = RunSummary::before_run(file, state, endpoint);
-        summary.sha256 = Some(run.input_sha256.clone());
-        summary.run_id = Some(run.id);
-        summary.resumed = resumed;
-        summary.set_counts(counts);
-        summary.requests = report.requests;
-        summary.throttled = report.throttled;
-        summary.quota = report.quota.map(|q| QuotaFound::new(q.accepted_per_second, q.holding_per_second));
-        summary.set_duration(elapsed);
-        summary.set_stop(report.stop.as_ref());
-        summary
-    }
-
     /// The summary of a run of `file` that has not yet read it: no rows, no requests, exit 0
     /// until told otherwise.
     pub fn before_run(file: &Path, state: &Path, endpoint: String) -> RunSummary {
@@ -283,6 +261,7 @@ impl RunSummary {
             stopped: None,
             stop_reason: None,
             results_may_lag: false,
+            lines_not_shown: 0,
             files: std::collections::BTreeMap::new(),
             exit_code: 0,
         }
@@ -424,71 +403,6 @@ pub fn quota_text(throttled: u64, quota: Option<&QuotaFound>) -> Option<String> 
     }
 }
 
-/// What an existing results file records as registered (or known): evidence of registrations a
-/// state database should know about, by their order ids and by the PANs in their rows (a made
-/// order id depends on the state's own secret, so a lost state is recognised by the PAN). Empty
-/// when the file is absent or is not a results file.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Recorded {
-    pub order_ids: HashSet<String>,
-    /// Every cell of a registered row shaped like a PAN, read as validation reads one.
-    pub pans: HashSet<String>,
-}
-
-impl Recorded {
-    /// Whether the file records the customer with this PAN (normalised), or this order id.
-    pub fn contains(&self, pan: &str, order_id: Option<&str>) -> bool {
-        self.pans.contains(pan) || order_id.is_some_and(|id| self.order_ids.contains(id))
-    }
-}
-
-pub fn recorded_registrations(path: &Path) -> Recorded {
-    if super::is_workbook_path(path) {
-        use calamine::Reader as _;
-        let Ok(mut book) = calamine::open_workbook_auto(path) else { return Recorded::default() };
-        let Some(Ok(range)) = book.worksheet_range_at(0) else { return Recorded::default() };
-        registered_in(range.rows().map(|r| r.iter().map(|c| c.to_string()).collect()))
-    } else {
-        let reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_path(path);
-        let Ok(mut reader) = reader else { return Recorded::default() };
-        registered_in(reader.records().map_while(Result::ok).map(|r| r.iter().map(str::to_owned).collect()))
-    }
-}
-
-/// The order ids and PANs of the rows a results file marks registered or known, its cells read
-/// back as values: the mark that kept a cell such as `-12` from being taken for a formula comes off.
-fn registered_in(mut rows: impl Iterator<Item = Vec<String>>) -> Recorded {
-    let mut recorded = Recorded::default();
-    let Some(header) = rows.next() else { return recorded };
-    let column = |name: &str| header.iter().position(|h| header_key(h) == header_key(name));
-    let (Some(order_id), Some(status)) = (column("order_id"), column("status")) else {
-        return recorded;
-    };
-    for row in
-        rows.filter(|r| r.get(status).is_some_and(|s| matches!(clean(s).as_ref(), "registered" | "known")))
-    {
-        if let Some(id) = row.get(order_id).map(|id| clean(id).into_owned()).filter(|id| !id.is_empty()) {
-            recorded.order_ids.insert(id);
-        }
-        for cell in &row {
-            let pan = crate::validate::normalise_pan(&clean(cell));
-            if looks_like_pan(&pan) {
-                recorded.pans.insert(pan);
-            }
-        }
-    }
-    recorded
-}
-
-/// Five letters, four digits, a letter.
-fn looks_like_pan(text: &str) -> bool {
-    let b = text.as_bytes();
-    b.len() == 10
-        && b[..5].iter().all(u8::is_ascii_uppercase)
-        && b[5..9].iter().all(u8::is_ascii_digit)
-        && b[9].is_ascii_uppercase()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -521,32 +435,5 @@ mod tests {
             quota_text(0, Some(&found)).unwrap(),
             "Sent at AOPay's quota as learned before: it accepted about 98 requests/s, held at 95/s."
         );
-    }
-
-    #[test]
-    fn registrations_are_read_back_as_the_values_the_tool_wrote() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("in.results.csv");
-        // As written: a BOM, and order ids that start like a formula marked as text.
-        let text =
-            "\u{feff}line,order_id,status\n2,'-12,registered\n3,ORD-3,known\n4,'+4,failed\n5,,registered\n";
-        std::fs::write(&path, text).unwrap();
-        let found = recorded_registrations(&path);
-        assert_eq!(found.order_ids, HashSet::from(["-12".to_owned(), "ORD-3".to_owned()]));
-
-        std::fs::write(&path, "line,something,else\n2,a,b\n").unwrap();
-        assert_eq!(recorded_registrations(&path), Recorded::default(), "not a results file");
-        assert_eq!(recorded_registrations(&dir.path().join("absent.csv")), Recorded::default());
-        // The PANs of registered rows, whatever column holds them and however they are written.
-        std::fs::write(
-            &path,
-            "line,order_id,status,PAN No\n2,CB1,registered,abcpk 1234f\n3,CB2,failed,ABCPK1235F\n\
-             4,CB4,known,ABCPK\u{a0}1236F\n",
-        )
-        .unwrap();
-        let found = recorded_registrations(&path);
-        // Read as validation reads a PAN: a spreadsheet's no-break space is no part of it.
-        assert_eq!(found.pans, HashSet::from(["ABCPK1234F".to_owned(), "ABCPK1236F".to_owned()]));
-        assert!(found.contains("ABCPK1234F", None) && !found.contains("ABCPK1235F", Some("CB9")));
     }
 }

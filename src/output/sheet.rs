@@ -8,6 +8,8 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::gate::Cleared;
+
 use rust_xlsxwriter::{Color, Format, FormatBorder, Note, Workbook, XlsxError};
 
 use super::{AtomicFile, OutputError};
@@ -19,7 +21,7 @@ const MESSAGE_WIDTH: f64 = 70.0;
 /// An `.xlsx` file being written, one sheet, rows in order.
 pub struct SheetFile {
     workbook: Workbook,
-    path: PathBuf,
+    path: Cleared,
     /// The next row to write (0 is the header).
     row: u32,
     columns: u16,
@@ -31,7 +33,10 @@ pub struct SheetFile {
 
 impl std::fmt::Debug for SheetFile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SheetFile").field("path", &self.path).field("row", &self.row).finish_non_exhaustive()
+        f.debug_struct("SheetFile")
+            .field("path", &self.path.path())
+            .field("row", &self.row)
+            .finish_non_exhaustive()
     }
 }
 
@@ -48,12 +53,13 @@ impl SheetFile {
     /// A workbook with one sheet named `title`, whose columns at `text_columns` hold text and
     /// those at `message_columns` sentences (made wide).
     pub fn create(
-        path: &Path,
+        cleared: &Cleared,
         title: &str,
         headers: &[&str],
         text_columns: &[usize],
         message_columns: &[usize],
     ) -> Result<SheetFile, OutputError> {
+        let path = cleared.path();
         let mut workbook = Workbook::new();
         let columns = u16::try_from(headers.len()).map_err(|_| OutputError {
             path: path.to_owned(),
@@ -89,7 +95,7 @@ impl SheetFile {
         }
         Ok(SheetFile {
             workbook,
-            path: path.to_owned(),
+            path: cleared.clone(),
             row: 1,
             columns,
             text_columns,
@@ -107,7 +113,7 @@ impl SheetFile {
         flags: &[(usize, String)],
     ) -> Result<(), OutputError> {
         let row = self.row;
-        let sheet = self.workbook.worksheet_from_index(0).map_err(|e| error(&self.path, e))?;
+        let sheet = self.workbook.worksheet_from_index(0).map_err(|e| error(self.path.path(), e))?;
         for (column, cell) in cells.into_iter().enumerate() {
             let Ok(column) = u16::try_from(column) else { break };
             let flagged = flags.iter().any(|(c, _)| *c == usize::from(column));
@@ -118,7 +124,7 @@ impl SheetFile {
                 (false, true) => sheet.write_string_with_format(row, column, cell, &self.text),
                 (false, false) => sheet.write_string(row, column, cell),
             };
-            written.map_err(|e| error(&self.path, e))?;
+            written.map_err(|e| error(self.path.path(), e))?;
         }
         for (column, message) in flags {
             let Ok(column) = u16::try_from(*column) else { continue };
@@ -127,7 +133,7 @@ impl SheetFile {
                 .add_author_prefix(false)
                 .set_width(360)
                 .set_height(120);
-            sheet.insert_note(row, column, &note).map_err(|e| error(&self.path, e))?;
+            sheet.insert_note(row, column, &note).map_err(|e| error(self.path.path(), e))?;
         }
         self.row += 1;
         Ok(())
@@ -135,14 +141,15 @@ impl SheetFile {
 
     /// Adds the autofilter over what was written and saves the workbook atomically.
     pub fn commit(mut self) -> Result<PathBuf, OutputError> {
-        let path = self.path.clone();
+        let cleared = self.path.clone();
+        let path = cleared.path();
         let (last_row, last_column) = (self.row.saturating_sub(1), self.columns.saturating_sub(1));
-        let sheet = self.workbook.worksheet_from_index(0).map_err(|e| error(&path, e))?;
-        sheet.autofilter(0, 0, last_row, last_column).map_err(|e| error(&path, e))?;
-        let mut file = AtomicFile::create(&path)?;
-        self.workbook.save_to_writer(&mut file).map_err(|e| error(&path, e))?;
+        let sheet = self.workbook.worksheet_from_index(0).map_err(|e| error(path, e))?;
+        sheet.autofilter(0, 0, last_row, last_column).map_err(|e| error(path, e))?;
+        let mut file = AtomicFile::create(&cleared)?;
+        self.workbook.save_to_writer(&mut file).map_err(|e| error(path, e))?;
         file.commit()?;
-        Ok(path)
+        Ok(path.to_owned())
     }
 }
 
@@ -159,13 +166,13 @@ impl TableFile {
     /// clerks open in Excel); in a workbook, `text_columns` hold identifiers kept as text and
     /// `message_columns` sentences.
     pub fn create(
-        path: &Path,
+        path: &Cleared,
         title: &str,
         headers: &[&str],
         (text_columns, message_columns): (&[usize], &[usize]),
         bom: bool,
     ) -> Result<TableFile, OutputError> {
-        if is_workbook_path(path) {
+        if is_workbook_path(path.path()) {
             let sheet = SheetFile::create(path, title, headers, text_columns, message_columns)?;
             return Ok(TableFile::Sheet(Box::new(sheet)));
         }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::{CsvFile, OutputError};
+use crate::gate::Cleared;
 use crate::input::{Locator, Probe};
 use crate::validate::{Admission, CheckedRow, Severity, format_date};
 
@@ -87,7 +88,7 @@ impl ReportFile {
         "codes",
     ];
 
-    pub fn create(path: &Path) -> Result<ReportFile, OutputError> {
+    pub fn create(path: &Cleared) -> Result<ReportFile, OutputError> {
         let mut csv = CsvFile::create(path, false)?;
         csv.write_row(Self::HEADERS)?;
         Ok(ReportFile { csv })

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use super::files::Kind;
 use super::report::counts_map;
 use super::session::Machine;
-use super::{App, Failure, jobs, uploads};
+use super::{App, Failure, runner, uploads};
 use crate::store::{StatusCounts, UploadRecord};
 
 /// A failure, as the API says it.
@@ -108,7 +108,7 @@ pub fn summary(app: &App, upload: &UploadRecord, counts: &StatusCounts) -> Value
         .flatten()
         .filter(|v| v.get("exit_code").is_some());
     let mut value = ended.unwrap_or_else(|| {
-        let mut before = serde_json::to_value(jobs::before_job(&app.ctx, upload)).unwrap_or_default();
+        let mut before = serde_json::to_value(runner::before_job(&app.ctx, upload)).unwrap_or_default();
         before["exit_code"] = Value::Null;
         before
     });

@@ -2,16 +2,21 @@
 //! (`cibil-bulk.uploads/` beside `cibil-bulk.db`), mode 0700, every file 0600: each upload as it
 //! arrived, and its errors and results files. Files are named by upload id alone, never by the
 //! name the sender gave (which could be `../../etc/passwd`, or just clash): that name is only
-//! shown, sanitised, and offered back as the name of a download.
+//! shown, sanitised, and offered back as the name of a download. Every file written here passes
+//! the gate first, as every output of a command does: the state, its companions, the config file
+//! and the metrics file are never replaced, whatever the directory's name resolves to.
 
 use std::io;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse as _, Response};
 use tokio::io::AsyncWriteExt as _;
+
+use crate::gate::{Cleared, Gate, Refused};
 
 /// The files an upload has besides itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,11 +68,32 @@ impl Format {
 #[derive(Debug, Clone)]
 pub struct Uploads {
     dir: PathBuf,
+    /// What no file written here may replace.
+    gate: Arc<Gate>,
+}
+
+/// A file written before its upload has an id: removed when dropped, unless kept.
+#[derive(Debug)]
+pub struct Scratch {
+    temp: tempfile::TempPath,
+    cleared: Cleared,
+}
+
+impl Scratch {
+    pub fn cleared(&self) -> &Cleared {
+        &self.cleared
+    }
+
+    /// Moves the file, written, to its place.
+    pub fn keep_as(self, place: &Cleared) -> io::Result<()> {
+        self.temp.persist(place.path()).map_err(|e| e.error)
+    }
 }
 
 impl Uploads {
-    /// The directory beside the state database `state`, created (or tightened) to mode 0700.
-    pub fn open(state: &Path) -> io::Result<Uploads> {
+    /// The directory beside the state database `state`, created (or tightened) to mode 0700;
+    /// `gate` says what no file written there may replace.
+    pub fn open(state: &Path, gate: Gate) -> io::Result<Uploads> {
         let stem =
             state.file_stem().map_or_else(|| "cibil-bulk".into(), |s| s.to_string_lossy().into_owned());
         let dir = state.with_file_name(format!("{stem}.uploads"));
@@ -77,7 +103,7 @@ impl Uploads {
             Err(e) => return Err(io::Error::new(e.kind(), format!("cannot create {}: {e}", dir.display()))),
         }
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
-        Ok(Uploads { dir })
+        Ok(Uploads { dir, gate: Arc::new(gate) })
     }
 
     pub fn dir(&self) -> &Path {
@@ -89,9 +115,24 @@ impl Uploads {
         self.dir.join(format!("{id}.upload"))
     }
 
-    /// Upload `id`'s results or errors file in `format`.
+    /// Upload `id`'s results or errors file in `format`, to read.
     pub fn file(&self, id: i64, kind: Kind, format: Format) -> PathBuf {
         self.dir.join(format!("{id}.{}.{}", kind.as_str(), format.extension()))
+    }
+
+    /// Upload `id`'s results or errors file in `format`, to write: cleared by the gate.
+    pub fn writable(&self, id: i64, kind: Kind, format: Format) -> Result<Cleared, Refused> {
+        self.gate.clear_one(&format!("upload {id}'s {} file", kind.as_str()), &self.file(id, kind, format))
+    }
+
+    /// Keeps the file received for upload `id` as it arrived.
+    pub fn keep_original(&self, incoming: tempfile::NamedTempFile, id: i64) -> Result<(), Refused> {
+        let place = self.gate.clear_one(&format!("upload {id}"), &self.original(id))?;
+        incoming.persist(place.path()).map(drop).map_err(|e| Refused::NotWritable {
+            name: format!("upload {id}"),
+            path: place.path().to_owned(),
+            why: e.error.to_string(),
+        })
     }
 
     /// A new file for an upload on its way in, mode 0600; removed when dropped unless kept.
@@ -99,13 +140,15 @@ impl Uploads {
         tempfile::Builder::new().prefix(".incoming-").suffix(".part").tempfile_in(&self.dir)
     }
 
-    /// A path for a file written before its upload has an id, removed when dropped.
-    pub fn scratch(&self, suffix: &str) -> io::Result<tempfile::TempPath> {
-        Ok(tempfile::Builder::new()
+    /// A file in `format` written before its upload has an id, removed when dropped.
+    pub fn scratch(&self, format: Format) -> io::Result<Scratch> {
+        let temp = tempfile::Builder::new()
             .prefix(".scratch-")
-            .suffix(suffix)
+            .suffix(&format!(".{}", format.extension()))
             .tempfile_in(&self.dir)?
-            .into_temp_path())
+            .into_temp_path();
+        let cleared = self.gate.clear_one("a file being checked", &temp).map_err(io::Error::other)?;
+        Ok(Scratch { temp, cleared })
     }
 }
 
@@ -243,7 +286,8 @@ mod tests {
     #[test]
     fn the_directory_is_private_and_beside_the_state() {
         let dir = tempfile::tempdir().unwrap();
-        let uploads = Uploads::open(&dir.path().join("branch.db")).unwrap();
+        let state = dir.path().join("branch.db");
+        let uploads = Uploads::open(&state, Gate::new().keep_state(&state)).unwrap();
         assert_eq!(uploads.dir(), dir.path().join("branch.uploads"));
         let mode = std::fs::metadata(uploads.dir()).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o700);

@@ -14,17 +14,24 @@
 //! | `pages`, `views` | the pages: handlers, and their maud templates |
 //! | `api` | the JSON API |
 //! | `uploads` | what pages and API do alike: receive, register, download |
-//! | `files` | the uploads directory and downloads |
-//! | `jobs` | every call into the rest of the crate: checking, importing, sending, results |
+//! | `files` | the uploads directory (every file written there cleared by the gate) and downloads |
+//! | `check` | checking an upload: the pass `validate` makes, its errors files, typed refusals |
+//! | `runner` | the job runner: each queued upload driven by the one run driver (`job::drive`) |
+//! | `context` | what checks and jobs share: reading rules, target, state, uploads, metrics |
 //! | `live`, `report` | the data the pages show: live progress, what a check found |
+//!
+//! Below it are the one run driver (`job`) and the gate (`gate`); it never reaches up to the
+//! command layer (`commands`), which starts it.
 
 mod api;
 pub mod auth;
+mod check;
+mod context;
 mod files;
-mod jobs;
 mod live;
 mod pages;
 mod report;
+mod runner;
 mod session;
 mod uploads;
 mod views;
@@ -43,7 +50,8 @@ use tokio::sync::{Notify, Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use crate::commands::lifecycle::Target;
+use crate::gate::Gate;
+use crate::job::lifecycle::Target;
 use crate::sandbox::Sandbox;
 use crate::settings::ServeSettings;
 use crate::store::{DEFAULT_LOCK_WAIT, Store, StoreError};
@@ -55,7 +63,9 @@ pub use files::Uploads;
 pub(crate) struct App(Arc<Inner>);
 
 pub(crate) struct Inner {
-    ctx: Arc<jobs::Context>,
+    ctx: Arc<context::Context>,
+    /// Whether the job runner is alive, for `/healthz`.
+    runner: Arc<runner::Alive>,
     /// The pages' and the API's connection to the state.
     db: Arc<Mutex<Store>>,
     throttle: Mutex<auth::LoginThrottle>,
@@ -177,7 +187,7 @@ fn router(app: App) -> Router {
         .route("/api/uploads/{id}/results", get(api::results))
         .route("/api/uploads/{id}/errors", get(api::errors));
     let assets = Router::new()
-        .route("/healthz", get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }))
+        .route("/healthz", get(health))
         .route(
             "/static/style.css",
             get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE) }),
@@ -206,6 +216,17 @@ fn router(app: App) -> Router {
         .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
 }
 
+/// `/healthz`, for load balancers and monitoring: ok while the server can register uploads; 503
+/// once its job runner has died (uploads would be taken and never sent).
+async fn health(axum::extract::State(app): axum::extract::State<App>) -> axum::response::Response {
+    if app.runner.is_alive() || app.shutdown.is_cancelled() {
+        axum::Json(serde_json::json!({ "status": "ok" })).into_response()
+    } else {
+        let status = crate::output::notices::RUNNER_DIED;
+        (StatusCode::SERVICE_UNAVAILABLE, axum::Json(serde_json::json!({ "status": status }))).into_response()
+    }
+}
+
 /// A running server. [`Server::stop`] shuts it down as SIGTERM does: no new requests, the job
 /// being sent stops as `run` stops on Ctrl-C (requests in flight finish, the rest stays pending,
 /// to resume at the next start).
@@ -223,8 +244,16 @@ impl Server {
     /// Opens the state, takes its run lock, and starts serving on `settings.listen` (port 0 picks
     /// a free one: see [`Server::addr`]) and running jobs.
     pub async fn start(settings: ServeSettings) -> anyhow::Result<Server> {
+        // Every file the server writes passes the gate, the metrics file before anything is done;
+        // no file it keeps may be replaced by one.
+        let gate = || Gate::new().keep_config(Some(&settings.config)).keep_state(&settings.state);
+        let [metrics_file] = gate().clear([("--metrics-file", settings.metrics_file.as_deref())])?;
+        let uploads_gate = match &metrics_file {
+            Some(metrics) => gate().keep("the metrics file", metrics.path()),
+            None => gate(),
+        };
         let Target { api, scope: endpoint_scope, sandbox } =
-            crate::commands::lifecycle::target(&settings.api, settings.sandbox).await?;
+            crate::job::lifecycle::target(&settings.api, settings.sandbox).await?;
         let target = match &sandbox {
             Some(_) => "the built-in sandbox".to_owned(),
             None => api.endpoint.host_str().unwrap_or("AOPay").to_owned(),
@@ -245,7 +274,7 @@ impl Server {
         .await
         .context("opening the state stopped unexpectedly")??;
         let (runner, web, lock, resumed, endpoint_scope) = opened;
-        let uploads = Uploads::open(&settings.state).with_context(|| {
+        let uploads = Uploads::open(&settings.state, uploads_gate).with_context(|| {
             format!("cannot prepare the uploads directory beside {}", settings.state.display())
         })?;
 
@@ -254,7 +283,7 @@ impl Server {
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let addr = listener.local_addr()?;
 
-        let ctx = Arc::new(jobs::Context {
+        let ctx = Arc::new(context::Context {
             input: settings.input.clone(),
             today_pinned: settings.today_pinned,
             api,
@@ -262,14 +291,16 @@ impl Server {
             endpoint_scope,
             state: settings.state.clone(),
             uploads,
-            metrics_file: settings.metrics_file.clone(),
+            metrics_file,
         });
         let shutdown = CancellationToken::new();
         let (live_tx, live_rx) = watch::channel(None);
         let wake = Arc::new(Notify::new());
         let db = Arc::new(Mutex::new(web));
+        let alive = Arc::new(runner::Alive::default());
         let app = App(Arc::new(Inner {
             ctx: ctx.clone(),
+            runner: alive.clone(),
             db: db.clone(),
             throttle: Mutex::default(),
             logins: Semaphore::new(2),
@@ -282,7 +313,7 @@ impl Server {
             target,
         }));
 
-        let runner = tokio::spawn(jobs::run_jobs(ctx, runner, live_tx, wake, shutdown.clone()));
+        let runner = tokio::spawn(runner::run_jobs(ctx, runner, live_tx, wake, shutdown.clone(), alive));
         let http =
             axum::serve(listener, router(app)).with_graceful_shutdown(shutdown.clone().cancelled_owned());
         let sandbox_endpoint = sandbox.as_ref().map(Sandbox::endpoint);

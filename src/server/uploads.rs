@@ -6,8 +6,8 @@ use axum::extract::Multipart;
 use axum::response::Response;
 
 use super::auth::csrf_matches;
+use super::check::{self, CheckError};
 use super::files::{self, Format, Kind, Receive};
-use super::jobs::{self, CheckError};
 use super::{App, Failure};
 use crate::store::{StatusCounts, UploadRecord, UploadState};
 
@@ -56,10 +56,10 @@ pub async fn accept(
     let (ctx, db, by) = (app.ctx.clone(), app.db.clone(), by.to_owned());
     tracing::info!("checking {name} ({size} bytes) from {by}");
     let checked =
-        tokio::task::spawn_blocking(move || jobs::check_upload(&ctx, &db, incoming, size, &name, &by)).await;
+        tokio::task::spawn_blocking(move || check::check_upload(&ctx, &db, incoming, size, &name, &by)).await;
     match checked {
         Ok(Ok(id)) => Ok(id),
-        Ok(Err(CheckError::Unusable(message))) => Err(Failure::Unusable(message)),
+        Ok(Err(CheckError::Unusable(why))) => Err(Failure::Unusable(why.message())),
         Ok(Err(CheckError::Internal(e))) => Err(Failure::Internal(e)),
         Err(e) => Err(Failure::Internal(anyhow::anyhow!("checking the upload stopped unexpectedly: {e}"))),
     }
@@ -90,7 +90,7 @@ pub async fn find(app: &App, id: i64) -> Result<UploadRecord, Failure> {
 pub async fn counts(app: &App, upload: &UploadRecord) -> Result<StatusCounts, Failure> {
     let found = {
         let upload = upload.clone();
-        app.db(move |store| jobs::run_counts(store, &upload)).await?
+        app.db(move |store| run_counts(store, &upload)).await?
     };
     Ok(found.unwrap_or_else(|| checked_counts(upload)))
 }
@@ -104,13 +104,21 @@ pub async fn all_with_counts(app: &App) -> Result<Vec<(UploadRecord, StatusCount
                 .uploads()?
                 .into_iter()
                 .map(|upload| {
-                    let counts = jobs::run_counts(store, &upload)?.unwrap_or_else(|| checked_counts(&upload));
+                    let counts = run_counts(store, &upload)?.unwrap_or_else(|| checked_counts(&upload));
                     Ok((upload, counts))
                 })
                 .collect::<Result<Vec<_>, crate::store::StoreError>>()
         })
         .await?;
     Ok(listed)
+}
+
+/// The rows of upload `upload`'s run per status, or `None` before it has a run.
+fn run_counts(
+    store: &crate::store::Store,
+    upload: &UploadRecord,
+) -> Result<Option<StatusCounts>, crate::store::StoreError> {
+    upload.run_id.map(|run| store.counts(run)).transpose()
 }
 
 /// The counts the check recorded.

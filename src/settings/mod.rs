@@ -79,9 +79,14 @@ pub enum CommandSettings {
 #[derive(Debug, Clone)]
 pub struct ValidateSettings {
     pub input: InputSettings,
+    /// The state database `run` would use here: `validate` never opens it, and no output of
+    /// its may replace it.
+    pub state: PathBuf,
     pub errors: Option<PathBuf>,
     pub report: Option<PathBuf>,
     pub summary: Option<PathBuf>,
+    /// The config file in use (or the default name one would have): no output may replace it.
+    pub config: PathBuf,
 }
 
 #[derive(Debug, Clone)]
@@ -102,6 +107,20 @@ pub struct ExportSettings {
     pub run: String,
     pub results: PathBuf,
     pub errors: Option<PathBuf>,
+    /// The config file in use (or the default name one would have): no output may replace it.
+    pub config: PathBuf,
+}
+
+/// India's time: UTC+5:30 all year (no daylight saving), the vendor's and CIBIL's.
+pub const INDIA: chrono::FixedOffset = match chrono::FixedOffset::east_opt(5 * 3600 + 30 * 60) {
+    Some(offset) => offset,
+    None => panic!("India's offset is a valid one"),
+};
+
+/// Today in India: the date a customer's age is judged on, whatever the machine's own time zone,
+/// so that the same customer is not 17 on one machine and 18 on another at the same instant.
+pub fn today() -> NaiveDate {
+    chrono::Utc::now().with_timezone(&INDIA).date_naive()
 }
 
 /// Where a setting's value came from.
@@ -278,9 +297,7 @@ fn field_names() -> String {
 impl Settings {
     /// Merges flags and environment (already in `cli`) with the config file and the defaults.
     pub fn resolve(cli: &Cli) -> Result<Settings, SettingsError> {
-        Settings::resolve_in(cli, Path::new("."), chrono::Local::now().date_naive(), &|name| {
-            std::env::var(name).ok()
-        })
+        Settings::resolve_in(cli, Path::new("."), today(), &|name| std::env::var(name).ok())
     }
 
     /// As [`Settings::resolve`], looking for the default config file in `dir`, on `today`, with
@@ -314,9 +331,14 @@ impl Settings {
         let command = match &cli.command {
             Command::Validate(args) => CommandSettings::Validate(ValidateSettings {
                 input: input::settings(&args.input.file, &args.input.read, &config.input, layers, today)?,
+                state: env("CIBIL_BULK_STATE")
+                    .map(PathBuf::from)
+                    .or_else(|| config.run.state.clone())
+                    .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE)),
                 errors: args.errors.clone(),
                 report: args.output.clone(),
                 summary: args.summary.clone(),
+                config: config_path.clone(),
             }),
             Command::Run(args) => CommandSettings::Run(Box::new(run::settings(
                 args,
@@ -335,6 +357,7 @@ impl Settings {
                 run: args.run.clone(),
                 results: args.output.clone(),
                 errors: args.errors.clone(),
+                config: config_path.clone(),
             }),
             Command::Purge(args) => CommandSettings::Purge(PurgeSettings {
                 state: state_path(&args.state, &config, layers, false),
@@ -368,12 +391,16 @@ impl Settings {
 /// the config file (when it can be read) name them, so that the usage error is recorded there.
 pub fn run_exit_paths(cli: &Cli) -> Option<RunExitPaths> {
     let Command::Run(args) = &cli.command else { return None };
-    let (config, config_path) = config::load(cli.global.config.as_deref(), Path::new("."))
-        .unwrap_or_else(|_| (ConfigFile::default(), cli.global.config.clone().unwrap_or_default()));
+    let (config, config_path) =
+        config::load(cli.global.config.as_deref(), Path::new(".")).unwrap_or_else(|_| {
+            let named = cli.global.config.clone().unwrap_or_else(|| Path::new(".").join(DEFAULT_CONFIG));
+            (ConfigFile::default(), named)
+        });
     let layers = Layers { sources: &cli.sources, config_path: &config_path };
     Some(RunExitPaths {
         input: args.input.file.clone(),
         state: state_path(&args.state, &config, layers, args.sandbox),
+        config: config_path.clone(),
         summary: args.summary.clone(),
         metrics_file: run::metrics_file(&args.metrics, &config, layers, &mut Vec::new()),
     })

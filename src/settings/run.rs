@@ -44,15 +44,19 @@ pub struct RunSettings {
     pub lock_wait: Duration,
     pub dry_run: bool,
     pub sandbox: bool,
+    /// The config file in use (or the default name one would have): no output may replace it.
+    pub config: PathBuf,
 }
 
 /// The files `run` writes on every exit, whatever ends it (its summary and metrics file), and
-/// what they are about: known from the settings, or, when those cannot be resolved, from as much
-/// of the command line and config file as can be read ([`super::run_exit_paths`]).
+/// what they are about and must never replace: known from the settings, or, when those cannot be
+/// resolved, from as much of the command line and config file as can be read
+/// ([`super::run_exit_paths`]).
 #[derive(Debug, Clone)]
 pub struct RunExitPaths {
     pub input: PathBuf,
     pub state: PathBuf,
+    pub config: PathBuf,
     pub summary: Option<PathBuf>,
     pub metrics_file: Option<PathBuf>,
 }
@@ -112,6 +116,7 @@ pub(super) fn settings(
         engine,
         dry_run: args.dry_run,
         sandbox: args.sandbox,
+        config: layers.config_path().to_owned(),
     })
 }
 

@@ -46,6 +46,8 @@ pub struct ServeSettings {
     pub session_lifetime: Duration,
     /// `--metrics-file`: written after every job.
     pub metrics_file: Option<PathBuf>,
+    /// The config file in use (or the default name one would have): no output may replace it.
+    pub config: PathBuf,
 }
 
 /// `cibil-bulk users ...`.
@@ -116,6 +118,7 @@ pub(super) fn serve_settings(
         today_pinned,
         session_lifetime: SESSION_LIFETIME,
         metrics_file: super::run::metrics_file(&args.metrics, config, layers, warnings),
+        config: layers.config_path().to_owned(),
     })
 }
 

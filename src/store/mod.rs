@@ -86,9 +86,20 @@ pub enum StoreError {
     )]
     OtherEndpoint { path: PathBuf, bound: String, requested: String },
     #[error(
+        "{} is not a state database (another kind of file): it was left as it is. Choose the \
+         state with --state, or a new name to start one",
+        .path.display()
+    )]
+    NotAState { path: PathBuf },
+    #[error(
         "line {line}: cannot move the row to {to} (its status is no longer one of {from}); the state was changed behind this run's back"
     )]
     Transition { line: u64, to: RowStatus, from: &'static str },
+    #[error(
+        "run {run}: cannot move it to {to} (its status is no longer {from}, or it is gone); the \
+         state was changed behind this run's back"
+    )]
+    RunTransition { run: i64, to: String, from: &'static str },
 }
 
 /// The state database, opened by the one process that writes it.
@@ -162,6 +173,11 @@ impl Store {
         if empty(path) && (!wal.exists() || empty(&wal)) {
             return Err(StoreError::Emptied { path: path.to_owned() });
         }
+        // Another kind of file named as the state (a customer file, a config file, an output) is
+        // left exactly as it is: not even its mode is touched.
+        if !empty(path) && !is_sqlite(path).map_err(open_err)? {
+            return Err(StoreError::NotAState { path: path.to_owned() });
+        }
         // Whoever else can write the state can read every PAN it holds, or plant registrations.
         let mut tightened = None;
         for file in [path.to_owned(), wal.clone(), sibling(path, "-shm")] {
@@ -218,6 +234,23 @@ impl Store {
 #[derive(Debug)]
 pub struct Reader {
     conn: Connection,
+}
+
+/// Whether the file at `path`, if there is one, starts as every SQLite database does.
+fn is_sqlite(path: &Path) -> std::io::Result<bool> {
+    use std::io::Read as _;
+    const HEADER: &[u8; 16] = b"SQLite format 3\0";
+    let mut file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(true),
+        Err(e) => return Err(e),
+    };
+    let mut head = [0u8; 16];
+    match file.read_exact(&mut head) {
+        Ok(()) => Ok(&head == HEADER),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// `path` with `suffix` after its name: the database's `-wal`, `-shm` and `.lock` files.

@@ -45,13 +45,15 @@ impl Store {
         Ok(runs)
     }
 
-    /// Marks the run as being worked on again (a resume), from `input_path`.
+    /// Marks the run as being worked on again (a resume), from `input_path`: from any status (a
+    /// finished run is resumed to send its failed rows again; a run left `running` by a process
+    /// that died is taken up by the next). A run that is not there is an error.
     pub fn resume_run(&self, id: i64, input_path: &str) -> Result<(), StoreError> {
-        self.conn.execute(
+        let changed = self.conn.execute(
             "UPDATE runs SET status = 'running', input_path = ?2, updated_at = ?3, finished_at = NULL, exit_code = NULL WHERE id = ?1",
             params![id, input_path, now_ms()],
         )?;
-        Ok(())
+        expect_one_run(changed, id, "running", "any")
     }
 
     /// Ties the database to one endpoint (`sandbox` for the simulator): its ledger says who is
@@ -75,16 +77,22 @@ impl Store {
         }
     }
 
-    /// Records how this invocation of the run ended.
+    /// Records how this invocation of the run ended: only a run being worked on (`running`)
+    /// ends, once.
     pub fn end_run(&self, id: i64, status: RunStatus, exit_code: u8) -> Result<(), StoreError> {
         let now = now_ms();
         let finished = (status == RunStatus::Finished).then_some(now);
-        self.conn.execute(
-            "UPDATE runs SET status = ?2, exit_code = ?3, updated_at = ?4, finished_at = ?5 WHERE id = ?1",
+        let changed = self.conn.execute(
+            "UPDATE runs SET status = ?2, exit_code = ?3, updated_at = ?4, finished_at = ?5 WHERE id = ?1 AND status = 'running'",
             params![id, status.as_str(), exit_code, now, finished],
         )?;
-        Ok(())
+        expect_one_run(changed, id, status.as_str(), "running")
     }
+}
+
+/// A run's move touched exactly one run, or the state was changed behind the run's back.
+fn expect_one_run(changed: usize, id: i64, to: &str, from: &'static str) -> Result<(), StoreError> {
+    if changed == 1 { Ok(()) } else { Err(StoreError::RunTransition { run: id, to: to.to_owned(), from }) }
 }
 
 const RUN_COLUMNS: &str = "SELECT id, input_path, input_sha256, headers, rows_total, status, exit_code, started_at, updated_at, finished_at, locator, purged_at FROM runs";

@@ -109,6 +109,12 @@ impl StatusCounts {
         self.get(RowStatus::Pending) + self.get(RowStatus::InFlight) + self.get(RowStatus::Failed)
     }
 
+    /// Rows this invocation could still send: pending, or sent without an answer. Failed rows
+    /// used up their attempts in the run that failed them (the next run tries them again).
+    pub fn unsent(&self) -> u64 {
+        self.get(RowStatus::Pending) + self.get(RowStatus::InFlight)
+    }
+
     pub fn needing_attention(&self) -> u64 {
         self.0.iter().filter(|(s, _)| s.needs_attention()).map(|(_, n)| n).sum()
     }

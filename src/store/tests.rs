@@ -228,6 +228,12 @@ fn runs_end_and_resume() {
     let r = store.run(run).unwrap().unwrap();
     assert_eq!((r.status, r.input_path.as_str()), (RunStatus::Finished, "moved/in.csv"));
     assert!(r.finished_at.is_some());
+    // Guarded and checked: a run ends once per invocation, and a run that is not there is an
+    // error, never an update of nothing.
+    let err = store.end_run(run, RunStatus::Aborted, 3).unwrap_err();
+    assert!(matches!(err, StoreError::RunTransition { from: "running", .. }), "{err:?}");
+    assert_eq!(store.run(run).unwrap().unwrap().status, RunStatus::Finished, "unchanged");
+    assert!(matches!(store.resume_run(run + 99, "x.csv"), Err(StoreError::RunTransition { .. })));
 }
 
 #[test]
@@ -253,8 +259,24 @@ fn the_database_is_private_and_reopens() {
 fn damaged_or_foreign_databases_are_refused_with_advice() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.db");
-    std::fs::write(&path, b"this is not a database, it is a customer list\n".repeat(200)).unwrap();
+    let list = b"this is not a database, it is a customer list\n".repeat(200);
+    std::fs::write(&path, &list).unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
     let err = Store::open(&path).unwrap_err();
+    assert!(matches!(err, StoreError::NotAState { .. }), "{err:?}");
+    assert!(err.to_string().contains("left as it is"));
+    assert_eq!(std::fs::read(&path).unwrap(), list, "another kind of file is never written");
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o644, "nor is its mode touched");
+
+    // A database whose pages are damaged past its header is damaged, not foreign.
+    let damaged = dir.path().join("damaged.db");
+    drop(Store::open(&damaged).unwrap());
+    let mut bytes = std::fs::read(&damaged).unwrap();
+    bytes[16..].fill(0xA5);
+    std::fs::write(&damaged, bytes).unwrap();
+    let err = Store::open(&damaged).unwrap_err();
     assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
     assert!(err.to_string().contains("another --state file"));
 

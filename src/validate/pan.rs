@@ -66,6 +66,11 @@ pub fn normalise(raw: &str) -> String {
     raw.chars().filter(|c| !c.is_whitespace() && *c != '-').flat_map(char::to_uppercase).collect()
 }
 
+/// The PAN `raw` holds, normalised, if it is one the rules accept (warnings aside).
+pub fn valid(raw: &str) -> Option<String> {
+    check(raw, &mut Vec::new()).map(|pan| pan.as_str().to_owned())
+}
+
 pub fn check(raw: &str, findings: &mut Vec<Finding>) -> Option<Pan> {
     // Most PANs arrive as they should be: ten upper-case letters and digits, nothing to remove.
     let bytes = raw.as_bytes();

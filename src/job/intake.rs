@@ -1,34 +1,32 @@
-//! The one pass over a customer file that `validate`, `run` and `run --dry-run` share: read each
-//! row, apply the field rules, then the file-level rules, and hand the verdict to the caller.
-//! Stops with an error when the file as a whole cannot be trusted (its date order).
+//! The one pass over a customer file that `validate`, `run`, `run --dry-run` and the server's
+//! upload check share: read each row, apply the field rules, then the file-level rules, and hand
+//! the verdict to the caller ([`Intake::scan`]); and the one loop that checks a whole file without
+//! recording it — the counts, and the errors files of the rows to fix ([`check_file`]) — for
+//! `validate` and the server's check of an upload. Stops with an error when the file as a whole
+//! cannot be trusted (its date order).
 
-use std::path::Path;
-
-use anyhow::Context as _;
+use std::path::{Path, PathBuf};
 
 use crate::input::{self, Columns, InputError, Locator, Probe, RawRow, RowReader};
-use crate::output::{Printer, cell_flags, codes_text, error_text, warnings_text};
+use crate::output::{ErrorsFile, ValidationSummary, cell_flags, codes_text, error_text, warnings_text};
 use crate::settings::InputSettings;
 use crate::store::{NewRow, RowStatus};
-use crate::validate::{Admission, Applicant, CheckedRow, Rules, Sieve, check_row};
+use crate::validate::{Admission, Applicant, CheckedRow, DateOrderError, Rules, Sieve, check_row};
 
-/// Says once how a file that is not plain UTF-8 is read, and what to do if that is wrong.
-pub fn warn_about_encoding(path: &Path, probe: &Probe, printer: &Printer) {
-    if let Some(line) = probe.fallback_from_line {
-        printer.warn(format_args!(
-            "{} is not UTF-8 (line {line} is the first line that is not), so it is read as \
-             Windows-1252, which Excel's plain \"CSV\" format writes. If names look wrong, save \
-             the sheet as \"CSV UTF-8\" or choose with --encoding.",
-            path.display()
-        ));
-    }
-    if let Some(line) = probe.invalid_utf8_from_line {
-        printer.warn(format_args!(
-            "{} is read as UTF-8, but line {line} is the first of its lines that is not: what \
-             cannot be read shows as '\u{FFFD}' and such rows need fixing. If the sheet was \
-             saved as plain \"CSV\", run with --encoding windows-1252.",
-            path.display()
-        ));
+/// The file's dates cannot be trusted as a whole (day and month in two orders): nothing from it
+/// is used.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: the dates cannot be trusted", .path.display())]
+pub struct DatesUntrusted {
+    pub path: PathBuf,
+    #[source]
+    pub source: DateOrderError,
+}
+
+impl DatesUntrusted {
+    /// The same error, naming the file `name` as its sender knows it.
+    pub fn named(self, name: &Path) -> DatesUntrusted {
+        DatesUntrusted { path: name.to_owned(), ..self }
     }
 }
 
@@ -70,9 +68,8 @@ impl<'a> Intake<'a> {
         while self.reader.read_row(&mut row)? {
             sieve.see(row.line, &check_row(&row, &self.columns, &self.rules));
         }
-        let mut checks = sieve
-            .finish(&self.columns)
-            .with_context(|| format!("{}: the dates cannot be trusted", path.display()))?;
+        let mut checks =
+            sieve.finish(&self.columns).map_err(|source| DatesUntrusted { path: path.to_owned(), source })?;
 
         self.reader.rewind()?;
         while self.reader.read_row(&mut row)? {
@@ -86,6 +83,30 @@ impl<'a> Intake<'a> {
         }
         Ok(())
     }
+}
+
+/// Checks every row of `intake` without recording anything: the counts of what was found, each
+/// row to fix written to every one of `errors` (its cells, where it is and what is wrong, the
+/// offending cells marked), and every row handed to `each` as well.
+pub fn check_file(
+    intake: Intake<'_>,
+    errors: &mut [ErrorsFile],
+    mut each: impl FnMut(&RawRow, Admission, &CheckedRow) -> anyhow::Result<()>,
+) -> anyhow::Result<ValidationSummary> {
+    let locator = intake.locator().clone();
+    let mut summary = ValidationSummary::default();
+    intake.scan(|row, admission, checked| {
+        summary.record(row.line, admission, checked);
+        if admission == Admission::Invalid && !errors.is_empty() {
+            let text = format!("{}: {}", locator.row(row.line), error_text(checked));
+            let flags = cell_flags(checked);
+            for file in errors.iter_mut() {
+                file.write(row.cells.iter(), &text, &flags)?;
+            }
+        }
+        each(row, admission, checked)
+    })?;
+    Ok(summary)
 }
 
 /// A row's verdict as the state records it: the status, the values to send, and the texts the

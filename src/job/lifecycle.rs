@@ -1,21 +1,23 @@
-//! A run's life as `run` and the server's jobs both live it: where its requests go (AOPay, or a
-//! sandbox of its own); the run of this very content
-//! resumed, or the file recorded as a new run in one transaction; the rows left sent through the
-//! engine, with the state opened again if the engine lost it; and how the run ended — its exit
-//! status and its status in the state, from one pure function (`conclude`) — recorded on the run.
-//! What each says to its user (a terminal, a page, a log) stays with the caller.
+//! A run's steps, as the driver ([`super::drive`]) takes them for `run` and the server's jobs
+//! alike: where its requests go (AOPay, or a sandbox of its own); the run of this very content
+//! resumed, or the file recorded as a new run in one transaction (and the dry run's look at the
+//! same import, rolled back); the rows left sent through the engine, with the state opened again if
+//! the engine lost it; and how the run ended — its exit status and its status in the state, from
+//! one pure rule ([`conclude`]) — recorded on the run. The one place a run ends: it never ends
+//! `finished`, nor exits 0 or 1, while it holds rows it could still send.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 
-use super::Exit;
+use super::Recorded;
 use super::intake::{Intake, RowRecord};
+use super::{Exit, Job, Reporter};
 use crate::api::{ApiSettings, Client, Credentials};
 use crate::engine::{self, EngineError, EngineReport, EngineSettings, Limiter, Observer, Stop, StopReason};
 use crate::input::Probe;
-use crate::output::{Recorded, notices};
+use crate::output::{Notice, notices};
 use crate::sandbox::{SANDBOX_COMPANY_CODE, SANDBOX_REGISTRATION_ID, Sandbox, SandboxConfig};
 use crate::settings::InputSettings;
 use crate::store::{Import, RowStatus, RunRecord, RunStatus, StatusCounts, Store, StoreError};
@@ -67,6 +69,49 @@ pub fn recorded_settings(
         "min_age": input.min_age,
         "version": env!("CARGO_PKG_VERSION"),
     })
+}
+
+/// The run of `job`'s content, resumed, or its file recorded as a new run: the run, whether it
+/// was resumed, and its rows' counts. What the user should know on the way is told `reporter`.
+pub fn resume_or_import(
+    store: &mut Store,
+    job: &Job,
+    reporter: &dyn Reporter,
+) -> anyhow::Result<(RunRecord, bool, StatusCounts)> {
+    let (run, resumed) = match store.find_run(&job.probe.sha256_hex())? {
+        Some(run) => {
+            if let Some(purged_at) = run.purged_at {
+                reporter.tell(Notice::PurgedRun { run: run.clone(), purged_at });
+            }
+            let requeued = resume(store, &run, &job.described)?;
+            if requeued > 0 {
+                reporter.tell(Notice::SentAgain(requeued));
+            }
+            (run, true)
+        }
+        None => {
+            for other in store.runs()?.iter().filter(|r| r.input_path == job.described) {
+                let left = store.counts(other.id)?.left();
+                if left > 0 {
+                    reporter.tell(Notice::FileChanged {
+                        file: job.described.clone(),
+                        run: other.clone(),
+                        left,
+                    });
+                }
+            }
+            let recorded = job.recorded.as_ref().map(|(r, p)| (r, p.as_path()));
+            let Imported { run, sent_before } =
+                import(store, &job.input, &job.probe, &job.described, &job.settings, recorded)?;
+            if sent_before > 0 {
+                reporter.tell(Notice::SentAgainByCustomer(sent_before));
+            }
+            (run, false)
+        }
+    };
+    reporter.recorded(store, &run)?;
+    let counts = store.counts(run.id)?;
+    Ok((run, resumed, counts))
 }
 
 /// Takes up `run` again as `described` (its file as named now): rows whose requests were in
@@ -187,6 +232,8 @@ pub struct Ended {
     pub counts: StatusCounts,
     /// The run as the state now has it.
     pub run: RunRecord,
+    /// Rows left to send when nothing said why the run stopped: it aborted, and says so.
+    pub unsent: Option<u64>,
 }
 
 /// Ends `run`: rows whose requests were abandoned at the end of the shutdown grace go back to
@@ -202,20 +249,25 @@ pub fn end(
     let (exit, status) = conclude(engine_failed, stop, &counts);
     store.end_run(run.id, status, exit.code())?;
     let run = store.run(run.id)?.unwrap_or(run);
-    Ok(Ended { exit, status, counts, run })
+    let unsent = (exit == Exit::Aborted && !engine_failed && stop.is_none()).then(|| counts.unsent());
+    Ok(Ended { exit, status, counts, run, unsent })
 }
 
 /// How a run ended, from what stopped it and what is left: the exit status and the run's status
-/// in the state.
+/// in the state. Rows it could still send (pending, or sent without an answer) outweigh everything
+/// else: such a run did not finish, whatever else it met; and a run with none left finished,
+/// whatever stopped it at the very end.
 pub fn conclude(engine_failed: bool, stop: Option<&StopReason>, counts: &StatusCounts) -> (Exit, RunStatus) {
     let exit = match stop {
         _ if engine_failed => Exit::Aborted,
+        _ if counts.unsent() > 0 => match stop {
+            Some(StopReason::Interrupted) => Exit::Interrupted,
+            // Aborted, or nothing said why: the engine gave up on them.
+            _ => Exit::Aborted,
+        },
         Some(StopReason::Aborted(_)) => Exit::Aborted,
-        Some(StopReason::Interrupted) => Exit::Interrupted,
-        None if counts.needing_attention() > 0 => Exit::NeedsAttention,
-        // Rows still to send with nothing having stopped the run: the engine gave up on them.
-        None if counts.left() > 0 => Exit::Aborted,
-        None => Exit::Success,
+        _ if counts.needing_attention() > 0 => Exit::NeedsAttention,
+        _ => Exit::Success,
     };
     let status = match exit {
         Exit::Success | Exit::NeedsAttention => RunStatus::Finished,
@@ -242,16 +294,29 @@ mod tests {
         let done = counts(&[(RowStatus::Registered, 5), (RowStatus::Known, 1), (RowStatus::Duplicate, 1)]);
         let attention = counts(&[(RowStatus::Registered, 5), (RowStatus::Invalid, 1)]);
         let left = counts(&[(RowStatus::Registered, 5), (RowStatus::Pending, 2)]);
+        let left_and_attention =
+            counts(&[(RowStatus::Registered, 5), (RowStatus::Failed, 1), (RowStatus::Pending, 2)]);
         let aborted = StopReason::Aborted("the credentials were refused".into());
         for (failed, stop, counts, expected) in [
             (false, None, &done, (Exit::Success, RunStatus::Finished)),
             (false, None, &attention, (Exit::NeedsAttention, RunStatus::Finished)),
             // Left to send, yet nothing stopped the run: it did not finish.
             (false, None, &left, (Exit::Aborted, RunStatus::Aborted)),
+            // Left to send beside rows that need attention: still not finished (a run that lost
+            // its workers once ended 1, "finished", with most rows unsent).
+            (false, None, &left_and_attention, (Exit::Aborted, RunStatus::Aborted)),
             (false, Some(&StopReason::Interrupted), &left, (Exit::Interrupted, RunStatus::Interrupted)),
-            // Interrupted at the very end is still interrupted: running again is what to do.
-            (false, Some(&StopReason::Interrupted), &done, (Exit::Interrupted, RunStatus::Interrupted)),
+            (
+                false,
+                Some(&StopReason::Interrupted),
+                &left_and_attention,
+                (Exit::Interrupted, RunStatus::Interrupted),
+            ),
+            // Interrupted after the last row: the run's own outcome.
+            (false, Some(&StopReason::Interrupted), &done, (Exit::Success, RunStatus::Finished)),
+            (false, Some(&StopReason::Interrupted), &attention, (Exit::NeedsAttention, RunStatus::Finished)),
             (false, Some(&aborted), &attention, (Exit::Aborted, RunStatus::Aborted)),
+            (false, Some(&aborted), &left, (Exit::Aborted, RunStatus::Aborted)),
             // The machinery failing outweighs any stop and any count.
             (true, Some(&StopReason::Interrupted), &done, (Exit::Aborted, RunStatus::Aborted)),
             (true, None, &done, (Exit::Aborted, RunStatus::Aborted)),

@@ -1,0 +1,64 @@
+//! The exit status contract (README, "Exit status"): what every command ends with, and how an
+//! error that ends it maps to one. Cron jobs and the server's API branch on it.
+
+/// How a command ended, as its exit status says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Every row is fine (registered, known, duplicate; for `validate`: valid).
+    Success,
+    /// The work finished, but some rows need attention (invalid, rejected, failed).
+    NeedsAttention,
+    /// Usage, configuration or file-level error: nothing was sent.
+    Usage,
+    /// Stopped early with rows left to send: credentials refused, too many failures, the state
+    /// held by another run, the machinery failing.
+    Aborted,
+    /// Interrupted by a signal with rows left to send; running again resumes.
+    Interrupted,
+}
+
+impl Exit {
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Success => 0,
+            Exit::NeedsAttention => 1,
+            Exit::Usage => 2,
+            Exit::Aborted => 3,
+            Exit::Interrupted => 130,
+        }
+    }
+}
+
+/// A run's outcomes are recorded in the state, but its results file could not be written (a full
+/// or read-only disk). Requests were sent, so this is not a usage error: it aborts (exit 3).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the results could not be written. Every outcome is safe in {}: once the disk is fixed, \
+     `cibil-bulk export {run_id} --state {} --output FILE` writes them (nothing is sent again)",
+    .state.display(), .state.display()
+)]
+pub struct ResultsNotWritten {
+    pub run_id: i64,
+    pub state: std::path::PathBuf,
+}
+
+/// The exit status for an error that ended the program: a usage or file-level error unless the
+/// error says otherwise.
+pub fn exit_code_of(error: &anyhow::Error) -> Exit {
+    use crate::store::StoreError;
+    // A context is found by `downcast_ref` on the error itself, not among its causes.
+    if error.downcast_ref::<ResultsNotWritten>().is_some() {
+        return Exit::Aborted;
+    }
+    for cause in error.chain() {
+        if let Some(StoreError::Locked(_) | StoreError::Unchecked { .. }) = cause.downcast_ref() {
+            return Exit::Aborted;
+        }
+        if cause.downcast_ref::<crate::engine::EngineError>().is_some()
+            || cause.downcast_ref::<ResultsNotWritten>().is_some()
+        {
+            return Exit::Aborted;
+        }
+    }
+    Exit::Usage
+}
