@@ -1,12 +1,14 @@
 //! The one gate every file the program writes passes. A command declares, before a single row is
 //! read or sent, the files it keeps (the customer file, the state database and its companions,
 //! the config file in use) and the files it will write (results, errors, summary, metrics, an
-//! export, a backup, the server's files), and [`Gate::clear`] checks them all at once: each output
+//! export, a backup, the server's files), and [`Gate::clear`] checks them all at once: each path
 //! is resolved as the kernel will resolve it — symlinks followed, `dir/../` spellings folded, an
 //! existing file known by its device and inode so that a hard link or a second name cannot hide
-//! it — and refused when it is a kept file or another output, or cannot be written (a directory, a
-//! missing or read-only directory). The check is all or nothing: a refused command gets no
-//! [`Cleared`] at all, so it writes nothing, not even the summary it was asked for.
+//! it — and every file named has one role: an output that is a kept file or another output is
+//! refused, as are two kept files that are one (a state whose lock file is the config file), and
+//! an output that cannot be written (a directory, a missing or read-only directory). The check is
+//! all or nothing: a refused command gets no [`Cleared`] at all, so it writes nothing, not even
+//! the summary it was asked for.
 //!
 //! [`Cleared`] is the only key to writing: `output::AtomicFile` (through which every output file
 //! is written) and the state's backup take one, and only this module can make one. A write that
@@ -47,14 +49,19 @@ pub enum Refused {
     Twice { first: String, second: String, path: PathBuf },
     #[error("{name} {} cannot be written ({why}); nothing was read, sent or written", .path.display())]
     NotWritable { name: String, path: PathBuf, why: String },
+    #[error(
+        "{} is both {first} and {second}: give each its own file; nothing was read, sent or written",
+        .path.display()
+    )]
+    TwoRoles { first: &'static str, second: &'static str, path: PathBuf },
 }
 
 /// What one command keeps, against which its outputs are checked.
 #[derive(Debug, Default)]
 pub struct Gate {
     kept: Vec<Kept>,
-    /// The state database named a file kept already (the customer file, the config file): the
-    /// command is refused whatever its outputs.
+    /// Two kept files are one (the state is the customer file, its lock file the config file):
+    /// the command is refused whatever its outputs.
     refused: Option<Refused>,
 }
 
@@ -70,24 +77,23 @@ impl Gate {
         Gate::default()
     }
 
-    /// A file no output may replace: `what` names it to the user.
+    /// A file no output may replace, and no other kept file may be: `what` names it to the user.
     pub fn keep(mut self, what: &'static str, path: &Path) -> Gate {
-        self.kept.push(Kept { what, path: path.to_owned(), identity: Identity::of(path) });
+        let identity = Identity::of(path);
+        if let Some(other) = self.kept.iter().find(|k| k.identity.same_as(&identity)) {
+            self.refused.get_or_insert(Refused::TwoRoles {
+                first: other.what,
+                second: what,
+                path: path.to_owned(),
+            });
+        }
+        self.kept.push(Kept { what, path: path.to_owned(), identity });
         self
     }
 
-    /// The state database and its companions (`-wal`, `-shm`, `.lock`). The state is written
-    /// too: it may not be a file kept already (keep the customer file and the config file first).
-    pub fn keep_state(mut self, state: &Path) -> Gate {
-        let identity = Identity::of(state);
-        if let Some(kept) = self.kept.iter().find(|k| k.identity.same_as(&identity)) {
-            self.refused.get_or_insert(Refused::Kept {
-                name: "--state".to_owned(),
-                path: state.to_owned(),
-                what: kept.what,
-                kept: kept.path.clone(),
-            });
-        }
+    /// The state database and its companions (`-wal`, `-shm`, `.lock`), which the store writes:
+    /// none of them may be the customer file or the config file either.
+    pub fn keep_state(self, state: &Path) -> Gate {
         self.keep("the state database", state)
             .keep("the state database's write-ahead log", &sibling(state, "-wal"))
             .keep("the state database's shared memory", &sibling(state, "-shm"))
@@ -137,6 +143,12 @@ impl Gate {
             seen.push((name, identity));
         }
         Ok(outputs.map(|(_, path)| path.map(|p| Cleared { path: p.to_owned() })))
+    }
+
+    /// A command that writes no output of its own (it reads, or writes only the state): its kept
+    /// files are checked for one role each.
+    pub fn check(&self) -> Result<(), Refused> {
+        self.clear([]).map(drop)
     }
 
     /// One output: [`Gate::clear`] of a single file.
@@ -245,14 +257,22 @@ mod tests {
             assert!(err.contains(what), "{}: {err}", output.display());
         }
         assert!(gate.clear_one("--output", &d.join("results.csv")).is_ok());
-        // The state is written too: it may not be the customer file.
+        // Every file named has one role: the state may not be the customer file, nor its lock file
+        // the config file, whatever the outputs.
         let err = Gate::new()
             .keep("the customer file", &d.join("in.csv"))
             .keep_state(&d.join("link.csv"))
             .clear_one("--output", &d.join("results.csv"))
             .unwrap_err()
             .to_string();
-        assert!(err.starts_with("--state") && err.contains("the customer file"), "{err}");
+        assert!(err.contains("both the customer file and the state database"), "{err}");
+        let err = Gate::new()
+            .keep_config(Some(&d.join("sub/../state.db.lock")))
+            .keep_state(&d.join("state.db"))
+            .clear([])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("both the config file and the state database's lock file"), "{err}");
         // A dangling symlink writes where it points.
         let err = gate
             .clear([("--output", Some(&d.join("dangling.csv"))), ("--errors", Some(&d.join("gone.csv")))])

@@ -57,7 +57,7 @@ fn write_exit_files(
         (Ok(()), result) => result,
         (Err(failure), Ok(_)) => Err(failure),
         (Err(failure), Err(first)) => {
-            printer.warn(format_args!("{failure:#}"));
+            printer.warn_error(&failure);
             Err(first)
         }
     }
@@ -79,7 +79,7 @@ pub fn settings_failed(paths: RunExitPaths, error: anyhow::Error) -> anyhow::Err
         Ok([summary, metrics]) => {
             let exit_files = ExitFiles::new(summary, metrics, &paths.input, &paths.state, String::new());
             if let Err(failure) = exit_files.write(Exit::Usage, Some(&error)) {
-                printer.warn(format_args!("{failure:#}"));
+                printer.warn_error(&failure);
             }
         }
         Err(refused) => printer.warn(refused),
@@ -295,7 +295,7 @@ fn watch_signals(
                 Some(_) => {
                     printer.warn(notices::STOPPED_AT_ONCE);
                     if let Err(failure) = exit_files.write_interrupted_at_once() {
-                        printer.warn(format_args!("{failure:#}"));
+                        printer.warn_error(&failure);
                     }
                     std::process::exit(i32::from(Exit::Interrupted.code()));
                 }

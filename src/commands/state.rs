@@ -30,6 +30,7 @@ fn find_run(store: &Store, state: &Path, name: &str) -> anyhow::Result<RunRecord
 }
 
 pub fn status(settings: &StatusSettings, printer: &Printer) -> anyhow::Result<Exit> {
+    Gate::new().keep_config(Some(&settings.config)).keep_state(&settings.state).check()?;
     let store = open_existing(&settings.state)?;
     let runs = match &settings.run {
         Some(name) => vec![find_run(&store, &settings.state, name)?],
@@ -66,6 +67,7 @@ pub fn export(settings: &ExportSettings, printer: &Printer) -> anyhow::Result<Ex
 }
 
 pub fn purge(settings: &PurgeSettings, printer: &Printer) -> anyhow::Result<Exit> {
+    Gate::new().keep_config(Some(&settings.config)).keep_state(&settings.state).check()?;
     let mut store = open_existing(&settings.state)?;
     // Not while a run uses the state: it may be reading the rows this would empty.
     let _lock = store.acquire_lock(crate::store::DEFAULT_LOCK_WAIT, |holder| {

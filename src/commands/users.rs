@@ -7,6 +7,7 @@ use std::io::{BufRead as _, IsTerminal as _};
 
 use anyhow::{Context as _, bail};
 
+use crate::gate::Gate;
 use crate::job::Exit;
 use crate::output::{Printer, access, tokens_text, users_text};
 use crate::server::auth;
@@ -14,6 +15,7 @@ use crate::settings::{TokenAction, TokensSettings, UserAction, UsersSettings};
 use crate::store::Store;
 
 pub fn users(settings: &UsersSettings, printer: &Printer) -> anyhow::Result<Exit> {
+    Gate::new().keep_config(Some(&settings.config)).keep_state(&settings.state).check()?;
     match &settings.action {
         UserAction::Add { name, password_stdin } => {
             let password =
@@ -52,6 +54,7 @@ pub fn users(settings: &UsersSettings, printer: &Printer) -> anyhow::Result<Exit
 }
 
 pub fn tokens(settings: &TokensSettings, printer: &Printer) -> anyhow::Result<Exit> {
+    Gate::new().keep_config(Some(&settings.config)).keep_state(&settings.state).check()?;
     match &settings.action {
         TokenAction::Add { name } => {
             let token = auth::new_token();

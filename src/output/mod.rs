@@ -76,6 +76,12 @@ impl Printer {
         }
     }
 
+    /// An error the user should know of that does not end the command (a second failure met
+    /// while handling a first), with its chain of causes.
+    pub fn warn_error(&self, error: &anyhow::Error) {
+        self.warn(format_args!("{error:#}"));
+    }
+
     /// A line of progress or context on stderr.
     pub fn note(&self, message: impl Display) {
         if !self.is_quiet() {

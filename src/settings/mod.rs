@@ -93,12 +93,16 @@ pub struct ValidateSettings {
 pub struct StatusSettings {
     pub state: PathBuf,
     pub run: Option<String>,
+    /// The config file in use (or the default name one would have): never a state's companion.
+    pub config: PathBuf,
 }
 
 #[derive(Debug, Clone)]
 pub struct PurgeSettings {
     pub state: PathBuf,
     pub older_than: Duration,
+    /// The config file in use (or the default name one would have): never a state's companion.
+    pub config: PathBuf,
 }
 
 #[derive(Debug, Clone)]
@@ -351,6 +355,7 @@ impl Settings {
             Command::Status(args) => CommandSettings::Status(StatusSettings {
                 state: state_path(&args.state, &config, layers, false),
                 run: args.run.clone(),
+                config: config_path.clone(),
             }),
             Command::Export(args) => CommandSettings::Export(ExportSettings {
                 state: state_path(&args.state, &config, layers, false),
@@ -367,6 +372,7 @@ impl Settings {
                 }
                 .parse("an age like 30d, 12h or 0", |text| parse_duration(text))?
                 .value,
+                config: config_path.clone(),
             }),
             Command::Sandbox(args) => CommandSettings::Sandbox(sandbox::settings(args, layers)?),
             Command::Serve(args) => CommandSettings::Serve(Box::new(serve::serve_settings(

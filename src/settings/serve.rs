@@ -55,6 +55,8 @@ pub struct ServeSettings {
 pub struct UsersSettings {
     pub state: PathBuf,
     pub action: UserAction,
+    /// The config file in use (or the default name one would have): never a state's companion.
+    pub config: PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +71,8 @@ pub enum UserAction {
 pub struct TokensSettings {
     pub state: PathBuf,
     pub action: TokenAction,
+    /// The config file in use (or the default name one would have): never a state's companion.
+    pub config: PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,7 +153,7 @@ pub(super) fn users_settings(
             (place(p, config, layers), UserAction::Remove { name: n.clone() })
         }
     };
-    Ok(UsersSettings { state, action })
+    Ok(UsersSettings { state, action, config: layers.config_path().to_owned() })
 }
 
 pub(super) fn tokens_settings(
@@ -166,7 +170,7 @@ pub(super) fn tokens_settings(
             (place(p, config, layers), TokenAction::Revoke { name: n.clone() })
         }
     };
-    Ok(TokensSettings { state, action })
+    Ok(TokensSettings { state, action, config: layers.config_path().to_owned() })
 }
 
 #[cfg(test)]

@@ -86,6 +86,12 @@ pub enum StoreError {
     )]
     OtherEndpoint { path: PathBuf, bound: String, requested: String },
     #[error(
+        "{} is a companion of the state database {} (SQLite's log, shared memory or the run lock), \
+         not a state database: choose the state with --state {}",
+        .path.display(), .of.display(), .of.display()
+    )]
+    Companion { path: PathBuf, of: PathBuf },
+    #[error(
         "{} is not a state database (another kind of file): it was left as it is. Choose the \
          state with --state, or a new name to start one",
         .path.display()
@@ -173,6 +179,11 @@ impl Store {
         if empty(path) && (!wal.exists() || empty(&wal)) {
             return Err(StoreError::Emptied { path: path.to_owned() });
         }
+        // A companion of another state (its write-ahead log, shared memory or lock file) named as
+        // a state would be taken for a database of its own, and the other state's log lost.
+        if let Some(of) = companion_of(path) {
+            return Err(StoreError::Companion { path: path.to_owned(), of });
+        }
         // Another kind of file named as the state (a customer file, a config file, an output) is
         // left exactly as it is: not even its mode is touched.
         if !empty(path) && !is_sqlite(path).map_err(open_err)? {
@@ -234,6 +245,14 @@ impl Store {
 #[derive(Debug)]
 pub struct Reader {
     conn: Connection,
+}
+
+/// The state database whose companion `path` is named as (`x.db-wal` beside a database `x.db`).
+fn companion_of(path: &Path) -> Option<PathBuf> {
+    let name = path.file_name()?.to_str()?;
+    let base = ["-wal", "-shm", "-journal", ".lock"].iter().find_map(|suffix| name.strip_suffix(suffix))?;
+    let base = path.with_file_name(base);
+    (base.is_file() && is_sqlite(&base).unwrap_or(false)).then_some(base)
 }
 
 /// Whether the file at `path`, if there is one, starts as every SQLite database does.

@@ -4,10 +4,10 @@
 //! run as today's. The metrics file is read back with a strict parser of Prometheus' text format.
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Output};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use crate::common::runs::{Server, Work, code, customers, stderr};
+use crate::common::runs::{Server, Spawned, Work, code, customers, stderr};
 use cibil_bulk::sandbox::SandboxConfig;
 
 /// The summary and metrics of a run left by yesterday's job: every test starts with them, and
@@ -160,7 +160,7 @@ fn exit_3_state_held_by_another_run() {
 }
 
 /// A run sending slowly enough to be interrupted, with the two files asked for.
-fn slow_run(work: &Work) -> Child {
+fn slow_run(work: &Work) -> Spawned {
     work.write("in.csv", &customers(0, 200));
     work.spawn("in.csv", &[&FILES[..], &["--rate", "40/s", "--concurrency", "4"]].concat())
 }
@@ -177,12 +177,12 @@ fn wait_for_requests(server: &Server, n: u64) {
     }
 }
 
-fn signal(child: &Child, name: &str) {
+fn signal(child: &Spawned, name: &str) {
     let status = Command::new("kill").args([name, &child.id().to_string()]).status().unwrap();
     assert!(status.success());
 }
 
-fn wait(child: Child) -> Output {
+fn wait(child: Spawned) -> Output {
     child.wait_with_output().unwrap()
 }
 
@@ -210,7 +210,8 @@ fn exit_130_at_once_after_a_second_signal_says_the_results_may_lag() {
     let child = work.spawn("in.csv", &[&FILES[..], &["--rate", "100/s", "--concurrency", "4"]].concat());
     wait_for_requests(&server, 4);
     signal(&child, "-INT");
-    std::thread::sleep(Duration::from_millis(300));
+    // The second signal once the first has been heard: the run says it is stopping.
+    child.wait_for_stderr("stopping", Duration::from_secs(10));
     signal(&child, "-INT");
     let out = wait(child);
     code(&out, 130);

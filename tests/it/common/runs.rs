@@ -3,8 +3,11 @@
 //! that lives across several runs (resume tests), and checks of what the runs wrote.
 
 use std::collections::BTreeMap;
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use cibil_bulk::sandbox::{SANDBOX_COMPANY_CODE, SANDBOX_REGISTRATION_ID, Sandbox, SandboxConfig, Stats};
@@ -135,26 +138,116 @@ impl Work {
     }
 
     fn output_within(&self, args: &[&str], limit: Duration) -> Output {
-        let mut child = self.command(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-        let deadline = Instant::now() + limit;
-        while child.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < deadline, "cibil-bulk {args:?} did not finish");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        child.wait_with_output().unwrap()
+        output_within(&mut self.command(args), limit)
     }
 
-    pub fn spawn(&self, file: &str, extra: &[&str]) -> Child {
+    pub fn spawn(&self, file: &str, extra: &[&str]) -> Spawned {
         let args = self.run_args(file, extra);
-        self.command(&args.iter().map(String::as_str).collect::<Vec<_>>())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
+        Spawned::start(
+            self.command(&args.iter().map(String::as_str).collect::<Vec<_>>()).stdout(Stdio::null()),
+        )
     }
 
     pub fn results(&self, name: &str) -> Vec<BTreeMap<String, String>> {
         read_csv(&self.path(name))
+    }
+}
+
+/// Runs `command` to its end, given `limit`: its stdout and stderr are read as they come (a child
+/// that says more than a pipe holds would otherwise block until the deadline), and a child still
+/// running at the deadline is killed and fails the test.
+#[track_caller]
+pub fn output_within(command: &mut Command, limit: Duration) -> Output {
+    let mut child = Spawned::start(command.stdout(Stdio::piped()));
+    let deadline = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "{command:?} did not finish within {limit:?}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// A child started in the background whose stderr (and stdout, if piped) is drained as it comes,
+/// on threads of its own: however much it says, it never blocks on a full pipe; what it said so
+/// far can be read while it runs.
+pub struct Spawned {
+    child: Child,
+    stderr: Arc<Mutex<Vec<u8>>>,
+    readers: Vec<JoinHandle<()>>,
+    stdout: Option<JoinHandle<Vec<u8>>>,
+}
+
+impl Spawned {
+    pub fn start(command: &mut Command) -> Spawned {
+        let mut child = command.stderr(Stdio::piped()).spawn().unwrap();
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let mut readers = Vec::new();
+        if let Some(mut pipe) = child.stderr.take() {
+            let sink = stderr.clone();
+            readers.push(std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n @ 1..) = pipe.read(&mut buf) {
+                    sink.lock().unwrap().extend_from_slice(&buf[..n]);
+                }
+            }));
+        }
+        let stdout = child.stdout.take().map(|mut pipe| {
+            std::thread::spawn(move || {
+                let mut all = Vec::new();
+                let _ = pipe.read_to_end(&mut all);
+                all
+            })
+        });
+        Spawned { child, stderr, readers, stdout }
+    }
+
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn try_wait(&mut self) -> std::io::Result<Option<ExitStatus>> {
+        self.child.try_wait()
+    }
+
+    pub fn kill(&mut self) -> std::io::Result<()> {
+        self.child.kill()
+    }
+
+    pub fn wait(&mut self) -> std::io::Result<ExitStatus> {
+        self.child.wait()
+    }
+
+    /// What it has written to stderr so far.
+    pub fn stderr_so_far(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
+    }
+
+    /// Waits until its stderr contains `text`, at most `limit`.
+    #[track_caller]
+    pub fn wait_for_stderr(&self, text: &str, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while !self.stderr_so_far().contains(text) {
+            assert!(Instant::now() < deadline, "stderr never said {text:?}: {}", self.stderr_so_far());
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Waits for the end, and what it wrote.
+    pub fn wait_with_output(mut self) -> std::io::Result<Output> {
+        let status = self.child.wait()?;
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+        let stdout = self.stdout.take().map(|r| r.join().unwrap_or_default()).unwrap_or_default();
+        let stderr = std::mem::take(&mut *self.stderr.lock().unwrap());
+        Ok(Output { status, stdout, stderr })
     }
 }
 
