@@ -9,7 +9,7 @@
 //! is known at that point ([`ExitFiles`]), unless the gate refused the command: then nothing is.
 
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -122,14 +122,7 @@ async fn run_file(
     exit_files: &Arc<ExitFiles>,
 ) -> anyhow::Result<Exit> {
     let stop = Stop::new();
-    let sending = Arc::new(OnceLock::new());
-    watch_signals(
-        exit_files.clone(),
-        stop.clone(),
-        sending.clone(),
-        printer.clone(),
-        settings.engine.shutdown_grace,
-    )?;
+    watch_signals(exit_files.clone(), stop.clone(), printer.clone(), settings.engine.shutdown_grace)?;
     let path = settings.input.path.as_path();
     let probe = input::probe(path, settings.input.probe)?;
     exit_files.update(|summary| summary.sha256 = Some(probe.sha256_hex()));
@@ -137,7 +130,7 @@ async fn run_file(
         printer.warn(warning);
     }
     if settings.dry_run {
-        return dry_run(settings, files, &probe, printer, exit_files);
+        return dry_run(settings, files, &probe, &stop, printer, exit_files);
     }
     let target = lifecycle::target(&settings.api, settings.sandbox).await?;
     if let Some(sandbox) = &target.sandbox {
@@ -156,7 +149,7 @@ async fn run_file(
         state: settings.state.clone(),
         outputs: vec![(files.results.clone(), Some(files.errors.clone()))],
     });
-    let reporter = Arc::new(Terminal { printer: printer.clone(), stop: stop.clone(), sending });
+    let reporter = Arc::new(Terminal { printer: printer.clone() });
     let limiter = Arc::new(Limiter::new(&settings.engine));
     let driven = job::drive(job, store, Some(check), limiter, stop, reporter, exit_files.clone()).await;
     drop(lock);
@@ -172,22 +165,15 @@ async fn run_file(
     Ok(exit)
 }
 
-/// What `run` says on this terminal as the driver goes: notices on stderr, the progress bar (or
-/// log lines off a terminal), and the signal watcher armed once sending begins.
+/// What `run` says on this terminal as the driver goes: notices on stderr, and the progress bar
+/// (or log lines off a terminal).
 struct Terminal {
     printer: Printer,
-    stop: Stop,
-    /// Set when sending begins: from then on the first signal stops the engine ([`watch_signals`]).
-    sending: Arc<OnceLock<Stop>>,
 }
 
 impl Reporter for Terminal {
     fn tell(&self, notice: Notice) {
         if notice.is_warning() { self.printer.warn(notice) } else { self.printer.note(notice) }
-    }
-
-    fn sending(&self) {
-        let _ = self.sending.set(self.stop.clone());
     }
 
     fn watch(&self, run: &RunRecord, counts: &StatusCounts) -> Box<dyn Observer> {
@@ -226,6 +212,7 @@ fn dry_run(
     settings: &RunSettings,
     files: &Files,
     probe: &Probe,
+    stop: &Stop,
     printer: &Printer,
     exit_files: &ExitFiles,
 ) -> anyhow::Result<Exit> {
@@ -251,16 +238,16 @@ fn dry_run(
 
     let mut report = DryRunReport::default();
     let results: &Path = files.results.path();
-    lifecycle::look(
-        &mut store,
-        &settings.input,
+    let reading = lifecycle::Reading {
+        input: &settings.input,
         probe,
-        &path.display().to_string(),
+        described: &path.display().to_string(),
         // Nothing is kept: no settings to record.
-        &serde_json::Value::Null,
-        Some((&recorded_registrations(results), results)),
-        |line, status, applicant| report.add(line, status, applicant),
-    )?;
+        settings: &serde_json::Value::Null,
+        recorded: Some((&recorded_registrations(results), results)),
+        stop,
+    };
+    lifecycle::look(&mut store, reading, |line, status, applicant| report.add(line, status, applicant))?;
     exit_files.update(|summary| summary.set_counts(&report.counts));
 
     let target = if settings.sandbox { "the sandbox".to_owned() } else { settings.api.endpoint.to_string() };
@@ -268,48 +255,28 @@ fn dry_run(
     Ok(if report.counts.get(RowStatus::Invalid) > 0 { Exit::NeedsAttention } else { Exit::Success })
 }
 
-/// Once sending has begun (`sending` holds its stop), the first signal — Ctrl-C, SIGTERM, SIGHUP
-/// (a closed terminal), SIGQUIT — stops claiming and lets requests in flight finish; a second
-/// leaves at once (every change to the state is a transaction, so the state stays consistent).
-/// Before sending, there is nothing to finish: the first leaves at once, as the signal's default
-/// would, an import halfway leaving no trace. Who leaves at once writes the summary and metrics
-/// file first.
+/// The first signal — Ctrl-C, SIGTERM, SIGHUP (a closed terminal), SIGQUIT — asks the run to
+/// stop: reading the file stops (nothing of it is kept), no row is claimed any more, requests in
+/// flight finish, and the run ends as one interrupted, its summary, metrics and results written.
+/// A second leaves at once (every change to the state is a transaction, so the state stays
+/// consistent), writing the summary and metrics file first.
 fn watch_signals(
     exit_files: Arc<ExitFiles>,
     stop: Stop,
-    sending: Arc<OnceLock<Stop>>,
     printer: Printer,
     grace: Duration,
 ) -> anyhow::Result<()> {
     let mut signals = Signals::listen()?;
     tokio::spawn(async move {
-        let mut stopping = false;
-        loop {
-            let signal = signals.received().await;
-            match sending.get() {
-                Some(_) if !stopping => {
-                    stopping = true;
-                    printer.warn(notices::stopping(signal, grace));
-                    stop.request(StopReason::Interrupted);
-                }
-                Some(_) => {
-                    printer.warn(notices::STOPPED_AT_ONCE);
-                    if let Err(failure) = exit_files.write_interrupted_at_once() {
-                        printer.warn_error(&failure);
-                    }
-                    std::process::exit(i32::from(Exit::Interrupted.code()));
-                }
-                None => {
-                    printer.warn(notices::STOPPED_BEFORE_SENDING);
-                    exit_files.update(|summary| {
-                        summary.stopped = Some("interrupted");
-                        summary.stop_reason = Some(notices::STOPPED_BEFORE_SENDING.to_owned());
-                    });
-                    let _ = write_exit_files(&exit_files, Ok(Exit::Interrupted), &printer);
-                    std::process::exit(i32::from(Exit::Interrupted.code()));
-                }
-            }
+        let signal = signals.received().await;
+        printer.warn(notices::stopping(signal, grace));
+        stop.request(StopReason::Interrupted);
+        signals.received().await;
+        printer.warn(notices::STOPPED_AT_ONCE);
+        if let Err(failure) = exit_files.write_interrupted_at_once() {
+            printer.warn_error(&failure);
         }
+        std::process::exit(i32::from(Exit::Interrupted.code()));
     });
     Ok(())
 }

@@ -42,6 +42,12 @@ pub struct ResultsNotWritten {
     pub state: std::path::PathBuf,
 }
 
+/// A signal stopped the run before sending began: nothing was sent, and nothing of the file
+/// kept; running again starts it afresh.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted before anything was sent: run the same command again")]
+pub struct Interrupted;
+
 /// The exit status for an error that ended the program: a usage or file-level error unless the
 /// error says otherwise.
 pub fn exit_code_of(error: &anyhow::Error) -> Exit {
@@ -49,6 +55,9 @@ pub fn exit_code_of(error: &anyhow::Error) -> Exit {
     // A context is found by `downcast_ref` on the error itself, not among its causes.
     if error.downcast_ref::<ResultsNotWritten>().is_some() {
         return Exit::Aborted;
+    }
+    if error.downcast_ref::<Interrupted>().is_some() {
+        return Exit::Interrupted;
     }
     for cause in error.chain() {
         if let Some(StoreError::Locked(_) | StoreError::Unchecked { .. }) = cause.downcast_ref() {

@@ -115,7 +115,11 @@ impl ExitFiles {
         if let Some(error) = error
             && summary.stopped.is_none()
         {
-            summary.stopped = Some(if exit == Exit::Usage { "error" } else { "aborted" });
+            summary.stopped = Some(match exit {
+                Exit::Usage => "error",
+                Exit::Interrupted => "interrupted",
+                _ => "aborted",
+            });
             summary.stop_reason = Some(format!("{error:#}"));
         }
         let mut failure = None;

@@ -76,8 +76,12 @@ pub fn recorded_settings(
 pub fn resume_or_import(
     store: &mut Store,
     job: &Job,
+    stop: &Stop,
     reporter: &dyn Reporter,
 ) -> anyhow::Result<(RunRecord, bool, StatusCounts)> {
+    if stop.is_stopping() {
+        return Err(super::Interrupted.into());
+    }
     let (run, resumed) = match store.find_run(&job.probe.sha256_hex())? {
         Some(run) => {
             if let Some(purged_at) = run.purged_at {
@@ -100,9 +104,15 @@ pub fn resume_or_import(
                     });
                 }
             }
-            let recorded = job.recorded.as_ref().map(|(r, p)| (r, p.as_path()));
-            let Imported { run, sent_before } =
-                import(store, &job.input, &job.probe, &job.described, &job.settings, recorded)?;
+            let reading = Reading {
+                input: &job.input,
+                probe: &job.probe,
+                described: &job.described,
+                settings: &job.settings,
+                recorded: job.recorded.as_ref().map(|(r, p)| (r, p.as_path())),
+                stop,
+            };
+            let Imported { run, sent_before } = import(store, reading)?;
             if sent_before > 0 {
                 reporter.tell(Notice::SentAgainByCustomer(sent_before));
             }
@@ -130,22 +140,31 @@ pub struct Imported {
     pub sent_before: u64,
 }
 
+/// What an import reads and records: a customer file as the run names it, the settings the run
+/// records, the lost-state guard's evidence, and the stop that ends the reading early.
+#[derive(Debug, Clone, Copy)]
+pub struct Reading<'a> {
+    pub input: &'a InputSettings,
+    pub probe: &'a Probe,
+    /// The file as the state records it.
+    pub described: &'a str,
+    /// What the run records of its settings.
+    pub settings: &'a serde_json::Value,
+    /// What an existing results file (at the path given with it) says was registered.
+    pub recorded: Option<(&'a Recorded, &'a Path)>,
+    /// A signal asks the reading to stop: nothing is kept, and the run is interrupted.
+    pub stop: &'a Stop,
+}
+
 /// Checks every row and records the file as a new run, in one transaction: a file whose date
-/// order cannot be trusted (or a crash halfway) leaves no trace in the state.
+/// order cannot be trusted, a signal, or a crash halfway leaves no trace in the state.
 ///
-/// `recorded` is what an existing results file (at the path given with it) says was registered:
-/// if the new run would send any of those customers, the state that registered them is not this
-/// one (moved, deleted, another working directory), and sending would register them again: the
-/// import is refused, and nothing is kept.
-pub fn import(
-    store: &mut Store,
-    input: &InputSettings,
-    probe: &Probe,
-    described: &str,
-    settings: &serde_json::Value,
-    recorded: Option<(&Recorded, &Path)>,
-) -> anyhow::Result<Imported> {
-    let import = checked(store, input, probe, described, settings, recorded, |_, _, _| {})?;
+/// `reading.recorded` is what an existing results file says was registered: if the new run would
+/// send any of those customers, the state that registered them is not this one (moved, deleted,
+/// another working directory), and sending would register them again: the import is refused,
+/// and nothing is kept.
+pub fn import(store: &mut Store, reading: Reading<'_>) -> anyhow::Result<Imported> {
+    let import = checked(store, reading, |_, _, _| {})?;
     let sent_before = import.resent();
     let id = import.finish()?;
     let run = store.run(id)?.context("the run just recorded is missing")?;
@@ -154,30 +173,22 @@ pub fn import(
 
 /// `--dry-run`: everything [`import`] does, `each` seeing every row as it would be recorded (its
 /// line, status and the values to send), then rolled back: nothing is kept.
-#[allow(clippy::too_many_arguments)]
 pub fn look(
     store: &mut Store,
-    input: &InputSettings,
-    probe: &Probe,
-    described: &str,
-    settings: &serde_json::Value,
-    recorded: Option<(&Recorded, &Path)>,
+    reading: Reading<'_>,
     each: impl FnMut(u64, RowStatus, Option<&Applicant>),
 ) -> anyhow::Result<()> {
     // Dropped unfinished, the import leaves no trace.
-    checked(store, input, probe, described, settings, recorded, each).map(drop)
+    checked(store, reading, each).map(drop)
 }
 
 /// The import of every row, checked, not yet committed.
 fn checked<'s>(
     store: &'s mut Store,
-    input: &InputSettings,
-    probe: &Probe,
-    described: &str,
-    settings: &serde_json::Value,
-    recorded: Option<(&Recorded, &Path)>,
+    reading: Reading<'_>,
     mut each: impl FnMut(u64, RowStatus, Option<&Applicant>),
 ) -> anyhow::Result<Import<'s>> {
+    let Reading { input, probe, described, settings, recorded, stop } = reading;
     let intake = Intake::open(input, probe)?;
     let locator = intake.locator().clone();
     let state = store.path().to_owned();
@@ -185,6 +196,9 @@ fn checked<'s>(
     let mut import =
         store.begin_import(described, &probe.sha256_hex(), intake.columns.headers(), &locator, settings)?;
     intake.scan(|row, admission, checked| {
+        if stop.is_stopping() {
+            return Err(super::Interrupted.into());
+        }
         let record = RowRecord::new(row.line, admission, checked);
         let status = import.add(&record.new_row(), row.cells.iter())?;
         each(row.line, status, record.applicant.as_ref());
@@ -232,8 +246,10 @@ pub struct Ended {
     pub counts: StatusCounts,
     /// The run as the state now has it.
     pub run: RunRecord,
-    /// Rows left to send when nothing said why the run stopped: it aborted, and says so.
-    pub unsent: Option<u64>,
+    /// What stopped the run, as its ending tells it: nothing for a run that finished (a signal
+    /// after its last row changes nothing), and a reason for every run stopped early — one of
+    /// its own when nothing said why it stopped with rows left.
+    pub stop: Option<StopReason>,
 }
 
 /// Ends `run`: rows whose requests were abandoned at the end of the shutdown grace go back to
@@ -249,8 +265,13 @@ pub fn end(
     let (exit, status) = conclude(engine_failed, stop, &counts);
     store.end_run(run.id, status, exit.code())?;
     let run = store.run(run.id)?.unwrap_or(run);
-    let unsent = (exit == Exit::Aborted && !engine_failed && stop.is_none()).then(|| counts.unsent());
-    Ok(Ended { exit, status, counts, run, unsent })
+    let stop = match (status, stop) {
+        (RunStatus::Finished, _) => None,
+        (_, Some(stop)) => Some(stop.clone()),
+        (_, None) if engine_failed => None,
+        (_, None) => Some(StopReason::Aborted(notices::left_unsent(counts.unsent()))),
+    };
+    Ok(Ended { exit, status, counts, run, stop })
 }
 
 /// How a run ended, from what stopped it and what is left: the exit status and the run's status

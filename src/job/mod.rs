@@ -27,12 +27,12 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 
-pub use exit::{Exit, ResultsNotWritten, exit_code_of};
+pub use exit::{Exit, Interrupted, ResultsNotWritten, exit_code_of};
 pub use exit_files::ExitFiles;
 pub use recorded::{Recorded, recorded_registrations};
 
 use crate::api::{ApiSettings, Client};
-use crate::engine::{EngineError, EngineReport, EngineSettings, Limiter, Observer, Stop, StopReason};
+use crate::engine::{EngineError, EngineReport, EngineSettings, Limiter, Observer, Stop};
 use crate::gate::Cleared;
 use crate::input::Probe;
 use crate::output::{Notice, QuotaFound, notices, write_results_to};
@@ -71,8 +71,6 @@ pub trait Reporter: Send + Sync {
     fn recorded(&self, _store: &Store, _run: &RunRecord) -> Result<(), crate::store::StoreError> {
         Ok(())
     }
-    /// Sending begins, stoppable with the run's [`Stop`].
-    fn sending(&self) {}
     /// Who watches this invocation's rows go out (a progress bar, a live page).
     fn watch(&self, run: &RunRecord, counts: &StatusCounts) -> Box<dyn Observer>;
 }
@@ -100,8 +98,8 @@ pub async fn drive(
     ending: Arc<ExitFiles>,
 ) -> Driven {
     let prepared = {
-        let (job, reporter) = (job.clone(), reporter.clone());
-        blocking(store, move |store| lifecycle::resume_or_import(store, &job, &*reporter)).await
+        let (job, reporter, stop) = (job.clone(), reporter.clone(), stop.clone());
+        blocking(store, move |store| lifecycle::resume_or_import(store, &job, &stop, &*reporter)).await
     };
     let (mut store, (run, resumed, counts)) = match prepared {
         (Some(store), Ok(prepared)) => (store, prepared),
@@ -125,7 +123,6 @@ pub async fn drive(
             Ok(client) => client,
             Err(e) => return Driven { store: Some(store), outcome: Err(e.into()) },
         };
-        reporter.sending();
         let observer = ending.counting(reporter.watch(&run, &counts), &counts);
         let sent =
             lifecycle::send(store, &run, client, &job.engine, limiter, observer, stop.clone(), &job.state)
@@ -166,7 +163,7 @@ fn finish(
     ending: &ExitFiles,
     reporter: &dyn Reporter,
 ) -> anyhow::Result<Exit> {
-    let lifecycle::Ended { exit, counts, run, unsent, .. } =
+    let lifecycle::Ended { exit, counts, run, stop, .. } =
         lifecycle::end(store, run, engine_error.is_some(), report.stop.as_ref())?;
     ending.stop_counting();
     ending.update(|summary| {
@@ -174,11 +171,7 @@ fn finish(
         summary.requests = report.requests;
         summary.throttled = report.throttled;
         summary.quota = report.quota.map(|q| QuotaFound::new(q.accepted_per_second, q.holding_per_second));
-        summary.set_stop(report.stop.as_ref());
-        if let Some(rows) = unsent {
-            // Nothing said why the run stopped with rows left: it says so itself.
-            summary.set_stop(Some(&StopReason::Aborted(notices::left_unsent(rows))));
-        }
+        summary.set_stop(stop.as_ref());
         summary.exit_code = exit.code();
     });
 

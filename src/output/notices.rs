@@ -324,10 +324,6 @@ pub fn stopping(signal: &str, grace: Duration) -> String {
 pub const STOPPED_AT_ONCE: &str = "stopped at once; the state is consistent, but the results file \
      was not written again and may lag it: run the same command again to resume and bring it in line";
 
-/// A signal before sending began: nothing was sent, so the process leaves at once.
-pub const STOPPED_BEFORE_SENDING: &str =
-    "stopped before anything was sent: run the same command again to start";
-
 /// A duration as `--help` and messages show it, and as `settings::parse_duration` reads it back:
 /// `30s`, `5m`, `1h 30m` → `1h30m`.
 pub fn show_duration(duration: Duration) -> String {

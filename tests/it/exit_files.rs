@@ -428,3 +428,198 @@ async fn serve_writes_the_metrics_file_after_every_job() {
     assert_eq!(metrics["cibil_bulk_last_run_rows{status=\"known\"}"], 43.0);
     assert_eq!(metrics["cibil_bulk_last_run_requests_total"], 0.0);
 }
+
+/// How the run's terminal is connected, for the matrix below.
+#[derive(Debug, Clone, Copy)]
+enum Terminal {
+    /// Pipes that are read.
+    Read,
+    /// stdout and stderr closed before the program starts.
+    Closed,
+    /// Pipes whose reader has gone: every write fails with EPIPE.
+    ReaderGone,
+    /// `/dev/full`: every write fails with ENOSPC.
+    Full,
+}
+
+/// When the signal comes, for the matrix below.
+#[derive(Debug, Clone, Copy)]
+enum When {
+    /// Before sending has begun (the state is there, nothing sent yet).
+    Start,
+    /// With requests answered and most rows left.
+    Middle,
+    /// Once the state holds no row left to send.
+    AfterTheLastRow,
+}
+
+/// What the state says of the run: its status, and the rows it could still send.
+fn state_of(work: &Work) -> Option<(String, u64)> {
+    let conn = rusqlite::Connection::open_with_flags(
+        work.path("cibil-bulk.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .ok()?;
+    let status: String =
+        conn.query_row("SELECT status FROM runs ORDER BY id DESC LIMIT 1", [], |r| r.get(0)).ok()?;
+    let unsent: u64 = conn
+        .query_row("SELECT count(*) FROM rows WHERE status IN ('pending', 'in_flight')", [], |r| r.get(0))
+        .ok()?;
+    Some((status, unsent))
+}
+
+/// One cell of the matrix: a run against a vendor answering 20% 5xx, with its terminal connected
+/// as `terminal`, sent `signal` at `when` (or none); what was dishonest about its ending, if
+/// anything.
+fn one_ending(terminal: Terminal, signal: Option<(&str, When)>) -> Result<(), String> {
+    let server = Server::start(SandboxConfig {
+        error_rate: 0.2,
+        latency: Duration::from_millis(5),
+        seed: Some(5),
+        ..SandboxConfig::default()
+    });
+    let work = work(&server);
+    let rows = 100;
+    work.write("in.csv", &customers(0, rows));
+    // Two attempts a row: a row the vendor fails twice is `failed` at once, not after backoffs.
+    let extra = ["--rate", "100/s", "--concurrency", "4", "--max-attempts", "2", "-vv"];
+    let args = work.run_args("in.csv", &[&FILES[..], &extra].concat());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut command = match terminal {
+        // The shell closes both before the program starts, as a daemon's careless parent would.
+        Terminal::Closed => {
+            let script = "exec \"$0\" \"$@\" >&- 2>&-";
+            let line = [&["-c", script, env!("CARGO_BIN_EXE_cibil-bulk")], &args[..]].concat();
+            work.command_of("sh", &line)
+        }
+        _ => work.command(&args),
+    };
+    match terminal {
+        Terminal::Read => {
+            command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+        }
+        Terminal::Closed => {}
+        Terminal::ReaderGone => {
+            command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+        }
+        Terminal::Full => {
+            let full = || std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+            command.stdout(full()).stderr(full());
+        }
+    }
+    let mut child = command.spawn().unwrap();
+    let drains: Vec<_> = match terminal {
+        Terminal::ReaderGone => {
+            drop((child.stdout.take(), child.stderr.take()));
+            Vec::new()
+        }
+        _ => [
+            child.stdout.take().map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+            child.stderr.take().map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|mut pipe| std::thread::spawn(move || std::io::copy(&mut pipe, &mut std::io::sink())))
+        .collect(),
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    if let Some((name, when)) = signal {
+        let ready = || match when {
+            When::Start => state_of(&work).is_some(),
+            When::Middle => server.stats().requests >= 20,
+            When::AfterTheLastRow => state_of(&work).is_some_and(|(_, unsent)| unsent == 0),
+        };
+        while !ready() && child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                return Err(format!("{when:?} never came"));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let _ = Command::new("kill").args([name, &child.id().to_string()]).status();
+    }
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            return Err("the run did not end".to_owned());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    for drain in drains {
+        let _ = drain.join();
+    }
+    let exit = status.code().ok_or_else(|| format!("killed by {status:?}"))?;
+    let summary = summary(&work);
+    let metrics = metrics(&work);
+    let state = state_of(&work);
+    let said = format!("exit {exit}, state {state:?}, summary {summary}");
+    if summary["exit_code"] != exit || metrics["cibil_bulk_last_run_exit_code"] != f64::from(exit) {
+        return Err(format!("the summary and metrics do not say the exit: {said}"));
+    }
+    let unsent = state.as_ref().map_or(u64::from(rows), |(_, unsent)| *unsent);
+    let summary_unsent = summary["counts"]["pending"].as_u64().unwrap_or(0)
+        + summary["counts"]["in_flight"].as_u64().unwrap_or(0);
+    // An honest ending: finished (0, 1) exactly when nothing is left to send; interrupted (130)
+    // with rows left; the summary's pending rows are the state's.
+    let honest = match exit {
+        0 | 1 => {
+            unsent == 0
+                && state.as_ref().is_some_and(|(s, _)| s == "finished")
+                && summary["stopped"].is_null()
+        }
+        130 => {
+            unsent > 0
+                && summary["stopped"] == "interrupted"
+                && state.as_ref().is_none_or(|(s, _)| s != "finished")
+        }
+        _ => false,
+    };
+    if !honest || (state.is_some() && summary_unsent != unsent) {
+        return Err(format!("a dishonest ending: {said}"));
+    }
+    if matches!(signal, Some((_, When::Middle))) && exit != 130 {
+        return Err(format!("a signal with most rows left must interrupt: {said}"));
+    }
+    if matches!(signal, Some((_, When::AfterTheLastRow))) && exit == 130 {
+        return Err(format!("a signal after the last row must end with the run's outcome: {said}"));
+    }
+    if signal.is_none() && !matches!(exit, 0 | 1) {
+        return Err(format!("a run its terminal cannot take must still finish: {said}"));
+    }
+    Ok(())
+}
+
+/// Whatever the terminal (read, closed, a pipe whose reader left, a full disk) and whatever stops
+/// the run (no signal; Ctrl-C, SIGTERM, SIGHUP or SIGQUIT before sending, in the middle, or after
+/// the last row), against a vendor answering a fifth of requests 5xx: the exit status, the state's
+/// status and rows left, the summary and the metrics file all tell the same, honest story.
+#[test]
+fn every_ending_is_honest_whatever_the_terminal_and_the_signal() {
+    let mut cells = Vec::new();
+    for terminal in [Terminal::Read, Terminal::Closed, Terminal::ReaderGone, Terminal::Full] {
+        cells.push((terminal, None));
+        for name in ["-INT", "-TERM", "-HUP", "-QUIT"] {
+            for when in [When::Start, When::Middle, When::AfterTheLastRow] {
+                cells.push((terminal, Some((name, when))));
+            }
+        }
+    }
+    let failures = std::sync::Mutex::new(Vec::new());
+    let next = std::sync::Mutex::new(cells.into_iter());
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                while let Some((terminal, signal)) = next.lock().unwrap().next() {
+                    if let Err(why) = one_ending(terminal, signal) {
+                        failures.lock().unwrap().push(format!("{terminal:?} {signal:?}: {why}"));
+                    }
+                }
+            });
+        }
+    });
+    let failures = failures.into_inner().unwrap();
+    assert!(failures.is_empty(), "{} of 52 cells:\n{}", failures.len(), failures.join("\n"));
+}

@@ -93,7 +93,13 @@ impl Work {
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_cibil-bulk"));
+        self.command_of(env!("CARGO_BIN_EXE_cibil-bulk"), args)
+    }
+
+    /// `program` with `args`, in the run's directory and environment: a shell that starts the
+    /// binary in a way of its own, say.
+    pub fn command_of(&self, program: &str, args: &[&str]) -> Command {
+        let mut command = Command::new(program);
         for (key, _) in std::env::vars_os() {
             let key = key.to_string_lossy().into_owned();
             if key.starts_with("CIBIL_BULK_") || key.starts_with("AOPAY_") {
