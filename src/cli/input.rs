@@ -78,8 +78,9 @@ pub struct ReadArgs {
     #[arg(long, env = "CIBIL_BULK_SHEET", value_name = "NAME|NUMBER")]
     pub sheet: Option<String>,
 
-    /// For a workbook: the row of the header line, as the sheet numbers it [default: the first
-    /// row, among the top 50, that names every required column].
+    /// The header's row below a title block: as the sheet numbers it in a workbook, as a text
+    /// editor numbers lines in a CSV file [default: in a workbook, the first row among the top 50
+    /// that names every required column; in a CSV file, the first line that is not blank].
     ///
     /// Example: --header-row 4
     #[arg(long, env = "CIBIL_BULK_HEADER_ROW", value_name = "ROW")]

@@ -68,3 +68,21 @@ fn existing(state: &std::path::Path) -> anyhow::Result<Option<crate::store::Stor
     }
     Ok(Some(crate::store::Store::open(state)?))
 }
+
+/// The state database at `state` if it exists, to read: opened to write as every command opens
+/// it, or, on a disk that cannot be written, read as it was last written (saying so).
+fn existing_to_read(state: &std::path::Path, printer: &Printer) -> anyhow::Result<Option<crate::store::Store>> {
+    use crate::store::Store;
+    if !state.exists() {
+        return Ok(None);
+    }
+    match Store::open(state) {
+        Ok(store) => Ok(Some(store)),
+        Err(e) if e.is_read_only() => {
+            let store = Store::open_read_only(state)?;
+            printer.note(crate::output::notices::read_only_state(state));
+            Ok(Some(store))
+        }
+        Err(e) => Err(e.into()),
+    }
+}

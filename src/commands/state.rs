@@ -13,8 +13,8 @@ use crate::output::{self, Printer, notices, write_results};
 use crate::settings::{ExportSettings, PurgeSettings, StatusSettings};
 use crate::store::{RunRecord, Store};
 
-fn open_existing(state: &Path) -> anyhow::Result<Store> {
-    super::existing(state)?.with_context(|| notices::no_state(state))
+fn open_existing(state: &Path, printer: &Printer) -> anyhow::Result<Store> {
+    super::existing_to_read(state, printer)?.with_context(|| notices::no_state(state))
 }
 
 /// A run named by its number, or by the customer file it was made from (its content).
@@ -31,7 +31,7 @@ fn find_run(store: &Store, state: &Path, name: &str) -> anyhow::Result<RunRecord
 
 pub fn status(settings: &StatusSettings, printer: &Printer) -> anyhow::Result<Exit> {
     Gate::new().keep_config(Some(&settings.config)).keep_state(&settings.state).check()?;
-    let store = open_existing(&settings.state)?;
+    let store = open_existing(&settings.state, printer)?;
     let runs = match &settings.run {
         Some(name) => vec![find_run(&store, &settings.state, name)?],
         None => store.runs()?,
@@ -51,7 +51,7 @@ pub fn status(settings: &StatusSettings, printer: &Printer) -> anyhow::Result<Ex
 }
 
 pub fn export(settings: &ExportSettings, printer: &Printer) -> anyhow::Result<Exit> {
-    let store = open_existing(&settings.state)?;
+    let store = open_existing(&settings.state, printer)?;
     let run = find_run(&store, &settings.state, &settings.run)?;
     // The run's own customer file is kept too, when it is still where the run read it.
     let gate = Gate::new()
@@ -68,7 +68,7 @@ pub fn export(settings: &ExportSettings, printer: &Printer) -> anyhow::Result<Ex
 
 pub fn purge(settings: &PurgeSettings, printer: &Printer) -> anyhow::Result<Exit> {
     Gate::new().keep_config(Some(&settings.config)).keep_state(&settings.state).check()?;
-    let mut store = open_existing(&settings.state)?;
+    let mut store = super::existing(&settings.state)?.with_context(|| notices::no_state(&settings.state))?;
     // Not while a run uses the state: it may be reading the rows this would empty.
     let _lock = store.acquire_lock(crate::store::DEFAULT_LOCK_WAIT, |holder| {
         printer.note(notices::waiting_for_lock(&settings.state, holder, crate::store::DEFAULT_LOCK_WAIT));

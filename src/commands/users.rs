@@ -32,7 +32,7 @@ pub fn users(settings: &UsersSettings, printer: &Printer) -> anyhow::Result<Exit
             printer.note(access::user_added(name, &settings.state));
         }
         UserAction::List => {
-            let Some(store) = super::existing(&settings.state)? else {
+            let Some(store) = super::existing_to_read(&settings.state, printer)? else {
                 printer.report(&users_text(&[]));
                 return Ok(Exit::Success);
             };
@@ -69,7 +69,7 @@ pub fn tokens(settings: &TokensSettings, printer: &Printer) -> anyhow::Result<Ex
             printer.secret(&token);
         }
         TokenAction::List => {
-            let Some(store) = super::existing(&settings.state)? else {
+            let Some(store) = super::existing_to_read(&settings.state, printer)? else {
                 printer.report(&tokens_text(&[]));
                 return Ok(Exit::Success);
             };

@@ -211,6 +211,17 @@ pub enum InputError {
         .path.display()
     )]
     HeaderRowOutside { path: PathBuf, sheet: String, row: u32, last: u64 },
+    #[error(
+        "{}: --header-row {line} is past the end of the file, whose last row starts on line {last}",
+        .path.display()
+    )]
+    HeaderLineOutside { path: PathBuf, line: u32, last: u64 },
+    #[error(
+        "{}: --header-row {line} is a blank line (or inside a quoted cell of the line above): \
+         give the line of the column names as a text editor numbers it",
+        .path.display()
+    )]
+    HeaderLineBlank { path: PathBuf, line: u32 },
 }
 
 impl InputError {
@@ -242,7 +253,9 @@ impl InputError {
             | InputError::Changed { path }
             | InputError::EmptyWorkbook { path }
             | InputError::EmptySheet { path, .. }
-            | InputError::HeaderRowOutside { path, .. } => path,
+            | InputError::HeaderRowOutside { path, .. }
+            | InputError::HeaderLineOutside { path, .. }
+            | InputError::HeaderLineBlank { path, .. } => path,
         }
     }
 }
@@ -319,6 +332,8 @@ pub struct RowReader {
     locator: Locator,
     path: PathBuf,
     probe: Probe,
+    /// `--header-row`, for a text file read again.
+    header_row: Option<u32>,
 }
 
 #[derive(Debug)]
@@ -346,9 +361,10 @@ impl RowReader {
                 locator: Locator::Sheet { name: opened.name, first_column: opened.first_column },
                 path: path.to_owned(),
                 probe: probe.clone(),
+                header_row: sheet.header_row,
             });
         }
-        let (rows, header) = Self::delimited(path, probe)?;
+        let (rows, header) = Self::delimited(path, probe, sheet.header_row)?;
         let headers: Vec<String> = header.cells.iter().map(str::to_owned).collect();
         let columns =
             Columns::resolve(headers.clone(), map, required).map_err(|problem| InputError::Header {
@@ -365,15 +381,35 @@ impl RowReader {
             locator: Locator::Lines,
             path: path.to_owned(),
             probe: probe.clone(),
+            header_row: sheet.header_row,
         })
     }
 
-    /// A delimited file opened, and its header record read.
-    fn delimited(path: &Path, probe: &Probe) -> Result<(DelimitedRows, RawRow), InputError> {
+    /// A delimited file opened, and its header record read: the first, or the one on line
+    /// `header_line` (below a title block).
+    fn delimited(
+        path: &Path,
+        probe: &Probe,
+        header_line: Option<u32>,
+    ) -> Result<(DelimitedRows, RawRow), InputError> {
         let mut rows = DelimitedRows::open(path, probe)?;
         let mut header = RawRow::default();
-        if !rows.read_row(&mut header)? {
-            return Err(InputError::NoHeader { path: path.to_owned() });
+        loop {
+            if !rows.read_row(&mut header)? {
+                return Err(match header_line {
+                    Some(line) => {
+                        InputError::HeaderLineOutside { path: path.to_owned(), line, last: header.line }
+                    }
+                    None => InputError::NoHeader { path: path.to_owned() },
+                });
+            }
+            match header_line {
+                Some(line) if header.line < u64::from(line) => continue,
+                Some(line) if header.line > u64::from(line) => {
+                    return Err(InputError::HeaderLineBlank { path: path.to_owned(), line });
+                }
+                _ => break,
+            }
         }
         if header.oversized.is_some() {
             return Err(InputError::Parse {
@@ -393,7 +429,7 @@ impl RowReader {
     /// is opened again (never held in memory), a sheet already is in memory.
     pub fn rewind(&mut self) -> Result<(), InputError> {
         match &mut self.rows {
-            Rows::Delimited(rows) => **rows = Self::delimited(&self.path, &self.probe)?.0,
+            Rows::Delimited(rows) => **rows = Self::delimited(&self.path, &self.probe, self.header_row)?.0,
             Rows::Sheet(rows) => rows.rewind(),
         }
         Ok(())
@@ -461,7 +497,11 @@ mod tests {
             TextEncoding::Windows1252,
         ]));
         let delimiter = prop::option::of(prop::sample::select(vec![b',', b';', b'\t', b'|']));
-        (encoding, delimiter).prop_map(|(encoding, delimiter)| ProbeOptions { encoding, delimiter })
+        (encoding, delimiter).prop_map(|(encoding, delimiter)| ProbeOptions {
+            encoding,
+            delimiter,
+            header_line: None,
+        })
     }
 
     /// Bytes as a damaged spreadsheet export has them: mostly the ones that steer a CSV reader

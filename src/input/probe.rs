@@ -45,6 +45,8 @@ impl TextEncoding {
 pub struct ProbeOptions {
     pub encoding: Option<TextEncoding>,
     pub delimiter: Option<u8>,
+    /// The header's line (`--header-row`), below a title block: its delimiter is the file's.
+    pub header_line: Option<u32>,
 }
 
 /// The spreadsheet formats read directly, told apart by their first bytes.
@@ -199,11 +201,18 @@ pub fn probe(path: &Path, options: ProbeOptions) -> Result<Probe, InputError> {
 
     let (text, _) = encoding.encoding_rs().decode_without_bom_handling(&head[bom_len..]);
     // Split on `\r` too: in a CR-only file (old Mac exports) `lines()` would see one long line.
-    let header_line = text.split(['\r', '\n']).find(|l| !l.trim().is_empty());
+    // The header line given (as a text editor numbers lines: a CR LF is one line end), if it is
+    // within the start read; else the first that is not blank. The reader says what is wrong
+    // with a line given that is not a header.
+    let given = options.header_line.and_then(|n| {
+        let unix = text.replace("\r\n", "\n");
+        unix.split(['\r', '\n']).nth(n as usize - 1).filter(|l| !l.trim().is_empty()).map(str::to_owned)
+    });
+    let header_line = given.or_else(|| text.split(['\r', '\n']).find(|l| !l.trim().is_empty()).map(str::to_owned));
     let Some(header_line) = header_line else {
         return Err(InputError::NoHeader { path: path.to_owned() });
     };
-    let delimiter = options.delimiter.unwrap_or_else(|| sniff_delimiter(header_line));
+    let delimiter = options.delimiter.unwrap_or_else(|| sniff_delimiter(&header_line));
 
     Ok(Probe {
         sha256: hasher.finalize().into(),
@@ -450,7 +459,8 @@ mod tests {
 
         let mut file = tempfile::NamedTempFile::new().unwrap();
         file.write_all(&text).unwrap();
-        let forced = ProbeOptions { encoding: Some(TextEncoding::Utf16Le), delimiter: None };
+        let forced =
+            ProbeOptions { encoding: Some(TextEncoding::Utf16Le), delimiter: None, header_line: None };
         let p = probe(file.path(), forced).unwrap();
         assert_eq!((p.encoding, p.bom_len, p.delimiter), (TextEncoding::Utf16Le, 0, b','));
     }

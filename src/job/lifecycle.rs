@@ -220,7 +220,7 @@ fn checked<'s>(
 /// Sends `run`'s rows left through the engine. Returns the store — opened again from `state` if
 /// the engine lost it — what the engine did, and how its machinery failed, if it did.
 #[allow(clippy::too_many_arguments)]
-pub async fn send(
+pub async fn send_rows(
     store: Store,
     run: &RunRecord,
     client: Client,

@@ -124,9 +124,17 @@ pub async fn drive(
             Err(e) => return Driven { store: Some(store), outcome: Err(e.into()) },
         };
         let observer = ending.counting(reporter.watch(&run, &counts), &counts);
-        let sent =
-            lifecycle::send(store, &run, client, &job.engine, limiter, observer, stop.clone(), &job.state)
-                .await;
+        let sent = lifecycle::send_rows(
+            store,
+            &run,
+            client,
+            &job.engine,
+            limiter,
+            observer,
+            stop.clone(),
+            &job.state,
+        )
+        .await;
         (store, report, engine_error) = match sent {
             Ok(sent) => sent,
             Err(e) => return Driven { store: None, outcome: Err(e.into()) },

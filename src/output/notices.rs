@@ -78,6 +78,15 @@ pub fn no_state(state: &Path) -> String {
     )
 }
 
+/// A state on a disk that cannot be written, shown as it was last written.
+pub fn read_only_state(state: &Path) -> String {
+    format!(
+        "{} is on a disk that cannot be written: it is read as it was last written, and nothing \
+         can be recorded in it from here",
+        state.display()
+    )
+}
+
 /// A run named that the state does not have.
 pub fn no_such_run(state: &Path, name: &str) -> String {
     format!(

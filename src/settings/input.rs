@@ -181,7 +181,7 @@ pub(super) fn settings(
         sheet: SheetOptions { sheet, header_row, limits },
         path: path.to_owned(),
         map,
-        probe: ProbeOptions { encoding, delimiter },
+        probe: ProbeOptions { encoding, delimiter, header_line: header_row },
         date_order: date_order.as_ref().map_or(DateOrder::Dmy, |s| s.value),
         date_order_explicit: date_order.is_some(),
         excel_dates,

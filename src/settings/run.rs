@@ -1,6 +1,6 @@
 //! `cibil-bulk run`: the customer file, the state, the output files, and how to send — the
 //! endpoint, the merchant's credentials, the rate and the patience — which every command that
-//! registers customers shares ([`send`]).
+//! registers customers shares ([`sending`]).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -95,7 +95,7 @@ pub(super) fn settings(
 ) -> Result<RunSettings, SettingsError> {
     let input = super::input::settings(&args.input.file, &args.input.read, &config.input, layers, today)?;
     // The sandbox brings its own credentials; a dry run sends nothing.
-    let (api, engine) = send(&args.send, config, layers, env, !(args.sandbox || args.dry_run), warnings)?;
+    let (api, engine) = sending(&args.send, config, layers, env, !(args.sandbox || args.dry_run), warnings)?;
     let lock_wait = layers.resolve(
         ("run", "lock_wait"),
         Some(args.lock_wait.clone()),
@@ -145,7 +145,7 @@ pub(super) fn metrics_file(
 
 /// How to send: the endpoint and the merchant's credentials (required when `credentials_needed`),
 /// and how hard to push. Credentials come from the environment or the config file only.
-pub(super) fn send(
+pub(super) fn sending(
     args: &SendArgs,
     config: &ConfigFile,
     layers: Layers<'_>,

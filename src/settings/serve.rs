@@ -110,7 +110,7 @@ pub(super) fn serve_settings(
     // Read exactly as `run` reads them; each upload gets its own path.
     let input = super::input::settings(std::path::Path::new(""), &args.read, &config.input, layers, today)?;
     let today_pinned = layers.pick("input", "today", args.read.today.clone(), None).is_some();
-    let (api, engine) = super::run::send(&args.send, config, layers, env, !args.sandbox, warnings)?;
+    let (api, engine) = super::run::sending(&args.send, config, layers, env, !args.sandbox, warnings)?;
     Ok(ServeSettings {
         listen,
         sandbox: args.sandbox,

@@ -145,6 +145,16 @@ pub(super) fn record_registration(
 pub(super) fn ledger_key(conn: &Connection, path: &Path) -> Result<[u8; 32], StoreError> {
     let fresh: [u8; 32] = rand::random();
     conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('ledger_key', ?1)", [fresh.as_slice()])?;
+    read_ledger_key(conn, path)
+}
+
+/// The ledger key a state has (a state that has none has recorded nothing a key would find).
+pub(super) fn read_ledger_key(conn: &Connection, path: &Path) -> Result<[u8; 32], StoreError> {
+    let present: bool =
+        conn.query_row("SELECT EXISTS (SELECT 1 FROM meta WHERE key = 'ledger_key')", [], |r| r.get(0))?;
+    if !present {
+        return Ok([0; 32]);
+    }
     let key: rusqlite::types::Value =
         conn.query_row("SELECT value FROM meta WHERE key = 'ledger_key'", [], |r| r.get(0))?;
     match key {

@@ -118,7 +118,18 @@ impl Store {
 
     /// Whether a live process holds the run lock now. Looks without waiting, and lets go at once.
     pub fn lock_is_held(&self) -> Result<bool, StoreError> {
-        let file = open_lock_file(&self.path)?;
+        let file = match open_lock_file(&self.path) {
+            Ok(file) => file,
+            // A lock file that cannot be made (a read-only disk): no process can hold one there,
+            // or, if it exists, looked at read-only (`flock` needs no write access).
+            Err(StoreError::Open { cause, .. }) if cause.raw_os_error() == Some(30) => {
+                match File::open(lock_path(&self.path)) {
+                    Ok(file) => file,
+                    Err(_) => return Ok(false),
+                }
+            }
+            Err(e) => return Err(e),
+        };
         match file.try_lock() {
             Ok(()) => Ok(false),
             Err(TryLockError::WouldBlock) => Ok(true),

@@ -86,6 +86,20 @@ pub enum StoreError {
     )]
     OtherEndpoint { path: PathBuf, bound: String, requested: String },
     #[error(
+        "the state database {} cannot be written here ({detail}): it is on a read-only disk, or in \
+         a directory this user cannot write. `status` and `export` can still read it; to run, \
+         choose --state on a disk that can be written",
+        .path.display()
+    )]
+    CannotWrite { path: PathBuf, detail: String },
+    #[error(
+        "the state database {} is on a disk that cannot be written, and was made by an older \
+         cibil-bulk: it must be upgraded before it can be read. Copy it to a disk that can be \
+         written and run `cibil-bulk status --state COPY`",
+        .path.display()
+    )]
+    ReadOnlyOld { path: PathBuf },
+    #[error(
         "{} is a companion of the state database {} (SQLite's log, shared memory or the run lock), \
          not a state database: choose the state with --state {}",
         .path.display(), .of.display(), .of.display()
@@ -108,6 +122,34 @@ pub enum StoreError {
     RunTransition { run: i64, to: String, from: &'static str },
 }
 
+/// A failure to open a state that comes of a disk (or directory) that cannot be written, said as
+/// such: SQLite's own words are "unable to open database file".
+fn cannot_write(path: &Path, error: StoreError) -> StoreError {
+    if error.is_read_only() {
+        StoreError::CannotWrite { path: path.to_owned(), detail: error.to_string() }
+    } else {
+        error
+    }
+}
+
+impl StoreError {
+    /// Whether the state could not be opened because it cannot be written (a read-only mount,
+    /// a directory it cannot create its log in): it may still be read.
+    pub fn is_read_only(&self) -> bool {
+        match self {
+            StoreError::CannotWrite { .. } => true,
+            StoreError::Sqlite(e) => matches!(
+                e.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly)
+            ),
+            StoreError::Open { cause, .. } => {
+                cause.raw_os_error() == Some(30) || cause.kind() == std::io::ErrorKind::PermissionDenied
+            }
+            _ => false,
+        }
+    }
+}
+
 /// The state database, opened by the one process that writes it.
 #[derive(Debug)]
 pub struct Store {
@@ -128,13 +170,38 @@ pub fn now_ms() -> i64 {
 impl Store {
     /// Opens (creating, mode 0600) the state database at `path`, checks it and migrates it.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        Store::open_with(path, |conn| check_structure(conn, path))
+        Store::open_with(path, |conn| check_structure(conn, path)).map_err(|e| cannot_write(path, e))
+    }
+
+    /// Opens the state database at `path` for reading only, when it cannot be opened to write (a
+    /// read-only mount, a copy on read-only media): `status` and `export` show it as it was last
+    /// written. SQLite is told the file cannot change (`immutable`): on a read-only disk nothing
+    /// can change it. A state that would need upgrading cannot be read here.
+    pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        crate::private_file::refuse_untrusted("the state database", path)?;
+        let open_err = |cause| StoreError::Open { path: path.to_owned(), cause };
+        if !is_sqlite(path).map_err(open_err)? {
+            return Err(StoreError::NotAState { path: path.to_owned() });
+        }
+        let url = url::Url::from_file_path(std::path::absolute(path).map_err(open_err)?)
+            .map_err(|()| open_err(std::io::Error::other("not a path SQLite can open")))?;
+        let conn = Connection::open_with_flags(
+            format!("{url}?immutable=1"),
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+        )?;
+        check_structure(&conn, path)?;
+        let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if found != schema::VERSION {
+            return Err(StoreError::ReadOnlyOld { path: path.to_owned() });
+        }
+        let ledger_key = ledger::read_ledger_key(&conn, path)?;
+        Ok(Store { conn, path: path.to_owned(), ledger_key, tightened: None })
     }
 
     /// Another connection to a state this process has opened (and checked) already: the check is
     /// not made twice.
     pub fn open_another(path: &Path) -> Result<Store, StoreError> {
-        Store::open_with(path, |_| Ok(()))
+        Store::open_with(path, |_| Ok(())).map_err(|e| cannot_write(path, e))
     }
 
     /// Opens the state database as [`Store::open`] does, with its structure checked on a
@@ -143,7 +210,7 @@ impl Store {
     /// overlap. The caller must [`Check::wait`] before it claims a row, and before it trusts what
     /// it read.
     pub fn open_checking(path: &Path) -> Result<(Store, Check), StoreError> {
-        let store = Store::open_with(path, |_| Ok(()))?;
+        let store = Store::open_with(path, |_| Ok(())).map_err(|e| cannot_write(path, e))?;
         let reader = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,

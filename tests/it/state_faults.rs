@@ -284,3 +284,31 @@ fn a_full_disk_under_the_state_stops_the_run_and_loses_nothing() {
         assert!(recorded as u64 <= server.stats().registered);
     }
 }
+
+#[test]
+#[ignore = "needs root, to mount a small tmpfs: .ci/run runs it as root"]
+fn a_state_on_a_read_only_disk_is_read_as_it_was_last_written() {
+    let server = Server::plain();
+    let work = Work::new(&server);
+    work.write("in.csv", &customers(0, 5));
+    let Some(disk) = small_disk(&work.path("ro"), "size=1m") else {
+        panic!("cannot mount a tmpfs here: this test needs root (.ci/run runs it as root)");
+    };
+    code(&work.run("in.csv", &["--state", "ro/state.db"]), 0);
+    let remounted = Command::new("mount").args(["-o", "remount,ro"]).arg(&disk.0).status().unwrap();
+    assert!(remounted.success());
+    // Not "SQLite: unable to open database file": the state is read, and the disk named.
+    let out = work.output(&["status", "--state", "ro/state.db"]);
+    code(&out, 0);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("finished"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("cannot be written"), "{}", stderr(&out));
+    let out = work.output(&["export", "1", "--state", "ro/state.db", "--output", "again.csv"]);
+    code(&out, 0);
+    assert_eq!(statuses(&read_csv(&work.path("again.csv"))).get("registered"), Some(&5));
+    // Recording needs a disk that takes it: said as such, nothing sent.
+    let before = sent(&server);
+    let out = work.run("in.csv", &["--state", "ro/state.db"]);
+    code(&out, 2);
+    assert!(stderr(&out).contains("cannot be written here"), "{}", stderr(&out));
+    assert_eq!(sent(&server), before);
+}

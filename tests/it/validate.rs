@@ -126,6 +126,33 @@ fn semicolon_and_tab_are_sniffed_from_the_header() {
 }
 
 #[test]
+fn a_csv_header_below_a_title_block_is_found_with_header_row() {
+    // A report exported with a title and a date above the columns; its delimiter is the header's.
+    let text = lines(
+        &[
+            "Customers of branch 12",
+            "exported 2026-11-25",
+            "",
+            &HEADER.replace(',', ";"),
+            &customer(1).replace(',', ";"),
+            &customer(2).replace(',', ";"),
+        ],
+        "\r\n",
+    );
+    let run = Test::new().file("c.csv", &text).args(["validate", "c.csv", "--header-row", "4"]).run();
+    run.code(0).stdout_contains("c.csv: 2 rows");
+    // Lines are named as a text editor numbers them, title block included.
+    let bad = text.replacen(&pan(2), "NOTAPAN", 1);
+    let run = Test::new().file("c.csv", &bad).args(["validate", "c.csv", "--header-row", "4"]).run();
+    run.code(1).stdout_contains("line 6");
+    // A line past the end, or a blank one, is said as such.
+    let run = Test::new().file("c.csv", &text).args(["validate", "c.csv", "--header-row", "40"]).run();
+    run.code(2).stderr_contains("--header-row 40 is past the end of the file");
+    let run = Test::new().file("c.csv", &text).args(["validate", "c.csv", "--header-row", "3"]).run();
+    run.code(2).stderr_contains("--header-row 3 is a blank line");
+}
+
+#[test]
 fn the_delimiter_flag_forces_a_separator() {
     let text = lines(&[&HEADER.replace(',', "|"), &customer(1).replace(',', "|")], "\n");
     // Not sniffed: the whole line is one column.
