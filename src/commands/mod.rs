@@ -71,7 +71,10 @@ fn existing(state: &std::path::Path) -> anyhow::Result<Option<crate::store::Stor
 
 /// The state database at `state` if it exists, to read: opened to write as every command opens
 /// it, or, on a disk that cannot be written, read as it was last written (saying so).
-fn existing_to_read(state: &std::path::Path, printer: &Printer) -> anyhow::Result<Option<crate::store::Store>> {
+fn existing_to_read(
+    state: &std::path::Path,
+    printer: &Printer,
+) -> anyhow::Result<Option<crate::store::Store>> {
     use crate::store::Store;
     if !state.exists() {
         return Ok(None);

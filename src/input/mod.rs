@@ -114,6 +114,8 @@ pub struct RawRow {
     /// Set when the record is longer than [`MAX_RECORD_BYTES`]: it was skipped, not kept, so
     /// `cells` is empty, and validation rejects the row.
     pub oversized: Option<Oversized>,
+    /// The columns whose cell is a workbook formula without a saved value (read as empty).
+    pub unsaved_formulas: Vec<usize>,
 }
 
 /// A record too long to be a customer row, skipped to its end without keeping it.
@@ -222,6 +224,12 @@ pub enum InputError {
         .path.display()
     )]
     HeaderLineBlank { path: PathBuf, line: u32 },
+    #[error(
+        "{}: sheet \"{sheet}\", the first, has no header line (no row among its first {} names \
+         every required column), but sheet \"{other}\" has one: choose it with --sheet \"{other}\"",
+        .path.display(), HEADER_SEARCH_ROWS
+    )]
+    HeaderOnAnotherSheet { path: PathBuf, sheet: String, other: String },
 }
 
 impl InputError {
@@ -255,7 +263,8 @@ impl InputError {
             | InputError::EmptySheet { path, .. }
             | InputError::HeaderRowOutside { path, .. }
             | InputError::HeaderLineOutside { path, .. }
-            | InputError::HeaderLineBlank { path, .. } => path,
+            | InputError::HeaderLineBlank { path, .. }
+            | InputError::HeaderOnAnotherSheet { path, .. } => path,
         }
     }
 }

@@ -208,7 +208,8 @@ pub fn probe(path: &Path, options: ProbeOptions) -> Result<Probe, InputError> {
         let unix = text.replace("\r\n", "\n");
         unix.split(['\r', '\n']).nth(n as usize - 1).filter(|l| !l.trim().is_empty()).map(str::to_owned)
     });
-    let header_line = given.or_else(|| text.split(['\r', '\n']).find(|l| !l.trim().is_empty()).map(str::to_owned));
+    let header_line =
+        given.or_else(|| text.split(['\r', '\n']).find(|l| !l.trim().is_empty()).map(str::to_owned));
     let Some(header_line) = header_line else {
         return Err(InputError::NoHeader { path: path.to_owned() });
     };

@@ -18,6 +18,7 @@
 //! opens it, and an `.xlsx`/`.xlsb` sheet is read cell by cell against the limits rather than
 //! handed over whole. Row numbers are the sheet's own, as Excel shows them.
 
+use std::collections::HashSet;
 use std::io::{Cursor, Read as _};
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
@@ -61,6 +62,11 @@ pub(crate) struct SheetRows {
     next: usize,
     /// The sheet's row number of `range`'s first row.
     first_row: u64,
+    /// Cells (0-based row and column of the sheet) holding a formula whose value was never
+    /// saved: read as empty, they are told apart from cells left empty.
+    unsaved: HashSet<(u32, u32)>,
+    /// The sheet's first column of `range` (0-based).
+    first_column: u32,
 }
 
 impl std::fmt::Debug for SheetRows {
@@ -145,6 +151,42 @@ pub(crate) fn open_bytes(
     .unwrap_or_else(|_| {
         Err(workbook_error(path, kind, "its contents are damaged: the reader stopped on them"))
     })
+}
+
+/// Sheets up to this many rows are read a second time for their formulas (a customer sheet is far
+/// smaller): a formula whose value was never saved is then said as such, not as an empty cell.
+const FORMULA_SCAN_ROWS: usize = 50_000;
+/// The most such cells remembered.
+const MOST_UNSAVED: usize = 100_000;
+
+/// The cells of sheet `name` holding a formula without a saved value (an `.xlsx` written by a
+/// program and never opened and saved in a spreadsheet): streamed, never held whole.
+fn unsaved_formulas(workbook: &mut Workbook, name: &str) -> HashSet<(u32, u32)> {
+    let mut found = HashSet::new();
+    let Sheets::Xlsx(xlsx) = workbook else { return found };
+    let Ok(mut cells) = xlsx.worksheet_cells_reader(name) else { return found };
+    while let Ok(Some(cell)) = cells.next_cell_with_formula_metadata() {
+        if cell.formula.is_some() && matches!(cell.value, DataRef::Empty) {
+            found.insert(cell.pos);
+            if found.len() >= MOST_UNSAVED {
+                break;
+            }
+        }
+    }
+    found
+}
+
+/// Whether sheet `name` has, among its first rows, one that names every required column.
+fn has_header(
+    workbook: &mut Workbook,
+    name: &str,
+    map: &[(Field, String)],
+    required: &[Field],
+    limits: &WorkbookLimits,
+) -> bool {
+    let Ok(range) = sheet_range(workbook, name, limits) else { return false };
+    (0..range.height().min(HEADER_SEARCH_ROWS))
+        .any(|i| Columns::resolve(row_text(&range, i), map, required).is_ok())
 }
 
 /// The reader for what the probe found, never a guess among all four: the guard checked the
@@ -270,6 +312,21 @@ fn read_sheet(
             }
             match (found, first_problem) {
                 (Some(index), _) => index,
+                // The sheet taken by default has no header, and another one has: a cover sheet
+                // before the customers. Say which to choose rather than where a header might be.
+                (None, Some(_))
+                    if options.sheet.is_none()
+                        && let Some(other) = sheets
+                            .iter()
+                            .filter(|(other, visible)| *visible && *other != name)
+                            .find(|(other, _)| has_header(&mut workbook, other, map, required, limits)) =>
+                {
+                    return Err(InputError::HeaderOnAnotherSheet {
+                        path: path.to_owned(),
+                        sheet: name,
+                        other: other.0.clone(),
+                    });
+                }
                 (None, Some((index, problem))) => {
                     return Err(InputError::Header {
                         path: path.to_owned(),
@@ -292,12 +349,16 @@ fn read_sheet(
             place: Some(name.clone()),
         })?;
     let header_line = u64::from(first_row) + header_index as u64 + 1;
+    let unsaved =
+        if height <= FORMULA_SCAN_ROWS { unsaved_formulas(&mut workbook, &name) } else { HashSet::new() };
     Ok(OpenedSheet {
         rows: SheetRows {
             range,
             start: header_index + 1,
             next: header_index + 1,
             first_row: u64::from(first_row) + 1,
+            unsaved,
+            first_column,
         },
         columns,
         header_line,
@@ -321,6 +382,14 @@ impl SheetRows {
                 continue;
             }
             row.line = self.first_row + index as u64;
+            row.unsaved_formulas.clear();
+            if !self.unsaved.is_empty() {
+                let sheet_row = u32::try_from(self.first_row - 1 + index as u64).unwrap_or(u32::MAX);
+                row.unsaved_formulas.extend(
+                    (0..cells.len())
+                        .filter(|c| self.unsaved.contains(&(sheet_row, self.first_column + *c as u32))),
+                );
+            }
             row.cells = StringRecord::from(cells);
             return Ok(true);
         }

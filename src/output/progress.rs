@@ -37,8 +37,9 @@ impl Progress {
         let bar = (!printer.is_quiet() && printer.stderr_is_terminal()).then(|| {
             let bar = ProgressBar::with_draw_target(Some(counts.left()), ProgressDrawTarget::stderr_with_hz(8));
             bar.set_style(
+                // Every field of fixed width, so the bar keeps its length as the numbers change.
                 ProgressStyle::with_template(
-                    "{spinner} {elapsed_precise} [{wide_bar}] {pos}/{len} rows sent  {per_sec}  left {eta}\n  {msg}",
+                    "{spinner} {elapsed_precise} [{wide_bar}] {pos:>7}/{len:7} rows sent {prefix}  left {eta:>4}\n  {msg}",
                 )
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> "),
@@ -84,6 +85,7 @@ impl Progress {
     }
 
     fn refresh_message_of(&self, bar: &ProgressBar) {
+        bar.set_prefix(rate_text(self.rate()));
         bar.set_message(self.summary());
     }
 
@@ -95,13 +97,18 @@ impl Progress {
         tracing::info!(
             done,
             total = self.total,
-            rows_per_second = format!("{rate:.1}"),
+            rows_per_second = (rate * 10.0).round() / 10.0,
             eta = eta,
             "progress: {done}/{} rows, {rate:.1} rows/s, {}",
             self.total,
             self.summary()
         );
     }
+}
+
+/// `   14.0/s`: the rate to a tenth, always as wide.
+fn rate_text(per_second: f64) -> String {
+    format!("{per_second:>7.1}/s")
 }
 
 impl Observer for Progress {
@@ -133,5 +140,49 @@ impl Observer for Progress {
             self.refresh_message_of(&bar);
             bar.finish_and_clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rate_is_a_tenth_and_as_wide_whatever_its_value() {
+        assert_eq!(rate_text(14.0446), "   14.0/s");
+        assert_eq!(rate_text(0.0), "    0.0/s");
+        assert_eq!(rate_text(1234.56), " 1234.6/s");
+        assert_eq!(rate_text(7.0).len(), rate_text(999.94).len());
+    }
+
+    #[test]
+    fn a_json_log_line_gives_numbers_as_numbers() {
+        use std::sync::{Arc, Mutex};
+        #[derive(Clone, Default)]
+        struct Buffer(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Buffer {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buffer = Buffer::default();
+        let written = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_writer(move || written.clone())
+            .finish();
+        let mut counts = StatusCounts::default();
+        counts.add(RowStatus::Pending, 10);
+        let mut progress = Progress::new(&Printer::quiet(), 10, &counts);
+        progress.record(RowStatus::Registered);
+        tracing::subscriber::with_default(subscriber, || progress.log_line());
+        let line: serde_json::Value = serde_json::from_slice(&buffer.0.lock().unwrap()).unwrap();
+        assert!(line["rows_per_second"].is_f64(), "{line}");
+        assert_eq!(line["done"], 1);
     }
 }

@@ -12,7 +12,7 @@ use super::sheet::TableFile;
 use super::{ErrorsFile, OutputError};
 use crate::engine::StopReason;
 use crate::gate::Cleared;
-use crate::input::Locator;
+use crate::input::{Locator, header_key};
 use crate::store::{ResultRow, RowStatus, RunRecord, StatusCounts, Store, StoreError};
 
 /// Columns the results file puts before the input's own.
@@ -57,8 +57,9 @@ impl ResultsFile {
         input_headers: &[String],
         locator: &Locator,
     ) -> Result<ResultsFile, OutputError> {
+        let own = input_columns(input_headers);
         let columns: Vec<&str> =
-            RESULT_COLUMNS.iter().copied().chain(input_headers.iter().map(String::as_str)).collect();
+            RESULT_COLUMNS.iter().copied().chain(own.iter().map(String::as_str)).collect();
         // order_id, cibil_id, merchant_trans_id, and the input's identifiers: text in a workbook.
         let text: Vec<usize> = [1, 3, 6]
             .into_iter()
@@ -107,6 +108,17 @@ impl ResultsFile {
     pub fn commit(self) -> Result<PathBuf, OutputError> {
         self.table.commit()
     }
+}
+
+/// The input's own headers as the results file names them: one that a column of the results
+/// already has (`order_id`, `status`, `error`...) is named apart, `order_id (in the file)`, so that
+/// no two columns share a name and a script reading `order_id` gets the one the row was sent with.
+fn input_columns(headers: &[String]) -> Vec<String> {
+    let taken: Vec<String> = RESULT_COLUMNS.iter().map(|c| header_key(c)).collect();
+    headers
+        .iter()
+        .map(|h| if taken.contains(&header_key(h)) { format!("{h} (in the file)") } else { h.clone() })
+        .collect()
 }
 
 /// A duplicate's warnings say which row it follows.
@@ -406,6 +418,16 @@ pub fn quota_text(throttled: u64, quota: Option<&QuotaFound>) -> Option<String> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_inputs_columns_never_share_a_name_with_the_results() {
+        let headers: Vec<String> =
+            ["Order ID", "PAN", "status", "Notes"].iter().map(|h| (*h).to_owned()).collect();
+        assert_eq!(
+            input_columns(&headers),
+            ["Order ID (in the file)", "PAN", "status (in the file)", "Notes"]
+        );
+    }
 
     #[test]
     fn a_suggested_rate_is_one_a_clerk_can_type_and_never_faster() {

@@ -55,6 +55,9 @@ impl Unusable {
                     | InputError::WorkbookTooBig { .. }
                     | InputError::NoSuchSheet { .. }
                     | InputError::HeaderRowOutside { .. }
+                    | InputError::HeaderLineOutside { .. }
+                    | InputError::HeaderLineBlank { .. }
+                    | InputError::HeaderOnAnotherSheet { .. }
             ),
             Unusable::Dates(_) => true,
         }

@@ -124,7 +124,12 @@ pub const INDIA: chrono::FixedOffset = match chrono::FixedOffset::east_opt(5 * 3
 /// Today in India: the date a customer's age is judged on, whatever the machine's own time zone,
 /// so that the same customer is not 17 on one machine and 18 on another at the same instant.
 pub fn today() -> NaiveDate {
-    chrono::Utc::now().with_timezone(&INDIA).date_naive()
+    day_in_india(chrono::Utc::now())
+}
+
+/// The date in India at the instant `at`.
+pub fn day_in_india(at: chrono::DateTime<chrono::Utc>) -> NaiveDate {
+    at.with_timezone(&INDIA).date_naive()
 }
 
 /// Where a setting's value came from.

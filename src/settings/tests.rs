@@ -512,3 +512,14 @@ fn a_readable_config_holding_only_a_gateway_key_is_warned_about() {
     let (_, warnings) = resolve_run(&[], Some("[run]\nrate = \"5/s\"\n"), &CREDS).unwrap();
     assert!(warnings.is_empty(), "{warnings:?}");
 }
+
+#[test]
+fn ages_are_judged_on_indias_date_whatever_the_machines_zone() {
+    use chrono::TimeZone as _;
+    // 19:00 in London is half past midnight in Mumbai: the customer born on 25 November 2008
+    // turns 18 there, on every machine, whatever its zone.
+    let evening = chrono::Utc.with_ymd_and_hms(2026, 11, 24, 19, 0, 0).unwrap();
+    assert_eq!(day_in_india(evening), NaiveDate::from_ymd_opt(2026, 11, 25).unwrap());
+    let before = chrono::Utc.with_ymd_and_hms(2026, 11, 24, 18, 29, 59).unwrap();
+    assert_eq!(day_in_india(before), NaiveDate::from_ymd_opt(2026, 11, 24).unwrap());
+}

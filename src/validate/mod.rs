@@ -375,7 +375,19 @@ impl RowCheck<'_> {
         field: Field,
         check: impl FnOnce(&str, &mut Vec<Finding>) -> Option<T>,
     ) -> Option<T> {
-        let value = self.columns.get(field).map(|i| self.row.value(i)).unwrap_or_default();
+        let column = self.columns.get(field);
+        if column.is_some_and(|i| self.row.unsaved_formulas.contains(&i)) {
+            self.findings.push(Finding::error(
+                "cell.formula_unsaved",
+                "is a formula whose value was never saved (the file was made by a program, or saved \
+                 without calculating), so it reads as empty: open the workbook in Excel or \
+                 LibreOffice, save it, and use that file"
+                    .into(),
+            ));
+            self.attach(field);
+            return None;
+        }
+        let value = column.map(|i| self.row.value(i)).unwrap_or_default();
         let out = check(&value, &mut self.findings);
         self.attach(field);
         out

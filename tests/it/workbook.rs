@@ -279,11 +279,17 @@ fn sheets_are_chosen_by_name_or_number_and_a_wrong_name_lists_them() {
         err.contains("no sheet \"Customers\"") && err.contains("\"Summary\", \"New Customers\""),
         "{err}"
     );
-    // Without a choice, the first sheet without the required columns is not taken for one.
+    // Without a choice, a cover sheet without the required columns is not taken for the
+    // customers: the sheet that has them is named, as the one to choose.
     let err = RowReader::open(file.path(), &probe, &[], &rules().required_fields(), &SheetOptions::default())
         .unwrap_err()
         .to_string();
-    assert!(err.contains("sheet \"Summary\"") && err.contains("--header-row"), "{err}");
+    assert!(
+        err.contains("sheet \"Summary\"")
+            && err.contains("--sheet \"New Customers\"")
+            && !err.contains("--header-row"),
+        "{err}"
+    );
 }
 
 #[test]

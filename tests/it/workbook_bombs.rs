@@ -599,3 +599,23 @@ fn each_limit_refuses_a_sheet_over_it_and_names_it() {
     let error = open(WorkbookLimits { max_sheet_rows: 2, ..base }).unwrap_err().to_string();
     assert!(error.contains("raise the limit with --max-workbook-rows"), "{error}");
 }
+
+/// A workbook written by a program that puts formulas in cells and never computes them (no
+/// saved value): such a cell is said to be an unsaved formula, not an empty cell the clerk would
+/// look at and find filled.
+#[test]
+fn a_formula_without_a_saved_value_is_named_as_such_not_as_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("generated.xlsx");
+    write_xlsx(&path, |out| {
+        let mut cells: Vec<String> = crate::common::customer(1).split(',').map(text_cell).collect();
+        // The e-mail column: a formula, and no <v> holding its value.
+        cells[4] = "<c><f>LOWER(A2)&amp;\"@example.com\"</f></c>".to_owned();
+        write!(out, "<row>{}</row>", cells.concat()).unwrap();
+    });
+    let run = measured(dir.path(), &["validate", "generated.xlsx", "--output", "report.csv"]);
+    assert_eq!(run.code, Some(1), "{run:?}");
+    let report = std::fs::read_to_string(dir.path().join("report.csv")).unwrap();
+    assert!(report.contains("cell.formula_unsaved") && report.contains("never saved"), "{report}");
+    assert!(!report.contains("email.missing"), "{report}");
+}
