@@ -79,9 +79,6 @@ impl std::fmt::Display for RateMode {
 
 const ONE_SECOND: Duration = Duration::from_secs(1);
 
-/// How long every worker waits after a 429 that gives no `Retry-After`.
-pub const DEFAULT_THROTTLE_PAUSE: Duration = Duration::from_secs(1);
-
 /// After a refusal the fill is cut to this share of what the vendor was accepting (AWS's and
 /// CUBIC's β).
 pub const BETA: f64 = 0.7;
