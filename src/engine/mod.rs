@@ -358,6 +358,12 @@ pub async fn run(
         if let Err(e) = kept {
             tracing::warn!("cannot keep the quota learned for the next run: {e}");
         }
+    } else if quota.is_none() && limiter.forgot_inherited() {
+        // What an earlier run kept was the vendor's random refusals, not its quota: the next run
+        // must not start from it either.
+        if let Err(e) = store.forget_quota() {
+            tracing::warn!("cannot forget the quota an earlier run learned: {e}");
+        }
     }
     let report = EngineReport {
         stop: stop.reason(),
