@@ -6,7 +6,8 @@
 #   benches/e2e.sh                      # every scenario
 #   benches/e2e.sh overhead latency     # some of them, by name
 #
-# Scenarios: overhead latency rate memory validate resume quota faults (see `usage` below).
+# Scenarios: overhead latency rate memory validate resume quota faults noise share cpu idle (see
+# `usage` below).
 # Every run of the tool is reported with its CPU time per 10,000 rows (user + system, from GNU
 # time) and its voluntary context switches per row: a tool that waits on the vendor should cost
 # no more CPU per row than one that runs flat out.
@@ -33,7 +34,7 @@ SEED=${E2E_SEED:-42}
 REPEAT=${E2E_REPEAT:-1}
 SCALE=${E2E_ROWS_SCALE:-1}
 DATA=${E2E_DATA:-$ROOT/target/e2e-data}
-ALL=(overhead latency rate memory validate resume quota faults)
+ALL=(overhead latency rate memory validate resume quota faults noise share cpu idle)
 TIME=/usr/bin/time
 export CIBIL_BULK_TODAY=2026-11-25 AOPAY_REGISTRATION_ID=AOP-SANDBOX AOPAY_COMPANY_CODE=CMP-SANDBOX
 export NO_COLOR=1
@@ -64,6 +65,21 @@ usage: benches/e2e.sh [SCENARIO...]
   faults    10,000 rows, 20 ms latency, 5% 5xx answers and 1% of requests hanging past a
             10 s --timeout, --concurrency 32, no rate cap. Target: within 1.2x of the floor that
             the slots' time alone sets (every hang holds its slot for the whole timeout).
+  noise     a vendor that refuses at random whatever the pace: 10,000 rows, 20 ms latency, 3% then
+            5% of requests answered 429 (Retry-After: 1), 5% 5xx, 1% hanging past a 10 s
+            --timeout, --concurrency 32, no rate cap; the default (adaptive) mode, then
+            --rate-mode fixed. Targets: every row right (registered, invalid or duplicate; none
+            failed or left); within 1.3x of the slots' floor (as in `faults`, every request
+            counted, 429s and 5xx included); adaptive no slower than fixed.
+  share     a vendor allowing 100 requests/s (sliding one-second window), 20 ms latency,
+            --concurrency 32, told --rate 1000/s: one process with 10,000 rows, then two
+            processes at once with 5,000 rows each (two cron jobs, each with its own limiter).
+            Targets: one process >= 0.95 of the quota end to end, <= 0.5% answered 429; two
+            together >= 0.90, <= 2%, each >= 0.35 of the requests sent while both ran.
+  cpu       10,000 rows at --rate 100/s, 20 ms latency, --concurrency 32, no quota: the CPU the
+            tool spends at the vendor's pace. Target: <= 1.0 CPU-s per 10,000 rows.
+  idle      `cibil-bulk serve` with nothing to do: its CPU over 60 s after it started. Target: next
+            to none (<= 0.1 CPU-s).
 EOF
 }
 
@@ -519,13 +535,178 @@ faults() {
     done
 }
 
+# noise_run DIR NAME FILE ROWS [FLAGS...]: one run against a sandbox of random faults; prints its
+# line against the slots' floor. Sets RATIO (wall / floor) and RIGHT (1 when every row is right).
+noise_run() {
+    local dir=$1 name=$2 file=$3 rows=$4
+    shift 4
+    reset_sandbox
+    run_tool "$dir" "$name" "$file" --concurrency 32 --rate 1000000/s --timeout 10s \
+        --max-consecutive-failures 100000 "$@"
+    local stats hangs floor left
+    stats=$(sandbox_stats)
+    hangs=$(json_num hangs <<<"$stats")
+    # Every hang holds a slot for the timeout; every other request (429s and 5xx included) for
+    # the latency.
+    floor=$(calc "($hangs * 10 + ($SEEN - $hangs) * 0.020) / 32")
+    RATIO=$(calc "$WALL / $floor")
+    # Right: nothing failed, pending or in flight, and no customer registered twice.
+    left=$(tr -d '\n ' <"$dir/$name.summary.json" | grep -o '"counts":{[^}]*}' |
+        grep -o '"\(pending\|in_flight\|failed\)":[0-9]*' | awk -F: '{ n += $2 } END { print n + 0 }')
+    RIGHT=0
+    if [[ $left == 0 && $(tr -d '\n ' <<<"$stats" | grep -c '"pans_registered_more_than_once":{}') == 1 ]]; then
+        RIGHT=1
+    fi
+    printf '   | %-30s | %6d | %8.1f | %6d | %4d | %5d | %4d | %6.1f | %6.1f | %5.2fx | %5s | %5.2f |\n' \
+        "$name" "$rows" "$(calc "$rows / $WALL")" "$SEEN" "$(json_num throttled <<<"$stats")" \
+        "$(json_num errors <<<"$stats")" "$hangs" "$WALL" "$floor" "$RATIO" \
+        "$( [[ $RIGHT == 1 ]] && echo yes || echo NO)" "$(per10k "$rows")"
+}
+
+noise() {
+    local dir rows file r share
+    dir=$(scratch)
+    rows=$(scaled 10000)
+    file=$(customers "$rows")
+    for share in 0.03 0.05; do
+        start_sandbox "$dir" --latency 20ms --throttle-rate "$share" --error-rate 0.05 --hang-rate 0.01
+        header "noise: $rows rows, 20 ms latency, $share 429 at random (Retry-After: 1), 5% 5xx, 1% hanging past --timeout 10s, --concurrency 32, no rate cap"
+        echo "   | run                            |   rows |   rows/s | requests |  429 |   5xx | hung | wall s | floor s | / floor | right | CPU-s/10k |"
+        for r in $(seq 1 "$REPEAT"); do
+            noise_run "$dir" "adaptive-$share-$r" "$file" "$rows"
+            local adaptive_wall=$WALL adaptive_ratio=$RATIO adaptive_right=$RIGHT
+            noise_run "$dir" "fixed-$share-$r" "$file" "$rows" --rate-mode fixed
+            printf '   [%d] adaptive: every row right: %s; %.2fx the floor [target <= 1.3: %s]; %.1f s against fixed %.1f s [target: no slower: %s]\n' \
+                "$r" "$(verdict "$adaptive_right == 1")" "$adaptive_ratio" "$(verdict "$adaptive_ratio <= 1.3")" \
+                "$adaptive_wall" "$WALL" "$(verdict "$adaptive_wall <= $WALL * 1.02")"
+        done
+    done
+}
+
+share() {
+    local dir rows half r
+    dir=$(scratch)
+    rows=$(scaled 10000)
+    half=$(scaled 5000)
+    start_sandbox "$dir" --rate-limit 100 --latency 20ms
+    header "share: a vendor allowing 100 requests/s (sliding one-second window), 20 ms latency, --concurrency 32, --rate 1000/s"
+    echo "   | run                                          |   rows |   rows/s | quota |  answered 429    | CPU-s/10k | cs/row | wall s |"
+    for r in $(seq 1 "$REPEAT"); do
+        reset_sandbox
+        QUOTA_SUMMARY=$dir/one$r.summary.json run_tool "$dir" "one$r" "$(customers "$rows")" --concurrency 32 --rate 1000/s
+        QUOTA_SUMMARY=$dir/one$r.summary.json quota_row "[$r] one process, --rate 1000/s" "$rows" 100 0.95 0.5
+
+        # Two processes at once, each its own state and customers, as two cron jobs would be.
+        local a b start first_end seen_at_first refused_at_first a_req b_req first a_file b_file
+        a_file=$(customers "$half")
+        b_file=$(customers_after "$half")
+        reset_sandbox
+        start=$(now_ns)
+        "$TIME" -v -o "$dir/a$r.time" "$BIN" run "$a_file" --endpoint "$ENDPOINT" \
+            --state "$dir/a$r.db" --output "$dir/a$r.results.csv" --errors "$dir/a$r.errors.csv" \
+            --summary "$dir/a$r.summary.json" -q --concurrency 32 --rate 1000/s >"$dir/a$r.out" 2>&1 &
+        a=$!
+        "$TIME" -v -o "$dir/b$r.time" "$BIN" run "$b_file" --endpoint "$ENDPOINT" \
+            --state "$dir/b$r.db" --output "$dir/b$r.results.csv" --errors "$dir/b$r.errors.csv" \
+            --summary "$dir/b$r.summary.json" -q --concurrency 32 --rate 1000/s >"$dir/b$r.out" 2>&1 &
+        b=$!
+        PIDS+=("$a" "$b")
+        # The sandbox's count the moment the first one ends: what both sent while both ran.
+        first=
+        while [[ -z $first ]]; do
+            if ! kill -0 "$a" 2>/dev/null; then first=a; elif ! kill -0 "$b" 2>/dev/null; then first=b; else sleep 0.05; fi
+        done
+        first_end=$(secs_since "$start")
+        local at_first
+        at_first=$(sandbox_stats)
+        seen_at_first=$(json_num requests <<<"$at_first")
+        refused_at_first=$(json_num rate_limit_violations <<<"$at_first")
+        wait "$a" || true
+        wait "$b" || true
+        WALL=$(secs_since "$start")
+        local stats
+        stats=$(sandbox_stats)
+        SEEN=$(json_num requests <<<"$stats")
+        REFUSED=$(json_num rate_limit_violations <<<"$stats")
+        a_req=$(json_num requests <"$dir/a$r.summary.json")
+        b_req=$(json_num requests <"$dir/b$r.summary.json")
+        local first_req=$a_req
+        [[ $first == b ]] && first_req=$b_req
+        local first_share other_share together whole refused_pct
+        # While both ran: the first one's requests are all in by its end, so the other sent the
+        # rest of what the sandbox had seen by then.
+        first_share=$(calc "$first_req / $seen_at_first")
+        other_share=$(calc "1 - $first_share")
+        together=$(calc "($seen_at_first - $refused_at_first) / $first_end / 100")
+        whole=$(calc "($SEEN - $REFUSED) / $WALL / 100")
+        refused_pct=$(calc "$REFUSED / $SEEN * 100")
+        CPU=$(calc "$(cpu_s "$dir/a$r.time") + $(cpu_s "$dir/b$r.time")")
+        printf '   [%d] two processes, %d rows each: %d requests (A %d, B %d), %d answered 429 (%.2f%%) [target <= 2%%: %s], %.1f s to the last end: %.3f of the quota from first start to last end\n' \
+            "$r" "$half" "$SEEN" "$a_req" "$b_req" "$REFUSED" "$refused_pct" "$(verdict "$refused_pct <= 2")" "$WALL" "$whole"
+        printf '   [%d] while both ran (%.1f s, until %s ended): %d requests, %d answered 429: %.3f of the quota together [target >= 0.90: %s]; %s sent %.2f and the other %.2f [target each >= 0.35: %s]; CPU %.2f s both\n' \
+            "$r" "$first_end" "$first" "$seen_at_first" "$refused_at_first" "$together" "$(verdict "$together >= 0.90")" \
+            "$first" "$first_share" "$other_share" "$(verdict "$first_share >= 0.35 && $other_share >= 0.35")" "$CPU"
+        for p in a b; do
+            local found
+            found=$(tr -d '\n' <"$dir/$p$r.summary.json" | grep -o '"quota": *{[^}]*}' | tr -s ' ' || true)
+            echo "   |   $p's summary says: $found"
+        done
+    done
+}
+
+cpu() {
+    local dir rows file r
+    dir=$(scratch)
+    rows=$(scaled 10000)
+    file=$(customers "$rows")
+    start_sandbox "$dir" --latency 20ms
+    header "cpu: $rows rows at --rate 100/s, 20 ms latency, --concurrency 32, no quota"
+    for r in $(seq 1 "$REPEAT"); do
+        reset_sandbox
+        run_tool "$dir" "run$r" "$file" --concurrency 32 --rate 100/s
+        printf '   [%d] %d requests in %.1f s wall (%.1f rows/s), peak RSS %s MB; the sandbox used %.2f CPU-s\n' \
+            "$r" "$SEEN" "$WALL" "$(calc "$rows / $WALL")" "$RSS" "$SANDBOX_CPU"
+        cpu_line "$r" "$rows" 1.0
+    done
+}
+
+idle() {
+    local dir r
+    dir=$(scratch)
+    start_sandbox "$dir"
+    header "idle: cibil-bulk serve with nothing to do, 60 s"
+    for r in $(seq 1 "$REPEAT"); do
+        "$BIN" serve --listen 127.0.0.1:0 --state "$dir/serve$r.db" --endpoint "$ENDPOINT" \
+            >"$dir/serve$r.out" 2>&1 &
+        local pid=$! i url=
+        PIDS+=("$pid")
+        for i in $(seq 1 200); do
+            url=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$dir/serve$r.out" 2>/dev/null | head -1 || true)
+            [[ -n $url ]] && break
+            sleep 0.05
+        done
+        [[ -n $url ]] || die "the server did not start: $(cat "$dir/serve$r.out")"
+        # Started: what it does from now on is what a server waiting for uploads costs.
+        sleep 2
+        local before after
+        before=$(proc_cpu "$pid")
+        sleep 60
+        after=$(proc_cpu "$pid")
+        kill "$pid"
+        wait "$pid" 2>/dev/null || true
+        local used
+        used=$(calc "$after - $before")
+        printf '   [%d] %.2f CPU-s in 60 s [target <= 0.1: %s]\n' "$r" "$used" "$(verdict "$used <= 0.1")"
+    done
+}
+
 # --- main -------------------------------------------------------------------------------------
 
 scenarios=("$@")
 [[ ${#scenarios[@]} -gt 0 ]] || scenarios=("${ALL[@]}")
 for s in "${scenarios[@]}"; do
     case $s in
-    overhead | latency | rate | memory | validate | resume | quota | faults) ;;
+    overhead | latency | rate | memory | validate | resume | quota | faults | noise | share | cpu | idle) ;;
     -h | --help | help)
         usage
         exit 0

@@ -98,8 +98,9 @@ pub struct SendArgs {
     pub rate: String,
 
     /// adaptive: slow down to what AOPay accepts when it answers "too many requests" (429),
-    /// hold just below it, and remember it in the state for the next run. fixed: always --rate,
-    /// for those who know their quota exactly. Either way a 429 pauses every request.
+    /// hold just below it, and remember it in the state for the next run; 429s that come at
+    /// random whatever the pace are told apart, and only the refused request waits. fixed: always
+    /// --rate, for those who know their quota exactly, and every 429 pauses every request.
     ///
     /// Example: --rate-mode fixed
     #[arg(long, env = "CIBIL_BULK_RATE_MODE", value_name = "MODE", default_value_t = RateModeArg::from(engine::DEFAULT_RATE_MODE))]

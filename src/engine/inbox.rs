@@ -70,8 +70,9 @@ impl Inbox {
 }
 
 impl Sender {
-    /// Queues `message`; refused (and dropped) when the collector is gone.
-    pub fn send(&self, message: Message) -> Result<(), Closed> {
+    /// Leaves `message` in the collector's inbox, waking the collector only when a commit is due;
+    /// refused (and dropped) when the collector is gone.
+    pub fn post(&self, message: Message) -> Result<(), Closed> {
         let Sender(inbox) = self;
         let mut queue = inbox.queue();
         if queue.closed {
@@ -197,14 +198,14 @@ mod tests {
             rounds
         });
         // Two outcomes are not a group: the collector sleeps on. The third makes one.
-        tx.send(outcome(2)).unwrap();
-        tx.send(outcome(3)).unwrap();
+        tx.post(outcome(2)).unwrap();
+        tx.post(outcome(3)).unwrap();
         std::thread::sleep(Duration::from_millis(50));
-        tx.send(outcome(4)).unwrap();
+        tx.post(outcome(4)).unwrap();
         // A claim goes at once.
         std::thread::sleep(Duration::from_millis(50));
         let (reply, _claimed) = mpsc::sync_channel(1);
-        tx.send(Message::Claim { rows: vec![(5, [0; 16])], reply }).unwrap();
+        tx.post(Message::Claim { rows: vec![(5, [0; 16])], reply }).unwrap();
         let rounds = collector.join().unwrap();
         assert_eq!(rounds[0].1, 3, "{rounds:?}");
         assert!(matches!(rounds[0].2, Taken::Messages { first: Some(_) }));
@@ -223,7 +224,7 @@ mod tests {
             (started.elapsed(), got.len(), taken)
         });
         std::thread::sleep(Duration::from_millis(20));
-        tx.send(outcome(2)).unwrap();
+        tx.post(outcome(2)).unwrap();
         let (waited, n, taken) = collector.join().unwrap();
         assert_eq!(n, 1);
         assert!(matches!(taken, Taken::Messages { first: Some(_) }));
@@ -234,7 +235,7 @@ mod tests {
     fn the_last_sender_gone_ends_it_and_a_collector_gone_refuses_messages() {
         let (tx, rx) = inbox(due());
         let other = tx.clone();
-        other.send(outcome(2)).unwrap();
+        other.post(outcome(2)).unwrap();
         drop((tx, other));
         let mut got = Vec::new();
         let far = Instant::now() + Duration::from_secs(60);
@@ -244,9 +245,9 @@ mod tests {
 
         let (tx, rx) = inbox(due());
         let (reply, claimed) = mpsc::sync_channel(1);
-        tx.send(Message::Claim { rows: vec![(2, [0; 16])], reply }).unwrap();
+        tx.post(Message::Claim { rows: vec![(2, [0; 16])], reply }).unwrap();
         drop(rx);
         assert!(claimed.recv().is_err(), "the waiting claim was dropped: its reply never comes");
-        assert!(tx.send(outcome(3)).is_err());
+        assert!(tx.post(outcome(3)).is_err());
     }
 }

@@ -6,32 +6,46 @@
 //! **Pace.** A token bucket kept as GCRA: each request reserves the next slot (its theoretical
 //! arrival time) and sleeps until it, so a waiter costs one timer and one wake-up, however many
 //! wait (waiters that poll a shared bucket all wake for every token). The busiest second holds
-//! `bucket + ceil(1 s / interval) - 1` requests; see [`pacing`] for the numbers. Written here
-//! rather than taken from `governor` or `leaky-bucket`, whose limiters take their rate once, when
-//! built: this one changes it while requests wait, and pauses it.
+//! `bucket + ceil(1 s / interval) - 1` requests; see [`pacing`] for the numbers.
 //!
-//! **Pause.** A 429 stops every request for its `Retry-After` (1 s without one): a pause starts a
-//! new generation of slots, and a waiter whose slot was reserved before it waits the pause out and
-//! reserves again, so no request leaves while a pause is in force — those already waiting for
-//! their turn at the pace included — and after it they leave at the pace, not all at once.
+//! Written here rather than taken from `governor`, measured (issue 22; the trial is on branch
+//! `rate-governor-trial`): governor's GCRA is the same arithmetic, but it answers "not until T"
+//! instead of reserving T, so a waiter woken late by tokio's millisecond timer loses that lateness
+//! (49/s became 48 in the busiest second), waiters must take turns lest each polls every slot,
+//! and a new limiter must be swapped in at every change of the adaptive rate. It cost 15–30% more
+//! CPU per request (4.93 against 4.27 CPU-s per 10,000 rows at 100/s, 4.67 against 3.54 at 200/s)
+//! and 3.4 voluntary context switches a row against 2.0, for 0.992 of 200/s against 0.995.
+//!
+//! **Pause.** A 429 the limiter takes for a quota's stops every request for its `Retry-After`
+//! (1 s without one): a pause starts a new generation of slots, and a waiter whose slot was
+//! reserved before it waits the pause out and reserves again, so no request leaves while a pause
+//! is in force — those already waiting for their turn at the pace included — and after it they
+//! leave at the pace, not all at once. The refused request itself waits its `Retry-After` as the
+//! retry policy (`retry.rs`) says, whatever the limiter decides for the others.
 //!
 //! **Adaptive rate** (after the AWS SDKs' "adaptive" retry mode, with CUBIC's curve): the fill
 //! rate starts at the ceiling (`--rate`), or at what an earlier run of the state learned. When the
 //! vendor refuses a request, what it was accepting is counted once the pause ends (by then the
 //! requests sent before the refused one have had their answers): the requests it answered among
-//! those sent in the second of sending before the refused one, the way a gateway's sliding window
-//! counts them. The fill is cut to [`BETA`] of that, climbs back along CUBIC's concave curve to
+//! those sent in the second before the refused one, the way a gateway's sliding window counts
+//! them. The fill is cut to [`BETA`] of that, climbs back along CUBIC's concave curve to
 //! [`MARGIN`] of it in [`RAMP`], is held there, and after the hold probes above along CUBIC's
 //! convex curve, slowly at first: a quota that rose is found, and one that did not costs one
-//! refusal per hold. A probe that finds the same quota again doubles the hold (30 s, a minute, ...
-//! up to ten), so a long run at a steady quota meets a refusal every ten minutes.
+//! refusal per hold. A probe that finds the same quota again doubles the hold (two minutes, four,
+//! ... up to ten), so a long run at a steady quota meets a refusal every ten minutes.
+//!
+//! **A quota or noise?** Every cut is put on trial (`judge.rs`): a quota's refusals vanish below
+//! it, random refusals do not. Until the trial's verdict nothing is learned; a quota keeps the
+//! cut, noise restores the rate before it, and from then on random refusals pause no one and cut
+//! nothing — only refusals that follow the rate again (a share well above the noise's) pause
+//! everyone and cut. A refusal whose own in-flight neighbours were accepted where a quota at the
+//! rate counted would have refused them is noise at once, without a cut.
 //!
 //! Only a refusal that shows a limit is held: one met while sending faster than the vendor was
-//! accepting (the first, from the ceiling) or faster than the rate held (a probe). A refusal met
-//! below the rate held — the quota fell, or the vendor refuses at random when busy — cuts the
-//! same way but climbs straight back and probes, without a hold: random refusals then slow the
-//! run as a busy vendor asks, instead of holding it at whatever pace it happened to have.
-//! Refusals of requests sent before the last cut took effect are not counted again.
+//! accepting (the first, from the ceiling), faster than the rate held (a probe), or after a cut
+//! that did not reach below the quota. A refusal met below the rate held (the quota fell) cuts
+//! the same way but climbs straight back and probes, without a hold. Refusals of requests sent
+//! before the last cut took effect are not counted again.
 
 use std::collections::VecDeque;
 use std::num::NonZeroU32;
@@ -79,9 +93,6 @@ impl std::fmt::Display for RateMode {
 
 const ONE_SECOND: Duration = Duration::from_secs(1);
 
-/// How long every worker waits after a 429 that gives no `Retry-After`.
-pub const DEFAULT_THROTTLE_PAUSE: Duration = Duration::from_secs(1);
-
 /// After a refusal the fill is cut to this share of what the vendor was accepting (AWS's and
 /// CUBIC's β).
 pub const BETA: f64 = 0.7;
@@ -92,7 +103,9 @@ pub const MARGIN: f64 = 0.97;
 /// (the curve's constant is a share of the quota, not a number of requests).
 pub const RAMP: Duration = Duration::from_secs(1);
 /// The first hold at a quota found; each probe that finds it again doubles it, up to [`MAX_HOLD`].
-pub const FIRST_HOLD: Duration = Duration::from_secs(30);
+/// A probe costs a second of the whole quota (its refusal pauses everyone, as a quota's must) and
+/// the climb back: every 30 s that was 4% of a run at the quota, every two minutes it is 1%.
+pub const FIRST_HOLD: Duration = Duration::from_secs(120);
 pub const MAX_HOLD: Duration = Duration::from_secs(600);
 /// The lowest fill, requests a second (AWS's minimum), unless `--rate` is lower.
 const MIN_FILL: f64 = 0.5;
@@ -104,7 +117,7 @@ const SAME_QUOTA: f64 = 0.1;
 /// From this rate (requests a second) on, the bucket trades one request a second for a slot to
 /// catch up with (see [`pacing`]).
 const CATCH_UP_FROM: f64 = 50.0;
-/// Accepted requests remembered for counting (time of sending, pauses excluded).
+/// Answers remembered for counting (time of sending, pauses excluded).
 const REMEMBERED: Duration = Duration::from_secs(2);
 const MAX_REMEMBERED: usize = 1 << 20;
 
@@ -131,12 +144,10 @@ pub fn pacing(per_second: f64, burst: NonZeroU32) -> (Duration, u32) {
     (Duration::from_nanos(nanos), bucket)
 }
 
-/// A request the limiter let go: when, and when on the clock of sending (pauses excluded), by
-/// which what the vendor accepted is counted.
+/// A request the limiter let go, and when.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sent {
     pub at: Instant,
-    active: Duration,
 }
 
 /// What the adaptive limiter knows of the vendor's quota, to report and to start the next run
@@ -173,8 +184,15 @@ struct State {
     refused: Option<Refused>,
     /// Refusals of requests sent before this were counted already (one cut per pause).
     counted_until: Option<Instant>,
-    /// When each accepted request was sent, on the clock of sending, roughly oldest first.
-    accepted: VecDeque<Duration>,
+    /// When each answered request was sent, roughly oldest first, and whether it was refused.
+    answers: VecDeque<(Instant, bool)>,
+    /// Whether the refusals follow the rate: see [`judge`].
+    judge: judge::Judge,
+    /// What the vendor's refusals have shown of a quota; `None` while nothing is known, or what
+    /// was known turned out to be noise.
+    confirmed: Option<Curve>,
+    /// A quota an earlier run learned was dropped: its refusals here were noise.
+    forgot_inherited: bool,
 }
 
 /// A refusal whose lesson is not drawn yet.
@@ -183,33 +201,23 @@ struct Refused {
     sent: Sent,
     /// The fill rate in force when it was sent.
     fill: f64,
+    /// When the pause it caused began: requests sent up to then were sent before the cut.
+    paused_at: Instant,
+    /// The cut before did not reach below the quota: this one shows a limit whatever the pace.
+    deeper: bool,
 }
 
-/// The clock of sending: time since the limiter began, less every pause.
+/// The latest pause a 429 asked for.
 #[derive(Debug)]
 struct Pause {
-    origin: Instant,
-    /// The latest pause: from, until.
-    from: Instant,
     until: Instant,
-    /// The pauses before the latest, in total.
-    before: Duration,
 }
 
 impl Pause {
-    fn active(&self, now: Instant) -> Duration {
-        let in_latest = now.min(self.until).saturating_duration_since(self.from);
-        now.saturating_duration_since(self.origin).saturating_sub(self.before + in_latest)
-    }
-
     /// Pauses until `until`, unless a pause in force lasts longer; whether anything changed.
-    fn extend(&mut self, now: Instant, until: Instant) -> bool {
+    fn extend(&mut self, until: Instant) -> bool {
         if until <= self.until {
             return false;
-        }
-        if now >= self.until {
-            self.before += self.until.saturating_duration_since(self.from);
-            self.from = now;
         }
         self.until = until;
         true
@@ -217,8 +225,8 @@ impl Pause {
 }
 
 /// The fill rate after a refusal: CUBIC's curve, cut at `from`, with a hold at its top.
-#[derive(Debug, Clone, Copy)]
-struct Curve {
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Curve {
     /// What the vendor accepted, requests a second.
     quota: f64,
     /// The rate held ([`MARGIN`] of the quota, less the burst).
@@ -230,6 +238,10 @@ struct Curve {
     /// CUBIC's K: how long the climb takes.
     k: Duration,
     hold: Duration,
+    /// Judged a quota while the share of random refusals was known: noise found later is on top
+    /// of it, not its cause. A quota judged before any noise was known (or an earlier run's)
+    /// may have been made by that noise, and is dropped when noise is found.
+    judged_with_noise: bool,
 }
 
 impl Curve {
@@ -239,7 +251,7 @@ impl Curve {
         // Scaled by the quota, so that the climb takes RAMP at any quota.
         let growth = quota * (MARGIN - BETA) / RAMP.as_secs_f64().powi(3);
         let k = Duration::from_secs_f64(((target - start) / growth).cbrt());
-        Curve { quota, target, growth, top: from + k, k, hold }
+        Curve { quota, target, growth, top: from + k, k, hold, judged_with_noise: false }
     }
 
     fn fill(&self, now: Instant) -> f64 {
@@ -253,6 +265,21 @@ impl Curve {
     }
 }
 
+impl State {
+    /// Remembers an answer to a request sent at `sent`, for counting.
+    fn remember(&mut self, sent: Sent, refused: bool) {
+        let newest = self.answers.back().map_or(sent.at, |a| a.0).max(sent.at);
+        while self.answers.front().is_some_and(|a| newest.saturating_duration_since(a.0) > REMEMBERED)
+            || self.answers.len() >= MAX_REMEMBERED
+        {
+            if let Some((_, refused)) = self.answers.pop_front() {
+                self.judge.aged(refused);
+            }
+        }
+        self.answers.push_back((sent.at, refused));
+    }
+}
+
 impl Limiter {
     pub fn new(settings: &EngineSettings) -> Limiter {
         let now = Instant::now();
@@ -263,11 +290,14 @@ impl Limiter {
             state: Mutex::new(State {
                 tat: now,
                 generation: 0,
-                pause: Pause { origin: now, from: now, until: now, before: Duration::ZERO },
+                pause: Pause { until: now },
                 curve: None,
                 refused: None,
                 counted_until: None,
-                accepted: VecDeque::new(),
+                answers: VecDeque::new(),
+                judge: judge::Judge::default(),
+                confirmed: None,
+                forgot_inherited: false,
             }),
         }
     }
@@ -321,8 +351,7 @@ impl Limiter {
             // None: the pause is over, take a slot. A pause that began since the slot was
             // reserved voids it: wait that one out and take another.
             if generation == Some(state.generation) {
-                let at = Instant::now();
-                return Sent { at, active: state.pause.active(at) };
+                return Sent { at: Instant::now() };
             }
         }
     }
@@ -333,48 +362,110 @@ impl Limiter {
             return;
         }
         let mut state = self.state();
-        let newest = state.accepted.back().copied().unwrap_or_default().max(sent.active);
-        while state.accepted.front().is_some_and(|&a| newest.saturating_sub(a) > REMEMBERED)
-            || state.accepted.len() >= MAX_REMEMBERED
-        {
-            state.accepted.pop_front();
-        }
-        state.accepted.push_back(sent.active);
+        state.remember(sent, false);
+        let verdict = state.judge.answered(sent.at);
+        self.conclude(&mut state, verdict);
     }
 
-    /// The vendor refused a request sent at `sent` (429) and asked for `pause`: every request
-    /// waits it out; in adaptive mode, the fill rate is then cut to what the vendor was accepting.
+    /// The vendor refused a request sent at `sent` (429) and asked for `pause`. In fixed mode,
+    /// and in adaptive mode unless the refusals are known to be noise, every request waits it
+    /// out (the refused one waits its own `Retry-After` in any case, as the retry policy says);
+    /// in adaptive mode, the fill rate is then cut to what the vendor was accepting, and the cut
+    /// put on trial (see [`judge`]).
     pub fn throttled(&self, sent: Sent, pause: Duration) {
         let now = Instant::now();
-        let mut state = self.state();
+        let mut guard = self.state();
+        let state = &mut *guard;
+        if self.mode == RateMode::Adaptive {
+            state.remember(sent, true);
+            let counted = state.counted_until.is_some_and(|t| sent.at <= t);
+            match state.judge.refused(sent.at, counted, &state.answers) {
+                judge::Refusal::Alone(verdict) => {
+                    // Noise, or evidence on a cut's trial: only the refused request waits.
+                    self.conclude(state, verdict);
+                    return;
+                }
+                judge::Refusal::Counted => {}
+                judge::Refusal::Cut { deeper } => {
+                    let fill = self.fill(state, sent.at);
+                    state.refused = Some(Refused { sent, fill, paused_at: now, deeper });
+                    state.counted_until = Some(now);
+                }
+            }
+        }
         let until = now + pause;
-        if state.pause.extend(now, until) {
+        if state.pause.extend(until) {
             state.generation += 1;
             state.tat = until;
         }
-        if self.mode != RateMode::Adaptive || state.counted_until.is_some_and(|t| sent.at <= t) {
-            return; // Sent before the last refusal counted: the same excess, counted once.
+    }
+
+    /// Acts on a trial's verdict: a quota is confirmed (and learned); noise restores the rate in
+    /// force before the cut, less any quota that noise may have made.
+    fn conclude(&self, state: &mut State, verdict: Option<judge::Verdict>) {
+        match verdict {
+            // Deeper: the refusal that said so is cutting again.
+            None | Some(judge::Verdict::Deeper) => {}
+            Some(judge::Verdict::Quota { with_noise }) => {
+                if let Some(curve) = state.curve.as_mut() {
+                    curve.judged_with_noise = with_noise;
+                    tracing::debug!(
+                        accepted_per_second = curve.quota,
+                        "AOPay's refusals follow the rate: a quota, held below"
+                    );
+                    state.confirmed = Some(*curve);
+                }
+            }
+            Some(judge::Verdict::Noise { restore, share }) => {
+                let kept = restore.filter(|curve| curve.judged_with_noise);
+                if restore.is_some() && kept.is_none() {
+                    state.forgot_inherited |= state.confirmed.is_some_and(|c| !c.judged_with_noise);
+                }
+                tracing::debug!(
+                    refused_share = share,
+                    "AOPay refuses at random whatever the pace: back to the rate before the cut"
+                );
+                state.curve = kept;
+                state.confirmed = kept;
+            }
         }
-        let fill = self.fill(&state, sent.at);
-        state.refused = Some(Refused { sent, fill });
-        state.counted_until = Some(now);
     }
 
     /// Draws the lesson of the refusal waiting, if any, at `now` (the pause over): counts what
     /// the vendor accepted in the second of sending before the refused request — now that the
-    /// requests sent before it have had their answers — and cuts the fill to a share of it.
+    /// requests sent before it have had their answers — cuts the fill to a share of it, and puts
+    /// the cut on trial.
     fn settle(&self, state: &mut State, now: Instant) {
-        let Some(Refused { sent, fill }) = state.refused.take() else { return };
-        let seen =
-            state.accepted.iter().filter(|&&a| a <= sent.active && sent.active - a < ONE_SECOND).count();
+        let Some(Refused { sent, fill, paused_at, deeper }) = state.refused.take() else { return };
+        // Counted as the vendor's sliding window counts them: the second before the refused
+        // request was sent, in real time (a pause of a second or more empties it).
+        let in_second = |a: Instant| a <= sent.at && sent.at.duration_since(a) < ONE_SECOND;
+        let seen = state.answers.iter().filter(|&&(a, refused)| !refused && in_second(a)).count();
         if seen < MIN_SAMPLE {
+            state.judge.no_cut();
+            return;
+        }
+        // The requests sent after the refused one, before the pause: a quota at `seen` would
+        // have refused nearly all of those sent faster than it. If the vendor accepted most of
+        // them, what refused was not a limit at this pace: noise, found without a cut.
+        let in_flight = |a: Instant| a > sent.at && a <= paused_at;
+        let (answered, refused) = state
+            .answers
+            .iter()
+            .filter(|(a, _)| in_flight(*a))
+            .fold((0u32, 0u32), |(n, r), &(_, refused)| (n + 1, r + u32::from(refused)));
+        let predicted = 1.0 - seen as f64 / fill;
+        if answered >= judge::IN_FLIGHT_MIN && f64::from(refused) < predicted / 2.0 * f64::from(answered) {
+            let verdict = state.judge.noise_found(answered + 1, refused + 1, state.curve);
+            self.conclude(state, Some(verdict));
             return;
         }
         let quota = (seen as f64).min(fill);
-        let shows_limit = match &state.curve {
-            None => (seen as f64) < 0.9 * fill,
-            Some(curve) => fill > curve.target * 1.001,
-        };
+        let shows_limit = deeper
+            || match &state.curve {
+                None => (seen as f64) < 0.9 * fill,
+                Some(curve) => fill > curve.target * 1.001,
+            };
         let hold = match state.curve {
             _ if !shows_limit => Duration::ZERO,
             Some(last) if !last.hold.is_zero() && (quota - last.quota).abs() <= SAME_QUOTA * last.quota => {
@@ -382,21 +473,32 @@ impl Limiter {
             }
             _ => FIRST_HOLD,
         };
-        let curve = Curve::new(quota, self.burst, BETA, now.max(state.pause.until), hold);
+        let mut curve = Curve::new(quota, self.burst, BETA, now.max(state.pause.until), hold);
+        curve.judged_with_noise = state.curve.is_some_and(|c| c.judged_with_noise);
         tracing::debug!(
             accepted_per_second = quota,
             holding_per_second = curve.target,
             hold_secs = hold.as_secs(),
             "AOPay refused a request: slowing to what it accepts"
         );
-        state.curve = Some(curve);
+        let before = state.curve.replace(curve);
+        let from = now.max(state.pause.until);
+        // The share refused at the pace that met the refusal: from a second before it until the
+        // pause began, every answer in by now.
+        let window = |a: Instant| a <= paused_at && sent.at.saturating_duration_since(a) < ONE_SECOND;
+        let (answered, refused) = state
+            .answers
+            .iter()
+            .filter(|(a, _)| window(*a))
+            .fold((0u32, 0u32), |(n, r), &(_, refused)| (n + 1, r + u32::from(refused)));
+        state.judge.cut(from, answered, refused, before);
     }
 
     /// What was learned of the vendor's quota, if anything (adaptive mode only).
     pub fn learned(&self) -> Option<Learned> {
         let mut state = self.state();
         self.settle(&mut state, Instant::now());
-        let curve = state.curve?;
+        let curve = state.confirmed?;
         Some(Learned {
             accepted_per_second: curve.quota,
             holding_per_second: curve.target.min(self.ceiling),
@@ -405,18 +507,27 @@ impl Limiter {
     }
 
     /// Starts from what an earlier run learned, unless this limiter has learned something itself
-    /// or is not adaptive: the rate held at once, then its hold, then probing.
+    /// or is not adaptive: the rate held at once, then its hold, then probing. It is taken for a
+    /// quota until this run's refusals show it was noise's (see [`judge`]).
     pub fn start_from(&self, learned: &Learned) {
         let quota = learned.accepted_per_second;
         if self.mode != RateMode::Adaptive || quota.is_nan() || quota <= 0.0 {
             return;
         }
         let mut state = self.state();
-        if state.curve.is_none() {
+        if state.curve.is_none() && !state.judge.has_judged() {
             let now = Instant::now();
             let hold = learned.hold.min(MAX_HOLD);
-            state.curve = Some(Curve::new(quota, self.burst, 1.0, now, hold));
+            let curve = Curve::new(quota, self.burst, 1.0, now, hold);
+            state.curve = Some(curve);
+            state.confirmed = Some(curve);
         }
+    }
+
+    /// Whether the quota an earlier run learned (see [`Limiter::start_from`]) turned out to be
+    /// a number noise made, and was dropped: the state should forget it too.
+    pub fn forgot_inherited(&self) -> bool {
+        self.state().forgot_inherited
     }
 
     /// Requests a second let through now.
@@ -430,5 +541,6 @@ impl Limiter {
     }
 }
 
+mod judge;
 #[cfg(test)]
 mod tests;

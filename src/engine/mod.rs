@@ -15,6 +15,7 @@ mod collector;
 mod inbox;
 mod limiter;
 mod producer;
+mod retry;
 mod worker;
 
 use std::num::{NonZeroU32, NonZeroUsize};
@@ -27,7 +28,8 @@ use tokio_util::sync::CancellationToken;
 use crate::api::Client;
 use crate::store::{RowStatus, Store, StoreError};
 
-pub use limiter::{DEFAULT_RATE_MODE, DEFAULT_THROTTLE_PAUSE, Learned, Limiter, RateMode};
+pub use limiter::{DEFAULT_RATE_MODE, Learned, Limiter, RateMode};
+pub use retry::{DEFAULT_THROTTLE_PAUSE, RetryPolicy};
 
 /// Requests per period: `10/s`, `600/m`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,8 +101,8 @@ impl EngineSettings {
             burst: DEFAULT_BURST,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             max_consecutive_failures: DEFAULT_MAX_CONSECUTIVE_FAILURES,
-            backoff_base: Duration::from_millis(500),
-            backoff_cap: Duration::from_secs(30),
+            backoff_base: retry::DEFAULT_BACKOFF_BASE,
+            backoff_cap: retry::DEFAULT_BACKOFF_CAP,
             max_retry_after: DEFAULT_MAX_RETRY_AFTER,
             shutdown_grace: Duration::from_secs(35),
         }
@@ -193,20 +195,19 @@ pub enum EngineError {
     Panicked(&'static str),
 }
 
-/// A claimed row on its way to a worker: the line and the request body, built once, and the
-/// attempts made in this invocation (those that count against `--max-attempts`, and the 429s).
+/// A claimed row on its way to a worker: the line and the request body, built once, and what it
+/// has used of the retry policy in this invocation.
 #[derive(Debug)]
 struct Job {
     line: u64,
     body: bytes::Bytes,
-    attempts: u32,
-    throttled: u32,
+    spent: retry::Spent,
 }
 
 impl Job {
     /// Every request made for the row in this invocation, 429s included.
     fn made(&self) -> u32 {
-        self.attempts + self.throttled
+        self.spent.requests()
     }
 }
 
@@ -308,7 +309,7 @@ pub async fn run(
         refill,
         retries,
         stop: stop.clone(),
-        settings: settings.clone(),
+        retry: RetryPolicy::new(&settings),
         long_wait_said: AtomicBool::new(false),
     });
     let mut workers = tokio::task::JoinSet::new();
@@ -363,6 +364,12 @@ pub async fn run(
         );
         if let Err(e) = kept {
             tracing::warn!("cannot keep the quota learned for the next run: {e}");
+        }
+    } else if quota.is_none() && limiter.forgot_inherited() {
+        // What an earlier run kept was the vendor's random refusals, not its quota: the next run
+        // must not start from it either.
+        if let Err(e) = store.forget_quota() {
+            tracing::warn!("cannot forget the quota an earlier run learned: {e}");
         }
     }
     let report = EngineReport {

@@ -135,7 +135,7 @@ pub(super) fn run(
             }
         };
         for row in to_send.by_ref() {
-            let job = Job { line: row.line, body: client.body(&row.applicant), attempts: 0, throttled: 0 };
+            let job = Job { line: row.line, body: client.body(&row.applicant), spent: Default::default() };
             if stop.is_stopping() || queue.push(job, stop).is_err() {
                 release(std::iter::once(row), collector);
                 break;
@@ -152,7 +152,7 @@ pub(super) fn run(
 /// Hands rows claimed but never queued back to `pending`.
 fn release<'a>(rows: impl Iterator<Item = &'a PendingRow>, collector: &inbox::Sender) {
     for row in rows {
-        let _ = collector.send(Message::Result(RowResult::Released { line: row.line, attempts: 0 }, None));
+        let _ = collector.post(Message::Result(RowResult::Released { line: row.line, attempts: 0 }, None));
     }
 }
 
@@ -174,7 +174,7 @@ fn ask(
     *after = last.line;
     let (reply, claimed) = mpsc::sync_channel(1);
     let rows = page.iter().map(|row| (row.line, row.pan_key)).collect();
-    if collector.send(Message::Claim { rows, reply }).is_err() {
+    if collector.post(Message::Claim { rows, reply }).is_err() {
         return Ok(None);
     }
     Ok(Some(Asked { page, claimed }))

@@ -1,22 +1,20 @@
-//! A worker: takes one claimed row at a time — a row whose backoff is over first, else a new
-//! one — and tries it: waits for the limiter (the pace, and any pause the server asked for),
-//! sends, and tells the collector how the attempt and the row ended. A row that `classify` calls
-//! transient waits for its next attempt (exponential backoff with full jitter, `Retry-After` a
-//! floor) outside the worker, which takes the next row meanwhile. Workers share only the
-//! limiter, the rows waiting and the stop signal.
+//! A worker: takes one claimed row at a time — a row whose wait is over first, else a new one —
+//! and tries it: waits for the limiter (the pace, and any pause the server asked for), sends,
+//! and tells the collector how the attempt and the row ended. A row that `classify` calls
+//! transient (a 429 included) waits for its next attempt — as long as the retry policy
+//! (`retry.rs`) decides — outside the worker, which takes the next row meanwhile. Workers share
+//! only the limiter, the rows waiting and the stop signal.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use super::limiter::{DEFAULT_THROTTLE_PAUSE, Limiter};
+use super::limiter::Limiter;
 use super::producer::Refill;
-use super::{Attempt, EngineSettings, Job, Message, Stop, StopReason, inbox};
+use super::retry::{Next, RetryPolicy, Unsettled};
+use super::{Attempt, Job, Message, Stop, StopReason, inbox};
 use crate::api::{AbortKind, Client, Outcome};
 use crate::store::RowResult;
-
-/// 429s do not use up a row's attempts (the server is busy, not failing), up to this many.
-const MAX_THROTTLED: u32 = 20;
 
 /// What every worker shares.
 #[derive(Debug)]
@@ -29,19 +27,10 @@ pub(super) struct Shared {
     pub refill: Arc<Refill>,
     pub retries: Arc<Retries>,
     pub stop: Stop,
-    pub settings: EngineSettings,
+    /// When a row that did not settle is sent again, or given up.
+    pub retry: RetryPolicy,
     /// Set once a `Retry-After` longer than `--max-retry-after` has been said: once a run.
     pub long_wait_said: AtomicBool,
-}
-
-/// The delay before retry number `attempt` (1 after the first failure): a random point below a
-/// ceiling that doubles per attempt ("full jitter"), so that workers which failed together do
-/// not retry together. A `Retry-After` is a floor.
-pub fn backoff_delay(attempt: u32, base: Duration, cap: Duration, retry_after: Option<Duration>) -> Duration {
-    let ceiling = base.saturating_mul(1u32 << attempt.saturating_sub(1).min(20)).min(cap);
-    let jittered =
-        Duration::from_millis(rand::random_range(0..=u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX)));
-    retry_after.map_or(jittered, |floor| jittered.max(floor))
 }
 
 pub(super) async fn run(
@@ -92,7 +81,7 @@ pub(super) async fn run(
 
 /// Tells the collector how a row ended; false when the collector is gone.
 fn finish(shared: &Shared, collector: &inbox::Sender, result: RowResult, last: Option<Attempt>) -> bool {
-    let sent = collector.send(Message::Result(result, last)).is_ok();
+    let sent = collector.post(Message::Result(result, last)).is_ok();
     shared.retries.row_ended();
     sent
 }
@@ -145,7 +134,7 @@ impl Retries {
                 biased;
                 () = shared.stop.stopped() => {
                     let attempts = job.made();
-                    let _ = collector.send(Message::Result(RowResult::Released { line: job.line, attempts }, None));
+                    let _ = collector.post(Message::Result(RowResult::Released { line: job.line, attempts }, None));
                     shared.retries.row_ended();
                 }
                 () = tokio::time::sleep(delay) => {
@@ -180,127 +169,89 @@ enum Step {
     Retry(Job, Duration),
 }
 
-/// Sends `job` once — again at once after a 429, which pauses every request anyway — and says
-/// whether the row ended or must wait for another attempt. The requests that did not end it are
-/// reported as they happen.
+/// Sends `job` once and says whether the row ended or must wait for another attempt, as the
+/// retry policy decides. A request that did not end the row is reported at once.
 async fn attempt(shared: &Shared, mut job: Job, collector: &inbox::Sender) -> Step {
-    let settings = &shared.settings;
-    loop {
-        let sent = tokio::select! {
-            biased;
-            () = shared.stop.stopped() => {
-                let attempts = job.made();
-                return Step::Done(RowResult::Released { line: job.line, attempts }, None);
-            }
-            sent = shared.limiter.ready() => sent,
-        };
-        let outcome = shared.client.send(job.body.clone()).await;
-        let refused = matches!(&outcome, Outcome::Transient(t) if t.throttled);
-        let answered = match &outcome {
-            Outcome::Registered(_) | Outcome::Rejected(_) => true,
-            Outcome::Transient(t) => t.http_status.is_some(),
-            Outcome::Abort(a) => a.http_status.is_some(),
-        };
-        if answered && !refused {
-            shared.limiter.accepted(sent);
+    let sent = tokio::select! {
+        biased;
+        () = shared.stop.stopped() => {
+            let attempts = job.made();
+            return Step::Done(RowResult::Released { line: job.line, attempts }, None);
         }
-        let transport_failure = matches!(&outcome, Outcome::Transient(t) if !t.throttled);
-        let reason = match &outcome {
-            Outcome::Transient(t) => t.reason.clone(),
-            _ => String::new(),
-        };
-        let attempt = Attempt { transport_failure, throttled: refused, reason };
-        let made = job.made() + 1;
-        let line = job.line;
-        match outcome {
-            Outcome::Registered(registration) => {
-                return Step::Done(
-                    RowResult::Registered { line, attempts: made, registration },
-                    Some(attempt),
+        sent = shared.limiter.ready() => sent,
+    };
+    let outcome = shared.client.send(job.body.clone()).await;
+    let refused = matches!(&outcome, Outcome::Transient(t) if t.throttled);
+    let answered = match &outcome {
+        Outcome::Registered(_) | Outcome::Rejected(_) => true,
+        Outcome::Transient(t) => t.http_status.is_some(),
+        Outcome::Abort(a) => a.http_status.is_some(),
+    };
+    if answered && !refused {
+        shared.limiter.accepted(sent);
+    }
+    let transport_failure = matches!(&outcome, Outcome::Transient(t) if !t.throttled);
+    let reason = match &outcome {
+        Outcome::Transient(t) => t.reason.clone(),
+        _ => String::new(),
+    };
+    let attempt = Attempt { transport_failure, throttled: refused, reason };
+    let made = job.made() + 1;
+    let line = job.line;
+    match outcome {
+        Outcome::Registered(registration) => {
+            Step::Done(RowResult::Registered { line, attempts: made, registration }, Some(attempt))
+        }
+        Outcome::Rejected(rejection) => {
+            Step::Done(RowResult::Rejected { line, attempts: made, rejection }, Some(attempt))
+        }
+        Outcome::Abort(abort) => {
+            let what = match abort.kind {
+                AbortKind::Credentials => {
+                    "the credentials were refused: check AOPAY_REGISTRATION_ID and AOPAY_COMPANY_CODE (or [aopay] in the config file), and that this machine's IP is whitelisted"
+                }
+                AbortKind::Endpoint => "the endpoint is not answering as a registration API",
+                AbortKind::Certificate => "the endpoint cannot be trusted",
+            };
+            shared.stop.request(StopReason::Aborted(format!("{what} ({})", abort.message)));
+            Step::Done(RowResult::Released { line, attempts: made }, Some(attempt))
+        }
+        Outcome::Transient(t) => {
+            let policy = &shared.retry;
+            let unsettled = if t.throttled {
+                Unsettled::Throttled { retry_after: t.retry_after }
+            } else {
+                Unsettled::Transient { retry_after: t.retry_after }
+            };
+            let decision = policy.decide(job.spent, unsettled, rand::random());
+            if let Some(asked) = decision.cut_retry_after
+                && !shared.long_wait_said.swap(true, Ordering::Relaxed)
+            {
+                tracing::warn!(
+                    asked_secs = asked.as_secs(),
+                    waiting_secs = policy.max_retry_after.as_secs(),
+                    "the server asked to wait longer than --max-retry-after allows; this run waits the maximum instead, whenever it asks"
                 );
             }
-            Outcome::Rejected(rejection) => {
-                return Step::Done(RowResult::Rejected { line, attempts: made, rejection }, Some(attempt));
+            if t.throttled {
+                // Whether everyone waits too is the limiter's call (a quota, or noise?).
+                shared.limiter.throttled(sent, policy.throttle_wait(t.retry_after));
             }
-            Outcome::Abort(abort) => {
-                let what = match abort.kind {
-                    AbortKind::Credentials => {
-                        "the credentials were refused: check AOPAY_REGISTRATION_ID and AOPAY_COMPANY_CODE (or [aopay] in the config file), and that this machine's IP is whitelisted"
-                    }
-                    AbortKind::Endpoint => "the endpoint is not answering as a registration API",
-                    AbortKind::Certificate => "the endpoint cannot be trusted",
-                };
-                shared.stop.request(StopReason::Aborted(format!("{what} ({})", abort.message)));
-                return Step::Done(RowResult::Released { line, attempts: made }, Some(attempt));
-            }
-            Outcome::Transient(t) => {
-                let retry_after = t.retry_after.map(|wait| {
-                    if wait > settings.max_retry_after && !shared.long_wait_said.swap(true, Ordering::Relaxed) {
-                        tracing::warn!(
-                            asked_secs = wait.as_secs(),
-                            waiting_secs = settings.max_retry_after.as_secs(),
-                            "the server asked to wait longer than --max-retry-after allows; this run waits the maximum instead, whenever it asks"
-                        );
-                    }
-                    wait.min(settings.max_retry_after)
-                });
-                if t.throttled && job.throttled < MAX_THROTTLED {
-                    let _ = collector.send(Message::Attempt(attempt));
-                    job.throttled += 1;
-                    shared.limiter.throttled(sent, retry_after.unwrap_or(DEFAULT_THROTTLE_PAUSE));
-                    continue;
+            job.spent = decision.spent;
+            match decision.next {
+                Next::GiveUp => {
+                    let message =
+                        format!("{} (gave up after {made} attempts; running again retries it)", t.reason);
+                    let result =
+                        RowResult::Failed { line, attempts: made, http_status: t.http_status, message };
+                    Step::Done(result, Some(attempt))
                 }
-                job.attempts += 1;
-                if job.attempts >= settings.max_attempts.get() {
-                    let result = RowResult::Failed {
-                        line,
-                        attempts: made,
-                        http_status: t.http_status,
-                        message: format!(
-                            "{} (gave up after {made} attempts; running again retries it)",
-                            t.reason
-                        ),
-                    };
-                    return Step::Done(result, Some(attempt));
+                Next::Retry { wait } => {
+                    let _ = collector.post(Message::Attempt(attempt));
+                    tracing::debug!(line, attempt = made, delay_ms = wait.as_millis() as u64, reason = %t.reason, "retrying");
+                    Step::Retry(job, wait)
                 }
-                let _ = collector.send(Message::Attempt(attempt));
-                let delay =
-                    backoff_delay(job.attempts, settings.backoff_base, settings.backoff_cap, retry_after);
-                tracing::debug!(line, attempt = made, delay_ms = delay.as_millis() as u64, reason = %t.reason, "retrying");
-                return Step::Retry(job, delay);
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_is_capped_and_jittered() {
-        let (base, cap) = (Duration::from_millis(100), Duration::from_secs(2));
-        for attempt in 1..40 {
-            let ceiling = (base * (1 << (attempt - 1).min(20))).min(cap);
-            for _ in 0..50 {
-                let d = backoff_delay(attempt, base, cap, None);
-                assert!(d <= ceiling, "attempt {attempt}: {d:?} > {ceiling:?}");
-            }
-        }
-        // Full jitter: delays spread over the whole range rather than clustering at the ceiling.
-        let samples: Vec<Duration> = (0..200).map(|_| backoff_delay(5, base, cap, None)).collect();
-        assert!(samples.iter().any(|d| *d < Duration::from_millis(400)));
-        assert!(samples.iter().any(|d| *d > Duration::from_millis(1200)));
-    }
-
-    #[test]
-    fn retry_after_is_a_floor() {
-        let d = backoff_delay(
-            1,
-            Duration::from_millis(10),
-            Duration::from_millis(20),
-            Some(Duration::from_secs(3)),
-        );
-        assert_eq!(d, Duration::from_secs(3));
     }
 }

@@ -2,7 +2,8 @@
 //! same state starts from it instead of finding it again by being refused. One record per state
 //! (a state is bound to one endpoint), in the `meta` table as JSON under [`QUOTA_KEY`]; a record
 //! that cannot be read is ignored, as if nothing had been learned: the next refusal teaches it
-//! again.
+//! again. A record a later run finds was made by the vendor's random refusals, not its quota, is
+//! forgotten.
 
 use rusqlite::OptionalExtension;
 use serde::{Deserialize, Serialize};
@@ -58,6 +59,15 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Forgets what was learned: an earlier run's refusals turned out to be the vendor's noise,
+    /// not its quota, and no run should start from them.
+    pub fn forget_quota(&self) -> Result<(), StoreError> {
+        self.conn.execute("DELETE FROM meta WHERE key = ?1", [QUOTA_KEY])?;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,6 +86,9 @@ mod tests {
         store.remember_quota(50.0, 48.5, 60.0).unwrap();
         let again = store.learned_quota().unwrap().unwrap();
         assert_eq!((again.accepted_per_second, again.hold_seconds), (50.0, 60.0));
+        store.forget_quota().unwrap();
+        assert_eq!(store.learned_quota().unwrap(), None);
+        store.forget_quota().unwrap();
     }
 
     #[test]
