@@ -13,7 +13,7 @@ use std::sync::mpsc::SyncSender;
 use std::time::{Duration, Instant};
 
 use super::inbox::{self, Due, Taken};
-use super::{Attempt, ClaimReply, EngineSettings, Message, Observer, Stop, StopReason};
+use super::{Abort, Attempt, ClaimReply, EngineSettings, Message, Observer, Stop, StopReason};
 use crate::store::{Claim, RowResult, RowStatus, Store, StoreError};
 
 const GROUP_SIZE: usize = 100;
@@ -119,10 +119,7 @@ fn count(
     if transport_failure {
         *consecutive_failures += 1;
         if *consecutive_failures == settings.max_consecutive_failures.get() {
-            stop.request(StopReason::Aborted(format!(
-                "{consecutive_failures} requests in a row failed (the last: {reason}): the endpoint looks \
-                 down. Nothing was marked failed; run again when it is back"
-            )));
+            stop.request(StopReason::Aborted(Abort::EndpointDown { failures: *consecutive_failures, last: reason }));
         }
     } else {
         *consecutive_failures = 0;
@@ -167,6 +164,6 @@ fn commit(
 }
 
 fn fail(failure: &mut Option<StoreError>, error: StoreError, stop: &Stop) {
-    stop.request(StopReason::Aborted(format!("the state database failed: {error}")));
+    stop.request(StopReason::Aborted(Abort::StateFailed { error: error.to_string() }));
     failure.get_or_insert(error);
 }

@@ -109,14 +109,41 @@ impl EngineSettings {
     }
 }
 
-/// Why a run stopped before every row was done.
+/// Why a run stopped before every row was done: data, said in the user's words by `output`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StopReason {
-    /// A signal (Ctrl-C, SIGTERM): running again resumes.
+    /// A signal (Ctrl-C, SIGTERM, SIGHUP, SIGQUIT): running again resumes.
     Interrupted,
-    /// The run cannot usefully go on (credentials refused, the endpoint failing): the message says
-    /// why and what to do.
-    Aborted(String),
+    /// The run cannot usefully go on.
+    Aborted(Abort),
+}
+
+/// Why a run cannot usefully go on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Abort {
+    /// The vendor refused the merchant's credentials; `detail` is what it said (cleaned).
+    Credentials { detail: String },
+    /// The endpoint does not answer as a registration API (404, 405, a redirect).
+    NotAnEndpoint { detail: String },
+    /// The endpoint's certificate cannot be trusted.
+    Untrusted { detail: String },
+    /// This many requests in a row got no answer; the last one's reason.
+    EndpointDown { failures: u32, last: String },
+    /// The state database failed while sending.
+    StateFailed { error: String },
+    /// A reason its caller gives, already in the user's words (the server's, the driver's).
+    Said(String),
+}
+
+impl Abort {
+    /// What `classify` found the vendor's answer to mean, with what it said.
+    fn of_answer(kind: crate::api::AbortKind, detail: String) -> Abort {
+        match kind {
+            crate::api::AbortKind::Credentials => Abort::Credentials { detail },
+            crate::api::AbortKind::Endpoint => Abort::NotAnEndpoint { detail },
+            crate::api::AbortKind::Certificate => Abort::Untrusted { detail },
+        }
+    }
 }
 
 /// The one stop signal every part of a run watches. The first reason given wins.

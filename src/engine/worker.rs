@@ -12,8 +12,8 @@ use std::time::Duration;
 use super::limiter::Limiter;
 use super::producer::Refill;
 use super::retry::{Next, RetryPolicy, Unsettled};
-use super::{Attempt, Job, Message, Stop, StopReason, inbox};
-use crate::api::{AbortKind, Client, Outcome};
+use super::{Abort, Attempt, Job, Message, Stop, StopReason, inbox};
+use crate::api::{Client, Outcome};
 use crate::store::RowResult;
 
 /// What every worker shares.
@@ -206,14 +206,7 @@ async fn attempt(shared: &Shared, mut job: Job, collector: &inbox::Sender) -> St
             Step::Done(RowResult::Rejected { line, attempts: made, rejection }, Some(attempt))
         }
         Outcome::Abort(abort) => {
-            let what = match abort.kind {
-                AbortKind::Credentials => {
-                    "the credentials were refused: check AOPAY_REGISTRATION_ID and AOPAY_COMPANY_CODE (or [aopay] in the config file), and that this machine's IP is whitelisted"
-                }
-                AbortKind::Endpoint => "the endpoint is not answering as a registration API",
-                AbortKind::Certificate => "the endpoint cannot be trusted",
-            };
-            shared.stop.request(StopReason::Aborted(format!("{what} ({})", abort.message)));
+            shared.stop.request(StopReason::Aborted(Abort::of_answer(abort.kind, abort.message)));
             Step::Done(RowResult::Released { line, attempts: made }, Some(attempt))
         }
         Outcome::Transient(t) => {
@@ -240,8 +233,7 @@ async fn attempt(shared: &Shared, mut job: Job, collector: &inbox::Sender) -> St
             job.spent = decision.spent;
             match decision.next {
                 Next::GiveUp => {
-                    let message =
-                        format!("{} (gave up after {made} attempts; running again retries it)", t.reason);
+                    let message = t.reason;
                     let result =
                         RowResult::Failed { line, attempts: made, http_status: t.http_status, message };
                     Step::Done(result, Some(attempt))

@@ -15,7 +15,7 @@ use super::Recorded;
 use super::intake::{Intake, RowRecord};
 use super::{Exit, Job, Reporter};
 use crate::api::{ApiSettings, Client, Credentials};
-use crate::engine::{self, EngineError, EngineReport, EngineSettings, Limiter, Observer, Stop, StopReason};
+use crate::engine::{self, Abort, EngineError, EngineReport, EngineSettings, Limiter, Observer, Stop, StopReason};
 use crate::input::Probe;
 use crate::output::{Notice, notices};
 use crate::sandbox::{SANDBOX_COMPANY_CODE, SANDBOX_REGISTRATION_ID, Sandbox, SandboxConfig};
@@ -269,7 +269,7 @@ pub fn end(
         (RunStatus::Finished, _) => None,
         (_, Some(stop)) => Some(stop.clone()),
         (_, None) if engine_failed => None,
-        (_, None) => Some(StopReason::Aborted(notices::left_unsent(counts.unsent()))),
+        (_, None) => Some(StopReason::Aborted(Abort::Said(notices::left_unsent(counts.unsent())))),
     };
     Ok(Ended { exit, status, counts, run, stop })
 }
@@ -317,7 +317,7 @@ mod tests {
         let left = counts(&[(RowStatus::Registered, 5), (RowStatus::Pending, 2)]);
         let left_and_attention =
             counts(&[(RowStatus::Registered, 5), (RowStatus::Failed, 1), (RowStatus::Pending, 2)]);
-        let aborted = StopReason::Aborted("the credentials were refused".into());
+        let aborted = StopReason::Aborted(Abort::Credentials { detail: "401".into() });
         for (failed, stop, counts, expected) in [
             (false, None, &done, (Exit::Success, RunStatus::Finished)),
             (false, None, &attention, (Exit::NeedsAttention, RunStatus::Finished)),

@@ -218,6 +218,28 @@ fn file_changed(file: &str, other: &RunRecord, left: u64) -> String {
     )
 }
 
+/// What stopped a run, in the user's words.
+pub fn stop_reason(stop: &crate::engine::StopReason) -> String {
+    use crate::engine::{Abort, StopReason};
+    match stop {
+        StopReason::Interrupted => "interrupted by a signal: run the same command again to resume".to_owned(),
+        StopReason::Aborted(Abort::Credentials { detail }) => format!(
+            "the credentials were refused: check AOPAY_REGISTRATION_ID and AOPAY_COMPANY_CODE (or \
+             [aopay] in the config file), and that this machine's IP is whitelisted ({detail})"
+        ),
+        StopReason::Aborted(Abort::NotAnEndpoint { detail }) => {
+            format!("the endpoint is not answering as a registration API ({detail})")
+        }
+        StopReason::Aborted(Abort::Untrusted { detail }) => format!("the endpoint cannot be trusted ({detail})"),
+        StopReason::Aborted(Abort::EndpointDown { failures, last }) => format!(
+            "{failures} requests in a row failed (the last: {last}): the endpoint looks down. Nothing \
+             was marked failed; run again when it is back"
+        ),
+        StopReason::Aborted(Abort::StateFailed { error }) => format!("the state database failed: {error}"),
+        StopReason::Aborted(Abort::Said(reason)) => reason.clone(),
+    }
+}
+
 /// Why a run stopped with rows it could still send, when nothing else said why.
 pub fn left_unsent(rows: u64) -> String {
     format!(

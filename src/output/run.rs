@@ -87,6 +87,7 @@ impl ResultsFile {
             None => "",
         };
         let warnings = warnings_text(row, &self.locator);
+        let error = error_text(row);
         let fixed = [
             line.as_str(),
             row.order_id.as_deref().unwrap_or(""),
@@ -96,7 +97,7 @@ impl ResultsFile {
             returning,
             row.merchant_trans_id.as_deref().unwrap_or(""),
             row.error_code.as_deref().unwrap_or(""),
-            row.error.as_deref().unwrap_or(""),
+            &error,
             &warnings,
             attempts.as_str(),
         ];
@@ -134,16 +135,28 @@ fn warnings_text<'r>(row: &'r ResultRow, locator: &Locator) -> std::borrow::Cow<
     text.into()
 }
 
+/// A row's error as the results file says it: a failed row's says that it was given up on, and
+/// that the next run tries it again.
+fn error_text(row: &ResultRow) -> std::borrow::Cow<'_, str> {
+    let error = row.error.as_deref().unwrap_or("");
+    // States written before the words moved here keep them in the stored message.
+    if row.status == RowStatus::Failed && !error.is_empty() && !error.contains("(gave up after") {
+        format!("{error} (gave up after {} attempts; running again retries it)", row.attempts).into()
+    } else {
+        error.into()
+    }
+}
+
 /// The message in the errors file for a row that needs attention.
 fn attention_text(row: &ResultRow, locator: &Locator) -> String {
-    let error = row.error.as_deref().unwrap_or("");
+    let error = error_text(row);
     let detail = match row.status {
         RowStatus::Rejected => match row.error_code.as_deref() {
             Some(code) => format!("AOPay refused the registration (code {code}): {error}"),
             None => format!("AOPay refused the registration: {error}"),
         },
         RowStatus::Failed => format!("not registered, AOPay did not answer: {error}"),
-        _ => error.to_owned(),
+        _ => error.into_owned(),
     };
     format!("{}: {detail}", locator.row(row.line))
 }
@@ -298,12 +311,7 @@ impl RunSummary {
             StopReason::Interrupted => "interrupted",
             StopReason::Aborted(_) => "aborted",
         });
-        self.stop_reason = stop.map(|s| match s {
-            StopReason::Interrupted => {
-                "interrupted by a signal: run the same command again to resume".to_owned()
-            }
-            StopReason::Aborted(why) => why.clone(),
-        });
+        self.stop_reason = stop.map(super::notices::stop_reason);
     }
 
     fn count(&self, status: RowStatus) -> u64 {

@@ -21,7 +21,7 @@ use super::check::to_json;
 use super::context::Context;
 use super::files::{Format, Kind};
 use super::live::{Live, Watcher};
-use crate::engine::{Limiter, Observer, Stop, StopReason};
+use crate::engine::{Abort, Limiter, Observer, Stop, StopReason};
 use crate::input;
 use crate::job::{self, Exit, ExitFiles, Job, Reporter, lifecycle};
 use crate::output::{Notice, RunSummary, notices};
@@ -155,7 +155,7 @@ async fn run_job(
         Err(e) => {
             tracing::error!(upload = upload.id, "the job stopped: {e:#}");
             let reason = notices::job_stopped(e);
-            ending.update(|summary| summary.set_stop(Some(&StopReason::Aborted(reason.clone()))));
+            ending.update(|summary| summary.set_stop(Some(&StopReason::Aborted(Abort::Said(reason.clone())))));
             (UploadState::Aborted, Some(reason))
         }
     };
@@ -244,4 +244,23 @@ pub fn before_job(ctx: &Context, upload: &UploadRecord) -> RunSummary {
     summary.run_id = upload.run_id;
     summary.stop_reason.clone_from(&upload.stop_reason);
     summary
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_runner_that_dies_is_not_taken_for_alive() {
+        let alive = Arc::new(Alive::default());
+        alive.0.store(true, Ordering::Relaxed);
+        let lifeline = Lifeline(alive.clone());
+        let died = tokio::spawn(async move {
+            let _lifeline = lifeline;
+            panic!("a job runner that panics");
+        })
+        .await;
+        assert!(died.is_err_and(|e| e.is_panic()));
+        assert!(!alive.is_alive(), "/healthz must not say ok once the runner is gone");
+    }
 }

@@ -134,6 +134,17 @@ fn no_terminal_output_outside_output() {
 }
 
 #[test]
+fn the_engine_reports_data_not_sentences() {
+    // Why a run stopped is a `StopReason`, a failed row's message the vendor's reason: `output`
+    // puts them in the user's words.
+    let engine: Vec<String> = offenders(&[], &["format!("])
+        .into_iter()
+        .filter(|o| o.starts_with("src/engine/"))
+        .collect();
+    assert_none("sentences built in src/engine", engine);
+}
+
+#[test]
 fn no_http_status_meaning_outside_classify() {
     // The server and the sandbox answer with statuses of their own; `api/mod.rs` hands the
     // vendor's to `classify` without reading it.
