@@ -212,6 +212,7 @@ fn store_with_pending(dir: &Path, run: u32, applicants: &[Applicant]) -> (Store,
             &["first_name".to_owned()],
             &input::Locator::Lines,
             &serde_json::json!({}),
+            None,
         )
         .expect("import");
     for (i, applicant) in applicants.iter().enumerate() {

@@ -68,6 +68,9 @@ pub struct Rejection {
     /// ([`CIBIL_ID_SHAPE`]): the vendor may well have registered the customer, so the row's
     /// `order_id` must be kept for any later attempt, never replaced by a new one.
     pub by_vendor: bool,
+    /// The vendor refused the order id, not the customer: it was used before (by another state of
+    /// the same merchant, or for a request it refused). A made id moves on to the next suffix.
+    pub order_id_used: bool,
 }
 
 /// The error code of a registration refused because its `cibil_id` is not the documented shape.
@@ -198,13 +201,27 @@ pub fn classify_at(status: u16, headers: &HeaderMap, body: &[u8], now: SystemTim
         Some(m) => m,
         None => format!("HTTP {status}: the answer has no registration and no message"),
     };
+    let order_id_used = says_order_id_used(code.as_deref(), &message);
     Outcome::Rejected(Rejection {
         http_status: status,
         code,
         message,
         raw: redacted_body(object),
         by_vendor: true,
+        order_id_used,
     })
+}
+
+/// Whether a refusal is about the order id having been used before. The vendor publishes no
+/// error table, so the words are what tell: an order id (or reference) and "duplicate",
+/// "already", "exists", "used" or "repeated" — `Duplicate order id`, `order_id already exists`.
+fn says_order_id_used(code: Option<&str>, message: &str) -> bool {
+    let text =
+        format!("{} {message}", code.unwrap_or_default()).to_ascii_lowercase().replace(['_', '-'], " ");
+    let about_the_id = ["order id", "orderid", "order no", "order ref", "reference id", "ref id"]
+        .iter()
+        .any(|w| text.contains(w));
+    about_the_id && ["duplicate", "already", "exist", "used", "repeat"].iter().any(|w| text.contains(w))
 }
 
 /// A 2xx answer with a `cibil_id` that is not a run of digits: a broken or hostile answer, not a
@@ -229,6 +246,7 @@ fn malformed_cibil_id(status: u16, cibil_id: &str, object: Map<String, Value>) -
         ),
         raw: redacted_body(object),
         by_vendor: false,
+        order_id_used: false,
     }
 }
 

@@ -4,6 +4,7 @@
 //! does.
 
 mod classify;
+mod order_id;
 mod vendor_text;
 
 use std::fmt;
@@ -17,6 +18,7 @@ pub use classify::{
     Abort, AbortKind, CIBIL_ID_SHAPE, Outcome, RAW_BODY_LIMIT, Registration, Rejection, Transient, classify,
     classify_at,
 };
+pub use order_id::{ORDER_ID_SCHEME, OrderIds, after_refusals, hex_id};
 pub use vendor_text::{CIBIL_ID_MAX_DIGITS, FIELD_LIMIT, MESSAGE_LIMIT, TOKEN_LIMIT};
 
 use crate::validate::Applicant;

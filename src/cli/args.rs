@@ -239,6 +239,19 @@ pub struct PurgeArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// Where the copy goes: a new file, or one to replace (never the state, the customer file
+    /// or the config file).
+    ///
+    /// Example: /var/backups/cibil-bulk/2026-12-07.db
+    #[arg(value_name = "DEST")]
+    pub dest: PathBuf,
+
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+#[derive(Debug, Args)]
 pub struct ExportArgs {
     #[command(flatten)]
     pub state: StateArgs,
@@ -366,4 +379,11 @@ pub struct SandboxArgs {
     /// Example: --numeric-cibil-id
     #[arg(long)]
     pub numeric_cibil_id: bool,
+
+    /// Refuse an order id already registered ("Duplicate order id") instead of answering it
+    /// again as a replay: to rehearse against a vendor that does not de-duplicate on order_id.
+    ///
+    /// Example: --refuse-repeated-order-ids
+    #[arg(long)]
+    pub refuse_repeated_order_ids: bool,
 }

@@ -14,8 +14,8 @@ mod serve;
 mod sources;
 
 pub use args::{
-    ExportArgs, MethodArg, MetricsArgs, PurgeArgs, RunArgs, SandboxArgs, SendArgs, StateArgs, StatusArgs,
-    ValidateArgs,
+    BackupArgs, ExportArgs, MethodArg, MetricsArgs, PurgeArgs, RunArgs, SandboxArgs, SendArgs, StateArgs,
+    StatusArgs, ValidateArgs,
 };
 pub use input::{DateOrderArg, EncodingArg, InputArgs, ReadArgs};
 pub use serve::{AccessStateArgs, ServeArgs, TokensAction, TokensArgs, UsersAction, UsersArgs};
@@ -185,6 +185,18 @@ pub enum Command {
         after_help = "Examples:\n  cibil-bulk purge --older-than 30d\n  cibil-bulk purge --older-than 90d --state /var/lib/cibil-bulk/branch-12.db"
     )]
     Purge(PurgeArgs),
+
+    /// Write a whole, consistent copy of the state database, even while a run or the server uses it.
+    #[command(
+        long_about = "Write a whole, consistent copy of the state database, even while a run or \
+            the server uses it.\n\n\
+            A plain copy of the file taken while a run sends can miss what is still in its \
+            write-ahead log (the -wal file beside it): whole runs, the ledger. This copies the \
+            state as one transaction sees it — every row committed before it began — into DEST, \
+            created readable by its owner only. Restore by using the copy as --state.",
+        after_help = "Examples:\n  cibil-bulk backup /var/backups/cibil-bulk/$(date +%F).db\n  cibil-bulk backup copy.db --state /var/lib/cibil-bulk/cibil-bulk.db"
+    )]
+    Backup(BackupArgs),
 
     /// Run a local stand-in for AOPay's registration API, with faults on demand, to rehearse against.
     #[command(

@@ -39,6 +39,7 @@ pub fn dispatch(settings: &Settings, printer: &Printer) -> anyhow::Result<Exit> 
         CommandSettings::Status(status) => state::status(status, printer),
         CommandSettings::Export(export) => state::export(export, printer),
         CommandSettings::Purge(purge) => state::purge(purge, printer),
+        CommandSettings::Backup(backup) => state::backup(backup, printer),
         CommandSettings::Sandbox(sandbox) => sandbox::sandbox(sandbox, printer),
         CommandSettings::Serve(serve) => serve::serve(serve, printer),
         CommandSettings::Users(users) => users::users(users, printer),

@@ -15,10 +15,11 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use super::signals::Signals;
+use crate::api::OrderIds;
 use crate::engine::{Limiter, Observer, Stop, StopReason};
 use crate::gate::{Cleared, Gate, Refused};
 use crate::input::{self, Probe};
-use crate::job::{self, Exit, ExitFiles, Job, Reporter, exit_code_of, lifecycle, recorded_registrations};
+use crate::job::{self, Exit, ExitFiles, Job, Reporter, exit_code_of, lifecycle};
 use crate::output::{DryRunReport, LogFormat, LogSettings, Notice, Printer, Progress, notices};
 use crate::settings::{RunExitPaths, RunSettings};
 use crate::store::{Check, HeldLock, RowStatus, RunRecord, StatusCounts, Store};
@@ -138,12 +139,13 @@ async fn run_file(
     }
 
     let (store, check, lock) = open_state(settings, &target.scope, printer)?;
+    let recorded = job::evidence(files.results.path(), &settings.state, path, store.is_empty()?);
     let job = Arc::new(Job {
         input: settings.input.clone(),
         probe,
         described: path.display().to_string(),
         settings: lifecycle::recorded_settings(&target.scope, &target.api, &settings.engine, &settings.input),
-        recorded: Some((recorded_registrations(files.results.path()), files.results.path().to_owned())),
+        recorded,
         api: target.api.clone(),
         engine: settings.engine.clone(),
         state: settings.state.clone(),
@@ -238,14 +240,18 @@ fn dry_run(
 
     let mut report = DryRunReport::default();
     let results: &Path = files.results.path();
+    // A dry run needs no credentials; with them, it shows the ids a run would send.
+    let order_ids = (!settings.api.credentials.registration_id.is_empty())
+        .then(|| OrderIds::of(&settings.api.credentials));
     let reading = lifecycle::Reading {
         input: &settings.input,
         probe,
         described: &path.display().to_string(),
         // Nothing is kept: no settings to record.
         settings: &serde_json::Value::Null,
-        recorded: Some((&recorded_registrations(results), results)),
+        recorded: &job::evidence(results, &settings.state, path, store.is_empty()?),
         stop,
+        order_ids: order_ids.as_ref(),
     };
     lifecycle::look(&mut store, reading, |line, status, applicant| report.add(line, status, applicant))?;
     exit_files.update(|summary| summary.set_counts(&report.counts));

@@ -1,6 +1,6 @@
 //! The commands that read or maintain a state database without sending anything: `status` (the
-//! runs, their rows per status, what is left), `export` (a run's results file written again) and
-//! `purge` (old runs' personal data removed).
+//! runs, their rows per status, what is left), `export` (a run's results file written again),
+//! `purge` (old runs' personal data removed) and `backup` (a whole, consistent copy).
 
 use std::path::Path;
 
@@ -10,7 +10,7 @@ use crate::gate::Gate;
 use crate::input::{self, ProbeOptions};
 use crate::job::Exit;
 use crate::output::{self, Printer, notices, write_results};
-use crate::settings::{ExportSettings, PurgeSettings, StatusSettings};
+use crate::settings::{BackupSettings, ExportSettings, PurgeSettings, StatusSettings};
 use crate::store::{RunRecord, Store};
 
 fn open_existing(state: &Path, printer: &Printer) -> anyhow::Result<Store> {
@@ -43,6 +43,9 @@ pub fn status(settings: &StatusSettings, printer: &Printer) -> anyhow::Result<Ex
     // A run recorded as running whose process is gone (the lock is free) was interrupted.
     let running_now = store.lock_is_held()?;
     printer.report(&output::status_report(&settings.state, &runs, settings.run.is_some(), running_now));
+    if !runs.is_empty() {
+        printer.report(&output::order_ids_text(store.order_ids_of_the_state_until()?));
+    }
     if let (Some(quota), false) = (store.learned_quota()?, runs.is_empty()) {
         printer.report(&output::learned_quota_text(&quota));
     }
@@ -77,5 +80,14 @@ pub fn purge(settings: &PurgeSettings, printer: &Printer) -> anyhow::Result<Exit
     let cutoff = crate::store::now_ms().saturating_sub(age_ms);
     let purged = store.purge(cutoff)?;
     printer.note(notices::purged(&purged, &settings.state));
+    Ok(Exit::Success)
+}
+
+pub fn backup(settings: &BackupSettings, printer: &Printer) -> anyhow::Result<Exit> {
+    let gate = Gate::new().keep_config(Some(&settings.config)).keep_state(&settings.state);
+    let dest = gate.clear_one("DEST", &settings.dest)?;
+    let store = open_existing(&settings.state, printer)?;
+    let size = output::write_file_with(&dest, |temp| store.backup_into(temp))?;
+    printer.note(notices::backed_up(&settings.state, dest.path(), size));
     Ok(Exit::Success)
 }

@@ -20,6 +20,9 @@ const GROUP_SIZE: usize = 100;
 const GROUP_WAIT: Duration = Duration::from_millis(200);
 /// The progress display is given a chance to redraw at least this often.
 const TICK: Duration = Duration::from_millis(250);
+/// The write-ahead log is moved into the database file at least this often while sending, so
+/// that a plain copy of the `.db` lags the state by seconds, not by a whole run.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(2);
 
 /// When the inbox wakes the collector.
 pub(super) const DUE: Due = Due { group_size: GROUP_SIZE, group_wait: GROUP_WAIT };
@@ -66,6 +69,7 @@ pub(super) fn run(
 
     let mut messages = Vec::new();
     let mut next_tick = Instant::now() + TICK;
+    let mut last_checkpoint = Instant::now();
     loop {
         let deadline = group.oldest_result.map_or(next_tick, |t| (t + GROUP_WAIT).min(next_tick));
         let first = match inbox.take(deadline, &mut messages) {
@@ -98,6 +102,13 @@ pub(super) fn run(
         if group.due() {
             commit(&mut store, run_id, &mut group, &mut failure, &mut observer, stop);
         }
+        if failure.is_none() && last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
+            last_checkpoint = Instant::now();
+            // Not worth stopping for: the log is checkpointed when it grows, and at the end.
+            if let Err(e) = store.checkpoint() {
+                tracing::debug!("cannot checkpoint the state's log: {e}");
+            }
+        }
         observer.tick();
         next_tick = Instant::now() + TICK;
     }
@@ -119,7 +130,10 @@ fn count(
     if transport_failure {
         *consecutive_failures += 1;
         if *consecutive_failures == settings.max_consecutive_failures.get() {
-            stop.request(StopReason::Aborted(Abort::EndpointDown { failures: *consecutive_failures, last: reason }));
+            stop.request(StopReason::Aborted(Abort::EndpointDown {
+                failures: *consecutive_failures,
+                last: reason,
+            }));
         }
     } else {
         *consecutive_failures = 0;

@@ -40,7 +40,7 @@ fn state_with(dir: &std::path::Path, pans: &[&str]) -> (Store, i64) {
     let applicants: Vec<Applicant> =
         pans.iter().enumerate().map(|(i, pan)| Applicant::sample(&format!("ORD-{i}"), pan)).collect();
     let mut import =
-        store.begin_import("in.csv", "aa", &[], &Locator::Lines, &serde_json::json!({})).unwrap();
+        store.begin_import("in.csv", "aa", &[], &Locator::Lines, &serde_json::json!({}), None).unwrap();
     for (i, a) in applicants.iter().enumerate() {
         import.add(&NewRow::valid(i as u64 + 2, a), std::iter::empty()).unwrap();
     }

@@ -6,7 +6,7 @@
 //! one pure rule ([`conclude`]) — recorded on the run. The one place a run ends: it never ends
 //! `finished`, nor exits 0 or 1, while it holds rows it could still send.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
@@ -14,8 +14,10 @@ use anyhow::{Context as _, bail};
 use super::Recorded;
 use super::intake::{Intake, RowRecord};
 use super::{Exit, Job, Reporter};
-use crate::api::{ApiSettings, Client, Credentials};
-use crate::engine::{self, Abort, EngineError, EngineReport, EngineSettings, Limiter, Observer, Stop, StopReason};
+use crate::api::{ApiSettings, Client, Credentials, OrderIds};
+use crate::engine::{
+    self, Abort, EngineError, EngineReport, EngineSettings, Limiter, Observer, Stop, StopReason,
+};
 use crate::input::Probe;
 use crate::output::{Notice, notices};
 use crate::sandbox::{SANDBOX_COMPANY_CODE, SANDBOX_REGISTRATION_ID, Sandbox, SandboxConfig};
@@ -109,8 +111,9 @@ pub fn resume_or_import(
                 probe: &job.probe,
                 described: &job.described,
                 settings: &job.settings,
-                recorded: job.recorded.as_ref().map(|(r, p)| (r, p.as_path())),
+                recorded: &job.recorded,
                 stop,
+                order_ids: Some(&OrderIds::of(&job.api.credentials)),
             };
             let Imported { run, sent_before } = import(store, reading)?;
             if sent_before > 0 {
@@ -150,10 +153,13 @@ pub struct Reading<'a> {
     pub described: &'a str,
     /// What the run records of its settings.
     pub settings: &'a serde_json::Value,
-    /// What an existing results file (at the path given with it) says was registered.
-    pub recorded: Option<(&'a Recorded, &'a Path)>,
+    /// What results files already there (at the paths given with them) say was registered.
+    pub recorded: &'a [(Recorded, PathBuf)],
     /// A signal asks the reading to stop: nothing is kept, and the run is interrupted.
     pub stop: &'a Stop,
+    /// The merchant's order ids, for customers the file gives none (none for a dry run without
+    /// credentials: the ids shown are then the state's own).
+    pub order_ids: Option<&'a OrderIds>,
 }
 
 /// Checks every row and records the file as a new run, in one transaction: a file whose date
@@ -167,6 +173,9 @@ pub fn import(store: &mut Store, reading: Reading<'_>) -> anyhow::Result<Importe
     let import = checked(store, reading, |_, _, _| {})?;
     let sent_before = import.resent();
     let id = import.finish()?;
+    // The whole file is in the log: into the database file with it, so that a copy taken now
+    // holds the run.
+    store.checkpoint()?;
     let run = store.run(id)?.context("the run just recorded is missing")?;
     Ok(Imported { run, sent_before })
 }
@@ -188,13 +197,19 @@ fn checked<'s>(
     reading: Reading<'_>,
     mut each: impl FnMut(u64, RowStatus, Option<&Applicant>),
 ) -> anyhow::Result<Import<'s>> {
-    let Reading { input, probe, described, settings, recorded, stop } = reading;
+    let Reading { input, probe, described, settings, recorded, stop, order_ids } = reading;
     let intake = Intake::open(input, probe)?;
     let locator = intake.locator().clone();
     let state = store.path().to_owned();
     let (mut first_recorded, mut recorded_rows) = (None, 0u64);
-    let mut import =
-        store.begin_import(described, &probe.sha256_hex(), intake.columns.headers(), &locator, settings)?;
+    let mut import = store.begin_import(
+        described,
+        &probe.sha256_hex(),
+        intake.columns.headers(),
+        &locator,
+        settings,
+        order_ids,
+    )?;
     intake.scan(|row, admission, checked| {
         if stop.is_stopping() {
             return Err(super::Interrupted.into());
@@ -202,16 +217,16 @@ fn checked<'s>(
         let record = RowRecord::new(row.line, admission, checked);
         let status = import.add(&record.new_row(), row.cells.iter())?;
         each(row.line, status, record.applicant.as_ref());
-        if let (RowStatus::Pending, Some(applicant), Some((recorded, _))) =
-            (status, &record.applicant, recorded)
-            && recorded.contains(&applicant.pancard, checked.order_id.as_deref())
+        if let (RowStatus::Pending, Some(applicant)) = (status, &record.applicant)
+            && let Some((_, results)) =
+                recorded.iter().find(|(r, _)| r.contains(&applicant.pancard, checked.order_id.as_deref()))
         {
-            first_recorded.get_or_insert(row.line);
+            first_recorded.get_or_insert((row.line, results));
             recorded_rows += 1;
         }
         Ok(())
     })?;
-    if let (Some(line), Some((_, results))) = (first_recorded, recorded) {
+    if let Some((line, results)) = first_recorded {
         bail!(notices::recorded_elsewhere(results, &state, &locator.row(line), recorded_rows));
     }
     Ok(import)

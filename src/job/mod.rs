@@ -29,7 +29,7 @@ use anyhow::Context as _;
 
 pub use exit::{Exit, Interrupted, ResultsNotWritten, exit_code_of};
 pub use exit_files::ExitFiles;
-pub use recorded::{Recorded, recorded_registrations};
+pub use recorded::{Recorded, evidence, recorded_registrations};
 
 use crate::api::{ApiSettings, Client};
 use crate::engine::{EngineError, EngineReport, EngineSettings, Limiter, Observer, Stop};
@@ -50,10 +50,10 @@ pub struct Job {
     pub described: String,
     /// What a new run records of its settings (never a secret).
     pub settings: serde_json::Value,
-    /// What a results file already there says was registered, and where it is: if the run would
+    /// What results files already there say was registered, and where they are: if the run would
     /// send any of those customers, the state that registered them is not this one, and the
     /// import is refused. The server writes its own results files, and has none.
-    pub recorded: Option<(Recorded, PathBuf)>,
+    pub recorded: Vec<(Recorded, PathBuf)>,
     pub api: ApiSettings,
     pub engine: EngineSettings,
     pub state: PathBuf,

@@ -5,7 +5,7 @@
 //! own rule: the guard sees a results file exactly as a run would read a customer file.
 
 use std::collections::HashSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::input::{self, ProbeOptions, RawRow, RowReader, SheetOptions, header_key};
 
@@ -29,6 +29,54 @@ impl Recorded {
 /// not a results file.
 pub fn recorded_registrations(path: &Path) -> Recorded {
     read(path).unwrap_or_default()
+}
+
+/// Results files looked at beside an empty state, at most.
+const MOST_RESULTS_FILES: usize = 32;
+
+/// The lost-state guard's evidence for a run whose results go to `results`: what that file
+/// records; and, when the state has recorded nothing at all (`state_is_empty`: a new file, or a
+/// copy taken without its log), what every results file beside the state or the customer file
+/// records — a state lost and started afresh is found by the results its runs left behind.
+pub fn evidence(
+    results: &Path,
+    state: &Path,
+    input: &Path,
+    state_is_empty: bool,
+) -> Vec<(Recorded, PathBuf)> {
+    let mut found = vec![(recorded_registrations(results), results.to_owned())];
+    if !state_is_empty {
+        return found;
+    }
+    let mut dirs: Vec<PathBuf> = [state, input]
+        .iter()
+        .map(|p| p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_owned())
+        .collect();
+    dirs.dedup();
+    let mut candidates: Vec<PathBuf> = dirs
+        .iter()
+        .filter_map(|dir| std::fs::read_dir(dir).ok())
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|p| is_results_file(p) && p != results)
+        .collect();
+    candidates.sort();
+    for path in candidates.into_iter().take(MOST_RESULTS_FILES) {
+        let recorded = recorded_registrations(&path);
+        if !recorded.pans.is_empty() || !recorded.order_ids.is_empty() {
+            found.push((recorded, path));
+        }
+    }
+    found
+}
+
+/// A results file by its name: `customers.results.csv`, `x.sandbox-results.xlsx`.
+fn is_results_file(path: &Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    ["results.csv", "results.xlsx"]
+        .iter()
+        .any(|end| name.ends_with(&format!(".{end}")) || name.ends_with(&format!("-{end}")))
 }
 
 fn read(path: &Path) -> Option<Recorded> {

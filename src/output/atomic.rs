@@ -100,6 +100,40 @@ impl Write for AtomicFile {
     }
 }
 
+/// Writes the file `cleared` with what `fill` writes into an empty file at the path it is given
+/// (another program's writer: SQLite's `VACUUM INTO`), atomically as [`AtomicFile`] does: created
+/// mode 0600 beside its target, synced, renamed into place. Returns the file's size.
+pub fn write_file_with<E>(
+    cleared: &Cleared,
+    fill: impl FnOnce(&Path) -> Result<(), E>,
+) -> Result<u64, anyhow::Error>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let path = cleared.path();
+    let err = |source| OutputError { path: path.to_owned(), source };
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let temp = tempfile::Builder::new()
+        .prefix(".cibil-bulk-")
+        .suffix(".part")
+        .tempfile_in(dir)
+        .map_err(|e| err(plain(e)))?
+        .into_temp_path();
+    fill(&temp)?;
+    let file = File::open(&temp).map_err(err)?;
+    file.sync_all().map_err(err)?;
+    let size = file.metadata().map_err(err)?.len();
+    drop(file);
+    temp.persist(path).map_err(|e| err(e.error))?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let _ = File::open(dir).and_then(|d| d.sync_all());
+    }
+    Ok(size)
+}
+
 /// A cell a spreadsheet would run as a formula gets a leading `'`, which Excel and LibreOffice show
 /// as text: one that starts with a tab or CR, or whose first visible character
 /// is `=`, `+`, `-` or `@`. Looking past leading whitespace matters: LibreOffice's import can trim

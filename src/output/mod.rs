@@ -19,7 +19,7 @@ use std::io::{self, IsTerminal, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use access::{tokens_text, users_text};
-pub use atomic::{AtomicFile, CsvFile, OutputError, safe_cell};
+pub use atomic::{AtomicFile, CsvFile, OutputError, safe_cell, write_file_with};
 pub use errors::ErrorsFile;
 pub use metrics::{metrics_text, write_metrics};
 pub use notices::{DryRunReport, Notice, show_duration};
@@ -29,7 +29,7 @@ pub use run::{
     write_results_to,
 };
 pub use sheet::{SheetFile, is_workbook_path};
-pub use status::{learned_quota_text, local_time, status_report};
+pub use status::{learned_quota_text, local_time, order_ids_text, status_report};
 pub use validation::{
     ProblemTally, ReportFile, ValidationSummary, cell_flags, codes_text, error_text, format_of, warnings_text,
 };

@@ -110,6 +110,17 @@ pub fn exported(written: &super::run::ResultsWritten, run: i64) -> String {
     text
 }
 
+/// What `backup` wrote.
+pub fn backed_up(state: &Path, dest: &Path, bytes: u64) -> String {
+    format!(
+        "Copied {} to {} ({} KiB): every run, row and registration committed when the copy began. \
+         Use it as --state to restore.",
+        state.display(),
+        dest.display(),
+        bytes.div_ceil(1024)
+    )
+}
+
 /// What `purge` removed.
 pub fn purged(purged: &crate::store::Purged, state: &Path) -> String {
     format!(
@@ -230,7 +241,9 @@ pub fn stop_reason(stop: &crate::engine::StopReason) -> String {
         StopReason::Aborted(Abort::NotAnEndpoint { detail }) => {
             format!("the endpoint is not answering as a registration API ({detail})")
         }
-        StopReason::Aborted(Abort::Untrusted { detail }) => format!("the endpoint cannot be trusted ({detail})"),
+        StopReason::Aborted(Abort::Untrusted { detail }) => {
+            format!("the endpoint cannot be trusted ({detail})")
+        }
         StopReason::Aborted(Abort::EndpointDown { failures, last }) => format!(
             "{failures} requests in a row failed (the last: {last}): the endpoint looks down. Nothing \
              was marked failed; run again when it is back"
@@ -401,11 +414,12 @@ pub const SERVER_STOPPED: &str = "Stopped. Uploads being registered resume at th
 /// state that recorded them is not this one, and sending would register them again.
 pub fn recorded_elsewhere(results: &Path, state: &Path, place: &str, rows: u64) -> String {
     format!(
-        "{} records {rows} rows of this file as registered ({place} among them), but the state \
-         database {} has no run of it: it was moved or deleted, or this is another working \
-         directory. Running now would register those customers again. Use --state with the \
-         database of the earlier run; to start afresh knowingly, move {} away first. Nothing was \
-         sent.",
+        "{} records {rows} customers of this file as registered ({place} among them), but the \
+         state database {} has no record of them: it was moved or deleted, copied without its \
+         write-ahead log (the -wal file beside it), or this is another working directory. Running \
+         now could register those customers again. Use --state with the database of the earlier \
+         run (`cibil-bulk backup` copies a live one whole); to start afresh knowingly, move {} \
+         away first. Nothing was sent.",
         results.display(),
         state.display(),
         results.display()

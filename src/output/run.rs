@@ -139,6 +139,14 @@ fn warnings_text<'r>(row: &'r ResultRow, locator: &Locator) -> std::borrow::Cow<
 /// that the next run tries it again.
 fn error_text(row: &ResultRow) -> std::borrow::Cow<'_, str> {
     let error = row.error.as_deref().unwrap_or("");
+    if row.status == RowStatus::Failed && row.error_code.as_deref() == Some("order_id.used") {
+        return format!(
+            "AOPay says order id {} was used before ({error}): the customer was not registered \
+             under it; running again sends them under the next order id",
+            row.order_id.as_deref().unwrap_or_default()
+        )
+        .into();
+    }
     // States written before the words moved here keep them in the stored message.
     if row.status == RowStatus::Failed && !error.is_empty() && !error.contains("(gave up after") {
         format!("{error} (gave up after {} attempts; running again retries it)", row.attempts).into()

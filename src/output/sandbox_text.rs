@@ -71,6 +71,9 @@ fn describe_faults(config: &SandboxConfig) -> String {
         let share = percent(config.commit_before_fault);
         parts.push(format!("{share}% of hangs, resets and errors after the registration is recorded"));
     }
+    if config.refuse_repeated_order_ids {
+        parts.push("a repeated order id refused as a duplicate".to_owned());
+    }
     if let Some(limit) = config.rate_limit {
         parts.push(format!("at most {limit} requests a second"));
     }

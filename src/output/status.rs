@@ -101,6 +101,23 @@ pub fn status_report(
 }
 
 /// AOPay's quota as the adaptive rate last learned it on this state, for `status`.
+/// Which order ids a state makes: the merchant's, and before them, if it ever made its own, until
+/// when (its rows from then keep theirs).
+pub fn order_ids_text(own_until: Option<i64>) -> String {
+    let scheme = crate::api::ORDER_ID_SCHEME;
+    match own_until {
+        None => format!(
+            "Order ids: the merchant's ({scheme}): a customer gets the same one from every state \
+             run with these credentials.\n"
+        ),
+        Some(until) => format!(
+            "Order ids: the merchant's ({scheme}) for rows imported since {}; rows imported \
+             before keep the ids this state made itself.\n",
+            local_time(until)
+        ),
+    }
+}
+
 pub fn learned_quota_text(quota: &QuotaRecord) -> String {
     format!(
         "AOPay's quota, learned {}: it accepted about {} requests/s. Runs of this state start at \

@@ -19,10 +19,12 @@ pub enum BusinessError {
     Email,
     OrderIdReused,
     MiddleName,
+    /// With `--refuse-repeated-order-ids`: an order id seen before, even for the same PAN.
+    DuplicateOrderId,
 }
 
 impl BusinessError {
-    pub const ALL: [BusinessError; 10] = [
+    pub const ALL: [BusinessError; 11] = [
         BusinessError::Body,
         BusinessError::OrderId,
         BusinessError::FirstName,
@@ -33,6 +35,7 @@ impl BusinessError {
         BusinessError::Email,
         BusinessError::OrderIdReused,
         BusinessError::MiddleName,
+        BusinessError::DuplicateOrderId,
     ];
 
     /// The stable code sent under `code`.
@@ -48,6 +51,7 @@ impl BusinessError {
             BusinessError::Email => "208",
             BusinessError::OrderIdReused => "209",
             BusinessError::MiddleName => "210",
+            BusinessError::DuplicateOrderId => "211",
         }
     }
 
@@ -64,6 +68,7 @@ impl BusinessError {
             BusinessError::Email => "Invalid Email Id",
             BusinessError::OrderIdReused => "Order Id already used for another PAN",
             BusinessError::MiddleName => "Invalid Middle Name",
+            BusinessError::DuplicateOrderId => "Duplicate order id",
         }
     }
 }

@@ -134,6 +134,9 @@ pub struct SandboxConfig {
     pub seed: Option<u64>,
     /// Send `cibil_id` as a JSON number instead of a string (the vendor's pages show both).
     pub numeric_cibil_id: bool,
+    /// Refuse an order id already registered and answered ("Duplicate order id") instead of
+    /// replaying its answer: a vendor that does not de-duplicate on `order_id`.
+    pub refuse_repeated_order_ids: bool,
 }
 
 impl Default for SandboxConfig {
@@ -152,6 +155,7 @@ impl Default for SandboxConfig {
             rate_limit: None,
             seed: None,
             numeric_cibil_id: false,
+            refuse_repeated_order_ids: false,
         }
     }
 }

@@ -107,7 +107,9 @@ impl Vendor {
                 return responses::business_error(error);
             }
         };
-        let verdict = self.state().register(checked.order_id, checked.pan, now.timestamp(), answered);
+        let refuse_repeats = self.config.refuse_repeated_order_ids;
+        let verdict =
+            self.state().register(checked.order_id, checked.pan, now.timestamp(), answered, refuse_repeats);
         match verdict {
             Verdict::Registered(registration) | Verdict::Replay(registration) => {
                 self.success(checked.order_id, &registration)
@@ -115,6 +117,10 @@ impl Vendor {
             Verdict::OrderIdReused => {
                 self.state().rejected(BusinessError::OrderIdReused);
                 responses::business_error(BusinessError::OrderIdReused)
+            }
+            Verdict::Duplicate => {
+                self.state().rejected(BusinessError::DuplicateOrderId);
+                responses::business_error(BusinessError::DuplicateOrderId)
             }
         }
     }

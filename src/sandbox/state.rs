@@ -109,6 +109,8 @@ pub enum Verdict {
     Registered(Registration),
     Replay(Registration),
     OrderIdReused,
+    /// A repeated order id, refused as a duplicate (with `refuse_repeats`), not replayed.
+    Duplicate,
 }
 
 #[derive(Debug, Default)]
@@ -176,13 +178,23 @@ impl State {
 
     /// Registers `order_id` for `pan`, or finds it was already. `answered`: the success goes out
     /// (false when a fault after the commit takes its place).
-    pub fn register(&mut self, order_id: &str, pan: Pan, now_unix: i64, answered: bool) -> Verdict {
+    pub fn register(
+        &mut self,
+        order_id: &str,
+        pan: Pan,
+        now_unix: i64,
+        answered: bool,
+        refuse_repeats: bool,
+    ) -> Verdict {
         if !self.orders.contains_key(order_id) {
             // Counted on arrival normally; a reset in between forgot it.
             self.orders.insert(order_id.into(), Order { requests: 1, ..Order::default() });
         }
         let Some(order) = self.orders.get_mut(order_id) else { unreachable!("inserted above") };
         match order.registration {
+            Some(registration) if registration.pan == pan && refuse_repeats && order.answered => {
+                Verdict::Duplicate
+            }
             Some(registration) if registration.pan == pan => {
                 self.stats.replays += 1;
                 order.answered |= answered;
@@ -310,21 +322,21 @@ mod tests {
         for order_id in ["A", "A", "B", "C", "C"] {
             state.arrive(now, &Method::GET, Some(order_id));
         }
-        let first = state.register("A", pan("ABCPK1234F"), 100, true);
+        let first = state.register("A", pan("ABCPK1234F"), 100, true, false);
         assert!(matches!(first, Verdict::Registered(Registration { returning: false, .. })));
         assert_eq!(
-            state.register("A", pan("ABCPK1234F"), 200, true),
+            state.register("A", pan("ABCPK1234F"), 200, true, false),
             match first {
                 Verdict::Registered(r) => Verdict::Replay(r),
                 _ => unreachable!(),
             }
         );
         assert!(matches!(
-            state.register("B", pan("ABCPK1234F"), 300, true),
+            state.register("B", pan("ABCPK1234F"), 300, true, false),
             Verdict::Registered(Registration { returning: true, .. })
         ));
-        assert!(matches!(state.register("C", pan("XYZPK9999Z"), 300, true), Verdict::Registered(_)));
-        assert_eq!(state.register("C", pan("ABCPK1234F"), 400, true), Verdict::OrderIdReused);
+        assert!(matches!(state.register("C", pan("XYZPK9999Z"), 300, true, false), Verdict::Registered(_)));
+        assert_eq!(state.register("C", pan("ABCPK1234F"), 400, true, false), Verdict::OrderIdReused);
 
         let stats = state.stats();
         assert_eq!((stats.registered, stats.new_customers, stats.returning, stats.replays), (3, 2, 1, 1));
@@ -342,21 +354,21 @@ mod tests {
     fn a_registration_whose_answer_was_lost_is_listed_until_it_is_answered() {
         let mut state = State::default();
         // Lost: registered, but a fault took the place of its success.
-        assert!(matches!(state.register("Z", pan("ABCPK1234F"), 100, false), Verdict::Registered(_)));
+        assert!(matches!(state.register("Z", pan("ABCPK1234F"), 100, false, false), Verdict::Registered(_)));
         // Lost again: a retry whose replay met another fault after the application.
-        assert!(matches!(state.register("Z", pan("ABCPK1234F"), 101, false), Verdict::Replay(_)));
-        assert!(matches!(state.register("Y", pan("BCDPK2345G"), 102, false), Verdict::Registered(_)));
+        assert!(matches!(state.register("Z", pan("ABCPK1234F"), 101, false, false), Verdict::Replay(_)));
+        assert!(matches!(state.register("Y", pan("BCDPK2345G"), 102, false, false), Verdict::Registered(_)));
         let stats = state.stats();
         assert_eq!(stats.order_ids_registered_without_answer, BTreeSet::from(["Y".into(), "Z".into()]));
 
         // The client gives up on Z and sends the customer again under a new order id, which is
         // answered: a double registration, listed with the lost one first.
         assert!(matches!(
-            state.register("A", pan("ABCPK1234F"), 103, true),
+            state.register("A", pan("ABCPK1234F"), 103, true, false),
             Verdict::Registered(Registration { returning: true, .. })
         ));
         // Y is retried with its own order id: the replay is answered.
-        assert!(matches!(state.register("Y", pan("BCDPK2345G"), 104, true), Verdict::Replay(_)));
+        assert!(matches!(state.register("Y", pan("BCDPK2345G"), 104, true, false), Verdict::Replay(_)));
         let stats = state.stats();
         assert_eq!(stats.order_ids_registered_without_answer, BTreeSet::from(["Z".into()]));
         assert_eq!(

@@ -155,7 +155,8 @@ async fn run_job(
         Err(e) => {
             tracing::error!(upload = upload.id, "the job stopped: {e:#}");
             let reason = notices::job_stopped(e);
-            ending.update(|summary| summary.set_stop(Some(&StopReason::Aborted(Abort::Said(reason.clone())))));
+            ending
+                .update(|summary| summary.set_stop(Some(&StopReason::Aborted(Abort::Said(reason.clone())))));
             (UploadState::Aborted, Some(reason))
         }
     };
@@ -203,7 +204,7 @@ fn job_of(ctx: &Context, upload: &UploadRecord) -> anyhow::Result<Job> {
         described: format!("{} (upload {})", upload.file_name, upload.id),
         settings,
         // The server writes its own results files: none can record this upload's rows.
-        recorded: None,
+        recorded: Vec::new(),
         api: ctx.api.clone(),
         engine: ctx.engine.clone(),
         state: ctx.state.clone(),

@@ -66,6 +66,7 @@ pub enum CommandSettings {
     Status(StatusSettings),
     Export(ExportSettings),
     Purge(PurgeSettings),
+    Backup(BackupSettings),
     Sandbox(SandboxSettings),
     Serve(Box<ServeSettings>),
     Users(UsersSettings),
@@ -102,6 +103,14 @@ pub struct PurgeSettings {
     pub state: PathBuf,
     pub older_than: Duration,
     /// The config file in use (or the default name one would have): never a state's companion.
+    pub config: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct BackupSettings {
+    pub state: PathBuf,
+    pub dest: PathBuf,
+    /// The config file in use (or the default name one would have): no output may replace it.
     pub config: PathBuf,
 }
 
@@ -377,6 +386,11 @@ impl Settings {
                 }
                 .parse("an age like 30d, 12h or 0", |text| parse_duration(text))?
                 .value,
+                config: config_path.clone(),
+            }),
+            Command::Backup(args) => CommandSettings::Backup(BackupSettings {
+                state: state_path(&args.state, &config, layers, false),
+                dest: args.dest.clone(),
                 config: config_path.clone(),
             }),
             Command::Sandbox(args) => CommandSettings::Sandbox(sandbox::settings(args, layers)?),

@@ -75,6 +75,7 @@ pub(super) fn settings(args: &SandboxArgs, layers: Layers<'_>) -> Result<Sandbox
         rate_limit,
         seed: args.seed,
         numeric_cibil_id: args.numeric_cibil_id,
+        refuse_repeated_order_ids: args.refuse_repeated_order_ids,
         ..SandboxConfig::default()
     };
     if let Err(SandboxConfigError::RatesAboveOne { sum }) = config.check() {

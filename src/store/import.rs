@@ -8,8 +8,9 @@ use sha2::{Digest, Sha256};
 
 use std::borrow::Cow;
 
-use super::ledger::{Customer, customer, made_order_id, pan_key_with};
+use super::ledger::{Customer, customer, pan_key_with};
 use super::{RowStatus, Store, StoreError, now_ms};
+use crate::api::{OrderIds, after_refusals, hex_id};
 use crate::input::Locator;
 use crate::validate::Applicant;
 
@@ -56,6 +57,9 @@ impl<'a> NewRow<'a> {
 pub struct Import<'s> {
     tx: Transaction<'s>,
     ledger_key: [u8; 32],
+    /// The merchant's order ids; without them (a dry run without credentials), ids are shown as
+    /// the state's own key would make them.
+    order_ids: Option<OrderIds>,
     run_id: i64,
     rows: u64,
     /// Rows whose customer an earlier run sent without an answer: sent again under that id.
@@ -65,7 +69,8 @@ pub struct Import<'s> {
 }
 
 impl Store {
-    /// Starts the run of a file never seen by this state database.
+    /// Starts the run of a file never seen by this state database; customers the file gives no
+    /// order id get `order_ids`' (the merchant's).
     pub fn begin_import(
         &mut self,
         input_path: &str,
@@ -73,6 +78,7 @@ impl Store {
         headers: &[String],
         locator: &Locator,
         settings: &serde_json::Value,
+        order_ids: Option<&OrderIds>,
     ) -> Result<Import<'_>, StoreError> {
         let now = now_ms();
         let tx = self.conn.transaction()?;
@@ -89,7 +95,16 @@ impl Store {
             ],
         )?;
         let run_id = tx.last_insert_rowid();
-        Ok(Import { tx, ledger_key: self.ledger_key, run_id, rows: 0, resent: 0, cells: Vec::new(), now })
+        Ok(Import {
+            tx,
+            ledger_key: self.ledger_key,
+            order_ids: order_ids.cloned(),
+            run_id,
+            rows: 0,
+            resent: 0,
+            cells: Vec::new(),
+            now,
+        })
     }
 }
 
@@ -109,9 +124,17 @@ impl Import<'_> {
         let mut status = row.status;
         let mut order_id = row.order_id.map(str::to_owned);
         let mut warnings = Cow::Borrowed(row.warnings);
-        let (mut pan_key, mut payload, mut cibil_id) = (None, None, None);
+        let (mut pan_key, mut payload, mut cibil_id, mut made) = (None, None, None, None);
         if let (RowStatus::Pending, Some(a)) = (row.status, row.applicant) {
             let key = pan_key_with(&self.ledger_key, &a.pancard);
+            // The id made for the customer, kept for the next one after a refusal, unless the
+            // file gives its own.
+            if order_id.is_none() {
+                made = Some(match &self.order_ids {
+                    Some(ids) => ids.first(&a.pancard),
+                    None => hex_id(&key[..8]),
+                });
+            }
             match customer(&self.tx, &key)? {
                 Customer::Registered { cibil_id: id, order_id: registered_as } => {
                     status = RowStatus::Known;
@@ -131,7 +154,9 @@ impl Import<'_> {
                     self.resent += 1;
                 }
                 Customer::Free { refusals } => {
-                    order_id.get_or_insert_with(|| made_order_id(&key, refusals));
+                    if let Some(made) = &made {
+                        order_id.get_or_insert_with(|| after_refusals(made, refusals));
+                    }
                 }
             }
             pan_key = Some(key);
@@ -144,8 +169,8 @@ impl Import<'_> {
             .prepare_cached(
                 "INSERT INTO rows (run_id, line, status, order_id, duplicate_of, pan_key, payload_sha256,
                     first_name, middle_name, last_name, pancard, date_of_birth, email_id, mobile_number,
-                    cells, error_code, error, warnings, cibil_id, updated_at, violations)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+                    cells, error_code, error, warnings, cibil_id, updated_at, violations, made_order_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
             )?
             .execute(params![
                 self.run_id,
@@ -169,6 +194,7 @@ impl Import<'_> {
                 cibil_id,
                 self.now,
                 violations,
+                made,
             ])?;
         self.rows += 1;
         Ok(status)

@@ -3,9 +3,9 @@
 //! recognise customers. The ledger holds every customer the vendor answered as registered: never
 //! sent again. The claims hold every customer whose request went out without an answer that says
 //! what became of it (the vendor may have committed it): sent again only under the same order id.
-//! A customer the file gives no order id gets one made from their key, the same in every file of
-//! this state; only the vendor refusing them makes the next one differ. The import and every claim
-//! consult both.
+//! A customer the file gives no order id gets the merchant's (`api::OrderIds`), the same in
+//! every state of the merchant; only the vendor refusing them makes the next one differ. The
+//! import and every claim consult both.
 
 use std::path::Path;
 
@@ -15,6 +15,15 @@ use sha2::Sha256;
 use super::{Store, StoreError};
 
 impl Store {
+    /// When this state last made order ids from its own key (before order ids were the
+    /// merchant's), if it ever did: its rows from then keep them.
+    pub fn order_ids_of_the_state_until(&self) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'order_ids_of_the_state_until'", [], |r| r.get(0))
+            .optional()?)
+    }
+
     /// The ledger's key for a PAN: a keyed hash (HMAC-SHA256, first 16 bytes).
     pub fn pan_key(&self, pan: &str) -> [u8; 16] {
         pan_key_with(&self.ledger_key, pan)
@@ -64,23 +73,6 @@ pub(super) fn customer(conn: &Connection, pan_key: &[u8; 16]) -> rusqlite::Resul
         Some((_, false, refusals)) => Customer::Free { refusals },
         None => Customer::Free { refusals: 0 },
     })
-}
-
-/// The order id the state gives a customer whose file gives none: `CB` and 16 hex digits of the
-/// customer's key (the same for them in every file of this state, and no clue to their PAN
-/// without the state's secret), then `-N` once the vendor has refused them N times, so that a
-/// corrected row is not taken for a replay of the refused one. At most 29 characters.
-pub(super) fn made_order_id(pan_key: &[u8; 16], refusals: u32) -> String {
-    use std::fmt::Write as _;
-    let mut id = String::with_capacity(29);
-    id.push_str("CB");
-    for byte in &pan_key[..8] {
-        let _ = write!(id, "{byte:02x}");
-    }
-    if refusals > 0 {
-        let _ = write!(id, "-{refusals}");
-    }
-    id
 }
 
 /// Claims the customer of the row at `line` under `order_id`, before its request leaves.

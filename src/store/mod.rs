@@ -198,6 +198,26 @@ impl Store {
         Ok(Store { conn, path: path.to_owned(), ledger_key, tightened: None })
     }
 
+    /// Copies the whole state, as one transaction sees it — every row committed before it began,
+    /// the ledger, the claims — into the empty file at `into` (SQLite's `VACUUM INTO`), while a
+    /// run or the server goes on writing it.
+    pub fn backup_into(&self, into: &Path) -> Result<(), StoreError> {
+        let into = into.to_str().ok_or_else(|| StoreError::Open {
+            path: into.to_owned(),
+            cause: std::io::Error::other("the path is not UTF-8, which SQLite needs"),
+        })?;
+        self.conn.execute("VACUUM INTO ?1", [into])?;
+        Ok(())
+    }
+
+    /// Moves what the write-ahead log holds into the database file, as far as no reader needs it
+    /// (`PASSIVE`: it never waits): a plain copy of the `.db` then lags the state by seconds, not
+    /// by a whole run.
+    pub fn checkpoint(&self) -> Result<(), StoreError> {
+        self.conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+
     /// Another connection to a state this process has opened (and checked) already: the check is
     /// not made twice.
     pub fn open_another(path: &Path) -> Result<Store, StoreError> {

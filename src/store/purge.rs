@@ -69,7 +69,7 @@ mod tests {
         let a = Applicant::sample("ORD-2", "ABCPK1234F");
         let row = NewRow::valid(2, &a);
         let mut import = store
-            .begin_import("in.csv", "aa", &["pan".into()], &Locator::Lines, &serde_json::json!({}))
+            .begin_import("in.csv", "aa", &["pan".into()], &Locator::Lines, &serde_json::json!({}), None)
             .unwrap();
         import.add(&row, ["ABCPK1234F"]).unwrap();
         let run = import.finish().unwrap();
@@ -108,8 +108,9 @@ mod tests {
             );
         }
         let mut store = Store::open(&path).unwrap();
-        let mut import =
-            store.begin_import("again.csv", "bb", &[], &Locator::Lines, &serde_json::json!({})).unwrap();
+        let mut import = store
+            .begin_import("again.csv", "bb", &[], &Locator::Lines, &serde_json::json!({}), None)
+            .unwrap();
         assert_eq!(import.add(&row, ["x"]).unwrap(), RowStatus::Known);
     }
 }

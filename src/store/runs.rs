@@ -38,6 +38,16 @@ impl Store {
         Ok(self.conn.query_row(&format!("{RUN_COLUMNS} WHERE id = ?1"), [id], run_record).optional()?)
     }
 
+    /// Whether the state has recorded nothing at all: no run, no registration. A new state, or a
+    /// copy of one taken without its write-ahead log.
+    pub fn is_empty(&self) -> Result<bool, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT NOT EXISTS (SELECT 1 FROM runs) AND NOT EXISTS (SELECT 1 FROM ledger)",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
     /// Every run, newest first.
     pub fn runs(&self) -> Result<Vec<RunRecord>, StoreError> {
         let mut stmt = self.conn.prepare(&format!("{RUN_COLUMNS} ORDER BY id DESC"))?;

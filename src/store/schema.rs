@@ -146,6 +146,19 @@ const MIGRATIONS: &[&str] = &[
         WHERE pan_key IS NOT NULL AND order_id IS NOT NULL
           AND (status IN ('in_flight', 'failed') OR (status = 'pending' AND attempts > 0))
         ORDER BY updated_at DESC;",
+    // 6: order ids that are the merchant's (`api::OrderIds`): the id made for a row's customer
+    // before any refusal, kept beside the id it goes out under, so that after the vendor refuses
+    // the customer the next id (`-N`) is made without the PAN. Rows made by this state's own key
+    // before keep their ids (`CB` and the first 8 bytes of the ledger key, in hex); the state
+    // remembers until when it made them.
+    "ALTER TABLE rows ADD COLUMN made_order_id TEXT;
+    UPDATE rows SET made_order_id = 'CB' || lower(hex(substr(pan_key, 1, 8)))
+        WHERE pan_key IS NOT NULL
+          AND (order_id = 'CB' || lower(hex(substr(pan_key, 1, 8)))
+               OR order_id LIKE 'CB' || lower(hex(substr(pan_key, 1, 8))) || '-%');
+    INSERT OR IGNORE INTO meta (key, value)
+        SELECT 'order_ids_of_the_state_until', CAST(strftime('%s', 'now') AS INTEGER) * 1000
+        WHERE EXISTS (SELECT 1 FROM rows WHERE made_order_id IS NOT NULL);",
 ];
 
 /// The version this code writes.

@@ -16,7 +16,14 @@ fn applicant(line: u64, pan: &str) -> Applicant {
 fn import(store: &mut Store, sha: &str) -> i64 {
     let a = applicant(2, "ABCPK1234F");
     let mut import = store
-        .begin_import("in.csv", sha, &["pan".into(), "name".into()], &Locator::Lines, &serde_json::json!({}))
+        .begin_import(
+            "in.csv",
+            sha,
+            &["pan".into(), "name".into()],
+            &Locator::Lines,
+            &serde_json::json!({}),
+            None,
+        )
         .unwrap();
     assert_eq!(import.add(&NewRow::valid(2, &a), ["ABCPK1234F", "Ravi"]).unwrap(), RowStatus::Pending);
     let invalid = NewRow {
@@ -91,7 +98,7 @@ fn an_unfinished_import_leaves_nothing() {
     {
         let a = applicant(2, "ABCPK1234F");
         let mut import =
-            store.begin_import("in.csv", "aa", &[], &Locator::Lines, &serde_json::json!({})).unwrap();
+            store.begin_import("in.csv", "aa", &[], &Locator::Lines, &serde_json::json!({}), None).unwrap();
         import.add(&NewRow::valid(2, &a), ["x"]).unwrap();
     }
     assert!(store.find_run("aa").unwrap().is_none());
@@ -133,7 +140,7 @@ fn claim_send_record_and_the_ledger() {
     // A new file with the same customer: known at import, never pending.
     let a = applicant(7, "ABCPK1234F");
     let mut import =
-        store.begin_import("other.csv", "bb", &[], &Locator::Lines, &serde_json::json!({})).unwrap();
+        store.begin_import("other.csv", "bb", &[], &Locator::Lines, &serde_json::json!({}), None).unwrap();
     assert_eq!(import.add(&NewRow::valid(7, &a), ["x"]).unwrap(), RowStatus::Known);
     let other = import.finish().unwrap();
     assert_eq!(results(&store, other)[0].cibil_id.as_deref(), Some("9362678"));
@@ -166,7 +173,7 @@ fn one_commit_holds_outcomes_and_claims_or_neither() {
     let mut store = Store::open(&dir.path().join("s.db")).unwrap();
     let (a, b) = (applicant(2, "ABCPK1234F"), applicant(3, "XYZPK9999Z"));
     let mut import =
-        store.begin_import("in.csv", "aa", &[], &Locator::Lines, &serde_json::json!({})).unwrap();
+        store.begin_import("in.csv", "aa", &[], &Locator::Lines, &serde_json::json!({}), None).unwrap();
     import.add(&NewRow::valid(2, &a), ["a"]).unwrap();
     import.add(&NewRow::valid(3, &b), ["b"]).unwrap();
     let run = import.finish().unwrap();
@@ -419,6 +426,7 @@ fn every_outcome_settles_its_own_columns_and_only_from_in_flight() {
         message: "Amount is Requaired".into(),
         raw: r#"{"code":"207"}"#.into(),
         by_vendor: true,
+        order_id_used: false,
     };
     // Not claimed: nothing may settle it.
     let rejected = RowResult::Rejected { line: 2, attempts: 1, rejection };
@@ -456,10 +464,20 @@ fn every_outcome_settles_its_own_columns_and_only_from_in_flight() {
 }
 
 /// A run of one valid row for the customer with `pan`, under `order_id` when the file gives one.
+/// The sandbox merchant's order ids.
+fn merchant() -> crate::api::OrderIds {
+    crate::api::OrderIds::of(&crate::api::Credentials {
+        registration_id: "AOP-SANDBOX".into(),
+        company_code: "CMP-SANDBOX".into(),
+    })
+}
+
 fn run_of(store: &mut Store, sha: &str, pan: &str, order_id: Option<&str>) -> (i64, String) {
     let mut a = applicant(2, pan);
     a.order_id = order_id.unwrap_or_default().to_owned();
-    let mut import = store.begin_import("in.csv", sha, &[], &Locator::Lines, &serde_json::json!({})).unwrap();
+    let ids = merchant();
+    let mut import =
+        store.begin_import("in.csv", sha, &[], &Locator::Lines, &serde_json::json!({}), Some(&ids)).unwrap();
     import.add(&NewRow { order_id, ..NewRow::valid(2, &a) }, ["x"]).unwrap();
     let run = import.finish().unwrap();
     let order_id = results(store, run)[0].order_id.clone().unwrap();
@@ -476,6 +494,7 @@ fn a_customer_keeps_one_order_id_until_the_vendor_answers() {
     let (first, made) = run_of(&mut store, "aa", "ABCPK1234F", None);
     let (second, again) = run_of(&mut store, "bb", "ABCPK1234F", None);
     assert_eq!(made, again);
+    assert_eq!(made, merchant().first("ABCPK1234F"), "the merchant's id, not the state's");
     assert!(made.starts_with("CB") && made.len() == 18 && !made.contains("1234"), "{made}");
     let (_, other) = run_of(&mut store, "cc", "ABCPK1235F", None);
     assert_ne!(made, other, "another customer, another id");
@@ -491,7 +510,7 @@ fn a_customer_keeps_one_order_id_until_the_vendor_answers() {
     let mut a = applicant(2, "ABCPK1234F");
     a.order_id = "ORD-FILE".into();
     let mut import =
-        store.begin_import("in.csv", "dd", &[], &Locator::Lines, &serde_json::json!({})).unwrap();
+        store.begin_import("in.csv", "dd", &[], &Locator::Lines, &serde_json::json!({}), None).unwrap();
     import.add(&NewRow { order_id: Some("ORD-FILE"), ..NewRow::valid(2, &a) }, ["x"]).unwrap();
     assert_eq!(import.resent(), 1);
     let edited = import.finish().unwrap();
@@ -512,6 +531,7 @@ fn a_customer_keeps_one_order_id_until_the_vendor_answers() {
         message: "first_name is invalid".into(),
         raw: String::new(),
         by_vendor: true,
+        order_id_used: false,
     };
     store.record(late, &[RowResult::Rejected { line: 2, attempts: 1, rejection }]).unwrap();
     let (_, after_refusal) = run_of(&mut store, "ff", "ABCPK1234F", None);
@@ -529,6 +549,7 @@ fn a_customer_keeps_one_order_id_until_the_vendor_answers() {
         message: "not digits".into(),
         raw: String::new(),
         by_vendor: false,
+        order_id_used: false,
     };
     store.record(run, &[RowResult::Rejected { line: 2, attempts: 1, rejection: anomaly }]).unwrap();
     let (_, next) = run_of(&mut store, "hh", "ABCPK1235F", Some("ORD-NEW"));
@@ -551,10 +572,87 @@ fn a_state_written_before_claims_keeps_its_unanswered_ids() {
     let (run, _) = run_of(&mut store, "aa", "ABCPK1234F", Some("ORD-OLD"));
     let key = store.pan_key("ABCPK1234F");
     store.claim(run, &[(2, key)]).unwrap();
-    // As an older version left it: the row in flight, no claims table.
-    store.conn.execute_batch("DROP TABLE claims; PRAGMA user_version = 4;").unwrap();
+    // As an older version left it: the row in flight, no claims table, no made ids kept.
+    store
+        .conn
+        .execute_batch(
+            "DROP TABLE claims; ALTER TABLE rows DROP COLUMN made_order_id; PRAGMA user_version = 4;",
+        )
+        .unwrap();
     drop(store);
     let mut store = Store::open(&path).unwrap();
     let (_, id) = run_of(&mut store, "bb", "ABCPK1234F", None);
     assert_eq!(id, "ORD-OLD");
+}
+
+#[test]
+fn a_state_whose_ids_it_made_itself_keeps_those_sent_and_moves_to_the_merchants_after_a_refusal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let mut store = Store::open(&path).unwrap();
+    // As a version before the merchant's ids left it: the state's own id, `CB` and its ledger
+    // key's first bytes, on a row sent without an answer.
+    let key = store.pan_key("ABCPK1234F");
+    let own = crate::api::hex_id(&key[..8]);
+    let (run, _) = run_of(&mut store, "aa", "ABCPK1234F", Some(&own));
+    store.claim(run, &[(2, key)]).unwrap();
+    store.conn.execute_batch("ALTER TABLE rows DROP COLUMN made_order_id; PRAGMA user_version = 5;").unwrap();
+    drop(store);
+    let mut store = Store::open(&path).unwrap();
+    assert!(store.order_ids_of_the_state_until().unwrap().is_some(), "the state says it made ids itself");
+    // The unanswered customer goes out again under the id it went out with...
+    let (_, id) = run_of(&mut store, "bb", "ABCPK1234F", None);
+    assert_eq!(id, own);
+    // ...and once the vendor refuses them, under that id's next.
+    store.requeue_in_flight(run).unwrap();
+    store.claim(run, &[(2, key)]).unwrap();
+    let refused = RowResult::Rejected {
+        line: 2,
+        attempts: 1,
+        rejection: Rejection {
+            http_status: 200,
+            code: Some("207".into()),
+            message: "Invalid PAN".into(),
+            raw: String::new(),
+            by_vendor: true,
+            order_id_used: false,
+        },
+    };
+    store.record(run, &[refused]).unwrap();
+    // A file imported after the refusal: the merchant's id for the customer, past the refusal.
+    let (later, _) = run_of(&mut store, "cc", "ABCPK1234F", None);
+    let claims = store.claim(later, &[(2, key)]).unwrap();
+    assert_eq!(
+        claims,
+        vec![Claim::Send { line: 2, order_id: format!("{}-1", merchant().first("ABCPK1234F")) }]
+    );
+}
+
+#[test]
+fn an_order_id_the_vendor_says_was_used_moves_a_made_id_on_and_keeps_a_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("s.db")).unwrap();
+    let used = || Rejection {
+        http_status: 200,
+        code: Some("ORD-409".into()),
+        message: "Duplicate order id".into(),
+        raw: String::new(),
+        by_vendor: true,
+        order_id_used: true,
+    };
+    // A made id: the row is to send again, under the next id.
+    let (run, first) = run_of(&mut store, "aa", "ABCPK1234F", None);
+    let key = store.pan_key("ABCPK1234F");
+    store.claim(run, &[(2, key)]).unwrap();
+    store.record(run, &[RowResult::Rejected { line: 2, attempts: 1, rejection: used() }]).unwrap();
+    let row = &results(&store, run)[0];
+    assert_eq!((row.status, row.error_code.as_deref()), (RowStatus::Failed, Some("order_id.used")));
+    let claims = store.claim(run, &[(2, key)]).unwrap();
+    assert_eq!(claims, vec![Claim::Send { line: 2, order_id: format!("{first}-1") }]);
+    // The file's own id is the file's: refused, as the vendor said.
+    let (run, given) = run_of(&mut store, "bb", "ABCPK1235F", Some("ORD-7"));
+    store.claim(run, &[(2, store.pan_key("ABCPK1235F"))]).unwrap();
+    store.record(run, &[RowResult::Rejected { line: 2, attempts: 1, rejection: used() }]).unwrap();
+    let row = &results(&store, run)[0];
+    assert_eq!((row.status, row.order_id.as_deref()), (RowStatus::Rejected, Some(given.as_str())));
 }

@@ -10,7 +10,7 @@ use rusqlite::{Transaction, params, params_from_iter};
 
 use rusqlite::OptionalExtension;
 
-use super::ledger::{Customer, claim_customer, customer, made_order_id, record_registration, settle_claim};
+use super::ledger::{Customer, claim_customer, customer, record_registration, settle_claim};
 use super::{Reader, RowStatus, Store, StoreError, now_ms};
 use crate::api::{Registration, Rejection};
 use crate::validate::Applicant;
@@ -110,6 +110,8 @@ impl RowResult {
     pub fn status(&self) -> RowStatus {
         match self {
             RowResult::Registered { .. } => RowStatus::Registered,
+            // A made id moves on to the next: the row is sent again (see `settle`).
+            RowResult::Rejected { rejection, .. } if rejection.order_id_used => RowStatus::Failed,
             RowResult::Rejected { .. } => RowStatus::Rejected,
             RowResult::Failed { .. } => RowStatus::Failed,
             RowResult::Released { .. } => RowStatus::Pending,
@@ -198,11 +200,12 @@ fn claim_in(
          WHERE run_id = ?1 AND line = ?2 AND status IN ('pending', 'failed')",
     )?;
     // A customer another run sent without an answer goes out under the id it went out with (?4);
-    // a row whose id was made for the customer before the vendor refused them, under the one made
-    // after (?5 in place of ?6, or of ?6 with a `-N` of fewer refusals).
+    // one the vendor refused ?5 times, under the id made for them then (their first, `-N`); a row
+    // whose file gives its id keeps it.
     let mut in_flight = tx.prepare_cached(
         "UPDATE rows SET status = 'in_flight', attempts = attempts + 1, updated_at = ?3,
-            order_id = COALESCE(?4, CASE WHEN order_id = ?6 OR order_id LIKE ?6 || '-%' THEN ?5 ELSE order_id END)
+            order_id = COALESCE(?4, CASE WHEN made_order_id IS NOT NULL AND ?5 > 0
+                                         THEN made_order_id || '-' || ?5 ELSE order_id END)
          WHERE run_id = ?1 AND line = ?2 AND status IN ('pending', 'failed')
          RETURNING order_id",
     )?;
@@ -218,16 +221,13 @@ fn claim_in(
                 claims.push(Claim::Known { line: *line });
             }
             customer => {
-                let (sent_as, remade) = match customer {
-                    Customer::Unanswered { order_id } => (Some(order_id), None),
-                    Customer::Free { refusals } if refusals > 0 => {
-                        (None, Some((made_order_id(pan_key, refusals), made_order_id(pan_key, 0))))
-                    }
-                    _ => (None, None),
+                let (sent_as, refusals) = match customer {
+                    Customer::Unanswered { order_id } => (Some(order_id), 0),
+                    Customer::Free { refusals } => (None, refusals),
+                    Customer::Registered { .. } => unreachable!("matched above"),
                 };
-                let (made_now, made_first) = remade.unzip();
                 let order_id: Option<String> = in_flight
-                    .query_row(params![run_id, line, now, sent_as, made_now, made_first], |r| r.get(0))
+                    .query_row(params![run_id, line, now, sent_as, refusals], |r| r.get(0))
                     .optional()?;
                 let Some(order_id) = order_id else {
                     return Err(StoreError::Transition {
@@ -263,6 +263,13 @@ fn settle(tx: &Transaction<'_>, run_id: i64, result: &RowResult, now: i64) -> Re
                 &r.merchant_trans_id,
                 &r.access_token,
             ],
+        ),
+        // The vendor refused the order id, not the customer: a made id moves on, so the row is
+        // to send again (`failed`, tried by the next run); the file's own id stays refused.
+        RowResult::Rejected { rejection: r, .. } if r.order_id_used => (
+            ", status = CASE WHEN made_order_id IS NULL THEN 'rejected' ELSE 'failed' END,
+               http_status = ?6, error_code = 'order_id.used', error = ?7, raw_response = ?8",
+            vec![&r.http_status, &r.message, &r.raw],
         ),
         RowResult::Rejected { rejection: r, .. } => (
             ", http_status = ?6, error_code = ?7, error = ?8, raw_response = ?9",

@@ -1,6 +1,8 @@
 //! Exactly once, whatever happens between two runs: a run killed while the vendor holds requests it
 //! has committed but not answered, then the file edited (or another file) before the next run. A
 //! customer whose request was in flight goes out again only with the order id it went out with.
+//! And past any one state: order ids are the merchant's, so a copied state, a fresh one, or two at
+//! once send a customer under the same order id, which the vendor answers as a replay.
 
 use std::time::{Duration, Instant};
 
@@ -120,4 +122,136 @@ fn no_output_overwrites_the_customer_file_or_the_state_by_any_name() {
     assert!(stderr(&out).contains("is the state database"), "{}", stderr(&out));
     assert_eq!(std::fs::read(work.path("in.csv")).unwrap(), before);
     assert_eq!(server.stats().requests, 5, "nothing was sent by the refused runs");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Order ids that are the merchant's: the guarantee past any one state database.
+
+/// Every customer the sandbox registered, under one order id only.
+#[track_caller]
+fn nobody_under_two_order_ids(server: &Server) {
+    let stats = server.stats();
+    assert!(stats.pans_with_several_order_ids.is_empty(), "{:?}", stats.pans_with_several_order_ids);
+    assert!(stats.pans_registered_more_than_once.is_empty(), "{:?}", stats.pans_registered_more_than_once);
+}
+
+#[test]
+fn a_copy_of_a_killed_runs_state_without_its_log_registers_nobody_twice() {
+    let server = committing_then_hanging();
+    let work = Work::new(&server);
+    work.write("in.csv", &customers(0, 32));
+    kill_with_requests_in_flight(&server, &work, "in.csv", 32);
+    // A plain copy of the database file, its write-ahead log left behind, beside a renamed copy
+    // of the customer file, in another folder: as a team copies a state to another machine.
+    std::fs::create_dir(work.path("elsewhere")).unwrap();
+    std::fs::copy(work.path("cibil-bulk.db"), work.path("elsewhere/copy.db")).unwrap();
+    std::fs::copy(work.path("in.csv"), work.path("elsewhere/renamed.csv")).unwrap();
+    let out = work.run(
+        "elsewhere/renamed.csv",
+        &["--state", "elsewhere/copy.db", "--timeout", "1s", "--max-attempts", "2"],
+    );
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
+    nobody_under_two_order_ids(&server);
+    assert_eq!(server.stats().new_customers, 32);
+}
+
+#[test]
+fn a_fresh_state_on_the_same_customers_replays_their_order_ids() {
+    let server = Server::plain();
+    let work = Work::new(&server);
+    work.write("in.csv", &customers(0, 20));
+    code(&work.run("in.csv", &[]), 0);
+    // Another office, another state, the same merchant and customers.
+    std::fs::create_dir(work.path("office2")).unwrap();
+    work.write("office2/in.csv", &customers(10, 20));
+    code(&work.run("office2/in.csv", &["--state", "office2/state.db"]), 0);
+    nobody_under_two_order_ids(&server);
+    let stats = server.stats();
+    assert_eq!((stats.new_customers, stats.replays), (30, 10), "the ten shared customers were replays");
+}
+
+#[test]
+fn two_states_on_overlapping_files_at_once_register_each_customer_once() {
+    let server = Server::start(SandboxConfig {
+        latency: Duration::from_millis(20),
+        seed: Some(3),
+        ..SandboxConfig::default()
+    });
+    let work = Work::new(&server);
+    work.write("a.csv", &customers(0, 60));
+    work.write("b.csv", &customers(30, 60));
+    let flags = |state: &'static str| ["--state", state, "--rate", "400/s", "--concurrency", "8"];
+    let a = work.spawn("a.csv", &flags("a.db"));
+    let b = work.spawn("b.csv", &flags("b.db"));
+    for run in [a, b] {
+        let out = run.wait_with_output().unwrap();
+        assert!(matches!(out.status.code(), Some(0)), "{}", stderr(&out));
+    }
+    nobody_under_two_order_ids(&server);
+    assert_eq!(server.stats().new_customers, 90);
+}
+
+#[test]
+fn an_order_id_the_vendor_says_was_used_moves_to_the_next_and_says_so() {
+    // A vendor that refuses a repeated order id instead of answering it again.
+    let server = Server::start(SandboxConfig {
+        refuse_repeated_order_ids: true,
+        seed: Some(4),
+        ..SandboxConfig::default()
+    });
+    let work = Work::new(&server);
+    work.write("in.csv", &customers(0, 5));
+    code(&work.run("in.csv", &[]), 0);
+    // A fresh state knows nothing of them: its first ids are the ones the vendor has.
+    std::fs::create_dir(work.path("fresh")).unwrap();
+    work.write("fresh/in.csv", &customers(0, 5));
+    let out = work.run("fresh/in.csv", &["--state", "fresh/state.db"]);
+    code(&out, 1);
+    let rows = read_csv(&work.path("fresh/in.results.csv"));
+    assert!(
+        rows.iter().all(|r| r["status"] == "failed" && r["error"].contains("was used before")),
+        "{rows:?}"
+    );
+    let first = rows[0]["order_id"].clone();
+    // The next run moves on to the next id, and AOPay knows the customer: returning.
+    code(&work.run("fresh/in.csv", &["--state", "fresh/state.db"]), 0);
+    let rows = read_csv(&work.path("fresh/in.results.csv"));
+    assert_eq!(rows[0]["order_id"], format!("{first}-1"));
+    assert!(
+        rows.iter().all(|r| r["status"] == "registered" && r["is_returning_customer"] == "1"),
+        "{rows:?}"
+    );
+}
+
+#[test]
+fn a_backup_taken_while_a_run_sends_holds_every_row_committed_before_it() {
+    let server =
+        Server::start(SandboxConfig { latency: Duration::from_millis(30), ..SandboxConfig::default() });
+    let work = Work::new(&server);
+    work.write("in.csv", &customers(0, 200));
+    let mut run = work.spawn("in.csv", &["--rate", "100/s", "--concurrency", "4"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.stats().registered < 40 {
+        assert!(Instant::now() < deadline, "the run never got going");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // What the state had committed as the backup began, read from the live state itself.
+    let committed = registered_in(&work.path("cibil-bulk.db"));
+    let out = work.output(&["backup", "copy.db"]);
+    code(&out, 0);
+    assert!(run.try_wait().unwrap().is_none(), "the run was still sending during the backup");
+    let copied = registered_in(&work.path("copy.db"));
+    assert!(copied >= committed && committed > 0, "copied {copied}, committed before {committed}");
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(std::fs::metadata(work.path("copy.db")).unwrap().permissions().mode() & 0o777, 0o600);
+    // The copy is a whole state: status reads it, and the run goes on to its end.
+    code(&work.output(&["status", "--state", "copy.db"]), 0);
+    run.wait().unwrap();
+}
+
+/// Rows recorded registered in the state at `path`.
+fn registered_in(path: &std::path::Path) -> u64 {
+    let conn =
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    conn.query_row("SELECT count(*) FROM rows WHERE status = 'registered'", [], |r| r.get(0)).unwrap()
 }

@@ -73,6 +73,7 @@ fn base(subcommand: &str) -> Option<Vec<&'static str>> {
         "status" => vec!["status", "--state", "s.db"],
         "export" => vec!["export", "1", "--state", "s.db", "--output", "r.csv", "--errors", "e.csv"],
         "purge" => vec!["purge", "--state", "s.db", "--older-than", "3650d"],
+        "backup" => vec!["backup", "copy.db", "--state", "s.db"],
         "serve" => vec![
             "serve",
             "--sandbox",

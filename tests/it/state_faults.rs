@@ -86,12 +86,16 @@ fn a_lost_state_database_does_not_silently_register_everyone_again() {
     // A dry run says what the run would: refused.
     let looked = work.run("in.csv", &["--dry-run"]);
     code(&looked, 2);
-    assert!(stderr(&looked).contains("records 8 rows of this file as registered"), "{}", stderr(&looked));
+    assert!(
+        stderr(&looked).contains("records 8 customers of this file as registered"),
+        "{}",
+        stderr(&looked)
+    );
     let out = work.run("in.csv", &[]);
     code(&out, 2);
     let message = stderr(&out);
     assert!(
-        message.contains("records 8 rows of this file as registered") && message.contains("--state"),
+        message.contains("records 8 customers of this file as registered") && message.contains("--state"),
         "{message}"
     );
     assert_eq!(sent(&server), before, "nothing was sent");
@@ -101,12 +105,20 @@ fn a_lost_state_database_does_not_silently_register_everyone_again() {
         "the evidence is intact"
     );
 
-    // Moving the results away is the knowing choice to start afresh: a new state, whose order ids
-    // are its own, so AOPay answers the customers as returning ones (registered before).
+    // Renamed beside the state, the results still speak for the lost state.
     std::fs::rename(work.path("in.results.csv"), work.path("old.results.csv")).unwrap();
+    code(&work.run("in.csv", &[]), 2);
+    assert_eq!(sent(&server), before, "nothing was sent");
+
+    // Moving them away is the knowing choice to start afresh: a new state, whose order ids are
+    // the merchant's, the very ones sent before, so AOPay answers each as a replay and registers
+    // nobody twice.
+    std::fs::create_dir(work.path("archive")).unwrap();
+    std::fs::rename(work.path("old.results.csv"), work.path("archive/old.results.csv")).unwrap();
     code(&work.run("in.csv", &[]), 0);
     let stats = server.stats();
-    assert_eq!((stats.new_customers, stats.returning), (8, 8));
+    assert_eq!((stats.new_customers, stats.returning, stats.replays), (8, 0, 8));
+    assert!(stats.pans_registered_more_than_once.is_empty(), "{:?}", stats.pans_registered_more_than_once);
 }
 
 #[test]

@@ -137,10 +137,8 @@ fn no_terminal_output_outside_output() {
 fn the_engine_reports_data_not_sentences() {
     // Why a run stopped is a `StopReason`, a failed row's message the vendor's reason: `output`
     // puts them in the user's words.
-    let engine: Vec<String> = offenders(&[], &["format!("])
-        .into_iter()
-        .filter(|o| o.starts_with("src/engine/"))
-        .collect();
+    let engine: Vec<String> =
+        offenders(&[], &["format!("]).into_iter().filter(|o| o.starts_with("src/engine/")).collect();
     assert_none("sentences built in src/engine", engine);
 }
 

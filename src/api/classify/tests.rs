@@ -257,3 +257,24 @@ fn a_cibil_id_that_is_not_digits_is_no_registration() {
         assert!(matches!(run(200, &body), Outcome::Registered(_)), "{cibil_id}");
     }
 }
+
+#[test]
+fn a_refusal_of_the_order_id_is_told_from_a_refusal_of_the_customer() {
+    for used in [
+        r#"{"code":"ORD-409","description":"Duplicate order id","status":"False"}"#,
+        r#"{"status":"False","message":"order_id already exists"}"#,
+        r#"{"responsecode":400,"status":false,"message":"Order Id 1234 is already used"}"#,
+        r#"{"error_code":"DUPLICATE_ORDER_ID","message":"Request rejected"}"#,
+    ] {
+        let Outcome::Rejected(r) = run(200, used) else { panic!("not rejected: {used}") };
+        assert!(r.order_id_used && r.by_vendor, "{used}");
+    }
+    for customer in [
+        r#"{"code":"207","description":"Invalid PAN","status":"False"}"#,
+        r#"{"status":"False","message":"Customer already registered with another mobile"}"#,
+        r#"{"status":"False","message":"Order amount missing"}"#,
+    ] {
+        let Outcome::Rejected(r) = run(200, customer) else { panic!("not rejected: {customer}") };
+        assert!(!r.order_id_used, "{customer}");
+    }
+}
