@@ -18,7 +18,9 @@ pub use args::{
     StatusArgs, ValidateArgs,
 };
 pub use input::{DateOrderArg, EncodingArg, InputArgs, ReadArgs};
-pub use serve::{AccessStateArgs, ServeArgs, TokensAction, TokensArgs, UsersAction, UsersArgs};
+pub use serve::{
+    AccessStateArgs, RoleArg, ScopeArg, ServeArgs, TokensAction, TokensArgs, UsersAction, UsersArgs,
+};
 pub use sources::{Given, Sources};
 
 /// What `--version` says: the version, and the commit it was built from (`src/build.rs`), so that

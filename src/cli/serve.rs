@@ -41,6 +41,14 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub metrics: MetricsArgs,
+
+    /// How long customers' personal data is kept once an upload's job ended (or, never
+    /// registered, once it was checked): then it is erased from the state, its files and the
+    /// upload's report, as `cibil-bulk purge` erases it. Days (30d), hours (12h) [default: 30d].
+    ///
+    /// Example: --keep-personal-data 7d
+    #[arg(long, env = "CIBIL_BULK_KEEP_PERSONAL_DATA", value_name = "AGE")]
+    pub keep_personal_data: Option<String>,
 }
 
 /// The state database whose people or tokens are meant.
@@ -86,6 +94,35 @@ pub enum UsersAction {
         #[arg(long)]
         password_stdin: bool,
 
+        /// Make them an admin: a clerk who also manages people and tokens on the page and reads
+        /// the audit log [default: a clerk].
+        ///
+        /// Example: --admin
+        #[arg(long)]
+        admin: bool,
+
+        #[command(flatten)]
+        place: AccessStateArgs,
+    },
+
+    /// Make a person a clerk or an admin.
+    #[command(
+        after_help = "Examples:\n  cibil-bulk users role asha admin\n  cibil-bulk users role ravi clerk"
+    )]
+    Role {
+        /// The person's name.
+        ///
+        /// Example: asha
+        #[arg(value_name = "NAME")]
+        name: String,
+
+        /// clerk: uploads and registers spreadsheets; admin: also manages people and tokens and
+        /// reads the audit log.
+        ///
+        /// Example: admin
+        #[arg(value_name = "ROLE")]
+        role: RoleArg,
+
         #[command(flatten)]
         place: AccessStateArgs,
     },
@@ -126,7 +163,7 @@ pub enum TokensAction {
             The token is printed once, alone on the last line of standard output; only its \
             SHA-256 is kept, so it cannot be shown again. Keep it where the script reads it \
             (a file only the script's user can read), and revoke it when it is no longer needed.",
-        after_help = "Examples:\n  cibil-bulk tokens add nightly-cron\n  cibil-bulk tokens add nightly-cron -q > /etc/cibil-bulk/token && chmod 600 /etc/cibil-bulk/token"
+        after_help = "Examples:\n  cibil-bulk tokens add nightly-cron --scope upload --scope register --scope read-results\n  cibil-bulk tokens add reports --scope read-results -q > /etc/cibil-bulk/token && chmod 600 /etc/cibil-bulk/token"
     )]
     Add {
         /// A name saying what uses it: it is shown as who uploaded.
@@ -134,6 +171,14 @@ pub enum TokensAction {
         /// Example: nightly-cron
         #[arg(value_name = "NAME")]
         name: String,
+
+        /// What the token may do, one or more: upload (send a file to be checked), register
+        /// (register an upload), read-results (read an upload's summary and files). A token sees
+        /// only the uploads it made.
+        ///
+        /// Example: --scope upload --scope register --scope read-results
+        #[arg(long, value_name = "SCOPE", required = true)]
+        scope: Vec<ScopeArg>,
 
         #[command(flatten)]
         place: AccessStateArgs,
@@ -158,4 +203,17 @@ pub enum TokensAction {
         #[command(flatten)]
         place: AccessStateArgs,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RoleArg {
+    Clerk,
+    Admin,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ScopeArg {
+    Upload,
+    Register,
+    ReadResults,
 }

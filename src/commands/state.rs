@@ -71,14 +71,13 @@ pub fn export(settings: &ExportSettings, printer: &Printer) -> anyhow::Result<Ex
 
 pub fn purge(settings: &PurgeSettings, printer: &Printer) -> anyhow::Result<Exit> {
     Gate::new().keep_config(Some(&settings.config)).keep_state(&settings.state).check()?;
+    // No run lock: a purge erases only what nothing may still send, one transaction at a time,
+    // so it works beside a run or the server (which holds the lock for its life).
     let mut store = super::existing(&settings.state)?.with_context(|| notices::no_state(&settings.state))?;
-    // Not while a run uses the state: it may be reading the rows this would empty.
-    let _lock = store.acquire_lock(crate::store::DEFAULT_LOCK_WAIT, |holder| {
-        printer.note(notices::waiting_for_lock(&settings.state, holder, crate::store::DEFAULT_LOCK_WAIT));
-    })?;
     let age_ms = i64::try_from(settings.older_than.as_millis()).unwrap_or(i64::MAX);
     let cutoff = crate::store::now_ms().saturating_sub(age_ms);
     let purged = store.purge(cutoff)?;
+    store.audit("cibil-bulk purge", "purge", None, &notices::purge_detail(&purged))?;
     printer.note(notices::purged(&purged, &settings.state));
     Ok(Exit::Success)
 }

@@ -12,24 +12,36 @@ use crate::job::Exit;
 use crate::output::{Printer, access, tokens_text, users_text};
 use crate::server::auth;
 use crate::settings::{TokenAction, TokensSettings, UserAction, UsersSettings};
-use crate::store::Store;
+use crate::store::{PeopleChange, Store};
 
 pub fn users(settings: &UsersSettings, printer: &Printer) -> anyhow::Result<Exit> {
     Gate::new().keep_config(Some(&settings.config)).keep_state(&settings.state).check()?;
     match &settings.action {
-        UserAction::Add { name, password_stdin } => {
+        UserAction::Add { name, password_stdin, role } => {
             let password =
                 if *password_stdin { password_from_stdin()? } else { password_from_terminal(name)? };
             let hash = auth::hash_password(&password)?;
             let store = Store::open(&settings.state)?;
-            if !store.add_user(name, &hash)? {
+            if !store.add_user(name, &hash, *role)? {
                 bail!(
                     "{name} can already log in (state {}). To give them a new password, \
                      `cibil-bulk users remove {name}` and add them again",
                     settings.state.display()
                 );
             }
-            printer.note(access::user_added(name, &settings.state));
+            store.audit(COMMAND_LINE, "user-added", None, &format!("{name} ({})", role.as_str()))?;
+            printer.note(access::user_added(name, *role, &settings.state));
+        }
+        UserAction::Role { name, role } => {
+            let store = super::existing(&settings.state)?
+                .with_context(|| access::no_such_user(name, &settings.state))?;
+            match store.set_role(name, *role)? {
+                PeopleChange::Done => {}
+                PeopleChange::NoSuchPerson => bail!(access::no_such_user(name, &settings.state)),
+                PeopleChange::LastAdmin => bail!(access::last_admin(name)),
+            }
+            store.audit(COMMAND_LINE, "role-changed", None, &format!("{name} ({})", role.as_str()))?;
+            printer.note(access::role_set(name, *role));
         }
         UserAction::List => {
             let Some(store) = super::existing_to_read(&settings.state, printer)? else {
@@ -39,14 +51,14 @@ pub fn users(settings: &UsersSettings, printer: &Printer) -> anyhow::Result<Exit
             printer.report(&users_text(&store.users()?));
         }
         UserAction::Remove { name } => {
-            let removed =
-                super::existing(&settings.state)?.map(|s| s.remove_user(name)).transpose()?.unwrap_or(false);
-            if !removed {
-                bail!(
-                    "nobody called {name} can log in (state {}): see `cibil-bulk users list`",
-                    settings.state.display()
-                );
+            let store = super::existing(&settings.state)?
+                .with_context(|| access::no_such_user(name, &settings.state))?;
+            match store.remove_user(name)? {
+                PeopleChange::Done => {}
+                PeopleChange::NoSuchPerson => bail!(access::no_such_user(name, &settings.state)),
+                PeopleChange::LastAdmin => bail!(access::last_admin(name)),
             }
+            store.audit(COMMAND_LINE, "user-removed", None, name)?;
             printer.note(access::user_removed(name));
         }
     }
@@ -56,16 +68,18 @@ pub fn users(settings: &UsersSettings, printer: &Printer) -> anyhow::Result<Exit
 pub fn tokens(settings: &TokensSettings, printer: &Printer) -> anyhow::Result<Exit> {
     Gate::new().keep_config(Some(&settings.config)).keep_state(&settings.state).check()?;
     match &settings.action {
-        TokenAction::Add { name } => {
+        TokenAction::Add { name, scopes } => {
             let token = auth::new_token();
             let store = Store::open(&settings.state)?;
-            if !store.add_token(name, &auth::secret_hash(&token))? {
+            if !store.add_token(name, &auth::secret_hash(&token), scopes)? {
                 bail!(
                     "a live token is already called {name}: revoke it first (`cibil-bulk tokens revoke {name}`), \
                      or choose another name"
                 );
             }
-            printer.note(access::token_added(name, &settings.state));
+            let scopes_said = scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ");
+            store.audit(COMMAND_LINE, "token-added", None, &format!("{name} ({scopes_said})"))?;
+            printer.note(access::token_added(name, scopes, &settings.state));
             printer.secret(&token);
         }
         TokenAction::List => {
@@ -76,8 +90,11 @@ pub fn tokens(settings: &TokensSettings, printer: &Printer) -> anyhow::Result<Ex
             printer.report(&tokens_text(&store.tokens()?));
         }
         TokenAction::Revoke { name } => {
-            let revoked =
-                super::existing(&settings.state)?.map(|s| s.revoke_token(name)).transpose()?.unwrap_or(false);
+            let store = super::existing(&settings.state)?;
+            let revoked = store.as_ref().map(|s| s.revoke_token(name)).transpose()?.unwrap_or(false);
+            if let (true, Some(store)) = (revoked, &store) {
+                store.audit(COMMAND_LINE, "token-revoked", None, name)?;
+            }
             if !revoked {
                 bail!(
                     "no live token is called {name} (state {}): see `cibil-bulk tokens list`",
@@ -89,6 +106,9 @@ pub fn tokens(settings: &TokensSettings, printer: &Printer) -> anyhow::Result<Ex
     }
     Ok(Exit::Success)
 }
+
+/// Who the audit log says acted, for a change made on the command line.
+const COMMAND_LINE: &str = "the command line";
 
 /// The first line of standard input, without its line end.
 fn password_from_stdin() -> anyhow::Result<String> {

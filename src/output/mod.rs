@@ -18,7 +18,7 @@ use std::fmt::Display;
 use std::io::{self, IsTerminal, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-pub use access::{tokens_text, users_text};
+pub use access::{AuditCsv, tokens_text, users_text};
 pub use atomic::{AtomicFile, CsvFile, OutputError, safe_cell, write_file_with};
 pub use errors::ErrorsFile;
 pub use metrics::{metrics_text, write_metrics};

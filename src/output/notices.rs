@@ -123,14 +123,27 @@ pub fn backed_up(state: &Path, dest: &Path, bytes: u64) -> String {
 
 /// What `purge` removed.
 pub fn purged(purged: &crate::store::Purged, state: &Path) -> String {
-    format!(
-        "Purged the personal data of {} rows in {} finished runs of {} ({} KiB freed). Their counts, \
-         statuses and cibil_ids stay, and their customers are still recognised.",
+    let mut said = format!(
+        "Purged the personal data of {} rows in {} finished runs and of {} uploads of {} ({} KiB \
+         freed). Their counts, statuses and cibil_ids stay, and their customers are still recognised.",
         purged.rows,
         purged.runs,
+        purged.uploads.len(),
         state.display(),
         purged.bytes_freed / 1024
-    )
+    );
+    if !purged.files_left.is_empty() {
+        said.push_str("\nThese files of purged uploads could not be removed, and still hold their customers' data: remove them by hand.");
+        for (path, why) in &purged.files_left {
+            said.push_str(&format!("\n  {}: {why}", path.display()));
+        }
+    }
+    said
+}
+
+/// A purge, as the audit log records it: counts only.
+pub fn purge_detail(purged: &crate::store::Purged) -> String {
+    format!("{} runs, {} rows, {} uploads", purged.runs, purged.rows, purged.uploads.len())
 }
 
 /// A file with a header line and nothing below it.

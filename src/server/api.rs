@@ -12,7 +12,7 @@
 
 use axum::Json;
 use axum::extract::multipart::MultipartRejection;
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{FromRequestParts, Multipart, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
@@ -21,7 +21,7 @@ use super::files::Kind;
 use super::report::counts_map;
 use super::session::Machine;
 use super::{App, Failure, runner, uploads};
-use crate::store::{StatusCounts, UploadRecord};
+use crate::store::{Scope, StatusCounts, UploadRecord};
 
 /// A failure, as the API says it.
 #[derive(Debug)]
@@ -35,8 +35,22 @@ impl From<Failure> for ApiFailure {
 
 impl IntoResponse for ApiFailure {
     fn into_response(self) -> Response {
-        let status = self.0.status();
-        (status, Json(json!({ "error": self.0.message() }))).into_response()
+        self.0.respond(Json(json!({ "error": self.0.message() })))
+    }
+}
+
+/// An upload's id in the path; anything else is answered in JSON as no such upload.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiId(pub i64);
+
+impl FromRequestParts<App> for ApiId {
+    type Rejection = ApiFailure;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        app: &App,
+    ) -> Result<ApiId, ApiFailure> {
+        uploads::upload_id(parts, app).await.map(ApiId).map_err(ApiFailure)
     }
 }
 
@@ -68,8 +82,9 @@ pub async fn create(
             e.body_text()
         ))
     })?;
-    let id = uploads::accept(&app, multipart, &format!("token {}", machine.name), None).await?;
-    let upload = uploads::find(&app, id).await?;
+    let actor = machine.actor();
+    let id = uploads::accept(&app, multipart, &actor, None).await?;
+    let upload = uploads::find(&app, id, &actor).await?;
     let counts = uploads::checked_counts(&upload);
     let body = json!({
         "id": upload.id,
@@ -81,17 +96,21 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
-pub async fn list(State(app): State<App>, _machine: Machine) -> Result<Json<Value>, ApiFailure> {
-    let all = uploads::all_with_counts(&app).await?;
+pub async fn list(State(app): State<App>, machine: Machine) -> Result<Json<Value>, ApiFailure> {
+    let actor = machine.actor();
+    actor.require(Scope::ReadResults)?;
+    let all = uploads::all_with_counts(&app, &actor).await?;
     Ok(Json(Value::Array(all.iter().map(|(upload, counts)| brief(upload, counts)).collect())))
 }
 
 pub async fn show(
     State(app): State<App>,
-    _machine: Machine,
-    Path(id): Path<i64>,
+    machine: Machine,
+    ApiId(id): ApiId,
 ) -> Result<Json<Value>, ApiFailure> {
-    let upload = uploads::find(&app, id).await?;
+    let actor = machine.actor();
+    actor.require(Scope::ReadResults)?;
+    let upload = uploads::find(&app, id, &actor).await?;
     let counts = uploads::counts(&app, &upload).await?;
     Ok(Json(summary(&app, &upload, &counts)))
 }
@@ -127,6 +146,7 @@ pub fn summary(app: &App, upload: &UploadRecord, counts: &StatusCounts) -> Value
         object.insert("uploaded_at".into(), timestamp(upload.uploaded_at));
         object.insert("registered_by".into(), json!(upload.registered_by));
         object.insert("registered_at".into(), upload.registered_at.map_or(Value::Null, timestamp));
+        object.insert("purged_at".into(), upload.purged_at.map_or(Value::Null, timestamp));
     }
     value
 }
@@ -134,26 +154,26 @@ pub fn summary(app: &App, upload: &UploadRecord, counts: &StatusCounts) -> Value
 pub async fn register(
     State(app): State<App>,
     machine: Machine,
-    Path(id): Path<i64>,
+    ApiId(id): ApiId,
 ) -> Result<Response, ApiFailure> {
-    let state = uploads::register(&app, id, &format!("token {}", machine.name)).await?;
+    let state = uploads::register(&app, id, &machine.actor()).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "id": id, "state": state }))).into_response())
 }
 
 pub async fn results(
     State(app): State<App>,
-    _machine: Machine,
-    Path(id): Path<i64>,
+    machine: Machine,
+    ApiId(id): ApiId,
     Query(query): Query<uploads::FormatQuery>,
 ) -> Result<Response, ApiFailure> {
-    Ok(uploads::download(&app, id, Kind::Results, query.format.as_deref()).await?)
+    Ok(uploads::download(&app, id, Kind::Results, query.format.as_deref(), &machine.actor()).await?)
 }
 
 pub async fn errors(
     State(app): State<App>,
-    _machine: Machine,
-    Path(id): Path<i64>,
+    machine: Machine,
+    ApiId(id): ApiId,
     Query(query): Query<uploads::FormatQuery>,
 ) -> Result<Response, ApiFailure> {
-    Ok(uploads::download(&app, id, Kind::Errors, query.format.as_deref()).await?)
+    Ok(uploads::download(&app, id, Kind::Errors, query.format.as_deref(), &machine.actor()).await?)
 }

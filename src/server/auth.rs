@@ -2,10 +2,12 @@
 //! (the RustCrypto `argon2` crate, its default cost: 19 MiB, two passes), API tokens and session
 //! ids drawn from the operating system's random source and kept only as SHA-256 hashes, CSRF
 //! tokens compared without leaking where they differ, the names people and machines are given,
-//! and how long a name must wait after failed logins. Pure functions and one in-memory throttle:
-//! storing is `store::access`'s work, HTTP the server's.
+//! and how long a name or an address must wait after failed sign-ins. Pure functions and one
+//! in-memory throttle: checking passwords at the server's pace is `hashing`'s work, storing
+//! `store::access`'s, HTTP the server's.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use argon2::Argon2;
@@ -95,15 +97,6 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
     Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok()
 }
 
-/// Spends the time a verification takes, for a name nobody has: a login for an unknown name
-/// must not answer faster than one with a wrong password, or the answer's speed would tell
-/// which names exist.
-pub fn verify_nobody(password: &str) {
-    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let hash = DUMMY.get_or_init(|| hash_password("not anybody's password").unwrap_or_default());
-    let _ = verify_password(password, hash);
-}
-
 /// A name for a person or a token, or why it cannot be one: 1 to 64 letters, digits and `. _ - @`,
 /// starting with a letter or digit (it is shown on pages, in lists and in logs).
 pub fn check_name(name: &str) -> Result<(), &'static str> {
@@ -117,58 +110,109 @@ pub fn check_name(name: &str) -> Result<(), &'static str> {
     }
 }
 
-/// Failed logins before any wait.
+/// Failed sign-ins for one name before any wait.
 const FREE_FAILURES: u32 = 3;
+/// Failed sign-ins from one address before any wait: more than for a name, as an office behind
+/// one address shares it.
+const FREE_FAILURES_PER_ADDRESS: u32 = 20;
 /// The longest wait between attempts.
 const LONGEST_WAIT: Duration = Duration::from_secs(300);
 /// Failures older than this are forgotten.
 const FORGET_AFTER: Duration = Duration::from_secs(15 * 60);
-/// Names remembered at most: beyond it the oldest failures are forgotten first, so that a flood
-/// of made-up names cannot fill the memory.
-const MOST_NAMES: usize = 10_000;
+/// Names, and addresses, remembered at most: beyond it the oldest failures are forgotten first,
+/// so that a flood of made-up names cannot fill the memory. A name is at most 64 characters of
+/// ASCII ([`check_name`]: anything else is never stored), so the throttle holds at most about
+/// `2 × MOST_KEPT × (64 + 64)` bytes: under 3 MB.
+const MOST_KEPT: usize = 10_000;
 
-/// Slows down guessing: after [`FREE_FAILURES`] failed logins for a name, the next attempt for it
-/// is not even checked until a wait has passed, which doubles with every further failure (1 s,
-/// 2 s, 4 s, ... up to five minutes). Kept per name, not per address: behind a reverse proxy every
-/// login comes from the proxy's address. A name's failures are forgotten after its first
-/// successful login, or fifteen minutes after the last failure.
+/// Slows down guessing, by name and by client address. Every attempt is counted as a failure
+/// *before* it is checked, in one step under the throttle's lock, so that N attempts sent at once
+/// cost N steps, not one: after [`FREE_FAILURES`] for a name (or [`FREE_FAILURES_PER_ADDRESS`]
+/// from an address) the next attempt is not even checked until a wait has passed, which doubles
+/// with every further one (1 s, 2 s, 4 s, ... up to five minutes). A success forgets the name's
+/// failures and takes back its own from the address. Failures are forgotten fifteen minutes after
+/// the last.
 #[derive(Debug, Default)]
 pub struct LoginThrottle {
-    failures: HashMap<String, (u32, Instant)>,
+    names: Counted<String>,
+    addresses: Counted<IpAddr>,
 }
 
-impl LoginThrottle {
-    /// How long `name` must still wait before an attempt is heard at `now`.
-    pub fn wait(&self, name: &str, now: Instant) -> Option<Duration> {
-        let (count, last) = *self.failures.get(&key(name))?;
+#[derive(Debug)]
+struct Counted<K> {
+    failures: HashMap<K, (u32, Instant)>,
+    free: u32,
+}
+
+impl<K> Default for Counted<K> {
+    fn default() -> Self {
+        Counted { failures: HashMap::new(), free: FREE_FAILURES }
+    }
+}
+
+impl<K: std::hash::Hash + Eq + Clone> Counted<K> {
+    fn wait(&self, key: &K, now: Instant) -> Option<Duration> {
+        let (count, last) = *self.failures.get(key)?;
         if now.saturating_duration_since(last) >= FORGET_AFTER {
             return None;
         }
-        let until = last + delay_after(count);
+        let until = last + delay_after(count, self.free);
         (until > now).then(|| until - now)
     }
 
-    /// A failed attempt for `name` at `now`.
-    pub fn failed(&mut self, name: &str, now: Instant) {
-        if self.failures.len() >= MOST_NAMES {
+    fn count(&mut self, key: K, now: Instant) {
+        if self.failures.len() >= MOST_KEPT && !self.failures.contains_key(&key) {
             self.failures.retain(|_, (_, last)| now.saturating_duration_since(*last) < FORGET_AFTER);
-            if self.failures.len() >= MOST_NAMES
+            if self.failures.len() >= MOST_KEPT
                 && let Some(oldest) =
                     self.failures.iter().min_by_key(|(_, (_, last))| *last).map(|(k, _)| k.clone())
             {
                 self.failures.remove(&oldest);
             }
         }
-        let entry = self.failures.entry(key(name)).or_insert((0, now));
+        let entry = self.failures.entry(key).or_insert((0, now));
         if now.saturating_duration_since(entry.1) >= FORGET_AFTER {
             entry.0 = 0;
         }
         *entry = (entry.0.saturating_add(1), now);
     }
+}
 
-    /// A successful login for `name`: its failures are forgotten.
-    pub fn succeeded(&mut self, name: &str) {
-        self.failures.remove(&key(name));
+impl LoginThrottle {
+    /// Takes an attempt for `name` (one [`check_name`] accepts, or none: it is never stored)
+    /// from `address` at `now`: counted as failed before it is checked, unless the name or the
+    /// address must still wait, which is returned and nothing is counted.
+    pub fn attempt(
+        &mut self,
+        name: Option<&str>,
+        address: Option<IpAddr>,
+        now: Instant,
+    ) -> Result<(), Duration> {
+        self.addresses.free = FREE_FAILURES_PER_ADDRESS;
+        let name = name.map(key);
+        let waits = [
+            name.as_ref().and_then(|n| self.names.wait(n, now)),
+            address.and_then(|a| self.addresses.wait(&a, now)),
+        ];
+        if let Some(wait) = waits.into_iter().flatten().max() {
+            return Err(wait);
+        }
+        if let Some(name) = name {
+            self.names.count(name, now);
+        }
+        if let Some(address) = address {
+            self.addresses.count(address, now);
+        }
+        Ok(())
+    }
+
+    /// The attempt for `name` from `address` succeeded: the name's failures are forgotten, and the
+    /// address's count gives back the one this attempt took.
+    pub fn succeeded(&mut self, name: &str, address: Option<IpAddr>) {
+        self.names.failures.remove(&key(name));
+        if let Some(entry) = address.and_then(|a| self.addresses.failures.get_mut(&a)) {
+            entry.0 = entry.0.saturating_sub(1);
+        }
     }
 }
 
@@ -177,12 +221,12 @@ fn key(name: &str) -> String {
     name.trim().to_lowercase()
 }
 
-/// The wait after `failures` failed attempts in a row.
-fn delay_after(failures: u32) -> Duration {
-    if failures < FREE_FAILURES {
+/// The wait after `failures` failed attempts in a row, the first `free` of them free.
+fn delay_after(failures: u32, free: u32) -> Duration {
+    if failures < free {
         return Duration::ZERO;
     }
-    let doublings = (failures - FREE_FAILURES).min(16);
+    let doublings = (failures - free).min(16);
     Duration::from_secs(1u64 << doublings).min(LONGEST_WAIT)
 }
 
@@ -231,31 +275,54 @@ mod tests {
         let mut throttle = LoginThrottle::default();
         let at = |s: u64| start + Duration::from_secs(s);
         for _ in 0..FREE_FAILURES {
-            assert_eq!(throttle.wait("asha", at(0)), None);
-            throttle.failed("asha", at(0));
+            assert_eq!(throttle.attempt(Some("asha"), None, at(0)), Ok(()));
         }
-        assert_eq!(throttle.wait("Asha", at(0)), Some(Duration::from_secs(1)), "the same name in any case");
-        assert_eq!(throttle.wait("ravi", at(0)), None, "other names are not held up");
-        throttle.failed("asha", at(1));
-        assert_eq!(throttle.wait("asha", at(1)), Some(Duration::from_secs(2)));
-        assert_eq!(throttle.wait("asha", at(3)), None);
-        for _ in 0..20 {
-            throttle.failed("asha", at(3));
-        }
-        assert_eq!(throttle.wait("asha", at(3)), Some(LONGEST_WAIT));
+        assert_eq!(throttle.attempt(Some("Asha"), None, at(0)), Err(Duration::from_secs(1)), "any case");
+        assert_eq!(throttle.attempt(Some("ravi"), None, at(0)), Ok(()), "other names are not held up");
+        assert_eq!(throttle.attempt(Some("asha"), None, at(1)), Ok(()));
+        assert_eq!(throttle.attempt(Some("asha"), None, at(1)), Err(Duration::from_secs(2)));
         // Forgotten a while after the last failure, or at once after a success.
-        assert_eq!(throttle.wait("asha", at(3) + FORGET_AFTER), None);
-        throttle.succeeded("ASHA");
-        assert_eq!(throttle.wait("asha", at(4)), None);
+        assert_eq!(throttle.attempt(Some("asha"), None, at(1) + FORGET_AFTER), Ok(()));
+        throttle.succeeded("ASHA", None);
+        assert_eq!(throttle.attempt(Some("asha"), None, at(2) + FORGET_AFTER), Ok(()));
+    }
+
+    #[test]
+    fn attempts_sent_at_once_are_counted_before_they_are_checked() {
+        // Three failures, the first pause waited out, then a burst of 200 at the same instant:
+        // one is heard, the 199 others wait, whatever the checks would have said.
+        let now = Instant::now();
+        let mut throttle = LoginThrottle::default();
+        for _ in 0..FREE_FAILURES {
+            throttle.attempt(Some("asha"), None, now).unwrap();
+        }
+        let later = now + Duration::from_secs(1);
+        let heard = (0..200).filter(|_| throttle.attempt(Some("asha"), None, later).is_ok()).count();
+        assert_eq!(heard, 1);
+    }
+
+    #[test]
+    fn an_address_trying_many_names_waits_too() {
+        let now = Instant::now();
+        let mut throttle = LoginThrottle::default();
+        let address = Some(IpAddr::from([203, 0, 113, 7]));
+        for i in 0..FREE_FAILURES_PER_ADDRESS {
+            assert_eq!(throttle.attempt(Some(&format!("name{i}")), address, now), Ok(()));
+        }
+        assert!(throttle.attempt(Some("another"), address, now).is_err());
+        assert_eq!(throttle.attempt(Some("another"), Some(IpAddr::from([203, 0, 113, 8])), now), Ok(()));
+        // A name that cannot be one is counted against its address, never stored.
+        assert!(throttle.attempt(None, address, now).is_err());
+        assert!(throttle.names.failures.keys().all(|k| k.len() <= 64));
     }
 
     #[test]
     fn a_flood_of_names_does_not_grow_the_throttle_without_end() {
         let now = Instant::now();
         let mut throttle = LoginThrottle::default();
-        for i in 0..MOST_NAMES + 50 {
-            throttle.failed(&format!("name{i}"), now);
+        for i in 0..MOST_KEPT + 50 {
+            let _ = throttle.attempt(Some(&format!("name{i}")), None, now);
         }
-        assert!(throttle.failures.len() <= MOST_NAMES);
+        assert!(throttle.names.failures.len() <= MOST_KEPT);
     }
 }

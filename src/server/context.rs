@@ -24,6 +24,9 @@ pub struct Context {
     /// `--metrics-file`, cleared by the gate at start: how the last job ended, written after
     /// every job.
     pub metrics_file: Option<Cleared>,
+    /// `--keep-personal-data`: how long customers' personal data is kept once nothing may still
+    /// send it; the job runner erases what is older between jobs (`runner`).
+    pub keep_personal_data: std::time::Duration,
 }
 
 impl Context {

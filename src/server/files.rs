@@ -94,15 +94,14 @@ impl Uploads {
     /// The directory beside the state database `state`, created (or tightened) to mode 0700;
     /// `gate` says what no file written there may replace.
     pub fn open(state: &Path, gate: Gate) -> io::Result<Uploads> {
-        let stem =
-            state.file_stem().map_or_else(|| "cibil-bulk".into(), |s| s.to_string_lossy().into_owned());
-        let dir = state.with_file_name(format!("{stem}.uploads"));
+        let dir = crate::store::uploads_dir(state);
         match std::fs::create_dir(&dir) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => {}
             Err(e) => return Err(io::Error::new(e.kind(), format!("cannot create {}: {e}", dir.display()))),
         }
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+        remove_leftovers(&dir);
         Ok(Uploads { dir, gate: Arc::new(gate) })
     }
 
@@ -189,15 +188,39 @@ pub async fn receive(
     Ok(size)
 }
 
+/// Files a server killed mid-way left behind: uploads on their way in, files being checked, files
+/// being written. They hold customers' data that nothing refers to, so nothing would ever erase
+/// them. Only the server, holding the state's run lock, writes here, so none is in use now.
+fn remove_leftovers(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let leftover = [".incoming-", ".scratch-", ".cibil-bulk-"].iter().any(|p| name.starts_with(p));
+        if leftover && let Err(e) = std::fs::remove_file(entry.path()) {
+            tracing::warn!(
+                "cannot remove {}, left by a server that stopped mid-way: {e}",
+                entry.path().display()
+            );
+        }
+    }
+}
+
 /// The sender's name for a file, made safe to show and to offer back: its last path component,
-/// without control characters or characters that file systems refuse, at most 100 characters
-/// (its extension kept), `upload` when nothing is left.
+/// without control characters or characters that file systems refuse, without the invisible
+/// characters that reorder or hide text ([`hides_text`]: `invoice\u{202E}xslx.exe` would show as
+/// `invoiceexe.xlsx`), at most 100 characters (its extension kept), `upload` when nothing is left.
 pub fn display_name(raw: Option<&str>) -> String {
     let raw = raw.unwrap_or_default();
     let last = raw.rsplit(['/', '\\']).next().unwrap_or_default();
     let cleaned: String = last
         .chars()
-        .map(|c| if c.is_control() || matches!(c, '"' | '<' | '>' | ':' | '|' | '?' | '*') { ' ' } else { c })
+        .filter(|c| !hides_text(*c))
+        .map(|c| {
+            let refused = c.is_control()
+                || matches!(c, '"' | '<' | '>' | ':' | '|' | '?' | '*' | '\u{2028}' | '\u{2029}');
+            if refused { ' ' } else { c }
+        })
         .collect();
     let cleaned = cleaned.split_whitespace().collect::<Vec<_>>().join(" ");
     let cleaned = cleaned.trim_matches(|c: char| c == '.' || c.is_whitespace());
@@ -214,6 +237,13 @@ pub fn display_name(raw: Option<&str>) -> String {
     };
     let keep = MOST - extension.chars().count();
     format!("{}{extension}", stem.chars().take(keep).collect::<String>())
+}
+
+/// The bidirectional controls (embeddings, overrides, isolates, the marks) and the invisible
+/// zero-width characters that make a name look like another. The joiners (U+200C, U+200D) stay:
+/// Indian scripts need them to spell words.
+fn hides_text(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{200B}' | '\u{2060}' | '\u{FEFF}')
 }
 
 /// `customers.xlsx` → `customers.results.xlsx`: the name a download is offered under.
@@ -267,6 +297,16 @@ mod tests {
         assert_eq!(display_name(Some("C:\\Users\\asha\\New customers.csv")), "New customers.csv");
         assert_eq!(display_name(Some("a\u{0}b\r\n<script>.csv")), "a b script .csv");
         assert_eq!(display_name(Some("..")), "upload");
+        // Nothing that reorders or hides what the name says; the joiners Indian scripts need stay.
+        assert_eq!(display_name(Some("invoice\u{202E}xslx.exe")), "invoicexslx.exe");
+        for hidden in [
+            '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}',
+            '\u{200E}', '\u{200F}', '\u{061C}', '\u{200B}', '\u{FEFF}',
+        ] {
+            assert_eq!(display_name(Some(&format!("a{hidden}b.csv"))), "ab.csv", "{:?}", hidden);
+        }
+        assert_eq!(display_name(Some("क्\u{200D}ष.csv")), "क्\u{200D}ष.csv");
+        assert_eq!(display_name(Some("a\u{2028}b.csv")), "a b.csv");
         assert_eq!(display_name(None), "upload");
         let long = format!("{}.xlsx", "x".repeat(300));
         let shown = display_name(Some(&long));

@@ -23,11 +23,14 @@
 //! Below it are the one run driver (`job`) and the gate (`gate`); it never reaches up to the
 //! command layer (`commands`), which starts it.
 
+mod admin;
 mod api;
 pub mod auth;
 mod check;
 mod context;
 mod files;
+mod hashing;
+mod listen;
 mod live;
 mod pages;
 mod report;
@@ -49,6 +52,7 @@ use axum::routing::{get, post};
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 
 use crate::gate::Gate;
 use crate::job::lifecycle::Target;
@@ -69,8 +73,10 @@ pub(crate) struct Inner {
     /// The pages' and the API's connection to the state.
     db: Arc<Mutex<Store>>,
     throttle: Mutex<auth::LoginThrottle>,
-    /// Password checks under way at once: each takes 19 MiB and tens of milliseconds of a core.
-    logins: Semaphore,
+    /// Password checks, on a small pool of their own.
+    hashers: hashing::Hashers,
+    /// Upload checks under way at once: a workbook can take hundreds of megabytes to read.
+    checks: Semaphore,
     /// Tells the job runner an upload was queued.
     wake: Arc<Notify>,
     live: watch::Receiver<Option<live::Progress>>,
@@ -118,6 +124,15 @@ pub(crate) enum Failure {
     NotFound,
     /// A form without the right CSRF token.
     Forbidden,
+    /// Allowed to others, not to whoever asked (a clerk on an admin's page, a token without the
+    /// scope): why, in their words.
+    NotAllowed(&'static str),
+    /// A method the path does not answer to (`DELETE /api/uploads/1`).
+    NotAllowedHere,
+    /// The server is busy with work of this kind: try again after the seconds given.
+    Busy(u64),
+    /// The upload's personal data was erased at this time (Unix milliseconds): its files are gone.
+    Gone(i64),
     /// An upload over the limit (bytes).
     TooLarge(u64),
     /// A file that cannot be used, and why.
@@ -131,13 +146,25 @@ impl Failure {
     fn status(&self) -> StatusCode {
         match self {
             Failure::NotFound => StatusCode::NOT_FOUND,
-            Failure::Forbidden => StatusCode::FORBIDDEN,
+            Failure::Forbidden | Failure::NotAllowed(_) => StatusCode::FORBIDDEN,
+            Failure::NotAllowedHere => StatusCode::METHOD_NOT_ALLOWED,
+            Failure::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Failure::Gone(_) => StatusCode::GONE,
             Failure::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Failure::Unusable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Failure::Conflict(_) => StatusCode::CONFLICT,
             Failure::BadRequest(_) => StatusCode::BAD_REQUEST,
             Failure::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
+    }
+
+    /// The answer, as the pages or the API put `body`: the status, and when to ask again.
+    fn respond(&self, body: impl IntoResponse) -> axum::response::Response {
+        let mut response = (self.status(), body).into_response();
+        if let Failure::Busy(seconds) = self {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*seconds));
+        }
+        response
     }
 
     /// What to tell whoever asked. The detail of a server failure goes to the log, not to them.
@@ -148,6 +175,19 @@ impl Failure {
                 "This form had expired or did not come from this site: go back, reload the page and try again."
                     .to_owned()
             }
+            Failure::NotAllowed(why) => (*why).to_owned(),
+            Failure::NotAllowedHere => {
+                "This address does not answer to that method: see the API's calls in the README.".to_owned()
+            }
+            Failure::Busy(seconds) => format!(
+                "The server is busy with other work of this kind: try again in {}.",
+                live::rough_duration(Duration::from_secs(*seconds))
+            ),
+            Failure::Gone(at) => format!(
+                "This upload's customer data was erased on {}, as the team's retention rule asks: its \
+                 files are gone, and it cannot be registered again. Upload the file again if needed.",
+                crate::output::local_time(*at)
+            ),
             Failure::TooLarge(limit) => format!(
                 "The file is larger than this server accepts ({} bytes, --max-upload): split it into smaller files.",
                 live::group(*limit)
@@ -161,6 +201,10 @@ impl Failure {
     }
 }
 
+/// Upload checks under way at once: one workbook at its size limit may take some 700 MB to read,
+/// so the server's memory for checks stays within about that, whatever is uploaded at once.
+const CHECKS_AT_ONCE: usize = 1;
+
 const STYLE: &str = include_str!("static/style.css");
 const SCRIPT: &str = include_str!("static/live.js");
 
@@ -170,22 +214,29 @@ fn router(app: App) -> Router {
     let upload_limit = DefaultBodyLimit::max(
         usize::try_from(app.max_upload).unwrap_or(usize::MAX).saturating_add(64 * 1024),
     );
+    // A sign-in form is a name, a password and two tokens: nothing a stranger sends there is
+    // read past this.
+    let form_limit = DefaultBodyLimit::max(FORM_LIMIT);
     let pages = Router::new()
         .route("/", get(pages::home))
-        .route("/login", get(pages::login_form).post(pages::login))
+        .route("/login", get(pages::login_form).post(pages::login).layer(form_limit))
         .route("/logout", post(pages::logout))
         .route("/uploads", post(pages::upload_file).layer(upload_limit))
         .route("/uploads/{id}", get(pages::upload_page))
         .route("/uploads/{id}/register", get(pages::confirm_page).post(pages::register))
         .route("/uploads/{id}/results", get(pages::results))
         .route("/uploads/{id}/errors", get(pages::errors))
-        .route("/uploads/{id}/events", get(pages::events));
+        .route("/uploads/{id}/events", get(pages::events))
+        .merge(admin::routes());
+    // The API answers in JSON, its refusals too: a path or id it does not know included.
     let api = Router::new()
-        .route("/api/uploads", post(api::create).layer(upload_limit).get(api::list))
-        .route("/api/uploads/{id}", get(api::show))
-        .route("/api/uploads/{id}/register", post(api::register))
-        .route("/api/uploads/{id}/results", get(api::results))
-        .route("/api/uploads/{id}/errors", get(api::errors));
+        .route("/uploads", post(api::create).layer(upload_limit).get(api::list))
+        .route("/uploads/{id}", get(api::show))
+        .route("/uploads/{id}/register", post(api::register))
+        .route("/uploads/{id}/results", get(api::results))
+        .route("/uploads/{id}/errors", get(api::errors))
+        .fallback(|| async { api::ApiFailure(Failure::NotFound).into_response() })
+        .method_not_allowed_fallback(|| async { api::ApiFailure(Failure::NotAllowedHere).into_response() });
     let assets = Router::new()
         .route("/healthz", get(health))
         .route(
@@ -196,12 +247,24 @@ fn router(app: App) -> Router {
             "/static/live.js",
             get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], SCRIPT) }),
         );
-    let not_found = || async { pages::PageFailure(Failure::NotFound).into_response() };
+    // Anything else is no such page, said in JSON under `/api` (`/api` and `/api/` themselves
+    // included, which the nested router never sees).
+    let not_found = |uri: axum::http::Uri| async move {
+        let path = uri.path();
+        if path == "/api" || path.starts_with("/api/") {
+            api::ApiFailure(Failure::NotFound).into_response()
+        } else {
+            pages::PageFailure(Failure::NotFound).into_response()
+        }
+    };
     pages
-        .merge(api)
+        .nest("/api", api)
         .merge(assets)
         .fallback(not_found)
         .with_state(app)
+        // A body that stops arriving (an upload stalled mid-way) is dropped, not held.
+        .layer(RequestBodyTimeoutLayer::new(listen::BODY_IDLE_TIMEOUT))
+        .layer(axum::middleware::from_fn(strict_transport))
         // Personal data must not linger in caches; nothing here may be framed or sniffed; the
         // pages load scripts and styles from this site only.
         .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
@@ -214,6 +277,25 @@ fn router(app: App) -> Router {
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
         .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
+}
+
+/// The largest sign-in form read: a name of 64 characters and a password of 256 fit many times.
+const FORM_LIMIT: usize = 8 * 1024;
+
+/// Behind https (the reverse proxy says so), browsers are told to come back only over https for
+/// a year (HSTS). Over plain http the header would mean nothing, and is not sent.
+async fn strict_transport(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let https = session::is_https(request.headers());
+    let mut response = next.run(request).await;
+    if https {
+        response
+            .headers_mut()
+            .insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));
+    }
+    response
 }
 
 /// `/healthz`, for load balancers and monitoring: ok while the server can register uploads; 503
@@ -292,6 +374,7 @@ impl Server {
             state: settings.state.clone(),
             uploads,
             metrics_file,
+            keep_personal_data: settings.keep_personal_data,
         });
         let shutdown = CancellationToken::new();
         let (live_tx, live_rx) = watch::channel(None);
@@ -303,7 +386,8 @@ impl Server {
             runner: alive.clone(),
             db: db.clone(),
             throttle: Mutex::default(),
-            logins: Semaphore::new(2),
+            hashers: hashing::Hashers::start().context("cannot start the password checkers")?,
+            checks: Semaphore::new(CHECKS_AT_ONCE),
             wake: wake.clone(),
             live: live_rx,
             shutdown: shutdown.clone(),
@@ -314,8 +398,7 @@ impl Server {
         }));
 
         let runner = tokio::spawn(runner::run_jobs(ctx, runner, live_tx, wake, shutdown.clone(), alive));
-        let http =
-            axum::serve(listener, router(app)).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+        let http = listen::serve(listener, router(app), shutdown.clone());
         let sandbox_endpoint = sandbox.as_ref().map(Sandbox::endpoint);
         let task = tokio::spawn(async move {
             let served = http.await.context("the server stopped");

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use axum::Form;
 use axum::extract::multipart::MultipartRejection;
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{FromRequestParts, Multipart, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -19,7 +19,9 @@ use serde::Deserialize;
 use super::auth::{self, csrf_matches, new_secret, secret_hash};
 use super::files::Kind;
 use super::report::Report;
-use super::session::{LOGIN_COOKIE, Person, SESSION_COOKIE, cookie, is_https, local_path, set_cookie};
+use super::session::{
+    ClientAddress, LOGIN_COOKIE, Person, SESSION_COOKIE, cookie, is_https, local_path, set_cookie,
+};
 use super::views::{self, Chrome, Listed, UploadView};
 use super::{App, Failure, uploads};
 use crate::store::{UploadState, now_ms};
@@ -42,16 +44,40 @@ impl IntoResponse for PageFailure {
             StatusCode::FORBIDDEN => "This form has expired",
             StatusCode::PAYLOAD_TOO_LARGE => "The file is too large",
             StatusCode::CONFLICT => "Not yet",
+            StatusCode::GONE => "Erased",
+            StatusCode::FORBIDDEN if matches!(self.0, Failure::NotAllowed(_)) => "Not for this account",
+            StatusCode::SERVICE_UNAVAILABLE if matches!(self.0, Failure::Busy(_)) => "Busy",
             _ if status.is_server_error() => "Something went wrong",
             _ => "This cannot be done",
         };
-        let chrome = Chrome { title, person: None, sandbox: false, refresh: false };
-        (status, views::failure(chrome, &self.0.message())).into_response()
+        let chrome = Chrome { title, person: None, admin: false, sandbox: false, refresh: false };
+        self.0.respond(views::failure(chrome, &self.0.message()))
     }
 }
 
-fn chrome<'a>(app: &App, title: &'a str, person: &'a Person) -> Chrome<'a> {
-    Chrome { title, person: Some((&person.name, &person.csrf)), sandbox: app.sandbox, refresh: false }
+/// An upload's id in the path; anything else is the page saying there is no such upload.
+#[derive(Debug, Clone, Copy)]
+pub struct PageId(pub i64);
+
+impl FromRequestParts<App> for PageId {
+    type Rejection = PageFailure;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        app: &App,
+    ) -> Result<PageId, PageFailure> {
+        uploads::upload_id(parts, app).await.map(PageId).map_err(PageFailure)
+    }
+}
+
+pub(super) fn chrome<'a>(app: &App, title: &'a str, person: &'a Person) -> Chrome<'a> {
+    Chrome {
+        title,
+        person: Some((&person.name, &person.csrf)),
+        admin: person.role == crate::store::Role::Admin,
+        sandbox: app.sandbox,
+        refresh: false,
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -101,58 +127,67 @@ pub struct LoginForm {
 pub async fn login(
     State(app): State<App>,
     headers: HeaderMap,
+    ClientAddress(address): ClientAddress,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, PageFailure> {
     let name = form.name.trim().to_owned();
+    // A name that cannot be anybody's is never stored, shown or looked up.
+    let possible = auth::check_name(&name).is_ok();
+    let shown = if possible { name.as_str() } else { "" };
     let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
     if !csrf_matches(&expected, &form.csrf) {
         let problem = "The sign-in form had expired. Please sign in again.";
-        return Ok(login_page(&app, &headers, StatusCode::FORBIDDEN, &name, &form.next, Some(problem)));
+        return Ok(login_page(&app, &headers, StatusCode::FORBIDDEN, shown, &form.next, Some(problem)));
     }
-    let wait =
-        app.throttle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).wait(&name, Instant::now());
-    if let Some(wait) = wait {
+    // Counted before it is checked: attempts sent at once each take a step of the throttle.
+    let attempt = app.throttle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).attempt(
+        possible.then_some(name.as_str()),
+        address,
+        Instant::now(),
+    );
+    if let Err(wait) = attempt {
+        let seconds = wait.as_secs().max(1);
         let problem = format!(
-            "Too many failed attempts for this name. Try again in {} seconds.",
-            wait.as_secs().max(1)
+            "Too many failed attempts for this name. Try again in {}.",
+            super::live::rough_duration(Duration::from_secs(seconds))
         );
         let mut response =
-            login_page(&app, &headers, StatusCode::TOO_MANY_REQUESTS, &name, &form.next, Some(&problem));
-        response.headers_mut().insert(header::RETRY_AFTER, wait.as_secs().max(1).into());
+            login_page(&app, &headers, StatusCode::TOO_MANY_REQUESTS, shown, &form.next, Some(&problem));
+        response.headers_mut().insert(header::RETRY_AFTER, seconds.into());
         return Ok(response);
     }
 
-    // Hashing is slow on purpose: a few at a time, on threads that may block.
-    let permit = app.logins.acquire().await.map_err(|e| Failure::Internal(e.into()))?;
-    let user = {
+    let user = if possible {
         let name = name.clone();
         app.db(move |store| store.user_password_hash(&name)).await?
+    } else {
+        None
     };
-    let password = form.password;
-    let verified = tokio::task::spawn_blocking(move || match user {
-        Some((id, hash)) => auth::verify_password(&password, &hash).then_some(id),
-        None => {
-            auth::verify_nobody(&password);
-            None
-        }
-    })
-    .await
-    .map_err(|e| Failure::Internal(e.into()))?;
-    drop(permit);
-
-    let Some(user_id) = verified else {
-        app.throttle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).failed(&name, Instant::now());
-        tracing::warn!("failed sign-in for a name");
+    let someone = user.is_some();
+    let (user_id, hash) = user.map_or((None, None), |(id, hash)| (Some(id), Some(hash)));
+    // Checked on the small pool, in the time a real check takes even for nobody's name.
+    let matched = match app.hashers.verify(form.password, hash).await {
+        Ok(matched) => matched,
+        Err(super::hashing::Busy) => return Err(Failure::Busy(1).into()),
+    };
+    let Some(user_id) = user_id.filter(|_| matched) else {
+        // A name nobody has is not written down: people type their password in the name field.
+        let who = if someone { name.as_str() } else { "a name nobody has" };
+        tracing::warn!("failed sign-in for {who}");
+        let actor = super::session::Actor::Person { name: who.to_owned(), role: crate::store::Role::Clerk };
+        uploads::audit(&app, &actor, "sign-in-failed", None, "").await;
         let problem = "That name and password do not match. Check both and try again.";
-        return Ok(login_page(&app, &headers, StatusCode::UNAUTHORIZED, &name, &form.next, Some(problem)));
+        return Ok(login_page(&app, &headers, StatusCode::UNAUTHORIZED, shown, &form.next, Some(problem)));
     };
-    app.throttle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).succeeded(&name);
+    app.throttle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).succeeded(&name, address);
     let (session, csrf) = (new_secret(), new_secret());
     let lifetime = app.session_lifetime;
     let expires = now_ms() + i64::try_from(lifetime.as_millis()).unwrap_or(i64::MAX / 2);
     let hash = secret_hash(&session);
     app.db(move |store| store.create_session(&hash, user_id, &csrf, expires)).await?;
     tracing::info!("{name} signed in");
+    let actor = super::session::Actor::Person { name: name.clone(), role: crate::store::Role::Clerk };
+    uploads::audit(&app, &actor, "sign-in", None, "").await;
 
     let secure = is_https(&headers);
     let mut response = Redirect::to(local_path(&form.next)).into_response();
@@ -191,7 +226,7 @@ async fn home_page(
     status: StatusCode,
     problem: Option<&str>,
 ) -> Result<Response, PageFailure> {
-    let listed: Vec<Listed> = uploads::all_with_counts(app)
+    let listed: Vec<Listed> = uploads::all_with_counts(app, &person.actor())
         .await?
         .into_iter()
         .map(|(upload, counts)| Listed { upload, counts })
@@ -211,7 +246,7 @@ pub async fn upload_file(
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, PageFailure> {
     let multipart = multipart.map_err(|e| Failure::BadRequest(e.body_text()))?;
-    match uploads::accept(&app, multipart, &person.name, Some(&person.csrf)).await {
+    match uploads::accept(&app, multipart, &person.actor(), Some(&person.csrf)).await {
         Ok(id) => Ok(Redirect::to(&format!("/uploads/{id}")).into_response()),
         // The list again, with why the file cannot be used above the form, to try another.
         Err(Failure::Unusable(message)) => {
@@ -224,9 +259,9 @@ pub async fn upload_file(
 pub async fn upload_page(
     State(app): State<App>,
     person: Person,
-    Path(id): Path<i64>,
+    PageId(id): PageId,
 ) -> Result<Markup, PageFailure> {
-    let upload = uploads::find(&app, id).await?;
+    let upload = uploads::find(&app, id, &person.actor()).await?;
     let counts = uploads::counts(&app, &upload).await?;
     let report: Report = app
         .db(move |store| store.upload_report(id))
@@ -256,9 +291,9 @@ pub async fn upload_page(
 pub async fn confirm_page(
     State(app): State<App>,
     person: Person,
-    Path(id): Path<i64>,
+    PageId(id): PageId,
 ) -> Result<Response, PageFailure> {
-    let upload = uploads::find(&app, id).await?;
+    let upload = uploads::find(&app, id, &person.actor()).await?;
     let counts = uploads::counts(&app, &upload).await?;
     let count = uploads::to_send(&upload, &counts);
     if upload.state.is_active() || count == 0 {
@@ -272,30 +307,30 @@ pub async fn confirm_page(
 pub async fn register(
     State(app): State<App>,
     person: Person,
-    Path(id): Path<i64>,
+    PageId(id): PageId,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageFailure> {
     person.check_csrf(&form.csrf)?;
-    uploads::register(&app, id, &person.name).await?;
+    uploads::register(&app, id, &person.actor()).await?;
     Ok(Redirect::to(&format!("/uploads/{id}")).into_response())
 }
 
 pub async fn results(
     State(app): State<App>,
-    _person: Person,
-    Path(id): Path<i64>,
+    person: Person,
+    PageId(id): PageId,
     Query(query): Query<uploads::FormatQuery>,
 ) -> Result<Response, PageFailure> {
-    Ok(uploads::download(&app, id, Kind::Results, query.format.as_deref()).await?)
+    Ok(uploads::download(&app, id, Kind::Results, query.format.as_deref(), &person.actor()).await?)
 }
 
 pub async fn errors(
     State(app): State<App>,
-    _person: Person,
-    Path(id): Path<i64>,
+    person: Person,
+    PageId(id): PageId,
     Query(query): Query<uploads::FormatQuery>,
 ) -> Result<Response, PageFailure> {
-    Ok(uploads::download(&app, id, Kind::Errors, query.format.as_deref()).await?)
+    Ok(uploads::download(&app, id, Kind::Errors, query.format.as_deref(), &person.actor()).await?)
 }
 
 /// What the events stream of one page has said so far.
@@ -313,10 +348,10 @@ struct Following {
 /// left), then one `state` when its state changes, for the page to reload.
 pub async fn events(
     State(app): State<App>,
-    _person: Person,
-    Path(id): Path<i64>,
+    person: Person,
+    PageId(id): PageId,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, PageFailure> {
-    let drawn = uploads::find(&app, id).await?.state;
+    let drawn = uploads::find(&app, id, &person.actor()).await?.state;
     let live = app.live.clone();
     let following = Following { app, id, drawn, live, first: true, done: false };
     let stream = futures_util::stream::unfold(following, |mut f| async move {

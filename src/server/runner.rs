@@ -59,9 +59,22 @@ pub async fn run_jobs(
     alive.0.store(true, Ordering::Relaxed);
     let _lifeline = Lifeline(alive);
     let limiter = Arc::new(Limiter::new(&ctx.engine));
+    let mut retention_due = tokio::time::Instant::now();
     loop {
         if shutdown.is_cancelled() {
             break;
+        }
+        // Between jobs, never during one: erasing compacts the database, which would hold a
+        // job's writes up.
+        if tokio::time::Instant::now() >= retention_due {
+            store = match erase_old_personal_data(&ctx, store).await {
+                Some(store) => store,
+                None => {
+                    shutdown.cancel();
+                    break;
+                }
+            };
+            retention_due = tokio::time::Instant::now() + RETENTION_EVERY;
         }
         let next = match store.next_queued() {
             Ok(next) => next,
@@ -73,6 +86,7 @@ pub async fn run_jobs(
         let Some(upload) = next else {
             tokio::select! {
                 () = wake.notified() => continue,
+                () = tokio::time::sleep_until(retention_due) => continue,
                 () = shutdown.cancelled() => break,
             }
         };
@@ -102,6 +116,42 @@ pub async fn run_jobs(
             }
         }
     }
+}
+
+/// How often the runner erases personal data kept past `--keep-personal-data`: at start, then
+/// this often (between jobs).
+pub const RETENTION_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Who the audit log says erased data on the server's own schedule.
+const RETENTION: &str = "the server's retention";
+
+/// Erases the personal data of runs and uploads done longer ago than `--keep-personal-data`, as
+/// `cibil-bulk purge --older-than` does, and records it in the audit log. A failure is logged and
+/// tried again at the next pass; `None` only when the runner's connection was lost with it.
+async fn erase_old_personal_data(ctx: &Arc<Context>, mut store: Store) -> Option<Store> {
+    let keep = i64::try_from(ctx.keep_personal_data.as_millis()).unwrap_or(i64::MAX);
+    let state = ctx.state.clone();
+    let erased = tokio::task::spawn_blocking(move || {
+        let cutoff = crate::store::now_ms().saturating_sub(keep);
+        let purged = store.purge(cutoff).and_then(|purged| {
+            if !purged.is_empty() {
+                store.audit(RETENTION, "purge", None, &notices::purge_detail(&purged))?;
+            }
+            Ok(purged)
+        });
+        (store, purged)
+    })
+    .await;
+    let Ok((store, purged)) = erased else {
+        tracing::error!("erasing old personal data stopped unexpectedly");
+        return None;
+    };
+    match purged {
+        Ok(purged) if purged.is_empty() => {}
+        Ok(purged) => tracing::info!("{}", notices::purged(&purged, &state)),
+        Err(e) => tracing::error!("cannot erase old personal data (tried again in an hour): {e}"),
+    }
+    Some(store)
 }
 
 /// One job, to its end: its outcome is recorded on the upload whatever happens. Returns the

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use super::auth::{csrf_matches, secret_hash};
 use super::{App, Failure};
-use crate::store::now_ms;
+use crate::store::{Role, Scope, UploadRecord, now_ms};
 
 /// The session cookie.
 pub const SESSION_COOKIE: &str = "cibil_bulk_session";
@@ -23,6 +23,7 @@ pub const LOGIN_COOKIE: &str = "cibil_bulk_login";
 #[derive(Debug, Clone)]
 pub struct Person {
     pub name: String,
+    pub role: Role,
     pub csrf: String,
     /// The SHA-256 of the session's id.
     pub session: [u8; 32],
@@ -32,6 +33,60 @@ impl Person {
     /// Refuses a form without this session's CSRF token.
     pub fn check_csrf(&self, given: &str) -> Result<(), Failure> {
         if csrf_matches(&self.csrf, given) { Ok(()) } else { Err(Failure::Forbidden) }
+    }
+
+    /// Who is acting, for what the pages and the API do alike.
+    pub fn actor(&self) -> Actor {
+        Actor::Person { name: self.name.clone(), role: self.role }
+    }
+
+    /// Refuses what only an admin may do.
+    pub fn require_admin(&self) -> Result<(), Failure> {
+        if self.role == Role::Admin { Ok(()) } else { Err(Failure::NotAllowed(NOT_AN_ADMIN)) }
+    }
+}
+
+const NOT_AN_ADMIN: &str = "Only an admin can do this: ask your team lead.";
+
+/// Whoever asks the server to do something: a person on the pages, or a machine with a token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    Person { name: String, role: Role },
+    Machine { name: String, scopes: Vec<Scope> },
+}
+
+impl Actor {
+    /// How the uploads list and the audit log name them: `asha`, `token nightly-cron`.
+    pub fn who(&self) -> String {
+        match self {
+            Actor::Person { name, .. } => name.clone(),
+            Actor::Machine { name, .. } => format!("token {name}"),
+        }
+    }
+
+    /// Refuses a machine whose token lacks `scope` (people may do all a clerk does).
+    pub fn require(&self, scope: Scope) -> Result<(), Failure> {
+        match self {
+            Actor::Machine { scopes, .. } if !scopes.contains(&scope) => {
+                Err(Failure::NotAllowed(match scope {
+                    Scope::Upload => "this API token may not upload: it needs the scope upload",
+                    Scope::Register => "this API token may not register: it needs the scope register",
+                    Scope::ReadResults => {
+                        "this API token may not read results: it needs the scope read-results"
+                    }
+                }))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether `upload` is theirs to see: every upload for a person (a team shares its uploads),
+    /// only those it made for a machine (a script's token never reads a clerk's customers).
+    pub fn sees(&self, upload: &UploadRecord) -> bool {
+        match self {
+            Actor::Person { .. } => true,
+            Actor::Machine { .. } => upload.uploaded_by == self.who(),
+        }
     }
 }
 
@@ -97,7 +152,9 @@ impl FromRequestParts<App> for Person {
         let Some(id) = cookie(&parts.headers, SESSION_COOKIE) else { return Err(to_login(parts)) };
         let hash = secret_hash(&id);
         match app.db(move |store| store.session(&hash, now_ms())).await {
-            Ok(Some(session)) => Ok(Person { name: session.user, csrf: session.csrf, session: hash }),
+            Ok(Some(session)) => {
+                Ok(Person { name: session.user, role: session.role, csrf: session.csrf, session: hash })
+            }
             Ok(None) => {
                 let mut response = to_login(parts);
                 let gone = set_cookie(SESSION_COOKIE, "", "/", 0, is_https(&parts.headers));
@@ -109,10 +166,48 @@ impl FromRequestParts<App> for Person {
     }
 }
 
-/// A machine, by its API token.
+/// The client's address, for the sign-in throttle: the peer's, or — when the peer is this machine
+/// (the reverse proxy the README puts in front) — the last address it put in `X-Forwarded-For`.
+/// `None` when neither is known.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddress(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<ClientAddress, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0.ip());
+        let forwarded = || {
+            parts
+                .headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .filter_map(|a| a.trim().parse::<std::net::IpAddr>().ok())
+                .next_back()
+        };
+        Ok(ClientAddress(match peer {
+            Some(peer) if peer.is_loopback() => forwarded().or(Some(peer)),
+            other => other,
+        }))
+    }
+}
+
+/// A machine, by its API token, and what the token may do.
 #[derive(Debug, Clone)]
 pub struct Machine {
     pub name: String,
+    pub scopes: Vec<Scope>,
+}
+
+impl Machine {
+    pub fn actor(&self) -> Actor {
+        Actor::Machine { name: self.name.clone(), scopes: self.scopes.clone() }
+    }
 }
 
 impl FromRequestParts<App> for Machine {
@@ -132,8 +227,8 @@ impl FromRequestParts<App> for Machine {
             ));
         };
         let hash = secret_hash(token);
-        match app.db(move |store| store.token_name(&hash)).await {
-            Ok(Some(name)) => Ok(Machine { name }),
+        match app.db(move |store| store.token(&hash)).await {
+            Ok(Some(holder)) => Ok(Machine { name: holder.name, scopes: holder.scopes }),
             Ok(None) => Err(unauthorized("this API token is not valid, or was revoked")),
             Err(failure) => Err(super::api::ApiFailure(failure).into_response()),
         }

@@ -1,6 +1,7 @@
 //! What the pages and the API do alike with uploads: receive a file (streamed to disk, at most
 //! `--max-upload` bytes) and have it checked, queue it for registering, offer its files, and
-//! read its counts.
+//! read its counts — each for an [`Actor`], who may do it (a token's scopes) to uploads they may
+//! see (a token sees its own), and each recorded in the audit log.
 
 use axum::extract::Multipart;
 use axum::response::Response;
@@ -8,17 +9,20 @@ use axum::response::Response;
 use super::auth::csrf_matches;
 use super::check::{self, CheckError};
 use super::files::{self, Format, Kind, Receive};
+use super::session::Actor;
 use super::{App, Failure};
-use crate::store::{StatusCounts, UploadRecord, UploadState};
+use crate::store::{Scope, StatusCounts, UploadRecord, UploadState};
 
 /// Receives the multipart field `file` and has it checked; returns the new upload's id. With
 /// `csrf`, a field `csrf` holding it must come before the file (a form puts it first).
 pub async fn accept(
     app: &App,
     mut multipart: Multipart,
-    by: &str,
+    actor: &Actor,
     csrf: Option<&str>,
 ) -> Result<i64, Failure> {
+    actor.require(Scope::Upload)?;
+    let by = actor.who();
     let mut csrf_ok = csrf.is_none();
     let mut received = None;
     while let Some(field) = multipart.next_field().await.map_err(|e| multipart_failure(e, app.max_upload))? {
@@ -53,12 +57,22 @@ pub async fn accept(
             "no file: send it as multipart/form-data in a field named \"file\"".to_owned(),
         ));
     };
-    let (ctx, db, by) = (app.ctx.clone(), app.db.clone(), by.to_owned());
-    tracing::info!("checking {name} ({size} bytes) from {by}");
+    // Checks run a few at a time: a workbook can take hundreds of megabytes and seconds of a core
+    // to read, so those beyond wait their turn, for a while, then are told to come back.
+    let turn = tokio::time::timeout(CHECK_QUEUE_WAIT, app.checks.acquire()).await;
+    let Ok(Ok(_turn)) = turn else {
+        return Err(Failure::Busy(CHECK_QUEUE_WAIT.as_secs()));
+    };
+    let (ctx, db, who) = (app.ctx.clone(), app.db.clone(), by.clone());
+    tracing::info!("checking an upload of {size} bytes from {by}");
     let checked =
-        tokio::task::spawn_blocking(move || check::check_upload(&ctx, &db, incoming, size, &name, &by)).await;
+        tokio::task::spawn_blocking(move || check::check_upload(&ctx, &db, incoming, size, &name, &who))
+            .await;
     match checked {
-        Ok(Ok(id)) => Ok(id),
+        Ok(Ok(id)) => {
+            audit(app, actor, "upload", Some(id), "").await;
+            Ok(id)
+        }
         Ok(Err(CheckError::Unusable(why))) => Err(Failure::Unusable(why.message())),
         Ok(Err(CheckError::Internal(e))) => Err(Failure::Internal(e)),
         Err(e) => Err(Failure::Internal(anyhow::anyhow!("checking the upload stopped unexpectedly: {e}"))),
@@ -73,17 +87,45 @@ fn multipart_failure(error: axum::extract::multipart::MultipartError, limit: u64
     }
 }
 
+/// How long an upload waits for its turn to be checked before it is told to come back.
+const CHECK_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The upload's id in a request's path (`/uploads/{id}/…`): anything but a number there names
+/// no upload, and is said as such, by the pages and the API each their way.
+pub async fn upload_id(parts: &mut axum::http::request::Parts, app: &App) -> Result<i64, Failure> {
+    use axum::extract::FromRequestParts as _;
+    axum::extract::Path::<i64>::from_request_parts(parts, app)
+        .await
+        .map(|axum::extract::Path(id)| id)
+        .map_err(|_| Failure::NotFound)
+}
+
+/// Records what `actor` did in the audit log; a failure to record is logged, never the action's.
+pub async fn audit(app: &App, actor: &Actor, action: &'static str, upload: Option<i64>, detail: &str) {
+    let (who, detail) = (actor.who(), detail.to_owned());
+    if let Err(e) = app.db(move |store| store.audit(&who, action, upload, &detail)).await {
+        tracing::error!("cannot record {action} in the audit log: {}", e.message());
+    }
+}
+
 /// "Register": queues upload `id` and wakes the job runner. Returns the upload's state.
-pub async fn register(app: &App, id: i64, by: &str) -> Result<UploadState, Failure> {
-    let by = by.to_owned();
+pub async fn register(app: &App, id: i64, actor: &Actor) -> Result<UploadState, Failure> {
+    actor.require(Scope::Register)?;
+    let upload = find(app, id, actor).await?;
+    if let Some(purged) = upload.purged_at {
+        return Err(Failure::Gone(purged));
+    }
+    let by = actor.who();
     let state = app.db(move |store| store.queue_upload(id, &by)).await?.ok_or(Failure::NotFound)?;
+    audit(app, actor, "register", Some(id), "").await;
     app.wake.notify_one();
     Ok(state)
 }
 
-/// The upload `id`, or 404.
-pub async fn find(app: &App, id: i64) -> Result<UploadRecord, Failure> {
-    app.db(move |store| store.upload(id)).await?.ok_or(Failure::NotFound)
+/// The upload `id`, if `actor` may see it; else 404, as if there were none.
+pub async fn find(app: &App, id: i64, actor: &Actor) -> Result<UploadRecord, Failure> {
+    let upload = app.db(move |store| store.upload(id)).await?.ok_or(Failure::NotFound)?;
+    if actor.sees(&upload) { Ok(upload) } else { Err(Failure::NotFound) }
 }
 
 /// Rows per status: the run's when the upload has one, else as its check found them.
@@ -95,14 +137,16 @@ pub async fn counts(app: &App, upload: &UploadRecord) -> Result<StatusCounts, Fa
     Ok(found.unwrap_or_else(|| checked_counts(upload)))
 }
 
-/// Every upload, in the order the state lists them, with its counts: one visit to the shared
-/// connection for the whole list.
-pub async fn all_with_counts(app: &App) -> Result<Vec<(UploadRecord, StatusCounts)>, Failure> {
+/// Every upload `actor` may see, in the order the state lists them, with its counts: one visit
+/// to the shared connection for the whole list.
+pub async fn all_with_counts(app: &App, actor: &Actor) -> Result<Vec<(UploadRecord, StatusCounts)>, Failure> {
+    let actor = actor.clone();
     let listed = app
-        .db(|store| {
+        .db(move |store| {
             store
                 .uploads()?
                 .into_iter()
+                .filter(|upload| actor.sees(upload))
                 .map(|upload| {
                     let counts = run_counts(store, &upload)?.unwrap_or_else(|| checked_counts(&upload));
                     Ok((upload, counts))
@@ -129,9 +173,15 @@ pub fn checked_counts(upload: &UploadRecord) -> StatusCounts {
 }
 
 /// Customers a "Register" would send now: the rows left in its run, or those the check found
-/// ready.
+/// ready; none once its personal data was erased.
 pub fn to_send(upload: &UploadRecord, counts: &StatusCounts) -> u64 {
-    if upload.run_id.is_some() { counts.left() } else { counts.get(crate::store::RowStatus::Pending) }
+    if upload.purged_at.is_some() {
+        0
+    } else if upload.run_id.is_some() {
+        counts.left()
+    } else {
+        counts.get(crate::store::RowStatus::Pending)
+    }
 }
 
 /// `?format=csv` on a download: CSV whatever the upload was.
@@ -141,8 +191,18 @@ pub struct FormatQuery {
 }
 
 /// Upload `id`'s results or errors file: in the medium it was sent in, or CSV when asked.
-pub async fn download(app: &App, id: i64, kind: Kind, format: Option<&str>) -> Result<Response, Failure> {
-    let upload = find(app, id).await?;
+pub async fn download(
+    app: &App,
+    id: i64,
+    kind: Kind,
+    format: Option<&str>,
+    actor: &Actor,
+) -> Result<Response, Failure> {
+    actor.require(Scope::ReadResults)?;
+    let upload = find(app, id, actor).await?;
+    if let Some(purged) = upload.purged_at {
+        return Err(Failure::Gone(purged));
+    }
     let format = match format {
         None => Format::of_upload(upload.workbook),
         Some("csv") => Format::Csv,
@@ -169,7 +229,11 @@ pub async fn download(app: &App, id: i64, kind: Kind, format: Option<&str>) -> R
     let path = app.ctx.uploads.file(id, kind, format);
     let name = files::download_name(&upload.file_name, kind, format);
     match files::download(&path, &name, format).await {
-        Ok(response) => Ok(response),
+        Ok(response) => {
+            audit(app, actor, "download", Some(id), &format!("{} ({})", kind.as_str(), format.extension()))
+                .await;
+            Ok(response)
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Failure::NotFound),
         Err(e) => Err(Failure::Internal(e.into())),
     }

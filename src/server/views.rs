@@ -10,7 +10,9 @@ use maud::{DOCTYPE, Markup, html};
 use super::files::{Format, Kind};
 use super::live::{Progress, group};
 use super::report::Report;
-use crate::store::{RowStatus, StatusCounts, UploadRecord, UploadState};
+use crate::store::{
+    AuditEntry, Role, RowStatus, Scope, StatusCounts, TokenRecord, UploadRecord, UploadState, UserRecord,
+};
 
 /// What every page around its content needs.
 #[derive(Debug, Clone, Copy)]
@@ -18,6 +20,8 @@ pub struct Chrome<'a> {
     pub title: &'a str,
     /// The person logged in and their CSRF token, for the logout form.
     pub person: Option<(&'a str, &'a str)>,
+    /// Whether they are an admin: the header links to their page.
+    pub admin: bool,
     pub sandbox: bool,
     /// Reload every few seconds when scripts are off (a job is under way).
     pub refresh: bool,
@@ -45,6 +49,9 @@ fn page(chrome: Chrome<'_>, content: Markup) -> Markup {
                             form.logout method="post" action="/logout" {
                                 input type="hidden" name="csrf" value=(csrf);
                                 span.who { "Signed in as " strong { (name) } }
+                                @if chrome.admin {
+                                    a.admin-link href="/admin" { "People and tokens" }
+                                }
                                 button.link type="submit" { "Sign out" }
                             }
                         }
@@ -65,7 +72,7 @@ fn page(chrome: Chrome<'_>, content: Markup) -> Markup {
 
 /// The sign-in page.
 pub fn login(sandbox: bool, name: &str, next: &str, csrf: &str, problem: Option<&str>) -> Markup {
-    let chrome = Chrome { title: "Sign in", person: None, sandbox, refresh: false };
+    let chrome = Chrome { title: "Sign in", person: None, admin: false, sandbox, refresh: false };
     page(
         chrome,
         html! {
@@ -296,12 +303,23 @@ pub fn upload(chrome: Chrome<'_>, view: &UploadView<'_>) -> Markup {
                 }
             }
             p { "State: " span #state-badge { (badge(u.state)) } }
-            (status_section(view))
-            @if !view.report.problems.is_empty() || !view.report.warnings.is_empty() {
-                (problems_section(view.report))
-            }
-            @if view.report.rows_to_fix_total > 0 && !(u.state == UploadState::Finished && u.run_id.is_some()) {
-                (rows_to_fix_section(id, u.workbook, view.report))
+            @if let Some(erased) = u.purged_at {
+                section.card aria-labelledby="status-title" {
+                    h2 #status-title { "Customer data erased" }
+                    p {
+                        "On " (when(erased)) ", as the team's retention rule asks, this upload's customer data was erased: "
+                        "the file, its results and its rows to fix are gone. What happened to its rows stays."
+                    }
+                    (counts_list(view.counts, u.run_id.is_none(), false))
+                }
+            } @else {
+                (status_section(view))
+                @if !view.report.problems.is_empty() || !view.report.warnings.is_empty() {
+                    (problems_section(view.report))
+                }
+                @if view.report.rows_to_fix_total > 0 && !(u.state == UploadState::Finished && u.run_id.is_some()) {
+                    (rows_to_fix_section(id, u.workbook, view.report))
+                }
             }
         },
     )
@@ -543,6 +561,209 @@ pub fn failure(chrome: Chrome<'_>, message: &str) -> Markup {
                 h1 { (chrome.title) }
                 p { (message) }
                 p { a href="/" { "Back to the uploads" } }
+            }
+        },
+    )
+}
+
+/// A token just made, shown once.
+#[derive(Debug)]
+pub struct NewToken {
+    pub name: String,
+    pub token: String,
+    pub scopes: Vec<Scope>,
+}
+
+/// What the admins' page shows.
+#[derive(Debug)]
+pub struct AdminView<'a> {
+    /// The admin looking: they cannot remove themselves.
+    pub me: &'a str,
+    pub csrf: &'a str,
+    pub people: &'a [UserRecord],
+    pub tokens: &'a [TokenRecord],
+    /// The newest entries of the audit log.
+    pub audit: &'a [AuditEntry],
+    pub audit_shown: u32,
+    pub problem: Option<&'a str>,
+    pub new_token: Option<&'a NewToken>,
+}
+
+fn never_or(ms: Option<i64>) -> String {
+    ms.map_or_else(|| "never".to_owned(), when)
+}
+
+fn scope_words(scope: Scope) -> &'static str {
+    match scope {
+        Scope::Upload => "upload files (they are checked at once)",
+        Scope::Register => "register uploads",
+        Scope::ReadResults => "read the summaries, results and errors of its own uploads",
+    }
+}
+
+/// The admins' page: people, tokens, the audit log.
+pub fn admin(chrome: Chrome<'_>, view: &AdminView<'_>) -> Markup {
+    let csrf = view.csrf;
+    page(
+        chrome,
+        html! {
+            h1 { "People, tokens and the audit log" }
+            @if let Some(problem) = view.problem {
+                div.alert role="alert" { p { strong { "Nothing was changed. " } (problem) } }
+            }
+            @if let Some(new) = view.new_token {
+                section.card.secret aria-labelledby="new-token-title" {
+                    h2 #new-token-title { "The API token " (new.name) }
+                    p { strong { "Copy it now: it is shown only this once." } " It is not kept anywhere; if it is lost, revoke it and make another." }
+                    p { code.token { (new.token) } }
+                    p.hint {
+                        "It may " (new.scopes.iter().map(|s| scope_words(*s)).collect::<Vec<_>>().join(", ")) ". "
+                        "Send it as " code { "Authorization: Bearer TOKEN" } "."
+                    }
+                }
+            }
+            section #people aria-labelledby="people-title" {
+                h2 #people-title { "People" }
+                p.hint { "A clerk uploads, registers and downloads results. An admin also manages people and tokens and reads the audit log." }
+                div.scroll role="region" aria-labelledby="people-title" tabindex="0" {
+                    table.list {
+                        thead { tr {
+                            th scope="col" { "Name" } th scope="col" { "Role" } th scope="col" { "Added" }
+                            th scope="col" { "Last signed in" } th scope="col" { "Change" }
+                        } }
+                        tbody {
+                            @for person in view.people {
+                                @let other = if person.role == Role::Admin { Role::Clerk } else { Role::Admin };
+                                tr {
+                                    th scope="row" { (person.name) }
+                                    td { (person.role.as_str()) }
+                                    td { (when(person.created_at)) }
+                                    td { (never_or(person.last_login_at)) }
+                                    td.row-actions {
+                                        form.inline method="post" action="/admin/people/role" {
+                                            input type="hidden" name="csrf" value=(csrf);
+                                            input type="hidden" name="name" value=(person.name);
+                                            input type="hidden" name="role" value=(other.as_str());
+                                            button.link type="submit" { "Make " (other.as_str()) }
+                                        }
+                                        @if person.name != view.me {
+                                            form.inline method="post" action="/admin/people/remove" {
+                                                input type="hidden" name="csrf" value=(csrf);
+                                                input type="hidden" name="name" value=(person.name);
+                                                button.link type="submit" { "Remove" }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                form.card method="post" action="/admin/people" {
+                    h3 { "Add a person" }
+                    input type="hidden" name="csrf" value=(csrf);
+                    div.field {
+                        label for="person-name" { "Name" }
+                        input #person-name type="text" name="name" required maxlength="64" autocomplete="off" spellcheck="false" autocapitalize="none";
+                    }
+                    div.field {
+                        label for="person-password" { "First password" }
+                        input #person-password type="password" name="password" required minlength=(crate::server::auth::MIN_PASSWORD_CHARS) autocomplete="new-password";
+                        p.hint { "Give it to them in person; they sign in with it." }
+                    }
+                    fieldset.field {
+                        legend { "Role" }
+                        label.choice { input type="radio" name="role" value="clerk" checked; " Clerk" }
+                        label.choice { input type="radio" name="role" value="admin"; " Admin" }
+                    }
+                    button.primary type="submit" { "Add" }
+                }
+            }
+            section #tokens aria-labelledby="tokens-title" {
+                h2 #tokens-title { "API tokens" }
+                p.hint { "For scripts and nightly jobs. A token sees only the uploads it made." }
+                @if view.tokens.is_empty() {
+                    p.empty { "No API tokens yet." }
+                } @else {
+                    div.scroll role="region" aria-labelledby="tokens-title" tabindex="0" {
+                        table.list {
+                            thead { tr {
+                                th scope="col" { "Name" } th scope="col" { "May" } th scope="col" { "Made" }
+                                th scope="col" { "Last used" } th scope="col" { "State" }
+                            } }
+                            tbody {
+                                @for token in view.tokens {
+                                    tr {
+                                        th scope="row" { (token.name) }
+                                        td { (token.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")) }
+                                        td { (when(token.created_at)) }
+                                        td { (never_or(token.last_used_at)) }
+                                        td {
+                                            @if let Some(revoked) = token.revoked_at {
+                                                "revoked " (when(revoked))
+                                            } @else {
+                                                form.inline method="post" action="/admin/tokens/revoke" {
+                                                    input type="hidden" name="csrf" value=(csrf);
+                                                    input type="hidden" name="name" value=(token.name);
+                                                    "live · " button.link type="submit" { "Revoke" }
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                form.card method="post" action="/admin/tokens" {
+                    h3 { "Make a token" }
+                    input type="hidden" name="csrf" value=(csrf);
+                    div.field {
+                        label for="token-name" { "Name" }
+                        input #token-name type="text" name="name" required maxlength="64" autocomplete="off" spellcheck="false" autocapitalize="none";
+                        p.hint { "Say what uses it, like nightly-cron." }
+                    }
+                    fieldset.field {
+                        legend { "It may" }
+                        @for scope in Scope::ALL {
+                            label.choice {
+                                input type="checkbox" name="scope" value=(scope.as_str());
+                                " " (scope_words(scope))
+                            }
+                        }
+                    }
+                    button.primary type="submit" { "Make the token" }
+                }
+            }
+            section #audit aria-labelledby="audit-title" {
+                h2 #audit-title { "Audit log" }
+                p.hint {
+                    "Who did what, newest first: the newest " (view.audit_shown) " here. "
+                    a href="/admin/audit.csv" download { "Download the whole log (CSV)" }
+                }
+                @if view.audit.is_empty() {
+                    p.empty { "Nothing yet." }
+                } @else {
+                    div.scroll role="region" aria-labelledby="audit-title" tabindex="0" {
+                        table.list {
+                            thead { tr {
+                                th scope="col" { "When" } th scope="col" { "Who" } th scope="col" { "What" }
+                                th scope="col" { "Upload" } th scope="col" { "Detail" }
+                            } }
+                            tbody {
+                                @for entry in view.audit {
+                                    tr {
+                                        td { (when(entry.at)) }
+                                        td { (entry.who) }
+                                        td { (entry.action) }
+                                        td { @if let Some(id) = entry.upload { a href={ "/uploads/" (id) } { (id) } } }
+                                        td { (entry.detail) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
             }
         },
     )

@@ -19,6 +19,14 @@ pub(super) struct ConfigFile {
     pub input: InputConfig,
     pub aopay: AopayConfig,
     pub run: RunConfig,
+    pub serve: ServeConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(super) struct ServeConfig {
+    /// How long the server keeps customers' personal data after a job (or a check) ended.
+    pub keep_personal_data: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

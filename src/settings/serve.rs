@@ -10,12 +10,15 @@ use std::time::Duration;
 use chrono::NaiveDate;
 
 use super::config::ConfigFile;
-use super::parse::{parse_listen, parse_size};
+use super::parse::{parse_duration, parse_listen, parse_size};
 use super::{Layers, Origin, SettingsError, state_path};
 use crate::api::ApiSettings;
-use crate::cli::{AccessStateArgs, ServeArgs, TokensAction, TokensArgs, UsersAction, UsersArgs};
+use crate::cli::{
+    AccessStateArgs, RoleArg, ScopeArg, ServeArgs, TokensAction, TokensArgs, UsersAction, UsersArgs,
+};
 use crate::engine::EngineSettings;
 use crate::settings::InputSettings;
+use crate::store::{Role, Scope};
 
 /// Where `serve` listens without `--listen`: this machine only. Listening on the network is the
 /// operator's explicit choice, normally behind a reverse proxy that brings TLS.
@@ -48,6 +51,8 @@ pub struct ServeSettings {
     pub metrics_file: Option<PathBuf>,
     /// The config file in use (or the default name one would have): no output may replace it.
     pub config: PathBuf,
+    /// How long customers' personal data is kept once a job ends (`--keep-personal-data`).
+    pub keep_personal_data: Duration,
 }
 
 /// `cibil-bulk users ...`.
@@ -61,7 +66,8 @@ pub struct UsersSettings {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UserAction {
-    Add { name: String, password_stdin: bool },
+    Add { name: String, password_stdin: bool, role: Role },
+    Role { name: String, role: Role },
     List,
     Remove { name: String },
 }
@@ -77,10 +83,14 @@ pub struct TokensSettings {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenAction {
-    Add { name: String },
+    Add { name: String, scopes: Vec<Scope> },
     List,
     Revoke { name: String },
 }
+
+/// How long the server keeps customers' personal data once a job ended, without
+/// `--keep-personal-data`: a month, time enough to correct and resend a file.
+pub const DEFAULT_KEEP_PERSONAL_DATA: Duration = Duration::from_secs(30 * 24 * 3600);
 
 pub(super) fn serve_settings(
     args: &ServeArgs,
@@ -111,7 +121,16 @@ pub(super) fn serve_settings(
     let input = super::input::settings(std::path::Path::new(""), &args.read, &config.input, layers, today)?;
     let today_pinned = layers.pick("input", "today", args.read.today.clone(), None).is_some();
     let (api, engine) = super::run::sending(&args.send, config, layers, env, !args.sandbox, warnings)?;
+    let keep_personal_data = layers.resolve(
+        ("serve", "keep_personal_data"),
+        args.keep_personal_data.clone(),
+        config.serve.keep_personal_data.clone(),
+        DEFAULT_KEEP_PERSONAL_DATA,
+        "an age like 30d or 12h, at least an hour",
+        |text| parse_duration(text).filter(|d| *d >= Duration::from_secs(3600)),
+    )?;
     Ok(ServeSettings {
+        keep_personal_data,
         listen,
         sandbox: args.sandbox,
         max_upload,
@@ -145,8 +164,19 @@ pub(super) fn users_settings(
     layers: Layers<'_>,
 ) -> Result<UsersSettings, SettingsError> {
     let (state, action) = match &args.action {
-        UsersAction::Add { name: n, password_stdin, place: p } => {
-            (place(p, config, layers), UserAction::Add { name: name(n)?, password_stdin: *password_stdin })
+        UsersAction::Add { name: n, password_stdin, admin, place: p } => {
+            let role = if *admin { Role::Admin } else { Role::Clerk };
+            (
+                place(p, config, layers),
+                UserAction::Add { name: name(n)?, password_stdin: *password_stdin, role },
+            )
+        }
+        UsersAction::Role { name: n, role, place: p } => {
+            let role = match role {
+                RoleArg::Clerk => Role::Clerk,
+                RoleArg::Admin => Role::Admin,
+            };
+            (place(p, config, layers), UserAction::Role { name: n.clone(), role })
         }
         UsersAction::List { place: p } => (place(p, config, layers), UserAction::List),
         UsersAction::Remove { name: n, place: p } => {
@@ -162,8 +192,18 @@ pub(super) fn tokens_settings(
     layers: Layers<'_>,
 ) -> Result<TokensSettings, SettingsError> {
     let (state, action) = match &args.action {
-        TokensAction::Add { name: n, place: p } => {
-            (place(p, config, layers), TokenAction::Add { name: name(n)? })
+        TokensAction::Add { name: n, scope, place: p } => {
+            let mut scopes: Vec<Scope> = scope
+                .iter()
+                .map(|s| match s {
+                    ScopeArg::Upload => Scope::Upload,
+                    ScopeArg::Register => Scope::Register,
+                    ScopeArg::ReadResults => Scope::ReadResults,
+                })
+                .collect();
+            scopes.sort();
+            scopes.dedup();
+            (place(p, config, layers), TokenAction::Add { name: name(n)?, scopes })
         }
         TokensAction::List { place: p } => (place(p, config, layers), TokenAction::List),
         TokensAction::Revoke { name: n, place: p } => {
@@ -194,7 +234,10 @@ mod tests {
             panic!()
         };
         assert_eq!(users.state, PathBuf::from(DEFAULT_STATE));
-        assert_eq!(users.action, UserAction::Add { name: "asha".into(), password_stdin: true });
+        assert_eq!(
+            users.action,
+            UserAction::Add { name: "asha".into(), password_stdin: true, role: Role::Clerk }
+        );
         let CommandSettings::Users(users) = resolve(&["users", "list", "--sandbox"]).unwrap() else {
             panic!()
         };
@@ -269,6 +312,6 @@ mod tests {
     fn a_name_that_cannot_be_shown_safely_is_refused() {
         let err = resolve(&["users", "add", "<b>x</b>"]).unwrap_err().to_string();
         assert!(err.starts_with("NAME: \"<b>x</b>\" is not a name of 1 to 64"), "{err}");
-        assert!(resolve(&["tokens", "add", "two words"]).is_err());
+        assert!(resolve(&["tokens", "add", "two words", "--scope", "upload"]).is_err());
     }
 }

@@ -5,6 +5,7 @@
 //! customers and the vendor's quota as last learned. Knows nothing of HTTP or CSV.
 
 mod access;
+mod audit;
 mod import;
 mod ledger;
 mod lock;
@@ -22,10 +23,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, OpenFlags};
 
-pub use access::{SessionRecord, TokenRecord, UserRecord};
+pub use access::{PeopleChange, Role, Scope, SessionRecord, TokenHolder, TokenRecord, UserRecord};
+pub use audit::AuditEntry;
 pub use import::{Import, NewRow};
 pub use lock::{DEFAULT_LOCK_WAIT, HeldLock, LockOwner, lock_path};
-pub use purge::Purged;
+pub use purge::{Purged, uploads_dir};
 pub use quota::QuotaRecord;
 pub use results::ResultRow;
 pub use runs::RunRecord;
@@ -85,6 +87,12 @@ pub enum StoreError {
         .path.display()
     )]
     OtherEndpoint { path: PathBuf, bound: String, requested: String },
+    #[error(
+        "the write-ahead log of {} could not be emptied (another process kept reading it): the \
+         personal data erased from the database may still be in its -wal file; run the purge again",
+        .path.display()
+    )]
+    LogNotEmptied { path: PathBuf },
     #[error(
         "the state database {} cannot be written here ({detail}): it is on a read-only disk, or in \
          a directory this user cannot write. `status` and `export` can still read it; to run, \

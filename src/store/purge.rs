@@ -2,19 +2,37 @@
 //! finished run's customer data — names, PAN, date of birth, mobile, e-mail, the cells of the
 //! file, the messages quoting them, the access tokens, the raw answers — is removed, while its
 //! counts, statuses, order ids and cibil_ids stay, and so does the ledger, which knows customers by
-//! a keyed hash of the PAN, never the PAN: a customer registered long ago is still `known`.
+//! a keyed hash of the PAN, never the PAN: a customer registered long ago is still `known`. The
+//! server's uploads go with their runs (or, never registered, once they are as old): the rows to
+//! fix kept in their reports, and their files beside the state — the file as it arrived, its
+//! results and errors files. Then the database is compacted and its write-ahead log emptied, so
+//! the data is gone from every file, not only from the tables. Safe while a run or the server
+//! uses the state: only what nothing may still send is erased, one transaction at a time.
+
+use std::path::{Path, PathBuf};
 
 use rusqlite::params;
 
 use super::{Store, StoreError, now_ms};
 
 /// What a purge removed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Purged {
     pub runs: u64,
     pub rows: u64,
+    /// The server's uploads whose personal data was erased, with their files.
+    pub uploads: Vec<i64>,
+    /// Files of purged uploads that could not be removed, and why: they still hold the data.
+    pub files_left: Vec<(PathBuf, String)>,
     /// Bytes the database file shrank by.
     pub bytes_freed: u64,
+}
+
+impl Purged {
+    /// Whether nothing was erased.
+    pub fn is_empty(&self) -> bool {
+        self.runs == 0 && self.rows == 0 && self.uploads.is_empty() && self.files_left.is_empty()
+    }
 }
 
 impl Store {
@@ -25,8 +43,16 @@ impl Store {
     pub fn purge(&mut self, cutoff_ms: i64) -> Result<Purged, StoreError> {
         const DONE: &str = "SELECT id FROM runs WHERE status = 'finished' AND purged_at IS NULL AND finished_at < ?1
              AND NOT EXISTS (SELECT 1 FROM rows WHERE rows.run_id = runs.id AND rows.status IN ('pending', 'in_flight', 'failed'))";
+        // An upload goes with its run once that is purged (in this purge or an earlier one); one
+        // never registered, once it is as old; never while its job is queued or running.
+        const UPLOADS: &str = "SELECT u.id FROM uploads u LEFT JOIN runs r ON r.id = u.run_id
+             WHERE u.purged_at IS NULL AND u.state NOT IN ('queued', 'running')
+               AND ((u.run_id IS NOT NULL AND r.purged_at IS NOT NULL)
+                    OR (u.run_id IS NULL AND u.uploaded_at < ?1))";
         let size_before = std::fs::metadata(&self.path).map_or(0, |m| m.len());
         let now = now_ms();
+        // Pages freed by the deletes are overwritten, not left holding what they held.
+        self.conn.execute_batch("PRAGMA secure_delete = ON;")?;
         let tx = self.conn.transaction()?;
         let rows = tx.execute(
             &format!(
@@ -41,16 +67,77 @@ impl Store {
             &format!("UPDATE runs SET purged_at = ?2 WHERE id IN ({DONE})"),
             params![cutoff_ms, now],
         )?;
+        // The check's report keeps its counts of problems, never a row's cells.
+        let uploads = tx
+            .prepare(&format!(
+                "UPDATE uploads SET purged_at = ?2, report = '{{}}' WHERE id IN ({UPLOADS}) RETURNING id"
+            ))?
+            .query_map(params![cutoff_ms, now], |r| r.get(0))?
+            .collect::<Result<Vec<i64>, _>>()?;
         tx.commit()?;
-        // Deleted values linger in free pages and in the write-ahead log until both are rewritten.
-        self.conn.execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")?;
+        // Every purged upload's files, those of earlier purges too: one stopped between its
+        // commit and here left them.
+        let all_purged = self
+            .conn
+            .prepare("SELECT id FROM uploads WHERE purged_at IS NOT NULL")?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<Vec<i64>, _>>()?;
+        let files_left = remove_upload_files(&self.path, &all_purged);
+        // Deleted values linger in free pages and in the write-ahead log until both are rewritten;
+        // when nothing was erased, nothing new lingers, and the file is left as it is.
+        if rows > 0 || runs > 0 || !uploads.is_empty() {
+            self.conn.execute_batch("VACUUM;")?;
+            self.empty_log()?;
+        }
         let size_after = std::fs::metadata(&self.path).map_or(0, |m| m.len());
         Ok(Purged {
             runs: runs as u64,
             rows: rows as u64,
+            uploads,
+            files_left,
             bytes_freed: size_before.saturating_sub(size_after),
         })
     }
+
+    /// Moves the whole write-ahead log into the database file and empties it. Another connection
+    /// reading at that moment (the server's pages) holds it back: tried again a few times.
+    fn empty_log(&self) -> Result<(), StoreError> {
+        for attempt in 0..20 {
+            let busy: i64 = self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+            if busy == 0 {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50 * (attempt + 1)));
+        }
+        Err(StoreError::LogNotEmptied { path: self.path.clone() })
+    }
+}
+
+/// The server's uploads directory beside the state database `state` (`cibil-bulk.uploads/`
+/// beside `cibil-bulk.db`).
+pub fn uploads_dir(state: &Path) -> PathBuf {
+    let stem = state.file_stem().map_or_else(|| "cibil-bulk".into(), |s| s.to_string_lossy().into_owned());
+    state.with_file_name(format!("{stem}.uploads"))
+}
+
+/// Removes the files of uploads `ids` in the uploads directory beside `state`: the file as it
+/// arrived (`ID.upload`) and every file made from it (`ID.results.csv`, `ID.errors.xlsx`, ...).
+/// Returns the files that could not be removed, with why.
+fn remove_upload_files(state: &Path, ids: &[i64]) -> Vec<(PathBuf, String)> {
+    let dir = uploads_dir(state);
+    let Ok(entries) = std::fs::read_dir(&dir) else { return Vec::new() };
+    let ids: std::collections::HashSet<i64> = ids.iter().copied().collect();
+    let mut left = Vec::new();
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name();
+        let of = name.to_string_lossy().split('.').next().and_then(|id| id.parse::<i64>().ok());
+        if of.is_some_and(|id| ids.contains(&id))
+            && let Err(e) = std::fs::remove_file(entry.path())
+        {
+            left.push((entry.path(), e.to_string()));
+        }
+    }
+    left
 }
 
 #[cfg(test)]

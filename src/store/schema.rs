@@ -159,6 +159,22 @@ const MIGRATIONS: &[&str] = &[
     INSERT OR IGNORE INTO meta (key, value)
         SELECT 'order_ids_of_the_state_until', CAST(strftime('%s', 'now') AS INTEGER) * 1000
         WHERE EXISTS (SELECT 1 FROM rows WHERE made_order_id IS NOT NULL);",
+    // 7: least privilege and retention for the server. People are clerks or admins (those added
+    // before are clerks: an admin is made on purpose); a token may do only what its scopes say
+    // (tokens made before keep what they could do); an upload whose personal data was erased
+    // says when; and the audit log — who did what, when, to which upload; never a customer's data.
+    "ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'clerk' CHECK (role IN ('clerk', 'admin'));
+    ALTER TABLE api_tokens ADD COLUMN scopes TEXT NOT NULL DEFAULT 'upload register read-results';
+    ALTER TABLE uploads ADD COLUMN purged_at INTEGER;
+    CREATE TABLE audit (
+        id      INTEGER PRIMARY KEY,
+        at      INTEGER NOT NULL,
+        who     TEXT NOT NULL,              -- a person's name, `token NAME`, or `cibil-bulk purge`
+        action  TEXT NOT NULL,              -- sign-in, sign-in-failed, upload, register, download...
+        upload  INTEGER,
+        detail  TEXT NOT NULL DEFAULT ''    -- what else helps: never a customer's data
+    );
+    CREATE INDEX audit_by_time ON audit (at);",
 ];
 
 /// The version this code writes.

@@ -564,6 +564,11 @@ fn a_customer_keeps_one_order_id_until_the_vendor_answers() {
     assert_eq!((row.status, row.order_id.as_deref()), (RowStatus::Known, Some(id.as_str())));
 }
 
+/// What migration 7 (roles, scopes, purged uploads, the audit log) added, taken away again, for a
+/// state as an older version left it.
+const UNDO_7: &str = "ALTER TABLE users DROP COLUMN role; ALTER TABLE api_tokens DROP COLUMN scopes;
+    ALTER TABLE uploads DROP COLUMN purged_at; DROP TABLE audit;";
+
 #[test]
 fn a_state_written_before_claims_keeps_its_unanswered_ids() {
     let dir = tempfile::tempdir().unwrap();
@@ -575,9 +580,9 @@ fn a_state_written_before_claims_keeps_its_unanswered_ids() {
     // As an older version left it: the row in flight, no claims table, no made ids kept.
     store
         .conn
-        .execute_batch(
-            "DROP TABLE claims; ALTER TABLE rows DROP COLUMN made_order_id; PRAGMA user_version = 4;",
-        )
+        .execute_batch(&format!(
+            "{UNDO_7} DROP TABLE claims; ALTER TABLE rows DROP COLUMN made_order_id; PRAGMA user_version = 4;"
+        ))
         .unwrap();
     drop(store);
     let mut store = Store::open(&path).unwrap();
@@ -596,7 +601,12 @@ fn a_state_whose_ids_it_made_itself_keeps_those_sent_and_moves_to_the_merchants_
     let own = crate::api::hex_id(&key[..8]);
     let (run, _) = run_of(&mut store, "aa", "ABCPK1234F", Some(&own));
     store.claim(run, &[(2, key)]).unwrap();
-    store.conn.execute_batch("ALTER TABLE rows DROP COLUMN made_order_id; PRAGMA user_version = 5;").unwrap();
+    store
+        .conn
+        .execute_batch(&format!(
+            "{UNDO_7} ALTER TABLE rows DROP COLUMN made_order_id; PRAGMA user_version = 5;"
+        ))
+        .unwrap();
     drop(store);
     let mut store = Store::open(&path).unwrap();
     assert!(store.order_ids_of_the_state_until().unwrap().is_some(), "the state says it made ids itself");

@@ -104,11 +104,14 @@ pub struct UploadRecord {
     /// JSON: how the last job ended.
     pub summary: Option<String>,
     pub stop_reason: Option<String>,
+    /// When its customers' personal data was erased (retention): its files are gone, its report
+    /// keeps no row, and it cannot be registered again.
+    pub purged_at: Option<i64>,
 }
 
 const UPLOAD_COLUMNS: &str =
     "SELECT id, file_name, workbook, size, sha256, uploaded_by, uploaded_at, state, rows, counts,
-        run_id, registered_by, registered_at, started_at, ended_at, summary, stop_reason FROM uploads";
+        run_id, registered_by, registered_at, started_at, ended_at, summary, stop_reason, purged_at FROM uploads";
 
 fn upload_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<UploadRecord> {
     let state: String = r.get(7)?;
@@ -131,6 +134,7 @@ fn upload_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<UploadRecord> {
         ended_at: r.get(14)?,
         summary: r.get(15)?,
         stop_reason: r.get(16)?,
+        purged_at: r.get(17)?,
     })
 }
 
@@ -188,7 +192,7 @@ impl Store {
     pub fn queue_upload(&self, id: i64, by: &str) -> Result<Option<UploadState>, StoreError> {
         let queued = self.conn.execute(
             "UPDATE uploads SET state = 'queued', registered_by = ?2, registered_at = ?3, stop_reason = NULL
-             WHERE id = ?1 AND state IN ('validated', 'finished', 'interrupted', 'aborted')",
+             WHERE id = ?1 AND state IN ('validated', 'finished', 'interrupted', 'aborted') AND purged_at IS NULL",
             params![id, by, now_ms()],
         )?;
         if queued == 1 {

@@ -19,6 +19,7 @@ mod sandbox;
 mod serve;
 mod serve_browser;
 mod serve_process;
+mod serve_security;
 mod state_faults;
 mod tidy;
 mod validate;

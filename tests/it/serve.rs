@@ -525,8 +525,8 @@ async fn the_pages_show_the_rows_to_fix_and_register_after_a_confirmation() {
             .unwrap();
         assert_eq!(go.status(), StatusCode::SEE_OTHER);
         let id: u64 = page_path.trim_start_matches("/uploads/").parse().unwrap();
-        let summary = served.wait_for(id, "finished").await;
-        assert_eq!(summary["registered_by"], USER);
+        let upload = served.wait_in_state(id, "finished").await;
+        assert_eq!(upload.registered_by.as_deref(), Some(USER));
         let done = served.page(&session, Method::GET, &page_path).send().await.unwrap().text().await.unwrap();
         assert!(done.contains("Download the results"));
         assert!(done.contains("registered by asha"));

@@ -116,7 +116,22 @@ impl Drop for Serving {
 }
 
 fn token(dir: &Path) -> String {
-    let output = binary(dir, &["tokens", "add", "nightly-cron"]).output().unwrap();
+    let output = binary(
+        dir,
+        &[
+            "tokens",
+            "add",
+            "nightly-cron",
+            "--scope",
+            "upload",
+            "--scope",
+            "register",
+            "--scope",
+            "read-results",
+        ],
+    )
+    .output()
+    .unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8(output.stdout).unwrap().lines().last().unwrap().to_owned()
 }
@@ -291,12 +306,13 @@ fn users_and_tokens_keep_only_hashes_and_the_token_is_the_last_line() {
     let (_, listed, _) = run(&["users", "list"], "");
     assert!(listed.contains("asha") && listed.contains("never"), "{listed}");
 
-    let (code, out, err) = run(&["tokens", "add", "nightly-cron"], "");
+    let (code, out, err) =
+        run(&["tokens", "add", "nightly-cron", "--scope", "upload", "--scope", "register"], "");
     assert_eq!(code, Some(0), "{err}");
     let token = out.lines().last().unwrap().to_owned();
     assert!(token.starts_with("cbk_") && token.len() == 68, "{out}");
     assert!(!err.contains(&token), "the token only on stdout");
-    let (code, out, _) = run(&["tokens", "add", "other", "-q"], "");
+    let (code, out, _) = run(&["tokens", "add", "other", "--scope", "read-results", "-q"], "");
     assert_eq!(code, Some(0));
     assert_eq!(out.lines().count(), 1, "-q leaves the token alone: {out}");
 
@@ -327,4 +343,53 @@ fn users_and_tokens_keep_only_hashes_and_the_token_is_the_last_line() {
     assert_eq!(code, Some(0));
     let (_, listed, _) = run(&["users", "list"], "");
     assert!(!listed.contains("asha"), "{listed}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_sign_in_is_logged_with_whose_name_and_never_a_password() {
+    let sandbox = Sandbox::start(([127, 0, 0, 1], 0).into(), SandboxConfig::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let add = binary(dir.path(), &["users", "add", "asha", "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut add = add;
+    add.stdin.take().unwrap().write_all(b"a long enough password\n").unwrap();
+    assert!(add.wait().unwrap().success());
+    let mut serving = Serving::start(dir.path(), &sandbox.endpoint());
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let form = http.get(format!("{}/login", serving.base)).send().await.unwrap();
+    let cookie = form
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("cibil_bulk_login="))
+        .and_then(|v| v.split(';').next())
+        .unwrap()
+        .to_owned();
+    let html = form.text().await.unwrap();
+    let at = html.find("name=\"csrf\" value=\"").unwrap() + 19;
+    let csrf = html[at..].split('"').next().unwrap().to_owned();
+    // The second is someone's password typed in the name field: never written down.
+    for name in ["asha", "<no such name>", "Tr0ub4dor-and-3"] {
+        let refused = http
+            .post(format!("{}/login", serving.base))
+            .header(reqwest::header::COOKIE, format!("cibil_bulk_login={cookie}"))
+            .form(&[("name", name), ("password", "the wrong password, typed"), ("csrf", &csrf)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), reqwest::StatusCode::UNAUTHORIZED);
+    }
+    serving.signal("-TERM");
+    assert_eq!(serving.wait(), Some(0));
+    let said = serving.said();
+    assert!(said.contains("failed sign-in for asha"), "{said}");
+    assert!(said.contains("failed sign-in for a name nobody has"), "{said}");
+    for never in ["<no such name>", "Tr0ub4dor", "the wrong password"] {
+        assert!(!said.contains(never), "{never} in {said}");
+    }
 }

@@ -11,18 +11,34 @@ use cibil_bulk::cli::Cli;
 use cibil_bulk::sandbox::{SANDBOX_COMPANY_CODE, SANDBOX_REGISTRATION_ID, Sandbox, SandboxConfig, Stats};
 use cibil_bulk::server::{Server, auth};
 use cibil_bulk::settings::{CommandSettings, ENV_COMPANY_CODE, ENV_REGISTRATION_ID, Settings};
-use cibil_bulk::store::Store;
+use cibil_bulk::store::{Role, Scope, Store};
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, SET_COOKIE};
 use serde_json::Value;
 
 use super::TODAY;
 
-/// The person every server knows.
+/// The person every server knows: a clerk.
 pub const USER: &str = "asha";
+/// The admin every server knows, with the same password.
+pub const ADMIN: &str = "meera";
 pub const PASSWORD: &str = "a long enough password";
 /// The API token every server knows.
 pub const TOKEN: &str = "cbk_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+/// `cibil-bulk serve` with `args`, started in this process, in `dir`.
+async fn serve(dir: &Path, args: &[String]) -> Server {
+    let cli = Cli::try_parse_args_from(args).expect("serve's flags");
+    let env = |name: &str| match name {
+        ENV_REGISTRATION_ID => Some(SANDBOX_REGISTRATION_ID.to_owned()),
+        ENV_COMPANY_CODE => Some(SANDBOX_COMPANY_CODE.to_owned()),
+        _ => None,
+    };
+    let today = chrono::NaiveDate::parse_from_str(TODAY, "%Y-%m-%d").unwrap();
+    let settings = Settings::resolve_in(&cli, dir, today, &env).expect("serve's settings");
+    let CommandSettings::Serve(settings) = settings.command else { panic!("not serve") };
+    Server::start(*settings).await.expect("the server starts")
+}
 
 /// The samples, as a clerk would upload them.
 pub fn sample(name: &str) -> Vec<u8> {
@@ -32,8 +48,10 @@ pub fn sample(name: &str) -> Vec<u8> {
 pub struct Served {
     pub dir: tempfile::TempDir,
     pub state: PathBuf,
-    /// Serving until the test ends.
-    _server: Server,
+    /// Serving until the test ends (or [`Served::stop`]).
+    server: Option<Server>,
+    /// Its command line, to start it again.
+    args: Vec<String>,
     pub base: String,
     pub http: reqwest::Client,
     pub sandbox: Sandbox,
@@ -52,39 +70,48 @@ impl Served {
         let state = dir.path().join("cibil-bulk.db");
         {
             let store = Store::open(&state).expect("a state");
-            assert!(store.add_user(USER, &auth::hash_password(PASSWORD).unwrap()).unwrap());
-            assert!(store.add_token("nightly-cron", &auth::secret_hash(TOKEN)).unwrap());
+            assert!(store.add_user(USER, &auth::hash_password(PASSWORD).unwrap(), Role::Clerk).unwrap());
+            assert!(store.add_user(ADMIN, &auth::hash_password(PASSWORD).unwrap(), Role::Admin).unwrap());
+            assert!(store.add_token("nightly-cron", &auth::secret_hash(TOKEN), &Scope::ALL).unwrap());
         }
         let endpoint = sandbox.endpoint();
         let state_text = state.display().to_string();
-        let mut args =
-            vec!["cibil-bulk", "serve", "--listen", "127.0.0.1:0", "--state", &state_text, "--today", TODAY];
+        let mut args: Vec<String> =
+            ["cibil-bulk", "serve", "--listen", "127.0.0.1:0", "--state", &state_text, "--today", TODAY]
+                .map(str::to_owned)
+                .to_vec();
         // `--sandbox` brings the server's own simulator; otherwise the test's, whose statistics
         // it reads.
         if !extra.contains(&"--sandbox") {
-            args.extend(["--endpoint", &endpoint]);
+            args.extend(["--endpoint".to_owned(), endpoint]);
         }
         if !extra.contains(&"--rate") {
-            args.extend(["--rate", "2000/s"]);
+            args.extend(["--rate".to_owned(), "2000/s".to_owned()]);
         }
-        args.extend_from_slice(extra);
-        let cli = Cli::try_parse_args_from(args).expect("serve's flags");
-        let env = |name: &str| match name {
-            ENV_REGISTRATION_ID => Some(SANDBOX_REGISTRATION_ID.to_owned()),
-            ENV_COMPANY_CODE => Some(SANDBOX_COMPANY_CODE.to_owned()),
-            _ => None,
-        };
-        let today = chrono::NaiveDate::parse_from_str(TODAY, "%Y-%m-%d").unwrap();
-        let settings = Settings::resolve_in(&cli, dir.path(), today, &env).expect("serve's settings");
-        let CommandSettings::Serve(settings) = settings.command else { panic!("not serve") };
-        let server = Server::start(*settings).await.expect("the server starts");
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
+        let server = serve(dir.path(), &args).await;
         let base = format!("http://{}", server.addr());
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(30))
             .build()
             .unwrap();
-        Served { dir, state, _server: server, base, http, sandbox }
+        Served { dir, state, server: Some(server), args, base, http, sandbox }
+    }
+
+    /// Stops the server as SIGTERM does, and waits until it has.
+    pub async fn stop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.stop().await.expect("the server stops");
+        }
+    }
+
+    /// Starts the server again on the same state, with the same flags (on another port).
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        let server = serve(self.dir.path(), &self.args).await;
+        self.base = format!("http://{}", server.addr());
+        self.server = Some(server);
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -137,6 +164,20 @@ impl Served {
                 !["aborted", "interrupted"].contains(&summary["state"].as_str().unwrap_or_default()),
                 "upload {id} stopped: {summary}"
             );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until upload `id` is in `state`, as the state database records it (for an upload a
+    /// person made, which the API's token does not see).
+    pub async fn wait_in_state(&self, id: u64, state: &str) -> cibil_bulk::store::UploadRecord {
+        let store = Store::open(&self.state).expect("the server's state");
+        loop {
+            let upload = store.upload(id as i64).unwrap().expect("the upload");
+            if upload.state.as_str() == state {
+                return upload;
+            }
+            assert!(!["aborted", "interrupted"].contains(&upload.state.as_str()), "upload {id} stopped");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
