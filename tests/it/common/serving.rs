@@ -79,7 +79,7 @@ impl Served {
         let CommandSettings::Serve(settings) = settings.command else { panic!("not serve") };
         let server = Server::start(*settings).await.expect("the server starts");
         let base = format!("http://{}", server.addr());
-        let http = reqwest::Client::builder()
+        let http = super::http_client()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(30))
             .build()
