@@ -3,7 +3,8 @@
 //! `validate`'s, keeping `store`'s, showing `output`'s.
 
 mod guard;
-mod install;
+// The package's build makes the man page and completions with it (examples/debian/assets).
+pub mod install;
 // The server checks uploads with the very checks of `validate` and `run`.
 pub(crate) mod intake;
 // A run's life, shared by `run` and the server's jobs.
