@@ -166,6 +166,9 @@ impl Client {
             value.set_sensitive(true);
             headers.insert(name, value);
         }
+        // rustls' cryptography (Cargo.toml says why ring): reqwest uses the process's default,
+        // which only the first call installs.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .user_agent(concat!("cibil-bulk/", env!("CARGO_PKG_VERSION")))
             .default_headers(headers)

@@ -1,6 +1,9 @@
 //! What installing the tool takes from it: `cibil-bulk completions SHELL` (the shell's completion
 //! script) and `cibil-bulk man` (the manual page). Both are generated from the clap definitions
 //! in `cli`, the very ones that parse the command line, so they can never drift from the flags.
+//! The Debian package's build makes its copies with these same functions
+//! (`examples/debian/assets/build.rs`), and `.ci/run` checks that they are what the packaged
+//! binary prints.
 
 use anyhow::Context as _;
 use clap_complete::Shell;
@@ -13,11 +16,16 @@ use crate::output::Printer;
 const NAME: &str = "cibil-bulk";
 
 pub fn completions(shell: Shell, printer: &Printer) -> anyhow::Result<Exit> {
+    printer.report(&completion_script(shell)?);
+    Ok(Exit::Success)
+}
+
+/// The completion script for `shell`, as `cibil-bulk completions SHELL` prints it.
+pub fn completion_script(shell: Shell) -> anyhow::Result<String> {
     let mut command = crate::cli::definition();
     let mut script = Vec::new();
     clap_complete::generate(shell, &mut command, NAME, &mut script);
-    printer.report(&String::from_utf8(script).context("the completion script is not UTF-8")?);
-    Ok(Exit::Success)
+    String::from_utf8(script).context("the completion script is not UTF-8")
 }
 
 pub fn man(printer: &Printer) -> anyhow::Result<Exit> {
@@ -25,11 +33,13 @@ pub fn man(printer: &Printer) -> anyhow::Result<Exit> {
     Ok(Exit::Success)
 }
 
+/// The manual page, as `cibil-bulk man` prints it.
+///
 /// One page for the whole tool, as `man cibil-bulk` shows it: the title, synopsis, description,
 /// global options and the list of commands, then a section for every command (and each of its
 /// own, like `users add`) with its synopsis, description, options and examples. One page rather
 /// than a page per command, so that a search (`/--rate`) finds a flag wherever it is.
-fn man_page() -> std::io::Result<String> {
+pub fn man_page() -> std::io::Result<String> {
     let top = crate::cli::definition();
     let man = Man::new(top.clone()).title(NAME.to_uppercase());
     let mut title = Vec::new();

@@ -3,7 +3,8 @@
 //! keeping `store`'s, showing `output`'s, a run's steps the driver's (`job`), what may be written
 //! the gate's (`gate`); and the one watcher of the signals that stop the program (`signals`).
 
-mod install;
+// The package's build makes the man page and completions with it (examples/debian/assets).
+pub mod install;
 mod run;
 mod sandbox;
 mod serve;

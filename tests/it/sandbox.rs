@@ -46,7 +46,7 @@ async fn start(config: SandboxConfig) -> Harness {
 }
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap()
+    crate::common::http_client().timeout(Duration::from_secs(10)).build().unwrap()
 }
 
 /// A body the sandbox accepts.
@@ -358,7 +358,7 @@ async fn cibil_id_can_be_a_number() {
 async fn a_hang_makes_the_client_time_out_and_ends_when_it_gives_up() {
     within(async {
         let sandbox = start(SandboxConfig { hang_rate: 1.0, ..SandboxConfig::default() }).await;
-        let impatient = reqwest::Client::builder().timeout(Duration::from_millis(300)).build().unwrap();
+        let impatient = crate::common::http_client().timeout(Duration::from_millis(300)).build().unwrap();
         let error =
             impatient.get(sandbox.endpoint()).json(&body("ORD-1", "ABCPK1234F")).send().await.unwrap_err();
         assert!(error.is_timeout(), "{error:?}");
@@ -378,7 +378,7 @@ async fn a_hang_makes_the_client_time_out_and_ends_when_it_gives_up() {
 async fn hangs_count_in_flight_and_shutdown_ends_them() {
     within(async {
         let sandbox = start(SandboxConfig { hang_rate: 1.0, ..SandboxConfig::default() }).await;
-        let patient = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
+        let patient = crate::common::http_client().timeout(Duration::from_secs(60)).build().unwrap();
         let requests: Vec<_> = (0..3)
             .map(|i| {
                 let request = patient.get(sandbox.endpoint()).json(&body(&format!("ORD-{i}"), "ABCPK1234F"));
@@ -441,7 +441,7 @@ fn commit_then(config: SandboxConfig) -> SandboxConfig {
 async fn commit_then_hang_the_client_times_out_and_a_retry_is_a_replay() {
     within(async {
         let sandbox = start(commit_then(SandboxConfig { hang_rate: 0.5, ..SandboxConfig::default() })).await;
-        let impatient = reqwest::Client::builder().timeout(Duration::from_millis(300)).build().unwrap();
+        let impatient = crate::common::http_client().timeout(Duration::from_millis(300)).build().unwrap();
         let error =
             impatient.get(sandbox.endpoint()).json(&body("ORD-1", "ABCPK1234F")).send().await.unwrap_err();
         assert!(error.is_timeout(), "{error:?}");

@@ -198,7 +198,7 @@ async fn stop_halfway_and_resume(signal: &str) -> (PathBuf, tempfile::TempDir, V
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("cibil-bulk.db");
     let token = token(dir.path());
-    let http = reqwest::Client::new();
+    let http = crate::common::http_client().build().unwrap();
     const ROWS: u32 = 240;
 
     let mut first = Serving::start(dir.path(), &sandbox.endpoint());

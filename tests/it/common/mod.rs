@@ -43,6 +43,13 @@ pub fn mobile(i: u32) -> String {
     (9_000_000_000u64 + u64::from(i)).to_string()
 }
 
+/// An HTTP client for the tests' own requests, with rustls' cryptography installed first, as
+/// `api::Client::new` does for the tool (reqwest is built without a provider of its own).
+pub fn http_client() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+}
+
 /// `lines` joined by `ending`, with a final line end, as a spreadsheet writes them.
 pub fn lines(lines: &[&str], ending: &str) -> String {
     let mut out = lines.join(ending);

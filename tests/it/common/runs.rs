@@ -54,7 +54,8 @@ impl Server {
         let endpoint = self.endpoint();
         let body = body.clone();
         self.runtime.block_on(async move {
-            let answer = reqwest::Client::new().get(endpoint).json(&body).send().await.unwrap();
+            let answer =
+                super::http_client().build().unwrap().get(endpoint).json(&body).send().await.unwrap();
             answer.json().await.unwrap()
         })
     }

@@ -91,7 +91,7 @@ impl Served {
         args.extend(extra.iter().map(|a| (*a).to_owned()));
         let server = serve(dir.path(), &args).await;
         let base = format!("http://{}", server.addr());
-        let http = reqwest::Client::builder()
+        let http = super::http_client()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(30))
             .build()
