@@ -1,35 +1,159 @@
 //! The one gate every file the program writes passes. A command declares, before a single row is
-//! read or sent, the files it keeps (the customer file, the state database and its companions,
-//! the config file in use) and the files it will write (results, errors, summary, metrics, an
-//! export, a backup, the server's files), and [`Gate::clear`] checks them all at once: each path
-//! is resolved as the kernel will resolve it — symlinks followed, `dir/../` spellings folded, an
-//! existing file known by its device and inode so that a hard link or a second name cannot hide
-//! it — and every file named has one role: an output that is a kept file or another output is
-//! refused, as are two kept files that are one (a state whose lock file is the config file), and
-//! an output that cannot be written (a directory, a missing or read-only directory). The check is
-//! all or nothing: a refused command gets no [`Cleared`] at all, so it writes nothing, not even
-//! the summary it was asked for.
+//! read or sent, the files it keeps (the customer file, the state database and its companions
+//! and the server's uploads beside it, the config file in use) and the files it will write
+//! (results, errors, summary, metrics, an export, a backup, the server's files), and
+//! [`Gate::clear`] checks them all at once. Each path is resolved as the kernel will resolve it —
+//! symlinks followed, `dir/../` spellings folded — and a file is known by what it is, not by how it
+//! is spelled: an existing file by its device and inode, a file still to be made by its
+//! directory's device and inode and its name there, so that a hard link, a bind mount or a second
+//! name cannot hide it. Every file named has one role: an output that is a kept file or another
+//! output is refused, as are two kept files that are one (a state whose lock file is the config
+//! file), an output inside a kept directory, an output that would replace a database (any SQLite
+//! file — another state, another program's — but a copy `backup` made, or a companion of one) or
+//! a kept content (the customer file of a run, moved or renamed since), and an output that cannot
+//! be written (a directory, a disk device, a missing or read-only directory). The check is all or nothing: a refused command gets no
+//! [`Cleared`] at all, so it writes nothing, not even the summary it was asked for.
 //!
 //! [`Cleared`] is the only key to writing: `output::AtomicFile` (through which every output file
-//! is written) and the state's backup take one, and only this module can make one. A write that
+//! is written) and the state's backup take one, and only this module can make one. It holds the
+//! directory the file lands in open, as it was when cleared, so a directory renamed or replaced by
+//! a symlink during a run cannot send the write elsewhere; and an output that is a terminal, a
+//! pipe or `/dev/null` (`--summary /dev/stdout`) is written into, never replaced. A write that
 //! skipped the check does not compile.
 
-use std::os::unix::fs::MetadataExt;
+use std::ffi::OsString;
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use crate::store::{lock_path, sibling};
+use rustix::fs::{Access, AtFlags, Mode, OFlags};
+
+use crate::store::{companion_of_a_database, is_a_backup, is_a_database, lock_path, sibling, uploads_dir};
 
 /// A path the gate cleared for writing: not a kept file, not another output of the command,
 /// and writable when it was checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Cleared {
+    /// As the user named it: what messages say.
     path: PathBuf,
+    place: Arc<Place>,
 }
+
+impl PartialEq for Cleared {
+    fn eq(&self, other: &Cleared) -> bool {
+        self.path == other.path
+    }
+}
+
+impl Eq for Cleared {}
 
 impl Cleared {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Where a write lands, as resolved when the path was cleared.
+    pub fn place(&self) -> &Place {
+        &self.place
+    }
+}
+
+/// Where a write to a path lands: its directory, held open since the path was cleared, and its
+/// name there (a final symlink followed: writing through a link writes the file it names).
+#[derive(Debug)]
+pub struct Place {
+    dir: OwnedFd,
+    /// The directory, as it was resolved (for what needs a path, and for messages).
+    dir_path: PathBuf,
+    name: OsString,
+    /// A terminal, a pipe or a device such as `/dev/null`: written into, never replaced.
+    special: bool,
+}
+
+impl Place {
+    /// The directory the file lands in, open.
+    pub fn dir(&self) -> &OwnedFd {
+        &self.dir
+    }
+
+    pub fn dir_path(&self) -> &Path {
+        &self.dir_path
+    }
+
+    /// The file's name in [`Place::dir`].
+    pub fn name(&self) -> &std::ffi::OsStr {
+        &self.name
+    }
+
+    /// Whether the file is a terminal, a pipe or a character device, to be written into in place.
+    pub fn is_special(&self) -> bool {
+        self.special
+    }
+
+    /// Resolves `path` as a write to it will land.
+    fn of(path: &Path) -> std::io::Result<Place> {
+        use std::os::unix::fs::FileTypeExt as _;
+        let open_dir = |dir: &Path| {
+            rustix::fs::open(dir, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+        };
+        // What the path is now, every link followed as the kernel follows them (`/dev/stdout`'s
+        // to a pipe included, which no path names).
+        if let Ok(found) = std::fs::metadata(path) {
+            let kind = found.file_type();
+            if kind.is_dir() {
+                return Err(refusal("it is a directory"));
+            }
+            if kind.is_block_device() {
+                return Err(refusal("it is a disk device"));
+            }
+            if kind.is_socket() {
+                return Err(refusal("it is a socket"));
+            }
+            if kind.is_char_device() || kind.is_fifo() {
+                // Opened through its own name when written: the link followed then, as now.
+                let dir_path = match path.parent() {
+                    Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
+                    _ => PathBuf::from("."),
+                };
+                let name = path.file_name().ok_or_else(|| refusal("it names no file"))?.to_owned();
+                return Ok(Place { dir: open_dir(&dir_path)?, dir_path, name, special: true });
+            }
+        }
+        let (dir_path, name) = landing(path, 0)?;
+        Ok(Place { dir: open_dir(&dir_path)?, dir_path, name, special: false })
+    }
+
+    /// The directory's device and inode, and the name: a file that does not exist yet, known
+    /// whatever the spelling of its directory (a symlink, a bind mount).
+    fn key(&self) -> Option<(u64, u64, OsString)> {
+        let stat = rustix::fs::fstat(&self.dir).ok()?;
+        Some((stat.st_dev, stat.st_ino, self.name.clone()))
+    }
+}
+
+fn refusal(why: &str) -> std::io::Error {
+    std::io::Error::other(why.to_owned())
+}
+
+/// The directory a write to `path` lands in (resolved) and the name there: a final symlink
+/// followed as the kernel does (a bounded number of times); `.` and `..` name no file.
+fn landing(path: &Path, depth: u8) -> std::io::Result<(PathBuf, OsString)> {
+    let parent = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        if depth >= 40 {
+            return Err(refusal("too many levels of symbolic links"));
+        }
+        return landing(&parent.join(std::fs::read_link(path)?), depth + 1);
+    }
+    let name = match path.file_name() {
+        Some(name) if !path.as_os_str().as_bytes().ends_with(b"/") => name.to_owned(),
+        _ => return Err(refusal("it names no file")),
+    };
+    Ok((parent.canonicalize()?, name))
 }
 
 /// Why the gate refused a command's outputs. Nothing was read, sent or written.
@@ -41,6 +165,12 @@ pub enum Refused {
         .path.display(), .kept.display()
     )]
     Kept { name: String, path: PathBuf, what: &'static str, kept: PathBuf },
+    #[error(
+        "{name} {} is a database{}: writing it would destroy it (another state, or another \
+         program's?). Choose another name for the output; nothing was read, sent or written",
+        .path.display(), .of.as_ref().map(|of| format!("'s companion (of {})", of.display())).unwrap_or_default()
+    )]
+    Database { name: String, path: PathBuf, of: Option<PathBuf> },
     #[error(
         "{first} and {second} both name {}: give each output its own file; nothing was read, sent \
          or written",
@@ -60,6 +190,12 @@ pub enum Refused {
 #[derive(Debug, Default)]
 pub struct Gate {
     kept: Vec<Kept>,
+    /// Directories no output may be written into: `(what, path)`.
+    kept_dirs: Vec<(&'static str, PathBuf)>,
+    /// Contents no output may replace, wherever the file now is: `(what, SHA-256 in hex)`.
+    kept_contents: Vec<(&'static str, String)>,
+    /// Whether an output may replace a copy `backup` made (`backup` over last night's).
+    backups_replaceable: bool,
     /// Two kept files are one (the state is the customer file, its lock file the config file):
     /// the command is refused whatever its outputs.
     refused: Option<Refused>,
@@ -91,9 +227,32 @@ impl Gate {
         self
     }
 
-    /// The state database and its companions (`-wal`, `-shm`, `.lock`), which the store writes:
-    /// none of them may be the customer file or the config file either.
+    /// A content no output may replace, by its SHA-256 (hex): the customer file of a run, found
+    /// wherever it was moved or renamed to since.
+    pub fn keep_content(mut self, what: &'static str, sha256_hex: &str) -> Gate {
+        self.kept_contents.push((what, sha256_hex.to_ascii_lowercase()));
+        self
+    }
+
+    /// A directory no output may be written into.
+    pub fn keep_dir(mut self, what: &'static str, dir: &Path) -> Gate {
+        self.kept_dirs.push((what, dir.to_owned()));
+        self
+    }
+
+    /// The state database and its companions (`-wal`, `-shm`, `.lock`), which the store writes,
+    /// and the server's uploads beside it (the files clerks sent, their results): none of them
+    /// may be an output, the customer file or the config file.
     pub fn keep_state(self, state: &Path) -> Gate {
+        self.keep_state_files(state).keep_dir("the server's uploads", &uploads_dir(state))
+    }
+
+    /// [`Gate::keep_state`] for the server's own uploads, which it writes into.
+    pub fn keep_state_writing_uploads(self, state: &Path) -> Gate {
+        self.keep_state_files(state)
+    }
+
+    fn keep_state_files(self, state: &Path) -> Gate {
         self.keep("the state database", state)
             .keep("the state database's write-ahead log", &sibling(state, "-wal"))
             .keep("the state database's shared memory", &sibling(state, "-shm"))
@@ -108,6 +267,13 @@ impl Gate {
         }
     }
 
+    /// Lets an output replace a copy `backup` made (never a state): `backup DEST` over last
+    /// night's.
+    pub fn replacing_backups(mut self) -> Gate {
+        self.backups_replaceable = true;
+        self
+    }
+
     /// Checks every output at once (`name`, the flag or what it is, and its path, if the command
     /// writes it): all are cleared, or none.
     pub fn clear<const N: usize>(
@@ -118,14 +284,39 @@ impl Gate {
             return Err(refused.clone());
         }
         let mut seen: Vec<(&str, Identity)> = Vec::new();
+        let mut places = Vec::new();
         for (name, path) in outputs.iter().filter_map(|(name, path)| Some((*name, (*path)?))) {
-            let identity = Identity::of(path);
+            let not_writable =
+                |why: String| Refused::NotWritable { name: name.to_owned(), path: path.to_owned(), why };
+            let place = Place::of(path).map_err(|e| not_writable(plain(&e)))?;
+            let identity = Identity::of_place(path, &place);
             if let Some(kept) = self.kept.iter().find(|k| k.identity.same_as(&identity)) {
                 return Err(Refused::Kept {
                     name: name.to_owned(),
                     path: path.to_owned(),
                     what: kept.what,
                     kept: kept.path.clone(),
+                });
+            }
+            let dir = rustix::fs::fstat(&place.dir).ok().map(|s| (s.st_dev, s.st_ino));
+            // Known by what they are when the outputs are checked (the server makes its uploads
+            // directory as it starts).
+            let inside = |kept: &Path| {
+                (dir.is_some() && inode(kept) == dir)
+                    // Or another name of a file in it (a hard link).
+                    || identity.inode.is_some()
+                        && std::fs::read_dir(kept)
+                            .into_iter()
+                            .flatten()
+                            .filter_map(Result::ok)
+                            .any(|entry| inode(&entry.path()) == identity.inode)
+            };
+            if let Some((what, kept)) = self.kept_dirs.iter().find(|(_, kept)| inside(kept)) {
+                return Err(Refused::Kept {
+                    name: name.to_owned(),
+                    path: path.to_owned(),
+                    what,
+                    kept: kept.clone(),
                 });
             }
             if let Some((first, _)) = seen.iter().find(|(_, s)| s.same_as(&identity)) {
@@ -135,14 +326,44 @@ impl Gate {
                     path: path.to_owned(),
                 });
             }
-            writable(path).map_err(|why| Refused::NotWritable {
-                name: name.to_owned(),
-                path: path.to_owned(),
-                why,
-            })?;
+            if !place.special {
+                self.check_content(name, path, &place)?;
+            }
+            writable(&place).map_err(not_writable)?;
             seen.push((name, identity));
+            places.push(Arc::new(place));
         }
-        Ok(outputs.map(|(_, path)| path.map(|p| Cleared { path: p.to_owned() })))
+        let mut places = places.into_iter();
+        Ok(outputs.map(|(_, path)| {
+            path.map(|p| Cleared {
+                path: p.to_owned(),
+                place: places.next().unwrap_or_else(|| unreachable!("one place per path cleared")),
+            })
+        }))
+    }
+
+    /// Refuses an output that would replace a database (or a companion of one), or a kept content.
+    fn check_content(&self, name: &str, path: &Path, place: &Place) -> Result<(), Refused> {
+        let target = place.dir_path.join(&place.name);
+        if let Some(of) = companion_of_a_database(&target) {
+            return Err(Refused::Database { name: name.to_owned(), path: path.to_owned(), of: Some(of) });
+        }
+        let exists = target.is_file();
+        if exists && is_a_database(&target) && !(self.backups_replaceable && is_a_backup(&target)) {
+            return Err(Refused::Database { name: name.to_owned(), path: path.to_owned(), of: None });
+        }
+        if exists && !self.kept_contents.is_empty() {
+            let hash = sha256_hex(&target);
+            if let Some((what, _)) = self.kept_contents.iter().find(|(_, h)| hash.as_deref() == Some(h)) {
+                return Err(Refused::Kept {
+                    name: name.to_owned(),
+                    path: path.to_owned(),
+                    what,
+                    kept: target.clone(),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// A command that writes no output of its own (it reads, or writes only the state): its kept
@@ -158,18 +379,39 @@ impl Gate {
     }
 }
 
+/// An error as the user should read it: the operating system's words, without a path.
+fn plain(error: &std::io::Error) -> String {
+    match error.raw_os_error() {
+        Some(code) => std::io::Error::from_raw_os_error(code).to_string(),
+        None => error.to_string(),
+    }
+}
+
+/// The SHA-256 of the file at `path`, in hex, as a run records its customer file's; `None` when
+/// it cannot be read.
+fn sha256_hex(path: &Path) -> Option<String> {
+    let hash = crate::input::sha256_of(path).ok()?;
+    Some(hash.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 /// How the kernel will find a path: the file it is now (device and inode), if it exists, and the
-/// place a write will land (its directory resolved, and its final symlink followed).
+/// place a write will land (its directory's device and inode, and its name there).
 #[derive(Debug, PartialEq, Eq)]
 struct Identity {
     inode: Option<(u64, u64)>,
-    place: Option<PathBuf>,
+    place: Option<(u64, u64, OsString)>,
 }
 
 impl Identity {
     fn of(path: &Path) -> Identity {
-        let inode = std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()));
-        Identity { inode, place: place(path, 0) }
+        match Place::of(path) {
+            Ok(place) => Identity::of_place(path, &place),
+            Err(_) => Identity { inode: inode(path), place: None },
+        }
+    }
+
+    fn of_place(path: &Path, place: &Place) -> Identity {
+        Identity { inode: inode(path), place: place.key() }
     }
 
     fn same_as(&self, other: &Identity) -> bool {
@@ -178,49 +420,41 @@ impl Identity {
     }
 }
 
-/// Where a write to `path` lands: the path itself resolved when it exists (symlinks followed);
-/// else a dangling symlink's target (followed a bounded number of times, as the kernel does);
-/// else its directory resolved, with its name.
-fn place(path: &Path, depth: u8) -> Option<PathBuf> {
-    if let Ok(real) = path.canonicalize() {
-        return Some(real);
-    }
-    let parent = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    if let Ok(target) = std::fs::read_link(path) {
-        return if depth < 40 { place(&parent.join(target), depth + 1) } else { None };
-    }
-    Some(parent.canonicalize().ok()?.join(path.file_name()?))
+fn inode(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
-/// Whether a file could be written at `path` now: not a directory, and its directory exists and
-/// takes a new file (not read-only, not full). Leaves nothing behind.
-fn writable(path: &Path) -> Result<(), String> {
-    if path.is_dir() {
-        return Err("it is a directory".to_owned());
+/// Whether a file could be written at `place` now. A terminal, pipe or device: writable by this
+/// user. Otherwise its directory takes a new file (not read-only, not full); nothing is left
+/// behind.
+fn writable(place: &Place) -> Result<(), String> {
+    if place.special {
+        return rustix::fs::accessat(&place.dir, &place.name, Access::WRITE_OK, AtFlags::EACCESS)
+            .map_err(|e| plain(&e.into()));
     }
-    if path.file_name().is_none() {
-        return Err("it names no file".to_owned());
-    }
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    tempfile::Builder::new().prefix(".cibil-bulk-").suffix(".part").tempfile_in(dir).map(drop).map_err(|e| {
-        match e.raw_os_error() {
-            // The temporary file's name that `tempfile` adds means nothing to the user.
-            Some(code) => std::io::Error::from_raw_os_error(code).to_string(),
-            None => e.kind().to_string(),
+    let probe = format!(".cibil-bulk-{:016x}.probe", rand::random::<u64>());
+    let created = rustix::fs::openat(
+        &place.dir,
+        probe.as_str(),
+        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    );
+    match created {
+        Ok(file) => {
+            drop(file);
+            let _ = rustix::fs::unlinkat(&place.dir, probe.as_str(), AtFlags::empty());
+            Ok(())
         }
-    })
+        Err(rustix::io::Errno::EXIST) => Ok(()),
+        Err(e) => Err(plain(&e.into())),
+    }
 }
 
 /// A path cleared without a check, for tests of the writers themselves.
 #[cfg(test)]
-pub fn cleared_for_test(path: &Path) -> Cleared {
-    Cleared { path: path.to_owned() }
+pub fn cleared_for_test(path: &Path) -> std::io::Result<Cleared> {
+    Ok(Cleared { path: path.to_owned(), place: Arc::new(Place::of(path)?) })
 }
 
 #[cfg(test)]
@@ -293,6 +527,87 @@ mod tests {
             assert!(matches!(err, Refused::NotWritable { .. }), "{}: {err}", path.display());
         }
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "the check leaves nothing behind");
+    }
+
+    #[test]
+    fn no_output_replaces_a_database_or_its_companion_but_backup_its_own_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let state = crate::store::Store::open(&d.join("prod.db")).unwrap();
+        state.backup_into(&d.join("copy.db")).unwrap();
+        drop(state);
+        let gate = Gate::new();
+        for output in ["prod.db", "prod.db-wal", "prod.db-shm", "prod.db.lock", "prod.db-journal", "copy.db"]
+        {
+            let err = gate.clear_one("--output", &d.join(output)).unwrap_err();
+            assert!(matches!(err, Refused::Database { .. }), "{output}: {err}");
+        }
+        // `backup` may replace a copy it made, never a state.
+        let backup = Gate::new().replacing_backups();
+        assert!(backup.clear_one("DEST", &d.join("copy.db")).is_ok());
+        assert!(backup.clear_one("DEST", &d.join("prod.db")).is_err());
+        // A copy opened as a state is a state again.
+        drop(crate::store::Store::open(&d.join("copy.db")).unwrap());
+        assert!(backup.clear_one("DEST", &d.join("copy.db")).is_err());
+    }
+
+    #[test]
+    fn a_kept_content_is_found_under_any_name_and_a_kept_directory_takes_no_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("renamed.csv"), "the customers").unwrap();
+        std::fs::write(d.join("edited.csv"), "the customers, edited").unwrap();
+        let sha = crate::input::sha256_of(&d.join("renamed.csv")).unwrap();
+        let hex: String = sha.iter().map(|b| format!("{b:02x}")).collect();
+        let gate = Gate::new().keep_content("the customer file of the run", &hex).keep_state(&d.join("s.db"));
+        let err = gate.clear_one("--output", &d.join("renamed.csv")).unwrap_err().to_string();
+        assert!(err.contains("the customer file of the run"), "{err}");
+        assert!(gate.clear_one("--output", &d.join("edited.csv")).is_ok());
+        std::fs::create_dir(d.join("s.uploads")).unwrap();
+        let err = gate.clear_one("--output", &d.join("s.uploads/1.upload")).unwrap_err().to_string();
+        assert!(err.contains("the server's uploads"), "{err}");
+        assert!(
+            Gate::new()
+                .keep_state_writing_uploads(&d.join("s.db"))
+                .clear_one("x", &d.join("s.uploads/1.csv"))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_terminal_or_pipe_is_written_into_and_other_special_files_are_refused() {
+        let cleared = Gate::new().clear_one("--summary", Path::new("/dev/null")).unwrap();
+        assert!(cleared.place().is_special());
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        assert!(Gate::new().clear_one("--summary", &fifo).unwrap().place().is_special());
+        let socket = std::os::unix::net::UnixListener::bind(dir.path().join("socket")).unwrap();
+        let err = Gate::new().clear_one("--summary", &dir.path().join("socket")).unwrap_err().to_string();
+        assert!(err.contains("socket"), "{err}");
+        drop(socket);
+    }
+
+    #[test]
+    fn files_still_to_be_made_are_one_through_a_bind_mount() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir(d.join("b")).unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["--bind", &d.to_string_lossy(), &d.join("b").to_string_lossy()])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            // Mounting needs root (.ci/run's tests run as root): tests/it/gate.rs tries it too.
+            return;
+        }
+        let refused = Gate::new().keep_state(&d.join("b/st.db")).clear_one("--output", &d.join("st.db"));
+        let twice =
+            Gate::new().clear([("--output", Some(&d.join("o.csv"))), ("--errors", Some(&d.join("b/o.csv")))]);
+        let _ = std::process::Command::new("umount").arg(d.join("b")).status();
+        assert!(matches!(refused, Err(Refused::Kept { .. })), "{refused:?}");
+        assert!(matches!(twice, Err(Refused::Twice { .. })), "{twice:?}");
     }
 
     #[test]

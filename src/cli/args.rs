@@ -12,7 +12,8 @@ use crate::{api, engine, settings};
 #[derive(Debug, Args)]
 pub struct StateArgs {
     /// The state database: every row's status and outcome, the ledger of registered customers.
-    /// A `--sandbox` run keeps a state of its own beside it.
+    /// A `--sandbox` run without --state keeps a state of its own (cibil-bulk.sandbox.db); with
+    /// --state, that file, bound from then on to the sandbox (a real run on it is refused).
     ///
     /// Example: --state /var/lib/cibil-bulk/branch-12.db
     #[arg(long, env = "CIBIL_BULK_STATE", value_name = "FILE", default_value = settings::DEFAULT_STATE)]

@@ -56,11 +56,14 @@ pub fn status(settings: &StatusSettings, printer: &Printer) -> anyhow::Result<Ex
 pub fn export(settings: &ExportSettings, printer: &Printer) -> anyhow::Result<Exit> {
     let store = open_existing(&settings.state, printer)?;
     let run = find_run(&store, &settings.state, &settings.run)?;
-    // The run's own customer file is kept too, when it is still where the run read it.
-    let gate = Gate::new()
-        .keep("the customer file of the run", Path::new(&run.input_path))
-        .keep_config(Some(&settings.config))
-        .keep_state(&settings.state);
+    // The run's own customer file is kept too: where the run last read it, and by its content
+    // wherever it was moved or renamed to since.
+    let gate = Gate::new().keep_content("the customer file of the run", &run.input_sha256);
+    let gate = match &run.input_place {
+        Some(place) => gate.keep("the customer file of the run", place),
+        None => gate,
+    };
+    let gate = gate.keep_config(Some(&settings.config)).keep_state(&settings.state);
     let [results, errors] =
         gate.clear([("--output", Some(&settings.results)), ("--errors", settings.errors.as_deref())])?;
     let results = results.unwrap_or_else(|| unreachable!("a path given is cleared or refused"));
@@ -83,7 +86,9 @@ pub fn purge(settings: &PurgeSettings, printer: &Printer) -> anyhow::Result<Exit
 }
 
 pub fn backup(settings: &BackupSettings, printer: &Printer) -> anyhow::Result<Exit> {
-    let gate = Gate::new().keep_config(Some(&settings.config)).keep_state(&settings.state);
+    // Last night's copy may be replaced; no state, companion or kept file may.
+    let gate =
+        Gate::new().keep_config(Some(&settings.config)).keep_state(&settings.state).replacing_backups();
     let dest = gate.clear_one("DEST", &settings.dest)?;
     let store = open_existing(&settings.state, printer)?;
     let size = output::write_file_with(&dest, |temp| store.backup_into(temp))?;

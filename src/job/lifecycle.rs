@@ -122,6 +122,8 @@ pub fn resume_or_import(
             (run, false)
         }
     };
+    // Where the file is, whatever it was called: `export` keeps it from being overwritten.
+    store.set_input_place(run.id, &job.input.path)?;
     reporter.recorded(store, &run)?;
     let counts = store.counts(run.id)?;
     Ok((run, resumed, counts))

@@ -80,6 +80,11 @@ fn is_results_file(path: &Path) -> bool {
 }
 
 fn read(path: &Path) -> Option<Recorded> {
+    // Only a file: a pipe or terminal named as the output (`--output /dev/stdout`) would be read
+    // from, and wait for ever.
+    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        return None;
+    }
     let probe = input::probe(path, ProbeOptions::default()).ok()?;
     let options = SheetOptions { header_row: Some(1), ..SheetOptions::default() };
     let mut reader = RowReader::open(path, &probe, &[], &[], &options).ok()?;

@@ -1,15 +1,18 @@
 //! Files that appear whole or not at all (the README's "What comes out"): written to a temporary
-//! file beside the target, flushed to disk, then renamed over it. Created mode 0600, because every
-//! file this tool writes about customers holds personal data. And every CSV cell is written so that
-//! a spreadsheet can never take it for a formula.
+//! file in the directory the gate cleared (held open since: a directory swapped meanwhile cannot
+//! redirect the write), flushed to disk, then renamed over the target. Created mode 0600, because
+//! every file this tool writes about customers holds personal data. An output that is a terminal,
+//! a pipe or a device (`--summary /dev/stdout`) is written into as it is, never replaced. And
+//! every CSV cell is written so that a spreadsheet can never take it for a formula.
 
+use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use tempfile::TempPath;
+use rustix::fs::{AtFlags, Mode, OFlags};
 
-use crate::gate::Cleared;
+use crate::gate::{Cleared, Place};
 
 /// Why an output file could not be written. The cause is the `source`, which the fatal error
 /// printer (`{:#}`) shows after the message.
@@ -21,13 +24,68 @@ pub struct OutputError {
     pub source: io::Error,
 }
 
-/// An error creating the temporary file, without the temporary file's name that `tempfile` adds:
-/// the user knows the file by its real name, which [`OutputError`] gives.
-fn plain(error: io::Error) -> io::Error {
-    match error.raw_os_error() {
-        Some(code) => io::Error::from_raw_os_error(code),
-        None => io::Error::from(error.kind()),
+/// A temporary file in a cleared directory: removed when dropped, unless moved into place.
+#[derive(Debug)]
+struct Temp {
+    cleared: Cleared,
+    name: OsString,
+    armed: bool,
+}
+
+impl Temp {
+    /// A new file, mode 0600, beside `cleared`'s target; `open`: also opened to write.
+    fn new(cleared: &Cleared) -> io::Result<(Temp, File)> {
+        let place = cleared.place();
+        loop {
+            let name = OsString::from(format!(".cibil-bulk-{:016x}.part", rand::random::<u64>()));
+            match rustix::fs::openat(
+                place.dir(),
+                name.as_os_str(),
+                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o600),
+            ) {
+                Ok(fd) => return Ok((Temp { cleared: cleared.clone(), name, armed: true }, File::from(fd))),
+                Err(rustix::io::Errno::EXIST) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
+
+    /// A path to the temporary file, for a writer that opens files itself (SQLite): through the
+    /// open directory where the system offers that (`/proc/self/fd`), else its resolved path.
+    fn path(&self) -> PathBuf {
+        use std::os::fd::AsRawFd as _;
+        let place = self.cleared.place();
+        let through_fd = PathBuf::from(format!("/proc/self/fd/{}", place.dir().as_raw_fd()));
+        if through_fd.is_dir() { through_fd.join(&self.name) } else { place.dir_path().join(&self.name) }
+    }
+
+    /// Renames the file over its target, and makes the rename durable.
+    fn into_place(mut self) -> io::Result<()> {
+        let place = self.cleared.place();
+        rustix::fs::renameat(place.dir(), self.name.as_os_str(), place.dir(), place.name())?;
+        self.armed = false;
+        // The rename is durable once the directory is; not every filesystem lets us sync it.
+        let _ = rustix::fs::fsync(place.dir());
+        Ok(())
+    }
+}
+
+impl Drop for Temp {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = rustix::fs::unlinkat(self.cleared.place().dir(), self.name.as_os_str(), AtFlags::empty());
+        }
+    }
+}
+
+/// Where an [`AtomicFile`] writes.
+#[derive(Debug)]
+enum Target {
+    /// A temporary file renamed over the target on commit.
+    Renamed(Temp),
+    /// A terminal, a pipe or a device, written into.
+    InPlace,
 }
 
 /// A file being written in the target's directory, renamed into place by [`AtomicFile::commit`].
@@ -37,29 +95,28 @@ pub struct AtomicFile {
     path: PathBuf,
     /// Written through the plain file, so errors are the operating system's own.
     writer: BufWriter<File>,
-    /// Removes the temporary file if it is never committed.
-    temp: TempPath,
+    target: Target,
 }
 
 impl AtomicFile {
     pub fn create(cleared: &Cleared) -> Result<AtomicFile, OutputError> {
         let path = cleared.path();
         let err = |source| OutputError { path: path.to_owned(), source };
-        if path.is_dir() {
-            return Err(err(io::Error::new(io::ErrorKind::IsADirectory, "it is a directory")));
-        }
-        let dir = match path.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir,
-            _ => Path::new("."),
+        let place: &Place = cleared.place();
+        let (file, target) = if place.is_special() {
+            let fd = rustix::fs::openat(
+                place.dir(),
+                place.name(),
+                OFlags::WRONLY | OFlags::NOCTTY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| err(e.into()))?;
+            (File::from(fd), Target::InPlace)
+        } else {
+            let (temp, file) = Temp::new(cleared).map_err(err)?;
+            (file, Target::Renamed(temp))
         };
-        // tempfile creates the file with mode 0600 on Unix.
-        let temp = tempfile::Builder::new()
-            .prefix(".cibil-bulk-")
-            .suffix(".part")
-            .tempfile_in(dir)
-            .map_err(|e| err(plain(e)))?;
-        let (file, temp) = temp.into_parts();
-        Ok(AtomicFile { path: path.to_owned(), writer: BufWriter::with_capacity(128 * 1024, file), temp })
+        Ok(AtomicFile { path: path.to_owned(), writer: BufWriter::with_capacity(128 * 1024, file), target })
     }
 
     pub fn path(&self) -> &Path {
@@ -68,25 +125,30 @@ impl AtomicFile {
 
     /// Makes the file readable by every user (mode 0644) instead of its owner only: for a file
     /// that holds no personal data and that another user's service reads (the metrics file, read
-    /// by node_exporter).
+    /// by node_exporter). A terminal or pipe keeps its own mode.
     pub fn readable_by_all(&mut self) -> io::Result<()> {
         use std::os::unix::fs::PermissionsExt as _;
-        self.writer.get_ref().set_permissions(std::fs::Permissions::from_mode(0o644))
+        match self.target {
+            Target::Renamed(_) => {
+                self.writer.get_ref().set_permissions(std::fs::Permissions::from_mode(0o644))
+            }
+            Target::InPlace => Ok(()),
+        }
     }
 
-    /// Flushes, syncs and renames the file into place.
+    /// Flushes, syncs and renames the file into place (a terminal or pipe: flushes).
     pub fn commit(self) -> Result<(), OutputError> {
         let path = self.path;
         let err = |source| OutputError { path: path.clone(), source };
         let file = self.writer.into_inner().map_err(|e| err(e.into_error()))?;
-        file.sync_all().map_err(err)?;
-        drop(file);
-        self.temp.persist(&path).map_err(|e| err(e.error))?;
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            // The rename is durable once the directory is; not every filesystem lets us sync it.
-            let _ = File::open(dir).and_then(|d| d.sync_all());
+        match self.target {
+            Target::InPlace => Ok(()),
+            Target::Renamed(temp) => {
+                file.sync_all().map_err(err)?;
+                drop(file);
+                temp.into_place().map_err(err)
+            }
         }
-        Ok(())
     }
 }
 
@@ -101,7 +163,7 @@ impl Write for AtomicFile {
 }
 
 /// Writes the file `cleared` with what `fill` writes into an empty file at the path it is given
-/// (another program's writer: SQLite's `VACUUM INTO`), atomically as [`AtomicFile`] does: created
+/// (another program's writer: SQLite's `VACUUM INTO`, which takes an empty file), atomically as [`AtomicFile`] does: created
 /// mode 0600 beside its target, synced, renamed into place. Returns the file's size.
 pub fn write_file_with<E>(
     cleared: &Cleared,
@@ -112,26 +174,39 @@ where
 {
     let path = cleared.path();
     let err = |source| OutputError { path: path.to_owned(), source };
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    let temp = tempfile::Builder::new()
-        .prefix(".cibil-bulk-")
-        .suffix(".part")
-        .tempfile_in(dir)
-        .map_err(|e| err(plain(e)))?
-        .into_temp_path();
-    fill(&temp)?;
-    let file = File::open(&temp).map_err(err)?;
+    if cleared.place().is_special() {
+        return Err(
+            err(io::Error::other("a database file cannot be written to a terminal, pipe or device")).into()
+        );
+    }
+    let (temp, file) = Temp::new(cleared).map_err(err)?;
+    // The other writer fills the empty file, mode 0600 from the start: were it to make the file
+    // itself, the umask would decide who may read it.
+    drop(file);
+    let at = temp.path();
+    fill(&at)?;
+    let file = File::open(&at).map_err(err)?;
     file.sync_all().map_err(err)?;
     let size = file.metadata().map_err(err)?.len();
     drop(file);
-    temp.persist(path).map_err(|e| err(e.error))?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        let _ = File::open(dir).and_then(|d| d.sync_all());
-    }
+    temp.into_place().map_err(err)?;
     Ok(size)
+}
+
+/// Moves a file written elsewhere in the same file system (an upload as it arrived) over
+/// `cleared`'s target, through the directory the gate cleared.
+pub fn move_into_place(from: tempfile::TempPath, cleared: &Cleared) -> Result<(), OutputError> {
+    let err = |source| OutputError { path: cleared.path().to_owned(), source };
+    let place = cleared.place();
+    if place.is_special() {
+        return Err(err(io::Error::other("it is a terminal, pipe or device")));
+    }
+    rustix::fs::renameat(rustix::fs::CWD, from.as_os_str(), place.dir(), place.name())
+        .map_err(|e| err(e.into()))?;
+    // Moved: nothing left to remove.
+    let _ = from.keep();
+    let _ = rustix::fs::fsync(place.dir());
+    Ok(())
 }
 
 /// A cell a spreadsheet would run as a formula gets a leading `'`, which Excel and LibreOffice show
@@ -225,7 +300,7 @@ mod tests {
     fn appears_only_on_commit_with_private_mode() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.csv");
-        let mut csv = CsvFile::create(&cleared_for_test(&path), false).unwrap();
+        let mut csv = CsvFile::create(&cleared_for_test(&path).unwrap(), false).unwrap();
         csv.write_row(["a", "=1"]).unwrap();
         assert!(!path.exists());
         csv.commit().unwrap();
@@ -237,15 +312,41 @@ mod tests {
     fn dropped_without_commit_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.csv");
-        drop(CsvFile::create(&cleared_for_test(&path), true).unwrap());
+        drop(CsvFile::create(&cleared_for_test(&path).unwrap(), true).unwrap());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 
     #[test]
-    fn a_directory_or_missing_parent_is_an_error_naming_the_path() {
+    fn a_directory_or_missing_parent_is_no_place_to_write() {
         let dir = tempfile::tempdir().unwrap();
-        let err = AtomicFile::create(&cleared_for_test(dir.path())).unwrap_err();
-        assert!(err.to_string().contains(&dir.path().display().to_string()));
-        assert!(AtomicFile::create(&cleared_for_test(&dir.path().join("no/such/dir/x.csv"))).is_err());
+        assert!(cleared_for_test(dir.path()).is_err());
+        assert!(cleared_for_test(&dir.path().join("no/such/dir/x.csv")).is_err());
+    }
+
+    #[test]
+    fn a_directory_renamed_and_replaced_by_a_link_meanwhile_gets_nothing_of_the_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        std::fs::write(dir.path().join("customers.csv"), "the customers").unwrap();
+        let cleared = cleared_for_test(&sub.join("customers.csv")).unwrap();
+        // After the check, `sub` becomes a link to the directory holding the customer file.
+        std::fs::rename(&sub, dir.path().join("sub.orig")).unwrap();
+        std::os::unix::fs::symlink(dir.path(), &sub).unwrap();
+        let mut file = AtomicFile::create(&cleared).unwrap();
+        file.write_all(b"results").unwrap();
+        file.commit().unwrap();
+        assert_eq!(std::fs::read_to_string(dir.path().join("customers.csv")).unwrap(), "the customers");
+        assert_eq!(std::fs::read_to_string(dir.path().join("sub.orig/customers.csv")).unwrap(), "results");
+    }
+
+    #[test]
+    fn a_device_is_written_into_never_replaced() {
+        let cleared = cleared_for_test(Path::new("/dev/null")).unwrap();
+        let mut file = AtomicFile::create(&cleared).unwrap();
+        file.write_all(b"{}").unwrap();
+        file.commit().unwrap();
+        use std::os::unix::fs::FileTypeExt as _;
+        assert!(std::fs::metadata("/dev/null").unwrap().file_type().is_char_device());
     }
 }

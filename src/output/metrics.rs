@@ -175,7 +175,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("cibil-bulk.prom");
         let summary = RunSummary::before_run(Path::new("in.csv"), Path::new("s.db"), "sandbox".into());
-        write_metrics(&cleared_for_test(&path), &summary).unwrap();
+        write_metrics(&cleared_for_test(&path).unwrap(), &summary).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains("cibil_bulk_last_run_exit_code 0\n") && text.ends_with('\n'));
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o644);

@@ -19,7 +19,7 @@ use std::io::{self, IsTerminal, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use access::{AuditCsv, tokens_text, users_text};
-pub use atomic::{AtomicFile, CsvFile, OutputError, safe_cell, write_file_with};
+pub use atomic::{AtomicFile, CsvFile, OutputError, move_into_place, safe_cell, write_file_with};
 pub use errors::ErrorsFile;
 pub use metrics::{metrics_text, write_metrics};
 pub use notices::{DryRunReport, Notice, show_duration};

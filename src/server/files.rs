@@ -86,7 +86,7 @@ impl Scratch {
 
     /// Moves the file, written, to its place.
     pub fn keep_as(self, place: &Cleared) -> io::Result<()> {
-        self.temp.persist(place.path()).map_err(|e| e.error)
+        crate::output::move_into_place(self.temp, place).map_err(|e| e.source)
     }
 }
 
@@ -127,10 +127,10 @@ impl Uploads {
     /// Keeps the file received for upload `id` as it arrived.
     pub fn keep_original(&self, incoming: tempfile::NamedTempFile, id: i64) -> Result<(), Refused> {
         let place = self.gate.clear_one(&format!("upload {id}"), &self.original(id))?;
-        incoming.persist(place.path()).map(drop).map_err(|e| Refused::NotWritable {
+        crate::output::move_into_place(incoming.into_temp_path(), &place).map_err(|e| Refused::NotWritable {
             name: format!("upload {id}"),
             path: place.path().to_owned(),
-            why: e.error.to_string(),
+            why: e.source.to_string(),
         })
     }
 

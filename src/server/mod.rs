@@ -328,11 +328,14 @@ impl Server {
     pub async fn start(settings: ServeSettings) -> anyhow::Result<Server> {
         // Every file the server writes passes the gate, the metrics file before anything is done;
         // no file it keeps may be replaced by one.
-        let gate = || Gate::new().keep_config(Some(&settings.config)).keep_state(&settings.state);
-        let [metrics_file] = gate().clear([("--metrics-file", settings.metrics_file.as_deref())])?;
+        let gate = || Gate::new().keep_config(Some(&settings.config));
+        let [metrics_file] = gate()
+            .keep_state(&settings.state)
+            .clear([("--metrics-file", settings.metrics_file.as_deref())])?;
+        let uploads_gate = gate().keep_state_writing_uploads(&settings.state);
         let uploads_gate = match &metrics_file {
-            Some(metrics) => gate().keep("the metrics file", metrics.path()),
-            None => gate(),
+            Some(metrics) => uploads_gate.keep("the metrics file", metrics.path()),
+            None => uploads_gate,
         };
         let Target { api, scope: endpoint_scope, sandbox } =
             crate::job::lifecycle::target(&settings.api, settings.sandbox).await?;

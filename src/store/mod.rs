@@ -114,8 +114,8 @@ pub enum StoreError {
     )]
     Companion { path: PathBuf, of: PathBuf },
     #[error(
-        "{} is not a state database (another kind of file): it was left as it is. Choose the \
-         state with --state, or a new name to start one",
+        "{} is not a state database (another kind of file, or another program's database): it was \
+         left as it is. Choose the state with --state, or a new name to start one",
         .path.display()
     )]
     NotAState { path: PathBuf },
@@ -209,12 +209,22 @@ impl Store {
     /// Copies the whole state, as one transaction sees it — every row committed before it began,
     /// the ledger, the claims — into the empty file at `into` (SQLite's `VACUUM INTO`), while a
     /// run or the server goes on writing it.
+    /// The copy says it is one (`backup_of` in its `meta`), so that the next `backup` may replace
+    /// it, while no output may replace a state; opened as a state, it is one again.
     pub fn backup_into(&self, into: &Path) -> Result<(), StoreError> {
-        let into = into.to_str().ok_or_else(|| StoreError::Open {
+        let path = into.to_str().ok_or_else(|| StoreError::Open {
             path: into.to_owned(),
             cause: std::io::Error::other("the path is not UTF-8, which SQLite needs"),
         })?;
-        self.conn.execute("VACUUM INTO ?1", [into])?;
+        self.conn.execute("VACUUM INTO ?1", [path])?;
+        let copy = Connection::open_with_flags(
+            into,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        copy.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('backup_of', ?1)",
+            [self.path.to_string_lossy()],
+        )?;
         Ok(())
     }
 
@@ -284,9 +294,17 @@ impl Store {
         if !empty(path) && !is_sqlite(path).map_err(open_err)? {
             return Err(StoreError::NotAState { path: path.to_owned() });
         }
+        // Another program's database named as the state is left exactly as it is: no tables
+        // added, no mode changed, no lock file made.
+        let ours = match whose(path) {
+            Whose::Another => return Err(StoreError::NotAState { path: path.to_owned() }),
+            Whose::Ours => true,
+            // Damaged: it is checked below, and its mode is not touched before that says whose.
+            Whose::Unreadable => false,
+        };
         // Whoever else can write the state can read every PAN it holds, or plant registrations.
         let mut tightened = None;
-        for file in [path.to_owned(), wal.clone(), sibling(path, "-shm")] {
+        for file in [path.to_owned(), wal.clone(), sibling(path, "-shm")].into_iter().filter(|_| ours) {
             if let crate::private_file::Checked::Tightened { was } =
                 crate::private_file::check("the state database", &file)?
             {
@@ -313,6 +331,8 @@ impl Store {
             other => other,
         })?;
         let ledger_key = ledger::ledger_key(&conn, path)?;
+        // A backup opened as a state is a state: no later backup may replace it.
+        conn.execute("DELETE FROM meta WHERE key = 'backup_of'", [])?;
         Ok(Store { conn, path: path.to_owned(), ledger_key, tightened })
     }
 
@@ -340,6 +360,62 @@ impl Store {
 #[derive(Debug)]
 pub struct Reader {
     conn: Connection,
+}
+
+/// The database whose companion `path` is named as (`x.db-wal` beside a database `x.db`), for
+/// the gate: no output may be one.
+pub fn companion_of_a_database(path: &Path) -> Option<PathBuf> {
+    companion_of(path)
+}
+
+/// Whether the file at `path` exists and is a SQLite database, for the gate: no output may
+/// replace one.
+pub fn is_a_database(path: &Path) -> bool {
+    path.is_file() && is_sqlite(path).unwrap_or(false)
+}
+
+/// Whether the file at `path` is a copy `backup` made, never opened as a state since: for the
+/// gate, which lets `backup` replace only such a copy.
+pub fn is_a_backup(path: &Path) -> bool {
+    let Some(conn) = read_untouched(path) else { return false };
+    conn.query_row("SELECT 1 FROM meta WHERE key = 'backup_of'", [], |_| Ok(())).is_ok()
+}
+
+/// The SQLite file at `path`, opened to read without changing a byte of it (no log, no lock).
+fn read_untouched(path: &Path) -> Option<Connection> {
+    let url = url::Url::from_file_path(std::path::absolute(path).ok()?).ok()?;
+    Connection::open_with_flags(
+        format!("{url}?immutable=1"),
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+    )
+    .ok()
+}
+
+/// Whose a SQLite file is, by its tables, read without changing a byte of it.
+enum Whose {
+    /// Missing, empty, without tables yet, or with this tool's.
+    Ours,
+    /// Tables, none of them this tool's: another program's database.
+    Another,
+    /// It cannot be read as a database.
+    Unreadable,
+}
+
+fn whose(path: &Path) -> Whose {
+    if std::fs::metadata(path).map_or(true, |m| m.len() == 0) {
+        return Whose::Ours;
+    }
+    let Some(conn) = read_untouched(path) else { return Whose::Unreadable };
+    let tables = conn.query_row(
+        "SELECT count(*), coalesce(sum(name = 'runs'), 0) FROM sqlite_master WHERE type = 'table'",
+        [],
+        |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+    );
+    match tables {
+        Ok((0, _)) | Ok((_, 1..)) => Whose::Ours,
+        Ok(_) => Whose::Another,
+        Err(_) => Whose::Unreadable,
+    }
 }
 
 /// The state database whose companion `path` is named as (`x.db-wal` beside a database `x.db`).

@@ -1,6 +1,8 @@
 //! Runs: one per input content, worked on over one or more invocations — found by the content's
 //! hash, resumed, ended — and the endpoint a state database is bound to.
 
+use std::path::{Path, PathBuf};
+
 use rusqlite::{OptionalExtension, params};
 
 use super::{RunStatus, Store, StoreError, now_ms};
@@ -11,6 +13,8 @@ use crate::input::Locator;
 pub struct RunRecord {
     pub id: i64,
     pub input_path: String,
+    /// Where its file was when last read, absolute (`None` for a run recorded before this was).
+    pub input_place: Option<PathBuf>,
     pub input_sha256: String,
     pub headers: Vec<String>,
     /// How the input names its rows.
@@ -66,6 +70,17 @@ impl Store {
         expect_one_run(changed, id, "running", "any")
     }
 
+    /// Records where run `id`'s file is, as an absolute path (its name in the run may be
+    /// relative, or a clerk's name for an upload): what `export` keeps from being overwritten.
+    pub fn set_input_place(&self, id: i64, file: &Path) -> Result<(), StoreError> {
+        let place = std::path::absolute(file).unwrap_or_else(|_| file.to_owned());
+        self.conn.execute(
+            "UPDATE runs SET input_place = ?2 WHERE id = ?1",
+            params![id, place.to_string_lossy()],
+        )?;
+        Ok(())
+    }
+
     /// Ties the database to one endpoint (`sandbox` for the simulator): its ledger says who is
     /// registered *there*, so runs against another endpoint must not use it.
     pub fn bind_endpoint(&self, endpoint: &str) -> Result<(), StoreError> {
@@ -105,7 +120,7 @@ fn expect_one_run(changed: usize, id: i64, to: &str, from: &'static str) -> Resu
     if changed == 1 { Ok(()) } else { Err(StoreError::RunTransition { run: id, to: to.to_owned(), from }) }
 }
 
-const RUN_COLUMNS: &str = "SELECT id, input_path, input_sha256, headers, rows_total, status, exit_code, started_at, updated_at, finished_at, locator, purged_at FROM runs";
+const RUN_COLUMNS: &str = "SELECT id, input_path, input_sha256, headers, rows_total, status, exit_code, started_at, updated_at, finished_at, locator, purged_at, input_place FROM runs";
 
 fn run_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
     let headers: String = r.get(3)?;
@@ -126,5 +141,6 @@ fn run_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
             .and_then(|l| serde_json::from_str(&l).ok())
             .unwrap_or_default(),
         purged_at: r.get(11)?,
+        input_place: r.get::<_, Option<String>>(12)?.map(PathBuf::from),
     })
 }

@@ -175,6 +175,9 @@ const MIGRATIONS: &[&str] = &[
         detail  TEXT NOT NULL DEFAULT ''    -- what else helps: never a customer's data
     );
     CREATE INDEX audit_by_time ON audit (at);",
+    // 8: where a run's file was when last read, absolute, for `export` to keep whatever the
+    // directory it is run from.
+    "ALTER TABLE runs ADD COLUMN input_place TEXT;",
 ];
 
 /// The version this code writes.

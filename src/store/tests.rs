@@ -564,10 +564,10 @@ fn a_customer_keeps_one_order_id_until_the_vendor_answers() {
     assert_eq!((row.status, row.order_id.as_deref()), (RowStatus::Known, Some(id.as_str())));
 }
 
-/// What migration 7 (roles, scopes, purged uploads, the audit log) added, taken away again, for a
-/// state as an older version left it.
+/// What migrations 7 (roles, scopes, purged uploads, the audit log) and 8 (where a run's file is)
+/// added, taken away again, for a state as an older version left it.
 const UNDO_7: &str = "ALTER TABLE users DROP COLUMN role; ALTER TABLE api_tokens DROP COLUMN scopes;
-    ALTER TABLE uploads DROP COLUMN purged_at; DROP TABLE audit;";
+    ALTER TABLE uploads DROP COLUMN purged_at; DROP TABLE audit; ALTER TABLE runs DROP COLUMN input_place;";
 
 #[test]
 fn a_state_written_before_claims_keeps_its_unanswered_ids() {
@@ -665,4 +665,28 @@ fn an_order_id_the_vendor_says_was_used_moves_a_made_id_on_and_keeps_a_files() {
     store.record(run, &[RowResult::Rejected { line: 2, attempts: 1, rejection: used() }]).unwrap();
     let row = &results(&store, run)[0];
     assert_eq!((row.status, row.order_id.as_deref()), (RowStatus::Rejected, Some(given.as_str())));
+}
+
+#[test]
+fn another_programs_database_named_as_the_state_is_left_exactly_as_it_is() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.db");
+    let other = rusqlite::Connection::open(&path).unwrap();
+    other.execute_batch("CREATE TABLE invoices (id INTEGER); INSERT INTO invoices VALUES (1);").unwrap();
+    drop(other);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let before = std::fs::read(&path).unwrap();
+    assert!(matches!(Store::open(&path), Err(StoreError::NotAState { .. })));
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o644, "its mode untouched");
+    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names, vec![std::ffi::OsString::from("app.db")], "no log, no lock beside it");
+    // A file that only starts like a database keeps its mode too.
+    let fake = dir.path().join("fake.db");
+    std::fs::write(&fake, b"SQLite format 3\0 and then nothing a database holds, nothing at all here")
+        .unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert!(Store::open(&fake).is_err());
+    assert_eq!(std::fs::metadata(&fake).unwrap().permissions().mode() & 0o777, 0o644);
 }

@@ -2,8 +2,10 @@
 //! definition of the command line, so that a flag added later is covered without touching this
 //! test. Each is pointed at every file the command keeps or writes (of the customer file, the
 //! state and its `-wal`, `-shm` and `.lock`, the config file, the results, errors, summary and
-//! metrics files: those its command line names) through every spelling (as named, `sub/../`, an
-//! absolute path, a symlink, a hard link). An output so named is refused by the gate (exit 2) and
+//! metrics files: those its command line names), and at those no command may write (another
+//! state, another program's database, an upload the server keeps; for `export`, its run's
+//! customer file renamed), through every spelling (as named, `sub/../`, an absolute path, a
+//! symlink, a hard link, and as root a second mount of the directory). An output so named is refused by the gate (exit 2) and
 //! every one of those files is left byte-identical, mode included — the summary and metrics file
 //! too. A file read or kept so named (the customer file, the state, the config file) is never
 //! written: every file is left byte-identical, but for the summary and metrics file, which may
@@ -20,8 +22,10 @@ use std::time::Duration;
 use crate::common::runs::output_within;
 use crate::common::{HEADER, TODAY, customer};
 
-/// The files of the fixture every command line below names in its own role.
-const PROTECTED: [&str; 10] = [
+/// The files of the fixture every command line below names in its own role, and those no command
+/// may ever write: another state, another program's database, a file the server keeps in its
+/// uploads beside the state, and (for `export`) the run's customer file moved since.
+const PROTECTED: [&str; 14] = [
     "customers.csv",
     "s.db",
     "s.db-wal",
@@ -32,7 +36,14 @@ const PROTECTED: [&str; 10] = [
     "e.csv",
     "sum.json",
     "m.prom",
+    "other.db",
+    "foreign.db",
+    "s.uploads/1.upload",
+    "moved.csv",
 ];
+
+/// Of [`PROTECTED`], those no command names in a role, but every command keeps.
+const NEVER_WRITTEN: [&str; 3] = ["other.db", "foreign.db", "s.uploads/1.upload"];
 
 /// Arguments that name a file the command reads or keeps (not one it writes): the customer file,
 /// the state, the config file. Every other path-valued argument is an output.
@@ -194,7 +205,27 @@ fn fixture(dir: &Path) {
         Duration::from_secs(60),
     );
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    for name in ["r.csv", "e.csv", "sum.json", "m.prom", "s.db", "s.db.lock"] {
+    // Another state, another program's database, an upload the server keeps, the customer file
+    // under another name.
+    let out = output_within(
+        command(dir)
+            .args(["users", "add", "ravi", "--password-stdin", "--state", "other.db"])
+            .stdin(password(dir)),
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let foreign = rusqlite::Connection::open(dir.join("foreign.db")).unwrap();
+    foreign
+        .execute_batch(
+            "CREATE TABLE invoices (id INTEGER, amount INTEGER); INSERT INTO invoices VALUES (1, 100);",
+        )
+        .unwrap();
+    drop(foreign);
+    std::fs::create_dir(dir.join("s.uploads")).unwrap();
+    std::fs::write(dir.join("s.uploads/1.upload"), std::fs::read(dir.join("customers.csv")).unwrap())
+        .unwrap();
+    std::fs::copy(dir.join("customers.csv"), dir.join("moved.csv")).unwrap();
+    for name in PROTECTED.iter().filter(|n| !n.starts_with("s.db-")) {
         assert!(dir.join(name).exists(), "the fixture has {name}");
     }
 }
@@ -249,7 +280,11 @@ fn protected(subcommand: &str, base: &[&str]) -> Vec<&'static str> {
     PROTECTED
         .iter()
         .copied()
-        .filter(|name| named(name) || (subcommand == "export" && *name == "customers.csv"))
+        .filter(|name| {
+            named(name)
+                || NEVER_WRITTEN.contains(name)
+                || (subcommand == "export" && ["customers.csv", "moved.csv"].contains(name))
+        })
         .collect()
 }
 
@@ -271,7 +306,9 @@ fn copy_of(fixture: &Path) -> tempfile::TempDir {
     for name in PROTECTED {
         let from = fixture.join(name);
         if from.exists() {
-            std::fs::copy(&from, dir.path().join(name)).unwrap();
+            let to = dir.path().join(name);
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(&from, to).unwrap();
         }
     }
     std::fs::create_dir(dir.path().join("sub")).unwrap();
@@ -293,8 +330,27 @@ fn spelling(dir: &Path, target: &str, how: usize) -> Option<String> {
             std::fs::hard_link(dir.join(target), dir.join("hard")).unwrap();
             "hard".to_owned()
         }
+        // The same directory mounted a second time (root only): files still to be made are known
+        // by their directory, not its path.
+        5 if bind_mount(dir) => format!("b/{target}"),
         _ => return None,
     })
+}
+
+/// Mounts `dir` again at `dir/b`, when this user may; [`unmount`] takes it away.
+fn bind_mount(dir: &Path) -> bool {
+    std::fs::create_dir(dir.join("b")).is_ok()
+        && Command::new("mount")
+            .args(["--bind", &dir.to_string_lossy(), &dir.join("b").to_string_lossy()])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+}
+
+fn unmount(dir: &Path) {
+    if dir.join("b").exists() {
+        let _ = Command::new("umount").arg(dir.join("b")).stderr(std::process::Stdio::null()).status();
+    }
 }
 
 #[test]
@@ -324,10 +380,14 @@ fn every_path_of_every_command_is_refused_when_it_names_a_kept_or_written_file()
         });
         let own = arg.own(&base);
         for target in protected(&arg.subcommand, &base) {
-            if own.as_deref() == Some(target) {
+            // Another state is a state to use, and an upload a customer file to read: not files
+            // to keep from them.
+            let usable = (arg.id == "state" && target == "other.db")
+                || (arg.id == "file" && target == "s.uploads/1.upload");
+            if own.as_deref() == Some(target) || usable {
                 continue;
             }
-            for how in 0..5 {
+            for how in 0..6 {
                 cases.push((arg.clone(), base.clone(), target, how));
             }
         }
@@ -353,6 +413,7 @@ fn every_path_of_every_command_is_refused_when_it_names_a_kept_or_written_file()
                         command.stdin(password(dir));
                     }
                     let out = output_within(&mut command, Duration::from_secs(30));
+                    unmount(dir);
                     *tried.lock().unwrap() += 1;
                     let after = snapshot(dir);
                     // A file read or kept, misnamed, may stop the run with its reason recorded.
@@ -378,4 +439,80 @@ fn every_path_of_every_command_is_refused_when_it_names_a_kept_or_written_file()
     let failures = failures.into_inner().unwrap();
     assert!(failures.is_empty(), "{} cases failed:\n{}", failures.len(), failures.join("\n"));
     assert!(tried.into_inner().unwrap() > 500);
+}
+
+#[test]
+fn an_output_that_is_a_pipe_or_a_device_is_written_into_never_replaced() {
+    use std::os::unix::fs::FileTypeExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    fixture(dir);
+    // A FIFO with a reader, a device (a null device of the test's own when root may make one,
+    // else the system's), and a link to standard output, itself a pipe the test reads.
+    assert!(Command::new("mkfifo").arg(dir.join("fifo")).status().unwrap().success());
+    let null = if Command::new("mknod")
+        .args(["-m", "666", &dir.join("null").to_string_lossy(), "c", "1", "3"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        dir.join("null")
+    } else {
+        PathBuf::from("/dev/null")
+    };
+    std::os::unix::fs::symlink("/proc/self/fd/1", dir.join("mystdout")).unwrap();
+    let fifo = dir.join("fifo");
+    let reader = std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap());
+    let base = base("run").unwrap();
+    let mut line: Vec<String> = base.iter().map(|s| (*s).to_owned()).collect();
+    let set = |line: &mut Vec<String>, flag: &str, value: &str| {
+        let at = line.iter().position(|w| w == flag).unwrap();
+        line[at + 1] = value.to_owned();
+    };
+    set(&mut line, "--summary", "fifo");
+    set(&mut line, "--metrics-file", &null.to_string_lossy());
+    set(&mut line, "--output", "mystdout");
+    // A fresh state: the fixture's run is done.
+    set(&mut line, "--state", "fresh.db");
+    let out = output_within(command(dir).args(&line), Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary: serde_json::Value = serde_json::from_str(&reader.join().unwrap()).unwrap();
+    assert_eq!(summary["exit_code"], 1);
+    assert!(std::fs::metadata(dir.join("fifo")).unwrap().file_type().is_fifo(), "the FIFO is still one");
+    assert!(std::fs::metadata(&null).unwrap().file_type().is_char_device(), "the device is still one");
+    assert!(std::fs::symlink_metadata(dir.join("mystdout")).unwrap().file_type().is_symlink());
+    let results = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        results.contains("registered") && results.lines().count() == 7,
+        "the results on standard output:\n{results}"
+    );
+}
+
+#[test]
+fn export_keeps_its_runs_customer_file_wherever_it_is_run_from_and_whatever_the_file_is_called() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    fixture(dir);
+    std::fs::create_dir(dir.join("other")).unwrap();
+    let customers = std::fs::read(dir.join("customers.csv")).unwrap();
+    let export = |from: &Path, output: &str| {
+        let mut command = command(from);
+        command.args(["export", "1", "--state"]).arg(dir.join("s.db")).args(["--output", output]);
+        output_within(&mut command, Duration::from_secs(60))
+    };
+    // From another directory, by a relative or an absolute name: refused, the file untouched.
+    let absolute = dir.join("customers.csv").to_string_lossy().into_owned();
+    for output in ["../customers.csv", absolute.as_str()] {
+        let out = export(&dir.join("other"), output);
+        assert_eq!(out.status.code(), Some(2), "{output}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("the customer file of the run"));
+    }
+    // A file of that name elsewhere is not the customer file.
+    let out = export(&dir.join("other"), "customers.csv");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    // Renamed since, it is still found, by its content.
+    std::fs::rename(dir.join("customers.csv"), dir.join("renamed.csv")).unwrap();
+    let out = export(dir, "renamed.csv");
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read(dir.join("renamed.csv")).unwrap(), customers, "untouched");
 }

@@ -261,7 +261,10 @@ fn a_read_only_output_directory_is_refused_up_front() {
     let out = work.run("in.csv", &["--output", "ro/results.csv"]);
     code(&out, 2);
     let message = stderr(&out).to_lowercase();
-    assert!(message.contains("--output cannot be written") && message.contains("read-only"), "{message}");
+    assert!(
+        message.contains("--output ro/results.csv cannot be written") && message.contains("read-only"),
+        "{message}"
+    );
     assert_eq!(sent(&server), 0);
 }
 

@@ -174,6 +174,8 @@ fn files_are_written_only_where_writing_is_owned() {
                 "NamedTempFile::new",
                 ".persist(",
                 "set_permissions",
+                "openat(",
+                "renameat(",
             ],
         ),
     );
