@@ -27,13 +27,13 @@ use crate::store::{Check, HeldLock, RowStatus, RunRecord, StatusCounts, Store};
 pub fn run(settings: &RunSettings, printer: &Printer) -> anyhow::Result<Exit> {
     // Refused: nothing at all is written, not even the summary asked for.
     let files = clear_files(settings)?;
-    let exit_files = Arc::new(ExitFiles::new(
+    let exit_files = ExitFiles::new(
         files.summary.clone(),
         files.metrics.clone(),
         &settings.input.path,
         &settings.state,
         if settings.sandbox { "sandbox".to_owned() } else { settings.api.endpoint.to_string() },
-    ));
+    );
     exit_files.update(|summary| summary.dry_run = settings.dry_run);
     let result = super::block_on("cibil-bulk-worker", run_file(settings, printer, &files, &exit_files));
     write_exit_files(&exit_files, result, printer)
@@ -123,7 +123,7 @@ async fn run_file(
     exit_files: &Arc<ExitFiles>,
 ) -> anyhow::Result<Exit> {
     let stop = Stop::new();
-    watch_signals(exit_files.clone(), stop.clone(), printer.clone(), settings.engine.shutdown_grace)?;
+    watch_signals(stop.clone(), printer.clone(), settings.engine.shutdown_grace)?;
     let path = settings.input.path.as_path();
     let probe = input::probe(path, settings.input.probe)?;
     exit_files.update(|summary| summary.sha256 = Some(probe.sha256_hex()));
@@ -265,13 +265,8 @@ fn dry_run(
 /// stop: reading the file stops (nothing of it is kept), no row is claimed any more, requests in
 /// flight finish, and the run ends as one interrupted, its summary, metrics and results written.
 /// A second leaves at once (every change to the state is a transaction, so the state stays
-/// consistent), writing the summary and metrics file first.
-fn watch_signals(
-    exit_files: Arc<ExitFiles>,
-    stop: Stop,
-    printer: Printer,
-    grace: Duration,
-) -> anyhow::Result<()> {
+/// consistent), writing the summary and metrics file first ([`ExitFiles::write_all_at_once`]).
+fn watch_signals(stop: Stop, printer: Printer, grace: Duration) -> anyhow::Result<()> {
     let mut signals = Signals::listen()?;
     tokio::spawn(async move {
         let signal = signals.received().await;
@@ -279,7 +274,7 @@ fn watch_signals(
         stop.request(StopReason::Interrupted);
         signals.received().await;
         printer.warn(notices::STOPPED_AT_ONCE);
-        if let Err(failure) = exit_files.write_interrupted_at_once() {
+        for failure in ExitFiles::write_all_at_once() {
             printer.warn_error(&failure);
         }
         std::process::exit(i32::from(Exit::Interrupted.code()));

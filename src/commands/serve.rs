@@ -1,9 +1,11 @@
 //! `cibil-bulk serve`: starts the server (`crate::server`) and keeps it until SIGTERM or Ctrl-C.
 //! The first signal stops it as Ctrl-C stops `run`: no new requests, the job being sent lets its
 //! requests in flight finish and leaves the rest pending, and the process exits 0 once it is all
-//! recorded. A second signal leaves at once (every change to the state is a transaction).
+//! recorded. A second signal leaves at once (every change to the state is a transaction), writing
+//! the running job's metrics file first, as `run`'s second signal writes its own.
 
 use super::Exit;
+use crate::job::ExitFiles;
 use crate::output::{Printer, notices};
 use crate::server::Server;
 use crate::settings::ServeSettings;
@@ -36,6 +38,9 @@ async fn serve_until_stopped(settings: &ServeSettings, printer: &Printer) -> any
         stop.cancel();
         signals.received().await;
         watcher_printer.warn(notices::SERVER_STOPPED_AT_ONCE);
+        for failure in ExitFiles::write_all_at_once() {
+            watcher_printer.warn_error(&failure);
+        }
         std::process::exit(i32::from(Exit::Interrupted.code()));
     });
     server.wait().await?;

@@ -7,7 +7,7 @@
 //! messages instead of each paying its own. The inbox wakes the collector only when a commit is
 //! due (see `inbox`), so at a slow pace it sleeps between groups instead of waking for every
 //! answer. Counts consecutive transport failures and stops the run when they say the endpoint is
-//! down.
+//! down. The [`Observer`] hears of a row's outcome once its commit holds it, not before.
 
 use std::sync::mpsc::SyncSender;
 use std::time::{Duration, Instant};
@@ -91,9 +91,6 @@ pub(super) fn run(
                         observer.request(attempt.throttled);
                         count(&mut counters, &mut consecutive_failures, attempt, settings, stop);
                     }
-                    if !matches!(result, RowResult::Released { .. }) {
-                        observer.record(result.status());
-                    }
                     group.oldest_result.get_or_insert_with(|| first.unwrap_or_else(Instant::now));
                     group.results.push(result);
                 }
@@ -156,6 +153,13 @@ fn commit(
     };
     match claimed {
         Ok(claimed) => {
+            // Told once recorded: whoever counts the rows (the summary among them) counts what
+            // the state holds, never an outcome a failed commit lost.
+            for result in &group.results {
+                if !matches!(result, RowResult::Released { .. }) {
+                    observer.record(result.status());
+                }
+            }
             for claim in &claimed {
                 if matches!(claim, Claim::Known { .. }) {
                     observer.record(RowStatus::Known);

@@ -189,7 +189,8 @@ fn claim_batch(settings: &EngineSettings) -> usize {
 /// and finished once. Called from the collector's thread only, between commits: it must return
 /// quickly and never block.
 pub trait Observer: Send {
-    /// A row left `pending` for `status` (a registration, a rejection, a known customer...).
+    /// A row left `pending` for `status` (a registration, a rejection, a known customer...), as
+    /// the state now records it.
     fn record(&mut self, status: RowStatus);
     /// A request came back (or failed in transport); `throttled` when it was answered 429.
     fn request(&mut self, _throttled: bool) {}

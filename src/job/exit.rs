@@ -42,6 +42,18 @@ pub struct ResultsNotWritten {
     pub state: std::path::PathBuf,
 }
 
+/// The summary or the metrics file could not be written (a full disk): the process ends with
+/// `exit`, and the other file, if it was written, says so too. A run that would have ended 0 or
+/// 1 does not, since a script would read yesterday's file as today's; one that sent requests
+/// ends 3, not 2 ("nothing was sent").
+#[derive(Debug, thiserror::Error)]
+#[error("{flag} could not be written")]
+pub struct ExitFileNotWritten {
+    /// The file as the command line names it: `--summary`, `--metrics-file`.
+    pub flag: &'static str,
+    pub exit: Exit,
+}
+
 /// A signal stopped the run before sending began: nothing was sent, and nothing of the file
 /// kept; running again starts it afresh.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +70,9 @@ pub fn exit_code_of(error: &anyhow::Error) -> Exit {
     }
     if error.downcast_ref::<Interrupted>().is_some() {
         return Exit::Interrupted;
+    }
+    if let Some(not_written) = error.downcast_ref::<ExitFileNotWritten>() {
+        return not_written.exit;
     }
     for cause in error.chain() {
         if let Some(StoreError::Locked(_) | StoreError::Unchecked { .. }) = cause.downcast_ref() {

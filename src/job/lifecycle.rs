@@ -13,7 +13,7 @@ use anyhow::{Context as _, bail};
 
 use super::Recorded;
 use super::intake::{Intake, RowRecord};
-use super::{Exit, Job, Reporter};
+use super::{Exit, ExitFiles, Job, Reporter};
 use crate::api::{ApiSettings, Client, Credentials, OrderIds};
 use crate::engine::{
     self, Abort, EngineError, EngineReport, EngineSettings, Limiter, Observer, Stop, StopReason,
@@ -74,12 +74,14 @@ pub fn recorded_settings(
 }
 
 /// The run of `job`'s content, resumed, or its file recorded as a new run: the run, whether it
-/// was resumed, and its rows' counts. What the user should know on the way is told `reporter`.
+/// was resumed, and its rows' counts. What the user should know on the way is told `reporter`;
+/// the summary (`ending`) learns the run in the same step as the state takes it up or keeps it.
 pub fn resume_or_import(
     store: &mut Store,
     job: &Job,
     stop: &Stop,
     reporter: &dyn Reporter,
+    ending: &ExitFiles,
 ) -> anyhow::Result<(RunRecord, bool, StatusCounts)> {
     if stop.is_stopping() {
         return Err(super::Interrupted.into());
@@ -89,7 +91,17 @@ pub fn resume_or_import(
             if let Some(purged_at) = run.purged_at {
                 reporter.tell(Notice::PurgedRun { run: run.clone(), purged_at });
             }
-            let requeued = resume(store, &run, &job.described)?;
+            let (requeued, _) = ending.record(
+                || {
+                    let requeued = resume(store, &run, &job.described)?;
+                    Ok((requeued, store.counts(run.id)?))
+                },
+                |(_, counts), summary| {
+                    summary.run_id = Some(run.id);
+                    summary.resumed = true;
+                    summary.set_counts(counts);
+                },
+            )?;
             if requeued > 0 {
                 reporter.tell(Notice::SentAgain(requeued));
             }
@@ -115,7 +127,7 @@ pub fn resume_or_import(
                 stop,
                 order_ids: Some(&OrderIds::of(&job.api.credentials)),
             };
-            let Imported { run, sent_before } = import(store, reading)?;
+            let Imported { run, sent_before } = import(store, reading, ending)?;
             if sent_before > 0 {
                 reporter.tell(Notice::SentAgainByCustomer(sent_before));
             }
@@ -165,19 +177,37 @@ pub struct Reading<'a> {
 }
 
 /// Checks every row and records the file as a new run, in one transaction: a file whose date
-/// order cannot be trusted, a signal, or a crash halfway leaves no trace in the state.
+/// order cannot be trusted, a signal before the commit, or a crash halfway leaves no trace in the
+/// state. The commit and the summary learning the run (`ending`) are one step: a summary
+/// written at once by a second signal names the run whenever the state kept it.
 ///
 /// `reading.recorded` is what an existing results file says was registered: if the new run would
 /// send any of those customers, the state that registered them is not this one (moved, deleted,
 /// another working directory), and sending would register them again: the import is refused,
 /// and nothing is kept.
-pub fn import(store: &mut Store, reading: Reading<'_>) -> anyhow::Result<Imported> {
-    let import = checked(store, reading, |_, _, _| {})?;
+pub fn import(store: &mut Store, reading: Reading<'_>, ending: &ExitFiles) -> anyhow::Result<Imported> {
+    let (import, counts) = checked(store, reading, |_, _, _| {})?;
     let sent_before = import.resent();
-    let id = import.finish()?;
+    let id = ending.record(
+        || {
+            // A signal since the last row was read: nothing is kept, as during the reading.
+            if reading.stop.is_stopping() {
+                return Err(super::Interrupted.into());
+            }
+            Ok(import.finish()?)
+        },
+        |id, summary| {
+            summary.run_id = Some(*id);
+            summary.resumed = false;
+            summary.set_counts(&counts);
+        },
+    )?;
     // The whole file is in the log: into the database file with it, so that a copy taken now
-    // holds the run.
-    store.checkpoint()?;
+    // holds the run. Not worth stopping for (the log is checkpointed while sending too): a disk
+    // too full for it is met, and said, by the run's first claim.
+    if let Err(e) = store.checkpoint() {
+        tracing::warn!("cannot move the state's log into its database file: {e}");
+    }
     let run = store.run(id)?.context("the run just recorded is missing")?;
     Ok(Imported { run, sent_before })
 }
@@ -193,17 +223,18 @@ pub fn look(
     checked(store, reading, each).map(drop)
 }
 
-/// The import of every row, checked, not yet committed.
+/// The import of every row, checked, not yet committed, and its rows' counts.
 fn checked<'s>(
     store: &'s mut Store,
     reading: Reading<'_>,
     mut each: impl FnMut(u64, RowStatus, Option<&Applicant>),
-) -> anyhow::Result<Import<'s>> {
+) -> anyhow::Result<(Import<'s>, StatusCounts)> {
     let Reading { input, probe, described, settings, recorded, stop, order_ids } = reading;
     let intake = Intake::open(input, probe)?;
     let locator = intake.locator().clone();
     let state = store.path().to_owned();
     let (mut first_recorded, mut recorded_rows) = (None, 0u64);
+    let mut counts = StatusCounts::default();
     let mut import = store.begin_import(
         described,
         &probe.sha256_hex(),
@@ -218,6 +249,7 @@ fn checked<'s>(
         }
         let record = RowRecord::new(row.line, admission, checked);
         let status = import.add(&record.new_row(), row.cells.iter())?;
+        counts.add(status, 1);
         each(row.line, status, record.applicant.as_ref());
         if let (RowStatus::Pending, Some(applicant)) = (status, &record.applicant)
             && let Some((_, results)) =
@@ -231,11 +263,19 @@ fn checked<'s>(
     if let Some((line, results)) = first_recorded {
         bail!(notices::recorded_elsewhere(results, &state, &locator.row(line), recorded_rows));
     }
-    Ok(import)
+    Ok((import, counts))
 }
 
-/// Sends `run`'s rows left through the engine. Returns the store — opened again from `state` if
-/// the engine lost it — what the engine did, and how its machinery failed, if it did.
+/// What sending did: the store — opened again from the state's path if the engine lost it, or
+/// why it could not be — what the engine did, and how its machinery failed, if it did.
+#[derive(Debug)]
+pub struct Sent {
+    pub store: Result<Store, StoreError>,
+    pub report: EngineReport,
+    pub error: Option<EngineError>,
+}
+
+/// Sends `run`'s rows left through the engine.
 #[allow(clippy::too_many_arguments)]
 pub async fn send_rows(
     store: Store,
@@ -246,13 +286,13 @@ pub async fn send_rows(
     observer: impl Observer + 'static,
     stop: Stop,
     state: &Path,
-) -> Result<(Store, EngineReport, Option<EngineError>), StoreError> {
+) -> Sent {
     let output = engine::run(store, run.id, client, engine.clone(), limiter, observer, stop).await;
     let store = match output.store {
-        Some(store) => store,
-        None => Store::open(state)?,
+        Some(store) => Ok(store),
+        None => Store::open(state),
     };
-    Ok((store, output.report, output.error))
+    Sent { store, report: output.report, error: output.error }
 }
 
 /// How a run ended, as recorded.
@@ -270,23 +310,36 @@ pub struct Ended {
 }
 
 /// Ends `run`: rows whose requests were abandoned at the end of the shutdown grace go back to
-/// pending, and the run records how it ended ([`conclude`]).
+/// pending, and the run records how it ended ([`conclude`]), its counts read back from the state.
+///
+/// A state that cannot record the end (a full disk) ends the run all the same, as one whose
+/// state failed: aborted (exit 3), saying so — the engine's own word for it if its commits failed
+/// first — with the counts the state holds (rows sent without an answer stay `in_flight`, to be
+/// sent again under their order ids). Fails only when the state cannot even be read.
 pub fn end(
     store: &Store,
     run: RunRecord,
     engine_failed: bool,
     stop: Option<&StopReason>,
 ) -> Result<Ended, StoreError> {
-    store.requeue_in_flight(run.id)?;
+    let requeued = store.requeue_in_flight(run.id);
     let counts = store.counts(run.id)?;
-    let (exit, status) = conclude(engine_failed, stop, &counts);
-    store.end_run(run.id, status, exit.code())?;
+    let mut not_recorded = requeued.err();
+    let (mut exit, mut status) = conclude(engine_failed || not_recorded.is_some(), stop, &counts);
+    if not_recorded.is_none()
+        && let Err(e) = store.end_run(run.id, status, exit.code())
+    {
+        (exit, status) = conclude(true, stop, &counts);
+        not_recorded = Some(e);
+    }
     let run = store.run(run.id)?.unwrap_or(run);
-    let stop = match (status, stop) {
-        (RunStatus::Finished, _) => None,
-        (_, Some(stop)) => Some(stop.clone()),
-        (_, None) if engine_failed => None,
-        (_, None) => Some(StopReason::Aborted(Abort::Said(notices::left_unsent(counts.unsent())))),
+    let stop = match (not_recorded, status, stop) {
+        (Some(_), _, Some(stop @ StopReason::Aborted(Abort::StateFailed { .. }))) => Some(stop.clone()),
+        (Some(e), _, _) => Some(StopReason::Aborted(Abort::StateFailed { error: e.to_string() })),
+        (None, RunStatus::Finished, _) => None,
+        (None, _, Some(stop)) => Some(stop.clone()),
+        (None, _, None) if engine_failed => None,
+        (None, _, None) => Some(StopReason::Aborted(Abort::Said(notices::left_unsent(counts.unsent())))),
     };
     Ok(Ended { exit, status, counts, run, stop })
 }

@@ -27,12 +27,12 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 
-pub use exit::{Exit, Interrupted, ResultsNotWritten, exit_code_of};
+pub use exit::{Exit, ExitFileNotWritten, Interrupted, ResultsNotWritten, exit_code_of};
 pub use exit_files::ExitFiles;
 pub use recorded::{Recorded, evidence, recorded_registrations};
 
 use crate::api::{ApiSettings, Client};
-use crate::engine::{EngineError, EngineReport, EngineSettings, Limiter, Observer, Stop};
+use crate::engine::{Abort, EngineError, EngineReport, EngineSettings, Limiter, Observer, Stop, StopReason};
 use crate::gate::Cleared;
 use crate::input::Probe;
 use crate::output::{Notice, QuotaFound, notices, write_results_to};
@@ -98,8 +98,8 @@ pub async fn drive(
     ending: Arc<ExitFiles>,
 ) -> Driven {
     let prepared = {
-        let (job, reporter, stop) = (job.clone(), reporter.clone(), stop.clone());
-        blocking(store, move |store| lifecycle::resume_or_import(store, &job, &stop, &*reporter)).await
+        let (job, reporter, stop, ending) = (job.clone(), reporter.clone(), stop.clone(), ending.clone());
+        blocking(store, move |store| lifecycle::resume_or_import(store, &job, &stop, &*reporter, &ending)).await
     };
     let (mut store, (run, resumed, counts)) = match prepared {
         (Some(store), Ok(prepared)) => (store, prepared),
@@ -135,9 +135,10 @@ pub async fn drive(
             &job.state,
         )
         .await;
-        (store, report, engine_error) = match sent {
-            Ok(sent) => sent,
-            Err(e) => return Driven { store: None, outcome: Err(e.into()) },
+        (report, engine_error) = (sent.report, sent.error);
+        store = match sent.store {
+            Ok(store) => store,
+            Err(lost) => return Driven { store: None, outcome: Err(state_lost(&ending, &report, lost)) },
         };
     }
     if report.stop.is_none() && engine_error.is_none() {
@@ -171,8 +172,11 @@ fn finish(
     ending: &ExitFiles,
     reporter: &dyn Reporter,
 ) -> anyhow::Result<Exit> {
-    let lifecycle::Ended { exit, counts, run, stop, .. } =
-        lifecycle::end(store, run, engine_error.is_some(), report.stop.as_ref())?;
+    let ended = lifecycle::end(store, run, engine_error.is_some(), report.stop.as_ref());
+    let lifecycle::Ended { exit, counts, run, stop, .. } = match ended {
+        Ok(ended) => ended,
+        Err(lost) => return Err(state_lost(ending, report, lost)),
+    };
     ending.stop_counting();
     ending.update(|summary| {
         summary.set_counts(&counts);
@@ -186,14 +190,17 @@ fn finish(
     let places: Vec<_> = job.outputs.iter().map(|(r, e)| (r, e.as_ref())).collect();
     let written = write_results_to(store, &run, &places)
         .context(ResultsNotWritten { run_id: run.id, state: job.state.clone() });
-    if let Ok(Some(first)) = written.as_ref().map(|w| w.first()) {
-        ending.update(|summary| {
+    match written.as_ref().map(|w| w.first()) {
+        Ok(Some(first)) => ending.update(|summary| {
             summary.returning_customers = first.returning_customers;
             summary.files.insert("results", first.results.clone());
             if let Some(errors) = &first.errors {
                 summary.files.insert("errors", errors.clone());
             }
-        });
+        }),
+        Ok(None) => {}
+        // The results file there, if any, is an earlier one: it lags the state.
+        Err(_) => ending.update(|summary| summary.results_may_lag = true),
     }
     ending.finished();
     match (engine_error, written) {
@@ -207,6 +214,30 @@ fn finish(
         }
         (None, written) => written.map(|_| exit),
     }
+}
+
+/// The run stopped, and its state can no longer be read (nor, so, its end recorded): the summary
+/// says that it aborted because the state failed — the engine's own word for it if its commits
+/// failed first — that the results file was not written and may lag, and counts what this run
+/// saw recorded (the live counts, never outcomes a failed commit lost). Returns the error that
+/// ends the run (exit 3: requests may have been sent).
+fn state_lost(ending: &ExitFiles, report: &EngineReport, lost: crate::store::StoreError) -> anyhow::Error {
+    let stop = match &report.stop {
+        Some(stop @ StopReason::Aborted(Abort::StateFailed { .. })) => stop.clone(),
+        _ => StopReason::Aborted(Abort::StateFailed { error: lost.to_string() }),
+    };
+    ending.update(|summary| {
+        summary.requests = summary.requests.max(report.requests);
+        summary.throttled = summary.throttled.max(report.throttled);
+        summary.set_stop(Some(&stop));
+        if let Some(reason) = &mut summary.stop_reason {
+            reason.push_str("; ");
+            reason.push_str(notices::STATE_LOST);
+        }
+        summary.results_may_lag = true;
+    });
+    ending.finished();
+    anyhow::Error::from(EngineError::Store(lost)).context(notices::STATE_LOST)
 }
 
 /// Runs `step` on `store` on a thread that may block (reading a file, writing results), so that

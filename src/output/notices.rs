@@ -257,9 +257,12 @@ pub fn stop_reason(stop: &crate::engine::StopReason) -> String {
         StopReason::Aborted(Abort::Untrusted { detail }) => {
             format!("the endpoint cannot be trusted ({detail})")
         }
+        // Rows that used up their attempts before the abort are `failed` already: only the rows
+        // it stopped with are spared that.
         StopReason::Aborted(Abort::EndpointDown { failures, last }) => format!(
-            "{failures} requests in a row failed (the last: {last}): the endpoint looks down. Nothing \
-             was marked failed; run again when it is back"
+            "{failures} requests in a row failed (the last: {last}): the endpoint looks down. The rows \
+             it stopped with stay pending; run again when it is back: every pending or failed row is \
+             sent again"
         ),
         StopReason::Aborted(Abort::StateFailed { error }) => format!("the state database failed: {error}"),
         StopReason::Aborted(Abort::Said(reason)) => reason.clone(),
@@ -380,6 +383,17 @@ pub fn stopping(signal: &str, grace: Duration) -> String {
 /// The second: the process leaves at once.
 pub const STOPPED_AT_ONCE: &str = "stopped at once; the state is consistent, but the results file \
      was not written again and may lag it: run the same command again to resume and bring it in line";
+
+/// The second, while the file was being recorded as a new run and it could not wait for the end
+/// of it: the summary cannot say whether the state kept the run.
+pub const STOPPED_AT_ONCE_WHILE_RECORDING: &str = "stopped at once while the file was being \
+     recorded as a new run: `cibil-bulk status` says whether the state kept it; the results file was \
+     not written and may lag it: run the same command again to resume and bring it in line";
+
+/// The run's end could be neither recorded in its state nor read back from it: what the summary
+/// counts instead.
+pub const STATE_LOST: &str = "the run stopped and its state database can no longer be read: the \
+     results file was not written, and the summary counts the outcomes this run saw recorded before";
 
 /// A duration as `--help` and messages show it, and as `settings::parse_duration` reads it back:
 /// `30s`, `5m`, `1h 30m` → `1h30m`.

@@ -172,13 +172,13 @@ async fn run_job(
             stop.request(StopReason::Interrupted);
         })
     };
-    let ending = Arc::new(ExitFiles::new(
+    let ending = ExitFiles::new(
         None,
         ctx.metrics_file.clone(),
         Path::new(&upload.file_name),
         &ctx.state,
         ctx.endpoint_scope.clone(),
-    ));
+    );
     ending.update(|summary| summary.sha256 = Some(upload.sha256.clone()));
     let (store, outcome) = match job_of(ctx, upload) {
         Ok(job) => {

@@ -623,3 +623,56 @@ fn every_ending_is_honest_whatever_the_terminal_and_the_signal() {
     let failures = failures.into_inner().unwrap();
     assert!(failures.is_empty(), "{} of 52 cells:\n{}", failures.len(), failures.join("\n"));
 }
+
+/// The run the state holds, read without writing: its id and rows, and the rows it could still
+/// send; `None` before an import has committed.
+fn kept_run(work: &Work) -> Option<(i64, u64, u64)> {
+    let conn = rusqlite::Connection::open_with_flags(
+        work.path("cibil-bulk.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .ok()?;
+    let (id, rows): (i64, u64) =
+        conn.query_row("SELECT id, rows_total FROM runs ORDER BY id DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?))).ok()?;
+    let unsent = conn
+        .query_row(
+            "SELECT count(*) FROM rows WHERE run_id = ?1 AND status IN ('pending', 'in_flight')",
+            [id],
+            |r| r.get(0),
+        )
+        .ok()?;
+    Some((id, rows, unsent))
+}
+
+/// Two signals as a big import commits: the first comes once the run is kept, the second while
+/// the run is still being taken up. The summary written at once names the run the state kept,
+/// with its rows, never "no run, no rows"; and a run the state did not keep is not named.
+#[test]
+fn a_second_signal_as_the_import_commits_names_the_run_the_state_kept() {
+    let server = Server::plain();
+    for attempt in 0..4u32 {
+        let work = work(&server);
+        work.write("in.csv", &customers(attempt * 20_000, 20_000));
+        let child = work.spawn("in.csv", &[&FILES[..], &["--rate", "1/s"]].concat());
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while kept_run(&work).is_none() {
+            assert!(Instant::now() < deadline, "the import never committed: {}", child.stderr_so_far());
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        signal(&child, "-INT");
+        child.wait_for_stderr("stopping", Duration::from_secs(10));
+        signal(&child, "-INT");
+        let out = wait(child);
+        code(&out, 130);
+        let (summary, metrics) = both_say(&work, 130);
+        let (id, rows, unsent) = kept_run(&work).expect("the run was kept");
+        let said = format!("attempt {attempt}: state: run {id}, {rows} rows, {unsent} unsent; summary {summary:#}");
+        assert_eq!(summary["run_id"], id, "{said}");
+        assert_eq!(summary["rows"], rows, "{said}");
+        let summary_unsent =
+            summary["counts"]["pending"].as_u64().unwrap() + summary["counts"]["in_flight"].as_u64().unwrap();
+        assert_eq!(summary_unsent, unsent, "{said}");
+        assert_eq!(metrics["cibil_bulk_last_run_rows{status=\"pending\"}"], unsent as f64, "{said}");
+        assert_eq!(summary["results_may_lag"], true, "{said}");
+    }
+}

@@ -206,6 +206,40 @@ fn an_endpoint_that_never_answers_stops_the_run_with_nothing_marked_failed() {
     );
 }
 
+/// A row that used up its attempts before the endpoint was found down is `failed`: what the run
+/// says of the rows it stopped with must not deny it.
+#[test]
+fn an_endpoint_found_down_after_rows_failed_says_so_truly() {
+    let server = Server::start(SandboxConfig { reset_rate: 1.0, seed: Some(3), ..SandboxConfig::default() });
+    let work = Work::new(&server);
+    work.write("in.csv", &customers(0, 10));
+    let out = work.run(
+        "in.csv",
+        &[
+            "--max-consecutive-failures",
+            "5",
+            "--max-attempts",
+            "2",
+            "--concurrency",
+            "1",
+            "--rate",
+            "100/s",
+            "--summary",
+            "s.json",
+        ],
+    );
+    code(&out, 3);
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(work.path("s.json")).unwrap()).unwrap();
+    let failed = summary["counts"]["failed"].as_u64().unwrap();
+    assert!(failed > 0, "two attempts each: a row failed before the fifth failure in a row: {summary:#}");
+    let reason = summary["stop_reason"].as_str().unwrap();
+    assert!(reason.contains("5 requests in a row failed"), "{reason}");
+    assert!(!reason.to_lowercase().contains("nothing was marked failed"), "{failed} rows failed: {reason}");
+    assert!(!stderr(&out).to_lowercase().contains("nothing was marked failed"), "{}", stderr(&out));
+    assert_eq!(statuses(&work.results("in.results.csv")).get("failed").copied(), Some(failed as usize));
+}
+
 #[test]
 fn the_rate_limit_holds_from_the_servers_side() {
     let server =

@@ -42,20 +42,14 @@ struct Serving {
 
 impl Serving {
     fn start(dir: &Path, endpoint: &str) -> Serving {
-        let mut child = binary(
-            dir,
-            &[
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--endpoint",
-                endpoint,
-                "--rate",
-                "40/s",
-                "--concurrency",
-                "4",
-            ],
-        )
+        Serving::start_with(dir, endpoint, &[])
+    }
+
+    /// `serve` with `extra` arguments after the usual ones.
+    fn start_with(dir: &Path, endpoint: &str, extra: &[&str]) -> Serving {
+        let usual =
+            ["serve", "--listen", "127.0.0.1:0", "--endpoint", endpoint, "--rate", "40/s", "--concurrency", "4"];
+        let mut child = binary(dir, &[&usual[..], extra].concat())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -392,4 +386,41 @@ async fn a_failed_sign_in_is_logged_with_whose_name_and_never_a_password() {
     for never in ["<no such name>", "Tr0ub4dor", "the wrong password"] {
         assert!(!said.contains(never), "{never} in {said}");
     }
+}
+
+/// SIGTERM, then a second signal while the job's requests in flight finish: the server leaves at
+/// once, and still writes the metrics file of the job it was running, as `run` writes its own,
+/// saying the exit status the process ends with.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_signal_leaves_at_once_and_writes_the_metrics_file() {
+    // Long answers, so that the first signal's grace is still running at the second.
+    let config = SandboxConfig { latency: Duration::from_secs(3), seed: Some(11), ..SandboxConfig::default() };
+    let sandbox = Sandbox::start(([127, 0, 0, 1], 0).into(), config).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let token = token(dir.path());
+    let http = crate::common::http_client().build().unwrap();
+    let metrics = dir.path().join("m.prom");
+    std::fs::write(&metrics, "# stale\n").unwrap();
+    let mut serving = Serving::start_with(dir.path(), &sandbox.endpoint(), &["--metrics-file", "m.prom"]);
+    upload_and_register(&http, &serving.base, &token, 40).await;
+    while sandbox.stats().requests < 4 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    serving.signal("-TERM");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut said = String::new();
+    while !said.contains("stopping") {
+        assert!(Instant::now() < deadline, "serve never said it was stopping: {said}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        said.push_str(&serving.said());
+    }
+    serving.signal("-INT");
+    let code = serving.wait();
+    said.push_str(&serving.said());
+    assert_eq!(code, Some(130), "{said}");
+    let text = std::fs::read_to_string(&metrics).unwrap();
+    assert_ne!(text, "# stale\n", "the metrics file was not written: {said}");
+    let series = crate::exit_files::parse_prometheus(&text).unwrap();
+    assert_eq!(series["cibil_bulk_last_run_exit_code"], 130.0, "{text}");
+    assert!(series["cibil_bulk_last_run_rows{status=\"pending\"}"] > 0.0, "{text}");
 }

@@ -327,3 +327,137 @@ fn a_state_on_a_read_only_disk_is_read_as_it_was_last_written() {
     assert!(stderr(&out).contains("cannot be written here"), "{}", stderr(&out));
     assert_eq!(sent(&server), before);
 }
+
+/// The last run of the state at `path`, read without writing: its id, status and rows per status.
+fn recorded_run(path: &Path) -> Option<(i64, String, std::collections::BTreeMap<String, u64>)> {
+    let conn = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).ok()?;
+    let (id, status): (i64, String) = conn
+        .query_row("SELECT id, status FROM runs ORDER BY id DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .ok()?;
+    let mut stmt = conn.prepare("SELECT status, COUNT(*) FROM rows WHERE run_id = ?1 GROUP BY status").ok()?;
+    let counts = stmt
+        .query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)))
+        .ok()?
+        .collect::<Result<_, _>>()
+        .ok()?;
+    Some((id, status, counts))
+}
+
+/// The disk under the state fills at whatever moment its size makes it: during the import, at the
+/// checkpoint after it, while outcomes are committed, or when the run records how it ended. At
+/// every one the exit status, the summary, the metrics file and the state tell one story: a run
+/// that sent requests exits 3 saying the state failed (never 2, "nothing was sent"), the counts
+/// are the state's (not outcomes it never recorded), and the results file is written from the
+/// state onto its healthy disk.
+#[test]
+#[ignore = "needs root, to mount a small tmpfs: .ci/run runs it as root"]
+fn a_full_disk_under_the_state_at_any_moment_ends_with_the_states_own_story() {
+    let mut sent_somewhere = false;
+    for size in ["1100k", "1300k", "1500k", "1800k", "2200k"] {
+        let server = Server::plain();
+        let work = Work::new(&server);
+        work.write("in.csv", &customers(0, 2000));
+        let Some(_disk) = small_disk(&work.path("small"), &format!("size={size}")) else {
+            panic!("cannot mount a tmpfs here: this test needs root (.ci/run runs it as root)");
+        };
+        let out = work.run(
+            "in.csv",
+            &["--state", "small/state.db", "--summary", "s.json", "--metrics-file", "m.prom"],
+        );
+        let said = format!("size {size}: {}", stderr(&out));
+        let exit = out.status.code().unwrap_or_else(|| panic!("killed: {said}"));
+        let summary: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(work.path("s.json")).unwrap()).unwrap();
+        let metrics = crate::exit_files::parse_prometheus(&std::fs::read_to_string(work.path("m.prom")).unwrap())
+            .unwrap();
+        let said = format!("{said}\nsummary {summary:#}");
+        assert_eq!(summary["exit_code"], exit, "{said}");
+        assert_eq!(metrics["cibil_bulk_last_run_exit_code"], f64::from(exit), "{said}");
+        let requests = server.stats().requests;
+        assert_eq!(summary["requests"].as_u64(), Some(requests), "{said}");
+        assert!(!stderr(&out).contains("panicked"), "{said}");
+        if requests > 0 {
+            sent_somewhere = true;
+            assert_eq!(exit, 3, "requests were sent: not 2, \"nothing was sent\": {said}");
+            assert_eq!(summary["stopped"], "aborted", "{said}");
+            let reason = summary["stop_reason"].as_str().unwrap_or_default();
+            assert!(reason.contains("state database") && reason.contains("full"), "{said}");
+        }
+        match recorded_run(&work.path("small/state.db")) {
+            Some((id, _, counts)) => {
+                assert_eq!(summary["run_id"], id, "the summary names the run the state kept: {said}");
+                for (status, n) in summary["counts"].as_object().unwrap() {
+                    let recorded = counts.get(status).copied().unwrap_or(0);
+                    assert_eq!(n.as_u64(), Some(recorded), "{status}: the state's count: {said}");
+                    // The metrics count rows sent without an answer as pending: sent again.
+                    let in_metrics = match status.as_str() {
+                        "in_flight" => continue,
+                        "pending" => recorded + counts.get("in_flight").copied().unwrap_or(0),
+                        _ => recorded,
+                    };
+                    let series = format!("cibil_bulk_last_run_rows{{status=\"{status}\"}}");
+                    assert_eq!(metrics[&series], in_metrics as f64, "{series}: {said}");
+                }
+                // The state could be read: the results are written from it, on their own disk.
+                assert_eq!(summary["results_may_lag"], false, "{said}");
+                let rows = read_csv(&work.path("in.results.csv"));
+                let mut by_status = std::collections::BTreeMap::new();
+                for row in &rows {
+                    *by_status.entry(row["status"].clone()).or_insert(0u64) += 1;
+                }
+                assert_eq!(by_status, counts, "the results file is the state's: {said}");
+                assert!(work.path("in.errors.csv").exists(), "{said}");
+            }
+            None => {
+                assert_eq!(exit, 2, "nothing was kept, nothing sent: {said}");
+                assert!(summary["run_id"].is_null(), "{said}");
+            }
+        }
+    }
+    assert!(sent_somewhere, "no size let the run send before the disk filled");
+}
+
+/// Fills the filesystem under `dir` to the last byte.
+fn fill(dir: &Path) {
+    use std::io::Write as _;
+    let mut filler = std::fs::File::create(dir.join("filler")).unwrap();
+    while filler.write_all(&[0u8; 1024]).is_ok() {}
+    let _ = filler.sync_all();
+}
+
+/// The summary on a full disk, or the metrics file: the one that could be written says the exit
+/// status the process ends with — not the run's own (0 or 1) when the other failed — and a run
+/// that sent requests does not end with 2, "nothing was sent".
+#[test]
+#[ignore = "needs root, to mount a small tmpfs: .ci/run runs it as root"]
+fn the_exit_files_that_were_written_say_the_exit_the_other_one_caused() {
+    for full in ["--metrics-file", "--summary"] {
+        let server = Server::plain();
+        let work = Work::new(&server);
+        work.write("in.csv", &customers(0, 5));
+        let Some(_disk) = small_disk(&work.path("t"), "size=8k") else {
+            panic!("cannot mount a tmpfs here: this test needs root (.ci/run runs it as root)");
+        };
+        fill(&work.path("t"));
+        let (summary_path, metrics_path) =
+            if full == "--summary" { ("t/s.json", "m.prom") } else { ("s.json", "t/m.prom") };
+        let out = work.run("in.csv", &["--summary", summary_path, "--metrics-file", metrics_path]);
+        let exit = out.status.code().unwrap();
+        let said = format!("{full} on a full disk: exit {exit}: {}", stderr(&out));
+        assert!(server.stats().requests > 0, "{said}");
+        if full == "--summary" {
+            let metrics = crate::exit_files::parse_prometheus(
+                &std::fs::read_to_string(work.path(metrics_path)).unwrap(),
+            )
+            .unwrap();
+            assert_eq!(metrics["cibil_bulk_last_run_exit_code"], f64::from(exit), "{said}");
+        } else {
+            let summary: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(work.path(summary_path)).unwrap()).unwrap();
+            assert_eq!(summary["exit_code"], exit, "{said}\n{summary:#}");
+            assert_eq!(summary["stopped"], "aborted", "{summary:#}");
+            assert!(summary["stop_reason"].as_str().unwrap().contains("m.prom"), "{summary:#}");
+        }
+        assert_eq!(exit, 3, "a file asked for is missing, after requests were sent: {said}");
+    }
+}
