@@ -194,7 +194,12 @@ impl ExitFiles {
         self.write_known(&mut known, exit, error)
     }
 
-    fn write_known(&self, known: &mut Known, exit: Exit, error: Option<&anyhow::Error>) -> anyhow::Result<()> {
+    fn write_known(
+        &self,
+        known: &mut Known,
+        exit: Exit,
+        error: Option<&anyhow::Error>,
+    ) -> anyhow::Result<()> {
         if known.written {
             return Ok(());
         }
@@ -338,14 +343,19 @@ mod tests {
     use crate::gate::cleared_for_test;
     use crate::job::exit_code_of;
 
+    /// Exit files at `summary` and `metrics` in `dir`; one under `gone/` cannot be written: its
+    /// folder is removed once the gate has cleared it.
     fn files(dir: &Path, summary: &str, metrics: &str) -> Arc<ExitFiles> {
+        let gone = dir.join("gone");
+        std::fs::create_dir_all(&gone).unwrap();
         let files = ExitFiles::new(
-            Some(cleared_for_test(&dir.join(summary))),
-            Some(cleared_for_test(&dir.join(metrics))),
+            Some(cleared_for_test(&dir.join(summary)).unwrap()),
+            Some(cleared_for_test(&dir.join(metrics)).unwrap()),
             Path::new("in.csv"),
             Path::new("state.db"),
             "sandbox".into(),
         );
+        std::fs::remove_dir(&gone).unwrap();
         files.update(|summary| summary.requests = 5);
         files
     }

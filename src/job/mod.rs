@@ -99,7 +99,8 @@ pub async fn drive(
 ) -> Driven {
     let prepared = {
         let (job, reporter, stop, ending) = (job.clone(), reporter.clone(), stop.clone(), ending.clone());
-        blocking(store, move |store| lifecycle::resume_or_import(store, &job, &stop, &*reporter, &ending)).await
+        blocking(store, move |store| lifecycle::resume_or_import(store, &job, &stop, &*reporter, &ending))
+            .await
     };
     let (mut store, (run, resumed, counts)) = match prepared {
         (Some(store), Ok(prepared)) => (store, prepared),

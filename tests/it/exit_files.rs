@@ -632,8 +632,11 @@ fn kept_run(work: &Work) -> Option<(i64, u64, u64)> {
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
     )
     .ok()?;
-    let (id, rows): (i64, u64) =
-        conn.query_row("SELECT id, rows_total FROM runs ORDER BY id DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?))).ok()?;
+    let (id, rows): (i64, u64) = conn
+        .query_row("SELECT id, rows_total FROM runs ORDER BY id DESC LIMIT 1", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .ok()?;
     let unsent = conn
         .query_row(
             "SELECT count(*) FROM rows WHERE run_id = ?1 AND status IN ('pending', 'in_flight')",
@@ -666,7 +669,8 @@ fn a_second_signal_as_the_import_commits_names_the_run_the_state_kept() {
         code(&out, 130);
         let (summary, metrics) = both_say(&work, 130);
         let (id, rows, unsent) = kept_run(&work).expect("the run was kept");
-        let said = format!("attempt {attempt}: state: run {id}, {rows} rows, {unsent} unsent; summary {summary:#}");
+        let said =
+            format!("attempt {attempt}: state: run {id}, {rows} rows, {unsent} unsent; summary {summary:#}");
         assert_eq!(summary["run_id"], id, "{said}");
         assert_eq!(summary["rows"], rows, "{said}");
         let summary_unsent =

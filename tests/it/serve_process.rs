@@ -47,13 +47,22 @@ impl Serving {
 
     /// `serve` with `extra` arguments after the usual ones.
     fn start_with(dir: &Path, endpoint: &str, extra: &[&str]) -> Serving {
-        let usual =
-            ["serve", "--listen", "127.0.0.1:0", "--endpoint", endpoint, "--rate", "40/s", "--concurrency", "4"];
+        let usual = [
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--endpoint",
+            endpoint,
+            "--rate",
+            "40/s",
+            "--concurrency",
+            "4",
+        ];
         let mut child = binary(dir, &[&usual[..], extra].concat())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("serve starts");
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("serve starts");
         let (lines, stderr) = mpsc::channel();
         let pipe = child.stderr.take().unwrap();
         std::thread::spawn(move || {
@@ -394,7 +403,8 @@ async fn a_failed_sign_in_is_logged_with_whose_name_and_never_a_password() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_signal_leaves_at_once_and_writes_the_metrics_file() {
     // Long answers, so that the first signal's grace is still running at the second.
-    let config = SandboxConfig { latency: Duration::from_secs(3), seed: Some(11), ..SandboxConfig::default() };
+    let config =
+        SandboxConfig { latency: Duration::from_secs(3), seed: Some(11), ..SandboxConfig::default() };
     let sandbox = Sandbox::start(([127, 0, 0, 1], 0).into(), config).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let token = token(dir.path());
