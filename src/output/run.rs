@@ -259,6 +259,9 @@ pub struct RunSummary {
     /// `null`, `"interrupted"`, `"aborted"` or `"error"` (exit 2: nothing was sent).
     pub stopped: Option<&'static str>,
     pub stop_reason: Option<String>,
+    /// What stopped the run, as data, for a caller that says it in other words (the server).
+    #[serde(skip)]
+    pub stop: Option<StopReason>,
     /// The process left at once (a second Ctrl-C): the state holds every outcome committed, but
     /// the results and errors files were not written again and may lag it until the next run.
     pub results_may_lag: bool,
@@ -293,6 +296,7 @@ impl RunSummary {
             requests_per_second: 0.0,
             stopped: None,
             stop_reason: None,
+            stop: None,
             results_may_lag: false,
             lines_not_shown: 0,
             files: std::collections::BTreeMap::new(),
@@ -320,6 +324,7 @@ impl RunSummary {
             StopReason::Aborted(_) => "aborted",
         });
         self.stop_reason = stop.map(super::notices::stop_reason);
+        self.stop = stop.cloned();
     }
 
     fn count(&self, status: RowStatus) -> u64 {

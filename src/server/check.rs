@@ -12,6 +12,7 @@ use super::files::{Format, Kind};
 use super::report::{Problem, ROWS_TO_FIX_SHOWN, Report, RowToFix, counts_map};
 use crate::input::{self, InputError};
 use crate::job::intake::{DatesUntrusted, Intake, check_file};
+use crate::output::advice::{Audience, violation_message};
 use crate::output::{ErrorsFile, cell_flags, format_of};
 use crate::store::{NewUpload, RowStatus, StatusCounts, Store};
 use crate::validate::Admission;
@@ -139,8 +140,8 @@ pub fn check_upload(
             Admission::Invalid if rows_to_fix.len() < ROWS_TO_FIX_SHOWN => rows_to_fix.push(RowToFix {
                 place: locator.row(row.line),
                 cells: row.cells.iter().map(str::to_owned).collect(),
-                flags: cell_flags(checked),
-                messages: checked.errors().map(|v| v.message()).collect(),
+                flags: cell_flags(checked, Audience::Server),
+                messages: checked.errors().map(|v| violation_message(v, Audience::Server)).collect(),
             }),
             Admission::Valid => {
                 if let Some(customer) = &checked.customer {

@@ -1,5 +1,6 @@
-//! What every upload check and every job of the server needs: how files are read and judged, where
-//! registrations go and how hard to push, the state, the uploads directory, the metrics file.
+//! What every upload check and every job of the server needs: how files are read and judged (and
+//! for whom the rules' advice is said), where registrations go and how hard to push, the state,
+//! the uploads directory, the metrics file.
 
 use std::path::{Path, PathBuf};
 
@@ -7,6 +8,7 @@ use super::files::Uploads;
 use crate::api::ApiSettings;
 use crate::engine::EngineSettings;
 use crate::gate::Cleared;
+use crate::output::Audience;
 use crate::settings::InputSettings;
 
 #[derive(Debug)]
@@ -27,10 +29,12 @@ pub struct Context {
 }
 
 impl Context {
-    /// The input settings for the file at `path`, judged today (India's date, as every run's).
+    /// The input settings for the file at `path`, judged today (India's date, as every run's),
+    /// its messages said for whoever uploaded it.
     pub fn input_for(&self, path: &Path) -> InputSettings {
         let mut input = self.input.clone();
         input.path = path.to_owned();
+        input.audience = Audience::Server;
         if !self.today_pinned {
             input.today = crate::settings::today();
         }
