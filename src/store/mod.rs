@@ -5,6 +5,7 @@
 //! customers and the vendor's quota as last learned. Knows nothing of HTTP or CSV.
 
 mod access;
+mod choices;
 mod import;
 mod ledger;
 mod lock;
