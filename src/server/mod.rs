@@ -149,13 +149,13 @@ impl Failure {
                     .to_owned()
             }
             Failure::TooLarge(limit) => format!(
-                "The file is larger than this server accepts ({} bytes, --max-upload): split it into smaller files.",
+                "The file is larger than this server accepts ({} bytes): split it into smaller files, or ask your team lead to raise the limit.",
                 live::group(*limit)
             ),
             Failure::Unusable(why) | Failure::Conflict(why) | Failure::BadRequest(why) => why.clone(),
             Failure::Internal(e) => {
                 tracing::error!("{e:#}");
-                "The server could not do this; its log says why.".to_owned()
+                "The server could not do this: ask your team lead to look at the server's log.".to_owned()
             }
         }
     }
@@ -176,6 +176,7 @@ fn router(app: App) -> Router {
         .route("/logout", post(pages::logout))
         .route("/uploads", post(pages::upload_file).layer(upload_limit))
         .route("/uploads/{id}", get(pages::upload_page))
+        .route("/uploads/{id}/choices", get(pages::choices_page).post(pages::choose))
         .route("/uploads/{id}/register", get(pages::confirm_page).post(pages::register))
         .route("/uploads/{id}/results", get(pages::results))
         .route("/uploads/{id}/errors", get(pages::errors))
@@ -292,6 +293,7 @@ impl Server {
             state: settings.state.clone(),
             uploads,
             metrics_file,
+            started_at: crate::store::now_ms(),
         });
         let shutdown = CancellationToken::new();
         let (live_tx, live_rx) = watch::channel(None);

@@ -1,24 +1,29 @@
 //! What the pages and the API do alike with uploads: receive a file (streamed to disk, at most
-//! `--max-upload` bytes) and have it checked, queue it for registering, offer its files, and
-//! read its counts.
+//! `--max-upload` bytes) and have it checked (again, with its uploader's choices), queue it for
+//! registering — once: a "register" with nothing left to send changes nothing — offer its files,
+//! and read its counts and report.
 
 use axum::extract::Multipart;
 use axum::response::Response;
 
 use super::auth::csrf_matches;
+pub use super::check::Checked;
 use super::check::{self, CheckError};
 use super::files::{self, Format, Kind, Receive};
+use super::report::{Choices, Report};
 use super::{App, Failure};
 use crate::store::{StatusCounts, UploadRecord, UploadState};
 
-/// Receives the multipart field `file` and has it checked; returns the new upload's id. With
-/// `csrf`, a field `csrf` holding it must come before the file (a form puts it first).
+/// Receives the multipart field `file` and has it checked; returns the new upload. With `csrf`, a
+/// field `csrf` holding it must come before the file (a form puts it first). With `ask`, a file
+/// the server cannot read alone is recorded with questions for its uploader; without, refused.
 pub async fn accept(
     app: &App,
     mut multipart: Multipart,
     by: &str,
     csrf: Option<&str>,
-) -> Result<i64, Failure> {
+    ask: bool,
+) -> Result<Checked, Failure> {
     let mut csrf_ok = csrf.is_none();
     let mut received = None;
     while let Some(field) = multipart.next_field().await.map_err(|e| multipart_failure(e, app.max_upload))? {
@@ -56,13 +61,42 @@ pub async fn accept(
     let (ctx, db, by) = (app.ctx.clone(), app.db.clone(), by.to_owned());
     tracing::info!("checking {name} ({size} bytes) from {by}");
     let checked =
-        tokio::task::spawn_blocking(move || check::check_upload(&ctx, &db, incoming, size, &name, &by)).await;
+        tokio::task::spawn_blocking(move || check::check_upload(&ctx, &db, incoming, size, &name, &by, ask))
+            .await;
+    checked_failure(checked)
+}
+
+/// A check's failure, as pages and API say it.
+fn checked_failure(
+    checked: Result<Result<Checked, CheckError>, tokio::task::JoinError>,
+) -> Result<Checked, Failure> {
     match checked {
-        Ok(Ok(id)) => Ok(id),
+        Ok(Ok(checked)) => Ok(checked),
         Ok(Err(CheckError::Unusable(why))) => Err(Failure::Unusable(why.message())),
+        Ok(Err(CheckError::Registered)) => Err(Failure::Conflict(
+            "This upload is being registered already: it is read as it was checked.".to_owned(),
+        )),
         Ok(Err(CheckError::Internal(e))) => Err(Failure::Internal(e)),
         Err(e) => Err(Failure::Internal(anyhow::anyhow!("checking the upload stopped unexpectedly: {e}"))),
     }
+}
+
+/// Checks upload `upload` again with its uploader's `choices` (how its dates are written, which
+/// column is which).
+pub async fn recheck(app: &App, upload: UploadRecord, choices: Choices) -> Result<Checked, Failure> {
+    let (ctx, db) = (app.ctx.clone(), app.db.clone());
+    let checked =
+        tokio::task::spawn_blocking(move || check::recheck_upload(&ctx, &db, &upload, &choices)).await;
+    checked_failure(checked)
+}
+
+/// The report of upload `id`'s check (an empty one if it cannot be read).
+pub async fn report(app: &App, id: i64) -> Result<Report, Failure> {
+    Ok(app
+        .db(move |store| store.upload_report(id))
+        .await?
+        .and_then(|json| serde_json::from_str(&json).ok())
+        .unwrap_or_default())
 }
 
 fn multipart_failure(error: axum::extract::multipart::MultipartError, limit: u64) -> Failure {
@@ -73,12 +107,50 @@ fn multipart_failure(error: axum::extract::multipart::MultipartError, limit: u64
     }
 }
 
-/// "Register": queues upload `id` and wakes the job runner. Returns the upload's state.
-pub async fn register(app: &App, id: i64, by: &str) -> Result<UploadState, Failure> {
+/// What a "Register" did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registering {
+    /// Queued now, or already queued or being sent: the upload's state.
+    Queued(UploadState),
+    /// Its run has nothing left to send: nothing changed (a second press, the browser's Back).
+    NothingLeft(UploadState),
+}
+
+/// "Register": queues upload `id` and wakes the job runner — unless its run has nothing left to
+/// send, or its uploader has questions to answer first. An upload that was never registered is
+/// queued even with nobody to send: its job writes the results (customers known already, with
+/// their cibil_ids).
+pub async fn register(app: &App, id: i64, by: &str) -> Result<Registering, Failure> {
+    let upload = find(app, id).await?;
+    if upload.state.is_active() {
+        return Ok(Registering::Queued(upload.state));
+    }
+    if upload.run_id.is_some() && counts(app, &upload).await?.left() == 0 {
+        return Ok(Registering::NothingLeft(upload.state));
+    }
+    if upload.run_id.is_none() && report(app, id).await?.questions.is_some() {
+        return Err(Failure::Conflict(
+            "This file cannot be registered yet: say how it is to be read on its page first.".to_owned(),
+        ));
+    }
     let by = by.to_owned();
     let state = app.db(move |store| store.queue_upload(id, &by)).await?.ok_or(Failure::NotFound)?;
     app.wake.notify_one();
-    Ok(state)
+    Ok(Registering::Queued(state))
+}
+
+/// Whether upload `upload` stopped on a refusal only the team lead can lift (credentials, the
+/// address) since this server started: registering the rest meets the same refusal until they
+/// have fixed it and restarted the server.
+pub fn waits_for_the_team_lead(app: &App, upload: &UploadRecord) -> bool {
+    upload.state == UploadState::Aborted
+        && upload.ended_at.is_some_and(|ended| ended >= app.ctx.started_at)
+        && upload
+            .summary
+            .as_deref()
+            .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
+            .and_then(|v| v.get(super::runner::NEEDS_THE_TEAM_LEAD).and_then(serde_json::Value::as_bool))
+            .unwrap_or(false)
 }
 
 /// The upload `id`, or 404.
