@@ -173,8 +173,9 @@ pub enum TokensAction {
         name: String,
 
         /// What the token may do, one or more: upload (send a file to be checked), register
-        /// (register an upload), read-results (read an upload's summary and files). A token sees
-        /// only the uploads it made.
+        /// (register an upload), read-results (read an upload's summary and files), all-uploads
+        /// (do those to every upload, a clerk's included: without it, a token sees only the
+        /// uploads it made).
         ///
         /// Example: --scope upload --scope register --scope read-results
         #[arg(long, value_name = "SCOPE", required = true)]
@@ -216,4 +217,5 @@ pub enum ScopeArg {
     Upload,
     Register,
     ReadResults,
+    AllUploads,
 }

@@ -8,7 +8,9 @@
 use std::path::{Path, PathBuf};
 
 use crate::input::{self, Columns, InputError, Locator, Probe, RawRow, RowReader};
-use crate::output::{ErrorsFile, ValidationSummary, cell_flags, codes_text, error_text, warnings_text};
+use crate::output::{
+    Audience, ErrorsFile, ValidationSummary, cell_flags, codes_text, error_text, warnings_text,
+};
 use crate::settings::InputSettings;
 use crate::store::{NewRow, RowStatus};
 use crate::validate::{Admission, Applicant, CheckedRow, DateOrderError, Rules, Sieve, check_row};
@@ -94,12 +96,13 @@ pub fn check_file(
     mut each: impl FnMut(&RawRow, Admission, &CheckedRow) -> anyhow::Result<()>,
 ) -> anyhow::Result<ValidationSummary> {
     let locator = intake.locator().clone();
-    let mut summary = ValidationSummary::default();
+    let audience = intake.settings.audience;
+    let mut summary = ValidationSummary::for_audience(audience);
     intake.scan(|row, admission, checked| {
         summary.record(row.line, admission, checked);
         if admission == Admission::Invalid && !errors.is_empty() {
-            let text = format!("{}: {}", locator.row(row.line), error_text(checked));
-            let flags = cell_flags(checked);
+            let text = format!("{}: {}", locator.row(row.line), error_text(checked, audience));
+            let flags = cell_flags(checked, audience);
             for file in errors.iter_mut() {
                 file.write(row.cells.iter(), &text, &flags)?;
             }
@@ -125,7 +128,13 @@ pub struct RowRecord<'a> {
 }
 
 impl<'a> RowRecord<'a> {
-    pub fn new(line: u64, admission: Admission, checked: &'a CheckedRow) -> RowRecord<'a> {
+    /// The verdict on the row on `line`, its messages said for `audience`.
+    pub fn new(
+        line: u64,
+        admission: Admission,
+        checked: &'a CheckedRow,
+        audience: Audience,
+    ) -> RowRecord<'a> {
         let (status, duplicate_of) = match admission {
             Admission::Valid => (RowStatus::Pending, None),
             Admission::Invalid => (RowStatus::Invalid, None),
@@ -137,10 +146,10 @@ impl<'a> RowRecord<'a> {
             status,
             duplicate_of,
             applicant: checked.customer.as_ref().map(Applicant::from),
-            error: error_text(checked),
+            error: error_text(checked, audience),
             codes: codes_text(checked),
-            warnings: warnings_text(checked),
-            flags: cell_flags(checked),
+            warnings: warnings_text(checked, audience),
+            flags: cell_flags(checked, audience),
         }
     }
 

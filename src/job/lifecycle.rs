@@ -247,7 +247,7 @@ fn checked<'s>(
         if stop.is_stopping() {
             return Err(super::Interrupted.into());
         }
-        let record = RowRecord::new(row.line, admission, checked);
+        let record = RowRecord::new(row.line, admission, checked, input.audience);
         let status = import.add(&record.new_row(), row.cells.iter())?;
         counts.add(status, 1);
         each(row.line, status, record.applicant.as_ref());

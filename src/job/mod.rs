@@ -189,7 +189,7 @@ fn finish(
     });
 
     let places: Vec<_> = job.outputs.iter().map(|(r, e)| (r, e.as_ref())).collect();
-    let written = write_results_to(store, &run, &places)
+    let written = write_results_to(store, &run, &places, job.input.audience)
         .context(ResultsNotWritten { run_id: run.id, state: job.state.clone() });
     match written.as_ref().map(|w| w.first()) {
         Ok(Some(first)) => ending.update(|summary| {

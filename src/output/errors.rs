@@ -12,7 +12,8 @@ use super::sheet::TableFile;
 use crate::gate::Cleared;
 use crate::input::{Field, header_key};
 
-const ERROR_COLUMN: &str = "error";
+/// The errors file's message column, and the name of an input's that is one of ours.
+pub(super) const ERROR_COLUMN: &str = "error";
 
 #[derive(Debug)]
 pub struct ErrorsFile {
@@ -44,7 +45,7 @@ impl ErrorsFile {
         let columns: Vec<&str> = std::iter::once(ERROR_COLUMN).chain(kept).collect();
         let text: Vec<usize> =
             identifier_columns(headers).into_iter().filter_map(|p| Self::out_column(replaced, p)).collect();
-        let table = TableFile::create(path, "To fix", &columns, (&text, &[0]), true)?;
+        let table = TableFile::create(path, "To fix", &columns, (&text, &[0], &[]), true)?;
         Ok(ErrorsFile { table, replaced, rows: 0 })
     }
 

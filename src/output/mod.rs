@@ -3,6 +3,7 @@
 //! program prints; other modules return data or emit `tracing` events, which land here.
 
 pub mod access;
+pub mod advice;
 mod atomic;
 mod errors;
 mod metrics;
@@ -19,6 +20,7 @@ use std::io::{self, IsTerminal, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use access::{AuditCsv, tokens_text, users_text};
+pub use advice::Audience;
 pub use atomic::{AtomicFile, CsvFile, OutputError, move_into_place, safe_cell, write_file_with};
 pub use errors::ErrorsFile;
 pub use metrics::{metrics_text, write_metrics};

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::errors::identifier_columns;
+use super::advice::Audience;
+use super::errors::{ERROR_COLUMN, identifier_columns};
 use super::sheet::TableFile;
 use super::{ErrorsFile, OutputError};
 use crate::engine::StopReason;
@@ -40,36 +41,57 @@ pub enum ResultsError {
 }
 
 /// The results: every row with its status and what AOPay answered, then the input's columns. CSV,
-/// or a workbook for a path ending in `.xlsx`; the same content either way.
+/// or a workbook for a path ending in `.xlsx`; the same content either way, but that a workbook's
+/// `line` and `attempts` are numbers (sorted as numbers: 1, 2, 10).
+///
+/// An input that has an `error` column of its own — an errors file fixed and run again — does not
+/// bring it along: it is the message of the check before, and beside this run's `error` a row
+/// registered now would still read "not a valid PAN".
 #[derive(Debug)]
 pub struct ResultsFile {
     table: TableFile,
     locator: Locator,
     /// The input's columns: rows whose cells were purged get empty ones, so the table stays whole.
     width: usize,
+    /// The input's `error` column, left out.
+    replaced: Option<usize>,
     /// The line and attempts columns, written into the same strings for every row.
     numbers: [String; 2],
 }
 
+/// The results' own columns that hold numbers: `line` and `attempts`.
+const NUMBER_COLUMNS: [usize; 2] = [0, 10];
+
 impl ResultsFile {
+    /// A results file at `path` for an input with `input_headers`; as CSV, it starts with a
+    /// byte-order mark when `bom` (for files opened in Excel).
     pub fn create(
         path: &Cleared,
         input_headers: &[String],
         locator: &Locator,
+        bom: bool,
     ) -> Result<ResultsFile, OutputError> {
-        let own = input_columns(input_headers);
+        let replaced = input_headers.iter().position(|h| header_key(h) == ERROR_COLUMN);
+        let kept: Vec<String> = input_headers
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| Some(*i) != replaced)
+            .map(|(_, h)| h.clone())
+            .collect();
+        let own = input_columns(&kept);
         let columns: Vec<&str> =
             RESULT_COLUMNS.iter().copied().chain(own.iter().map(String::as_str)).collect();
         // order_id, cibil_id, merchant_trans_id, and the input's identifiers: text in a workbook.
         let text: Vec<usize> = [1, 3, 6]
             .into_iter()
-            .chain(identifier_columns(input_headers).into_iter().map(|p| p + RESULT_COLUMNS.len()))
+            .chain(identifier_columns(&kept).into_iter().map(|p| p + RESULT_COLUMNS.len()))
             .collect();
-        let table = TableFile::create(path, "Results", &columns, (&text, &[8, 9]), false)?;
+        let table = TableFile::create(path, "Results", &columns, (&text, &[8, 9], &NUMBER_COLUMNS), bom)?;
         Ok(ResultsFile {
             table,
             locator: locator.clone(),
             width: input_headers.len(),
+            replaced,
             numbers: Default::default(),
         })
     }
@@ -102,7 +124,15 @@ impl ResultsFile {
             attempts.as_str(),
         ];
         let padding = self.width.saturating_sub(row.cells.len());
-        let cells = row.cells.iter().map(String::as_str).chain(std::iter::repeat_n("", padding));
+        let replaced = self.replaced;
+        let cells = row
+            .cells
+            .iter()
+            .map(String::as_str)
+            .chain(std::iter::repeat_n("", padding))
+            .enumerate()
+            .filter(move |(i, _)| Some(*i) != replaced)
+            .map(|(_, c)| c);
         self.table.write_row(fixed.into_iter().chain(cells), &[])
     }
 
@@ -186,21 +216,25 @@ pub fn write_results(
     results: &Cleared,
     errors: Option<&Cleared>,
 ) -> Result<ResultsWritten, ResultsError> {
-    let mut written = write_results_to(store, run, &[(results, errors)])?;
+    let mut written = write_results_to(store, run, &[(results, errors)], Audience::CommandLine)?;
     Ok(written.remove(0))
 }
 
 /// [`write_results`] to several places at once (a workbook and its CSV twin), from one read of
-/// the state; what was written to each, in the order given.
+/// the state; what was written to each, in the order given. For `Audience::Server` a results CSV
+/// starts with a byte-order mark, as the errors CSV always does: whoever uploads opens both in
+/// Excel, which reads a CSV without one as another encoding. The command line's results CSV keeps
+/// none, for the scripts that read it.
 pub fn write_results_to(
     store: &Store,
     run: &RunRecord,
     places: &[(&Cleared, Option<&Cleared>)],
+    audience: Audience,
 ) -> Result<Vec<ResultsWritten>, ResultsError> {
     let mut files = Vec::with_capacity(places.len());
     for (results, errors) in places {
         files.push((
-            ResultsFile::create(results, &run.headers, &run.locator)?,
+            ResultsFile::create(results, &run.headers, &run.locator, audience == Audience::Server)?,
             errors.map(|p| ErrorsFile::create(p, &run.headers)).transpose()?,
         ));
     }
@@ -259,6 +293,9 @@ pub struct RunSummary {
     /// `null`, `"interrupted"`, `"aborted"` or `"error"` (exit 2: nothing was sent).
     pub stopped: Option<&'static str>,
     pub stop_reason: Option<String>,
+    /// What stopped the run, as data, for a caller that says it in other words (the server).
+    #[serde(skip)]
+    pub stop: Option<StopReason>,
     /// The process left at once (a second Ctrl-C): the state holds every outcome committed, but
     /// the results and errors files were not written again and may lag it until the next run.
     pub results_may_lag: bool,
@@ -293,6 +330,7 @@ impl RunSummary {
             requests_per_second: 0.0,
             stopped: None,
             stop_reason: None,
+            stop: None,
             results_may_lag: false,
             lines_not_shown: 0,
             files: std::collections::BTreeMap::new(),
@@ -320,6 +358,7 @@ impl RunSummary {
             StopReason::Aborted(_) => "aborted",
         });
         self.stop_reason = stop.map(super::notices::stop_reason);
+        self.stop = stop.cloned();
     }
 
     fn count(&self, status: RowStatus) -> u64 {

@@ -26,6 +26,8 @@ pub struct SheetFile {
     row: u32,
     columns: u16,
     text_columns: Vec<u16>,
+    /// Columns whose cells are numbers (written as numbers, so that they sort as numbers).
+    number_columns: Vec<u16>,
     text: Format,
     flagged: Format,
     flagged_text: Format,
@@ -50,14 +52,15 @@ pub fn is_workbook_path(path: &Path) -> bool {
 }
 
 impl SheetFile {
-    /// A workbook with one sheet named `title`, whose columns at `text_columns` hold text and
-    /// those at `message_columns` sentences (made wide).
+    /// A workbook with one sheet named `title`, whose columns at `text_columns` hold text, those
+    /// at `message_columns` sentences (made wide), and those at `number_columns` numbers.
     pub fn create(
         cleared: &Cleared,
         title: &str,
         headers: &[&str],
         text_columns: &[usize],
         message_columns: &[usize],
+        number_columns: &[usize],
     ) -> Result<SheetFile, OutputError> {
         let path = cleared.path();
         let mut workbook = Workbook::new();
@@ -66,6 +69,7 @@ impl SheetFile {
             source: io::Error::other("more columns than a worksheet holds"),
         })?;
         let text_columns: Vec<u16> = text_columns.iter().filter_map(|c| u16::try_from(*c).ok()).collect();
+        let number_columns: Vec<u16> = number_columns.iter().filter_map(|c| u16::try_from(*c).ok()).collect();
         let text = Format::new().set_num_format("@");
         let header = Format::new()
             .set_bold()
@@ -99,6 +103,7 @@ impl SheetFile {
             row: 1,
             columns,
             text_columns,
+            number_columns,
             text,
             flagged,
             flagged_text,
@@ -118,6 +123,13 @@ impl SheetFile {
             let Ok(column) = u16::try_from(column) else { break };
             let flagged = flags.iter().any(|(c, _)| *c == usize::from(column));
             let is_text = self.text_columns.contains(&column);
+            // A count the program wrote (never a customer's value): a number, or nothing.
+            if self.number_columns.contains(&column) {
+                if let Ok(number) = cell.parse::<f64>() {
+                    sheet.write_number(row, column, number).map_err(|e| error(self.path.path(), e))?;
+                }
+                continue;
+            }
             let written = match (flagged, is_text) {
                 (true, true) => sheet.write_string_with_format(row, column, cell, &self.flagged_text),
                 (true, false) => sheet.write_string_with_format(row, column, cell, &self.flagged),
@@ -163,17 +175,18 @@ pub enum TableFile {
 
 impl TableFile {
     /// `title` names the sheet of a workbook; `bom` starts a CSV with a byte-order mark (for files
-    /// clerks open in Excel); in a workbook, `text_columns` hold identifiers kept as text and
-    /// `message_columns` sentences.
+    /// clerks open in Excel); in a workbook, `text_columns` hold identifiers kept as text,
+    /// `message_columns` sentences, and `number_columns` numbers.
     pub fn create(
         path: &Cleared,
         title: &str,
         headers: &[&str],
-        (text_columns, message_columns): (&[usize], &[usize]),
+        (text_columns, message_columns, number_columns): (&[usize], &[usize], &[usize]),
         bom: bool,
     ) -> Result<TableFile, OutputError> {
         if is_workbook_path(path.path()) {
-            let sheet = SheetFile::create(path, title, headers, text_columns, message_columns)?;
+            let sheet =
+                SheetFile::create(path, title, headers, text_columns, message_columns, number_columns)?;
             return Ok(TableFile::Sheet(Box::new(sheet)));
         }
         let mut csv = super::CsvFile::create(path, bom)?;

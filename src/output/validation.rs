@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use super::advice::{Audience, masked_violation_message, violation_message};
 use super::{CsvFile, OutputError};
 use crate::gate::Cleared;
 use crate::input::{Locator, Probe};
@@ -31,18 +32,18 @@ pub fn format_of(probe: &Probe, locator: &Locator) -> String {
 
 /// Each error about one cell: its column position and the full message, for the note on that
 /// cell in an errors workbook.
-pub fn cell_flags(checked: &CheckedRow) -> Vec<(usize, String)> {
-    checked.errors().filter_map(|v| Some((v.position?, v.message()))).collect()
+pub fn cell_flags(checked: &CheckedRow, audience: Audience) -> Vec<(usize, String)> {
+    checked.errors().filter_map(|v| Some((v.position?, violation_message(v, audience)))).collect()
 }
 
 /// Every error message of a row, in one cell.
-pub fn error_text(checked: &CheckedRow) -> String {
-    join(checked, Severity::Error)
+pub fn error_text(checked: &CheckedRow, audience: Audience) -> String {
+    join(checked, Severity::Error, audience)
 }
 
 /// Every warning message of a row, in one cell.
-pub fn warnings_text(checked: &CheckedRow) -> String {
-    join(checked, Severity::Warning)
+pub fn warnings_text(checked: &CheckedRow, audience: Audience) -> String {
+    join(checked, Severity::Warning, audience)
 }
 
 /// The codes of a row's errors (`pan.format,mobile.length`), for machines.
@@ -50,12 +51,12 @@ pub fn codes_text(checked: &CheckedRow) -> String {
     checked.errors().map(|v| v.code).collect::<Vec<_>>().join(",")
 }
 
-fn join(checked: &CheckedRow, severity: Severity) -> String {
+fn join(checked: &CheckedRow, severity: Severity, audience: Audience) -> String {
     checked
         .violations
         .iter()
         .filter(|v| v.severity == severity)
-        .map(|v| v.message())
+        .map(|v| violation_message(v, audience))
         .collect::<Vec<_>>()
         .join(SEPARATOR)
 }
@@ -107,8 +108,11 @@ impl ReportFile {
         };
         let line = line.to_string();
         let order_id = checked.order_id.as_deref().unwrap_or("");
-        let (errors, warnings, codes) =
-            (join(checked, Severity::Error), join(checked, Severity::Warning), codes(checked));
+        let (errors, warnings, codes) = (
+            join(checked, Severity::Error, Audience::CommandLine),
+            join(checked, Severity::Warning, Audience::CommandLine),
+            codes(checked),
+        );
         match &checked.customer {
             Some(c) => {
                 let (pan, dob, mobile) =
@@ -178,12 +182,20 @@ pub struct ValidationSummary {
     errors: BTreeMap<&'static str, ProblemTally>,
     #[serde(skip)]
     warnings: BTreeMap<&'static str, ProblemTally>,
+    /// Who reads the examples.
+    #[serde(skip)]
+    audience: Audience,
 }
 
 const EXAMPLE_LINES: usize = 5;
 const SHOWN_PROBLEMS: usize = 8;
 
 impl ValidationSummary {
+    /// An empty summary whose examples are said for `audience`.
+    pub fn for_audience(audience: Audience) -> ValidationSummary {
+        ValidationSummary { audience, ..ValidationSummary::default() }
+    }
+
     pub fn record(&mut self, line: u64, admission: Admission, checked: &CheckedRow) {
         self.rows += 1;
         match admission {
@@ -200,7 +212,7 @@ impl ValidationSummary {
                 code: v.code,
                 count: 0,
                 lines: Vec::new(),
-                example: v.masked_message(),
+                example: masked_violation_message(v, self.audience),
             });
             tally.count += 1;
             if tally.lines.len() < EXAMPLE_LINES && tally.lines.last() != Some(&line) {

@@ -5,7 +5,7 @@
 //! | `POST /api/uploads` (multipart field `file`) | `201` `{"id", "state": "validated", "file", "rows", "counts"}`: checked, nothing sent; `413` over `--max-upload`; `422` a file that cannot be used, with why |
 //! | `GET /api/uploads` | every upload: `{"id", "file", "uploaded_by", "uploaded_at", "state", "counts"}`, newest first |
 //! | `GET /api/uploads/{id}` | the keys of `run --summary`, with `state` the upload's |
-//! | `POST /api/uploads/{id}/register` | `202`: its job starts, or waits for those before it |
+//! | `POST /api/uploads/{id}/register` | `202`: its job starts, or waits for those before it; `200` with `"nothing_to_send": true`, nothing changed, when its run has nothing left to send |
 //! | `GET /api/uploads/{id}/results`, `/errors` | the files, `.xlsx` for a workbook, `.csv` for CSV; `?format=csv` forces CSV |
 //!
 //! `counts` holds every row status, zeros included. Errors are `{"error": "what and what to do"}`.
@@ -82,8 +82,11 @@ pub async fn create(
             e.body_text()
         ))
     })?;
+    // The API cannot ask how to read a file: one the server cannot read alone is refused, saying
+    // where to answer (the answers given on a page are remembered for files of the same shape).
     let actor = machine.actor();
-    let id = uploads::accept(&app, multipart, &actor, None).await?;
+    let checked = uploads::accept(&app, multipart, &actor, None, false).await?;
+    let (uploads::Checked::Done(id) | uploads::Checked::Asking(id)) = checked;
     let upload = uploads::find(&app, id, &actor).await?;
     let counts = uploads::checked_counts(&upload);
     let body = json!({
@@ -137,6 +140,8 @@ pub fn summary(app: &App, upload: &UploadRecord, counts: &StatusCounts) -> Value
         files.insert("results".into(), json!(format!("/api/uploads/{}/results", upload.id)));
     }
     if let Some(object) = value.as_object_mut() {
+        // The pages' own note: not a key of `run --summary`.
+        object.remove(runner::NEEDS_THE_TEAM_LEAD);
         object.insert("id".into(), json!(upload.id));
         object.insert("state".into(), json!(upload.state));
         object.insert("rows".into(), json!(upload.rows));
@@ -156,8 +161,15 @@ pub async fn register(
     machine: Machine,
     ApiId(id): ApiId,
 ) -> Result<Response, ApiFailure> {
-    let state = uploads::register(&app, id, &machine.actor()).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "id": id, "state": state }))).into_response())
+    match uploads::register(&app, id, &machine.actor()).await? {
+        uploads::Registering::Queued(state) => {
+            Ok((StatusCode::ACCEPTED, Json(json!({ "id": id, "state": state }))).into_response())
+        }
+        uploads::Registering::NothingLeft(state) => {
+            Ok((StatusCode::OK, Json(json!({ "id": id, "state": state, "nothing_to_send": true })))
+                .into_response())
+        }
+    }
 }
 
 pub async fn results(

@@ -124,6 +124,19 @@ impl Uploads {
         self.gate.clear_one(&format!("upload {id}'s {} file", kind.as_str()), &self.file(id, kind, format))
     }
 
+    /// Removes upload `id`'s errors files: checked again, it gets new ones, or none while it has
+    /// questions for its uploader.
+    pub fn forget_errors(&self, id: i64) -> io::Result<()> {
+        for format in [Format::Xlsx, Format::Csv] {
+            match std::fs::remove_file(self.file(id, Kind::Errors, format)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
     /// Keeps the file received for upload `id` as it arrived.
     pub fn keep_original(&self, incoming: tempfile::NamedTempFile, id: i64) -> Result<(), Refused> {
         let place = self.gate.clear_one(&format!("upload {id}"), &self.original(id))?;

@@ -189,13 +189,13 @@ impl Failure {
                 crate::output::local_time(*at)
             ),
             Failure::TooLarge(limit) => format!(
-                "The file is larger than this server accepts ({} bytes, --max-upload): split it into smaller files.",
+                "The file is larger than this server accepts ({} bytes): split it into smaller files, or ask your team lead to raise the limit.",
                 live::group(*limit)
             ),
             Failure::Unusable(why) | Failure::Conflict(why) | Failure::BadRequest(why) => why.clone(),
             Failure::Internal(e) => {
                 tracing::error!("{e:#}");
-                "The server could not do this; its log says why.".to_owned()
+                "The server could not do this: ask your team lead to look at the server's log.".to_owned()
             }
         }
     }
@@ -223,6 +223,7 @@ fn router(app: App) -> Router {
         .route("/logout", post(pages::logout))
         .route("/uploads", post(pages::upload_file).layer(upload_limit))
         .route("/uploads/{id}", get(pages::upload_page))
+        .route("/uploads/{id}/choices", get(pages::choices_page).post(pages::choose))
         .route("/uploads/{id}/register", get(pages::confirm_page).post(pages::register))
         .route("/uploads/{id}/results", get(pages::results))
         .route("/uploads/{id}/errors", get(pages::errors))
@@ -378,6 +379,7 @@ impl Server {
             uploads,
             metrics_file,
             keep_personal_data: settings.keep_personal_data,
+            started_at: crate::store::now_ms(),
         });
         let shutdown = CancellationToken::new();
         let (live_tx, live_rx) = watch::channel(None);

@@ -1,7 +1,10 @@
 //! The pages' handlers: signing in and out, the uploads list with the upload form, an upload's
-//! page, the confirmation before registering, downloads, and the server-sent events that keep a
-//! page's progress live. Every form is a plain POST carrying the session's CSRF token, answered
-//! with a redirect (post/redirect/get), so reloading a page never sends a form twice.
+//! page, how its file is to be read (asked when the server cannot tell alone), the confirmation
+//! before registering, downloads, and the server-sent events that keep a page's progress live.
+//! Every form is a plain POST carrying the session's CSRF token, answered with a redirect
+//! (post/redirect/get), so reloading a page never sends a form twice; the page it lands on may
+//! say what happened (`?said=`, one of a fixed list). Pressing "Yes, register" twice — the
+//! browser's Back, a second tab — registers nothing twice, and says so.
 
 use std::convert::Infallible;
 use std::time::{Duration, Instant};
@@ -18,12 +21,13 @@ use serde::Deserialize;
 
 use super::auth::{self, csrf_matches, new_secret, secret_hash};
 use super::files::Kind;
-use super::report::Report;
 use super::session::{
     ClientAddress, LOGIN_COOKIE, Person, SESSION_COOKIE, cookie, is_https, local_path, set_cookie,
 };
-use super::views::{self, Chrome, Listed, UploadView};
+use super::uploads::{Checked, Registering};
+use super::views::{self, Chrome, Listed, Said, UploadView};
 use super::{App, Failure, uploads};
+use crate::output::advice::wait_words;
 use crate::store::{UploadState, now_ms};
 
 /// A failure, as a page says it.
@@ -84,6 +88,30 @@ pub(super) fn chrome<'a>(app: &App, title: &'a str, person: &'a Person) -> Chrom
 pub struct NextQuery {
     #[serde(default)]
     next: String,
+    /// `ended`: the person's session ended while they were at work.
+    #[serde(default)]
+    why: String,
+}
+
+/// What the page is to say about what just happened (`?said=`).
+#[derive(Debug, Default, Deserialize)]
+pub struct SaidQuery {
+    #[serde(default)]
+    said: String,
+}
+
+impl SaidQuery {
+    fn said(&self) -> Option<Said> {
+        Said::parse(&self.said)
+    }
+}
+
+/// The address of upload `id`'s page, saying `said`.
+fn upload_address(id: i64, said: Option<Said>) -> String {
+    match said {
+        Some(said) => format!("/uploads/{id}?said={}", said.as_str()),
+        None => format!("/uploads/{id}"),
+    }
 }
 
 /// The sign-in form, with a fresh CSRF token in a cookie of its own.
@@ -94,10 +122,11 @@ fn login_page(
     name: &str,
     next: &str,
     problem: Option<&str>,
+    ended: bool,
 ) -> Response {
     let token = new_secret();
     let mut response =
-        (status, views::login(app.sandbox, name, local_path(next), &token, problem)).into_response();
+        (status, views::login(app.sandbox, name, local_path(next), &token, problem, ended)).into_response();
     response
         .headers_mut()
         .append(header::SET_COOKIE, set_cookie(LOGIN_COOKIE, &token, "/login", 3600, is_https(headers)));
@@ -109,7 +138,7 @@ pub async fn login_form(
     headers: HeaderMap,
     Query(query): Query<NextQuery>,
 ) -> Response {
-    login_page(&app, &headers, StatusCode::OK, "", &query.next, None)
+    login_page(&app, &headers, StatusCode::OK, "", &query.next, None, query.why == "ended")
 }
 
 #[derive(Debug, Deserialize)]
@@ -137,7 +166,15 @@ pub async fn login(
     let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
     if !csrf_matches(&expected, &form.csrf) {
         let problem = "The sign-in form had expired. Please sign in again.";
-        return Ok(login_page(&app, &headers, StatusCode::FORBIDDEN, shown, &form.next, Some(problem)));
+        return Ok(login_page(
+            &app,
+            &headers,
+            StatusCode::FORBIDDEN,
+            shown,
+            &form.next,
+            Some(problem),
+            false,
+        ));
     }
     // Counted before it is checked: attempts sent at once each take a step of the throttle.
     let attempt = app.throttle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).attempt(
@@ -147,12 +184,17 @@ pub async fn login(
     );
     if let Err(wait) = attempt {
         let seconds = wait.as_secs().max(1);
-        let problem = format!(
-            "Too many failed attempts for this name. Try again in {}.",
-            super::live::rough_duration(Duration::from_secs(seconds))
+        let problem =
+            format!("Too many failed attempts for this name. Try again in {}.", wait_words(seconds));
+        let mut response = login_page(
+            &app,
+            &headers,
+            StatusCode::TOO_MANY_REQUESTS,
+            shown,
+            &form.next,
+            Some(&problem),
+            false,
         );
-        let mut response =
-            login_page(&app, &headers, StatusCode::TOO_MANY_REQUESTS, shown, &form.next, Some(&problem));
         response.headers_mut().insert(header::RETRY_AFTER, seconds.into());
         return Ok(response);
     }
@@ -177,7 +219,15 @@ pub async fn login(
         let actor = super::session::Actor::Person { name: who.to_owned(), role: crate::store::Role::Clerk };
         uploads::audit(&app, &actor, "sign-in-failed", None, "").await;
         let problem = "That name and password do not match. Check both and try again.";
-        return Ok(login_page(&app, &headers, StatusCode::UNAUTHORIZED, shown, &form.next, Some(problem)));
+        return Ok(login_page(
+            &app,
+            &headers,
+            StatusCode::UNAUTHORIZED,
+            shown,
+            &form.next,
+            Some(problem),
+            false,
+        ));
     };
     app.throttle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).succeeded(&name, address);
     let (session, csrf) = (new_secret(), new_secret());
@@ -225,19 +275,36 @@ async fn home_page(
     person: &Person,
     status: StatusCode,
     problem: Option<&str>,
+    said: Option<Said>,
 ) -> Result<Response, PageFailure> {
-    let listed: Vec<Listed> = uploads::all_with_counts(app, &person.actor())
-        .await?
-        .into_iter()
-        .map(|(upload, counts)| Listed { upload, counts })
-        .collect();
-    let markup =
-        views::home(chrome(app, "Customer uploads", person), &person.csrf, &listed, app.max_upload, problem);
+    let mut listed = Vec::new();
+    for (upload, counts) in uploads::all_with_counts(app, &person.actor()).await? {
+        // Only an upload recorded with questions has no rows yet: its report says.
+        let asking = upload.state == UploadState::Validated
+            && upload.run_id.is_none()
+            && upload.rows == 0
+            && upload.purged_at.is_none()
+            && uploads::report(app, upload.id).await?.questions.is_some();
+        let to_send = uploads::to_send(&upload, &counts);
+        listed.push(Listed { upload, counts, to_send, asking });
+    }
+    let markup = views::home(
+        chrome(app, "Customer uploads", person),
+        &person.csrf,
+        &listed,
+        app.max_upload,
+        problem,
+        said,
+    );
     Ok((status, markup).into_response())
 }
 
-pub async fn home(State(app): State<App>, person: Person) -> Result<Response, PageFailure> {
-    home_page(&app, &person, StatusCode::OK, None).await
+pub async fn home(
+    State(app): State<App>,
+    person: Person,
+    Query(query): Query<SaidQuery>,
+) -> Result<Response, PageFailure> {
+    home_page(&app, &person, StatusCode::OK, None, query.said()).await
 }
 
 pub async fn upload_file(
@@ -246,11 +313,13 @@ pub async fn upload_file(
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, PageFailure> {
     let multipart = multipart.map_err(|e| Failure::BadRequest(e.body_text()))?;
-    match uploads::accept(&app, multipart, &person.actor(), Some(&person.csrf)).await {
-        Ok(id) => Ok(Redirect::to(&format!("/uploads/{id}")).into_response()),
+    match uploads::accept(&app, multipart, &person.actor(), Some(&person.csrf), true).await {
+        Ok(Checked::Done(id)) => Ok(Redirect::to(&format!("/uploads/{id}")).into_response()),
+        // Questions before the check: how the file is to be read.
+        Ok(Checked::Asking(id)) => Ok(Redirect::to(&format!("/uploads/{id}/choices")).into_response()),
         // The list again, with why the file cannot be used above the form, to try another.
         Err(Failure::Unusable(message)) => {
-            home_page(&app, &person, StatusCode::UNPROCESSABLE_ENTITY, Some(&message)).await
+            home_page(&app, &person, StatusCode::UNPROCESSABLE_ENTITY, Some(&message), None).await
         }
         Err(other) => Err(other.into()),
     }
@@ -260,14 +329,11 @@ pub async fn upload_page(
     State(app): State<App>,
     person: Person,
     PageId(id): PageId,
+    Query(query): Query<SaidQuery>,
 ) -> Result<Markup, PageFailure> {
     let upload = uploads::find(&app, id, &person.actor()).await?;
     let counts = uploads::counts(&app, &upload).await?;
-    let report: Report = app
-        .db(move |store| store.upload_report(id))
-        .await?
-        .and_then(|json| serde_json::from_str(&json).ok())
-        .unwrap_or_default();
+    let report = uploads::report(&app, id).await?;
     let progress = app.live.borrow().clone();
     let returning = upload
         .summary
@@ -282,28 +348,45 @@ pub async fn upload_page(
         to_send: uploads::to_send(&upload, &counts),
         progress: progress.as_ref(),
         returning,
+        waits_for_the_team_lead: uploads::waits_for_the_team_lead(&app, &upload),
+        said: query.said(),
     };
     let mut chrome = chrome(&app, &upload.file_name, &person);
     chrome.refresh = upload.state.is_active();
     Ok(views::upload(chrome, &view))
 }
 
+/// "Register N customers?". Never from a cache (no page is): the browser's Back asks again, and
+/// an upload with nothing to send, or waiting for its team lead, sends back to its page.
 pub async fn confirm_page(
     State(app): State<App>,
     person: Person,
     PageId(id): PageId,
+    Query(query): Query<SaidQuery>,
 ) -> Result<Response, PageFailure> {
     let upload = uploads::find(&app, id, &person.actor()).await?;
+    if uploads::waits_for_the_team_lead(&app, &upload) {
+        return Ok(Redirect::to(&upload_address(id, Some(Said::TeamLead))).into_response());
+    }
     let counts = uploads::counts(&app, &upload).await?;
     let count = uploads::to_send(&upload, &counts);
     if upload.state.is_active() || count == 0 {
-        return Ok(Redirect::to(&format!("/uploads/{id}")).into_response());
+        return Ok(Redirect::to(&upload_address(id, None)).into_response());
     }
     let title = format!("Register {}", views::customers(count));
-    Ok(views::confirm(chrome(&app, &title, &person), &upload, &person.csrf, count, &app.target)
-        .into_response())
+    let page = views::confirm(
+        chrome(&app, &title, &person),
+        &upload,
+        &person.csrf,
+        count,
+        &app.target,
+        query.said(),
+    );
+    Ok(page.into_response())
 }
 
+/// "Yes, register": queues the upload, once. Nothing left to send, or a refusal only the team
+/// lead can lift: nothing changes, and the page says so.
 pub async fn register(
     State(app): State<App>,
     person: Person,
@@ -311,8 +394,90 @@ pub async fn register(
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageFailure> {
     person.check_csrf(&form.csrf)?;
-    uploads::register(&app, id, &person.actor()).await?;
-    Ok(Redirect::to(&format!("/uploads/{id}")).into_response())
+    let actor = person.actor();
+    let upload = uploads::find(&app, id, &actor).await?;
+    if uploads::waits_for_the_team_lead(&app, &upload) {
+        return Ok(Redirect::to(&upload_address(id, Some(Said::TeamLead))).into_response());
+    }
+    let said = match uploads::register(&app, id, &actor).await {
+        Ok(Registering::Queued(_)) => None,
+        Ok(Registering::NothingLeft(_)) => Some(Said::NothingLeft),
+        // Questions still open: back to them.
+        Err(Failure::Conflict(_)) => {
+            return Ok(Redirect::to(&format!("/uploads/{id}/choices")).into_response());
+        }
+        Err(other) => return Err(other.into()),
+    };
+    Ok(Redirect::to(&upload_address(id, said)).into_response())
+}
+
+/// Whether upload `upload`'s reading may still be chosen: checked, never registered, its file
+/// still kept.
+fn open_to_choices(upload: &crate::store::UploadRecord) -> bool {
+    upload.state == UploadState::Validated && upload.run_id.is_none() && upload.purged_at.is_none()
+}
+
+/// How upload `id`'s file is to be read: asked before its check when the server cannot tell,
+/// and open to change until someone registers it.
+pub async fn choices_page(
+    State(app): State<App>,
+    person: Person,
+    PageId(id): PageId,
+    Query(query): Query<SaidQuery>,
+) -> Result<Response, PageFailure> {
+    let upload = uploads::find(&app, id, &person.actor()).await?;
+    if !open_to_choices(&upload) {
+        return Ok(Redirect::to(&upload_address(id, None)).into_response());
+    }
+    let report = uploads::report(&app, id).await?;
+    let title = format!("How to read {}", upload.file_name);
+    let page =
+        views::choices(chrome(&app, &title, &person), &upload, &report, &person.csrf, query.said(), None);
+    Ok(page.into_response())
+}
+
+/// The answers: the file checked again with them, then its page — or the questions left.
+pub async fn choose(
+    State(app): State<App>,
+    person: Person,
+    PageId(id): PageId,
+    Form(form): Form<std::collections::HashMap<String, String>>,
+) -> Result<Response, PageFailure> {
+    person.check_csrf(form.get("csrf").map_or("", String::as_str))?;
+    let actor = person.actor();
+    actor.require(crate::store::Scope::Upload)?;
+    let upload = uploads::find(&app, id, &actor).await?;
+    if !open_to_choices(&upload) {
+        return Ok(Redirect::to(&upload_address(id, None)).into_response());
+    }
+    let report = uploads::report(&app, id).await?;
+    let again = |problem: String| {
+        let title = format!("How to read {}", upload.file_name);
+        let page = views::choices(
+            chrome(&app, &title, &person),
+            &upload,
+            &report,
+            &person.csrf,
+            None,
+            Some(&problem),
+        );
+        Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+    };
+    let choices = match views::read_choices(&report.choices, &report.file_headers, &form) {
+        Ok(choices) => choices,
+        Err(problem) => return again(problem),
+    };
+    let checked = uploads::recheck(&app, upload.clone(), choices).await;
+    if checked.is_ok() {
+        uploads::audit(&app, &actor, "re-check", Some(id), "").await;
+    }
+    match checked {
+        Ok(Checked::Done(_)) => Ok(Redirect::to(&upload_address(id, None)).into_response()),
+        Ok(Checked::Asking(_)) => Ok(Redirect::to(&format!("/uploads/{id}/choices")).into_response()),
+        Err(Failure::Unusable(problem)) => again(problem),
+        Err(Failure::Conflict(_)) => Ok(Redirect::to(&upload_address(id, None)).into_response()),
+        Err(other) => Err(other.into()),
+    }
 }
 
 pub async fn results(

@@ -21,10 +21,15 @@ use super::check::to_json;
 use super::context::Context;
 use super::files::{Format, Kind};
 use super::live::{Live, Watcher};
+use super::report::{Choices, Report};
 use crate::engine::{Abort, Limiter, Observer, Stop, StopReason};
 use crate::input;
 use crate::job::{self, Exit, ExitFiles, Job, Reporter, lifecycle};
-use crate::output::{Notice, RunSummary, notices};
+use crate::output::{Notice, RunSummary, advice, notices};
+
+/// The key of an ended job's summary (as the state keeps it, not as the API shows it) saying
+/// whether only the team lead can lift what stopped it.
+pub const NEEDS_THE_TEAM_LEAD: &str = "stop_needs_team_lead";
 use crate::store::{RunRecord, StatusCounts, Store, StoreError, UploadRecord, UploadState};
 
 /// Whether the job runner is alive: set when it starts, cleared when it ends however it ends (a
@@ -180,7 +185,11 @@ async fn run_job(
         ctx.endpoint_scope.clone(),
     );
     ending.update(|summary| summary.sha256 = Some(upload.sha256.clone()));
-    let (store, outcome) = match job_of(ctx, upload) {
+    // The file is read as its check read it: with its uploader's choices.
+    let report: Option<Report> =
+        store.upload_report(upload.id).ok().flatten().and_then(|json| serde_json::from_str(&json).ok());
+    let choices = report.as_ref().map(|r| r.choices.clone()).unwrap_or_default();
+    let (store, outcome) = match job_of(ctx, upload, &choices) {
         Ok(job) => {
             let reporter = Arc::new(JobLog { upload: upload.id, live: live.clone() });
             let driven =
@@ -200,23 +209,33 @@ async fn run_job(
             }
         },
     };
-    let (state, reason) = match &outcome {
-        Ok(exit) => (upload_state(*exit), ending.summary().stop_reason),
+    let (state, stop) = match &outcome {
+        Ok(exit) => (upload_state(*exit), ending.summary().stop),
         Err(e) => {
             tracing::error!(upload = upload.id, "the job stopped: {e:#}");
-            let reason = notices::job_stopped(e);
-            ending
-                .update(|summary| summary.set_stop(Some(&StopReason::Aborted(Abort::Said(reason.clone())))));
-            (UploadState::Aborted, Some(reason))
+            let stop = StopReason::Aborted(Abort::Said(notices::job_stopped(e)));
+            ending.update(|summary| summary.set_stop(Some(&stop)));
+            (UploadState::Aborted, Some(stop))
         }
     };
+    // Said to whoever uploaded the file, on its page and through the API: what they can do, or
+    // whom to ask.
+    let reason = stop.as_ref().map(advice::stop_reason_on_the_server);
     // A job that could not go on aborted, whatever the error: the upload is left to register
     // again, as a run that stopped early is.
     let exit = outcome.as_ref().map_or(Exit::Aborted, |exit| *exit);
     if let Err(e) = ending.write(exit, outcome.as_ref().err()) {
         tracing::warn!(upload = upload.id, "the metrics file could not be written: {e:#}");
     }
-    match store.end_job(upload.id, state, &to_json(&ending.summary()), reason.as_deref()) {
+    let mut summary = serde_json::to_value(ending.summary()).unwrap_or_default();
+    if let Some(object) = summary.as_object_mut() {
+        object.insert("stop_reason".into(), reason.clone().into());
+        object.insert(
+            NEEDS_THE_TEAM_LEAD.into(),
+            stop.as_ref().is_some_and(advice::stop_needs_the_team_lead).into(),
+        );
+    }
+    match store.end_job(upload.id, state, &to_json(&summary), reason.as_deref()) {
         Ok(_) => tracing::info!(upload = upload.id, "upload {} {state}", upload.id),
         Err(e) => tracing::error!(upload = upload.id, "cannot record how the job ended: {e}"),
     }
@@ -233,11 +252,11 @@ fn upload_state(exit: Exit) -> UploadState {
 }
 
 /// The run of `upload`: its file as checked (it must not have changed on the server's disk
-/// since), its settings, and its results and errors files — a workbook upload's as workbooks and
-/// as CSV for scripts, from one read of the state.
-fn job_of(ctx: &Context, upload: &UploadRecord) -> anyhow::Result<Job> {
+/// since), read with its uploader's `choices`, its settings, and its results and errors files — a
+/// workbook upload's as workbooks and as CSV for scripts, from one read of the state.
+fn job_of(ctx: &Context, upload: &UploadRecord, choices: &Choices) -> anyhow::Result<Job> {
     let path = ctx.uploads.original(upload.id);
-    let input = ctx.input_for(&path);
+    let input = ctx.input_with(&path, choices);
     let probe = input::probe(&path, input.probe)?;
     anyhow::ensure!(probe.sha256_hex() == upload.sha256, notices::upload_changed(upload.id, &path));
     let mut settings = lifecycle::recorded_settings(&ctx.endpoint_scope, &ctx.api, &ctx.engine, &input);

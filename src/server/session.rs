@@ -4,6 +4,12 @@
 //! (through the reverse proxy), and expires; only its SHA-256 is in the state. The CSRF token of
 //! the session goes in every form; the sign-in form, before any session, carries one of its own,
 //! matched against a cookie (a double submit).
+//!
+//! A person whose session has ended (ten hours on, or signed out in another tab) is sent to sign
+//! in again with what they were doing kept: a page they asked for is where they land; a form they
+//! sent is not done — a form from an ended session is nobody's — and they land where it can be
+//! sent again (the confirmation, the choices), told that nothing was sent, or, for a file being
+//! checked (the file itself is not kept), told to choose it again.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -74,6 +80,9 @@ impl Actor {
                     Scope::ReadResults => {
                         "this API token may not read results: it needs the scope read-results"
                     }
+                    Scope::AllUploads => {
+                        "this API token may not see other uploads: it needs the scope all-uploads"
+                    }
                 }))
             }
             _ => Ok(()),
@@ -81,10 +90,12 @@ impl Actor {
     }
 
     /// Whether `upload` is theirs to see: every upload for a person (a team shares its uploads),
-    /// only those it made for a machine (a script's token never reads a clerk's customers).
+    /// only those it made for a machine (a script's token never reads a clerk's customers) unless
+    /// its scopes say every upload.
     pub fn sees(&self, upload: &UploadRecord) -> bool {
         match self {
             Actor::Person { .. } => true,
+            Actor::Machine { scopes, .. } if scopes.contains(&Scope::AllUploads) => true,
             Actor::Machine { .. } => upload.uploaded_by == self.who(),
         }
     }
@@ -133,30 +144,55 @@ pub fn local_path(next: &str) -> &str {
     if local { next } else { "/" }
 }
 
+/// Where to sign in when a request came from no session (`ended`: one that has ended), keeping
+/// what the person was doing: the page asked for, or the page a form can be sent again from,
+/// with what the landing page is to say (`said`, [`super::views::Said`]).
+fn sign_in_again(method: &axum::http::Method, path_and_query: &str, ended: bool) -> String {
+    let path = path_and_query.split('?').next().unwrap_or("/");
+    let next = if method == axum::http::Method::GET {
+        (path_and_query != "/").then(|| path_and_query.to_owned())
+    } else if method == axum::http::Method::POST {
+        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        match segments.as_slice() {
+            ["uploads"] => Some("/?said=file-lost".to_owned()),
+            ["uploads", id, "register" | "choices"] if id.parse::<i64>().is_ok() => {
+                Some(format!("{path}?said=signed-out"))
+            }
+            _ => None,
+        }
+    } else {
+        None
+    };
+    let mut query = Vec::new();
+    if let Some(next) = next {
+        query.push(format!(
+            "next={}",
+            url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
+        ));
+    }
+    // A form sent is an intent interrupted, whether the session ended or its cookie is gone.
+    if ended || method == axum::http::Method::POST {
+        query.push("why=ended".to_owned());
+    }
+    if query.is_empty() { "/login".to_owned() } else { format!("/login?{}", query.join("&")) }
+}
+
 impl FromRequestParts<App> for Person {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Person, Response> {
-        let to_login = |parts: &Parts| {
-            let next = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-            let target = if parts.method == axum::http::Method::GET && next != "/" {
-                format!(
-                    "/login?next={}",
-                    url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
-                )
-            } else {
-                "/login".to_owned()
-            };
-            Redirect::to(&target).into_response()
+        let to_login = |parts: &Parts, ended: bool| {
+            let asked = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+            Redirect::to(&sign_in_again(&parts.method, asked, ended)).into_response()
         };
-        let Some(id) = cookie(&parts.headers, SESSION_COOKIE) else { return Err(to_login(parts)) };
+        let Some(id) = cookie(&parts.headers, SESSION_COOKIE) else { return Err(to_login(parts, false)) };
         let hash = secret_hash(&id);
         match app.db(move |store| store.session(&hash, now_ms())).await {
             Ok(Some(session)) => {
                 Ok(Person { name: session.user, role: session.role, csrf: session.csrf, session: hash })
             }
             Ok(None) => {
-                let mut response = to_login(parts);
+                let mut response = to_login(parts, true);
                 let gone = set_cookie(SESSION_COOKIE, "", "/", 0, is_https(&parts.headers));
                 response.headers_mut().append(header::SET_COOKIE, gone);
                 Err(response)
@@ -267,6 +303,24 @@ mod tests {
         assert!(!is_https(&headers));
         headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
         assert!(is_https(&headers));
+    }
+
+    #[test]
+    fn an_ended_session_keeps_what_the_person_was_doing() {
+        use axum::http::Method;
+        assert_eq!(sign_in_again(&Method::GET, "/", false), "/login");
+        assert_eq!(sign_in_again(&Method::GET, "/uploads/3", false), "/login?next=%2Fuploads%2F3");
+        assert_eq!(sign_in_again(&Method::GET, "/uploads/3", true), "/login?next=%2Fuploads%2F3&why=ended");
+        assert_eq!(
+            sign_in_again(&Method::POST, "/uploads/3/register", true),
+            "/login?next=%2Fuploads%2F3%2Fregister%3Fsaid%3Dsigned-out&why=ended"
+        );
+        assert_eq!(
+            sign_in_again(&Method::POST, "/uploads", true),
+            "/login?next=%2F%3Fsaid%3Dfile-lost&why=ended"
+        );
+        assert_eq!(sign_in_again(&Method::POST, "/logout", false), "/login?why=ended");
+        assert_eq!(sign_in_again(&Method::POST, "/uploads/x/register", true), "/login?why=ended");
     }
 
     #[test]

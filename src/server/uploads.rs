@@ -1,26 +1,31 @@
 //! What the pages and the API do alike with uploads: receive a file (streamed to disk, at most
-//! `--max-upload` bytes) and have it checked, queue it for registering, offer its files, and
-//! read its counts — each for an [`Actor`], who may do it (a token's scopes) to uploads they may
-//! see (a token sees its own), and each recorded in the audit log.
+//! `--max-upload` bytes) and have it checked (again, with its uploader's choices), queue it for
+//! registering — once: a "register" with nothing left to send changes nothing — offer its files,
+//! and read its counts and report — each for an [`Actor`], who may do it (a token's scopes) to
+//! uploads they may see (a token sees its own), and each recorded in the audit log.
 
 use axum::extract::Multipart;
 use axum::response::Response;
 
 use super::auth::csrf_matches;
+pub use super::check::Checked;
 use super::check::{self, CheckError};
 use super::files::{self, Format, Kind, Receive};
+use super::report::{Choices, Report};
 use super::session::Actor;
 use super::{App, Failure};
 use crate::store::{Scope, StatusCounts, UploadRecord, UploadState};
 
-/// Receives the multipart field `file` and has it checked; returns the new upload's id. With
-/// `csrf`, a field `csrf` holding it must come before the file (a form puts it first).
+/// Receives the multipart field `file` and has it checked; returns the new upload. With `csrf`, a
+/// field `csrf` holding it must come before the file (a form puts it first). With `ask`, a file
+/// the server cannot read alone is recorded with questions for its uploader; without, refused.
 pub async fn accept(
     app: &App,
     mut multipart: Multipart,
     actor: &Actor,
     csrf: Option<&str>,
-) -> Result<i64, Failure> {
+    ask: bool,
+) -> Result<Checked, Failure> {
     actor.require(Scope::Upload)?;
     let by = actor.who();
     let mut csrf_ok = csrf.is_none();
@@ -57,26 +62,60 @@ pub async fn accept(
             "no file: send it as multipart/form-data in a field named \"file\"".to_owned(),
         ));
     };
-    // Checks run a few at a time: a workbook can take hundreds of megabytes and seconds of a core
-    // to read, so those beyond wait their turn, for a while, then are told to come back.
-    let turn = tokio::time::timeout(CHECK_QUEUE_WAIT, app.checks.acquire()).await;
-    let Ok(Ok(_turn)) = turn else {
-        return Err(Failure::Busy(CHECK_QUEUE_WAIT.as_secs()));
-    };
+    let _turn = checking_turn(app).await?;
     let (ctx, db, who) = (app.ctx.clone(), app.db.clone(), by.clone());
     tracing::info!("checking an upload of {size} bytes from {by}");
     let checked =
-        tokio::task::spawn_blocking(move || check::check_upload(&ctx, &db, incoming, size, &name, &who))
+        tokio::task::spawn_blocking(move || check::check_upload(&ctx, &db, incoming, size, &name, &who, ask))
             .await;
+    let checked = checked_failure(checked)?;
+    let (Checked::Done(id) | Checked::Asking(id)) = checked;
+    audit(app, actor, "upload", Some(id), "").await;
+    Ok(checked)
+}
+
+/// A turn to check a file. Checks run a few at a time: a workbook can take hundreds of megabytes
+/// and seconds of a core to read, so those beyond wait their turn, for a while, then are told to
+/// come back.
+async fn checking_turn(app: &App) -> Result<tokio::sync::SemaphorePermit<'_>, Failure> {
+    match tokio::time::timeout(CHECK_QUEUE_WAIT, app.checks.acquire()).await {
+        Ok(Ok(turn)) => Ok(turn),
+        _ => Err(Failure::Busy(CHECK_QUEUE_WAIT.as_secs())),
+    }
+}
+
+/// A check's failure, as pages and API say it.
+fn checked_failure(
+    checked: Result<Result<Checked, CheckError>, tokio::task::JoinError>,
+) -> Result<Checked, Failure> {
     match checked {
-        Ok(Ok(id)) => {
-            audit(app, actor, "upload", Some(id), "").await;
-            Ok(id)
-        }
+        Ok(Ok(checked)) => Ok(checked),
         Ok(Err(CheckError::Unusable(why))) => Err(Failure::Unusable(why.message())),
+        Ok(Err(CheckError::Registered)) => Err(Failure::Conflict(
+            "This upload is being registered already: it is read as it was checked.".to_owned(),
+        )),
         Ok(Err(CheckError::Internal(e))) => Err(Failure::Internal(e)),
         Err(e) => Err(Failure::Internal(anyhow::anyhow!("checking the upload stopped unexpectedly: {e}"))),
     }
+}
+
+/// Checks upload `upload` again with its uploader's `choices` (how its dates are written, which
+/// column is which).
+pub async fn recheck(app: &App, upload: UploadRecord, choices: Choices) -> Result<Checked, Failure> {
+    let _turn = checking_turn(app).await?;
+    let (ctx, db) = (app.ctx.clone(), app.db.clone());
+    let checked =
+        tokio::task::spawn_blocking(move || check::recheck_upload(&ctx, &db, &upload, &choices)).await;
+    checked_failure(checked)
+}
+
+/// The report of upload `id`'s check (an empty one if it cannot be read).
+pub async fn report(app: &App, id: i64) -> Result<Report, Failure> {
+    Ok(app
+        .db(move |store| store.upload_report(id))
+        .await?
+        .and_then(|json| serde_json::from_str(&json).ok())
+        .unwrap_or_default())
 }
 
 fn multipart_failure(error: axum::extract::multipart::MultipartError, limit: u64) -> Failure {
@@ -108,18 +147,55 @@ pub async fn audit(app: &App, actor: &Actor, action: &'static str, upload: Optio
     }
 }
 
-/// "Register": queues upload `id` and wakes the job runner. Returns the upload's state.
-pub async fn register(app: &App, id: i64, actor: &Actor) -> Result<UploadState, Failure> {
+/// What a "Register" did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registering {
+    /// Queued now, or already queued or being sent: the upload's state.
+    Queued(UploadState),
+    /// Its run has nothing left to send: nothing changed (a second press, the browser's Back).
+    NothingLeft(UploadState),
+}
+
+/// "Register": queues upload `id` and wakes the job runner — unless its run has nothing left to
+/// send, or its uploader has questions to answer first, or its personal data was erased. An
+/// upload that was never registered is queued even with nobody to send: its job writes the
+/// results (customers known already, with their cibil_ids).
+pub async fn register(app: &App, id: i64, actor: &Actor) -> Result<Registering, Failure> {
     actor.require(Scope::Register)?;
     let upload = find(app, id, actor).await?;
     if let Some(purged) = upload.purged_at {
         return Err(Failure::Gone(purged));
     }
+    if upload.state.is_active() {
+        return Ok(Registering::Queued(upload.state));
+    }
+    if upload.run_id.is_some() && counts(app, &upload).await?.left() == 0 {
+        return Ok(Registering::NothingLeft(upload.state));
+    }
+    if upload.run_id.is_none() && report(app, id).await?.questions.is_some() {
+        return Err(Failure::Conflict(
+            "This file cannot be registered yet: say how it is to be read on its page first.".to_owned(),
+        ));
+    }
     let by = actor.who();
     let state = app.db(move |store| store.queue_upload(id, &by)).await?.ok_or(Failure::NotFound)?;
     audit(app, actor, "register", Some(id), "").await;
     app.wake.notify_one();
-    Ok(state)
+    Ok(Registering::Queued(state))
+}
+
+/// Whether upload `upload` stopped on a refusal only the team lead can lift (credentials, the
+/// address) since this server started: registering the rest meets the same refusal until they
+/// have fixed it and restarted the server.
+pub fn waits_for_the_team_lead(app: &App, upload: &UploadRecord) -> bool {
+    upload.state == UploadState::Aborted
+        && upload.ended_at.is_some_and(|ended| ended >= app.ctx.started_at)
+        && upload
+            .summary
+            .as_deref()
+            .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
+            .and_then(|v| v.get(super::runner::NEEDS_THE_TEAM_LEAD).and_then(serde_json::Value::as_bool))
+            .unwrap_or(false)
 }
 
 /// The upload `id`, if `actor` may see it; else 404, as if there were none.

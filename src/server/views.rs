@@ -1,18 +1,64 @@
 //! The pages, as maud templates: HTML written in Rust, checked by the compiler, every value
 //! escaped. Plain and calm: one column, system fonts, dark text on white, a visible focus ring,
 //! labels on every field, tables with headers, and state said in words, never by colour alone.
-//! Everything works without JavaScript; the one script (`live.js`) only keeps the progress of a
-//! job being sent up to date. PANs and mobiles appear in full only in the rows the uploader must
-//! fix; examples of problems are masked as on the terminal.
+//! In the clerk's words: what they can do on the page, or whom to ask — never a command-line
+//! flag. On a phone no page is wider than the screen: tables become one card per row. Everything
+//! works without JavaScript; the one script (`live.js`) keeps the progress of a job being sent up
+//! to date, and tells a screen reader how it goes (a polite live region). PANs and mobiles appear
+//! in full only in the rows the uploader must fix; examples of problems are masked as on the
+//! terminal.
 
 use maud::{DOCTYPE, Markup, html};
 
 use super::files::{Format, Kind};
 use super::live::{Progress, group};
-use super::report::Report;
+use super::report::{Choices, Report};
+use crate::input::Field;
+use crate::output::advice::{date_order_words, field_words};
 use crate::store::{
     AuditEntry, Role, RowStatus, Scope, StatusCounts, TokenRecord, UploadRecord, UploadState, UserRecord,
 };
+use crate::validate::DateOrder;
+
+/// What a page says about what just happened, named in its address (`?said=...`) by the page
+/// that sent the person there: a fixed list, so no address can make a page say anything else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Said {
+    /// Their session ended before a form of theirs was done: nothing was sent.
+    SignedOut,
+    /// Their session ended while a file was on its way: it was not kept.
+    FileLost,
+    /// "Register" with nothing left to send: nothing changed.
+    NothingLeft,
+    /// "Register" after a refusal only the team lead can lift: nothing was sent.
+    TeamLead,
+}
+
+impl Said {
+    pub fn parse(text: &str) -> Option<Said> {
+        match text {
+            "signed-out" => Some(Said::SignedOut),
+            "file-lost" => Some(Said::FileLost),
+            "nothing-left" => Some(Said::NothingLeft),
+            "team-lead" => Some(Said::TeamLead),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Said::SignedOut => "signed-out",
+            Said::FileLost => "file-lost",
+            Said::NothingLeft => "nothing-left",
+            Said::TeamLead => "team-lead",
+        }
+    }
+}
+
+/// A notice at the top of a page's content, said to a screen reader as it appears.
+fn notice(text: Markup) -> Markup {
+    html! { p.notice role="status" { (text) } }
+}
 
 /// What every page around its content needs.
 #[derive(Debug, Clone, Copy)]
@@ -70,8 +116,15 @@ fn page(chrome: Chrome<'_>, content: Markup) -> Markup {
     }
 }
 
-/// The sign-in page.
-pub fn login(sandbox: bool, name: &str, next: &str, csrf: &str, problem: Option<&str>) -> Markup {
+/// The sign-in page; `ended` when the person's session ended while they were at work.
+pub fn login(
+    sandbox: bool,
+    name: &str,
+    next: &str,
+    csrf: &str,
+    problem: Option<&str>,
+    ended: bool,
+) -> Markup {
     let chrome = Chrome { title: "Sign in", person: None, admin: false, sandbox, refresh: false };
     page(
         chrome,
@@ -79,6 +132,12 @@ pub fn login(sandbox: bool, name: &str, next: &str, csrf: &str, problem: Option<
             section.narrow {
                 h1 { "Sign in" }
                 p.lead { "Sign in to upload customer spreadsheets and register them for CIBIL scores." }
+                @if ended && problem.is_none() {
+                    (notice(html! {
+                        strong { "You were signed out. " }
+                        "Sign in again to go on where you were."
+                    }))
+                }
                 @if let Some(problem) = problem {
                     p.alert role="alert" { (problem) }
                 }
@@ -95,7 +154,7 @@ pub fn login(sandbox: bool, name: &str, next: &str, csrf: &str, problem: Option<
                     }
                     button.primary type="submit" { "Sign in" }
                 }
-                p.hint { "No account? Ask your team lead: they add people with " code { "cibil-bulk users add" } "." }
+                p.hint { "No account yet? Ask your team lead to add you." }
             }
         },
     )
@@ -104,7 +163,7 @@ pub fn login(sandbox: bool, name: &str, next: &str, csrf: &str, problem: Option<
 /// How a state is said on the pages.
 pub fn state_words(state: UploadState) -> &'static str {
     match state {
-        UploadState::Validated => "Checked, not sent",
+        UploadState::Validated => "Checked, not sent yet",
         UploadState::Queued => "Waiting to register",
         UploadState::Running => "Registering",
         UploadState::Finished => "Done",
@@ -113,8 +172,15 @@ pub fn state_words(state: UploadState) -> &'static str {
     }
 }
 
-fn badge(state: UploadState) -> Markup {
-    html! { span class={ "badge " (state.as_str()) } { (state_words(state)) } }
+/// Where an upload is, as its badge says it: a checked upload with nobody left to send says so
+/// (not "not sent" beside the customers registered before), and one with questions asks.
+fn badge_of(state: UploadState, to_send: u64, asking: bool) -> Markup {
+    let (class, words) = match state {
+        UploadState::Validated if asking => ("asking", "Needs your answer"),
+        UploadState::Validated if to_send == 0 => ("validated", "Checked: nobody to send"),
+        other => (other.as_str(), state_words(other)),
+    };
+    html! { span class={ "badge " (class) } { (words) } }
 }
 
 /// A time on a page: `25 Nov 2026, 10:32`.
@@ -129,20 +195,32 @@ pub fn when(ms: i64) -> String {
 pub struct Listed {
     pub upload: UploadRecord,
     pub counts: StatusCounts,
+    /// Customers a "Register" would send now.
+    pub to_send: u64,
+    /// It has questions for its uploader before it can be checked.
+    pub asking: bool,
 }
 
-/// The home page: upload a file, and every upload so far.
+/// The home page: upload a file, and every upload so far, each told apart from others of the
+/// same name by its number, who sent it and when.
 pub fn home(
     chrome: Chrome<'_>,
     csrf: &str,
     uploads: &[Listed],
     max_upload: u64,
     problem: Option<&str>,
+    said: Option<Said>,
 ) -> Markup {
     page(
         chrome,
         html! {
             h1 { "Customer uploads" }
+            @if said == Some(Said::FileLost) {
+                (notice(html! {
+                    strong { "You were signed out before your file was checked, " }
+                    "so it was not kept and nothing was sent: choose the file again."
+                }))
+            }
             section.card aria-labelledby="upload-title" {
                 h2 #upload-title { "Upload a spreadsheet" }
                 p {
@@ -176,29 +254,30 @@ pub fn home(
                     p.empty { "No uploads yet." }
                 } @else {
                     div.scroll role="region" aria-labelledby="list-title" tabindex="0" {
-                        table.list {
-                            thead {
-                                tr {
-                                    th scope="col" { "File" }
-                                    th scope="col" { "Uploaded by" }
-                                    th scope="col" { "When" }
-                                    th scope="col" class="num" { "Rows" }
-                                    th scope="col" class="num" { "Registered" }
-                                    th scope="col" class="num" { "To fix" }
-                                    th scope="col" { "State" }
+                        table.list.cards role="table" {
+                            thead role="rowgroup" {
+                                tr role="row" {
+                                    th scope="col" role="columnheader" { "File" }
+                                    th scope="col" role="columnheader" { "Uploaded" }
+                                    th scope="col" role="columnheader" class="num" { "Rows" }
+                                    th scope="col" role="columnheader" class="num" { "Registered" }
+                                    th scope="col" role="columnheader" class="num" { "To fix" }
+                                    th scope="col" role="columnheader" { "State" }
                                 }
                             }
-                            tbody {
+                            tbody role="rowgroup" {
                                 @for item in uploads {
                                     @let u = &item.upload;
-                                    tr {
-                                        td { a href={ "/uploads/" (u.id) } { (u.file_name) } }
-                                        td { (u.uploaded_by) }
-                                        td { (when(u.uploaded_at)) }
-                                        td.num { (group(u.rows)) }
-                                        td.num { (group(item.counts.get(RowStatus::Registered) + item.counts.get(RowStatus::Known))) }
-                                        td.num { (group(item.counts.needing_attention())) }
-                                        td { (badge(u.state)) }
+                                    tr role="row" {
+                                        th scope="row" role="rowheader" .file {
+                                            a href={ "/uploads/" (u.id) } { (u.file_name) }
+                                            " " span.id { "upload " (u.id) }
+                                        }
+                                        td role="cell" data-label="Uploaded" { (u.uploaded_by) ", " (when(u.uploaded_at)) }
+                                        td.num role="cell" data-label="Rows" { (group(u.rows)) }
+                                        td.num role="cell" data-label="Registered" { (group(item.counts.get(RowStatus::Registered) + item.counts.get(RowStatus::Known))) }
+                                        td.num role="cell" data-label="To fix" { (group(item.counts.needing_attention())) }
+                                        td role="cell" data-label="State" { (badge_of(u.state, item.to_send, item.asking)) }
                                     }
                                 }
                             }
@@ -240,6 +319,10 @@ pub struct UploadView<'a> {
     /// The running job's progress, when it is this upload's.
     pub progress: Option<&'a Progress>,
     pub returning: u64,
+    /// It stopped on a refusal only the team lead can lift, and they have not restarted the
+    /// server since: registering the rest is not offered.
+    pub waits_for_the_team_lead: bool,
+    pub said: Option<Said>,
 }
 
 /// Counts in words, in the order a clerk cares: what happened, then what needs them.
@@ -286,23 +369,43 @@ fn counts_list(counts: &StatusCounts, before_run: bool, live: bool) -> Markup {
     }
 }
 
-/// An upload's page: what the check found, the rows to fix, registering and its progress, the
-/// files to download.
+/// Whether the page may offer to change how the file is read: until someone registers it.
+fn may_change_reading(u: &UploadRecord) -> bool {
+    u.state == UploadState::Validated && u.run_id.is_none()
+}
+
+/// An upload's page: what the check found (or what must be answered first), how the file was
+/// read, registering and its progress, the files to download, and the rows to fix — kept after
+/// the end, as they are still to fix.
 pub fn upload(chrome: Chrome<'_>, view: &UploadView<'_>) -> Markup {
     let u = view.upload;
     let id = u.id;
+    let asking = view.report.questions.is_some() && may_change_reading(u);
     page(
         chrome,
         html! {
             p.crumbs { a href="/" { "← All uploads" } }
             h1 { (u.file_name) }
             p.meta {
-                (rows(u.rows)) " · " (view.report.format) " · uploaded by " (u.uploaded_by) " on " (when(u.uploaded_at))
+                "upload " (u.id) " · "
+                @if !asking { (rows(u.rows)) " · " (view.report.format) " · " }
+                "uploaded by " (u.uploaded_by) " on " (when(u.uploaded_at))
                 @if let (Some(by), Some(at)) = (&u.registered_by, u.registered_at) {
                     " · registered by " (by) " on " (when(at))
                 }
             }
-            p { "State: " span #state-badge { (badge(u.state)) } }
+            @match view.said {
+                Some(Said::NothingLeft) => (notice(html! {
+                    strong { "Nothing was left to send: " }
+                    "every customer of this file has an outcome, and nothing was changed."
+                })),
+                Some(Said::TeamLead) => (notice(html! {
+                    strong { "Nothing was sent: " }
+                    "what stopped this upload is for your team lead to fix first (see below)."
+                })),
+                _ => {}
+            }
+            p { "State: " span #state-badge { (badge_of(u.state, view.to_send, asking)) } }
             @if let Some(erased) = u.purged_at {
                 section.card aria-labelledby="status-title" {
                     h2 #status-title { "Customer data erased" }
@@ -312,17 +415,69 @@ pub fn upload(chrome: Chrome<'_>, view: &UploadView<'_>) -> Markup {
                     }
                     (counts_list(view.counts, u.run_id.is_none(), false))
                 }
+            } @else if asking {
+                (asking_section(u, view.report))
             } @else {
                 (status_section(view))
+                @if may_change_reading(u) || !view.report.choices.is_empty() {
+                    (reading_section(u, view.report))
+                }
                 @if !view.report.problems.is_empty() || !view.report.warnings.is_empty() {
                     (problems_section(view.report))
                 }
-                @if view.report.rows_to_fix_total > 0 && !(u.state == UploadState::Finished && u.run_id.is_some()) {
+                @if view.report.rows_to_fix_total > 0 {
                     (rows_to_fix_section(id, u.workbook, view.report))
                 }
             }
         },
     )
+}
+
+/// Before the check: what the server cannot tell alone, and the way to say it.
+fn asking_section(u: &UploadRecord, report: &Report) -> Markup {
+    let questions = report.questions.clone().unwrap_or_default();
+    html! {
+        section.card aria-labelledby="status-title" {
+            h2 #status-title { "Before it is checked: how is this file to be read?" }
+            @if !questions.missing.is_empty() || questions.doubled.is_some() {
+                p { "Some of the columns needed were not recognised by their names: say which of the file's columns holds what." }
+            }
+            @if questions.dates.is_some() {
+                p { "Its dates of birth can be read day first or month first: say which order the file uses." }
+            }
+            p { "Nothing is checked or sent until you have. " }
+            p.actions { a.button.primary href={ "/uploads/" (u.id) "/choices" } { "Say how to read it" } }
+        }
+    }
+}
+
+/// How the file was read: the dates' order and the columns the uploader chose, and the way to
+/// change them while nobody has registered it.
+fn reading_section(u: &UploadRecord, report: &Report) -> Markup {
+    let choices = &report.choices;
+    let order = choices.date_order().unwrap_or(DateOrder::Dmy);
+    html! {
+        section aria-labelledby="reading-title" {
+            h2 #reading-title { "How the file is read" }
+            ul.reading {
+                li {
+                    "Dates of birth: " strong { (date_order_words(order)) }
+                    @if choices.date_order().is_none() { " (the usual order)" }
+                }
+                @for (field, header) in &choices.columns {
+                    @if let Some(field) = Field::parse(field) {
+                        li { "The " (field_words(field)) ": column " strong { "\u{201c}" (header) "\u{201d}" } }
+                    }
+                }
+            }
+            @if report.remembered {
+                p.hint { "As chosen for an earlier file with the same columns." }
+            }
+            @if may_change_reading(u) {
+                p { a href={ "/uploads/" (u.id) "/choices" } { "Change how the file is read" } }
+            }
+        }
+    }
 }
 
 fn download_links(id: i64, workbook: bool, kind: Kind) -> Markup {
@@ -392,17 +547,25 @@ fn status_section(view: &UploadView<'_>) -> Markup {
                 ),
                 None => ("Starting".to_owned(), String::new(), String::new()),
             };
+            let heading = if u.state == UploadState::Queued {
+                "Waiting for the uploads before it"
+            } else {
+                "Registering"
+            };
             html! {
                 section.card #live data-events={ "/uploads/" (u.id) "/events" } aria-labelledby="status-title" {
-                    h2 #status-title {
-                        @if u.state == UploadState::Queued { "Waiting for the uploads before it" } @else { "Registering" }
+                    h2 #status-title { (heading) }
+                    // What a screen reader announces as it changes: the script updates it every
+                    // tenth of the way, not at every tick of the bar.
+                    p.visually-hidden #live-said role="status" aria-live="polite" aria-atomic="true" {
+                        (heading) ": " (done_text)
                     }
                     progress #live-bar max=(rows.max(1)) value=(done) aria-label="Rows done" { (done_text) }
-                    p.progress-line {
+                    p.progress-line aria-hidden="true" {
                         span #live-done { (done_text) }
-                        span.sep aria-hidden="true" { " · " }
+                        span.sep { " · " }
                         span #live-rate { (rate_text) }
-                        span.sep aria-hidden="true" { " · " }
+                        span.sep { " · " }
                         span #live-left { (left_text) }
                     }
                     ul.counts {
@@ -429,9 +592,6 @@ fn status_section(view: &UploadView<'_>) -> Markup {
                 @if let Some(reason) = &u.stop_reason {
                     p.alert role="alert" { (reason) }
                 }
-                @if u.state == UploadState::Interrupted {
-                    p { "It goes on by itself when the server starts again; nobody is sent twice." }
-                }
                 (counts_list(view.counts, before_run, false))
                 @if view.returning > 0 {
                     p.hint { (group(view.returning)) " of those registered were known to CIBIL already (returning customers)." }
@@ -447,8 +607,15 @@ fn status_section(view: &UploadView<'_>) -> Markup {
                     }
                 }
                 @if view.to_send > 0 {
-                    p.actions {
-                        a.button href={ "/uploads/" (u.id) "/register" } { "Register the remaining " (customers(view.to_send)) }
+                    @if view.waits_for_the_team_lead {
+                        p.hint {
+                            "Once your team lead has fixed this and restarted the server, you can register the remaining "
+                            (customers(view.to_send)) " here."
+                        }
+                    } @else {
+                        p.actions {
+                            a.button href={ "/uploads/" (u.id) "/register" } { "Register the remaining " (customers(view.to_send)) }
+                        }
                     }
                 }
             }
@@ -466,7 +633,7 @@ fn problems_section(report: &Report) -> Markup {
                     ul.problems {
                         @for p in list {
                             li {
-                                strong { (rows(p.count)) } " · " code { (p.code) } " · " span.places { (p.places) }
+                                strong { (rows(p.count)) } " · " span.places { (p.places) }
                                 br;
                                 span.example { "e.g. " (p.example) }
                             }
@@ -479,6 +646,7 @@ fn problems_section(report: &Report) -> Markup {
 }
 
 fn rows_to_fix_section(id: i64, workbook: bool, report: &Report) -> Markup {
+    let shown = report.rows_to_fix.len() as u64;
     html! {
         section aria-labelledby="fix-title" {
             h2 #fix-title { "Rows to fix (" (group(report.rows_to_fix_total)) ")" }
@@ -487,53 +655,74 @@ fn rows_to_fix_section(id: i64, workbook: bool, report: &Report) -> Markup {
                 "The errors file has these rows with the file's own columns: fix the cells there and upload it again."
             }
             p.actions { (download_links(id, workbook, Kind::Errors)) }
+            @if report.columns_hidden > 0 {
+                p.hint {
+                    "Only the columns that are checked are shown here; the file's other "
+                    (group(report.columns_hidden)) " columns are in the errors file."
+                }
+            }
             div.scroll role="region" aria-labelledby="fix-title" tabindex="0" {
-                table.fix {
-                    thead {
-                        tr {
-                            th scope="col" { "Row" }
-                            th scope="col" { "What to fix" }
-                            @for header in &report.headers { th scope="col" { (header) } }
+                table.fix.cards role="table" {
+                    thead role="rowgroup" {
+                        tr role="row" {
+                            th scope="col" role="columnheader" { "Row" }
+                            th scope="col" role="columnheader" { "What to fix" }
+                            @for header in &report.headers { th scope="col" role="columnheader" { (header) } }
                         }
                     }
-                    tbody {
+                    tbody role="rowgroup" {
                         @for row in &report.rows_to_fix {
-                            tr {
-                                th scope="row" { (row.place) }
-                                td.why {
+                            tr role="row" {
+                                th scope="row" role="rowheader" { (row.place) }
+                                td.why role="cell" data-label="What to fix" {
                                     ul { @for message in &row.messages { li { (message) } } }
                                 }
                                 @for (i, cell) in row.cells.iter().enumerate() {
+                                    @let label = report.headers.get(i).map_or("", String::as_str);
                                     @let flag = row.flags.iter().find(|(p, _)| *p == i);
                                     @match flag {
-                                        Some((_, message)) => td.bad title=(message) {
+                                        Some((_, message)) => td.bad role="cell" data-label=(label) title=(message) {
                                             span aria-hidden="true" { "⚠ " } (cell)
                                             span.visually-hidden { " (needs fixing)" }
                                         },
-                                        None => td { (cell) },
+                                        None => td role="cell" data-label=(label) { (cell) },
                                     }
                                 }
-                                @for _ in row.cells.len()..report.headers.len() { td {} }
+                                @for _ in row.cells.len()..report.headers.len() { td role="cell" {} }
                             }
                         }
                     }
                 }
             }
-            @if report.rows_to_fix_total > report.rows_to_fix.len() as u64 {
-                p.hint { "The first " (group(report.rows_to_fix.len() as u64)) " are shown; the errors file has all of them." }
+            @if report.rows_to_fix_total > shown {
+                p.hint { "The first " (group(shown)) " are shown; the errors file has all of them." }
             }
         }
     }
 }
 
 /// "Register N customers?": the confirmation, naming the count and where they go.
-pub fn confirm(chrome: Chrome<'_>, upload: &UploadRecord, csrf: &str, count: u64, target: &str) -> Markup {
+pub fn confirm(
+    chrome: Chrome<'_>,
+    upload: &UploadRecord,
+    csrf: &str,
+    count: u64,
+    target: &str,
+    said: Option<Said>,
+) -> Markup {
     page(
         chrome,
         html! {
             p.crumbs { a href={ "/uploads/" (upload.id) } { "← " (upload.file_name) } }
             section.narrow {
+                @if said == Some(Said::SignedOut) {
+                    (notice(html! {
+                        strong { "You were signed out before this was confirmed, so nothing was sent. " }
+                        "Press \u{201c}Yes, register " (customers(count)) "\u{201d} to register them now."
+                    }))
+                }
                 h1 { "Register " (customers(count)) " with " (target) "?" }
+                p.meta { (upload.file_name) ", upload " (upload.id) ", uploaded by " (upload.uploaded_by) " on " (when(upload.uploaded_at)) }
                 p {
                     "Each of them is sent to " (target) " once, at the agreed rate. Customers registered before, "
                     "by this or any other upload, are recognised and not sent again. "
@@ -550,6 +739,175 @@ pub fn confirm(chrome: Chrome<'_>, upload: &UploadRecord, csrf: &str, count: u64
             }
         },
     )
+}
+
+/// How a file is to be read: which column holds which field, and the order of its dates. Asked
+/// when the check cannot tell alone (`report.questions`), and offered to change until someone
+/// registers the upload.
+pub fn choices(
+    chrome: Chrome<'_>,
+    upload: &UploadRecord,
+    report: &Report,
+    csrf: &str,
+    said: Option<Said>,
+    problem: Option<&str>,
+) -> Markup {
+    let questions = report.questions.clone().unwrap_or_default();
+    let asking = report.questions.is_some();
+    // The fields to choose a column for: those asked about, or (to change how it is read) every
+    // field the file has or the rules need.
+    let mut asked: Vec<Field> = questions.missing.iter().filter_map(|f| Field::parse(f)).collect();
+    if let Some((field, _)) = &questions.doubled
+        && let Some(field) = Field::parse(field)
+    {
+        asked.push(field);
+    }
+    let columns_asked = !asked.is_empty();
+    if !asking {
+        asked = Field::ALL
+            .into_iter()
+            .filter(|f| {
+                report.fields.iter().any(|(name, _)| Field::parse(name) == Some(*f))
+                    || matches!(
+                        f,
+                        Field::FirstName | Field::LastName | Field::Pan | Field::DateOfBirth | Field::Mobile
+                    )
+            })
+            .collect();
+    }
+    let dates_asked = questions.dates.is_some();
+    let show_dates = dates_asked || !asking;
+    let current = |field: Field| -> Option<String> {
+        report.choices.column(field).map(str::to_owned).or_else(|| {
+            report.fields.iter().find(|(n, _)| Field::parse(n) == Some(field)).map(|(_, h)| h.clone())
+        })
+    };
+    let order = report.choices.date_order();
+    page(
+        chrome,
+        html! {
+            p.crumbs { a href={ "/uploads/" (upload.id) } { "← " (upload.file_name) } }
+            section.narrow {
+                @if said == Some(Said::SignedOut) {
+                    (notice(html! {
+                        strong { "You were signed out before the file was checked again: " }
+                        "nothing was changed. Choose again and press \u{201c}Check the file\u{201d}."
+                    }))
+                }
+                h1 { "How is " (upload.file_name) " to be read?" }
+                p.meta { "upload " (upload.id) ", uploaded by " (upload.uploaded_by) " on " (when(upload.uploaded_at)) }
+                @if let Some(problem) = problem {
+                    p.alert role="alert" { (problem) }
+                }
+                form.choices method="post" action={ "/uploads/" (upload.id) "/choices" } {
+                    input type="hidden" name="csrf" value=(csrf);
+                    @if columns_asked || !asking {
+                        fieldset {
+                            legend { "Which column is which?" }
+                            @if columns_asked {
+                                p { "These were not recognised by the names of the file's columns. Choose the column that holds each." }
+                            }
+                            @if let Some((field, columns)) = &questions.doubled {
+                                p {
+                                    @let words = Field::parse(field).map_or("", field_words);
+                                    "More than one column could be the " (words) ": "
+                                    (columns.iter().map(|c| format!("\u{201c}{c}\u{201d}")).collect::<Vec<_>>().join(" and "))
+                                    ". Choose the right one."
+                                }
+                            }
+                            @for field in &asked {
+                                @let name = format!("col_{}", field.name());
+                                @let chosen = current(*field);
+                                div.field {
+                                    label for=(name) { "The " (field_words(*field)) }
+                                    select id=(name) name=(name) required[columns_asked] {
+                                        option value="" { "— choose a column —" }
+                                        @for header in &report.file_headers {
+                                            @if !header.trim().is_empty() {
+                                                option value=(header) selected[chosen.as_deref() == Some(header.as_str())] { (header) }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    @if show_dates {
+                        fieldset {
+                            legend { "How are the dates of birth written?" }
+                            @if let Some(dates) = &questions.dates {
+                                p {
+                                    "In " strong { "\u{201c}" (dates.column) "\u{201d}" } ", "
+                                    (rows(dates.month_first)) " can only be month first (" (dates.month_first_places) ")"
+                                    @if dates.day_first > 0 {
+                                        " and " (rows(dates.day_first)) " can only be day first (" (dates.day_first_places) ")"
+                                    }
+                                    ". In a date like 05/06/1990 the day and the month cannot be told apart, so say which order the file uses. "
+                                    "Rows that do not fit it become rows to fix."
+                                }
+                            }
+                            div.choice {
+                                input #order-dmy type="radio" name="date_order" value="dmy" required
+                                    checked[order == Some(DateOrder::Dmy) || (!dates_asked && order.is_none())];
+                                label for="order-dmy" { "Day first: 05/06/1990 is 5 June 1990 (DD/MM/YYYY)" }
+                            }
+                            div.choice {
+                                input #order-mdy type="radio" name="date_order" value="mdy" required
+                                    checked[order == Some(DateOrder::Mdy)];
+                                label for="order-mdy" { "Month first: 05/06/1990 is May 6, 1990 (MM/DD/YYYY)" }
+                            }
+                        }
+                    }
+                    p.hint { "Files with the same columns are read this way from now on, without asking; you can change it on their page." }
+                    p.actions {
+                        button.primary type="submit" { "Check the file" }
+                        " "
+                        a.secondary href={ "/uploads/" (upload.id) } { "Cancel" }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// The choices a form of [`choices`] sends, on top of those the upload had: `fields` are the
+/// form's fields; a header must be one of the file's. An error says what is wrong, in words.
+pub fn read_choices(
+    had: &Choices,
+    file_headers: &[String],
+    fields: &std::collections::HashMap<String, String>,
+) -> Result<Choices, String> {
+    let mut choices = had.clone();
+    if let Some(order) = fields.get("date_order") {
+        match order.as_str() {
+            "dmy" | "mdy" => choices.date_order = Some(order.clone()),
+            _ => return Err("Choose how the dates are written.".to_owned()),
+        }
+    }
+    for field in Field::ALL {
+        let Some(header) = fields.get(&format!("col_{}", field.name())) else { continue };
+        choices.columns.retain(|(f, _)| Field::parse(f) != Some(field));
+        if header.is_empty() {
+            continue;
+        }
+        if !file_headers.contains(header) {
+            return Err(format!(
+                "The file has no column \u{201c}{header}\u{201d}: choose one of its columns."
+            ));
+        }
+        choices.columns.push((field.name().to_owned(), header.clone()));
+    }
+    for (i, (field, header)) in choices.columns.iter().enumerate() {
+        if let Some((other, _)) = choices.columns[..i].iter().find(|(_, h)| h == header) {
+            let words = |f: &str| Field::parse(f).map_or("", field_words);
+            return Err(format!(
+                "The column \u{201c}{header}\u{201d} was chosen for both the {} and the {}: each column holds one thing.",
+                words(other),
+                words(field)
+            ));
+        }
+    }
+    Ok(choices)
 }
 
 /// A page saying what went wrong and where to go from here.
@@ -597,7 +955,8 @@ fn scope_words(scope: Scope) -> &'static str {
     match scope {
         Scope::Upload => "upload files (they are checked at once)",
         Scope::Register => "register uploads",
-        Scope::ReadResults => "read the summaries, results and errors of its own uploads",
+        Scope::ReadResults => "read the summaries, results and errors of its uploads",
+        Scope::AllUploads => "see every upload, a clerk's included, not only those it made",
     }
 }
 
@@ -626,20 +985,20 @@ pub fn admin(chrome: Chrome<'_>, view: &AdminView<'_>) -> Markup {
                 h2 #people-title { "People" }
                 p.hint { "A clerk uploads, registers and downloads results. An admin also manages people and tokens and reads the audit log." }
                 div.scroll role="region" aria-labelledby="people-title" tabindex="0" {
-                    table.list {
-                        thead { tr {
-                            th scope="col" { "Name" } th scope="col" { "Role" } th scope="col" { "Added" }
-                            th scope="col" { "Last signed in" } th scope="col" { "Change" }
+                    table.list.cards role="table" {
+                        thead role="rowgroup" { tr role="row" {
+                            th scope="col" role="columnheader" { "Name" } th scope="col" role="columnheader" { "Role" } th scope="col" role="columnheader" { "Added" }
+                            th scope="col" role="columnheader" { "Last signed in" } th scope="col" role="columnheader" { "Change" }
                         } }
-                        tbody {
+                        tbody role="rowgroup" {
                             @for person in view.people {
                                 @let other = if person.role == Role::Admin { Role::Clerk } else { Role::Admin };
-                                tr {
-                                    th scope="row" { (person.name) }
-                                    td { (person.role.as_str()) }
-                                    td { (when(person.created_at)) }
-                                    td { (never_or(person.last_login_at)) }
-                                    td.row-actions {
+                                tr role="row" {
+                                    th scope="row" role="rowheader" { (person.name) }
+                                    td role="cell" data-label="Role" { (person.role.as_str()) }
+                                    td role="cell" data-label="Added" { (when(person.created_at)) }
+                                    td role="cell" data-label="Last signed in" { (never_or(person.last_login_at)) }
+                                    td.row-actions role="cell" {
                                         form.inline method="post" action="/admin/people/role" {
                                             input type="hidden" name="csrf" value=(csrf);
                                             input type="hidden" name="name" value=(person.name);
@@ -681,24 +1040,24 @@ pub fn admin(chrome: Chrome<'_>, view: &AdminView<'_>) -> Markup {
             }
             section #tokens aria-labelledby="tokens-title" {
                 h2 #tokens-title { "API tokens" }
-                p.hint { "For scripts and nightly jobs. A token sees only the uploads it made." }
+                p.hint { "For scripts and nightly jobs. A token sees only the uploads it made, unless it may see every upload." }
                 @if view.tokens.is_empty() {
                     p.empty { "No API tokens yet." }
                 } @else {
                     div.scroll role="region" aria-labelledby="tokens-title" tabindex="0" {
-                        table.list {
-                            thead { tr {
-                                th scope="col" { "Name" } th scope="col" { "May" } th scope="col" { "Made" }
-                                th scope="col" { "Last used" } th scope="col" { "State" }
+                        table.list.cards role="table" {
+                            thead role="rowgroup" { tr role="row" {
+                                th scope="col" role="columnheader" { "Name" } th scope="col" role="columnheader" { "May" } th scope="col" role="columnheader" { "Made" }
+                                th scope="col" role="columnheader" { "Last used" } th scope="col" role="columnheader" { "State" }
                             } }
-                            tbody {
+                            tbody role="rowgroup" {
                                 @for token in view.tokens {
-                                    tr {
-                                        th scope="row" { (token.name) }
-                                        td { (token.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")) }
-                                        td { (when(token.created_at)) }
-                                        td { (never_or(token.last_used_at)) }
-                                        td {
+                                    tr role="row" {
+                                        th scope="row" role="rowheader" { (token.name) }
+                                        td role="cell" data-label="May" { (token.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")) }
+                                        td role="cell" data-label="Made" { (when(token.created_at)) }
+                                        td role="cell" data-label="Last used" { (never_or(token.last_used_at)) }
+                                        td role="cell" data-label="State" {
                                             @if let Some(revoked) = token.revoked_at {
                                                 "revoked " (when(revoked))
                                             } @else {
@@ -745,19 +1104,19 @@ pub fn admin(chrome: Chrome<'_>, view: &AdminView<'_>) -> Markup {
                     p.empty { "Nothing yet." }
                 } @else {
                     div.scroll role="region" aria-labelledby="audit-title" tabindex="0" {
-                        table.list {
-                            thead { tr {
-                                th scope="col" { "When" } th scope="col" { "Who" } th scope="col" { "What" }
-                                th scope="col" { "Upload" } th scope="col" { "Detail" }
+                        table.list.cards role="table" {
+                            thead role="rowgroup" { tr role="row" {
+                                th scope="col" role="columnheader" { "When" } th scope="col" role="columnheader" { "Who" } th scope="col" role="columnheader" { "What" }
+                                th scope="col" role="columnheader" { "Upload" } th scope="col" role="columnheader" { "Detail" }
                             } }
-                            tbody {
+                            tbody role="rowgroup" {
                                 @for entry in view.audit {
-                                    tr {
-                                        td { (when(entry.at)) }
-                                        td { (entry.who) }
-                                        td { (entry.action) }
-                                        td { @if let Some(id) = entry.upload { a href={ "/uploads/" (id) } { (id) } } }
-                                        td { (entry.detail) }
+                                    tr role="row" {
+                                        td role="cell" data-label="When" { (when(entry.at)) }
+                                        td role="cell" data-label="Who" { (entry.who) }
+                                        td role="cell" data-label="What" { (entry.action) }
+                                        td role="cell" data-label="Upload" { @if let Some(id) = entry.upload { a href={ "/uploads/" (id) } { (id) } } }
+                                        td role="cell" data-label="Detail" { (entry.detail) }
                                     }
                                 }
                             }

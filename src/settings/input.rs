@@ -14,6 +14,7 @@ use crate::input::{
     Field, MAX_CELLS, MAX_SHEET_ROWS, MAX_TEXT_BYTES, MAX_UNPACKED_BYTES, ProbeOptions, SheetChoice,
     SheetOptions, TextEncoding, WorkbookLimits,
 };
+use crate::output::Audience;
 use crate::validate::{DEFAULT_MIN_AGE, DateOrder, Rules};
 
 /// Where the customer file is and how to read and judge it.
@@ -30,6 +31,9 @@ pub struct InputSettings {
     pub today: NaiveDate,
     /// For workbooks: which sheet, and where its header is.
     pub sheet: SheetOptions,
+    /// Who reads what the rules say about the rows: the command line's user (flags), or whoever
+    /// uploads to the server (its pages' choices, and the team lead).
+    pub audience: Audience,
 }
 
 impl InputSettings {
@@ -188,5 +192,6 @@ pub(super) fn settings(
         min_age,
         email_required,
         today,
+        audience: Audience::CommandLine,
     })
 }

@@ -199,6 +199,7 @@ pub(super) fn tokens_settings(
                     ScopeArg::Upload => Scope::Upload,
                     ScopeArg::Register => Scope::Register,
                     ScopeArg::ReadResults => Scope::ReadResults,
+                    ScopeArg::AllUploads => Scope::AllUploads,
                 })
                 .collect();
             scopes.sort();

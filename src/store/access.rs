@@ -46,16 +46,20 @@ pub enum Scope {
     Register,
     /// Read an upload's summary, results and errors files.
     ReadResults,
+    /// Do what its other scopes allow to every upload, a clerk's included, not only those it
+    /// made: a team's export or monitoring job.
+    AllUploads,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 3] = [Scope::Upload, Scope::Register, Scope::ReadResults];
+    pub const ALL: [Scope; 4] = [Scope::Upload, Scope::Register, Scope::ReadResults, Scope::AllUploads];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Scope::Upload => "upload",
             Scope::Register => "register",
             Scope::ReadResults => "read-results",
+            Scope::AllUploads => "all-uploads",
         }
     }
 

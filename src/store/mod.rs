@@ -6,6 +6,7 @@
 
 mod access;
 mod audit;
+mod choices;
 mod import;
 mod ledger;
 mod lock;

@@ -161,10 +161,10 @@ const MIGRATIONS: &[&str] = &[
         WHERE EXISTS (SELECT 1 FROM rows WHERE made_order_id IS NOT NULL);",
     // 7: least privilege and retention for the server. People are clerks or admins (those added
     // before are clerks: an admin is made on purpose); a token may do only what its scopes say
-    // (tokens made before keep what they could do); an upload whose personal data was erased
+    // (tokens made before keep what they could do: every upload); an upload whose personal data was erased
     // says when; and the audit log — who did what, when, to which upload; never a customer's data.
     "ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'clerk' CHECK (role IN ('clerk', 'admin'));
-    ALTER TABLE api_tokens ADD COLUMN scopes TEXT NOT NULL DEFAULT 'upload register read-results';
+    ALTER TABLE api_tokens ADD COLUMN scopes TEXT NOT NULL DEFAULT 'upload register read-results all-uploads';
     ALTER TABLE uploads ADD COLUMN purged_at INTEGER;
     CREATE TABLE audit (
         id      INTEGER PRIMARY KEY,

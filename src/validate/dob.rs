@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 use chrono::{Datelike, Days, NaiveDate};
 use regex::Regex;
 
-use super::{Finding, Rules};
+use super::{Finding, Remedy, Rules};
 
 /// Which part of a numeric date is the day.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -36,7 +36,7 @@ impl DateOrder {
         }
     }
 
-    fn other(self) -> DateOrder {
+    pub fn other(self) -> DateOrder {
         match self {
             DateOrder::Dmy => DateOrder::Mdy,
             DateOrder::Mdy => DateOrder::Dmy,
@@ -136,14 +136,13 @@ pub fn check(raw: &str, rules: &Rules, findings: &mut Vec<Finding>) -> DobCheck 
     }
     let age = rules.today.years_since(date).unwrap_or(0);
     if age < rules.min_age {
-        findings.push(Finding::error(
-            "dob.underage",
-            format!(
-                "makes the customer {age} years old; registration needs at least {} (change the \
-                 limit with --min-age if your policy differs)",
-                rules.min_age
-            ),
-        ));
+        findings.push(
+            Finding::error(
+                "dob.underage",
+                format!("makes the customer {age} years old; registration needs at least {}", rules.min_age),
+            )
+            .remedy(Remedy::MinAge),
+        );
         return out;
     }
     if age > 100 {
@@ -189,14 +188,13 @@ fn parse(raw: &str, rules: &Rules, evidence: &mut Option<DateOrder>) -> Result<N
             return Err(Finding::error(
                 "dob.order",
                 format!(
-                    "cannot be {}: {} is not a month. It reads as {}; if the whole column is \
-                     written that way, run with --date-order {}",
+                    "cannot be {}: {} is not a month. It reads as {}",
                     order.pattern(),
                     month,
                     order.other().pattern(),
-                    order.other().flag()
                 ),
-            ));
+            )
+            .remedy(Remedy::DateOrder(order.other())));
         }
         return Err(not_real());
     }
@@ -213,10 +211,10 @@ fn parse(raw: &str, rules: &Rules, evidence: &mut Option<DateOrder>) -> Result<N
             return Err(Finding::error(
                 "dob.excel_serial",
                 "looks like an Excel date number (36526 is 01/01/2000), not a date: format the \
-                 column as a date (DD/MM/YYYY) and export again, or run with --excel-dates to read \
-                 such numbers as dates"
+                 column as a date (DD/MM/YYYY) and export again"
                     .into(),
-            ));
+            )
+            .remedy(Remedy::ExcelDates));
         }
         return from_excel_serial(num(&c[1])).ok_or_else(not_real);
     }
@@ -333,7 +331,7 @@ mod tests {
         let c = check("12/25/1990", &r, &mut f);
         assert_eq!(c, DobCheck { date: None, evidence: Some(DateOrder::Mdy) });
         assert_eq!(f[0].code, "dob.order");
-        assert!(f[0].detail.contains("--date-order mdy"), "{}", f[0].detail);
+        assert_eq!(f[0].remedy, Some(Remedy::DateOrder(DateOrder::Mdy)), "{}", f[0].detail);
         let c = check("25/12/1990", &r, &mut Vec::new());
         assert_eq!(c.evidence, Some(DateOrder::Dmy));
         assert_eq!(check("05/06/1990", &r, &mut Vec::new()).evidence, None);

@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::Finding;
+use super::{Finding, Remedy};
 
 static WHATWG: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
@@ -21,10 +21,9 @@ pub fn check(raw: &str, required: bool, findings: &mut Vec<Finding>) -> Option<S
     let value = raw.trim();
     if value.is_empty() {
         if required {
-            findings.push(Finding::error(
-                "email.missing",
-                format!("is empty: {SHAPE} (or run with --email-optional if your account allows it)"),
-            ));
+            findings.push(
+                Finding::error("email.missing", format!("is empty: {SHAPE}")).remedy(Remedy::EmailOptional),
+            );
             return None;
         }
         return Some(String::new());

@@ -274,6 +274,7 @@ impl FileChecks {
                         self.locator.row(first_line)
                     ),
                     suggestion: None,
+                    remedy: None,
                     position: columns.get(Field::OrderId),
                 });
             }
@@ -305,6 +306,7 @@ impl FileChecks {
                         self.locator.row(mobile_line)
                     ),
                     suggestion: None,
+                    remedy: None,
                     position: columns.get(Field::Mobile),
                 });
             }

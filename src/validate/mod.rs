@@ -68,6 +68,21 @@ impl Rules {
     }
 }
 
+/// A setting that would change a verdict, named by the rule as data: `output` says it in the words
+/// of whoever reads the message — a flag on the command line; on the server, what the uploader can
+/// choose or whom to ask (the server's settings are its team lead's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Remedy {
+    /// The youngest age accepted (`--min-age`).
+    MinAge,
+    /// The whole date column read in this day/month order (`--date-order`).
+    DateOrder(DateOrder),
+    /// Bare numbers in the date column read as Excel's dates (`--excel-dates`).
+    ExcelDates,
+    /// E-mail optional (`--email-optional`), where the merchant's account allows it.
+    EmailOptional,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Severity {
     /// The row cannot be sent.
@@ -83,19 +98,26 @@ struct Finding {
     severity: Severity,
     detail: String,
     suggestion: Option<String>,
+    remedy: Option<Remedy>,
 }
 
 impl Finding {
     fn error(code: &'static str, detail: String) -> Finding {
-        Finding { code, severity: Severity::Error, detail, suggestion: None }
+        Finding { code, severity: Severity::Error, detail, suggestion: None, remedy: None }
     }
 
     fn warning(code: &'static str, detail: String) -> Finding {
-        Finding { code, severity: Severity::Warning, detail, suggestion: None }
+        Finding { code, severity: Severity::Warning, detail, suggestion: None, remedy: None }
     }
 
     fn suggest(mut self, suggestion: Option<String>) -> Finding {
         self.suggestion = suggestion;
+        self
+    }
+
+    /// The setting that would accept the value, said after the detail.
+    fn remedy(mut self, remedy: Remedy) -> Finding {
+        self.remedy = Some(remedy);
         self
     }
 }
@@ -110,10 +132,13 @@ pub struct Violation {
     pub column: String,
     /// The cleaned value the clerk typed; empty when the cell is.
     pub value: String,
-    /// Reads after the column and value: `is not a valid PAN: …`. Never contains the value.
+    /// Reads after the column and value: `is not a valid PAN: …`. Never contains the value, nor
+    /// a setting's name: that is the `remedy`, said by `output` for its reader.
     pub detail: String,
     /// A corrected value to offer, shown only where values are (never on a terminal).
     pub suggestion: Option<String>,
+    /// The setting that would accept the value, when one would.
+    pub remedy: Option<Remedy>,
     /// The column's position among the file's columns, when the problem is one cell's.
     pub position: Option<usize>,
 }
@@ -127,6 +152,7 @@ impl Violation {
             value: String::new(),
             detail,
             suggestion: None,
+            remedy: None,
             position: None,
         }
     }
@@ -135,18 +161,32 @@ impl Violation {
         self.severity == Severity::Error
     }
 
-    /// The full message, for the files a clerk edits: `PAN No "FRS23456" is not a valid PAN: …`.
+    /// The full message without its remedy: `PAN No "FRS23456" is not a valid PAN: …`.
     pub fn message(&self) -> String {
+        self.message_with("")
+    }
+
+    /// The full message, for the files a clerk edits, with `advice` (the remedy as its reader is
+    /// told it, from `output`) after the detail.
+    pub fn message_with(&self, advice: &str) -> String {
         let mut out = self.render(&self.value);
+        out.push_str(advice);
         if let Some(suggestion) = &self.suggestion {
             out.push_str(&format!(" (for example \"{suggestion}\")"));
         }
         out
     }
 
-    /// The message with the value masked, for terminals and logs.
+    /// The message with the value masked, for terminals and logs, without its remedy.
     pub fn masked_message(&self) -> String {
-        self.render(&mask(&self.value))
+        self.masked_message_with("")
+    }
+
+    /// The masked message with `advice` after the detail.
+    pub fn masked_message_with(&self, advice: &str) -> String {
+        let mut out = self.render(&mask(&self.value));
+        out.push_str(advice);
+        out
     }
 
     fn render(&self, value: &str) -> String {
@@ -409,6 +449,7 @@ impl RowCheck<'_> {
                     value: value.to_string(),
                     detail: finding.detail,
                     suggestion: finding.suggestion,
+                    remedy: finding.remedy,
                     position: self.columns.get(field),
                 },
             ));

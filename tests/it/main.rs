@@ -18,6 +18,7 @@ mod run;
 mod sandbox;
 mod serve;
 mod serve_browser;
+mod serve_clerk;
 mod serve_process;
 mod serve_security;
 mod state_faults;

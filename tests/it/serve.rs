@@ -402,10 +402,15 @@ async fn registering_sends_the_valid_rows_and_the_results_come_back() {
         assert_eq!(registered, 43);
         assert!(rows.iter().all(|r| r.contains_key("order_id") && r.contains_key("Branch")));
 
-        // Registering again: nothing left to send, nobody sent twice.
-        assert_eq!(served.register(id).await.0, StatusCode::ACCEPTED);
-        let again = served.wait_for(id, "finished").await;
-        assert_eq!(again["resumed"], true);
+        // Registering again: nothing left to send, so nothing changes, and the answer says so.
+        let (status, again) = served.register(id).await;
+        assert_eq!(status, StatusCode::OK, "{again}");
+        assert_eq!(
+            (again["state"].as_str(), again["nothing_to_send"].as_bool()),
+            (Some("finished"), Some(true))
+        );
+        let same = served.wait_for(id, "finished").await;
+        assert_eq!(same["registered_at"], summary["registered_at"]);
         assert_eq!(served.stats().requests, 43);
     })
     .await;

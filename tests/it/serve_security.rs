@@ -180,6 +180,19 @@ async fn a_token_may_do_only_what_its_scopes_say_to_only_the_uploads_it_made() {
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(served.stats().requests, 0, "nothing was sent");
 
+    // A token with all-uploads sees every upload, and still only does what its scopes say.
+    let export = token("export", &[Scope::ReadResults, Scope::AllUploads]);
+    let (status, list) = json_of(as_who(&export, Method::GET, "/api/uploads").send().await.unwrap()).await;
+    assert_eq!((status, list.as_array().unwrap().len()), (StatusCode::OK, 2), "{list}");
+    let (status, said) =
+        json_of(as_who(&export, Method::GET, &format!("/api/uploads/{id}")).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{said}");
+    let (status, _) = json_of(
+        as_who(&export, Method::POST, &format!("/api/uploads/{mine}/register")).send().await.unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
     // A person sees the team's uploads, the tokens' included.
     let clerk = served.sign_in().await;
     let page = served.page(&clerk, Method::GET, &format!("/uploads/{mine}")).send().await.unwrap();
