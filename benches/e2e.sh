@@ -6,7 +6,8 @@
 #   benches/e2e.sh                      # every scenario
 #   benches/e2e.sh overhead latency     # some of them, by name
 #
-# Scenarios: overhead latency rate memory validate resume quota faults noise share cpu idle (see
+# Scenarios: overhead latency rate memory validate resume quota faults noise share cpu idle
+# strangers (see
 # `usage` below).
 # Every run of the tool is reported with its CPU time per 10,000 rows (user + system, from GNU
 # time) and its voluntary context switches per row: a tool that waits on the vendor should cost
@@ -34,7 +35,7 @@ SEED=${E2E_SEED:-42}
 REPEAT=${E2E_REPEAT:-1}
 SCALE=${E2E_ROWS_SCALE:-1}
 DATA=${E2E_DATA:-$ROOT/target/e2e-data}
-ALL=(overhead latency rate memory validate resume quota faults noise share cpu idle)
+ALL=(overhead latency rate memory validate resume quota faults noise share cpu idle strangers)
 TIME=/usr/bin/time
 export CIBIL_BULK_TODAY=2026-11-25 AOPAY_REGISTRATION_ID=AOP-SANDBOX AOPAY_COMPANY_CODE=CMP-SANDBOX
 export NO_COLOR=1
@@ -80,6 +81,11 @@ usage: benches/e2e.sh [SCENARIO...]
             tool spends at the vendor's pace. Target: <= 1.0 CPU-s per 10,000 rows.
   idle      `cibil-bulk serve` with nothing to do: its CPU over 60 s after it started. Target: next
             to none (<= 0.1 CPU-s).
+  strangers what strangers and users can make `cibil-bulk serve` spend: its resident memory idle,
+            then under 200 simultaneous sign-ins each with a 2 MB name (Target: peak within
+            100 MB of idle), then under three simultaneous uploads of a 1.1 MB workbook that
+            inflates to about 250 MB (Target: peak within 800 MB of idle: checks run one at a
+            time), and 5 s after each.
 EOF
 }
 
@@ -700,13 +706,123 @@ idle() {
     done
 }
 
+# Resident and peak memory of process PID, in MB: "RSS HWM".
+rss_of() { awk '/^VmRSS/ { r = $2 } /^VmHWM/ { h = $2 } END { printf "%.1f %.1f", r / 1024, h / 1024 }' "/proc/$1/status"; }
+
+# Samples the peak resident memory of PID while the jobs given run; prints it in MB.
+peak_while() {
+    local pid=$1 peak=0 now
+    shift
+    "$@" &
+    local job=$!
+    while kill -0 "$job" 2>/dev/null; do
+        now=$(awk '/^VmRSS/ { print $2 }' "/proc/$pid/status")
+        ((now > peak)) && peak=$now
+        sleep 0.05
+    done
+    wait "$job" || true
+    calc "$peak / 1024"
+}
+
+# A workbook of 1.1 MB whose one sheet inflates to about 250 MB: the same customer row, many
+# times over, in inline strings.
+heavy_workbook() {
+    python3 - "$1" <<'PY'
+import sys, zipfile
+out = sys.argv[1]
+head = ('<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/'
+        'spreadsheetml/2006/main"><sheetData>')
+cells = ["first_name", "last_name", "pancard", "date_of_birth", "email_id", "mobile_number"]
+# Without cell references (they are optional), every row is the same bytes: it compresses well.
+def row(n, values):
+    return '<row>%s</row>' % "".join('<c t="inlineStr"><is><t>%s</t></is></c>' % v for v in values)
+with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+    z.writestr("[Content_Types].xml", '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>')
+    z.writestr("_rels/.rels", '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>')
+    z.writestr("xl/workbook.xml", '<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="Customers" sheetId="1" r:id="rId1"/></sheets></workbook>')
+    z.writestr("xl/_rels/workbook.xml.rels", '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>')
+    with z.open("xl/worksheets/sheet1.xml", "w") as sheet:
+        sheet.write(head.encode())
+        sheet.write(row(1, cells).encode())
+        same = ["Ravi", "Kumar", "ABCPK1234F", "1985-12-25", "ravi@example.com", "9876543210"]
+        n = 2
+        while n < 850_000:
+            sheet.write("".join(row(i, same) for i in range(n, n + 1000)).encode())
+            n += 1000
+        sheet.write(b"</sheetData></worksheet>")
+PY
+}
+
+strangers() {
+    local dir
+    dir=$(scratch)
+    header "strangers: what sign-ins and uploads from others cost cibil-bulk serve"
+    local token=cbk_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+    echo 'a long enough password' | "$BIN" users add asha --password-stdin --state "$dir/serve.db" >/dev/null
+    "$BIN" tokens add bench --scope upload --state "$dir/serve.db" -q >"$dir/token"
+    token=$(cat "$dir/token")
+    "$BIN" serve --sandbox --listen 127.0.0.1:0 --state "$dir/serve.db" >"$dir/serve.out" 2>&1 &
+    local pid=$! i url=
+    PIDS+=("$pid")
+    for i in $(seq 1 200); do
+        url=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$dir/serve.out" 2>/dev/null | head -1 || true)
+        [[ -n $url ]] && break
+        sleep 0.05
+    done
+    [[ -n $url ]] || die "the server did not start: $(cat "$dir/serve.out")"
+    sleep 2
+    local idle
+    idle=$(rss_of "$pid" | cut -d' ' -f1)
+    printf '   idle: %s MB resident\n' "$idle"
+
+    # 200 sign-ins at once, each a 2 MB name.
+    head -c 2000000 /dev/zero | tr '\0' 'a' | sed 's/^/name=/; s/$/\&password=x\&csrf=x/' >"$dir/big-name"
+    flood() {
+        local k
+        for k in $(seq 1 200); do
+            curl -s -o /dev/null -w '%{http_code}\n' --data-binary @"$dir/big-name" \
+                -H 'Content-Type: application/x-www-form-urlencoded' "$url/login" >>"$dir/codes" &
+        done
+        wait
+    }
+    local peak
+    peak=$(peak_while "$pid" flood)
+    sleep 5
+    printf '   200 sign-ins with 2 MB names: peak %s MB (+%s over idle) [target <= +100: %s], %s MB 5 s after; answers: %s\n' \
+        "$peak" "$(calc "$peak - $idle")" "$(verdict "$peak - $idle <= 100")" "$(rss_of "$pid" | cut -d' ' -f1)" \
+        "$(sort "$dir/codes" | uniq -c | awk '{ printf "%s x %s  ", $1, $2 }')"
+
+    heavy_workbook "$dir/heavy.xlsx"
+    heavy() {
+        local k
+        for k in 1 2 3; do
+            curl -s -o "$dir/heavy$k.out" -w '%{http_code}\n' -H "Authorization: Bearer $token" \
+                -F "file=@$dir/heavy.xlsx" "$url/api/uploads" >>"$dir/heavy-codes" &
+        done
+        wait
+    }
+    local started
+    started=$(now_ns)
+    peak=$(peak_while "$pid" heavy)
+    local took
+    took=$(secs_since "$started")
+    sleep 5
+    printf '   three %s MB workbooks inflating to ~250 MB, at once: peak %s MB (+%s over idle) [target <= +800: %s], %s MB 5 s after, %s s in all; answers: %s\n' \
+        "$(calc "$(stat -c %s "$dir/heavy.xlsx") / 1e6")" "$peak" "$(calc "$peak - $idle")" \
+        "$(verdict "$peak - $idle <= 800")" "$(rss_of "$pid" | cut -d' ' -f1)" "$took" \
+        "$(sort "$dir/heavy-codes" | uniq -c | awk '{ printf "%s x %s  ", $1, $2 }')"
+    curl -fsS "$url/healthz" >/dev/null && echo "   /healthz answers after both"
+    kill "$pid"
+    wait "$pid" 2>/dev/null || true
+}
+
 # --- main -------------------------------------------------------------------------------------
 
 scenarios=("$@")
 [[ ${#scenarios[@]} -gt 0 ]] || scenarios=("${ALL[@]}")
 for s in "${scenarios[@]}"; do
     case $s in
-    overhead | latency | rate | memory | validate | resume | quota | faults | noise | share | cpu | idle) ;;
+    overhead | latency | rate | memory | validate | resume | quota | faults | noise | share | cpu | idle | strangers) ;;
     -h | --help | help)
         usage
         exit 0

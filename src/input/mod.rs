@@ -269,6 +269,15 @@ impl InputError {
     }
 }
 
+/// The headers found on a header line, quoted, as a message lists them, and whether they look
+/// like a customer's details instead (a file exported without its header line): those are
+/// masked like any value on a terminal, and whoever reads the message is told what happened.
+pub fn headers_found(found: &[String]) -> (String, bool) {
+    let shown: Vec<_> = found.iter().map(|h| crate::mask::mask_if_identifier(h)).collect();
+    let looks_like_data = shown.iter().any(|h| matches!(h, std::borrow::Cow::Owned(_)));
+    (shown.iter().map(|h| format!("\"{h}\"")).collect::<Vec<_>>().join(", "), looks_like_data)
+}
+
 fn describe_header_problem(
     path: &Path,
     line: u64,
@@ -285,11 +294,7 @@ fn describe_header_problem(
             HEADER_SEARCH_ROWS
         ),
     };
-    // A file exported without its header line has a customer's details where the headers should
-    // be: they are masked like any value on a terminal, and the clerk is told what happened.
-    let shown: Vec<_> = found.iter().map(|h| crate::mask::mask_if_identifier(h)).collect();
-    let looks_like_data = shown.iter().any(|h| matches!(h, std::borrow::Cow::Owned(_)));
-    let mut found_list = shown.iter().map(|h| format!("\"{h}\"")).collect::<Vec<_>>().join(", ");
+    let (mut found_list, looks_like_data) = headers_found(found);
     if looks_like_data {
         found_list.push_str(
             "\n  This line looks like a customer's details, not column names: the file needs a \

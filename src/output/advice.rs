@@ -206,9 +206,7 @@ fn header_problem(
             path.display()
         ),
     };
-    let shown: Vec<_> = found.iter().map(|h| crate::mask::mask_if_identifier(h)).collect();
-    let looks_like_data = shown.iter().any(|h| matches!(h, std::borrow::Cow::Owned(_)));
-    let found_list = shown.iter().map(|h| format!("\"{h}\"")).collect::<Vec<_>>().join(", ");
+    let (found_list, looks_like_data) = crate::input::headers_found(found);
     match problem {
         HeaderProblem::Missing(fields) => {
             let names: Vec<String> =

@@ -86,19 +86,6 @@ fn no_command_line(what: &str, text: &str) {
     }
 }
 
-/// Waits for upload `id` to reach `state` (any end is fine to wait for).
-async fn wait_until(served: &Served, id: u64, state: &str) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (_, summary) = served.get_json(&format!("/api/uploads/{id}")).await;
-        if summary["state"] == state {
-            return summary;
-        }
-        assert!(Instant::now() < deadline, "upload {id} never became {state}: {summary}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 fn id_of(path: &str) -> u64 {
     path.trim_start_matches("/uploads/").split(['/', '?']).next().unwrap().parse().expect("an upload's path")
 }
@@ -135,7 +122,7 @@ async fn the_pages_speak_the_clerks_words_not_the_command_lines() {
             .send()
             .await
             .unwrap();
-        wait_until(&served, id, "finished").await;
+        served.wait_for(id, "finished").await;
         let results =
             served.page(&session, Method::GET, &format!("{page_path}/results")).send().await.unwrap();
         no_command_line("the results file", &results.text().await.unwrap());
@@ -174,7 +161,7 @@ async fn refused_credentials_are_the_team_leads_to_fix() {
             .send()
             .await
             .unwrap();
-        wait_until(&served, id, "aborted").await;
+        served.wait_for(id, "aborted").await;
         let page = get_page(&served, &session, &page_path).await;
         let text = words(&page);
         no_command_line("a stopped upload's page", &text);
@@ -250,7 +237,7 @@ async fn month_first_dates_are_a_choice_remembered_for_the_next_file() {
             .send()
             .await
             .unwrap();
-        let summary = wait_until(&served, id, "finished").await;
+        let summary = served.wait_for(id, "finished").await;
         assert_eq!(summary["counts"]["registered"], 6, "{summary}");
 
         // The next file with these columns: no question, the same reading; the API too.
@@ -321,7 +308,7 @@ async fn an_unrecognised_header_is_mapped_once_and_remembered() {
             .send()
             .await
             .unwrap();
-        let summary = wait_until(&served, id, "finished").await;
+        let summary = served.wait_for(id, "finished").await;
         assert_eq!(summary["counts"]["registered"], 3, "{summary}");
 
         let (status, created) = served.upload("branch-tomorrow.csv", shaped(10, 2)).await;
@@ -354,7 +341,7 @@ async fn registering_again_with_nothing_left_changes_nothing() {
                 .unwrap()
         };
         register().await;
-        let first = wait_until(&served, id, "finished").await;
+        let first = served.wait_for(id, "finished").await;
         let again = register().await;
         assert_eq!(again.status(), StatusCode::SEE_OTHER);
         let back_to = location(&again);
@@ -490,7 +477,7 @@ async fn finished_pages_keep_the_rows_to_fix_and_the_list_tells_uploads_apart() 
             .send()
             .await
             .unwrap();
-        wait_until(&served, id, "finished").await;
+        served.wait_for(id, "finished").await;
         let done = get_page(&served, &session, &page_path).await;
         assert_eq!(done.matches("class=\"bad\"").count(), 6, "the rows to fix, kept after Done");
 
@@ -534,7 +521,7 @@ async fn downloads_fit_a_spreadsheet() {
             .send()
             .await
             .unwrap();
-        wait_until(&served, id, "finished").await;
+        served.wait_for(id, "finished").await;
         let csv = served
             .page(&session, Method::GET, &format!("{fixed_path}/results?format=csv"))
             .send()
