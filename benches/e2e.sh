@@ -765,7 +765,7 @@ strangers() {
     local pid=$! i url=
     PIDS+=("$pid")
     for i in $(seq 1 200); do
-        url=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$dir/serve.out" 2>/dev/null | head -1 || true)
+        url=$(grep -o 'Listening on http://127\.0\.0\.1:[0-9]*' "$dir/serve.out" 2>/dev/null | grep -o 'http.*' | head -1 || true)
         [[ -n $url ]] && break
         sleep 0.05
     done
