@@ -214,9 +214,13 @@ impl Gate {
     }
 
     /// A file no output may replace, and no other kept file may be: `what` names it to the user.
+    /// The same file kept twice in the same role (two runs of one customer file) is kept once.
     pub fn keep(mut self, what: &'static str, path: &Path) -> Gate {
         let identity = Identity::of(path);
         if let Some(other) = self.kept.iter().find(|k| k.identity.same_as(&identity)) {
+            if other.what == what {
+                return self;
+            }
             self.refused.get_or_insert(Refused::TwoRoles {
                 first: other.what,
                 second: what,
@@ -225,6 +229,17 @@ impl Gate {
         }
         self.kept.push(Kept { what, path: path.to_owned(), identity });
         self
+    }
+
+    /// The customer files of `runs`: where each run last read its file (or, for a run recorded
+    /// before the state kept that, the path it was given) and, wherever it was moved or renamed
+    /// to since, by its content.
+    pub fn keep_runs_files<'r>(self, runs: impl IntoIterator<Item = &'r crate::store::RunRecord>) -> Gate {
+        const WHAT: &str = "the customer file of a run";
+        runs.into_iter().fold(self, |gate, run| {
+            let place = run.input_place.clone().unwrap_or_else(|| PathBuf::from(&run.input_path));
+            gate.keep_content(WHAT, &run.input_sha256).keep(WHAT, &place)
+        })
     }
 
     /// A content no output may replace, by its SHA-256 (hex): the customer file of a run, found
@@ -256,6 +271,7 @@ impl Gate {
         self.keep("the state database", state)
             .keep("the state database's write-ahead log", &sibling(state, "-wal"))
             .keep("the state database's shared memory", &sibling(state, "-shm"))
+            .keep("the state database's rollback journal", &sibling(state, "-journal"))
             .keep("the state database's lock file", &lock_path(state))
     }
 
@@ -319,7 +335,9 @@ impl Gate {
                     kept: kept.clone(),
                 });
             }
-            if let Some((first, _)) = seen.iter().find(|(_, s)| s.same_as(&identity)) {
+            // Two outputs into one terminal, pipe or device are written into, one after the
+            // other: nothing is replaced.
+            if let Some((first, _)) = seen.iter().find(|(_, s)| !place.special && s.same_as(&identity)) {
                 return Err(Refused::Twice {
                     first: (*first).to_owned(),
                     second: name.to_owned(),
@@ -546,8 +564,11 @@ mod tests {
         let backup = Gate::new().replacing_backups();
         assert!(backup.clear_one("DEST", &d.join("copy.db")).is_ok());
         assert!(backup.clear_one("DEST", &d.join("prod.db")).is_err());
-        // A copy opened as a state is a state again.
-        drop(crate::store::Store::open(&d.join("copy.db")).unwrap());
+        // A copy read (`status`) is still a backup; one a run goes on with is a state again.
+        let mut copy = crate::store::Store::open(&d.join("copy.db")).unwrap();
+        assert!(backup.clear_one("DEST", &d.join("copy.db")).is_ok());
+        drop(copy.acquire_lock(std::time::Duration::ZERO, |_| {}).unwrap());
+        drop(copy);
         assert!(backup.clear_one("DEST", &d.join("copy.db")).is_err());
     }
 

@@ -56,14 +56,9 @@ pub fn status(settings: &StatusSettings, printer: &Printer) -> anyhow::Result<Ex
 pub fn export(settings: &ExportSettings, printer: &Printer) -> anyhow::Result<Exit> {
     let store = open_existing(&settings.state, printer)?;
     let run = find_run(&store, &settings.state, &settings.run)?;
-    // The run's own customer file is kept too: where the run last read it, and by its content
-    // wherever it was moved or renamed to since.
-    let gate = Gate::new().keep_content("the customer file of the run", &run.input_sha256);
-    let gate = match &run.input_place {
-        Some(place) => gate.keep("the customer file of the run", place),
-        None => gate,
-    };
-    let gate = gate.keep_config(Some(&settings.config)).keep_state(&settings.state);
+    // The run's own customer file is kept too.
+    let gate =
+        Gate::new().keep_runs_files([&run]).keep_config(Some(&settings.config)).keep_state(&settings.state);
     let [results, errors] =
         gate.clear([("--output", Some(&settings.results)), ("--errors", settings.errors.as_deref())])?;
     let results = results.unwrap_or_else(|| unreachable!("a path given is cleared or refused"));
@@ -86,11 +81,15 @@ pub fn purge(settings: &PurgeSettings, printer: &Printer) -> anyhow::Result<Exit
 }
 
 pub fn backup(settings: &BackupSettings, printer: &Printer) -> anyhow::Result<Exit> {
-    // Last night's copy may be replaced; no state, companion or kept file may.
-    let gate =
-        Gate::new().keep_config(Some(&settings.config)).keep_state(&settings.state).replacing_backups();
-    let dest = gate.clear_one("DEST", &settings.dest)?;
+    // Last night's copy may be replaced; no state, companion, customer file of its runs or
+    // config file may.
     let store = open_existing(&settings.state, printer)?;
+    let gate = Gate::new()
+        .keep_runs_files(&store.runs()?)
+        .keep_config(Some(&settings.config))
+        .keep_state(&settings.state)
+        .replacing_backups();
+    let dest = gate.clear_one("DEST", &settings.dest)?;
     let size = output::write_file_with(&dest, |temp| store.backup_into(temp))?;
     printer.note(notices::backed_up(&settings.state, dest.path(), size));
     Ok(Exit::Success)

@@ -149,8 +149,16 @@ pub async fn drive(
 
     let finished = {
         let (job, ending, reporter) = (job.clone(), ending.clone(), reporter.clone());
-        blocking(store, move |store| finish(store, &job, run, &report, engine_error, &ending, &*reporter))
-            .await
+        blocking(store, move |store| {
+            let outcome = finish(store, &job, run, &report, engine_error, &ending, &*reporter);
+            // The run's end into the database file: a plain copy of it taken now holds the whole
+            // run, even while the server keeps the state open for the next one.
+            if let Err(e) = store.checkpoint() {
+                tracing::warn!("cannot move the state's log into its database file: {e}");
+            }
+            outcome
+        })
+        .await
     };
     let (store, outcome) = finished;
     // A damaged state explains whatever went wrong after it was opened; the results were read

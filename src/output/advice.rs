@@ -276,7 +276,7 @@ pub fn stop_reason_on_the_server(stop: &StopReason) -> String {
         ),
         StopReason::Aborted(Abort::EndpointDown { failures, last }) => format!(
             "AOPay did not answer {failures} requests in a row (the last: {last}): it looks down. \
-             Nothing was marked failed: register the rest again in a while."
+             The customers it stopped with were left to send: register the rest again in a while."
         ),
         StopReason::Aborted(Abort::StateFailed { error }) => format!(
             "The server's database failed ({error}): what was registered is recorded: ask your \

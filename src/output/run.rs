@@ -169,10 +169,13 @@ fn warnings_text<'r>(row: &'r ResultRow, locator: &Locator) -> std::borrow::Cow<
 /// that the next run tries it again.
 fn error_text(row: &ResultRow) -> std::borrow::Cow<'_, str> {
     let error = row.error.as_deref().unwrap_or("");
-    if row.status == RowStatus::Failed && row.error_code.as_deref() == Some("order_id.used") {
+    if row.error_code.as_deref() == Some("order_id.used") {
         return format!(
-            "AOPay says order id {} was used before ({error}): the customer was not registered \
-             under it; running again sends them under the next order id",
+            "AOPay says order id {} was used before ({error}): the customer may already be \
+             registered under it, by an earlier run that stopped before its answer was recorded \
+             or from another copy of the state, so it was not sent under another. Ask AOPay \
+             whether they are registered; if they are not, give the row an order id of its own \
+             (an order_id column) and run again",
             row.order_id.as_deref().unwrap_or_default()
         )
         .into();

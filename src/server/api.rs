@@ -169,6 +169,13 @@ pub async fn register(
             Ok((StatusCode::OK, Json(json!({ "id": id, "state": state, "nothing_to_send": true })))
                 .into_response())
         }
+        uploads::Registering::WaitsForTheTeamLead => Err(Failure::Conflict(
+            "this upload stopped on a refusal only the server's operator can lift (the credentials \
+             or the address): nothing was sent; register it again once they have fixed it and \
+             restarted the server"
+                .to_owned(),
+        )
+        .into()),
     }
 }
 

@@ -394,14 +394,10 @@ pub async fn register(
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageFailure> {
     person.check_csrf(&form.csrf)?;
-    let actor = person.actor();
-    let upload = uploads::find(&app, id, &actor).await?;
-    if uploads::waits_for_the_team_lead(&app, &upload) {
-        return Ok(Redirect::to(&upload_address(id, Some(Said::TeamLead))).into_response());
-    }
-    let said = match uploads::register(&app, id, &actor).await {
+    let said = match uploads::register(&app, id, &person.actor()).await {
         Ok(Registering::Queued(_)) => None,
         Ok(Registering::NothingLeft(_)) => Some(Said::NothingLeft),
+        Ok(Registering::WaitsForTheTeamLead) => Some(Said::TeamLead),
         // Questions still open: back to them.
         Err(Failure::Conflict(_)) => {
             return Ok(Redirect::to(&format!("/uploads/{id}/choices")).into_response());

@@ -21,7 +21,7 @@ use super::check::to_json;
 use super::context::Context;
 use super::files::{Format, Kind};
 use super::live::{Live, Watcher};
-use super::report::{Choices, Report};
+use super::report::Choices;
 use crate::engine::{Abort, Limiter, Observer, Stop, StopReason};
 use crate::input;
 use crate::job::{self, Exit, ExitFiles, Job, Reporter, lifecycle};
@@ -185,11 +185,15 @@ async fn run_job(
         ctx.endpoint_scope.clone(),
     );
     ending.update(|summary| summary.sha256 = Some(upload.sha256.clone()));
-    // The file is read as its check read it: with its uploader's choices.
-    let report: Option<Report> =
-        store.upload_report(upload.id).ok().flatten().and_then(|json| serde_json::from_str(&json).ok());
-    let choices = report.as_ref().map(|r| r.choices.clone()).unwrap_or_default();
-    let (store, outcome) = match job_of(ctx, upload, &choices) {
+    // The file is read as its check read it: with its uploader's choices. A report that cannot be
+    // read ends the job before anything is sent, rather than read the file another way.
+    let choices = store.upload_report(upload.id).map_err(anyhow::Error::from).and_then(|json| match json {
+        Some(json) => Ok(serde_json::from_str::<ChoicesOf>(&json)
+            .map_err(|e| anyhow::anyhow!("upload {}'s check report cannot be read: {e}", upload.id))?
+            .choices),
+        None => Ok(Choices::default()),
+    });
+    let (store, outcome) = match choices.and_then(|choices| job_of(ctx, upload, &choices)) {
         Ok(job) => {
             let reporter = Arc::new(JobLog { upload: upload.id, live: live.clone() });
             let driven =
@@ -254,6 +258,13 @@ fn upload_state(exit: Exit) -> UploadState {
 /// The run of `upload`: its file as checked (it must not have changed on the server's disk
 /// since), read with its uploader's `choices`, its settings, and its results and errors files — a
 /// workbook upload's as workbooks and as CSV for scripts, from one read of the state.
+/// The choices a check report holds (none in a report from before there were any).
+#[derive(serde::Deserialize)]
+struct ChoicesOf {
+    #[serde(default)]
+    choices: Choices,
+}
+
 fn job_of(ctx: &Context, upload: &UploadRecord, choices: &Choices) -> anyhow::Result<Job> {
     let path = ctx.uploads.original(upload.id);
     let input = ctx.input_with(&path, choices);

@@ -2,7 +2,8 @@
 //! `--max-upload` bytes) and have it checked (again, with its uploader's choices), queue it for
 //! registering — once: a "register" with nothing left to send changes nothing — offer its files,
 //! and read its counts and report — each for an [`Actor`], who may do it (a token's scopes) to
-//! uploads they may see (a token sees its own), and each recorded in the audit log.
+//! uploads they may see (a token sees those it made, unless its scopes say every upload), and
+//! each recorded in the audit log.
 
 use axum::extract::Multipart;
 use axum::response::Response;
@@ -154,6 +155,9 @@ pub enum Registering {
     Queued(UploadState),
     /// Its run has nothing left to send: nothing changed (a second press, the browser's Back).
     NothingLeft(UploadState),
+    /// It stopped on a refusal only the team lead can lift, since this server started: nothing
+    /// changed, as registering would meet the same refusal.
+    WaitsForTheTeamLead,
 }
 
 /// "Register": queues upload `id` and wakes the job runner — unless its run has nothing left to
@@ -169,8 +173,16 @@ pub async fn register(app: &App, id: i64, actor: &Actor) -> Result<Registering, 
     if upload.state.is_active() {
         return Ok(Registering::Queued(upload.state));
     }
-    if upload.run_id.is_some() && counts(app, &upload).await?.left() == 0 {
+    // Nothing left to send once its job has written the results; an upload stopped before that
+    // (results that could not be written) may run again to write them.
+    if upload.state == UploadState::Finished
+        && upload.run_id.is_some()
+        && counts(app, &upload).await?.left() == 0
+    {
         return Ok(Registering::NothingLeft(upload.state));
+    }
+    if waits_for_the_team_lead(app, &upload) {
+        return Ok(Registering::WaitsForTheTeamLead);
     }
     if upload.run_id.is_none() && report(app, id).await?.questions.is_some() {
         return Err(Failure::Conflict(

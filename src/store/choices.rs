@@ -47,7 +47,7 @@ impl Store {
         let changed = tx
             .execute(
                 "UPDATE uploads SET rows = ?2, counts = ?3, report = ?4
-                 WHERE id = ?1 AND state = 'validated' AND run_id IS NULL",
+                 WHERE id = ?1 AND state = 'validated' AND run_id IS NULL AND purged_at IS NULL",
                 params![id, rows, counts, report],
             )
             .map_err(StoreError::from)?;

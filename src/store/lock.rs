@@ -49,8 +49,10 @@ pub fn lock_path(state: &Path) -> PathBuf {
 }
 
 /// Opens (creating, mode 0600) the lock file of `state`; refused when another user controls it.
+/// A state reached through a symlink is locked beside the file itself (as SQLite keeps its log
+/// there), so that every name of it takes the one lock.
 fn open_lock_file(state: &Path) -> Result<File, StoreError> {
-    let path = lock_path(state);
+    let path = lock_path(&std::fs::canonicalize(state).unwrap_or_else(|_| state.to_owned()));
     private_file::check("the lock file", &path)?;
     OpenOptions::new()
         .read(true)
@@ -98,6 +100,9 @@ impl Store {
              ON CONFLICT (id) DO UPDATE SET pid = ?1, host = ?2, acquired_at = ?3, heartbeat_at = ?3",
             params![std::process::id(), hostname(), now],
         )?;
+        // A backup a run or the server goes on with is a state from now on: no later backup may
+        // replace it. (Reading one — `status`, `export` — leaves it a backup.)
+        self.conn.execute("DELETE FROM meta WHERE key = 'backup_of'", [])?;
         Ok(HeldLock { _file: file })
     }
 

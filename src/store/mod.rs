@@ -83,6 +83,14 @@ pub enum StoreError {
     )]
     Emptied { path: PathBuf },
     #[error(
+        "the state database {} has {links} names (hard links): SQLite keeps a log beside each name, \
+         so two runs could each take one and damage it. Keep one name: remove the others (`find / \
+         -samefile {}` lists them) and run again",
+        .path.display(),
+        .path.display()
+    )]
+    HardLinked { path: PathBuf, links: u64 },
+    #[error(
         "the state database {} records registrations made with {bound}, not {requested}: a \
          customer registered there is not registered here. Use another --state file for {requested}",
         .path.display()
@@ -303,6 +311,16 @@ impl Store {
             // Damaged: it is checked below, and its mode is not touched before that says whose.
             Whose::Unreadable => false,
         };
+        // A second name for the state has its own log and lock beside it: two processes, one per
+        // name, would each think the state theirs alone.
+        if let Ok(meta) = std::fs::metadata(path)
+            && std::os::unix::fs::MetadataExt::nlink(&meta) > 1
+        {
+            return Err(StoreError::HardLinked {
+                path: path.to_owned(),
+                links: std::os::unix::fs::MetadataExt::nlink(&meta),
+            });
+        }
         // Whoever else can write the state can read every PAN it holds, or plant registrations.
         let mut tightened = None;
         for file in [path.to_owned(), wal.clone(), sibling(path, "-shm")].into_iter().filter(|_| ours) {
@@ -332,8 +350,6 @@ impl Store {
             other => other,
         })?;
         let ledger_key = ledger::ledger_key(&conn, path)?;
-        // A backup opened as a state is a state: no later backup may replace it.
-        conn.execute("DELETE FROM meta WHERE key = 'backup_of'", [])?;
         Ok(Store { conn, path: path.to_owned(), ledger_key, tightened })
     }
 

@@ -639,7 +639,7 @@ fn a_state_whose_ids_it_made_itself_keeps_those_sent_and_moves_to_the_merchants_
 }
 
 #[test]
-fn an_order_id_the_vendor_says_was_used_moves_a_made_id_on_and_keeps_a_files() {
+fn an_order_id_the_vendor_says_was_used_is_never_replaced_by_another() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(&dir.path().join("s.db")).unwrap();
     let used = || Rejection {
@@ -650,15 +650,17 @@ fn an_order_id_the_vendor_says_was_used_moves_a_made_id_on_and_keeps_a_files() {
         by_vendor: true,
         order_id_used: true,
     };
-    // A made id: the row is to send again, under the next id.
+    // A made id: the customer may be registered under it, so it needs attention, and a later
+    // file of the same customer goes out under the same id, never the next.
     let (run, first) = run_of(&mut store, "aa", "ABCPK1234F", None);
     let key = store.pan_key("ABCPK1234F");
     store.claim(run, &[(2, key)]).unwrap();
     store.record(run, &[RowResult::Rejected { line: 2, attempts: 1, rejection: used() }]).unwrap();
     let row = &results(&store, run)[0];
-    assert_eq!((row.status, row.error_code.as_deref()), (RowStatus::Failed, Some("order_id.used")));
-    let claims = store.claim(run, &[(2, key)]).unwrap();
-    assert_eq!(claims, vec![Claim::Send { line: 2, order_id: format!("{first}-1") }]);
+    assert_eq!((row.status, row.error_code.as_deref()), (RowStatus::Rejected, Some("order_id.used")));
+    let (later, _) = run_of(&mut store, "ab", "ABCPK1234F", None);
+    let claims = store.claim(later, &[(2, key)]).unwrap();
+    assert_eq!(claims, vec![Claim::Send { line: 2, order_id: first.clone() }]);
     // The file's own id is the file's: refused, as the vendor said.
     let (run, given) = run_of(&mut store, "bb", "ABCPK1235F", Some("ORD-7"));
     store.claim(run, &[(2, store.pan_key("ABCPK1235F"))]).unwrap();
@@ -689,4 +691,26 @@ fn another_programs_database_named_as_the_state_is_left_exactly_as_it_is() {
     std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o644)).unwrap();
     assert!(Store::open(&fake).is_err());
     assert_eq!(std::fs::metadata(&fake).unwrap().permissions().mode() & 0o777, 0o644);
+}
+
+#[test]
+fn a_state_with_a_second_name_is_refused_and_a_symlink_takes_the_one_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("s.db");
+    drop(Store::open(&state).unwrap());
+    // A hard link: two logs, two locks for one database.
+    std::fs::hard_link(&state, dir.path().join("h.db")).unwrap();
+    for name in ["s.db", "h.db"] {
+        let refused = Store::open(&dir.path().join(name)).unwrap_err();
+        assert!(matches!(refused, StoreError::HardLinked { links: 2, .. }), "{name}: {refused}");
+        assert!(refused.to_string().contains("-samefile"), "{refused}");
+    }
+    std::fs::remove_file(dir.path().join("h.db")).unwrap();
+    // A symlink: one lock, beside the file itself.
+    std::fs::create_dir(dir.path().join("other")).unwrap();
+    std::os::unix::fs::symlink(&state, dir.path().join("other/s.db")).unwrap();
+    let mut first = Store::open(&state).unwrap();
+    let _held = first.acquire_lock(std::time::Duration::ZERO, |_| {}).unwrap();
+    let mut second = Store::open(&dir.path().join("other/s.db")).unwrap();
+    assert!(matches!(second.acquire_lock(std::time::Duration::ZERO, |_| {}), Err(StoreError::Locked(_))));
 }

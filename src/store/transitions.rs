@@ -110,8 +110,6 @@ impl RowResult {
     pub fn status(&self) -> RowStatus {
         match self {
             RowResult::Registered { .. } => RowStatus::Registered,
-            // A made id moves on to the next: the row is sent again (see `settle`).
-            RowResult::Rejected { rejection, .. } if rejection.order_id_used => RowStatus::Failed,
             RowResult::Rejected { .. } => RowStatus::Rejected,
             RowResult::Failed { .. } => RowStatus::Failed,
             RowResult::Released { .. } => RowStatus::Pending,
@@ -264,11 +262,12 @@ fn settle(tx: &Transaction<'_>, run_id: i64, result: &RowResult, now: i64) -> Re
                 &r.access_token,
             ],
         ),
-        // The vendor refused the order id, not the customer: a made id moves on, so the row is
-        // to send again (`failed`, tried by the next run); the file's own id stays refused.
+        // The vendor says the order id was used before: by a request it registered (sent by a run
+        // that stopped before its answer was recorded, or by another state of the merchant) or
+        // by one it refused — the answer cannot tell which. Sending under another id could
+        // register the customer twice, so the row needs a person's attention instead.
         RowResult::Rejected { rejection: r, .. } if r.order_id_used => (
-            ", status = CASE WHEN made_order_id IS NULL THEN 'rejected' ELSE 'failed' END,
-               http_status = ?6, error_code = 'order_id.used', error = ?7, raw_response = ?8",
+            ", http_status = ?6, error_code = 'order_id.used', error = ?7, raw_response = ?8",
             vec![&r.http_status, &r.message, &r.raw],
         ),
         RowResult::Rejected { rejection: r, .. } => (
@@ -293,6 +292,11 @@ fn settle(tx: &Transaction<'_>, run_id: i64, result: &RowResult, now: i64) -> Re
         RowResult::Registered { registration, .. } => {
             record_registration(tx, run_id, line, &registration.cibil_id, now)?;
             settle_claim(tx, run_id, line, false, now)?;
+        }
+        // Answered, but not a refusal of the customer: the id stays the customer's (a later run
+        // meets the same answer, and never registers them under a second id).
+        RowResult::Rejected { rejection, .. } if rejection.order_id_used => {
+            settle_claim(tx, run_id, line, false, now)?
         }
         // The vendor refused the customer: settled, and a corrected row may go out under a new id.
         RowResult::Rejected { rejection, .. } if rejection.by_vendor => {

@@ -192,7 +192,7 @@ fn two_states_on_overlapping_files_at_once_register_each_customer_once() {
 }
 
 #[test]
-fn an_order_id_the_vendor_says_was_used_moves_to_the_next_and_says_so() {
+fn an_order_id_the_vendor_says_was_used_is_never_sent_under_another_and_says_why() {
     // A vendor that refuses a repeated order id instead of answering it again.
     let server = Server::start(SandboxConfig {
         refuse_repeated_order_ids: true,
@@ -209,17 +209,58 @@ fn an_order_id_the_vendor_says_was_used_moves_to_the_next_and_says_so() {
     code(&out, 1);
     let rows = read_csv(&work.path("fresh/in.results.csv"));
     assert!(
-        rows.iter().all(|r| r["status"] == "failed" && r["error"].contains("was used before")),
+        rows.iter().all(|r| r["status"] == "rejected" && r["error"].contains("may already be registered")),
         "{rows:?}"
     );
-    let first = rows[0]["order_id"].clone();
-    // The next run moves on to the next id, and AOPay knows the customer: returning.
-    code(&work.run("fresh/in.csv", &["--state", "fresh/state.db"]), 0);
+    let first: Vec<String> = rows.iter().map(|r| r["order_id"].clone()).collect();
+    // Run again, and from a third state: the same ids, the same answer, nobody registered twice
+    // (which a next id would do: the first state registered them all).
+    code(&work.run("fresh/in.csv", &["--state", "fresh/state.db"]), 1);
+    code(&work.run("fresh/in.csv", &["--state", "fresh/third.db"]), 1);
     let rows = read_csv(&work.path("fresh/in.results.csv"));
-    assert_eq!(rows[0]["order_id"], format!("{first}-1"));
+    assert_eq!(rows.iter().map(|r| r["order_id"].clone()).collect::<Vec<_>>(), first);
+    let stats = server.stats();
+    assert!(stats.pans_registered_more_than_once.is_empty(), "{:?}", stats.pans_registered_more_than_once);
+    assert_eq!(stats.registered, 5);
+}
+
+/// The vendor registers a request, the run is killed before the answer is recorded, and the
+/// vendor refuses the order id when it comes again: the customer is not sent under another id.
+#[test]
+fn a_request_registered_before_a_kill_is_never_sent_under_another_id() {
+    let server = Server::start(SandboxConfig {
+        refuse_repeated_order_ids: true,
+        latency: Duration::from_millis(300),
+        seed: Some(5),
+        ..SandboxConfig::default()
+    });
+    let work = Work::new(&server);
+    work.write("in.csv", &customers(0, 200));
+    let mut run = work.spawn("in.csv", &["--rate", "1000/s", "--concurrency", "16"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.stats().registered < 20 {
+        assert!(Instant::now() < deadline, "the run never got going");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    run.kill().unwrap();
+    run.wait().unwrap();
+    for _ in 0..3 {
+        let out = work.run("in.csv", &[]);
+        assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
+    }
+    let stats = server.stats();
+    assert!(stats.pans_registered_more_than_once.is_empty(), "{:?}", stats.pans_registered_more_than_once);
+    let rows = read_csv(&work.path("in.results.csv"));
     assert!(
-        rows.iter().all(|r| r["status"] == "registered" && r["is_returning_customer"] == "1"),
+        rows.iter().all(|r| r["status"] == "registered"
+            || (r["status"] == "rejected" && r["error"].contains("may already be registered"))),
         "{rows:?}"
+    );
+    // Killed with requests the vendor registered and nobody heard the answer to: the case, which
+    // a next order id would have registered twice.
+    assert!(
+        rows.iter().any(|r| r["status"] == "rejected"),
+        "the kill came between no request and its answer"
     );
 }
 
@@ -247,6 +288,26 @@ fn a_backup_taken_while_a_run_sends_holds_every_row_committed_before_it() {
     // The copy is a whole state: status reads it, and the run goes on to its end.
     code(&work.output(&["status", "--state", "copy.db"]), 0);
     run.wait().unwrap();
+}
+
+#[test]
+fn a_backup_never_replaces_a_customer_file_of_the_states_runs() {
+    let server = Server::plain();
+    let work = Work::new(&server);
+    work.write("in.csv", &customers(0, 5));
+    code(&work.run("in.csv", &[]), 0);
+    // Moved and renamed since: known by its content too.
+    std::fs::create_dir(work.path("kept")).unwrap();
+    std::fs::copy(work.path("in.csv"), work.path("kept/renamed.csv")).unwrap();
+    for dest in ["in.csv", "./sub/../in.csv", "kept/renamed.csv"] {
+        std::fs::create_dir_all(work.path("sub")).unwrap();
+        let before = std::fs::read(work.path("in.csv")).unwrap();
+        let out = work.output(&["backup", dest]);
+        code(&out, 2);
+        assert!(stderr(&out).contains("customer file"), "{dest}: {}", stderr(&out));
+        assert_eq!(std::fs::read(work.path("in.csv")).unwrap(), before);
+        assert_eq!(std::fs::read(work.path("kept/renamed.csv")).unwrap(), before);
+    }
 }
 
 /// Rows recorded registered in the state at `path`.

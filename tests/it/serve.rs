@@ -416,6 +416,25 @@ async fn registering_sends_the_valid_rows_and_the_results_come_back() {
     .await;
 }
 
+/// A job that ends moves the state's log into its database file, though the server keeps the
+/// state open: a plain copy of the `.db` alone, taken then, holds the whole job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_of_the_database_file_after_a_job_holds_the_whole_job() {
+    within_a_minute(async {
+        let served = Served::start(&[]).await;
+        let (_, created) = served.upload("in.csv", customers(0, 40)).await;
+        let id = created["id"].as_u64().unwrap();
+        served.register(id).await;
+        served.wait_for(id, "finished").await;
+        let copy = served.dir.path().join("copy.db");
+        std::fs::copy(&served.state, &copy).unwrap();
+        let conn = rusqlite::Connection::open(&copy).unwrap();
+        let registered: i64 = conn.query_row("SELECT count(*) FROM ledger", [], |r| r.get(0)).unwrap();
+        assert_eq!(registered, 40, "the copy lags the job");
+    })
+    .await;
+}
+
 /// `serve --metrics-file`: every job that ends writes how it ended, for the nightly alerting.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_job_writes_the_metrics_file() {
