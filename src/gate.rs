@@ -29,7 +29,9 @@ use std::sync::Arc;
 
 use rustix::fs::{Access, AtFlags, Mode, OFlags};
 
-use crate::store::{companion_of_a_database, is_a_backup, is_a_database, lock_path, sibling, uploads_dir};
+use crate::store::{
+    UPLOADS_MARK, companion_of_a_database, is_a_backup, is_a_database, lock_path, sibling, uploads_dir,
+};
 
 /// A path the gate cleared for writing: not a kept file, not another output of the command,
 /// and writable when it was checked.
@@ -59,6 +61,9 @@ impl Cleared {
     }
 }
 
+/// How long a write into a pipe waits for somebody to read it.
+pub const PIPE_READER_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Where a write to a path lands: its directory, held open since the path was cleared, and its
 /// name there (a final symlink followed: writing through a link writes the file it names).
 #[derive(Debug)]
@@ -69,6 +74,9 @@ pub struct Place {
     name: OsString,
     /// A terminal, a pipe or a device such as `/dev/null`: written into, never replaced.
     special: bool,
+    /// What the special file was when cleared (device and inode): it is written only if the
+    /// name still leads to it then.
+    special_identity: Option<(u64, u64)>,
 }
 
 impl Place {
@@ -91,6 +99,42 @@ impl Place {
         self.special
     }
 
+    /// Opens the terminal, pipe or device this place was cleared for, to write into it — only if
+    /// its name still leads to that very file (not one swapped in since, by a link or a rename).
+    /// A pipe nobody reads yet is waited for, up to [`PIPE_READER_WAIT`].
+    pub fn open_special(&self) -> std::io::Result<std::fs::File> {
+        let deadline = std::time::Instant::now() + PIPE_READER_WAIT;
+        let fd = loop {
+            let opened = rustix::fs::openat(
+                &self.dir,
+                &self.name,
+                OFlags::WRONLY | OFlags::NOCTTY | OFlags::CLOEXEC | OFlags::NONBLOCK,
+                Mode::empty(),
+            );
+            match opened {
+                Ok(fd) => break fd,
+                Err(rustix::io::Errno::NXIO) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                Err(rustix::io::Errno::NXIO) => {
+                    return Err(std::io::Error::other(format!(
+                        "nobody read the pipe for {} s",
+                        PIPE_READER_WAIT.as_secs()
+                    )));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        let now = rustix::fs::fstat(&fd)?;
+        if self.special_identity != Some((now.st_dev, now.st_ino)) {
+            return Err(std::io::Error::other(
+                "it is no longer the terminal, pipe or device it was when the command began: nothing was written to it",
+            ));
+        }
+        rustix::fs::fcntl_setfl(&fd, OFlags::empty())?;
+        Ok(std::fs::File::from(fd))
+    }
+
     /// Resolves `path` as a write to it will land.
     fn of(path: &Path) -> std::io::Result<Place> {
         use std::os::unix::fs::FileTypeExt as _;
@@ -111,17 +155,24 @@ impl Place {
                 return Err(refusal("it is a socket"));
             }
             if kind.is_char_device() || kind.is_fifo() {
+                use std::os::unix::fs::MetadataExt as _;
                 // Opened through its own name when written: the link followed then, as now.
                 let dir_path = match path.parent() {
                     Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
                     _ => PathBuf::from("."),
                 };
                 let name = path.file_name().ok_or_else(|| refusal("it names no file"))?.to_owned();
-                return Ok(Place { dir: open_dir(&dir_path)?, dir_path, name, special: true });
+                return Ok(Place {
+                    dir: open_dir(&dir_path)?,
+                    dir_path,
+                    name,
+                    special: true,
+                    special_identity: Some((found.dev(), found.ino())),
+                });
             }
         }
         let (dir_path, name) = landing(path, 0)?;
-        Ok(Place { dir: open_dir(&dir_path)?, dir_path, name, special: false })
+        Ok(Place { dir: open_dir(&dir_path)?, dir_path, name, special: false, special_identity: None })
     }
 
     /// The directory's device and inode, and the name: a file that does not exist yet, known
@@ -196,6 +247,8 @@ pub struct Gate {
     kept_contents: Vec<(&'static str, String)>,
     /// Whether an output may replace a copy `backup` made (`backup` over last night's).
     backups_replaceable: bool,
+    /// Whether outputs may go into a server's uploads directory (the server's own, into its own).
+    writes_uploads: bool,
     /// Two kept files are one (the state is the customer file, its lock file the config file):
     /// the command is refused whatever its outputs.
     refused: Option<Refused>,
@@ -264,7 +317,7 @@ impl Gate {
 
     /// [`Gate::keep_state`] for the server's own uploads, which it writes into.
     pub fn keep_state_writing_uploads(self, state: &Path) -> Gate {
-        self.keep_state_files(state)
+        Gate { writes_uploads: true, ..self.keep_state_files(state) }
     }
 
     fn keep_state_files(self, state: &Path) -> Gate {
@@ -312,6 +365,18 @@ impl Gate {
                     path: path.to_owned(),
                     what: kept.what,
                     kept: kept.path.clone(),
+                });
+            }
+            // Any server's uploads, whichever state it keeps.
+            if !self.writes_uploads
+                && !place.special
+                && rustix::fs::statat(&place.dir, UPLOADS_MARK, AtFlags::SYMLINK_NOFOLLOW).is_ok()
+            {
+                return Err(Refused::Kept {
+                    name: name.to_owned(),
+                    path: path.to_owned(),
+                    what: "a server's uploads",
+                    kept: place.dir_path.clone(),
                 });
             }
             let dir = rustix::fs::fstat(&place.dir).ok().map(|s| (s.st_dev, s.st_ino));
@@ -607,6 +672,50 @@ mod tests {
         let err = Gate::new().clear_one("--summary", &dir.path().join("socket")).unwrap_err().to_string();
         assert!(err.contains("socket"), "{err}");
         drop(socket);
+    }
+
+    #[test]
+    fn no_command_writes_into_any_servers_uploads_but_that_server() {
+        let dir = tempfile::tempdir().unwrap();
+        let uploads = dir.path().join("elsewhere.uploads");
+        std::fs::create_dir(&uploads).unwrap();
+        std::fs::write(uploads.join(UPLOADS_MARK), "").unwrap();
+        // Another state's command: refused, for a file there or one still to be made.
+        for name in ["1.upload", "9.results.csv"] {
+            let gate = Gate::new().keep_state(&dir.path().join("mine.db"));
+            let err = gate.clear_one("--output", &uploads.join(name)).unwrap_err().to_string();
+            assert!(err.contains("a server's uploads"), "{err}");
+        }
+        // The server of that folder writes there.
+        let server = Gate::new().keep_state_writing_uploads(&dir.path().join("elsewhere.db"));
+        assert!(server.clear_one("--output", &uploads.join("9.results.csv")).is_ok());
+    }
+
+    #[test]
+    fn a_pipe_swapped_for_another_file_after_the_check_is_never_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let (fifo, kept) = (dir.path().join("out"), dir.path().join("state.db"));
+        std::fs::write(&kept, "the ledger").unwrap();
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        let cleared = Gate::new().clear_one("--output", &fifo).unwrap();
+        // Read, it is written into.
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+        };
+        let mut file = cleared.place().open_special().unwrap();
+        std::io::Write::write_all(&mut file, b"results").unwrap();
+        drop(file);
+        assert_eq!(reader.join().unwrap(), "results");
+        // Swapped for a link to a kept file (a hard link, then a symlink): refused, untouched.
+        std::fs::remove_file(&fifo).unwrap();
+        std::fs::hard_link(&kept, &fifo).unwrap();
+        let err = cleared.place().open_special().unwrap_err().to_string();
+        assert!(err.contains("no longer"), "{err}");
+        std::fs::remove_file(&fifo).unwrap();
+        std::os::unix::fs::symlink(&kept, &fifo).unwrap();
+        assert!(cleared.place().open_special().is_err());
+        assert_eq!(std::fs::read_to_string(&kept).unwrap(), "the ledger");
     }
 
     #[test]

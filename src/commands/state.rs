@@ -56,9 +56,11 @@ pub fn status(settings: &StatusSettings, printer: &Printer) -> anyhow::Result<Ex
 pub fn export(settings: &ExportSettings, printer: &Printer) -> anyhow::Result<Exit> {
     let store = open_existing(&settings.state, printer)?;
     let run = find_run(&store, &settings.state, &settings.run)?;
-    // The run's own customer file is kept too.
-    let gate =
-        Gate::new().keep_runs_files([&run]).keep_config(Some(&settings.config)).keep_state(&settings.state);
+    // The customer files of the state's runs are kept too, this run's and every other's.
+    let gate = Gate::new()
+        .keep_runs_files(&store.runs()?)
+        .keep_config(Some(&settings.config))
+        .keep_state(&settings.state);
     let [results, errors] =
         gate.clear([("--output", Some(&settings.results)), ("--errors", settings.errors.as_deref())])?;
     let results = results.unwrap_or_else(|| unreachable!("a path given is cleared or refused"));

@@ -104,14 +104,7 @@ impl AtomicFile {
         let err = |source| OutputError { path: path.to_owned(), source };
         let place: &Place = cleared.place();
         let (file, target) = if place.is_special() {
-            let fd = rustix::fs::openat(
-                place.dir(),
-                place.name(),
-                OFlags::WRONLY | OFlags::NOCTTY | OFlags::CLOEXEC,
-                Mode::empty(),
-            )
-            .map_err(|e| err(e.into()))?;
-            (File::from(fd), Target::InPlace)
+            (place.open_special().map_err(err)?, Target::InPlace)
         } else {
             let (temp, file) = Temp::new(cleared).map_err(err)?;
             (file, Target::Renamed(temp))

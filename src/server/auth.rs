@@ -119,8 +119,10 @@ const FREE_FAILURES_PER_ADDRESS: u32 = 20;
 const LONGEST_WAIT: Duration = Duration::from_secs(300);
 /// Failures older than this are forgotten.
 const FORGET_AFTER: Duration = Duration::from_secs(15 * 60);
-/// Names, and addresses, remembered at most: beyond it the oldest failures are forgotten first,
-/// so that a flood of made-up names cannot fill the memory. A name is at most 64 characters of
+/// Names, and addresses, remembered at most: beyond it the one with the fewest failures (the
+/// oldest among those) is forgotten first, so that a flood of made-up names cannot fill the
+/// memory, nor make the throttle forget a name it holds back (that has more failures than any
+/// name of the flood). A name is at most 64 characters of
 /// ASCII ([`check_name`]: anything else is never stored), so the throttle holds at most about
 /// `2 × MOST_KEPT × (64 + 64)` bytes: under 3 MB.
 const MOST_KEPT: usize = 10_000;
@@ -164,10 +166,13 @@ impl<K: std::hash::Hash + Eq + Clone> Counted<K> {
         if self.failures.len() >= MOST_KEPT && !self.failures.contains_key(&key) {
             self.failures.retain(|_, (_, last)| now.saturating_duration_since(*last) < FORGET_AFTER);
             if self.failures.len() >= MOST_KEPT
-                && let Some(oldest) =
-                    self.failures.iter().min_by_key(|(_, (_, last))| *last).map(|(k, _)| k.clone())
+                && let Some(least) = self
+                    .failures
+                    .iter()
+                    .min_by_key(|(_, (count, last))| (*count, *last))
+                    .map(|(k, _)| k.clone())
             {
-                self.failures.remove(&oldest);
+                self.failures.remove(&least);
             }
         }
         let entry = self.failures.entry(key).or_insert((0, now));

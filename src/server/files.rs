@@ -101,6 +101,10 @@ impl Uploads {
             Err(e) => return Err(io::Error::new(e.kind(), format!("cannot create {}: {e}", dir.display()))),
         }
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+        std::os::unix::fs::OpenOptionsExt::mode(std::fs::OpenOptions::new().write(true), 0o600)
+            .create(true)
+            .truncate(false)
+            .open(dir.join(crate::store::UPLOADS_MARK))?;
         remove_leftovers(&dir);
         Ok(Uploads { dir, gate: Arc::new(gate) })
     }

@@ -1,7 +1,10 @@
 //! Where the server meets the network, with what a stranger can cost it bounded: at most
 //! [`MOST_CONNECTIONS`] connections at once (past them, new ones wait in the kernel's queue until
-//! one ends), [`HEADER_TIMEOUT`] for a client to send a request's headers, and — through the
-//! router's layers — a body that stops arriving for [`BODY_IDLE_TIMEOUT`] is dropped. Each request
+//! one ends), of which at most [`MOST_PER_ADDRESS`] from one address other than this machine's
+//! (one client trickling bytes into many connections cannot take every slot; a reverse proxy on
+//! this machine brings everyone's), [`HEADER_TIMEOUT`] for a client to send a request's headers,
+//! and — through the router's layers — a body that stops arriving for [`BODY_IDLE_TIMEOUT`] is
+//! dropped. Each request
 //! carries its peer's address (for the sign-in throttle). A shutdown stops accepting, lets every
 //! connection finish the request it is on (for at most [`SHUTDOWN_GRACE`]), and then returns.
 
@@ -18,8 +21,12 @@ use tower::ServiceExt as _;
 
 /// Connections served at once, at most.
 pub const MOST_CONNECTIONS: usize = 256;
+/// Connections from one address at once, at most (but from this machine: a reverse proxy).
+pub const MOST_PER_ADDRESS: usize = 32;
 /// How long a client has to send a request's headers, on a new connection or a kept-alive one.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a sign-in form may take to arrive whole (it is at most 8 KiB).
+pub const FORM_DEADLINE: Duration = Duration::from_secs(10);
 /// How long a request's body may stop arriving before the request is dropped.
 pub const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -33,6 +40,7 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let slots = Arc::new(Semaphore::new(MOST_CONNECTIONS));
+    let per_address = Arc::new(PerAddress::default());
     let mut connections = tokio::task::JoinSet::new();
     loop {
         let slot = tokio::select! {
@@ -55,9 +63,13 @@ pub async fn serve(
             },
             () = shutdown.cancelled() => break,
         };
+        // One address past its share: closed at once, its slot given back.
+        let Some(share) = per_address.take(peer.ip()) else {
+            continue;
+        };
         let (router, shutdown) = (router.clone(), shutdown.clone());
         connections.spawn(async move {
-            let _slot = slot;
+            let _slot = (slot, share);
             let service =
                 hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
                     request.extensions_mut().insert(ConnectInfo(peer));
@@ -87,4 +99,62 @@ pub async fn serve(
         );
     }
     Ok(())
+}
+
+/// Connections open per address (this machine's are not counted).
+#[derive(Debug, Default)]
+struct PerAddress(std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>);
+
+/// One connection's share of its address: given back when dropped.
+struct Share {
+    of: Arc<PerAddress>,
+    address: std::net::IpAddr,
+}
+
+impl PerAddress {
+    /// A share for a connection from `address`, unless it has [`MOST_PER_ADDRESS`] already.
+    fn take(self: &Arc<Self>, address: std::net::IpAddr) -> Option<Option<Share>> {
+        if address.is_loopback() {
+            return Some(None);
+        }
+        let mut open = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let count = open.entry(address).or_insert(0);
+        if *count >= MOST_PER_ADDRESS {
+            return None;
+        }
+        *count += 1;
+        Some(Some(Share { of: self.clone(), address }))
+    }
+}
+
+impl Drop for Share {
+    fn drop(&mut self) {
+        let mut open = self.of.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(count) = open.get_mut(&self.address) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.address);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_address_takes_at_most_its_share_and_gives_it_back() {
+        let shares = Arc::new(PerAddress::default());
+        let stranger: std::net::IpAddr = [192, 0, 2, 7].into();
+        let held: Vec<_> = (0..MOST_PER_ADDRESS).map(|_| shares.take(stranger).unwrap()).collect();
+        assert!(shares.take(stranger).is_none(), "past its share");
+        assert!(shares.take([192, 0, 2, 8].into()).is_some(), "another address has its own");
+        assert!(shares.take(std::net::Ipv4Addr::LOCALHOST.into()).is_some(), "a proxy here is not counted");
+        drop(held);
+        let again = shares.take(stranger);
+        assert!(again.is_some(), "given back as connections end");
+        drop(again);
+        assert!(shares.0.lock().unwrap().is_empty(), "nothing kept for an address with none open");
+    }
 }

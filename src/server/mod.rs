@@ -52,7 +52,7 @@ use axum::routing::{get, post};
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::timeout::RequestBodyTimeoutLayer;
+use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
 use crate::gate::Gate;
 use crate::job::lifecycle::Target;
@@ -219,7 +219,13 @@ fn router(app: App) -> Router {
     let form_limit = DefaultBodyLimit::max(FORM_LIMIT);
     let pages = Router::new()
         .route("/", get(pages::home))
-        .route("/login", get(pages::login_form).post(pages::login).layer(form_limit))
+        .route(
+            "/login",
+            get(pages::login_form).post(pages::login).layer((
+                form_limit,
+                TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, listen::FORM_DEADLINE),
+            )),
+        )
         .route("/logout", post(pages::logout))
         .route("/uploads", post(pages::upload_file).layer(upload_limit))
         .route("/uploads/{id}", get(pages::upload_page))

@@ -503,7 +503,13 @@ struct Following {
     live: tokio::sync::watch::Receiver<Option<super::live::Progress>>,
     first: bool,
     done: bool,
+    /// The follower's session, looked at again every [`SESSION_LOOK_EVERY`]: a session that
+    /// ended (signed out, the person removed) ends the stream.
+    session: [u8; 32],
+    session_seen: Instant,
 }
+
+const SESSION_LOOK_EVERY: Duration = Duration::from_secs(2);
 
 /// Server-sent events for an upload's page: `progress` while its job is sent (counts, rate, time
 /// left), then one `state` when its state changes, for the page to reload.
@@ -514,7 +520,16 @@ pub async fn events(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, PageFailure> {
     let drawn = uploads::find(&app, id, &person.actor()).await?.state;
     let live = app.live.clone();
-    let following = Following { app, id, drawn, live, first: true, done: false };
+    let following = Following {
+        app,
+        id,
+        drawn,
+        live,
+        first: true,
+        done: false,
+        session: person.session,
+        session_seen: Instant::now(),
+    };
     let stream = futures_util::stream::unfold(following, |mut f| async move {
         if f.done {
             return None;
@@ -535,6 +550,13 @@ pub async fn events(
                 }
             }
             f.first = false;
+            if f.session_seen.elapsed() >= SESSION_LOOK_EVERY {
+                let (session, now) = (f.session, now_ms());
+                if !matches!(f.app.db(move |store| store.session(&session, now)).await, Ok(Some(_))) {
+                    return None;
+                }
+                f.session_seen = Instant::now();
+            }
             let id = f.id;
             let progress = f.live.borrow_and_update().clone().filter(|p| p.upload == id && changed);
             // Progress of the job the page was drawn running: nothing else can have changed. Any

@@ -191,6 +191,14 @@ pub async fn register(app: &App, id: i64, actor: &Actor) -> Result<Registering, 
     }
     let by = actor.who();
     let state = app.db(move |store| store.queue_upload(id, &by)).await?.ok_or(Failure::NotFound)?;
+    if !state.is_active() {
+        // Not queued: erased in the meantime (a purge), or another change came first.
+        let now = find(app, id, actor).await?;
+        if let Some(purged) = now.purged_at {
+            return Err(Failure::Gone(purged));
+        }
+        return Ok(Registering::Queued(now.state));
+    }
     audit(app, actor, "register", Some(id), "").await;
     app.wake.notify_one();
     Ok(Registering::Queued(state))

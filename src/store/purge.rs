@@ -74,6 +74,25 @@ impl Store {
             ))?
             .query_map(params![cutoff_ms, now], |r| r.get(0))?
             .collect::<Result<Vec<i64>, _>>()?;
+        // A file's name can hold a customer's PAN or mobile ("Neha 9418804316.csv"): masked.
+        let named: Vec<(i64, String, String)> = tx
+            .prepare("SELECT id, input_path, COALESCE(input_place, '') FROM runs WHERE purged_at = ?1")?
+            .query_map([now], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<_, _>>()?;
+        for (id, path, place) in named {
+            tx.execute(
+                "UPDATE runs SET input_path = ?2, input_place = NULLIF(?3, '') WHERE id = ?1",
+                params![id, mask_identifiers_in(&path), mask_identifiers_in(&place)],
+            )?;
+        }
+        for id in &uploads {
+            let name: String =
+                tx.query_row("SELECT file_name FROM uploads WHERE id = ?1", [id], |r| r.get(0))?;
+            tx.execute(
+                "UPDATE uploads SET file_name = ?2 WHERE id = ?1",
+                params![id, mask_identifiers_in(&name)],
+            )?;
+        }
         tx.commit()?;
         // Every purged upload's files, those of earlier purges too: one stopped between its
         // commit and here left them.
@@ -113,6 +132,31 @@ impl Store {
     }
 }
 
+/// `text` (a file's name, a path) with every word that looks like a customer's identifier — a
+/// PAN, a mobile number, a date, an e-mail address — masked, the rest as it was.
+fn mask_identifiers_in(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        out.push_str(&crate::mask::mask_if_identifier(word));
+        word.clear();
+    };
+    for c in text.chars() {
+        if c.is_whitespace() || matches!(c, '/' | '_' | '.' | ',' | ';' | '(' | ')' | '[' | ']') {
+            flush(&mut word, &mut out);
+            out.push(c);
+        } else {
+            word.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
+}
+
+/// The file that marks a directory as a server's uploads (made as the server starts): no other
+/// command writes into such a directory, whatever its state.
+pub const UPLOADS_MARK: &str = ".uploads-of-cibil-bulk";
+
 /// The server's uploads directory beside the state database `state` (`cibil-bulk.uploads/`
 /// beside `cibil-bulk.db`).
 pub fn uploads_dir(state: &Path) -> PathBuf {
@@ -149,6 +193,15 @@ mod tests {
     use crate::validate::Applicant;
 
     #[test]
+    fn identifiers_in_a_files_name_are_masked_and_the_rest_kept() {
+        let masked = mask_identifiers_in("/home/clerk/Neha 9418804316_ABCPK1234F.csv");
+        assert!(masked.starts_with("/home/clerk/Neha "), "{masked}");
+        assert!(masked.ends_with(".csv"), "{masked}");
+        assert!(!masked.contains("9418804316") && !masked.contains("ABCPK1234F"), "{masked}");
+        assert_eq!(mask_identifiers_in("/srv/in/customers.csv"), "/srv/in/customers.csv");
+    }
+
+    #[test]
     fn finished_runs_lose_their_personal_data_and_keep_their_ledger() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.db");
@@ -156,7 +209,14 @@ mod tests {
         let a = Applicant::sample("ORD-2", "ABCPK1234F");
         let row = NewRow::valid(2, &a);
         let mut import = store
-            .begin_import("in.csv", "aa", &["pan".into()], &Locator::Lines, &serde_json::json!({}), None)
+            .begin_import(
+                "/data/Ravi_ABCPK1234F 9876543210.csv",
+                "aa",
+                &["pan".into()],
+                &Locator::Lines,
+                &serde_json::json!({}),
+                None,
+            )
             .unwrap();
         import.add(&row, ["ABCPK1234F"]).unwrap();
         let run = import.finish().unwrap();
