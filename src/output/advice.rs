@@ -297,18 +297,6 @@ pub fn stop_needs_the_team_lead(stop: &StopReason) -> bool {
     )
 }
 
-/// `1 second`, `2 seconds`, `5 minutes`: a wait, as a sentence says it.
-pub fn wait_words(seconds: u64) -> String {
-    match seconds {
-        0 | 1 => "1 second".to_owned(),
-        2..=90 => format!("{seconds} seconds"),
-        _ => {
-            let minutes = seconds.div_ceil(60);
-            if minutes == 1 { "1 minute".to_owned() } else { format!("{minutes} minutes") }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,15 +322,6 @@ mod tests {
             assert!(!said.contains("--"), "{said}");
         }
         assert!(remedy(Remedy::MinAge, Audience::Server).contains("ask your team lead"));
-    }
-
-    #[test]
-    fn waits_agree_with_their_number() {
-        assert_eq!(wait_words(1), "1 second");
-        assert_eq!(wait_words(2), "2 seconds");
-        assert_eq!(wait_words(60), "60 seconds");
-        assert_eq!(wait_words(120), "2 minutes");
-        assert_eq!(wait_words(91), "2 minutes");
     }
 
     #[test]

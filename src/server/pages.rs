@@ -27,7 +27,6 @@ use super::session::{
 use super::uploads::{Checked, Registering};
 use super::views::{self, Chrome, Listed, Said, UploadView};
 use super::{App, Failure, uploads};
-use crate::output::advice::wait_words;
 use crate::store::{UploadState, now_ms};
 
 /// A failure, as a page says it.
@@ -184,8 +183,10 @@ pub async fn login(
     );
     if let Err(wait) = attempt {
         let seconds = wait.as_secs().max(1);
-        let problem =
-            format!("Too many failed attempts for this name. Try again in {}.", wait_words(seconds));
+        let problem = format!(
+            "Too many failed sign-in attempts, for this name or from this address. Try again in {}.",
+            super::live::rough_duration(Duration::from_secs(seconds))
+        );
         let mut response = login_page(
             &app,
             &headers,

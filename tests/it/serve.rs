@@ -242,7 +242,7 @@ async fn failed_logins_slow_the_name_down() {
         assert_eq!(held.status(), StatusCode::TOO_MANY_REQUESTS);
         let wait: u64 = held.headers()[RETRY_AFTER].to_str().unwrap().parse().unwrap();
         assert!((1..=300).contains(&wait), "{wait}");
-        assert!(held.text().await.unwrap().contains("Too many failed attempts"));
+        assert!(held.text().await.unwrap().contains("Too many failed sign-in attempts"));
     })
     .await;
 }
