@@ -625,6 +625,14 @@ mod tests {
             let err = gate.clear_one("--output", &d.join(output)).unwrap_err();
             assert!(matches!(err, Refused::Database { .. }), "{output}: {err}");
         }
+        // A database whose pages are all in its log yet: its own file is empty.
+        std::fs::write(d.join("fresh.db"), "").unwrap();
+        std::fs::write(d.join("fresh.db-wal"), [0x37, 0x7f, 0x06, 0x82, 0, 0x2d, 0xe2, 0x18]).unwrap();
+        let err = gate.clear_one("--output", &d.join("fresh.db")).unwrap_err();
+        assert!(matches!(err, Refused::Database { .. }), "{err}");
+        std::fs::write(d.join("notes.txt"), "").unwrap();
+        std::fs::write(d.join("notes.txt-wal"), "not a log").unwrap();
+        assert!(gate.clear_one("--output", &d.join("notes.txt")).is_ok());
         // `backup` may replace a copy it made, never a state.
         let backup = Gate::new().replacing_backups();
         assert!(backup.clear_one("DEST", &d.join("copy.db")).is_ok());
@@ -635,6 +643,14 @@ mod tests {
         drop(copy.acquire_lock(std::time::Duration::ZERO, |_| {}).unwrap());
         drop(copy);
         assert!(backup.clear_one("DEST", &d.join("copy.db")).is_err());
+        // So is one given people or tokens (restored for a server), or anything else changed.
+        let state = crate::store::Store::open(&d.join("prod.db")).unwrap();
+        state.backup_into(&d.join("restored.db")).unwrap();
+        let restored = crate::store::Store::open(&d.join("restored.db")).unwrap();
+        assert!(backup.clear_one("DEST", &d.join("restored.db")).is_ok(), "read only: a backup still");
+        restored.add_user("asha", "$argon2id$x", crate::store::Role::Admin).unwrap();
+        drop(restored);
+        assert!(backup.clear_one("DEST", &d.join("restored.db")).is_err());
     }
 
     #[test]

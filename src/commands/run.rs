@@ -273,11 +273,7 @@ fn watch_signals(stop: Stop, printer: Printer, grace: Duration) -> anyhow::Resul
         printer.warn(notices::stopping(signal, grace));
         stop.request(StopReason::Interrupted);
         signals.received().await;
-        printer.warn(notices::STOPPED_AT_ONCE);
-        for failure in ExitFiles::write_all_at_once() {
-            printer.warn_error(&failure);
-        }
-        std::process::exit(i32::from(Exit::Interrupted.code()));
+        ExitFiles::leave_at_once(&printer, notices::STOPPED_AT_ONCE);
     });
     Ok(())
 }

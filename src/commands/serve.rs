@@ -37,11 +37,7 @@ async fn serve_until_stopped(settings: &ServeSettings, printer: &Printer) -> any
         watcher_printer.warn(notices::stopping(signal, grace));
         stop.cancel();
         signals.received().await;
-        watcher_printer.warn(notices::SERVER_STOPPED_AT_ONCE);
-        for failure in ExitFiles::write_all_at_once() {
-            watcher_printer.warn_error(&failure);
-        }
-        std::process::exit(i32::from(Exit::Interrupted.code()));
+        ExitFiles::leave_at_once(&watcher_printer, notices::SERVER_STOPPED_AT_ONCE);
     });
     server.wait().await?;
     printer.note(notices::SERVER_STOPPED);

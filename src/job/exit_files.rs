@@ -288,6 +288,18 @@ impl ExitFiles {
             OPEN.lock().unwrap_or_else(PoisonError::into_inner).iter().filter_map(Weak::upgrade).collect();
         open.iter().filter_map(|files| files.write_at_once().err()).collect()
     }
+
+    /// The second signal's ending, for `run` and `serve` alike: says `said`, writes every run's
+    /// summary and metrics ([`ExitFiles::write_all_at_once`]), removes the outputs still being
+    /// written (none is left half-made beside its target), and leaves with exit 130.
+    pub fn leave_at_once(printer: &crate::output::Printer, said: &str) -> ! {
+        printer.warn(said);
+        for failure in ExitFiles::write_all_at_once() {
+            printer.warn_error(&failure);
+        }
+        crate::output::remove_unfinished();
+        std::process::exit(i32::from(Exit::Interrupted.code()));
+    }
 }
 
 /// What `stopped` says of a run that ended with `exit` after an error.

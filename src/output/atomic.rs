@@ -24,6 +24,23 @@ pub struct OutputError {
     pub source: io::Error,
 }
 
+/// Temporary files being written now, each by its directory (held open) and name: a process
+/// leaving at once ([`remove_unfinished`]) removes them, as their drops would have.
+static UNFINISHED: std::sync::Mutex<Vec<(std::os::fd::OwnedFd, OsString)>> =
+    std::sync::Mutex::new(Vec::new());
+
+fn unfinished() -> std::sync::MutexGuard<'static, Vec<(std::os::fd::OwnedFd, OsString)>> {
+    UNFINISHED.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Removes every temporary file still being written, for a process about to leave without
+/// finishing them (a second Ctrl-C): none is left behind holding customers' details.
+pub fn remove_unfinished() {
+    for (dir, name) in unfinished().drain(..) {
+        let _ = rustix::fs::unlinkat(&dir, name.as_os_str(), AtFlags::empty());
+    }
+}
+
 /// A temporary file in a cleared directory: removed when dropped, unless moved into place.
 #[derive(Debug)]
 struct Temp {
@@ -44,7 +61,10 @@ impl Temp {
                 OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
                 Mode::from_raw_mode(0o600),
             ) {
-                Ok(fd) => return Ok((Temp { cleared: cleared.clone(), name, armed: true }, File::from(fd))),
+                Ok(fd) => {
+                    unfinished().push((rustix::io::dup(place.dir())?, name.clone()));
+                    return Ok((Temp { cleared: cleared.clone(), name, armed: true }, File::from(fd)));
+                }
                 Err(rustix::io::Errno::EXIST) => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -65,9 +85,17 @@ impl Temp {
         let place = self.cleared.place();
         rustix::fs::renameat(place.dir(), self.name.as_os_str(), place.dir(), place.name())?;
         self.armed = false;
+        self.forget();
         // The rename is durable once the directory is; not every filesystem lets us sync it.
         let _ = rustix::fs::fsync(place.dir());
         Ok(())
+    }
+}
+
+impl Temp {
+    /// No longer among the [`UNFINISHED`].
+    fn forget(&self) {
+        unfinished().retain(|(_, name)| *name != self.name);
     }
 }
 
@@ -75,6 +103,7 @@ impl Drop for Temp {
     fn drop(&mut self) {
         if self.armed {
             let _ = rustix::fs::unlinkat(self.cleared.place().dir(), self.name.as_os_str(), AtFlags::empty());
+            self.forget();
         }
     }
 }

@@ -21,7 +21,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use access::{AuditCsv, tokens_text, users_text};
 pub use advice::Audience;
-pub use atomic::{AtomicFile, CsvFile, OutputError, move_into_place, safe_cell, write_file_with};
+pub use atomic::{
+    AtomicFile, CsvFile, OutputError, move_into_place, remove_unfinished, safe_cell, write_file_with,
+};
 pub use errors::ErrorsFile;
 pub use metrics::{metrics_text, write_metrics};
 pub use notices::{DryRunReport, Notice, show_duration};

@@ -234,6 +234,8 @@ impl Store {
             "INSERT OR REPLACE INTO meta (key, value) VALUES ('backup_of', ?1)",
             [self.path.to_string_lossy()],
         )?;
+        // Locked through its own name when a run goes on with it, not through the original's.
+        copy.execute("DELETE FROM meta WHERE key = ?1", [lock::LOCKED_THROUGH])?;
         Ok(())
     }
 
@@ -350,6 +352,7 @@ impl Store {
             other => other,
         })?;
         let ledger_key = ledger::ledger_key(&conn, path)?;
+        stays_a_backup_while_unchanged(&conn)?;
         Ok(Store { conn, path: path.to_owned(), ledger_key, tightened })
     }
 
@@ -386,9 +389,18 @@ pub fn companion_of_a_database(path: &Path) -> Option<PathBuf> {
 }
 
 /// Whether the file at `path` exists and is a SQLite database, for the gate: no output may
-/// replace one.
+/// replace one. A file whose header is not written yet (empty, or short) is one too when a
+/// write-ahead log beside it holds its pages.
 pub fn is_a_database(path: &Path) -> bool {
-    path.is_file() && is_sqlite(path).unwrap_or(false)
+    path.is_file() && (is_sqlite(path).unwrap_or(false) || has_a_log(path))
+}
+
+/// Whether `<path>-wal` is a SQLite write-ahead log (its magic number, either byte order).
+fn has_a_log(path: &Path) -> bool {
+    use std::io::Read as _;
+    let mut magic = [0u8; 4];
+    std::fs::File::open(sibling(path, "-wal")).and_then(|mut f| f.read_exact(&mut magic)).is_ok()
+        && matches!(u32::from_be_bytes(magic), 0x377f_0682 | 0x377f_0683)
 }
 
 /// Whether the file at `path` is a copy `backup` made, never opened as a state since: for the
@@ -396,6 +408,29 @@ pub fn is_a_database(path: &Path) -> bool {
 pub fn is_a_backup(path: &Path) -> bool {
     let Some(conn) = read_untouched(path) else { return false };
     conn.query_row("SELECT 1 FROM meta WHERE key = 'backup_of'", [], |_| Ok(())).is_ok()
+}
+
+/// A copy `backup` made is one only until something in it changes: a run or the server goes on
+/// with it (taking the lock), people or tokens are added to it, a purge erases from it. Then it
+/// is a state, and no backup may replace it. For a backup opened on `conn`, every change to any
+/// of its tables (but `meta`, where it says what it is) removes its mark; reading leaves it.
+fn stays_a_backup_while_unchanged(conn: &Connection) -> Result<(), StoreError> {
+    if conn.query_row("SELECT 1 FROM meta WHERE key = 'backup_of'", [], |_| Ok(())).is_err() {
+        return Ok(());
+    }
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'meta'")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for table in tables {
+        for change in ["INSERT", "UPDATE", "DELETE"] {
+            conn.execute_batch(&format!(
+                "CREATE TEMP TRIGGER IF NOT EXISTS \"no_longer_a_backup_{table}_{change}\" AFTER {change} ON main.\"{table}\"
+                 BEGIN DELETE FROM main.meta WHERE key = 'backup_of'; END;"
+            ))?;
+        }
+    }
+    Ok(())
 }
 
 /// The SQLite file at `path`, opened to read without changing a byte of it (no log, no lock).

@@ -680,3 +680,40 @@ fn a_second_signal_as_the_import_commits_names_the_run_the_state_kept() {
         assert_eq!(summary["results_may_lag"], true, "{said}");
     }
 }
+
+#[test]
+fn a_second_signal_while_the_results_are_written_leaves_no_half_made_file() {
+    // One customer and a great many repeats of them: one request, and a long results file.
+    let server = Server::start(SandboxConfig::default());
+    let work = Work::new(&server);
+    let one = customers(0, 1);
+    let (header, row) = one.trim_end().split_once('\n').unwrap();
+    let mut text = format!("{header}\n");
+    for _ in 0..200_000 {
+        text.push_str(row);
+        text.push('\n');
+    }
+    work.write("in.csv", &text);
+    let child = work.spawn("in.csv", &[]);
+    let half_made = |dir: &std::path::Path| -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+            .filter(|n| n.ends_with(".part"))
+            .collect()
+    };
+    // The signals once an output is being written.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while half_made(work.dir.path()).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(Instant::now() < deadline, "no output was written");
+    signal(&child, "-INT");
+    child.wait_for_stderr("stopping", Duration::from_secs(10));
+    signal(&child, "-INT");
+    let out = wait(child);
+    if out.status.code() == Some(130) {
+        assert!(stderr(&out).contains("stopped at once"), "{}", stderr(&out));
+    }
+    assert_eq!(half_made(work.dir.path()), Vec::<String>::new(), "{}", stderr(&out));
+}
