@@ -43,6 +43,27 @@ pub fn mask_if_identifier(value: &str) -> Cow<'_, str> {
     }
 }
 
+/// `text` (a file's name, a path) with every word that looks like a customer's identifier — a
+/// PAN, a mobile number, a date, an e-mail address — masked, the rest as it was.
+pub fn mask_identifiers_in(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        out.push_str(&mask_if_identifier(word));
+        word.clear();
+    };
+    for c in text.chars() {
+        if c.is_whitespace() || matches!(c, '/' | '_' | '.' | ',' | ';' | '(' | ')' | '[' | ']') {
+            flush(&mut word, &mut out);
+            out.push(c);
+        } else {
+            word.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::{mask, mask_if_identifier};

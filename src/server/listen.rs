@@ -2,7 +2,8 @@
 //! [`MOST_CONNECTIONS`] connections at once (past them, new ones wait in the kernel's queue until
 //! one ends), of which at most [`MOST_PER_ADDRESS`] from one address other than this machine's
 //! (one client trickling bytes into many connections cannot take every slot; a reverse proxy on
-//! this machine brings everyone's), [`HEADER_TIMEOUT`] for a client to send a request's headers,
+//! this machine brings everyone's) and [`MOST_STREAMS`] live streams ([`MOST_STREAMS_EACH`] a
+//! person's, counted by the pages with [`Shares`]), [`HEADER_TIMEOUT`] for a client to send a request's headers,
 //! and — through the router's layers — a body that stops arriving for [`BODY_IDLE_TIMEOUT`] is
 //! dropped. Each request
 //! carries its peer's address (for the sign-in throttle). A shutdown stops accepting, lets every
@@ -23,6 +24,11 @@ use tower::ServiceExt as _;
 pub const MOST_CONNECTIONS: usize = 256;
 /// Connections from one address at once, at most (but from this machine: a reverse proxy).
 pub const MOST_PER_ADDRESS: usize = 32;
+/// Live streams (an upload page's progress) open at once, at most: they outlive every timeout,
+/// so that one signed-in person's pages cannot hold every connection the server has.
+pub const MOST_STREAMS: usize = 64;
+/// Live streams one person may hold open at once (a page each).
+pub const MOST_STREAMS_EACH: usize = 8;
 /// How long a client has to send a request's headers, on a new connection or a kept-alive one.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a sign-in form may take to arrive whole (it is at most 8 KiB).
@@ -40,7 +46,7 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let slots = Arc::new(Semaphore::new(MOST_CONNECTIONS));
-    let per_address = Arc::new(PerAddress::default());
+    let per_address = Shares::new(MOST_PER_ADDRESS, None);
     let mut connections = tokio::task::JoinSet::new();
     loop {
         let slot = tokio::select! {
@@ -64,7 +70,7 @@ pub async fn serve(
             () = shutdown.cancelled() => break,
         };
         // One address past its share: closed at once, its slot given back.
-        let Some(share) = per_address.take(peer.ip()) else {
+        let Some(share) = share_of(&per_address, peer.ip()) else {
             continue;
         };
         let (router, shutdown) = (router.clone(), shutdown.clone());
@@ -101,42 +107,65 @@ pub async fn serve(
     Ok(())
 }
 
-/// Connections open per address (this machine's are not counted).
-#[derive(Debug, Default)]
-struct PerAddress(std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>);
-
-/// One connection's share of its address: given back when dropped.
-struct Share {
-    of: Arc<PerAddress>,
-    address: std::net::IpAddr,
+/// What is open at once, per key (an address, a person), at most `each` per key and, when
+/// given, `in_all` together; each share is given back when dropped.
+#[derive(Debug)]
+pub struct Shares<K: std::hash::Hash + Eq + Clone> {
+    each: usize,
+    in_all: Option<usize>,
+    open: std::sync::Mutex<(usize, std::collections::HashMap<K, usize>)>,
 }
 
-impl PerAddress {
-    /// A share for a connection from `address`, unless it has [`MOST_PER_ADDRESS`] already.
-    fn take(self: &Arc<Self>, address: std::net::IpAddr) -> Option<Option<Share>> {
-        if address.is_loopback() {
-            return Some(None);
+/// One share of a [`Shares`]: given back when dropped.
+#[derive(Debug)]
+pub struct Share<K: std::hash::Hash + Eq + Clone> {
+    of: Arc<Shares<K>>,
+    key: K,
+}
+
+impl<K: std::hash::Hash + Eq + Clone> Shares<K> {
+    pub fn new(each: usize, in_all: Option<usize>) -> Arc<Shares<K>> {
+        Arc::new(Shares { each, in_all, open: std::sync::Mutex::default() })
+    }
+
+    /// A share for `key`, unless it has `each` already, or all keys together `in_all`.
+    pub fn take(self: &Arc<Self>, key: K) -> Option<Share<K>> {
+        let mut open = self.open.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (total, by_key) = &mut *open;
+        if self.in_all.is_some_and(|most| *total >= most) {
+            return None;
         }
-        let mut open = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let count = open.entry(address).or_insert(0);
-        if *count >= MOST_PER_ADDRESS {
+        let count = by_key.entry(key.clone()).or_insert(0);
+        if *count >= self.each {
             return None;
         }
         *count += 1;
-        Some(Some(Share { of: self.clone(), address }))
+        *total += 1;
+        Some(Share { of: self.clone(), key })
     }
 }
 
-impl Drop for Share {
+impl<K: std::hash::Hash + Eq + Clone> Drop for Share<K> {
     fn drop(&mut self) {
-        let mut open = self.of.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(count) = open.get_mut(&self.address) {
+        let mut open = self.of.open.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (total, by_key) = &mut *open;
+        *total -= 1;
+        if let Some(count) = by_key.get_mut(&self.key) {
             *count -= 1;
             if *count == 0 {
-                open.remove(&self.address);
+                by_key.remove(&self.key);
             }
         }
     }
+}
+
+/// A connection's share of its address (this machine's are not counted: `Some(None)`), or
+/// `None` past [`MOST_PER_ADDRESS`].
+fn share_of(
+    shares: &Arc<Shares<std::net::IpAddr>>,
+    address: std::net::IpAddr,
+) -> Option<Option<Share<std::net::IpAddr>>> {
+    if address.is_loopback() { Some(None) } else { shares.take(address).map(Some) }
 }
 
 #[cfg(test)]
@@ -145,16 +174,35 @@ mod tests {
 
     #[test]
     fn one_address_takes_at_most_its_share_and_gives_it_back() {
-        let shares = Arc::new(PerAddress::default());
+        let shares = Shares::new(MOST_PER_ADDRESS, None);
         let stranger: std::net::IpAddr = [192, 0, 2, 7].into();
-        let held: Vec<_> = (0..MOST_PER_ADDRESS).map(|_| shares.take(stranger).unwrap()).collect();
-        assert!(shares.take(stranger).is_none(), "past its share");
-        assert!(shares.take([192, 0, 2, 8].into()).is_some(), "another address has its own");
-        assert!(shares.take(std::net::Ipv4Addr::LOCALHOST.into()).is_some(), "a proxy here is not counted");
+        let held: Vec<_> = (0..MOST_PER_ADDRESS).map(|_| share_of(&shares, stranger).unwrap()).collect();
+        assert!(share_of(&shares, stranger).is_none(), "past its share");
+        assert!(share_of(&shares, [192, 0, 2, 8].into()).is_some(), "another address has its own");
+        assert!(
+            share_of(&shares, std::net::Ipv4Addr::LOCALHOST.into()).is_some(),
+            "a proxy here is not counted"
+        );
         drop(held);
-        let again = shares.take(stranger);
+        let again = share_of(&shares, stranger);
         assert!(again.is_some(), "given back as connections end");
         drop(again);
-        assert!(shares.0.lock().unwrap().is_empty(), "nothing kept for an address with none open");
+        assert_eq!(
+            *shares.open.lock().unwrap(),
+            (0, Default::default()),
+            "nothing kept for an address with none open"
+        );
+    }
+
+    #[test]
+    fn shares_are_bounded_in_all_too() {
+        let shares = Shares::new(2, Some(3));
+        let (a, b) = (shares.take("asha").unwrap(), shares.take("asha").unwrap());
+        assert!(shares.take("asha").is_none(), "two each");
+        let c = shares.take("ravi").unwrap();
+        assert!(shares.take("neha").is_none(), "three in all");
+        drop(a);
+        assert!(shares.take("neha").is_some());
+        drop((b, c));
     }
 }

@@ -30,7 +30,7 @@ mod check;
 mod context;
 mod files;
 mod hashing;
-mod listen;
+pub mod listen;
 mod live;
 mod pages;
 mod report;
@@ -79,6 +79,8 @@ pub(crate) struct Inner {
     checks: Semaphore,
     /// Tells the job runner an upload was queued.
     wake: Arc<Notify>,
+    /// Live streams open, per person ([`listen::MOST_STREAMS_EACH`], [`listen::MOST_STREAMS`]).
+    streams: Arc<listen::Shares<String>>,
     live: watch::Receiver<Option<live::Progress>>,
     shutdown: CancellationToken,
     max_upload: u64,
@@ -400,6 +402,7 @@ impl Server {
             hashers: hashing::Hashers::start().context("cannot start the password checkers")?,
             checks: Semaphore::new(CHECKS_AT_ONCE),
             wake: wake.clone(),
+            streams: listen::Shares::new(listen::MOST_STREAMS_EACH, Some(listen::MOST_STREAMS)),
             live: live_rx,
             shutdown: shutdown.clone(),
             max_upload: settings.max_upload,

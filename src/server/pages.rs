@@ -508,6 +508,8 @@ struct Following {
     /// ended (signed out, the person removed) ends the stream.
     session: [u8; 32],
     session_seen: Instant,
+    /// The stream's share of the person's and the server's ([`super::listen::MOST_STREAMS`]).
+    _share: super::listen::Share<String>,
 }
 
 const SESSION_LOOK_EVERY: Duration = Duration::from_secs(2);
@@ -520,8 +522,11 @@ pub async fn events(
     PageId(id): PageId,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, PageFailure> {
     let drawn = uploads::find(&app, id, &person.actor()).await?.state;
+    // Past the bound the page only stays still (a browser does not try such a stream again).
+    let share = app.streams.take(person.name.clone()).ok_or(Failure::Busy(5))?;
     let live = app.live.clone();
     let following = Following {
+        _share: share,
         app,
         id,
         drawn,

@@ -107,7 +107,12 @@ pub async fn run_jobs(
                 }
             }
         }
-        tracing::info!(upload = upload.id, "registering upload {} ({})", upload.id, upload.file_name);
+        tracing::info!(
+            upload = upload.id,
+            "registering upload {} ({})",
+            upload.id,
+            crate::mask::mask_identifiers_in(&upload.file_name)
+        );
         let after = run_job(&ctx, store, &upload, &live, &shutdown, &limiter).await;
         live.send_replace(None);
         match after {
@@ -281,7 +286,8 @@ fn job_of(ctx: &Context, upload: &UploadRecord, choices: &Choices) -> anyhow::Re
     Ok(Job {
         input,
         probe,
-        described: format!("{} (upload {})", upload.file_name, upload.id),
+        // As logged and recorded: a customer's identifiers in a file's name masked.
+        described: format!("{} (upload {})", crate::mask::mask_identifiers_in(&upload.file_name), upload.id),
         settings,
         // The server writes its own results files: none can record this upload's rows.
         recorded: Vec::new(),

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::params;
 
 use super::{Store, StoreError, now_ms};
+use crate::mask::mask_identifiers_in;
 
 /// What a purge removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -85,12 +86,21 @@ impl Store {
                 params![id, mask_identifiers_in(&path), mask_identifiers_in(&place)],
             )?;
         }
+        // The name is in the upload's row, and in how its job ended (its summary names the file).
         for id in &uploads {
-            let name: String =
-                tx.query_row("SELECT file_name FROM uploads WHERE id = ?1", [id], |r| r.get(0))?;
+            let (name, summary, stop_reason): (String, Option<String>, Option<String>) = tx.query_row(
+                "SELECT file_name, summary, stop_reason FROM uploads WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?;
             tx.execute(
-                "UPDATE uploads SET file_name = ?2 WHERE id = ?1",
-                params![id, mask_identifiers_in(&name)],
+                "UPDATE uploads SET file_name = ?2, summary = ?3, stop_reason = ?4 WHERE id = ?1",
+                params![
+                    id,
+                    mask_identifiers_in(&name),
+                    summary.as_deref().map(mask_identifiers_in_json),
+                    stop_reason.as_deref().map(mask_identifiers_in),
+                ],
             )?;
         }
         tx.commit()?;
@@ -132,25 +142,24 @@ impl Store {
     }
 }
 
-/// `text` (a file's name, a path) with every word that looks like a customer's identifier — a
-/// PAN, a mobile number, a date, an e-mail address — masked, the rest as it was.
-fn mask_identifiers_in(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut word = String::new();
-    let flush = |word: &mut String, out: &mut String| {
-        out.push_str(&crate::mask::mask_if_identifier(word));
-        word.clear();
-    };
-    for c in text.chars() {
-        if c.is_whitespace() || matches!(c, '/' | '_' | '.' | ',' | ';' | '(' | ')' | '[' | ']') {
-            flush(&mut word, &mut out);
-            out.push(c);
-        } else {
-            word.push(c);
+/// `json` with [`mask_identifiers_in`] applied to every string in it (numbers are counts and
+/// times); text that is not JSON is masked as text.
+fn mask_identifiers_in_json(json: &str) -> String {
+    fn mask(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::String(text) => *text = mask_identifiers_in(text),
+            serde_json::Value::Array(items) => items.iter_mut().for_each(mask),
+            serde_json::Value::Object(fields) => fields.values_mut().for_each(mask),
+            _ => {}
         }
     }
-    flush(&mut word, &mut out);
-    out
+    match serde_json::from_str::<serde_json::Value>(json) {
+        Ok(mut value) => {
+            mask(&mut value);
+            value.to_string()
+        }
+        Err(_) => mask_identifiers_in(json),
+    }
 }
 
 /// The file that marks a directory as a server's uploads (made as the server starts): no other
@@ -199,6 +208,11 @@ mod tests {
         assert!(masked.ends_with(".csv"), "{masked}");
         assert!(!masked.contains("9418804316") && !masked.contains("ABCPK1234F"), "{masked}");
         assert_eq!(mask_identifiers_in("/srv/in/customers.csv"), "/srv/in/customers.csv");
+        let summary = mask_identifiers_in_json(
+            r#"{"file":"Neha ABCPK1234F.csv","rows":1234567,"files":{"results":"x/neha.kapoor@example.in.csv"}}"#,
+        );
+        assert!(!summary.contains("ABCPK1234F") && !summary.contains("neha.kapoor@"), "{summary}");
+        assert!(summary.contains("\"rows\":1234567"), "{summary}");
     }
 
     #[test]

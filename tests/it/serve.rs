@@ -561,3 +561,35 @@ async fn the_pages_show_the_rows_to_fix_and_register_after_a_confirmation() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_persons_live_pages_cannot_hold_every_connection() {
+    use cibil_bulk::server::listen::MOST_STREAMS_EACH;
+    within_a_minute(async {
+        let served = Served::start(&[]).await;
+        let (status, upload) = served.upload("in.csv", customers(0, 3)).await;
+        assert_eq!(status, StatusCode::CREATED, "{upload}");
+        let events = format!("/uploads/{}/events", upload["id"]);
+        let session = served.sign_in().await;
+        let mut open = Vec::new();
+        for _ in 0..MOST_STREAMS_EACH {
+            let stream = served.page(&session, Method::GET, &events).send().await.unwrap();
+            assert_eq!(stream.status(), StatusCode::OK);
+            open.push(stream);
+        }
+        let refused = served.page(&session, Method::GET, &events).send().await.unwrap();
+        assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(refused.headers().contains_key(RETRY_AFTER));
+        // The rest of the server answers, and a page closed gives its stream back.
+        assert_eq!(served.http.get(served.url("/healthz")).send().await.unwrap().status(), StatusCode::OK);
+        drop(open.pop());
+        loop {
+            let stream = served.page(&session, Method::GET, &events).send().await.unwrap();
+            if stream.status() == StatusCode::OK {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+}

@@ -415,8 +415,9 @@ async fn the_audit_log_says_who_did_what_to_which_upload_and_never_a_customer() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn purge_works_while_the_server_runs_and_leaves_no_customer_in_any_file() {
     let mut served = Served::start(&[]).await;
-    // One upload registered to the end, one only checked, each with its files.
-    let (_, done) = served.upload("registered.csv", sample("customers.csv")).await;
+    // One upload registered to the end, one only checked, each with its files; their names hold
+    // a customer's PAN, mobile and e-mail, as a clerk's file names can.
+    let (_, done) = served.upload("Aarav ORHPH0606Q 9149709400.csv", sample("customers.csv")).await;
     let done = done["id"].as_u64().unwrap();
     served.register(done).await;
     served.wait_for(done, "finished").await;
@@ -424,7 +425,7 @@ async fn purge_works_while_the_server_runs_and_leaves_no_customer_in_any_file() 
         let file = served.api(Method::GET, &format!("/api/uploads/{done}/{kind}")).send().await.unwrap();
         assert_eq!(file.status(), StatusCode::OK, "{kind}");
     }
-    let (_, checked) = served.upload("checked.csv", sample("customers.csv")).await;
+    let (_, checked) = served.upload("aarav.hegde@example.in.csv", sample("customers.csv")).await;
     let checked = checked["id"].as_u64().unwrap();
     let personal = sample_personal_data();
     assert!(!files_holding(served.dir.path(), &personal).is_empty(), "the data is there before");
@@ -452,6 +453,9 @@ async fn purge_works_while_the_server_runs_and_leaves_no_customer_in_any_file() 
         let (status, shown) = served.get_json(&format!("/api/uploads/{id}")).await;
         assert_eq!(status, StatusCode::OK);
         assert!(shown["purged_at"].is_string(), "{shown}");
+        for identifier in ["ORHPH0606Q", "9149709400", "aarav.hegde@example.in"] {
+            assert!(!shown.to_string().contains(identifier), "{shown}");
+        }
         let (status, said) = served.register(id).await;
         assert_eq!(status, StatusCode::GONE, "{id}: {said}");
         for kind in ["results", "errors"] {
