@@ -445,6 +445,10 @@ async fn purge_works_while_the_server_runs_and_leaves_no_customer_in_any_file() 
     .await
     .unwrap();
     assert_eq!(purge.status.code(), Some(0), "{}", String::from_utf8_lossy(&purge.stderr));
+    // The audit log says which uploads were erased.
+    let audit = cibil_bulk::store::Store::open(&served.state).unwrap().audit_log(10).unwrap();
+    let erased = audit.iter().find(|e| e.action == "purge").expect("the purge is in the audit log");
+    assert!(erased.detail.contains(&format!("upload {done}, {checked}")), "{}", erased.detail);
 
     let left = files_holding(served.dir.path(), &personal);
     assert!(left.is_empty(), "personal data outlived the purge:\n{}", left.join("\n"));
