@@ -145,6 +145,9 @@ impl Store {
              ON CONFLICT (id) DO UPDATE SET pid = ?1, host = ?2, acquired_at = ?3, heartbeat_at = ?3",
             params![std::process::id(), hostname(), now],
         )?;
+        // Into the database file at once: a run that opens it under a new name reads the file,
+        // not this name's log.
+        self.checkpoint()?;
         Ok(HeldLock { _files: files })
     }
 
