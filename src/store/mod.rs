@@ -411,8 +411,8 @@ pub fn is_a_backup(path: &Path) -> bool {
 }
 
 /// A copy `backup` made is one only until something in it changes: a run or the server goes on
-/// with it (taking the lock), people or tokens are added to it, it is purged (which the audit log records). Then it
-/// is a state, and no backup may replace it. For a backup opened on `conn`, every change to any
+/// with it (taking the lock), people or tokens are added to it, it is purged (which the audit log
+/// records). Then it is a state, and no backup may replace it. For a backup opened on `conn`, every change to any
 /// of its tables (but `meta`, where it says what it is) removes its mark; reading leaves it.
 fn stays_a_backup_while_unchanged(conn: &Connection) -> Result<(), StoreError> {
     if conn.query_row("SELECT 1 FROM meta WHERE key = 'backup_of'", [], |_| Ok(())).is_err() {
