@@ -43,30 +43,25 @@ pub fn mask_if_identifier(value: &str) -> Cow<'_, str> {
     }
 }
 
-/// `text` (a file's name, a path) with every word that looks like a customer's identifier — a
+/// `text` (a file's name, a path) with everything in it that looks like a customer's identifier — a
 /// PAN, a mobile number, a date, an e-mail address — masked, the rest as it was.
 pub fn mask_identifiers_in(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut word = String::new();
-    let flush = |word: &mut String, out: &mut String| {
-        out.push_str(&mask_if_identifier(word));
-        word.clear();
-    };
-    for c in text.chars() {
-        if c.is_whitespace() || matches!(c, '/' | '_' | '.' | ',' | ';' | '(' | ')' | '[' | ']') {
-            flush(&mut word, &mut out);
-            out.push(c);
-        } else {
-            word.push(c);
-        }
-    }
-    flush(&mut word, &mut out);
-    out
+    static IDENTIFIERS: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(
+            r"(?x)
+              [^\s/\\,;()\[\]]+@[^\s/\\,;()\[\]]+   # an e-mail address
+            | (?i:[a-z]{5}[0-9]{4}[a-z])              # a PAN, whatever is written against it
+            | [0-9](?:[\s.+-]?[0-9]){5,}              # six digits or more, spaced or dashed
+            ",
+        )
+        .expect("the identifiers' pattern")
+    });
+    IDENTIFIERS.replace_all(text, |found: &regex::Captures<'_>| mask(&found[0])).into_owned()
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{mask, mask_if_identifier};
+    use super::{mask, mask_identifiers_in, mask_if_identifier};
 
     #[test]
     fn masks_the_middle_of_identifiers() {
@@ -92,5 +87,27 @@ mod tests {
     #[test]
     fn long_values_do_not_flood_a_log_line() {
         assert_eq!(mask(&"x".repeat(10_000)).len(), 32);
+    }
+
+    #[test]
+    fn identifiers_in_a_files_name_are_masked_however_they_are_written() {
+        for (name, identifier) in [
+            ("NehaQWERT1242Z.csv", "QWERT1242Z"),
+            ("9QWERT1243Z.csv", "QWERT1243Z"),
+            ("qwert1244zb.csv", "qwert1244z"),
+            ("a%2FQWERT1240Z.csv", "QWERT1240Z"),
+            ("Neha 91234 56787.csv", "91234 56787"),
+            ("Neha +91 91234 56790.csv", "91234 56790"),
+            ("Neha 9123-456-788.csv", "9123-456-788"),
+            ("PAN9123456783x3@ex.com.csv", "9123456783"),
+            ("neha.kapoor@example.in.csv", "kapoor@example"),
+            ("born 1985-01-31.csv", "1985-01-31"),
+        ] {
+            let masked = mask_identifiers_in(name);
+            assert!(!masked.contains(identifier), "{name} → {masked}");
+        }
+        for plain in ["/srv/in/customers.csv", "customers_2026_12.xlsx", "upload 12 (batch 3).csv"] {
+            assert_eq!(mask_identifiers_in(plain), plain);
+        }
     }
 }

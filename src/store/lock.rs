@@ -1,14 +1,17 @@
 //! One run at a time per state database (ARCHITECTURE.md, "Invariants"): the kernel's advisory
-//! lock (`flock`) on a lock file beside the state, `<state>.lock`, held for the life of the
-//! process. The kernel releases it the moment the process dies — killed with its wrapper, by the
-//! OOM killer, at a power cut's reboot — and never while it lives, even stopped (SIGSTOP) or slow:
-//! no heartbeat to go stale, no lock to take over. A second run waits for it a bounded time, then
-//! gives up naming the holder. The holder's pid, host and start are kept in the state only to
-//! describe it, and to show `interrupted` rather than `running` for a run whose process is gone.
+//! lock (`flock`) on a lock file beside the state, `<state>.lock`, and on the database file
+//! itself — which follows the file wherever it is renamed or moved, even while a run holds it —
+//! both held for the life of the process. The kernel releases them the moment the process dies —
+//! killed with its wrapper, by the OOM killer, at a power cut's reboot — and never while it lives,
+//! even stopped (SIGSTOP) or slow: no heartbeat to go stale, no lock to take over. A second run
+//! waits for it a bounded time, then gives up naming the holder. The holder's pid, host and start
+//! are kept in the state only to describe it, and to show `interrupted` rather than `running` for
+//! a run whose process is gone.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use rusqlite::{OptionalExtension, params};
@@ -40,20 +43,77 @@ impl std::fmt::Display for LockOwner {
 #[derive(Debug)]
 #[must_use = "the lock is released when this is dropped"]
 pub struct HeldLock {
-    _files: Vec<File>,
+    _lock_file: File,
+    database: Arc<DatabaseFile>,
 }
 
-/// Takes every lock in `files`, or none: a lock taken is let go again when another is held.
-fn try_lock_all(files: &[File]) -> Result<(), TryLockError> {
-    for (i, file) in files.iter().enumerate() {
-        if let Err(e) = file.try_lock() {
-            for taken in &files[..i] {
-                let _ = taken.unlock();
-            }
-            return Err(e);
+impl Drop for HeldLock {
+    fn drop(&mut self) {
+        self.database.let_go();
+    }
+}
+
+/// A database file this process locks, opened once and never closed: closing a descriptor of a
+/// file lets go every POSIX lock the process holds on it, SQLite's own among them. Only its
+/// `flock` is taken and let go.
+#[derive(Debug)]
+struct DatabaseFile {
+    identity: (u64, u64),
+    file: File,
+    /// Whether this process holds its lock (an `flock` taken again through the same descriptor
+    /// would not wait, so the process keeps count itself).
+    held: Mutex<bool>,
+}
+
+impl DatabaseFile {
+    /// The database file at `state`, as this process keeps it open.
+    fn of(state: &Path) -> std::io::Result<Arc<DatabaseFile>> {
+        use std::os::unix::fs::MetadataExt as _;
+        static OPEN: Mutex<Vec<Arc<DatabaseFile>>> = Mutex::new(Vec::new());
+        let meta = std::fs::metadata(state)?;
+        let identity = (meta.dev(), meta.ino());
+        let mut open = OPEN.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(kept) = open.iter().find(|f| f.identity == identity) {
+            return Ok(kept.clone());
+        }
+        let file = File::open(state)?;
+        let meta = file.metadata()?;
+        let database =
+            Arc::new(DatabaseFile { identity: (meta.dev(), meta.ino()), file, held: Mutex::new(false) });
+        open.push(database.clone());
+        Ok(database)
+    }
+
+    /// Takes its lock, unless another process — or this one — holds it.
+    fn try_take(&self) -> Result<(), TryLockError> {
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        if *held {
+            return Err(TryLockError::WouldBlock);
+        }
+        self.file.try_lock()?;
+        *held = true;
+        Ok(())
+    }
+
+    fn let_go(&self) {
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        if *held {
+            let _ = self.file.unlock();
+            *held = false;
         }
     }
-    Ok(())
+
+    /// Whether a process holds its lock now (looked at without keeping it).
+    fn is_held(&self) -> Result<bool, std::io::Error> {
+        match self.try_take() {
+            Ok(()) => {
+                self.let_go();
+                Ok(false)
+            }
+            Err(TryLockError::WouldBlock) => Ok(true),
+            Err(TryLockError::Error(e)) => Err(e),
+        }
+    }
 }
 
 /// The lock file of the state at `state`: `<state>.lock`, beside it.
@@ -64,61 +124,41 @@ pub fn lock_path(state: &Path) -> PathBuf {
 /// Opens (creating, mode 0600) the lock file of `state`; refused when another user controls it.
 /// A state reached through a symlink is locked beside the file itself (as SQLite keeps its log
 /// there), so that every name of it takes the one lock.
-fn open_lock_file(state: &Path) -> Result<(PathBuf, File), StoreError> {
+fn open_lock_file(state: &Path) -> Result<File, StoreError> {
     let path = lock_path(&std::fs::canonicalize(state).unwrap_or_else(|_| state.to_owned()));
     private_file::check("the lock file", &path)?;
-    match OpenOptions::new().read(true).write(true).create(true).truncate(false).mode(0o600).open(&path) {
-        Ok(file) => Ok((path, file)),
-        Err(cause) => Err(StoreError::Open { path, cause }),
-    }
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|cause| StoreError::Open { path, cause })
 }
 
-/// The key in `meta` naming the lock file the state was last locked through.
-pub(super) const LOCKED_THROUGH: &str = "locked_through";
-
 impl Store {
-    /// The lock file the state was last locked through, when it is another than `ours`, is still
-    /// there, and no file has the state's old name: the state was renamed (or moved) since,
-    /// perhaps while a run holds it, and that run holds the lock beside the old name. (A copy of
-    /// a state is not held by its original's runs: the original is still under its name.)
-    fn lock_file_of_another_name(&self, ours: &Path) -> Option<File> {
-        let recorded: String = self
-            .conn
-            .query_row("SELECT value FROM meta WHERE key = ?1", [LOCKED_THROUGH], |r| r.get(0))
-            .optional()
-            .ok()
-            .flatten()?;
-        let recorded = PathBuf::from(recorded);
-        let old_name = recorded.to_str()?.strip_suffix(".lock").map(PathBuf::from)?;
-        if recorded == ours || std::fs::symlink_metadata(&old_name).is_ok() {
-            return None;
-        }
-        File::open(&recorded).ok()
-    }
-
-    /// The lock files that say whether a run holds the state: its own, beside it, and the one it
-    /// was last locked through under another name.
-    fn lock_files(&self) -> Result<(PathBuf, Vec<File>), StoreError> {
-        let (ours, file) = open_lock_file(&self.path)?;
-        let mut files = vec![file];
-        files.extend(self.lock_file_of_another_name(&ours));
-        Ok((ours, files))
-    }
-
     /// Takes the run lock for this process, held until the returned guard is dropped. While
     /// another process holds it, calls `waiting` once with who that is and waits up to `wait`;
     /// then fails with [`StoreError::Locked`] naming the holder. A state renamed while a run
-    /// holds it is held still: the lock file it was locked through is taken too.
+    /// holds it is held still: its database file's lock went with it.
     pub fn acquire_lock(
         &mut self,
         wait: Duration,
         waiting: impl FnOnce(&LockOwner),
     ) -> Result<HeldLock, StoreError> {
-        let (ours, files) = self.lock_files()?;
+        let lock_file = open_lock_file(&self.path)?;
+        let database = DatabaseFile::of(&self.path)
+            .map_err(|cause| StoreError::Open { path: self.path.clone(), cause })?;
         let deadline = Instant::now() + wait;
         let mut waiting = Some(waiting);
         loop {
-            match try_lock_all(&files) {
+            let taken = lock_file.try_lock().and_then(|()| {
+                database.try_take().inspect_err(|_| {
+                    let _ = lock_file.unlock();
+                })
+            });
+            match taken {
                 Ok(()) => break,
                 Err(TryLockError::WouldBlock) => {
                     let holder = self.lock_holder()?;
@@ -130,13 +170,13 @@ impl Store {
                     }
                     std::thread::sleep(RETRY_EVERY.min(deadline.saturating_duration_since(Instant::now())));
                 }
-                Err(TryLockError::Error(cause)) => return Err(StoreError::Open { path: ours, cause }),
+                Err(TryLockError::Error(cause)) => {
+                    return Err(StoreError::Open { path: lock_path(&self.path), cause });
+                }
             }
         }
-        self.conn.execute(
-            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2",
-            params![LOCKED_THROUGH, ours.to_string_lossy()],
-        )?;
+        // Held from here: a guard lets go of the database file's lock whatever happens next.
+        let held = HeldLock { _lock_file: lock_file, database };
         // Recorded: a backup a run or the server goes on with is a state from now on
         // (`stays_a_backup_while_unchanged`).
         let now = now_ms();
@@ -145,10 +185,7 @@ impl Store {
              ON CONFLICT (id) DO UPDATE SET pid = ?1, host = ?2, acquired_at = ?3, heartbeat_at = ?3",
             params![std::process::id(), hostname(), now],
         )?;
-        // Into the database file at once: a run that opens it under a new name reads the file,
-        // not this name's log.
-        self.checkpoint()?;
-        Ok(HeldLock { _files: files })
+        Ok(held)
     }
 
     /// Who last took the lock, as they described themselves; `None` when nobody ever did.
@@ -168,29 +205,25 @@ impl Store {
 
     /// Whether a live process holds the run lock now. Looks without waiting, and lets go at once.
     pub fn lock_is_held(&self) -> Result<bool, StoreError> {
-        let files = match self.lock_files() {
-            Ok((_, files)) => files,
+        let open_err = |cause| StoreError::Open { path: lock_path(&self.path), cause };
+        let file = match open_lock_file(&self.path) {
+            Ok(file) => Some(file),
             // A lock file that cannot be made (a read-only disk): no process can hold one there,
             // or, if it exists, looked at read-only (`flock` needs no write access).
             Err(StoreError::Open { cause, .. }) if cause.raw_os_error() == Some(30) => {
-                let ours =
-                    lock_path(&std::fs::canonicalize(&self.path).unwrap_or_else(|_| self.path.clone()));
-                let mut files: Vec<File> = File::open(lock_path(&self.path)).into_iter().collect();
-                files.extend(self.lock_file_of_another_name(&ours));
-                files
+                File::open(lock_path(&self.path)).ok()
             }
             Err(e) => return Err(e),
         };
-        match try_lock_all(&files) {
-            Ok(()) => {
-                for file in &files {
-                    let _ = file.unlock();
-                }
-                Ok(false)
+        if let Some(file) = file {
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(TryLockError::WouldBlock) => return Ok(true),
+                Err(TryLockError::Error(cause)) => return Err(open_err(cause)),
             }
-            Err(TryLockError::WouldBlock) => Ok(true),
-            Err(TryLockError::Error(cause)) => Err(StoreError::Open { path: lock_path(&self.path), cause }),
         }
+        let database = DatabaseFile::of(&self.path).map_err(open_err)?;
+        database.is_held().map_err(open_err)
     }
 }
 

@@ -234,8 +234,6 @@ impl Store {
             "INSERT OR REPLACE INTO meta (key, value) VALUES ('backup_of', ?1)",
             [self.path.to_string_lossy()],
         )?;
-        // Locked through its own name when a run goes on with it, not through the original's.
-        copy.execute("DELETE FROM meta WHERE key = ?1", [lock::LOCKED_THROUGH])?;
         Ok(())
     }
 

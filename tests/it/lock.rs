@@ -105,3 +105,22 @@ fn status_says_interrupted_for_a_run_whose_process_is_gone() {
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.contains("interrupted") && !table.contains("running"), "{table}");
 }
+
+#[test]
+fn a_state_moved_while_a_run_holds_it_is_held_under_its_new_name() {
+    let server = slow();
+    let work = Work::new(&server);
+    work.write("in.csv", &customers(0, 300));
+    let mut first = work.spawn("in.csv", &["--concurrency", "4", "--rate", "50/s"]);
+    until_requests(&server, 10);
+    // Moved aside, and a file put at its old name, as an operator restoring a copy might.
+    std::fs::create_dir(work.path("aside")).unwrap();
+    std::fs::rename(work.path("cibil-bulk.db"), work.path("aside/moved.db")).unwrap();
+    std::fs::write(work.path("cibil-bulk.db"), "").unwrap();
+    let out = work.run("in.csv", &["--state", "aside/moved.db", "--lock-wait", "0s"]);
+    code(&out, 3);
+    assert!(stderr(&out).contains(&format!("pid {}", first.id())), "{}", stderr(&out));
+    signal("-TERM", &first.id().to_string());
+    let _ = first.wait();
+    assert!(server.stats().pans_with_several_order_ids.is_empty());
+}
