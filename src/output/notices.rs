@@ -141,19 +141,6 @@ pub fn purged(purged: &crate::store::Purged, state: &Path) -> String {
     said
 }
 
-/// A purge, as the audit log records it: counts only.
-pub fn purge_detail(purged: &crate::store::Purged) -> String {
-    const LISTED: usize = 50;
-    let mut detail = format!("{} runs, {} rows, {} uploads", purged.runs, purged.rows, purged.uploads.len());
-    if !purged.uploads.is_empty() {
-        let ids: Vec<String> = purged.uploads.iter().take(LISTED).map(i64::to_string).collect();
-        let more = purged.uploads.len().saturating_sub(LISTED);
-        let more = if more > 0 { format!(" and {more} more") } else { String::new() };
-        detail.push_str(&format!(" (upload {}{more})", ids.join(", ")));
-    }
-    detail
-}
-
 /// A file with a header line and nothing below it.
 pub fn no_rows(path: &Path) -> String {
     format!("{} has a header line but no rows below it: there is nothing to check", path.display())

@@ -143,12 +143,7 @@ async fn erase_old_personal_data(ctx: &Arc<Context>, mut store: Store) -> Option
     let state = ctx.state.clone();
     let erased = tokio::task::spawn_blocking(move || {
         let cutoff = crate::store::now_ms().saturating_sub(keep);
-        let purged = store.purge(cutoff).and_then(|purged| {
-            if !purged.is_empty() {
-                store.audit(RETENTION, "purge", None, &notices::purge_detail(&purged))?;
-            }
-            Ok(purged)
-        });
+        let purged = store.purge(cutoff, RETENTION);
         (store, purged)
     })
     .await;

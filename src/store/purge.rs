@@ -41,7 +41,7 @@ impl Store {
     /// compacts the file so the data is gone from disk too, not only from the tables. A run is done
     /// when it finished with nothing left to send: a run with pending or failed rows keeps its data,
     /// which those rows still need to be sent.
-    pub fn purge(&mut self, cutoff_ms: i64) -> Result<Purged, StoreError> {
+    pub fn purge(&mut self, cutoff_ms: i64, who: &str) -> Result<Purged, StoreError> {
         const DONE: &str = "SELECT id FROM runs WHERE status = 'finished' AND purged_at IS NULL AND finished_at < ?1
              AND NOT EXISTS (SELECT 1 FROM rows WHERE rows.run_id = runs.id AND rows.status IN ('pending', 'in_flight', 'failed'))";
         // An upload goes with its run once that is purged (in this purge or an earlier one); one
@@ -103,6 +103,13 @@ impl Store {
                 ],
             )?;
         }
+        // Recorded in the audit log with the erasure itself: one is never without the other.
+        if rows > 0 || runs > 0 || !uploads.is_empty() {
+            tx.execute(
+                "INSERT INTO audit (at, who, action, upload, detail) VALUES (?1, ?2, 'purge', NULL, ?3)",
+                params![now, who, erased_detail(runs, rows, &uploads)],
+            )?;
+        }
         tx.commit()?;
         // Every purged upload's files, those of earlier purges too: one stopped between its
         // commit and here left them.
@@ -140,6 +147,19 @@ impl Store {
         }
         Err(StoreError::LogNotEmptied { path: self.path.clone() })
     }
+}
+
+/// What a purge erased, as the audit log keeps it: counts, and the uploads by id.
+fn erased_detail(runs: usize, rows: usize, uploads: &[i64]) -> String {
+    const LISTED: usize = 50;
+    let mut detail = format!("{runs} runs, {rows} rows, {} uploads", uploads.len());
+    if !uploads.is_empty() {
+        let ids: Vec<String> = uploads.iter().take(LISTED).map(i64::to_string).collect();
+        let more = uploads.len().saturating_sub(LISTED);
+        let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+        detail.push_str(&format!(" (upload {}{more})", ids.join(", ")));
+    }
+    detail
 }
 
 /// `json` with [`mask_identifiers_in`] applied to every string in it (numbers are counts and
@@ -251,12 +271,16 @@ mod tests {
         store.record(run, &[registered]).unwrap();
 
         // Not finished yet: kept, whatever its age.
-        assert_eq!(store.purge(i64::MAX).unwrap().runs, 0);
+        assert_eq!(store.purge(i64::MAX, "test").unwrap().runs, 0);
         store.end_run(run, RunStatus::Finished, 0).unwrap();
         // Finished, but more recently than the cutoff: kept.
-        assert_eq!(store.purge(0).unwrap().runs, 0);
-        let purged = store.purge(i64::MAX).unwrap();
+        assert_eq!(store.purge(0, "test").unwrap().runs, 0);
+        let purged = store.purge(i64::MAX, "test").unwrap();
         assert_eq!((purged.runs, purged.rows), (1, 1));
+        // Recorded with the erasure, by whoever purged; a purge that erased nothing is not.
+        let audit = store.audit_log(10).unwrap();
+        assert_eq!(audit.len(), 1, "{audit:?}");
+        assert_eq!((audit[0].who.as_str(), audit[0].detail.as_str()), ("test", "1 runs, 1 rows, 0 uploads"));
         assert!(store.run(run).unwrap().unwrap().purged_at.is_some());
         drop(store);
 
