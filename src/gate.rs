@@ -72,11 +72,9 @@ pub struct Place {
     /// The directory, as it was resolved (for what needs a path, and for messages).
     dir_path: PathBuf,
     name: OsString,
-    /// A terminal, a pipe or a device such as `/dev/null`: written into, never replaced.
-    special: bool,
-    /// What the special file was when cleared (device and inode): it is written only if the
-    /// name still leads to it then.
-    special_identity: Option<(u64, u64)>,
+    /// A terminal, a pipe or a device such as `/dev/null` (written into, never replaced): what it
+    /// was when cleared (device and inode), for it is written only if the name still leads to it.
+    special: Option<(u64, u64)>,
 }
 
 impl Place {
@@ -96,7 +94,7 @@ impl Place {
 
     /// Whether the file is a terminal, a pipe or a character device, to be written into in place.
     pub fn is_special(&self) -> bool {
-        self.special
+        self.special.is_some()
     }
 
     /// Opens the terminal, pipe or device this place was cleared for, to write into it — only if
@@ -126,7 +124,7 @@ impl Place {
             }
         };
         let now = rustix::fs::fstat(&fd)?;
-        if self.special_identity != Some((now.st_dev, now.st_ino)) {
+        if self.special != Some((now.st_dev, now.st_ino)) {
             return Err(std::io::Error::other(
                 "it is no longer the terminal, pipe or device it was when the command began: nothing was written to it",
             ));
@@ -166,13 +164,12 @@ impl Place {
                     dir: open_dir(&dir_path)?,
                     dir_path,
                     name,
-                    special: true,
-                    special_identity: Some((found.dev(), found.ino())),
+                    special: Some((found.dev(), found.ino())),
                 });
             }
         }
         let (dir_path, name) = landing(path, 0)?;
-        Ok(Place { dir: open_dir(&dir_path)?, dir_path, name, special: false, special_identity: None })
+        Ok(Place { dir: open_dir(&dir_path)?, dir_path, name, special: None })
     }
 
     /// The directory's device and inode, and the name: a file that does not exist yet, known
@@ -369,7 +366,7 @@ impl Gate {
             }
             // Any server's uploads, whichever state it keeps.
             if !self.writes_uploads
-                && !place.special
+                && !place.is_special()
                 && rustix::fs::statat(&place.dir, UPLOADS_MARK, AtFlags::SYMLINK_NOFOLLOW).is_ok()
             {
                 return Err(Refused::Kept {
@@ -402,14 +399,14 @@ impl Gate {
             }
             // Two outputs into one terminal, pipe or device are written into, one after the
             // other: nothing is replaced.
-            if let Some((first, _)) = seen.iter().find(|(_, s)| !place.special && s.same_as(&identity)) {
+            if let Some((first, _)) = seen.iter().find(|(_, s)| !place.is_special() && s.same_as(&identity)) {
                 return Err(Refused::Twice {
                     first: (*first).to_owned(),
                     second: name.to_owned(),
                     path: path.to_owned(),
                 });
             }
-            if !place.special {
+            if !place.is_special() {
                 self.check_content(name, path, &place)?;
             }
             writable(&place).map_err(not_writable)?;
@@ -512,7 +509,7 @@ fn inode(path: &Path) -> Option<(u64, u64)> {
 /// user. Otherwise its directory takes a new file (not read-only, not full); nothing is left
 /// behind.
 fn writable(place: &Place) -> Result<(), String> {
-    if place.special {
+    if place.is_special() {
         return rustix::fs::accessat(&place.dir, &place.name, Access::WRITE_OK, AtFlags::EACCESS)
             .map_err(|e| plain(&e.into()));
     }

@@ -62,8 +62,10 @@ impl Temp {
                 Mode::from_raw_mode(0o600),
             ) {
                 Ok(fd) => {
-                    unfinished().push((rustix::io::dup(place.dir())?, name.clone()));
-                    return Ok((Temp { cleared: cleared.clone(), name, armed: true }, File::from(fd)));
+                    // Made before it is listed: a failure to list it removes it (its drop).
+                    let (temp, file) = (Temp { cleared: cleared.clone(), name, armed: true }, File::from(fd));
+                    unfinished().push((rustix::io::dup(place.dir())?, temp.name.clone()));
+                    return Ok((temp, file));
                 }
                 Err(rustix::io::Errno::EXIST) => continue,
                 Err(e) => return Err(e.into()),
@@ -90,9 +92,7 @@ impl Temp {
         let _ = rustix::fs::fsync(place.dir());
         Ok(())
     }
-}
 
-impl Temp {
     /// No longer among the [`UNFINISHED`].
     fn forget(&self) {
         unfinished().retain(|(_, name)| *name != self.name);

@@ -262,14 +262,20 @@ mod tests {
         assert_eq!(std::fs::metadata(lock_path(&path)).unwrap().len(), 0, "the lock file holds nothing");
     }
 
+    /// A state at `path`, its lock held, its pages in the database file (as a run keeps them
+    /// every two seconds).
+    fn held(path: &Path) -> (Store, HeldLock) {
+        let mut store = Store::open(path).unwrap();
+        let held = store.acquire_lock(Duration::ZERO, |_| panic!("nobody holds it")).unwrap();
+        store.checkpoint().unwrap();
+        (store, held)
+    }
+
     #[test]
     fn a_state_renamed_while_a_run_holds_it_is_held_under_its_new_name() {
         let dir = tempfile::tempdir().unwrap();
         let (path, moved) = (dir.path().join("state.db"), dir.path().join("moved.db"));
-        let mut first = Store::open(&path).unwrap();
-        let held = first.acquire_lock(Duration::ZERO, |_| panic!("nobody holds it")).unwrap();
-        // Its pages in the database file, as a run keeps them every two seconds.
-        first.checkpoint().unwrap();
+        let (_first, held) = held(&path);
         std::fs::rename(&path, &moved).unwrap();
         let mut second = Store::open(&moved).unwrap();
         assert!(second.lock_is_held().unwrap(), "held, under the old name");
@@ -289,9 +295,7 @@ mod tests {
     fn a_copy_of_a_state_is_not_held_by_the_originals_run() {
         let dir = tempfile::tempdir().unwrap();
         let (path, copy) = (dir.path().join("state.db"), dir.path().join("copy.db"));
-        let mut original = Store::open(&path).unwrap();
-        let _held = original.acquire_lock(Duration::ZERO, |_| panic!("nobody holds it")).unwrap();
-        original.checkpoint().unwrap();
+        let (_original, _held) = held(&path);
         std::fs::copy(&path, &copy).unwrap();
         let mut copy = Store::open(&copy).unwrap();
         assert!(!copy.lock_is_held().unwrap());

@@ -404,16 +404,21 @@ fn has_a_log(path: &Path) -> bool {
 /// Whether the file at `path` is a copy `backup` made, never opened as a state since: for the
 /// gate, which lets `backup` replace only such a copy.
 pub fn is_a_backup(path: &Path) -> bool {
-    let Some(conn) = read_untouched(path) else { return false };
+    read_untouched(path).is_some_and(|conn| marked_as_backup(&conn))
+}
+
+/// Whether the database on `conn` says it is a copy `backup` made.
+fn marked_as_backup(conn: &Connection) -> bool {
     conn.query_row("SELECT 1 FROM meta WHERE key = 'backup_of'", [], |_| Ok(())).is_ok()
 }
 
 /// A copy `backup` made is one only until something in it changes: a run or the server goes on
-/// with it (taking the lock), people or tokens are added to it, it is purged (which the audit log
-/// records). Then it is a state, and no backup may replace it. For a backup opened on `conn`, every change to any
-/// of its tables (but `meta`, where it says what it is) removes its mark; reading leaves it.
+/// with it (taking the lock), people or tokens are added to it, it is purged (which the audit
+/// log records). Then it is a state, and no backup may replace it. For a backup opened on
+/// `conn`, every change to any of its tables (but `meta`, where it says what it is) removes its
+/// mark; reading leaves it. A state that is not a backup gets no triggers, and pays nothing.
 fn stays_a_backup_while_unchanged(conn: &Connection) -> Result<(), StoreError> {
-    if conn.query_row("SELECT 1 FROM meta WHERE key = 'backup_of'", [], |_| Ok(())).is_err() {
+    if !marked_as_backup(conn) {
         return Ok(());
     }
     let tables: Vec<String> = conn

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use cibil_bulk::sandbox::SandboxConfig;
 
-use crate::common::runs::{Server, Work, code, customers, stderr};
+use crate::common::runs::{Server, Spawned, Work, code, customers, stderr};
 
 /// A sandbox slow enough that a run of a few hundred rows is still sending when it is stopped.
 fn slow() -> Server {
@@ -25,6 +25,15 @@ fn until_requests(server: &Server, n: u64) {
         assert!(Instant::now() < deadline, "only {} requests", server.stats().requests);
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// A run of 300 customers in a working directory of its own, once it is sending.
+fn a_run_sending(server: &Server) -> (Work, Spawned) {
+    let work = Work::new(server);
+    work.write("in.csv", &customers(0, 300));
+    let run = work.spawn("in.csv", &["--concurrency", "4", "--rate", "50/s"]);
+    until_requests(server, 10);
+    (work, run)
 }
 
 fn signal(signal: &str, target: &str) {
@@ -67,10 +76,7 @@ fn a_run_killed_with_its_wrapper_is_resumed_at_once_by_the_next() {
 #[test]
 fn a_stopped_run_keeps_its_lock_and_the_next_waits_then_names_it() {
     let server = slow();
-    let work = Work::new(&server);
-    work.write("in.csv", &customers(0, 300));
-    let mut first = work.spawn("in.csv", &["--concurrency", "4", "--rate", "50/s"]);
-    until_requests(&server, 10);
+    let (work, mut first) = a_run_sending(&server);
     signal("-STOP", &first.id().to_string());
 
     // However long it stays stopped, nobody takes its state from it.
@@ -95,10 +101,7 @@ fn a_stopped_run_keeps_its_lock_and_the_next_waits_then_names_it() {
 #[test]
 fn status_says_interrupted_for_a_run_whose_process_is_gone() {
     let server = slow();
-    let work = Work::new(&server);
-    work.write("in.csv", &customers(0, 300));
-    let mut run = work.spawn("in.csv", &["--concurrency", "4", "--rate", "50/s"]);
-    until_requests(&server, 10);
+    let (work, mut run) = a_run_sending(&server);
     run.kill().unwrap();
     run.wait().unwrap();
     let out = work.output(&["status"]);
@@ -109,10 +112,7 @@ fn status_says_interrupted_for_a_run_whose_process_is_gone() {
 #[test]
 fn a_state_moved_while_a_run_holds_it_is_held_under_its_new_name() {
     let server = slow();
-    let work = Work::new(&server);
-    work.write("in.csv", &customers(0, 300));
-    let mut first = work.spawn("in.csv", &["--concurrency", "4", "--rate", "50/s"]);
-    until_requests(&server, 10);
+    let (work, mut first) = a_run_sending(&server);
     // Moved aside, and a file put at its old name, as an operator restoring a copy might.
     std::fs::create_dir(work.path("aside")).unwrap();
     std::fs::rename(work.path("cibil-bulk.db"), work.path("aside/moved.db")).unwrap();

@@ -201,6 +201,21 @@ fn purge_removes_personal_data_and_keeps_recognising_customers() {
     assert_eq!(sent(&server), before + 1);
     assert_eq!(statuses(&work.results("again.results.csv")).get("known"), Some(&5));
     code(&work.output(&["purge", "--older-than", "soon"]), 2);
+    // The audit log has each purge that erased (the first file's run, then the second's), and
+    // the one that then found nothing.
+    code(&work.output(&["purge", "--older-than", "0"]), 0);
+    code(&work.output(&["purge", "--older-than", "0"]), 0);
+    let store = cibil_bulk::store::Store::open(&work.path("cibil-bulk.db")).unwrap();
+    let purges: Vec<String> = store
+        .audit_log(20)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "purge" && e.who == "cibil-bulk purge")
+        .map(|e| e.detail)
+        .collect();
+    assert_eq!(purges.len(), 3, "{purges:?}");
+    assert_eq!(purges[0], "nothing older to erase");
+    assert!(purges[1].starts_with("1 runs, 6 rows") && purges[2].starts_with("1 runs, 5 rows"), "{purges:?}");
 }
 
 /// Mounts a tmpfs of `size` at `dir` (root only); `None` where mounting is not allowed.
