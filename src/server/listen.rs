@@ -3,10 +3,9 @@
 //! one ends), of which at most [`MOST_PER_ADDRESS`] from one address other than this machine's
 //! (one client trickling bytes into many connections cannot take every slot; a reverse proxy on
 //! this machine brings everyone's) and [`MOST_STREAMS`] live streams ([`MOST_STREAMS_EACH`] a
-//! person's, counted by the pages with [`Shares`]), [`HEADER_TIMEOUT`] for a client to send a request's headers,
-//! and — through the router's layers — a body that stops arriving for [`BODY_IDLE_TIMEOUT`] is
-//! dropped. Each request
-//! carries its peer's address (for the sign-in throttle). A shutdown stops accepting, lets every
+//! person's, counted by the pages with [`Shares`]), [`HEADER_TIMEOUT`] for a client to send a
+//! request's headers, and — through the router's layers — a body that stops arriving for
+//! [`BODY_IDLE_TIMEOUT`] is dropped. Each request carries its peer's address (for the sign-in throttle). A shutdown stops accepting, lets every
 //! connection finish the request it is on (for at most [`SHUTDOWN_GRACE`]), and then returns.
 
 use std::sync::Arc;

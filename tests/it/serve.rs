@@ -586,9 +586,21 @@ async fn one_persons_live_pages_cannot_hold_every_connection() {
         loop {
             let stream = served.page(&session, Method::GET, &events).send().await.unwrap();
             if stream.status() == StatusCode::OK {
+                open.push(stream);
                 break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // Signing out ends every stream of the session: each one's body comes to its end.
+        let out = served
+            .page(&session, Method::POST, "/logout")
+            .form(&[("csrf", &session.csrf)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(out.status(), StatusCode::SEE_OTHER);
+        for stream in open {
+            stream.bytes().await.expect("the stream ends");
         }
     })
     .await;
