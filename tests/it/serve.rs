@@ -143,12 +143,7 @@ async fn the_session_cookie_is_private_and_an_expired_session_signs_out() {
 
         // Signing out ends the session on the server, not only in the browser.
         let session = served.sign_in().await;
-        let out = served
-            .page(&session, Method::POST, "/logout")
-            .form(&[("csrf", &session.csrf)])
-            .send()
-            .await
-            .unwrap();
+        let out = served.sign_out(&session).await;
         assert_eq!(out.status(), StatusCode::SEE_OTHER);
         assert_eq!(
             served.page(&session, Method::GET, "/").send().await.unwrap().status(),
@@ -592,12 +587,7 @@ async fn one_persons_live_pages_cannot_hold_every_connection() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         // Signing out ends every stream of the session: each one's body comes to its end.
-        let out = served
-            .page(&session, Method::POST, "/logout")
-            .form(&[("csrf", &session.csrf)])
-            .send()
-            .await
-            .unwrap();
+        let out = served.sign_out(&session).await;
         assert_eq!(out.status(), StatusCode::SEE_OTHER);
         for stream in open {
             stream.bytes().await.expect("the stream ends");

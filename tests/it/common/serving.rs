@@ -209,6 +209,15 @@ impl Served {
         Ok(Session { cookie: format!("cibil_bulk_session={session}"), csrf: hidden_csrf(&page) })
     }
 
+    /// Signs the person of `session` out, as the page's button does.
+    pub async fn sign_out(&self, session: &Session) -> reqwest::Response {
+        self.page(session, reqwest::Method::POST, "/logout")
+            .form(&[("csrf", &session.csrf)])
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// A page request as the person of `session`.
     pub fn page(&self, session: &Session, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.http.request(method, self.url(path)).header(COOKIE, &session.cookie)
