@@ -23,45 +23,44 @@ pub fn mask(value: &str) -> String {
     out
 }
 
-/// Masks `value` when it looks like an identifier that must not reach a terminal — an e-mail
-/// address, a PAN, or six digits or more (a mobile number, a date of birth) — and leaves other
-/// text as it is. For cells shown because they should be column headers: when a file was exported
-/// without its header line, its "headers" are the first customer's details.
-pub fn mask_if_identifier(value: &str) -> Cow<'_, str> {
-    let digits = value.chars().filter(char::is_ascii_digit).count();
-    let compact: Vec<char> = value.chars().filter(|c| !c.is_whitespace() && *c != '-').collect();
-    // 5 letters, 4 digits, a letter: the shape of a PAN in any case.
-    let pan_shaped = compact.len() == 10
-        && compact
-            .iter()
-            .enumerate()
-            .all(|(i, c)| if (5..9).contains(&i) { c.is_ascii_digit() } else { c.is_ascii_alphabetic() });
-    if value.contains('@') || digits >= 6 || pan_shaped {
-        Cow::Owned(mask(value))
-    } else {
-        Cow::Borrowed(value)
-    }
+/// What looks like a customer's identifier wherever it is written — a PAN (in any case, spaced or
+/// dashed), six digits or more (a mobile number, a date of birth), spaced, dashed, dotted or
+/// slashed, or an e-mail address. The one definition: [`mask_if_identifier`] and
+/// [`mask_identifiers_in`] both ask it, so a form one of them masks the other masks too.
+static IDENTIFIERS: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(
+        r"(?x)
+          [^\s/\\,;()\[\]]*@[^\s/\\,;()\[\]]*     # an e-mail address (or what is left of one)
+        | (?i:[a-z]{5}[\s._-]?[0-9]{4}[\s._-]?[a-z])   # a PAN, whatever is written against it
+        | [0-9](?:[\s./+-]?[0-9]){5,}                  # six digits or more
+        ",
+    )
+    .expect("the identifiers' pattern")
+});
+
+/// Whether `value` holds anything that looks like a customer's identifier (see [`IDENTIFIERS`]).
+pub fn contains_identifier(value: &str) -> bool {
+    IDENTIFIERS.is_match(value)
 }
 
-/// `text` (a file's name, a path) with everything in it that looks like a customer's identifier — a
-/// PAN, a mobile number, a date, an e-mail address — masked, the rest as it was.
+/// Masks `value` whole when it holds anything that looks like a customer's identifier, and leaves
+/// other text as it is. For cells shown because they should be column headers: when a file was
+/// exported without its header line, its "headers" are the first customer's details.
+pub fn mask_if_identifier(value: &str) -> Cow<'_, str> {
+    if contains_identifier(value) { Cow::Owned(mask(value)) } else { Cow::Borrowed(value) }
+}
+
+/// `text` (a file's name, a path) with everything in it that looks like a customer's identifier
+/// masked, the rest as it was.
 pub fn mask_identifiers_in(text: &str) -> String {
-    static IDENTIFIERS: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(
-            r"(?x)
-              [^\s/\\,;()\[\]]+@[^\s/\\,;()\[\]]+   # an e-mail address
-            | (?i:[a-z]{5}[0-9]{4}[a-z])              # a PAN, whatever is written against it
-            | [0-9](?:[\s.+-]?[0-9]){5,}              # six digits or more, spaced or dashed
-            ",
-        )
-        .expect("the identifiers' pattern")
-    });
     IDENTIFIERS.replace_all(text, |found: &regex::Captures<'_>| mask(&found[0])).into_owned()
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{mask, mask_identifiers_in, mask_if_identifier};
+    use std::borrow::Cow;
+
+    use super::{contains_identifier, mask, mask_identifiers_in, mask_if_identifier};
 
     #[test]
     fn masks_the_middle_of_identifiers() {
@@ -81,6 +80,59 @@ mod tests {
         }
         for data in ["abcpk1234f", "ABCPK 1234 F", "ravi@example.com", "+91 98220 12345", "31/01/1985"] {
             assert_eq!(mask_if_identifier(data), mask(data), "{data}");
+        }
+    }
+
+    /// Every way a clerk's spreadsheet or a file's name writes a customer's identifier, generated:
+    /// PANs in three cases with four separators, mobile numbers in three groupings with four
+    /// separators and four prefixes, dates of birth in seven layouts, and e-mail addresses, each
+    /// alone, in a file's name and in a path.
+    fn identifiers_as_written() -> Vec<String> {
+        let mut written = Vec::new();
+        for pan in ["ABCPK1234F", "abcpk1234f", "AbcPk1234F"] {
+            for sep in ["", " ", "-", "_"] {
+                written.push(format!("{}{sep}{}{sep}{}", &pan[..5], &pan[5..9], &pan[9..]));
+            }
+        }
+        for groups in [[5, 5, 0], [3, 3, 4], [4, 3, 3]] {
+            for sep in ["", " ", "-", "."] {
+                for prefix in ["", "+91 ", "+91-", "0"] {
+                    let digits = "9876543210";
+                    let (a, b) = (groups[0], groups[0] + groups[1]);
+                    let parts: Vec<&str> = [&digits[..a], &digits[a..b], &digits[b..]]
+                        .into_iter()
+                        .filter(|p| !p.is_empty())
+                        .collect();
+                    written.push(format!("{prefix}{}", parts.join(sep)));
+                }
+            }
+        }
+        for date in
+            ["31/01/1985", "31-01-1985", "31.01.1985", "1985-01-31", "1985/01/31", "31011985", "31/01/85"]
+        {
+            written.push(date.to_owned());
+        }
+        for email in ["ravi@example.com", "ravi.kumar+cibil@example.co.in", "R_Kumar@Example.IN"] {
+            written.push(email.to_owned());
+        }
+        written
+    }
+
+    #[test]
+    fn every_written_identifier_is_masked_by_both_alone_in_a_name_and_in_a_path() {
+        for identifier in identifiers_as_written() {
+            assert_ne!(mask_if_identifier(&identifier), identifier.as_str(), "a header cell: {identifier}");
+            for text in [
+                identifier.clone(),
+                format!("Neha {identifier}.csv"),
+                format!("{identifier}_batch.xlsx"),
+                format!("/home/clerk/in ({identifier})/customers.csv"),
+            ] {
+                assert!(contains_identifier(&text), "{text}");
+                assert!(matches!(mask_if_identifier(&text), Cow::Owned(_)), "{text}");
+                let masked = mask_identifiers_in(&text);
+                assert!(!masked.contains(&identifier), "{text} → {masked}");
+            }
         }
     }
 

@@ -273,9 +273,8 @@ impl InputError {
 /// like a customer's details instead (a file exported without its header line): those are
 /// masked like any value on a terminal, and whoever reads the message is told what happened.
 pub fn headers_found(found: &[String]) -> (String, bool) {
-    let shown: Vec<_> = found.iter().map(|h| crate::mask::mask_if_identifier(h)).collect();
-    let looks_like_data = shown.iter().any(|h| matches!(h, std::borrow::Cow::Owned(_)));
-    (shown.iter().map(|h| format!("\"{h}\"")).collect::<Vec<_>>().join(", "), looks_like_data)
+    let shown: Vec<_> = found.iter().map(|h| format!("\"{}\"", crate::mask::mask_if_identifier(h))).collect();
+    (shown.join(", "), found.iter().any(|h| crate::mask::contains_identifier(h)))
 }
 
 fn describe_header_problem(

@@ -178,7 +178,7 @@ pub fn unusable_upload(error: &InputError) -> String {
 /// many columns that no field's name matches. A file of two columns lacking five cannot be saved
 /// by a choice, and is not asked about.
 pub fn columns_can_be_chosen(problem: &HeaderProblem, found: &[String]) -> bool {
-    if found.iter().any(|h| matches!(crate::mask::mask_if_identifier(h), std::borrow::Cow::Owned(_))) {
+    if found.iter().any(|h| crate::mask::contains_identifier(h)) {
         return false;
     }
     match problem {
