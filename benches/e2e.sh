@@ -78,7 +78,9 @@ usage: benches/e2e.sh [SCENARIO...]
             Targets: one process >= 0.95 of the quota end to end, <= 0.5% answered 429; two
             together >= 0.90, <= 2%, each >= 0.35 of the requests sent while both ran.
   cpu       10,000 rows at --rate 100/s, 20 ms latency, --concurrency 32, no quota: the CPU the
-            tool spends at the vendor's pace. Target: <= 1.0 CPU-s per 10,000 rows.
+            tool spends at the vendor's pace. Target: <= 1.0 CPU-s per 10,000 rows. oha then
+            sends as many requests at the same pace over as many connections: what the pace
+            itself costs on this machine.
   idle      `cibil-bulk serve` with nothing to do: its CPU over 60 s after it started. Target: next
             to none (<= 0.1 CPU-s).
   strangers what strangers and users can make `cibil-bulk serve` spend: its resident memory idle,
@@ -252,11 +254,14 @@ run_tool() {
     SPAN=$(calc "$(json_num arrivals_span_ms <<<"$stats") / 1000")
 }
 
-# run_oha DIR NAME: oha sends as many requests as the sandbox saw from the tool ($SEEN), over 64
-# connections, each a valid registration with its own order id and PAN; sets OHA_WALL (s),
-# OHA_RSS (MB), OHA_CPU (s), OHA_SEEN, OHA_RPS and OHA_SANDBOX_CPU (s).
+# run_oha DIR NAME [FLAGS...]: oha sends as many requests as the sandbox saw from the tool ($SEEN),
+# over 64 connections unless FLAGS say otherwise (`-c 32 -q 100`: 32 connections at 100 a
+# second), each a valid registration with its own order id and PAN; sets OHA_WALL (s), OHA_RSS
+# (MB), OHA_CPU (s), OHA_VCS, OHA_SEEN, OHA_RPS and OHA_SANDBOX_CPU (s).
 run_oha() {
     local dir=$1 name=$2
+    shift 2
+    [[ $# -gt 0 ]] || set -- -c 64
     need_oha
     awk -v N="$SEEN" 'BEGIN {
         for (i = 0; i < N; i++) {
@@ -267,9 +272,9 @@ run_oha() {
     OHA_SANDBOX_CPU=$(proc_cpu "$SANDBOX_PID")
     # The tool's figures stay as they were for the caller.
     local wall=$WALL rss=$RSS cpu=$CPU vcs=$VCS
-    timed "$dir" "$name" "$OHA" -n "$SEEN" -c 64 --no-tui --output-format json -m GET \
+    timed "$dir" "$name" "$OHA" -n "$SEEN" "$@" --no-tui --output-format json -m GET \
         -H 'Content-Type: application/json' -Z "$dir/bodies.jsonl" "$ENDPOINT"
-    OHA_WALL=$WALL OHA_RSS=$RSS OHA_CPU=$CPU
+    OHA_WALL=$WALL OHA_RSS=$RSS OHA_CPU=$CPU OHA_VCS=$VCS
     WALL=$wall RSS=$rss CPU=$cpu VCS=$vcs
     OHA_SANDBOX_CPU=$(calc "$(proc_cpu "$SANDBOX_PID") - $OHA_SANDBOX_CPU")
     OHA_SEEN=$(sandbox_stats | json_num requests)
@@ -673,6 +678,12 @@ cpu() {
         printf '   [%d] %d requests in %.1f s wall (%.1f rows/s), peak RSS %s MB; the sandbox used %.2f CPU-s\n' \
             "$r" "$SEEN" "$WALL" "$(calc "$rows / $WALL")" "$RSS" "$SANDBOX_CPU"
         cpu_line "$r" "$rows" 1.0
+        # A load generator sending the same requests at the same pace, over as many connections,
+        # with nothing to validate, keep or write: what the machine charges for the pace itself.
+        run_oha "$dir" "oha$r" -c 32 -q 100
+        printf '   [%d] oha -c 32 -q 100, the same %d requests: %.1f s wall, CPU %.2f s = %.2f CPU-s per 10,000 requests, %.1f voluntary context switches per request; the tool used %.2fx its CPU\n' \
+            "$r" "$OHA_SEEN" "$OHA_WALL" "$OHA_CPU" "$(calc "$OHA_CPU / $OHA_SEEN * 10000")" \
+            "$(calc "$OHA_VCS / $OHA_SEEN")" "$(calc "$CPU / $OHA_CPU")"
     done
 }
 
