@@ -54,6 +54,24 @@ pub struct Credentials {
     pub company_code: String,
 }
 
+impl Credentials {
+    /// Either credential, in any case, wherever it appears: a vendor may repeat what it was sent
+    /// ("Invalid RegistrationID … or CompanyCode …"). `None` when neither is four characters or
+    /// more: a shorter one would match inside ordinary words.
+    fn pattern(&self) -> Option<regex::Regex> {
+        let secrets: Vec<String> = [&self.registration_id, &self.company_code]
+            .into_iter()
+            .map(|secret| secret.trim())
+            .filter(|secret| secret.chars().count() >= 4)
+            .map(regex::escape)
+            .collect();
+        if secrets.is_empty() {
+            return None;
+        }
+        regex::RegexBuilder::new(&secrets.join("|")).case_insensitive(true).build().ok()
+    }
+}
+
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Credentials")
@@ -153,6 +171,8 @@ pub struct Client {
     endpoint: reqwest::Url,
     method: reqwest::Method,
     credentials: Credentials,
+    /// The credentials, to mask in what the vendor says ([`Credentials::pattern`]).
+    secrets: Option<regex::Regex>,
     omit_empty_middle_name: bool,
 }
 
@@ -187,6 +207,7 @@ impl Client {
                 Method::Post => reqwest::Method::POST,
             },
             credentials: settings.credentials.clone(),
+            secrets: settings.credentials.pattern(),
             omit_empty_middle_name: settings.omit_empty_middle_name,
         })
     }
@@ -232,7 +253,43 @@ impl Client {
                 Err(error) => return transport_failure(&error, &self.endpoint),
             }
         }
-        classify(status, &headers, &body)
+        self.made_safe(classify(status, &headers, &body))
+    }
+
+    /// What the vendor said, made fit to keep and show beyond the row's own files: the merchant's
+    /// credentials masked in every string of the answer, wherever the vendor repeated them; and
+    /// in what stops a run or is retried — which reaches the terminal, the log, the summary and
+    /// the server's pages — a customer's identifiers masked as well. A rejected row's message
+    /// keeps them: it goes to the errors file the clerk asked for, beside the row it is about.
+    fn made_safe(&self, outcome: Outcome) -> Outcome {
+        let credentials = |text: &str| match &self.secrets {
+            Some(secrets) => secrets
+                .replace_all(text, |found: &regex::Captures<'_>| crate::mask::mask(&found[0]))
+                .into_owned(),
+            None => text.to_owned(),
+        };
+        let shown = |text: &str| crate::mask::mask_identifiers_in(&credentials(text));
+        match outcome {
+            Outcome::Registered(mut registration) => {
+                registration.cibil_status = registration.cibil_status.as_deref().map(credentials);
+                registration.merchant_trans_id = registration.merchant_trans_id.as_deref().map(credentials);
+                Outcome::Registered(registration)
+            }
+            Outcome::Rejected(mut rejection) => {
+                rejection.code = rejection.code.as_deref().map(credentials);
+                rejection.message = credentials(&rejection.message);
+                rejection.raw = credentials(&rejection.raw);
+                Outcome::Rejected(rejection)
+            }
+            Outcome::Transient(mut transient) => {
+                transient.reason = shown(&transient.reason);
+                Outcome::Transient(transient)
+            }
+            Outcome::Abort(mut abort) => {
+                abort.message = shown(&abort.message);
+                Outcome::Abort(abort)
+            }
+        }
     }
 }
 

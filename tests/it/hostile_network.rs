@@ -520,3 +520,98 @@ fn a_row_waiting_to_be_retried_leaves_its_worker_to_the_next_row() {
     assert_eq!(after[2].1, refused, "{after:?}");
     assert!(after[2].0 >= Duration::from_secs(3), "{after:?}");
 }
+
+/// A vendor that repeats every field of the request it was sent — the customer's details and the
+/// merchant's credentials — in its answer's message, under `head`.
+fn repeating_vendor(runtime: &tokio::runtime::Runtime, head: &'static str) -> (String, Sent) {
+    let sent: Sent = Arc::default();
+    let seen = sent.clone();
+    let (addr, _) = runtime.block_on(serve(move |mut stream| {
+        let seen = seen.clone();
+        async move {
+            let request = read_request(&mut stream).await;
+            let at = request.windows(4).position(|w| w == b"\r\n\r\n").map_or(request.len(), |at| at + 4);
+            let fields: serde_json::Value = serde_json::from_slice(&request[at..]).unwrap_or_default();
+            let said =
+                ["pancard", "mobile_number", "email_id", "date_of_birth", "RegistrationID", "CompanyCode"]
+                    .map(|name| format!("{name} {}", fields[name].as_str().unwrap_or_default()))
+                    .join(", ");
+            seen.lock().unwrap().push(fields);
+            let body = serde_json::json!({
+                "status": "False",
+                "code": format!("E-{}", fields_code(&said)),
+                "description": format!("Refused: {said}"),
+            });
+            reply(stream, head, body.to_string().as_bytes()).await;
+        }
+    }));
+    (format!("http://{addr}/registeration"), sent)
+}
+
+/// What a [`repeating_vendor`] was sent, request by request.
+type Sent = Arc<std::sync::Mutex<Vec<serde_json::Value>>>;
+
+/// An error code that repeats the credentials, as a careless gateway's might.
+fn fields_code(said: &str) -> String {
+    said.split(", ").filter(|f| f.starts_with("RegistrationID") || f.starts_with("CompanyCode")).collect()
+}
+
+/// Issue 22's red team: a vendor that repeats the request in its refusal. Whatever the refusal —
+/// the credentials refused (401, 403), the endpoint down (503), a row refused (200) — no terminal,
+/// log or summary shows a customer's PAN, mobile number, e-mail address or date of birth in full,
+/// and nothing the tool writes (results, errors, summary, the state's raw answers) holds the
+/// merchant's credentials. A refused row's message keeps the customer's details, for the errors
+/// file the clerk asked for.
+#[test]
+fn what_a_vendor_repeats_of_a_request_is_masked_wherever_it_is_shown() {
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    for (head, code) in [
+        ("HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json", 3),
+        ("HTTP/1.1 403 Forbidden\r\nContent-Type: application/json", 3),
+        ("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json", 1),
+        ("HTTP/1.1 200 OK\r\nContent-Type: application/json", 1),
+    ] {
+        let (endpoint, sent) = repeating_vendor(&runtime, head);
+        let run = run_file(
+            &endpoint,
+            crate::common::runs::customers(1, 2),
+            &["--summary", "s.json", "-vv", "--max-attempts", "1", "--concurrency", "1"],
+        );
+        run.code(code);
+        let sent = sent.lock().unwrap().clone();
+        assert!(!sent.is_empty(), "{head}: nothing was sent");
+        let summary = String::from_utf8_lossy(&run.bytes("s.json")).into_owned();
+        let state = rusqlite::Connection::open(run.path("cibil-bulk.db")).unwrap();
+        let raw: Vec<String> = state
+            .prepare("SELECT coalesce(raw_response, '') || ' ' || coalesce(error, '') || ' ' || coalesce(error_code, '') FROM rows")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let errors = String::from_utf8_lossy(&run.bytes("in.errors.csv")).into_owned();
+        let results = String::from_utf8_lossy(&run.bytes("in.results.csv")).into_owned();
+        let shown = [("stdout", &run.stdout), ("stderr", &run.stderr), ("the summary", &summary)];
+        for fields in &sent {
+            for name in ["pancard", "mobile_number", "email_id", "date_of_birth"] {
+                let value = fields[name].as_str().unwrap();
+                for (place, text) in shown {
+                    assert!(!text.contains(value), "{head}: {name} {value} in full on {place}: {text}");
+                }
+            }
+        }
+        for secret in ["AOP-554", "CMP1045"] {
+            let everywhere = shown.iter().map(|(_, t)| t.as_str()).chain([errors.as_str(), results.as_str()]);
+            for text in everywhere.chain(raw.iter().map(String::as_str)) {
+                assert!(!text.to_lowercase().contains(&secret.to_lowercase()), "{head}: {secret} in {text}");
+            }
+        }
+        if head.contains("200 OK") {
+            let pan = sent[0]["pancard"].as_str().unwrap();
+            assert!(
+                errors.contains(pan),
+                "the clerk's errors file keeps the refused row's message: {errors}"
+            );
+        }
+    }
+}
