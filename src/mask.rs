@@ -2,8 +2,6 @@
 //! numbers, e-mail addresses, names and dates of birth never appear there in full. Files the user
 //! asked for (results, errors) carry the real values: the clerk needs them to fix a row.
 
-use std::borrow::Cow;
-
 /// Keeps the first two and last two characters of values long enough to stay unguessable, and
 /// stars the rest (`ABCPK1234F` → `AB******4F`, `9876543210` → `98******10`). Short values keep
 /// only their first character.
@@ -23,44 +21,89 @@ pub fn mask(value: &str) -> String {
     out
 }
 
-/// What looks like a customer's identifier wherever it is written — a PAN (in any case, spaced or
-/// dashed), six digits or more (a mobile number, a date of birth), spaced, dashed, dotted or
-/// slashed, or an e-mail address. The one definition: [`mask_if_identifier`] and
-/// [`mask_identifiers_in`] both ask it, so a form one of them masks the other masks too.
+/// What looks like a customer's identifier wherever it is written, as [`visible`] leaves the text:
+/// a PAN (any case; spaced, dotted or dashed, even between its letters, when its fourth letter is
+/// one of the holder types, so that "report 2024 Q" is not one), six digits or more in any script
+/// (a mobile number, a date of birth) spaced, dashed, dotted, slashed or bracketed, eight or more
+/// underscored, a date with its month's name, or an e-mail address. The
+/// one definition: [`contains_identifier`] and [`mask_identifiers_in`] both ask it, so a form one
+/// of them finds the other masks.
 static IDENTIFIERS: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
     regex::Regex::new(
         r"(?x)
-          [^\s/\\,;()\[\]]*@[^\s/\\,;()\[\]]*     # an e-mail address (or what is left of one)
-        | (?i:[a-z]{5}[\s._-]?[0-9]{4}[\s._-]?[a-z])   # a PAN, whatever is written against it
-        | [0-9](?:[\s./+-]?[0-9]){5,}                  # six digits or more
+          [^\s/\\,;()\[\]]*@[^\s/\\,;()\[\]]*                 # an e-mail address (or what is left of one)
+        | (?i:[a-z]{5}[0-9]{4}[a-z])                           # a PAN as written on the card
+        | (?i:[a-z][\s._-]?[a-z][\s._-]?[a-z][\s._-]?[abcfghjlpt][\s._-]?[a-z]
+              (?:[\s._-]?[0-9]){4}[\s._-]?[a-z])              # a PAN spaced, dotted or dashed
+        | \d(?:[\s./()+-]{0,2}\d){5,}                          # six digits or more
+        | \d(?:_?\d){7,}                                       # eight or more, underscored
+        | \d{1,2}(?i:st|nd|rd|th)?[\s./,-]*(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)
+              [a-z]*\.?[\s./,-]*\d{2,4}                        # 22-Mar-1981
+        | \b(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?[\s./-]*
+              \d{1,2}(?i:st|nd|rd|th)?(?:,\s*|[\s./-]+)\d{2,4} # March 22, 1981
         ",
     )
     .expect("the identifiers' pattern")
 });
 
-/// Whether `value` holds anything that looks like a customer's identifier (see [`IDENTIFIERS`]).
+/// `text` as it is read: without the invisible characters that can hide inside an identifier (a
+/// zero-width joiner, a soft hyphen: Unicode's format characters), and with the full-width forms
+/// of letters, digits and signs (`ＡＢＣ１２３`, `＠`) as their ASCII selves. One character of the
+/// result for each visible character of `text`, in order: what is found in it is found at the same
+/// places among the visible characters.
+fn visible(text: &str) -> (Vec<char>, String) {
+    static FORMAT: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"\p{Cf}").expect("the format characters"));
+    let shown: Vec<char> = FORMAT.replace_all(text, "").chars().collect();
+    let folded = shown
+        .iter()
+        .map(|&c| match c {
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            '\u{3000}' => ' ',
+            c => c,
+        })
+        .collect();
+    (shown, folded)
+}
+
+/// Whether `value` holds anything that looks like a customer's identifier (see [`IDENTIFIERS`]):
+/// for cells shown because they should be column headers, which, when a file was exported without
+/// its header line, are the first customer's details.
 pub fn contains_identifier(value: &str) -> bool {
-    IDENTIFIERS.is_match(value)
+    IDENTIFIERS.is_match(&visible(value).1)
 }
 
-/// Masks `value` whole when it holds anything that looks like a customer's identifier, and leaves
-/// other text as it is. For cells shown because they should be column headers: when a file was
-/// exported without its header line, its "headers" are the first customer's details.
-pub fn mask_if_identifier(value: &str) -> Cow<'_, str> {
-    if contains_identifier(value) { Cow::Owned(mask(value)) } else { Cow::Borrowed(value) }
-}
-
-/// `text` (a file's name, a path) with everything in it that looks like a customer's identifier
-/// masked, the rest as it was.
+/// `text` (a file's name, a path, a sheet's name, a vendor's message) with everything in it that
+/// looks like a customer's identifier masked, and the invisible characters left out; the rest as
+/// it was.
 pub fn mask_identifiers_in(text: &str) -> String {
-    IDENTIFIERS.replace_all(text, |found: &regex::Captures<'_>| mask(&found[0])).into_owned()
+    let (shown, folded) = visible(text);
+    let mut out = String::with_capacity(text.len());
+    // Byte offsets in `folded` to character positions, which are those of `shown`.
+    let mut chars = folded.char_indices().map(|(at, _)| at).enumerate().peekable();
+    let mut position = |byte: usize| {
+        while let Some(&(i, at)) = chars.peek() {
+            if at >= byte {
+                return i;
+            }
+            chars.next();
+        }
+        shown.len()
+    };
+    let mut done = 0;
+    for found in IDENTIFIERS.find_iter(&folded) {
+        let (start, end) = (position(found.start()), position(found.end()));
+        out.extend(&shown[done..start]);
+        out.push_str(&mask(&shown[start..end].iter().collect::<String>()));
+        done = end;
+    }
+    out.extend(&shown[done..]);
+    out
 }
 
 #[cfg(test)]
 mod tests {
-    use std::borrow::Cow;
-
-    use super::{contains_identifier, mask, mask_identifiers_in, mask_if_identifier};
+    use super::{contains_identifier, mask, mask_identifiers_in};
 
     #[test]
     fn masks_the_middle_of_identifiers() {
@@ -74,12 +117,12 @@ mod tests {
     }
 
     #[test]
-    fn only_identifiers_are_masked_among_headers() {
+    fn only_identifiers_are_found_among_headers() {
         for header in ["PAN No", "Mobile 1", "E-mail ID", "Sr No", "Address Line 2", "DOB"] {
-            assert_eq!(mask_if_identifier(header), header);
+            assert!(!contains_identifier(header), "{header}");
         }
         for data in ["abcpk1234f", "ABCPK 1234 F", "ravi@example.com", "+91 98220 12345", "31/01/1985"] {
-            assert_eq!(mask_if_identifier(data), mask(data), "{data}");
+            assert!(contains_identifier(data), "{data}");
         }
     }
 
@@ -107,13 +150,39 @@ mod tests {
                 }
             }
         }
-        for date in
-            ["31/01/1985", "31-01-1985", "31.01.1985", "1985-01-31", "1985/01/31", "31011985", "31/01/85"]
-        {
+        for date in [
+            "31/01/1985",
+            "31-01-1985",
+            "31.01.1985",
+            "1985-01-31",
+            "1985/01/31",
+            "31011985",
+            "31/01/85",
+            "1985_01_31",
+            "31-Jan-1985",
+            "31 January 1985",
+            "January 31, 1985",
+            "Jan. 31st 1985",
+        ] {
             written.push(date.to_owned());
         }
         for email in ["ravi@example.com", "ravi.kumar+cibil@example.co.in", "R_Kumar@Example.IN"] {
             written.push(email.to_owned());
+        }
+        // What a careless export or a hostile name does to them: brackets, underscores, every
+        // character spaced or dotted, invisible characters inside, full-width and other scripts.
+        for odd in [
+            "(98765) 43210",
+            "98765_43210",
+            "A B C P K 1 2 3 4 F",
+            "A.B.C.P.K.1.2.3.4.F",
+            "ABCPK\u{200D}1234F",
+            "ABC\u{AD}PK1234F",
+            "ＡＢＣＰＫ１２３４Ｆ",
+            "९८७६५४३२१०",
+            "ravi＠example.com",
+        ] {
+            written.push(odd.to_owned());
         }
         written
     }
@@ -121,7 +190,6 @@ mod tests {
     #[test]
     fn every_written_identifier_is_masked_by_both_alone_in_a_name_and_in_a_path() {
         for identifier in identifiers_as_written() {
-            assert_ne!(mask_if_identifier(&identifier), identifier.as_str(), "a header cell: {identifier}");
             for text in [
                 identifier.clone(),
                 format!("Neha {identifier}.csv"),
@@ -129,9 +197,10 @@ mod tests {
                 format!("/home/clerk/in ({identifier})/customers.csv"),
             ] {
                 assert!(contains_identifier(&text), "{text}");
-                assert!(matches!(mask_if_identifier(&text), Cow::Owned(_)), "{text}");
+                // Nothing of it left readable, however its characters are spaced.
+                let bare = |t: &str| t.chars().filter(|c| c.is_alphanumeric()).collect::<String>();
                 let masked = mask_identifiers_in(&text);
-                assert!(!masked.contains(&identifier), "{text} → {masked}");
+                assert!(!bare(&masked).contains(&bare(&identifier)), "{text} → {masked}");
             }
         }
     }
@@ -158,7 +227,14 @@ mod tests {
             let masked = mask_identifiers_in(name);
             assert!(!masked.contains(identifier), "{name} → {masked}");
         }
-        for plain in ["/srv/in/customers.csv", "customers_2026_12.xlsx", "upload 12 (batch 3).csv"] {
+        for plain in [
+            "/srv/in/customers.csv",
+            "customers_2026_12.xlsx",
+            "upload 12 (batch 3).csv",
+            "Sales report 2024 Q1.csv",
+            "Mar 2026 intake.xlsx",
+            "Remarks 2024.csv",
+        ] {
             assert_eq!(mask_identifiers_in(plain), plain);
         }
     }

@@ -270,11 +270,17 @@ impl InputError {
 }
 
 /// The headers found on a header line, quoted, as a message lists them, and whether they look
-/// like a customer's details instead (a file exported without its header line): those are
-/// masked like any value on a terminal, and whoever reads the message is told what happened.
+/// like a customer's details instead (a file exported without its header line). When any of
+/// them holds an identifier, the line is a customer's: every one of them is masked, the name
+/// beside the PAN included, and whoever reads the message is told what happened.
 pub fn headers_found(found: &[String]) -> (String, bool) {
-    let shown: Vec<_> = found.iter().map(|h| format!("\"{}\"", crate::mask::mask_if_identifier(h))).collect();
-    (shown.join(", "), found.iter().any(|h| crate::mask::contains_identifier(h)))
+    let looks_like_data = found.iter().any(|h| crate::mask::contains_identifier(h));
+    let shown: Vec<_> = found
+        .iter()
+        .map(|h| if looks_like_data { crate::mask::mask(h) } else { h.clone() })
+        .map(|h| format!("\"{h}\""))
+        .collect();
+    (shown.join(", "), looks_like_data)
 }
 
 fn describe_header_problem(

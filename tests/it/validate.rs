@@ -344,6 +344,9 @@ fn a_file_without_its_header_line_is_told_so_without_showing_the_customer() {
         .terminal_lacks(&mobile(1))
         .terminal_lacks("c1@example.com")
         .terminal_lacks("31/01/1985")
+        // The name beside them is the customer's too.
+        .terminal_lacks("\"Ravi\"")
+        .terminal_lacks("Kumar")
         .terminal_lacks("--map");
 }
 
