@@ -153,13 +153,13 @@ impl Uploads {
 
     /// A new file for an upload on its way in, mode 0600; removed when dropped unless kept.
     pub fn incoming(&self) -> io::Result<tempfile::NamedTempFile> {
-        tempfile::Builder::new().prefix(".incoming-").suffix(".part").tempfile_in(&self.dir)
+        tempfile::Builder::new().prefix(crate::store::INCOMING).suffix(".part").tempfile_in(&self.dir)
     }
 
     /// A file in `format` written before its upload has an id, removed when dropped.
     pub fn scratch(&self, format: Format) -> io::Result<Scratch> {
         let temp = tempfile::Builder::new()
-            .prefix(".scratch-")
+            .prefix(crate::store::SCRATCH)
             .suffix(&format!(".{}", format.extension()))
             .tempfile_in(&self.dir)?
             .into_temp_path();
@@ -209,17 +209,8 @@ pub async fn receive(
 /// being written. They hold customers' data that nothing refers to, so nothing would ever erase
 /// them. Only the server, holding the state's run lock, writes here, so none is in use now.
 fn remove_leftovers(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    for entry in entries.filter_map(Result::ok) {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        let leftover = [".incoming-", ".scratch-", ".cibil-bulk-"].iter().any(|p| name.starts_with(p));
-        if leftover && let Err(e) = std::fs::remove_file(entry.path()) {
-            tracing::warn!(
-                "cannot remove {}, left by a server that stopped mid-way: {e}",
-                entry.path().display()
-            );
-        }
+    for (path, e) in crate::store::remove_unfinished_uploads(dir, std::time::Duration::ZERO) {
+        tracing::warn!("cannot remove {}, left by a server that stopped mid-way: {e}", path.display());
     }
 }
 

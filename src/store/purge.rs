@@ -10,11 +10,17 @@
 //! uses the state: only what nothing may still send is erased, one transaction at a time.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use rusqlite::params;
 
 use super::{Store, StoreError, now_ms};
-use crate::mask::mask_identifiers_in;
+use crate::mask::{contains_identifier, mask, mask_identifiers_in};
+
+/// How long an unfinished file in the uploads directory (see [`UNFINISHED`]) must have been left
+/// untouched before a purge takes it for one a stopped server left: far longer than the server
+/// waits for the next bytes of an upload (30 s), so nothing still being written is taken.
+const UNFINISHED_IDLE: Duration = Duration::from_secs(10 * 60);
 
 /// What a purge removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -75,16 +81,70 @@ impl Store {
             ))?
             .query_map(params![cutoff_ms, now], |r| r.get(0))?
             .collect::<Result<Vec<i64>, _>>()?;
-        // A file's name can hold a customer's PAN or mobile ("Neha 9418804316.csv"): masked.
-        let named: Vec<(i64, String, String)> = tx
-            .prepare("SELECT id, input_path, COALESCE(input_place, '') FROM runs WHERE purged_at = ?1")?
-            .query_map([now], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        // A file's name can hold a customer's PAN or mobile ("Neha 9418804316.csv"), and so can
+        // a workbook's sheet name; a file without its header line has a customer's details for
+        // headers: masked.
+        let named: Vec<(i64, String, String, String, String)> = tx
+            .prepare(
+                "SELECT id, input_path, COALESCE(input_place, ''), headers, COALESCE(locator, '')
+                 FROM runs WHERE purged_at = ?1",
+            )?
+            .query_map([now], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
             .collect::<Result<_, _>>()?;
-        for (id, path, place) in named {
+        for (id, path, place, headers, locator) in named {
             tx.execute(
-                "UPDATE runs SET input_path = ?2, input_place = NULLIF(?3, '') WHERE id = ?1",
-                params![id, mask_identifiers_in(&path), mask_identifiers_in(&place)],
+                "UPDATE runs SET input_path = ?2, input_place = NULLIF(?3, ''), headers = ?4,
+                    locator = NULLIF(?5, '') WHERE id = ?1",
+                params![
+                    id,
+                    mask_identifiers_in(&path),
+                    mask_identifiers_in(&place),
+                    masked_headers(&headers),
+                    mask_identifiers_in_json(&locator),
+                ],
             )?;
+        }
+        // What the vendor sent back in short fields is its own text: a code or a status that
+        // repeats a customer's details is masked. (`merchant_trans_id` is the vendor's id for the
+        // transaction, kept for reconciling with it.)
+        let vendor_said: Vec<(i64, Option<String>, Option<String>)> = {
+            let mut select = tx.prepare(
+                "SELECT id, error_code, cibil_status FROM rows
+                 WHERE run_id IN (SELECT id FROM runs WHERE purged_at = ?1)
+                   AND (error_code IS NOT NULL OR cibil_status IS NOT NULL)",
+            )?;
+            let found = select.query_map([now], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            let mut changed = Vec::new();
+            for said in found {
+                let (id, code, status): (i64, Option<String>, Option<String>) = said?;
+                if code.as_deref().is_some_and(contains_identifier)
+                    || status.as_deref().is_some_and(contains_identifier)
+                {
+                    changed.push((
+                        id,
+                        code.as_deref().map(mask_identifiers_in),
+                        status.as_deref().map(mask_identifiers_in),
+                    ));
+                }
+            }
+            changed
+        };
+        for (id, code, status) in vendor_said {
+            tx.execute(
+                "UPDATE rows SET error_code = ?2, cibil_status = ?3 WHERE id = ?1",
+                params![id, code, status],
+            )?;
+        }
+        // Choices remembered for a file whose "headers" were a customer's details (a file without
+        // its header line) name those details: forgotten. No other file has that first line.
+        let remembered: Vec<(String, Vec<u8>)> = tx
+            .prepare("SELECT key, value FROM meta WHERE key LIKE 'choices:%'")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        for (key, value) in remembered {
+            if contains_identifier(&String::from_utf8_lossy(&value)) {
+                tx.execute("DELETE FROM meta WHERE key = ?1", [key])?;
+            }
         }
         // The name is in the upload's row, and in how its job ended (its summary names the file).
         for id in &uploads {
@@ -118,7 +178,10 @@ impl Store {
             .prepare("SELECT id FROM uploads WHERE purged_at IS NOT NULL")?
             .query_map([], |r| r.get(0))?
             .collect::<Result<Vec<i64>, _>>()?;
-        let files_left = remove_upload_files(&self.path, &all_purged);
+        let mut files_left = remove_upload_files(&self.path, &all_purged);
+        // An upload a stopped server was receiving (or checking, or writing the results of): its
+        // customers, in a file nothing refers to.
+        files_left.extend(remove_unfinished_uploads(&uploads_dir(&self.path), UNFINISHED_IDLE));
         // Deleted values linger in free pages and in the write-ahead log until both are rewritten;
         // when nothing was erased, nothing new lingers, and the file is left as it is.
         if rows > 0 || runs > 0 || !uploads.is_empty() {
@@ -182,6 +245,49 @@ fn mask_identifiers_in_json(json: &str) -> String {
     }
 }
 
+/// A header line as a purge leaves it: when any of its cells holds a customer's identifier (a
+/// file without its header line), every one of them is masked, as the messages showed them.
+fn masked_headers(json: &str) -> String {
+    let Ok(headers) = serde_json::from_str::<Vec<String>>(json) else {
+        return mask_identifiers_in_json(json);
+    };
+    if !headers.iter().any(|h| contains_identifier(h)) {
+        return json.to_owned();
+    }
+    serde_json::to_string(&headers.iter().map(|h| mask(h)).collect::<Vec<_>>()).unwrap_or_default()
+}
+
+/// What a server writes in its uploads directory before a file is in place, by the start of the
+/// file's name: an upload on its way in, a file being checked, an output being written (the
+/// `output` module's temporary files). They hold customers' data that nothing refers to.
+pub const UNFINISHED: [&str; 3] = [INCOMING, SCRATCH, ".cibil-bulk-"];
+/// An upload on its way in.
+pub const INCOMING: &str = ".incoming-";
+/// A file being checked.
+pub const SCRATCH: &str = ".scratch-";
+
+/// Removes the unfinished files in the uploads directory `dir` (see [`UNFINISHED`]) that nothing
+/// has written to for `idle` or longer; returns those that could not be removed, with why.
+pub fn remove_unfinished_uploads(dir: &Path, idle: Duration) -> Vec<(PathBuf, String)> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let mut left = Vec::new();
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name();
+        let unfinished = UNFINISHED.iter().any(|p| name.to_string_lossy().starts_with(p));
+        let untouched = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|at| at.elapsed().is_ok_and(|age| age >= idle));
+        if unfinished
+            && (idle.is_zero() || untouched)
+            && let Err(e) = std::fs::remove_file(entry.path())
+        {
+            left.push((entry.path(), e.to_string()));
+        }
+    }
+    left
+}
+
 /// The file that marks a directory as a server's uploads (made as the server starts): no other
 /// command writes into such a directory, whatever its state.
 pub const UPLOADS_MARK: &str = ".uploads-of-cibil-bulk";
@@ -242,12 +348,16 @@ mod tests {
         let mut store = Store::open(&path).unwrap();
         let a = Applicant::sample("ORD-2", "ABCPK1234F");
         let row = NewRow::valid(2, &a);
+        // A workbook named after a customer, on a sheet named after another, exported without its
+        // header line: its "headers" are the first customer's details.
+        let first_line = ["Kiran".to_owned(), "KLMPD4321Q".to_owned(), "(99887) 76655".to_owned()];
+        let sheet = Locator::Sheet { name: "Lata LMNPQ5432R 9988776644".into(), first_column: 0 };
         let mut import = store
             .begin_import(
                 "/data/Ravi_ABCPK1234F 9876543210.csv",
                 "aa",
-                &["pan".into()],
-                &Locator::Lines,
+                &first_line,
+                &sheet,
                 &serde_json::json!({}),
                 None,
             )
@@ -262,13 +372,26 @@ mod tests {
             registration: Registration {
                 http_status: 200,
                 cibil_id: "9362678".into(),
-                cibil_status: None,
+                // A vendor that repeats the customer in its status.
+                cibil_status: Some("Pending for ABCPK1234F".into()),
                 is_returning_customer: false,
                 merchant_trans_id: None,
                 access_token: Some("331ce37a".into()),
             },
         };
         store.record(run, &[registered]).unwrap();
+        // What the uploader chose for that first line, and a file a stopped server was receiving
+        // an hour ago (and one arriving now, which is left alone).
+        store.remember_choices("shape", r#"{"columns":[["mobile_number","(99887) 76655"]]}"#).unwrap();
+        store.remember_choices("plain", r#"{"columns":[["mobile_number","Phone"]]}"#).unwrap();
+        let uploads = uploads_dir(&path);
+        std::fs::create_dir(&uploads).unwrap();
+        let (stale, arriving) = (uploads.join(".incoming-aaaa.part"), uploads.join(".incoming-bbbb.part"));
+        for file in [&stale, &arriving] {
+            std::fs::write(file, "Ravi,Kumar,ABCPK1234F").unwrap();
+        }
+        let an_hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+        std::fs::File::options().write(true).open(&stale).unwrap().set_modified(an_hour_ago).unwrap();
 
         // Not finished yet: kept, whatever its age.
         assert_eq!(store.purge(i64::MAX, "test").unwrap().runs, 0);
@@ -281,12 +404,28 @@ mod tests {
         let audit = store.audit_log(10).unwrap();
         assert_eq!(audit.len(), 1, "{audit:?}");
         assert_eq!((audit[0].who.as_str(), audit[0].detail.as_str()), ("test", "1 runs, 1 rows, 0 uploads"));
-        assert!(store.run(run).unwrap().unwrap().purged_at.is_some());
+        let purged_run = store.run(run).unwrap().unwrap();
+        assert!(purged_run.purged_at.is_some());
+        assert_eq!(purged_run.headers, ["K****", "KL******1Q", "(9*********55"]);
+        assert_eq!(store.remembered_choices("shape").unwrap(), None);
+        assert!(store.remembered_choices("plain").unwrap().is_some());
+        assert!(!stale.exists() && arriving.exists());
+        std::fs::remove_file(&arriving).unwrap();
         drop(store);
 
         // Nothing of the customer is left in the file, and the ledger still knows them.
         let bytes = std::fs::read(&path).unwrap();
-        for secret in ["ABCPK1234F", "9876543210", "ravi@example.com", "331ce37a", "31/01/1985"] {
+        for secret in [
+            "ABCPK1234F",
+            "9876543210",
+            "ravi@example.com",
+            "331ce37a",
+            "31/01/1985",
+            "KLMPD4321Q",
+            "(99887) 76655",
+            "LMNPQ5432R",
+            "9988776644",
+        ] {
             assert!(
                 !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
                 "{secret} is still in the file"
