@@ -53,9 +53,14 @@ impl Drop for HeldLock {
     }
 }
 
-/// A database file this process locks, opened once and never closed: closing a descriptor of a
-/// file lets go every POSIX lock the process holds on it, SQLite's own among them. Only its
-/// `flock` is taken and let go.
+/// A state's database file as this process keeps it: opened once, when the process first opens
+/// the state, and never closed. Closing *any* descriptor of a file lets go every POSIX lock the
+/// process holds on it, SQLite's own among them: the shared lock each of its connections keeps
+/// on a database in WAL mode, which tells another process closing its last connection that the
+/// log is still in use. Without it, that process checkpoints and deletes the `-wal` and `-shm`
+/// under this one's feet, and this one's next commits go to files nobody will read (seen: the
+/// `sqlite3` shell run beside the server). So whatever this process reads of the file itself
+/// goes through this descriptor ([`read_kept`]), and its `flock` is the run lock's second half.
 #[derive(Debug)]
 struct DatabaseFile {
     identity: (u64, u64),
@@ -65,14 +70,43 @@ struct DatabaseFile {
     held: Mutex<bool>,
 }
 
+/// Every database file this process keeps open (see [`DatabaseFile`]).
+static KEPT: Mutex<Vec<Arc<DatabaseFile>>> = Mutex::new(Vec::new());
+
+/// Keeps the database file at `state` open for the rest of the process: every opening of a state
+/// does, before anything else of the process could open and close the file.
+pub(super) fn keep_open(state: &Path) -> std::io::Result<()> {
+    DatabaseFile::of(state).map(drop)
+}
+
+/// The file at `path`, if it is a database file this process keeps open (found by device and
+/// inode, whatever name leads to it), without opening it.
+fn kept(path: &Path) -> Option<Arc<DatabaseFile>> {
+    use std::os::unix::fs::MetadataExt as _;
+    let meta = std::fs::metadata(path).ok()?;
+    let identity = (meta.dev(), meta.ino());
+    KEPT.lock().unwrap_or_else(PoisonError::into_inner).iter().find(|f| f.identity == identity).cloned()
+}
+
+/// Whether the file at `path` is a database file this process keeps open.
+pub(super) fn is_kept(path: &Path) -> bool {
+    kept(path).is_some()
+}
+
+/// Reads the start of the file at `path` into `head` through the descriptor this process keeps,
+/// if it keeps one (`None`: it does not, and may open the file itself).
+pub(super) fn read_kept(path: &Path, head: &mut [u8]) -> Option<std::io::Result<()>> {
+    use std::os::unix::fs::FileExt as _;
+    kept(path).map(|database| database.file.read_exact_at(head, 0))
+}
+
 impl DatabaseFile {
     /// The database file at `state`, as this process keeps it open.
     fn of(state: &Path) -> std::io::Result<Arc<DatabaseFile>> {
         use std::os::unix::fs::MetadataExt as _;
-        static OPEN: Mutex<Vec<Arc<DatabaseFile>>> = Mutex::new(Vec::new());
         let meta = std::fs::metadata(state)?;
         let identity = (meta.dev(), meta.ino());
-        let mut open = OPEN.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut open = KEPT.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(kept) = open.iter().find(|f| f.identity == identity) {
             return Ok(kept.clone());
         }

@@ -305,12 +305,14 @@ impl Store {
         }
         // Another program's database named as the state is left exactly as it is: no tables
         // added, no mode changed, no lock file made.
-        let ours = match whose(path) {
-            Whose::Another => return Err(StoreError::NotAState { path: path.to_owned() }),
-            Whose::Ours => true,
-            // Damaged: it is checked below, and its mode is not touched before that says whose.
-            Whose::Unreadable => false,
-        };
+        // A state this process has open already was judged then, and is not read again here.
+        let ours = lock::is_kept(path)
+            || match whose(path) {
+                Whose::Another => return Err(StoreError::NotAState { path: path.to_owned() }),
+                Whose::Ours => true,
+                // Damaged: it is checked below, and its mode is not touched before that says whose.
+                Whose::Unreadable => false,
+            };
         // A second name for the state has its own log and lock beside it: two processes, one per
         // name, would each think the state theirs alone.
         if let Ok(meta) = std::fs::metadata(path)
@@ -331,6 +333,8 @@ impl Store {
             }
         }
         create_if_missing(path)?;
+        // Kept open from now on, before the first connection takes a lock (see `lock::DatabaseFile`).
+        lock::keep_open(path).map_err(open_err)?;
         let mut conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
@@ -438,6 +442,11 @@ fn stays_a_backup_while_unchanged(conn: &Connection) -> Result<(), StoreError> {
 
 /// The SQLite file at `path`, opened to read without changing a byte of it (no log, no lock).
 fn read_untouched(path: &Path) -> Option<Connection> {
+    // An immutable connection takes no lock, and its close is a plain close of its descriptor:
+    // never on a state this process has open (see `lock::DatabaseFile`).
+    if lock::is_kept(path) {
+        return None;
+    }
     let url = url::Url::from_file_path(std::path::absolute(path).ok()?).ok()?;
     Connection::open_with_flags(
         format!("{url}?immutable=1"),
@@ -485,13 +494,18 @@ fn companion_of(path: &Path) -> Option<PathBuf> {
 fn is_sqlite(path: &Path) -> std::io::Result<bool> {
     use std::io::Read as _;
     const HEADER: &[u8; 16] = b"SQLite format 3\0";
-    let mut file = match std::fs::File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(true),
-        Err(e) => return Err(e),
-    };
     let mut head = [0u8; 16];
-    match file.read_exact(&mut head) {
+    // A state this process has open is read through the descriptor it keeps: opening and closing
+    // one of its own would let go of SQLite's locks on it (see `lock::DatabaseFile`).
+    let read = match lock::read_kept(path, &mut head) {
+        Some(read) => read,
+        None => match std::fs::File::open(path) {
+            Ok(mut file) => file.read_exact(&mut head),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(true),
+            Err(e) => return Err(e),
+        },
+    };
+    match read {
         Ok(()) => Ok(&head == HEADER),
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
         Err(e) => Err(e),

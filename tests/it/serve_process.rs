@@ -434,3 +434,89 @@ async fn a_second_signal_leaves_at_once_and_writes_the_metrics_file() {
     assert_eq!(series["cibil_bulk_last_run_exit_code"], 130.0, "{text}");
     assert!(series["cibil_bulk_last_run_rows{status=\"pending\"}"] > 0.0, "{text}");
 }
+
+/// The processes that hold an `fcntl` (POSIX) lock on the file at `path`, as the kernel lists them.
+fn shared_locks_on(path: &Path) -> Vec<u32> {
+    use std::os::unix::fs::MetadataExt as _;
+    let meta = std::fs::metadata(path).unwrap();
+    let (major, minor) = (libc_major(meta.dev()), libc_minor(meta.dev()));
+    let inode = format!("{major:02x}:{minor:02x}:{}", meta.ino());
+    std::fs::read_to_string("/proc/locks")
+        .unwrap()
+        .lines()
+        .filter(|line| line.contains(" POSIX ") && line.split_whitespace().any(|field| field == inode))
+        .filter_map(|line| line.split_whitespace().nth(4)?.parse().ok())
+        .collect()
+}
+
+/// The major and minor numbers of a device number, as glibc's `major`/`minor` compute them.
+fn libc_major(dev: u64) -> u64 {
+    ((dev >> 32) & 0xffff_f000) | ((dev >> 8) & 0x0000_0fff)
+}
+
+fn libc_minor(dev: u64) -> u64 {
+    ((dev >> 12) & 0xffff_ff00) | (dev & 0x0000_00ff)
+}
+
+/// Another program reading the state while the server runs — the `sqlite3` shell, a backup
+/// script — closes its connection at the end, and SQLite deletes the write-ahead log on a last
+/// close unless another process still holds its shared lock on the database. The server keeps
+/// that lock however many times it opens the state (a descriptor of its own closed on the file
+/// would let go of every lock it holds there), so the log it writes to is never deleted under it:
+/// a job registered after such a read is in the state, and the state is whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_program_reading_the_state_beside_the_server_never_deletes_its_log() {
+    let sandbox = Sandbox::start(([127, 0, 0, 1], 0).into(), SandboxConfig::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("cibil-bulk.db");
+    let token = token(dir.path());
+    let http = crate::common::http_client().build().unwrap();
+    let mut serving = Serving::start(dir.path(), &sandbox.endpoint());
+    let finished = |id: u64| {
+        let (http, base, token) = (http.clone(), serving.base.clone(), token.clone());
+        async move {
+            tokio::time::timeout(Duration::from_secs(60), async {
+                loop {
+                    let summary = summary(&http, &base, &token, id).await;
+                    if summary["state"] == "finished" {
+                        return summary;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            })
+            .await
+            .expect("the job finishes")
+        }
+    };
+    let wal = dir.path().join("cibil-bulk.db-wal");
+    let pid = serving.child.id();
+    let read_beside = || {
+        // What keeps another program's last close from deleting the log: SQLite's shared lock on
+        // the database file, held by the server's connections (an `fcntl` lock, which the kernel
+        // lists with its owner).
+        let locks = shared_locks_on(&state);
+        assert!(locks.contains(&pid), "the server holds no lock on the state: {locks:?}");
+        assert!(wal.exists(), "the server's log is there");
+        let reader = rusqlite::Connection::open(&state).unwrap();
+        let _: i64 = reader.query_row("SELECT count(*) FROM uploads", [], |r| r.get(0)).unwrap();
+        drop(reader);
+        assert!(wal.exists(), "a reader's last close deleted the log the server writes to");
+    };
+    // Read as it starts, and again after a job, which opens the state again when it ends.
+    read_beside();
+    let first = upload_and_register(&http, &serving.base, &token, 5).await;
+    finished(first).await;
+    read_beside();
+
+    // Ten customers: the first job's five, and five new ones.
+    let second = upload_and_register(&http, &serving.base, &token, 10).await;
+    finished(second).await;
+    serving.signal("-TERM");
+    assert_eq!(serving.wait(), Some(0), "{}", serving.said());
+    let after = rusqlite::Connection::open(&state).unwrap();
+    let check: String = after.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(check, "ok");
+    let statuses = statuses(&state);
+    assert_eq!((statuses.get("registered"), statuses.get("known")), (Some(&10), Some(&5)), "{statuses:?}");
+    assert_eq!(sandbox.stats().registered, 10);
+}
