@@ -22,61 +22,123 @@ pub fn mask(value: &str) -> String {
 }
 
 /// What looks like a customer's identifier wherever it is written, as [`visible`] leaves the text:
-/// a PAN (any case; spaced, dotted or dashed, even between its letters, when its fourth letter is
-/// one of the holder types, so that "report 2024 Q" is not one), six digits or more in any script
-/// (a mobile number, a date of birth) spaced, dashed, dotted, slashed or bracketed, eight or more
-/// underscored, a date with its month's name, or an e-mail address. The
-/// one definition: [`contains_identifier`] and [`mask_identifiers_in`] both ask it, so a form one
-/// of them finds the other masks.
+/// a PAN (any case; spaced, dotted, dashed or bracketed, even between its letters, when its fourth
+/// letter is one of the holder types, so that "report 2024 Q" is not one), six digits or more in
+/// any script (a mobile number, a date of birth) spaced, dashed, dotted, slashed or bracketed,
+/// eight or more underscored or with commas, or an e-mail address (also as `name (at) domain`).
+/// With [`DATES`], the one definition: [`contains_identifier`] and [`mask_identifiers_in`] both
+/// ask them, so a form one of them finds the other masks.
 static IDENTIFIERS: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
     regex::Regex::new(
         r"(?x)
           [^\s/\\,;()\[\]]*@[^\s/\\,;()\[\]]*                 # an e-mail address (or what is left of one)
-        | (?i:[a-z]{5}[0-9]{4}[a-z])                           # a PAN as written on the card
-        | (?i:[a-z][\s._-]?[a-z][\s._-]?[a-z][\s._-]?[abcfghjlpt][\s._-]?[a-z]
-              (?:[\s._-]?[0-9]){4}[\s._-]?[a-z])              # a PAN spaced, dotted or dashed
+        | [^\s/\\,;()\[\]]+\s*[(\[]\s*(?i:at)\s*[)\]]\s*[^\s/\\,;()\[\]]+   # name (at) domain
+        | (?i:[a-z]{5}\d{4}[a-z])                              # a PAN as written on the card
+        | (?i:[a-z][^\p{L}\p{N}]{0,2}[a-z][^\p{L}\p{N}]{0,2}[a-z][^\p{L}\p{N}]{0,2}[abcfghjlpt]
+              [^\p{L}\p{N}]{0,2}[a-z](?:[^\p{L}\p{N}]{0,2}\d){4}[^\p{L}\p{N}]{0,2}[a-z])   # a PAN, apart
         | \d(?:[\s./()+-]{0,2}\d){5,}                          # six digits or more
-        | \d(?:_?\d){7,}                                       # eight or more, underscored
-        | \d{1,2}(?i:st|nd|rd|th)?[\s./,-]*(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)
-              [a-z]*\.?[\s./,-]*\d{2,4}                        # 22-Mar-1981
-        | \b(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?[\s./-]*
-              \d{1,2}(?i:st|nd|rd|th)?(?:,\s*|[\s./-]+)\d{2,4} # March 22, 1981
+        | \d(?:[_,]?\d){7,}                                    # eight or more, underscored or with commas
         ",
     )
     .expect("the identifiers' pattern")
 });
 
-/// `text` as it is read: without the invisible characters that can hide inside an identifier (a
-/// zero-width joiner, a soft hyphen: Unicode's format characters), and with the full-width forms
-/// of letters, digits and signs (`ＡＢＣ１２３`, `＠`) as their ASCII selves. One character of the
-/// result for each visible character of `text`, in order: what is found in it is found at the same
-/// places among the visible characters.
+/// Dates written with their month's name (`22-Mar-1981`, `March 22, 1981`): looked for before
+/// [`IDENTIFIERS`], so that a mobile number written just before one does not take its day.
+static DATES: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(
+        r"(?x)
+          \d{1,2}(?i:st|nd|rd|th)?[\s./,_-]*(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)
+              [a-z]*\.?[\s./,_-]*\d{2,4}                       # 22-Mar-1981
+        | \b(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?[\s./_-]*
+              \d{1,2}(?i:st|nd|rd|th)?(?:,\s*|[\s./_-]+)\d{2,4} # March 22, 1981
+        ",
+    )
+    .expect("the dates' pattern")
+});
+
+/// Whether `c` is drawn as nothing, or changes how the text around it is drawn, without being
+/// seen: Unicode's default-ignorable characters (zero-width spaces and joiners, the soft hyphen,
+/// the byte-order mark, variation selectors, fillers, tags) and the marks that reorder text
+/// (bidirectional overrides and isolates). Text from outside — a vendor's answer, a file's name —
+/// is shown and matched without them: inside a PAN or a credential they would hide it from a
+/// search and from the eye, and `invoice\u{202E}xslx.exe` would show as `invoiceexe.xlsx`.
+pub fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{115F}'..='\u{1160}'
+            | '\u{17B4}'..='\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{FFF0}'..='\u{FFF8}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0000}'..='\u{E0FFF}'
+    )
+}
+
+/// `c` as an identifier is read: the full-width forms of letters, digits and signs (`ＡＢＣ１２３`,
+/// `＠`), the small and other commercial at signs, superscript digits and the dashes a word
+/// processor puts for a hyphen, as their ASCII selves.
+fn folded(c: char) -> char {
+    match c {
+        '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+        '\u{3000}' => ' ',
+        '\u{FE6B}' => '@',
+        '\u{2070}' => '0',
+        '\u{00B9}' => '1',
+        '\u{00B2}' => '2',
+        '\u{00B3}' => '3',
+        '\u{2074}'..='\u{2079}' => char::from_u32(c as u32 - 0x2074 + u32::from(b'4')).unwrap_or(c),
+        '\u{2080}'..='\u{2089}' => char::from_u32(c as u32 - 0x2080 + u32::from(b'0')).unwrap_or(c),
+        '\u{2010}'..='\u{2015}' | '\u{2212}' | '\u{FE58}' | '\u{FE63}' => '-',
+        '\u{00B7}' | '\u{2022}' | '\u{2027}' => '.',
+        c => c,
+    }
+}
+
+/// `text` as it is read: without its invisible characters ([`is_invisible`]), and each character
+/// [`folded`]. One character of the result for each visible character of `text`, in order: what
+/// is found in it is found at the same places among the visible characters.
 fn visible(text: &str) -> (Vec<char>, String) {
-    static FORMAT: std::sync::LazyLock<regex::Regex> =
-        std::sync::LazyLock::new(|| regex::Regex::new(r"\p{Cf}").expect("the format characters"));
-    let shown: Vec<char> = FORMAT.replace_all(text, "").chars().collect();
-    let folded = shown
-        .iter()
-        .map(|&c| match c {
-            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
-            '\u{3000}' => ' ',
-            c => c,
-        })
-        .collect();
+    let shown: Vec<char> = text.chars().filter(|c| !is_invisible(*c)).collect();
+    let folded = shown.iter().map(|&c| folded(c)).collect();
     (shown, folded)
+}
+
+/// `text` without its invisible characters and with every character [`folded`]: how text from
+/// outside is compared with a secret.
+pub fn plain(text: &str) -> String {
+    visible(text).1
 }
 
 /// Whether `value` holds anything that looks like a customer's identifier (see [`IDENTIFIERS`]):
 /// for cells shown because they should be column headers, which, when a file was exported without
 /// its header line, are the first customer's details.
 pub fn contains_identifier(value: &str) -> bool {
-    IDENTIFIERS.is_match(&visible(value).1)
+    let folded = visible(value).1;
+    DATES.is_match(&folded) || IDENTIFIERS.is_match(&folded)
 }
 
 /// `text` (a file's name, a path, a sheet's name, a vendor's message) with everything in it that
 /// looks like a customer's identifier masked, and the invisible characters left out; the rest as
 /// it was.
 pub fn mask_identifiers_in(text: &str) -> String {
+    masked(&masked(text, &DATES), &IDENTIFIERS)
+}
+
+/// `text` without its invisible characters, with whatever `pattern` finds in it as [`visible`]
+/// reads it masked.
+fn masked(text: &str, pattern: &regex::Regex) -> String {
     let (shown, folded) = visible(text);
     let mut out = String::with_capacity(text.len());
     // Byte offsets in `folded` to character positions, which are those of `shown`.
@@ -91,7 +153,7 @@ pub fn mask_identifiers_in(text: &str) -> String {
         shown.len()
     };
     let mut done = 0;
-    for found in IDENTIFIERS.find_iter(&folded) {
+    for found in pattern.find_iter(&folded) {
         let (start, end) = (position(found.start()), position(found.end()));
         out.extend(&shown[done..start]);
         out.push_str(&mask(&shown[start..end].iter().collect::<String>()));
@@ -181,6 +243,23 @@ mod tests {
             "ＡＢＣＰＫ１２３４Ｆ",
             "९८७६५४३२१०",
             "ravi＠example.com",
+            // And what the second red team wrote (issue 22's round).
+            "ABCPK–1234–F",
+            "ABCPK(1234)F",
+            "ABCPK+1234+F",
+            "[ABCPK][1234][F]",
+            "ABCPK١٢٣٤F",
+            "ABCPK¹²³⁴F",
+            "ABCPK\u{034F}1234F",
+            "ABCPK\u{FE0F}1234F",
+            "98765–43210",
+            "⁹⁸⁷⁶⁵⁴³²¹⁰",
+            "22–03–1981",
+            "22,03,1981",
+            "22_Mar_1981",
+            "ravi﹫example.com",
+            "ravi.kumar(at)example.com",
+            "ravi.kumar [at] example.com",
         ] {
             written.push(odd.to_owned());
         }
@@ -202,6 +281,21 @@ mod tests {
                 let masked = mask_identifiers_in(&text);
                 assert!(!bare(&masked).contains(&bare(&identifier)), "{text} → {masked}");
             }
+        }
+    }
+
+    #[test]
+    fn a_date_written_after_a_mobile_number_is_masked_too() {
+        for name in [
+            "Lata 9876543210 22-Mar-1981.csv",
+            "Lata (98765) 43210 22-Mar-1981.csv",
+            "9876543210 22 March 1981",
+        ] {
+            let masked = mask_identifiers_in(name);
+            assert!(
+                !masked.contains("Mar") && !masked.contains("1981") && !masked.contains("43210"),
+                "{name} → {masked}"
+            );
         }
     }
 

@@ -322,12 +322,12 @@ fn redacted_body(object: Map<String, Value>) -> String {
     let mut value = Value::Object(object);
     scrub(&mut value);
     // JSON escapes the control characters below U+0020 itself; DEL, the C1 controls and the
-    // marks that reorder text are escaped here the same way, so the kept body is faithful JSON
-    // that shows as it reads.
+    // invisible characters (`mask::is_invisible`: the marks that reorder text, zero-width ones)
+    // are escaped here the same way, so the kept body is faithful JSON that shows as it reads.
     let json = value.to_string();
     let mut text = String::with_capacity(json.len());
     for c in json.chars() {
-        if c.is_control() || vendor_text::reorders_text(c) {
+        if c.is_control() || crate::mask::is_invisible(c) {
             let _ = write!(text, "\\u{:04x}", u32::from(c));
         } else {
             text.push(c);

@@ -55,21 +55,53 @@ pub struct Credentials {
 }
 
 impl Credentials {
-    /// Either credential, in any case, wherever it appears: a vendor may repeat what it was sent
-    /// ("Invalid RegistrationID … or CompanyCode …"). `None` when neither is four characters or
-    /// more: a shorter one would match inside ordinary words.
-    fn pattern(&self) -> Option<regex::Regex> {
-        let secrets: Vec<String> = [&self.registration_id, &self.company_code]
+    /// The credentials worth looking for: four characters or more (a shorter one would match
+    /// inside ordinary words).
+    fn sought(&self) -> impl Iterator<Item = &str> {
+        [&self.registration_id, &self.company_code]
             .into_iter()
             .map(|secret| secret.trim())
             .filter(|secret| secret.chars().count() >= 4)
-            .map(regex::escape)
+    }
+
+    /// Either credential, in any case, wherever it appears as sent: a vendor may repeat what it
+    /// was sent ("Invalid RegistrationID … or CompanyCode …"). A whole word of the text, not a
+    /// part of one: a code `1045` is not looked for inside a transaction id `…2310452…`.
+    fn pattern(&self) -> Option<regex::Regex> {
+        let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+        let secrets: Vec<String> = self
+            .sought()
+            .map(|secret| {
+                let (start, end) = (word(secret.chars().next()), word(secret.chars().last()));
+                format!(
+                    "{}{}{}",
+                    if start { r"\b" } else { "" },
+                    regex::escape(secret),
+                    if end { r"\b" } else { "" }
+                )
+            })
             .collect();
         if secrets.is_empty() {
             return None;
         }
         regex::RegexBuilder::new(&secrets.join("|")).case_insensitive(true).build().ok()
     }
+
+    /// Either credential as [`disguised`] reads it, to find one the pattern missed: those of six
+    /// characters or more, which a text does not hold by chance once its spaces are gone.
+    fn disguised(&self) -> Vec<String> {
+        self.sought().filter(|secret| secret.chars().count() >= 6).map(disguised).collect()
+    }
+}
+
+/// `text` read for a credential however it is disguised: without invisible characters, JSON's
+/// `\uXXXX` escapes of them, or white space (a credential split by a zero-width joiner, a line
+/// break or spaced out), full-width forms as ASCII, in lower case.
+fn disguised(text: &str) -> String {
+    static ESCAPES: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"\\u[0-9a-fA-F]{4}").expect("JSON's escapes"));
+    let unescaped = ESCAPES.replace_all(text, "");
+    crate::mask::plain(&unescaped).chars().filter(|c| !c.is_whitespace()).collect::<String>().to_lowercase()
 }
 
 impl fmt::Debug for Credentials {
@@ -171,8 +203,10 @@ pub struct Client {
     endpoint: reqwest::Url,
     method: reqwest::Method,
     credentials: Credentials,
-    /// The credentials, to mask in what the vendor says ([`Credentials::pattern`]).
+    /// The credentials, to mask in what the vendor says ([`Credentials::pattern`]), and as
+    /// [`disguised`] reads them.
     secrets: Option<regex::Regex>,
+    disguised_secrets: Vec<String>,
     omit_empty_middle_name: bool,
 }
 
@@ -208,6 +242,7 @@ impl Client {
             },
             credentials: settings.credentials.clone(),
             secrets: settings.credentials.pattern(),
+            disguised_secrets: settings.credentials.disguised(),
             omit_empty_middle_name: settings.omit_empty_middle_name,
         })
     }
@@ -262,11 +297,20 @@ impl Client {
     /// the server's pages — a customer's identifiers masked as well. A rejected row's message
     /// keeps them: it goes to the errors file the clerk asked for, beside the row it is about.
     fn made_safe(&self, outcome: Outcome) -> Outcome {
-        let credentials = |text: &str| match &self.secrets {
-            Some(secrets) => secrets
-                .replace_all(text, |found: &regex::Captures<'_>| crate::mask::mask(&found[0]))
-                .into_owned(),
-            None => text.to_owned(),
+        let credentials = |text: &str| {
+            let text = match &self.secrets {
+                Some(secrets) => secrets
+                    .replace_all(text, |found: &regex::Captures<'_>| crate::mask::mask(&found[0]))
+                    .into_owned(),
+                None => text.to_owned(),
+            };
+            // Still there in disguise: the whole text is masked.
+            let read = disguised(&text);
+            if self.disguised_secrets.iter().any(|secret| read.contains(secret.as_str())) {
+                crate::mask::mask(&text)
+            } else {
+                text
+            }
         };
         let shown = |text: &str| crate::mask::mask_identifiers_in(&credentials(text));
         match outcome {

@@ -25,7 +25,7 @@ pub fn clean(raw: &str, limit: usize) -> String {
             space = !out.is_empty();
             continue;
         }
-        if c.is_control() || reorders_text(c) {
+        if c.is_control() || crate::mask::is_invisible(c) {
             continue;
         }
         if space {
@@ -47,12 +47,6 @@ pub fn clean(raw: &str, limit: usize) -> String {
         out.push_str(MARK);
     }
     out
-}
-
-/// Format characters that change the order or the look of the text around them without being
-/// seen: bidirectional marks, embeddings, overrides and isolates.
-pub(super) fn reorders_text(c: char) -> bool {
-    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// A `cibil_id` as the vendor documents it (api/AOPAY.md): digits only, a string (`"9362678"`)

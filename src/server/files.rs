@@ -216,14 +216,15 @@ fn remove_leftovers(dir: &Path) {
 
 /// The sender's name for a file, made safe to show and to offer back: its last path component,
 /// without control characters or characters that file systems refuse, without the invisible
-/// characters that reorder or hide text ([`hides_text`]: `invoice\u{202E}xslx.exe` would show as
+/// characters that reorder or hide text ([`crate::mask::is_invisible`]: `invoice\u{202E}xslx.exe` would show as
 /// `invoiceexe.xlsx`), at most 100 characters (its extension kept), `upload` when nothing is left.
 pub fn display_name(raw: Option<&str>) -> String {
     let raw = raw.unwrap_or_default();
     let last = raw.rsplit(['/', '\\']).next().unwrap_or_default();
     let cleaned: String = last
         .chars()
-        .filter(|c| !hides_text(*c))
+        // The joiners (U+200C, U+200D) stay: Indian scripts need them to spell words.
+        .filter(|c| matches!(c, '\u{200C}' | '\u{200D}') || !crate::mask::is_invisible(*c))
         .map(|c| {
             let refused = c.is_control()
                 || matches!(c, '"' | '<' | '>' | ':' | '|' | '?' | '*' | '\u{2028}' | '\u{2029}');
@@ -245,13 +246,6 @@ pub fn display_name(raw: Option<&str>) -> String {
     };
     let keep = MOST - extension.chars().count();
     format!("{}{extension}", stem.chars().take(keep).collect::<String>())
-}
-
-/// The bidirectional controls (embeddings, overrides, isolates, the marks) and the invisible
-/// zero-width characters that make a name look like another. The joiners (U+200C, U+200D) stay:
-/// Indian scripts need them to spell words.
-fn hides_text(c: char) -> bool {
-    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{200B}' | '\u{2060}' | '\u{FEFF}')
 }
 
 /// `customers.xlsx` → `customers.results.xlsx`: the name a download is offered under.

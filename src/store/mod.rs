@@ -443,9 +443,14 @@ fn stays_a_backup_while_unchanged(conn: &Connection) -> Result<(), StoreError> {
 /// The SQLite file at `path`, opened to read without changing a byte of it (no log, no lock).
 fn read_untouched(path: &Path) -> Option<Connection> {
     // An immutable connection takes no lock, and its close is a plain close of its descriptor:
-    // never on a state this process has open (see `lock::DatabaseFile`).
+    // never on a state this process has open (see `lock::DatabaseFile`). That one is read through
+    // an ordinary connection, which SQLite closes without letting go of the others' locks.
     if lock::is_kept(path) {
-        return None;
+        return Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .ok();
     }
     let url = url::Url::from_file_path(std::path::absolute(path).ok()?).ok()?;
     Connection::open_with_flags(
