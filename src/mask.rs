@@ -31,13 +31,14 @@ pub fn mask(value: &str) -> String {
 static IDENTIFIERS: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
     regex::Regex::new(
         r"(?x)
-          [^\s/\\,;()\[\]]*@[^\s/\\,;()\[\]]*                 # an e-mail address (or what is left of one)
-        | [^\s/\\,;()\[\]]+\s*[(\[]\s*(?i:at)\s*[)\]]\s*[^\s/\\,;()\[\]]+   # name (at) domain
+          [^\s/\\,;()\[\]]+\s*(?:@|%40|[(\[{<]\s*(?i:at)\s*[)\]}>])\s*[^\s/\\,;()\[\]]+   # an e-mail address
+        | [^\s/\\,;()\[\]]*@[^\s/\\,;()\[\]]*                 # or what is left of one
         | (?i:[a-z]{5}\d{4}[a-z])                              # a PAN as written on the card
         | (?i:[a-z][^\p{L}\p{N}]{0,2}[a-z][^\p{L}\p{N}]{0,2}[a-z][^\p{L}\p{N}]{0,2}[abcfghjlpt]
               [^\p{L}\p{N}]{0,2}[a-z](?:[^\p{L}\p{N}]{0,2}\d){4}[^\p{L}\p{N}]{0,2}[a-z])   # a PAN, apart
         | \d(?:[\s./()+-]{0,2}\d){5,}                          # six digits or more
         | \d(?:[_,]?\d){7,}                                    # eight or more, underscored or with commas
+        | \d{1,2}\s*[./-]\s*\d{1,2}\s*[./-]\s*\d{2,4}         # a date: 22/3/81, 22 / 03 / 1981
         ",
     )
     .expect("the identifiers' pattern")
@@ -49,8 +50,8 @@ static DATES: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
     regex::Regex::new(
         r"(?x)
           \d{1,2}(?i:st|nd|rd|th)?[\s./,_-]*(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)
-              [a-z]*\.?[\s./,_-]*\d{2,4}                       # 22-Mar-1981
-        | \b(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?[\s./_-]*
+              (?i:[a-z]*)\.?[\s./,_-]*\d{2,4}                  # 22-Mar-1981
+        | \b(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)(?i:[a-z]*)\.?[\s./_-]*
               \d{1,2}(?i:st|nd|rd|th)?(?:,\s*|[\s./_-]+)\d{2,4} # March 22, 1981
         ",
     )
@@ -102,6 +103,17 @@ fn folded(c: char) -> char {
         '\u{2080}'..='\u{2089}' => char::from_u32(c as u32 - 0x2080 + u32::from(b'0')).unwrap_or(c),
         '\u{2010}'..='\u{2015}' | '\u{2212}' | '\u{FE58}' | '\u{FE63}' => '-',
         '\u{00B7}' | '\u{2022}' | '\u{2027}' => '.',
+        // Circled digits and letters, and the superscript letters of an ordinal (22ᵗʰ).
+        '\u{2460}'..='\u{2468}' => char::from_u32(c as u32 - 0x2460 + u32::from(b'1')).unwrap_or(c),
+        '\u{24EA}' => '0',
+        '\u{24B6}'..='\u{24CF}' => char::from_u32(c as u32 - 0x24B6 + u32::from(b'A')).unwrap_or(c),
+        '\u{24D0}'..='\u{24E9}' => char::from_u32(c as u32 - 0x24D0 + u32::from(b'a')).unwrap_or(c),
+        '\u{1D57}' => 't',
+        '\u{02B0}' => 'h',
+        '\u{02E2}' => 's',
+        '\u{207F}' => 'n',
+        '\u{1D48}' => 'd',
+        '\u{02B3}' => 'r',
         c => c,
     }
 }
@@ -260,6 +272,17 @@ mod tests {
             "ravi﹫example.com",
             "ravi.kumar(at)example.com",
             "ravi.kumar [at] example.com",
+            // And the third's.
+            "ravi @ example.com",
+            "ravi.kumar{at}example.com",
+            "ravi.kumar<at>example.com",
+            "ravi.kumar%40example.com",
+            "ⒶⒷⒸⓅⓀ①②③④Ⓕ",
+            "⑨⑧⑦⑥⑤④③②①⓪",
+            "22ᵗʰ March 1981",
+            "22 MARCH 1981",
+            "22/3/81",
+            "22 / 03 / 1981",
         ] {
             written.push(odd.to_owned());
         }

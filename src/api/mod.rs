@@ -94,14 +94,15 @@ impl Credentials {
     }
 }
 
-/// `text` read for a credential however it is disguised: without invisible characters, JSON's
-/// `\uXXXX` escapes of them, or white space (a credential split by a zero-width joiner, a line
-/// break or spaced out), full-width forms as ASCII, in lower case.
+/// `text` read for a credential however it is disguised: its letters and digits only, in lower
+/// case — without invisible characters, JSON's `\uXXXX` escapes of them, spaces or signs (a
+/// credential split by a zero-width joiner or a line break, spaced out, its hyphen dropped or
+/// doubled) — and full-width forms as ASCII.
 fn disguised(text: &str) -> String {
     static ESCAPES: std::sync::LazyLock<regex::Regex> =
         std::sync::LazyLock::new(|| regex::Regex::new(r"\\u[0-9a-fA-F]{4}").expect("JSON's escapes"));
     let unescaped = ESCAPES.replace_all(text, "");
-    crate::mask::plain(&unescaped).chars().filter(|c| !c.is_whitespace()).collect::<String>().to_lowercase()
+    crate::mask::plain(&unescaped).chars().filter(|c| c.is_alphanumeric()).collect::<String>().to_lowercase()
 }
 
 impl fmt::Debug for Credentials {
@@ -422,6 +423,62 @@ mod tests {
 
     fn credentials() -> Credentials {
         Credentials { registration_id: "AOP-554".into(), company_code: "CMP1045".into() }
+    }
+
+    /// Every disguise of a credential the red teams used, one message each: none is left whole,
+    /// and a code that only contains the company code's digits inside a longer number is left be.
+    #[test]
+    fn a_credential_in_disguise_is_never_left_whole_in_what_the_vendor_says() {
+        let settings = ApiSettings {
+            endpoint: "http://127.0.0.1:9/registeration".parse().unwrap(),
+            method: Method::Post,
+            timeout: Duration::from_secs(1),
+            connect_timeout: Duration::from_secs(1),
+            headers: Vec::new(),
+            omit_empty_middle_name: false,
+            credentials: Credentials { registration_id: "Reg-Zq81x77".into(), company_code: "1045".into() },
+            pool_size: 1,
+        };
+        let client = Client::new(&settings).unwrap();
+        let bare = |t: &str| {
+            crate::mask::plain(t).chars().filter(|c| c.is_alphanumeric()).collect::<String>().to_lowercase()
+        };
+        for said in [
+            "Reg-Zq81x77",
+            "reg-zq81x77",
+            "RegZq81x77",
+            "Reg Zq81x77",
+            "Reg_Zq81x77",
+            "R-e-g-Z-q-8-1-x-7-7",
+            "Reg\u{200B}-Zq81x77",
+            "Reg\\u200b-Zq81x77",
+            "Ｒｅｇ－Ｚｑ８１ｘ７７",
+            "R e g - Z q 8 1 x 7 7",
+            "Reg–Zq81x77",
+        ] {
+            let abort = Outcome::Abort(Abort {
+                kind: AbortKind::Credentials,
+                http_status: Some(401),
+                message: format!("not whitelisted: {said}"),
+            });
+            let Outcome::Abort(abort) = client.made_safe(abort) else { unreachable!() };
+            assert!(!bare(&abort.message).contains("regzq81x77"), "{said} → {}", abort.message);
+        }
+        let registered = Outcome::Registered(Registration {
+            http_status: 200,
+            cibil_id: "9362678".into(),
+            cibil_status: Some("Pending 1045".into()),
+            is_returning_customer: false,
+            merchant_trans_id: Some("SPCBL2310452178507".into()),
+            access_token: None,
+        });
+        let Outcome::Registered(registration) = client.made_safe(registered) else { unreachable!() };
+        assert_eq!(
+            registration.merchant_trans_id.as_deref(),
+            Some("SPCBL2310452178507"),
+            "digits inside an id"
+        );
+        assert_eq!(registration.cibil_status.as_deref(), Some("Pending 1***"), "the code as a word");
     }
 
     #[test]

@@ -540,7 +540,7 @@ fn repeating_vendor(runtime: &tokio::runtime::Runtime, head: &'static str) -> (S
             let field = |name: &str| fields[name].as_str().unwrap_or_default().to_owned();
             let (pan, mobile) = (field("pancard"), field("mobile_number"));
             let said = format!(
-                "{said}; again: {}–{}–{}, ({}) {}, {}, {}, {}, {}",
+                "{said}; again: {}–{}–{}, ({}) {}, {}, {}, {}, {}, {}",
                 &pan[..5],
                 &pan[5..9],
                 &pan[9..],
@@ -553,6 +553,7 @@ fn repeating_vendor(runtime: &tokio::runtime::Runtime, head: &'static str) -> (S
                     .chars()
                     .map(|c| char::from_u32(c as u32 + 0xFEE0).unwrap_or(c))
                     .collect::<String>(),
+                field("RegistrationID").replace('-', "_"),
             );
             seen.lock().unwrap().push(fields);
             let body = serde_json::json!({
