@@ -88,9 +88,10 @@ impl Credentials {
     }
 
     /// Either credential as [`disguised`] reads it, to find one the pattern missed: those of six
-    /// characters or more, which a text does not hold by chance once its spaces are gone.
+    /// letters and digits or more, which a text does not hold by chance once its spaces and signs
+    /// are gone.
     fn disguised(&self) -> Vec<String> {
-        self.sought().filter(|secret| secret.chars().count() >= 6).map(disguised).collect()
+        self.sought().map(disguised).filter(|secret| secret.chars().count() >= 6).collect()
     }
 }
 

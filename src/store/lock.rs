@@ -110,8 +110,9 @@ impl DatabaseFile {
         if let Some(kept) = open.iter().find(|f| f.identity == identity) {
             return Ok(kept.clone());
         }
-        // A file removed since no other program can open by its name: its descriptor may close.
-        // (So a process that opens many states in turn — a test suite — keeps only the living.)
+        // A file removed since then can no longer be opened by its name, by anyone: its
+        // descriptor may close. (So a process that opens many states in turn — a test suite —
+        // keeps only those still there.)
         open.retain(|kept| Arc::strong_count(kept) > 1 || kept.file.metadata().is_ok_and(|m| m.nlink() > 0));
         let file = File::open(state)?;
         let meta = file.metadata()?;
