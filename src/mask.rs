@@ -1,6 +1,8 @@
 //! Masking of personal data for everything shown on a terminal or written to a log: PANs, mobile
 //! numbers, e-mail addresses, names and dates of birth never appear there in full. Files the user
-//! asked for (results, errors) carry the real values: the clerk needs them to fix a row.
+//! asked for (results, errors) carry the real values: the clerk needs them to fix a row. It owns
+//! the one definition of what looks like a customer's identifier, however it is written, and the
+//! one list of the invisible characters that text from outside is shown and matched without.
 
 /// Keeps the first two and last two characters of values long enough to stay unguessable, and
 /// stars the rest (`ABCPK1234F` → `AB******4F`, `9876543210` → `98******10`). Short values keep
@@ -25,7 +27,8 @@ pub fn mask(value: &str) -> String {
 /// a PAN (any case; spaced, dotted, dashed or bracketed, even between its letters, when its fourth
 /// letter is one of the holder types, so that "report 2024 Q" is not one), six digits or more in
 /// any script (a mobile number, a date of birth) spaced, dashed, dotted, slashed or bracketed,
-/// eight or more underscored or with commas, or an e-mail address (also as `name (at) domain`).
+/// eight or more underscored or with commas, a date of numbers (`22/3/81`), or an e-mail address
+/// (also as `name @ domain`, `name (at) domain`, `name%40domain`).
 /// With [`DATES`], the one definition: [`contains_identifier`] and [`mask_identifiers_in`] both
 /// ask them, so a form one of them finds the other masks.
 static IDENTIFIERS: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
@@ -88,8 +91,9 @@ pub fn is_invisible(c: char) -> bool {
 }
 
 /// `c` as an identifier is read: the full-width forms of letters, digits and signs (`ＡＢＣ１２３`,
-/// `＠`), the small and other commercial at signs, superscript digits and the dashes a word
-/// processor puts for a hyphen, as their ASCII selves.
+/// `＠`), the small commercial at, superscript and circled digits, circled letters, the letters
+/// of a superscript ordinal (`22ᵗʰ`), the dashes a word processor puts for a hyphen and the
+/// middle dots, as their ASCII selves.
 fn folded(c: char) -> char {
     match c {
         '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
