@@ -145,6 +145,14 @@ pub fn contains_identifier(value: &str) -> bool {
     DATES.is_match(&folded) || IDENTIFIERS.is_match(&folded)
 }
 
+/// A line of cells as it may be shown or kept: when any of them holds a customer's identifier, the
+/// line is a customer's (a file saved without its header line gives its first customer for
+/// column names), and every cell of it is masked, the name beside the PAN included; `None` when
+/// none does, and the line is shown as it is.
+pub fn masked_if_a_customers(cells: &[String]) -> Option<Vec<String>> {
+    cells.iter().any(|cell| contains_identifier(cell)).then(|| cells.iter().map(|cell| mask(cell)).collect())
+}
+
 /// `text` (a file's name, a path, a sheet's name, a vendor's message) with everything in it that
 /// looks like a customer's identifier masked, and the invisible characters left out; the rest as
 /// it was.

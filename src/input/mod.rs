@@ -274,12 +274,9 @@ impl InputError {
 /// them holds an identifier, the line is a customer's: every one of them is masked, the name
 /// beside the PAN included, and whoever reads the message is told what happened.
 pub fn headers_found(found: &[String]) -> (String, bool) {
-    let looks_like_data = found.iter().any(|h| crate::mask::contains_identifier(h));
-    let shown: Vec<_> = found
-        .iter()
-        .map(|h| if looks_like_data { crate::mask::mask(h) } else { h.clone() })
-        .map(|h| format!("\"{h}\""))
-        .collect();
+    let masked = crate::mask::masked_if_a_customers(found);
+    let looks_like_data = masked.is_some();
+    let shown: Vec<_> = masked.unwrap_or_else(|| found.to_vec()).iter().map(|h| format!("\"{h}\"")).collect();
     (shown.join(", "), looks_like_data)
 }
 

@@ -15,7 +15,7 @@ use std::time::Duration;
 use rusqlite::params;
 
 use super::{Store, StoreError, now_ms};
-use crate::mask::{contains_identifier, mask, mask_identifiers_in};
+use crate::mask::{contains_identifier, mask_identifiers_in, masked_if_a_customers};
 
 /// How long an unfinished file in the uploads directory (see [`UNFINISHED`]) must have been left
 /// untouched before a purge takes it for one a stopped server left: far longer than the server
@@ -251,10 +251,10 @@ fn masked_headers(json: &str) -> String {
     let Ok(headers) = serde_json::from_str::<Vec<String>>(json) else {
         return mask_identifiers_in_json(json);
     };
-    if !headers.iter().any(|h| contains_identifier(h)) {
-        return json.to_owned();
+    match masked_if_a_customers(&headers) {
+        Some(masked) => serde_json::to_string(&masked).unwrap_or_default(),
+        None => json.to_owned(),
     }
-    serde_json::to_string(&headers.iter().map(|h| mask(h)).collect::<Vec<_>>()).unwrap_or_default()
 }
 
 /// What a server writes in its uploads directory before a file is in place, by the start of the
