@@ -513,7 +513,7 @@ fn writable(place: &Place) -> Result<(), String> {
         return rustix::fs::accessat(&place.dir, &place.name, Access::WRITE_OK, AtFlags::EACCESS)
             .map_err(|e| plain(&e.into()));
     }
-    let probe = format!(".cibil-bulk-{:016x}.probe", rand::random::<u64>());
+    let probe = format!("{}{:016x}.probe", crate::store::WRITING, rand::random::<u64>());
     let created = rustix::fs::openat(
         &place.dir,
         probe.as_str(),

@@ -441,6 +441,7 @@ mod tests {
             pool_size: 1,
         };
         let client = Client::new(&settings).unwrap();
+        // Its own reading, not `disguised`'s, so that a slip there shows here.
         let bare = |t: &str| {
             crate::mask::plain(t).chars().filter(|c| c.is_alphanumeric()).collect::<String>().to_lowercase()
         };

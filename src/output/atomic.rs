@@ -54,7 +54,8 @@ impl Temp {
     fn new(cleared: &Cleared) -> io::Result<(Temp, File)> {
         let place = cleared.place();
         loop {
-            let name = OsString::from(format!(".cibil-bulk-{:016x}.part", rand::random::<u64>()));
+            let name =
+                OsString::from(format!("{}{:016x}.part", crate::store::WRITING, rand::random::<u64>()));
             match rustix::fs::openat(
                 place.dir(),
                 name.as_os_str(),

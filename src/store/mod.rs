@@ -28,7 +28,7 @@ pub use access::{PeopleChange, Role, Scope, SessionRecord, TokenHolder, TokenRec
 pub use audit::AuditEntry;
 pub use import::{Import, NewRow};
 pub use lock::{DEFAULT_LOCK_WAIT, HeldLock, LockOwner, lock_path};
-pub use purge::{INCOMING, Purged, SCRATCH, UPLOADS_MARK, remove_unfinished_uploads, uploads_dir};
+pub use purge::{INCOMING, Purged, SCRATCH, UPLOADS_MARK, WRITING, remove_unfinished_uploads, uploads_dir};
 pub use quota::QuotaRecord;
 pub use results::ResultRow;
 pub use runs::RunRecord;

@@ -260,7 +260,9 @@ fn masked_headers(json: &str) -> String {
 /// What a server writes in its uploads directory before a file is in place, by the start of the
 /// file's name: an upload on its way in, a file being checked, an output being written (the
 /// `output` module's temporary files). They hold customers' data that nothing refers to.
-pub const UNFINISHED: [&str; 3] = [INCOMING, SCRATCH, ".cibil-bulk-"];
+const UNFINISHED: [&str; 3] = [INCOMING, SCRATCH, WRITING];
+/// An output being written, under a temporary name beside its place (`output::atomic`).
+pub const WRITING: &str = ".cibil-bulk-";
 /// An upload on its way in.
 pub const INCOMING: &str = ".incoming-";
 /// A file being checked.
