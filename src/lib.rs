@@ -28,6 +28,14 @@ use cli::Cli;
 use output::Printer;
 use settings::Settings;
 
+/// The process's command line; prints clap's message (a credential it would repeat masked) and
+/// exits on a usage error, `--help` or `--version`.
+pub fn parse_command_line() -> Cli {
+    Cli::try_parse_args_from(std::env::args_os()).unwrap_or_else(|error| {
+        settings::usage_error_without_credentials(error, &|name| std::env::var(name).ok()).exit()
+    })
+}
+
 /// Runs the command `cli` describes.
 pub fn run(cli: &Cli) -> anyhow::Result<Exit> {
     let settings = match Settings::resolve(cli) {

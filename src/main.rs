@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = cibil_bulk::cli::Cli::parse_args();
+    let cli = cibil_bulk::parse_command_line();
     match cibil_bulk::run(&cli) {
         Ok(exit) => ExitCode::from(exit.code()),
         Err(error) => {

@@ -137,6 +137,29 @@ pub fn plain(text: &str) -> String {
     visible(text).1
 }
 
+/// `text` read for a value however it is disguised: its letters and digits only, in lower case —
+/// without invisible characters, JSON's `\uXXXX` escapes of them, spaces or signs (a value split
+/// by a zero-width joiner or a line break, spaced out, its hyphen dropped or doubled) — and
+/// look-alike forms [`folded`] to ASCII. How a credential is sought in what the vendor says, and a
+/// customer's details in the ids kept after a purge ([`repeats`]).
+pub fn letters_and_digits(text: &str) -> String {
+    static ESCAPES: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"\\u[0-9a-fA-F]{4}").expect("JSON's escapes"));
+    let unescaped = ESCAPES.replace_all(text, "");
+    plain(&unescaped).chars().filter(|c| c.is_alphanumeric()).collect::<String>().to_lowercase()
+}
+
+/// Whether `value` repeats any of `details` (a customer's own name, PAN, mobile, ...), however
+/// either is written: both read by [`letters_and_digits`]. Details of fewer than four letters and
+/// digits are not looked for: they would be found inside ordinary ids by chance.
+pub fn repeats(value: &str, details: &[&str]) -> bool {
+    let read = letters_and_digits(value);
+    details
+        .iter()
+        .map(|detail| letters_and_digits(detail))
+        .any(|detail| detail.chars().count() >= 4 && read.contains(&detail))
+}
+
 /// Whether `value` holds anything that looks like a customer's identifier (see [`IDENTIFIERS`]):
 /// for cells shown because they should be column headers, which, when a file was exported without
 /// its header line, are the first customer's details.

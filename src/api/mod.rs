@@ -4,10 +4,10 @@
 //! does.
 
 mod classify;
+mod credentials;
 mod order_id;
 mod vendor_text;
 
-use std::fmt;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -18,6 +18,7 @@ pub use classify::{
     Abort, AbortKind, CIBIL_ID_SHAPE, Outcome, RAW_BODY_LIMIT, Registration, Rejection, Transient, classify,
     classify_at,
 };
+pub use credentials::{Credentials, SecretMask};
 pub use order_id::{ORDER_ID_SCHEME, OrderIds, after_refusals, hex_id};
 pub use vendor_text::{CIBIL_ID_MAX_DIGITS, FIELD_LIMIT, MESSAGE_LIMIT, TOKEN_LIMIT};
 
@@ -45,74 +46,6 @@ pub fn endpoint_identity(url: &reqwest::Url) -> String {
     }
     identity.push_str(url.path());
     identity
-}
-
-/// The merchant's credentials, the same on every request. Never printed: `Debug` masks them.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Credentials {
-    pub registration_id: String,
-    pub company_code: String,
-}
-
-impl Credentials {
-    /// The credentials worth looking for: four characters or more (a shorter one would match
-    /// inside ordinary words).
-    fn sought(&self) -> impl Iterator<Item = &str> {
-        [&self.registration_id, &self.company_code]
-            .into_iter()
-            .map(|secret| secret.trim())
-            .filter(|secret| secret.chars().count() >= 4)
-    }
-
-    /// Either credential, in any case, wherever it appears as sent: a vendor may repeat what it
-    /// was sent ("Invalid RegistrationID … or CompanyCode …"). A whole word of the text, not a
-    /// part of one: a code `1045` is not looked for inside a transaction id `…2310452…`.
-    fn pattern(&self) -> Option<regex::Regex> {
-        let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
-        let secrets: Vec<String> = self
-            .sought()
-            .map(|secret| {
-                let (start, end) = (word(secret.chars().next()), word(secret.chars().last()));
-                format!(
-                    "{}{}{}",
-                    if start { r"\b" } else { "" },
-                    regex::escape(secret),
-                    if end { r"\b" } else { "" }
-                )
-            })
-            .collect();
-        if secrets.is_empty() {
-            return None;
-        }
-        regex::RegexBuilder::new(&secrets.join("|")).case_insensitive(true).build().ok()
-    }
-
-    /// Either credential as [`disguised`] reads it, to find one the pattern missed: those of six
-    /// letters and digits or more, which a text does not hold by chance once its spaces and signs
-    /// are gone.
-    fn disguised(&self) -> Vec<String> {
-        self.sought().map(disguised).filter(|secret| secret.chars().count() >= 6).collect()
-    }
-}
-
-/// `text` read for a credential however it is disguised: its letters and digits only, in lower
-/// case — without invisible characters, JSON's `\uXXXX` escapes of them, spaces or signs (a
-/// credential split by a zero-width joiner or a line break, spaced out, its hyphen dropped or
-/// doubled) — and full-width forms as ASCII.
-fn disguised(text: &str) -> String {
-    static ESCAPES: std::sync::LazyLock<regex::Regex> =
-        std::sync::LazyLock::new(|| regex::Regex::new(r"\\u[0-9a-fA-F]{4}").expect("JSON's escapes"));
-    let unescaped = ESCAPES.replace_all(text, "");
-    crate::mask::plain(&unescaped).chars().filter(|c| c.is_alphanumeric()).collect::<String>().to_lowercase()
-}
-
-impl fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials")
-            .field("registration_id", &crate::mask::mask(&self.registration_id))
-            .field("company_code", &crate::mask::mask(&self.company_code))
-            .finish()
-    }
 }
 
 /// How the vendor wants to be called. Every page labels the method GET with a JSON body; the
@@ -205,10 +138,8 @@ pub struct Client {
     endpoint: reqwest::Url,
     method: reqwest::Method,
     credentials: Credentials,
-    /// The credentials, to mask in what the vendor says ([`Credentials::pattern`]), and as
-    /// [`disguised`] reads them.
-    secrets: Option<regex::Regex>,
-    disguised_secrets: Vec<String>,
+    /// The credentials, to mask in what the vendor says.
+    secrets: SecretMask,
     omit_empty_middle_name: bool,
 }
 
@@ -243,8 +174,7 @@ impl Client {
                 Method::Post => reqwest::Method::POST,
             },
             credentials: settings.credentials.clone(),
-            secrets: settings.credentials.pattern(),
-            disguised_secrets: settings.credentials.disguised(),
+            secrets: SecretMask::of(&settings.credentials),
             omit_empty_middle_name: settings.omit_empty_middle_name,
         })
     }
@@ -299,21 +229,7 @@ impl Client {
     /// the server's pages — a customer's identifiers masked as well. A rejected row's message
     /// keeps them: it goes to the errors file the clerk asked for, beside the row it is about.
     fn made_safe(&self, outcome: Outcome) -> Outcome {
-        let credentials = |text: &str| {
-            let text = match &self.secrets {
-                Some(secrets) => secrets
-                    .replace_all(text, |found: &regex::Captures<'_>| crate::mask::mask(&found[0]))
-                    .into_owned(),
-                None => text.to_owned(),
-            };
-            // Still there in disguise: the whole text is masked.
-            let read = disguised(&text);
-            if self.disguised_secrets.iter().any(|secret| read.contains(secret.as_str())) {
-                crate::mask::mask(&text)
-            } else {
-                text
-            }
-        };
+        let credentials = |text: &str| self.secrets.masked(text);
         let shown = |text: &str| crate::mask::mask_identifiers_in(&credentials(text));
         match outcome {
             Outcome::Registered(mut registration) => {

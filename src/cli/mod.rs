@@ -56,12 +56,6 @@ pub struct Cli {
 }
 
 impl Cli {
-    /// The process's command line; prints clap's message and exits on a usage error, `--help`
-    /// or `--version`.
-    pub fn parse_args() -> Cli {
-        Cli::try_parse_args_from(std::env::args_os()).unwrap_or_else(|error| error.exit())
-    }
-
     /// Parses `args` (the program's name first), remembering how each value was given.
     pub fn try_parse_args_from<I, T>(args: I) -> Result<Cli, clap::Error>
     where

@@ -41,7 +41,10 @@ pub async fn accept(
                 if !csrf_ok {
                     return Err(Failure::Forbidden);
                 }
-                let name = files::display_name(field.file_name());
+                // A name is shown, logged and kept: a credential in it (a file named after the
+                // merchant's code) is masked like any the vendor repeats.
+                let name = crate::api::SecretMask::of(&app.ctx.api.credentials)
+                    .masked(&files::display_name(field.file_name()));
                 let incoming = app.ctx.uploads.incoming().map_err(|e| Failure::Internal(e.into()))?;
                 let file = incoming.as_file().try_clone().map_err(|e| Failure::Internal(e.into()))?;
                 let size = match files::receive(field, file, app.max_upload).await {

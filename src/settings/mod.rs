@@ -302,10 +302,54 @@ pub enum SettingsError {
     )]
     EndpointCredentials { origin: Origin, url: String },
     #[error(
+        "{origin}: the endpoint's address holds the RegistrationID or the CompanyCode, and an \
+         address is printed, logged and kept with every run. AOPay takes them in the request \
+         body only, from {ENV_REGISTRATION_ID} and {ENV_COMPANY_CODE} (or [aopay] in a config file \
+         only you can read): give the address without them, like {}",
+        crate::api::PRODUCTION_ENDPOINT
+    )]
+    CredentialInEndpoint { origin: Origin },
+    /// Another error, as it is said, which repeated a credential given for another setting: the
+    /// credential masked in it.
+    #[error("{0}")]
+    Masked(String),
+    /// An error that repeats a credential in disguise (spaced out, its signs changed), where it
+    /// cannot be masked alone: said in its place.
+    #[error(
+        "a value given for a setting holds the RegistrationID or the CompanyCode, and is not \
+         repeated here. Check what the command line, the environment (CIBIL_BULK_*, AOPAY_*) and \
+         the config file give: the credentials belong in {ENV_REGISTRATION_ID} and \
+         {ENV_COMPANY_CODE}, or under [aopay] in the config file, only"
+    )]
+    CredentialGivenElsewhere,
+    #[error(
         "the fault rates add up to {sum} ({flags}): each request meets at most one fault, so \
          together they must stay within 1"
     )]
     FaultRates { flags: String, sum: f64 },
+}
+
+impl SettingsError {
+    /// This error as it may be shown: when it repeats a credential (a value given for another
+    /// setting that was one, pasted in the wrong place), with that credential masked.
+    fn without(self, secrets: &crate::api::SecretMask) -> SettingsError {
+        let said = self.to_string();
+        match without_credentials(&said, secrets) {
+            Some(Some(masked)) => SettingsError::Masked(masked),
+            Some(None) => SettingsError::CredentialGivenElsewhere,
+            None => self,
+        }
+    }
+}
+
+/// `said` without the credentials it repeats: `None` when it repeats none; the text with each
+/// masked where it was written as given; `Some(None)` when one is there in disguise.
+fn without_credentials(said: &str, secrets: &crate::api::SecretMask) -> Option<Option<String>> {
+    if !secrets.holds(said) {
+        return None;
+    }
+    let masked = secrets.masked_as_written(said);
+    Some((!secrets.holds(&masked)).then_some(masked))
 }
 
 fn field_names() -> String {
@@ -332,7 +376,8 @@ impl Settings {
         if cli.global.company_code.is_some() {
             return Err(SettingsError::CredentialsOnCommandLine { flag: "--company-code" });
         }
-        let (config, config_path) = config::load(cli.global.config.as_deref(), dir)?;
+        let (config, config_path) = config::load(cli.global.config.as_deref(), dir)
+            .map_err(|error| error.without(&run::secrets_given(&ConfigFile::default(), env)))?;
         let layers = Layers { sources: &cli.sources, config_path: &config_path };
         let mut warnings = Vec::new();
         let log = LogSettings {
@@ -346,7 +391,22 @@ impl Settings {
                 _ => LogFormat::Text,
             },
         };
-        let command = match &cli.command {
+        let secrets = run::secrets_given(&config, env);
+        let command = Settings::command(cli, &config, layers, today, env, &mut warnings)
+            .map_err(|error| error.without(&secrets))?;
+        Ok(Settings { log, command, warnings })
+    }
+
+    /// The settings of the command `cli` names.
+    fn command(
+        cli: &Cli,
+        config: &ConfigFile,
+        layers: Layers<'_>,
+        today: NaiveDate,
+        env: &dyn Fn(&str) -> Option<String>,
+        warnings: &mut Vec<String>,
+    ) -> Result<CommandSettings, SettingsError> {
+        Ok(match &cli.command {
             Command::Validate(args) => CommandSettings::Validate(ValidateSettings {
                 input: input::settings(&args.input.file, &args.input.read, &config.input, layers, today)?,
                 state: env("CIBIL_BULK_STATE")
@@ -356,59 +416,68 @@ impl Settings {
                 errors: args.errors.clone(),
                 report: args.output.clone(),
                 summary: args.summary.clone(),
-                config: config_path.clone(),
+                config: layers.config_path().to_path_buf(),
             }),
-            Command::Run(args) => CommandSettings::Run(Box::new(run::settings(
-                args,
-                &config,
-                layers,
-                today,
-                env,
-                &mut warnings,
-            )?)),
+            Command::Run(args) => {
+                CommandSettings::Run(Box::new(run::settings(args, config, layers, today, env, warnings)?))
+            }
             Command::Status(args) => CommandSettings::Status(StatusSettings {
-                state: state_path(&args.state, &config, layers, false),
+                state: state_path(&args.state, config, layers, false),
                 run: args.run.clone(),
-                config: config_path.clone(),
+                config: layers.config_path().to_path_buf(),
             }),
             Command::Export(args) => CommandSettings::Export(ExportSettings {
-                state: state_path(&args.state, &config, layers, false),
+                state: state_path(&args.state, config, layers, false),
                 run: args.run.clone(),
                 results: args.output.clone(),
                 errors: args.errors.clone(),
-                config: config_path.clone(),
+                config: layers.config_path().to_path_buf(),
             }),
             Command::Purge(args) => CommandSettings::Purge(PurgeSettings {
-                state: state_path(&args.state, &config, layers, false),
+                state: state_path(&args.state, config, layers, false),
                 older_than: Sourced {
                     value: args.older_than.clone(),
                     origin: Origin::Flag("--older-than".into()),
                 }
                 .parse("an age like 30d, 12h or 0", |text| parse_duration(text))?
                 .value,
-                config: config_path.clone(),
+                config: layers.config_path().to_path_buf(),
             }),
             Command::Backup(args) => CommandSettings::Backup(BackupSettings {
-                state: state_path(&args.state, &config, layers, false),
+                state: state_path(&args.state, config, layers, false),
                 dest: args.dest.clone(),
-                config: config_path.clone(),
+                config: layers.config_path().to_path_buf(),
             }),
             Command::Sandbox(args) => CommandSettings::Sandbox(sandbox::settings(args, layers)?),
             Command::Serve(args) => CommandSettings::Serve(Box::new(serve::serve_settings(
-                args,
-                &config,
-                layers,
-                today,
-                env,
-                &mut warnings,
+                args, config, layers, today, env, warnings,
             )?)),
-            Command::Users(args) => CommandSettings::Users(serve::users_settings(args, &config, layers)?),
-            Command::Tokens(args) => CommandSettings::Tokens(serve::tokens_settings(args, &config, layers)?),
+            Command::Users(args) => CommandSettings::Users(serve::users_settings(args, config, layers)?),
+            Command::Tokens(args) => CommandSettings::Tokens(serve::tokens_settings(args, config, layers)?),
             Command::Completions(args) => CommandSettings::Completions(args.shell),
             Command::Man => CommandSettings::Man,
-        };
-        Ok(Settings { log, command, warnings })
+        })
     }
+}
+
+/// A command line clap refused, as it may be said: a credential from the environment given as
+/// another value (`CIBIL_BULK_CONCURRENCY` set to the company code) is masked in what clap
+/// repeats of it. Help and the version pass as they are.
+pub fn usage_error_without_credentials(
+    error: clap::Error,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> clap::Error {
+    let secrets = run::secrets_given(&ConfigFile::default(), env);
+    let said = error.render().to_string();
+    if !error.use_stderr() {
+        return error;
+    }
+    let said = match without_credentials(&said, &secrets) {
+        None => return error,
+        Some(Some(masked)) => masked,
+        Some(None) => format!("{}\n", SettingsError::CredentialGivenElsewhere),
+    };
+    clap::Error::raw(error.kind(), said.strip_prefix("error: ").unwrap_or(&said))
 }
 
 /// For a `run` whose settings cannot be resolved (a value refused, a config file that does not

@@ -13,11 +13,11 @@ use super::parse::{
     parse_rate,
 };
 use super::{
-    ENV_COMPANY_CODE, ENV_REGISTRATION_ID, InputSettings, Layers, Origin, SettingsError, state_path,
+    ENV_COMPANY_CODE, ENV_REGISTRATION_ID, InputSettings, Layers, Origin, SettingsError, Sourced, state_path,
 };
 use crate::api::{
     ApiSettings, Credentials, DEFAULT_CONNECT_TIMEOUT, DEFAULT_METHOD, DEFAULT_TIMEOUT, Method,
-    PRODUCTION_ENDPOINT,
+    PRODUCTION_ENDPOINT, SecretMask,
 };
 use crate::cli::{MetricsArgs, RunArgs, SendArgs};
 use crate::engine::{
@@ -143,6 +143,32 @@ pub(super) fn metrics_file(
     Some(path.value)
 }
 
+/// The merchant's credentials as given: each from its environment variable, or else from the
+/// config file; a blank one is not given.
+fn credentials_given(
+    config: &ConfigFile,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> (Option<String>, Option<String>) {
+    let not_blank = |v: &String| !v.trim().is_empty();
+    let given = |variable: &str, configured: &Option<String>| {
+        env(variable).filter(not_blank).or_else(|| configured.clone().filter(not_blank))
+    };
+    (
+        given(ENV_REGISTRATION_ID, &config.aopay.registration_id),
+        given(ENV_COMPANY_CODE, &config.aopay.company_code),
+    )
+}
+
+/// The credentials given (whichever are), to be masked in whatever a setting's error repeats of
+/// the values given: a credential pasted into another setting is not printed back.
+pub(super) fn secrets_given(config: &ConfigFile, env: &dyn Fn(&str) -> Option<String>) -> SecretMask {
+    let (registration_id, company_code) = credentials_given(config, env);
+    SecretMask::of(&Credentials {
+        registration_id: registration_id.unwrap_or_default(),
+        company_code: company_code.unwrap_or_default(),
+    })
+}
+
 /// How to send: the endpoint and the merchant's credentials (required when `credentials_needed`),
 /// and how hard to push. Credentials come from the environment or the config file only.
 pub(super) fn sending(
@@ -241,16 +267,17 @@ pub(super) fn sending(
 
     let allow_insecure = args.allow_insecure_http || aopay.allow_insecure_http.unwrap_or(false);
     let endpoint = match layers.pick("aopay", "endpoint", args.endpoint.clone(), aopay.endpoint.clone()) {
-        Some(given) => parse_endpoint(&given.value, given.origin, allow_insecure)?,
-        None => parse_endpoint(PRODUCTION_ENDPOINT, Origin::Default, allow_insecure)?,
+        Some(given) => Sourced {
+            value: parse_endpoint(&given.value, given.origin.clone(), allow_insecure)?,
+            origin: given.origin,
+        },
+        None => Sourced {
+            value: parse_endpoint(PRODUCTION_ENDPOINT, Origin::Default, allow_insecure)?,
+            origin: Origin::Default,
+        },
     };
 
-    let from_config = |value: &Option<String>| value.clone().filter(|v| !v.trim().is_empty());
-    let registration_id = env(ENV_REGISTRATION_ID)
-        .filter(|v| !v.trim().is_empty())
-        .or_else(|| from_config(&aopay.registration_id));
-    let company_code =
-        env(ENV_COMPANY_CODE).filter(|v| !v.trim().is_empty()).or_else(|| from_config(&aopay.company_code));
+    let (registration_id, company_code) = credentials_given(config, env);
     if config.holds_secrets() {
         warn_if_readable_by_others(layers.config_path(), warnings);
     }
@@ -263,6 +290,15 @@ pub(super) fn sending(
             return Err(SettingsError::NoCredentials { config: layers.config_path().display().to_string() });
         }
     };
+
+    // An address is printed, logged and kept with every run: a credential has no place in it.
+    let endpoint_origin = endpoint.origin;
+    let endpoint = endpoint.value;
+    let beyond_the_host = format!("{}?{}", endpoint.path(), endpoint.query().unwrap_or_default());
+    let beyond_the_host = percent_encoding::percent_decode_str(&beyond_the_host).decode_utf8_lossy();
+    if SecretMask::of(&credentials).holds(&beyond_the_host) {
+        return Err(SettingsError::CredentialInEndpoint { origin: endpoint_origin });
+    }
 
     let mut engine = EngineSettings::new(concurrency, rate);
     engine.rate_mode = rate_mode;

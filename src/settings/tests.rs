@@ -523,3 +523,89 @@ fn ages_are_judged_on_indias_date_whatever_the_machines_zone() {
     let before = chrono::Utc.with_ymd_and_hms(2026, 11, 24, 18, 29, 59).unwrap();
     assert_eq!(day_in_india(before), NaiveDate::from_ymd_opt(2026, 11, 24).unwrap());
 }
+
+/// The credentials of the tests below, from the environment.
+fn credentials_env(name: &str) -> Option<String> {
+    match name {
+        ENV_REGISTRATION_ID => Some("Reg-Zq81x77".to_owned()),
+        ENV_COMPANY_CODE => Some("CoDe4471k".to_owned()),
+        _ => None,
+    }
+}
+
+/// Every value every subcommand takes, given a credential — as given, in another case, in
+/// disguise, inside an address: whatever is said of it, clap's refusal or a setting's error,
+/// never repeats it.
+#[test]
+fn no_error_repeats_a_credential_given_for_another_setting() {
+    fn walk(command: &clap::Command, path: &[String], each: &mut dyn FnMut(&[String], &clap::Command)) {
+        for sub in command.get_subcommands() {
+            let path = [path, &[sub.get_name().to_owned()]].concat();
+            if sub.has_subcommands() {
+                walk(sub, &path, each);
+            } else {
+                each(&path, sub);
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = crate::cli::definition();
+    command.build();
+    let (mut said_something, mut tried) = (0, 0);
+    walk(&command, &[], &mut |path, sub| {
+        let positionals: Vec<String> =
+            sub.get_positionals().filter(|a| a.is_required_set()).map(|_| "f.csv".to_owned()).collect();
+        let flags =
+            sub.get_arguments().filter(|a| a.get_action().takes_values()).filter_map(|a| a.get_long());
+        for long in flags {
+            for given in
+                ["CoDe4471k", "reg-zq81x77", "R e g _ Z q 8 1 x 7 7", "https://h.example/x/CoDe4471k"]
+            {
+                let argv: Vec<String> = [vec!["cibil-bulk".to_owned()], path.to_vec(), positionals.clone()]
+                    .concat()
+                    .into_iter()
+                    .chain([format!("--{long}"), given.to_owned()])
+                    .collect();
+                tried += 1;
+                let said = match Cli::try_parse_args_from(&argv) {
+                    Err(refused) => {
+                        usage_error_without_credentials(refused, &credentials_env).render().to_string()
+                    }
+                    Ok(cli) => match Settings::resolve_in(&cli, dir.path(), today(), &credentials_env) {
+                        Err(error) => error.to_string(),
+                        Ok(_) => continue,
+                    },
+                };
+                said_something += 1;
+                let read = crate::mask::letters_and_digits(&said);
+                assert!(!read.contains("code4471k") && !read.contains("regzq81x77"), "{argv:?}: {said}");
+            }
+        }
+    });
+    assert!(tried > 200 && said_something > 50, "{tried} tried, {said_something} refused");
+}
+
+#[test]
+fn an_endpoint_holding_a_credential_is_refused_and_a_port_like_one_is_not() {
+    let resolve = |endpoint: &str, code: &str| {
+        let cli = Cli::try_parse_args_from(["cibil-bulk", "run", "f.csv", "--endpoint", endpoint]).unwrap();
+        let env = |name: &str| match name {
+            ENV_COMPANY_CODE => Some(code.to_owned()),
+            _ => credentials_env(name),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        Settings::resolve_in(&cli, dir.path(), today(), &env).map(|_| ())
+    };
+    for endpoint in [
+        "https://h.example/api/CoDe4471k/registeration",
+        "https://h.example/api/registeration?code=code4471k",
+        "https://h.example/api/Reg-Zq81x77",
+        "https://h.example/api/reg%2Dzq81x77",
+    ] {
+        let refused = resolve(endpoint, "CoDe4471k").unwrap_err();
+        assert!(matches!(refused, SettingsError::CredentialInEndpoint { .. }), "{endpoint}: {refused}");
+    }
+    // A short code the address's port or host happens to hold is not a credential in it.
+    resolve("http://127.0.0.1:4471/api/AOP/CibilScore/registeration", "4471").unwrap();
+    resolve("https://4471.h.example/api/AOP/CibilScore/registeration", "4471").unwrap();
+}

@@ -1,7 +1,8 @@
 //! Retention (India's DPDP Act 2023: personal data kept no longer than its purpose needs). A
 //! finished run's customer data — names, PAN, date of birth, mobile, e-mail, the cells of the
 //! file, the messages quoting them, the access tokens, the raw answers — is removed, while its
-//! counts, statuses, order ids and cibil_ids stay, and so does the ledger, which knows customers by
+//! counts, statuses, order ids and cibil_ids stay (masked where one repeats its customer's own
+//! details: a PAN for an order id), and so does the ledger, which knows customers by
 //! a keyed hash of the PAN, never the PAN: a customer registered long ago is still `known`. The
 //! server's uploads go with their runs (or, never registered, once they are as old): the rows to
 //! fix kept in their reports, and their files beside the state — the file as it arrived, its
@@ -15,12 +16,69 @@ use std::time::Duration;
 use rusqlite::params;
 
 use super::{Store, StoreError, now_ms};
-use crate::mask::{contains_identifier, mask_identifiers_in, masked_if_a_customers};
+use crate::mask::{contains_identifier, mask, mask_identifiers_in, masked_if_a_customers, repeats};
 
 /// How long an unfinished file in the uploads directory (see [`UNFINISHED`]) must have been left
 /// untouched before a purge takes it for one a stopped server left: far longer than the server
 /// waits for the next bytes of an upload (30 s), so nothing still being written is taken.
 const UNFINISHED_IDLE: Duration = Duration::from_secs(10 * 60);
+
+/// A row's ids as a purge keeps them, masked where they repeated the customer's own details.
+struct KeptIds {
+    run_id: i64,
+    line: i64,
+    order_id: Option<String>,
+    cibil_id: Option<String>,
+}
+
+/// The rows of the runs `runs` selects (a query taking the cutoff as `?1`) whose order id or
+/// cibil_id repeats the customer's own name, PAN, date of birth, e-mail or mobile, however
+/// written ([`repeats`]), with those ids masked; the ids that do not, as they were.
+fn ids_repeating_their_customer(
+    tx: &rusqlite::Transaction<'_>,
+    runs: &str,
+    cutoff_ms: i64,
+) -> Result<Vec<KeptIds>, StoreError> {
+    let mut select = tx.prepare(&format!(
+        "SELECT run_id, line, order_id, cibil_id, first_name, middle_name, last_name, pancard,
+                date_of_birth, email_id, mobile_number
+         FROM rows WHERE run_id IN ({runs}) AND (order_id IS NOT NULL OR cibil_id IS NOT NULL)"
+    ))?;
+    let mut found = Vec::new();
+    let mut rows = select.query([cutoff_ms])?;
+    while let Some(row) = rows.next()? {
+        let mut details: Vec<String> =
+            (4..=10).filter_map(|i| row.get::<_, Option<String>>(i).transpose()).collect::<Result<_, _>>()?;
+        let date: Option<String> = row.get(8)?;
+        details.extend(date.as_deref().map(dates_written).into_iter().flatten());
+        if let Some(email) = row.get::<_, Option<String>>(9)? {
+            details.extend(email.split('@').next().map(str::to_owned));
+        }
+        let details: Vec<&str> = details.iter().map(String::as_str).collect();
+        let masked = |id: Option<String>| id.filter(|id| repeats(id, &details)).map(|id| mask(&id));
+        let (order_id, cibil_id) = (masked(row.get(2)?), masked(row.get(3)?));
+        if order_id.is_some() || cibil_id.is_some() {
+            let (kept_order, kept_cibil): (Option<String>, Option<String>) = (row.get(2)?, row.get(3)?);
+            found.push(KeptIds {
+                run_id: row.get(0)?,
+                line: row.get(1)?,
+                order_id: order_id.or(kept_order),
+                cibil_id: cibil_id.or(kept_cibil),
+            });
+        }
+    }
+    Ok(found)
+}
+
+/// A date of birth as kept (`31/01/1985`) in the orders of its numbers an id may repeat it in:
+/// as kept, and year first.
+fn dates_written(date: &str) -> Vec<String> {
+    let numbers: Vec<&str> = date.split(|c: char| !c.is_ascii_digit()).filter(|n| !n.is_empty()).collect();
+    match numbers.as_slice() {
+        [day, month, year] => vec![format!("{day}{month}{year}"), format!("{year}{month}{day}")],
+        _ => Vec::new(),
+    }
+}
 
 /// What a purge removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -61,6 +119,31 @@ impl Store {
         // Pages freed by the deletes are overwritten, not left holding what they held.
         self.conn.execute_batch("PRAGMA secure_delete = ON;")?;
         let tx = self.conn.transaction()?;
+        // Ids kept after the purge that repeat the customer's own details — a file's order id that
+        // is their PAN or mobile, a cibil_id a vendor made of their mobile or date of birth — are
+        // masked while those details are still there to compare with, wherever they are kept.
+        let repeating = ids_repeating_their_customer(
+            &tx,
+            &format!("SELECT id FROM runs WHERE id IN ({DONE})"),
+            cutoff_ms,
+        )?;
+        for ids in &repeating {
+            tx.execute(
+                "UPDATE rows SET order_id = ?3, cibil_id = ?4 WHERE run_id = ?1 AND line = ?2",
+                params![ids.run_id, ids.line, ids.order_id, ids.cibil_id],
+            )?;
+            tx.execute(
+                "UPDATE ledger SET order_id = COALESCE(?3, order_id), cibil_id = COALESCE(?4, cibil_id)
+                 WHERE run_id = ?1 AND line = ?2",
+                params![ids.run_id, ids.line, ids.order_id, ids.cibil_id],
+            )?;
+            // A claim still open is a request that may yet be answered: its id is how the customer
+            // is sent again, and it belongs to a run not done, which this purge does not touch.
+            tx.execute(
+                "UPDATE claims SET order_id = COALESCE(?3, order_id) WHERE run_id = ?1 AND line = ?2 AND open = 0",
+                params![ids.run_id, ids.line, ids.order_id],
+            )?;
+        }
         let rows = tx.execute(
             &format!(
                 "UPDATE rows SET first_name = NULL, middle_name = NULL, last_name = NULL, pancard = NULL,
@@ -365,15 +448,22 @@ mod tests {
             )
             .unwrap();
         import.add(&row, ["ABCPK1234F"]).unwrap();
+        // A file whose order ids are its customers' PAN and mobile, and a vendor that gives a
+        // customer's mobile, and another's date of birth, for their cibil_id.
+        let by_pan = Applicant::sample("DEFPK5678H", "DEFPK5678H");
+        let by_mobile = Applicant::sample("Ravi_98765_43210", "GHIPK2468J");
+        import.add(&NewRow::valid(3, &by_pan), ["DEFPK5678H"]).unwrap();
+        import.add(&NewRow::valid(4, &by_mobile), ["GHIPK2468J"]).unwrap();
         let run = import.finish().unwrap();
-        let key = store.pan_key("ABCPK1234F");
-        store.claim(run, &[(2, key)]).unwrap();
-        let registered = RowResult::Registered {
-            line: 2,
+        let keys = [(2, "ABCPK1234F"), (3, "DEFPK5678H"), (4, "GHIPK2468J")]
+            .map(|(line, pan)| (line, store.pan_key(pan)));
+        store.claim(run, &keys).unwrap();
+        let registered = |line, cibil_id: &str| RowResult::Registered {
+            line,
             attempts: 1,
             registration: Registration {
                 http_status: 200,
-                cibil_id: "9362678".into(),
+                cibil_id: cibil_id.into(),
                 // A vendor that repeats the customer in its status.
                 cibil_status: Some("Pending for ABCPK1234F".into()),
                 is_returning_customer: false,
@@ -381,7 +471,12 @@ mod tests {
                 access_token: Some("331ce37a".into()),
             },
         };
-        store.record(run, &[registered]).unwrap();
+        store
+            .record(
+                run,
+                &[registered(2, "9362678"), registered(3, "+91 98765 43210"), registered(4, "19850131")],
+            )
+            .unwrap();
         // What the uploader chose for that first line, and a file a stopped server was receiving
         // an hour ago (and one arriving now, which is left alone).
         store.remember_choices("shape", r#"{"columns":[["mobile_number","(99887) 76655"]]}"#).unwrap();
@@ -401,11 +496,35 @@ mod tests {
         // Finished, but more recently than the cutoff: kept.
         assert_eq!(store.purge(0, "test").unwrap().runs, 0);
         let purged = store.purge(i64::MAX, "test").unwrap();
-        assert_eq!((purged.runs, purged.rows), (1, 1));
+        assert_eq!((purged.runs, purged.rows), (1, 3));
         // Recorded with the erasure, by whoever purged; a purge that erased nothing is not.
         let audit = store.audit_log(10).unwrap();
         assert_eq!(audit.len(), 1, "{audit:?}");
-        assert_eq!((audit[0].who.as_str(), audit[0].detail.as_str()), ("test", "1 runs, 1 rows, 0 uploads"));
+        assert_eq!((audit[0].who.as_str(), audit[0].detail.as_str()), ("test", "1 runs, 3 rows, 0 uploads"));
+        // The ids that are the merchant's and the vendor's own are kept as they were; those that
+        // repeat the customer are masked, in the rows, the ledger and the settled claims alike.
+        let kept = |sql: &str| -> Vec<(i64, String, String)> {
+            store
+                .conn
+                .prepare(sql)
+                .unwrap()
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        };
+        let ids = vec![
+            (2, "ORD-2".to_owned(), "9362678".to_owned()),
+            (3, "DE******8H".to_owned(), "+9***********10".to_owned()),
+            (4, "Ra************10".to_owned(), "19****31".to_owned()),
+        ];
+        assert_eq!(kept("SELECT line, order_id, cibil_id FROM rows ORDER BY line"), ids);
+        assert_eq!(kept("SELECT line, order_id, cibil_id FROM ledger ORDER BY line"), ids);
+        let claims = kept("SELECT line, order_id, '' FROM claims ORDER BY line");
+        assert_eq!(
+            claims.iter().map(|(_, order_id, _)| order_id.as_str()).collect::<Vec<_>>(),
+            ["ORD-2", "DE******8H", "Ra************10"]
+        );
         let purged_run = store.run(run).unwrap().unwrap();
         assert!(purged_run.purged_at.is_some());
         assert_eq!(purged_run.headers, ["K****", "KL******1Q", "(9*********55"]);
@@ -427,6 +546,10 @@ mod tests {
             "(99887) 76655",
             "LMNPQ5432R",
             "9988776644",
+            "DEFPK5678H",
+            "98765_43210",
+            "98765 43210",
+            "19850131",
         ] {
             assert!(
                 !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),

@@ -318,6 +318,28 @@ async fn an_upload_is_checked_and_nothing_is_sent() {
     .await;
 }
 
+/// A file named after the merchant's credentials, plainly or in disguise: the name is shown, kept
+/// and logged with them masked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_named_after_a_credential_is_kept_without_it() {
+    within_a_minute(async {
+        let served = Served::start(&[]).await;
+        for name in ["CMP-SANDBOX.csv", "aop sandbox customers.csv", "Report_AOP_SANDBOX.csv"] {
+            let (status, created) = served.upload(name, sample("customers.csv")).await;
+            assert_eq!(status, StatusCode::CREATED, "{created}");
+            let (_, listed) = served.get_json("/api/uploads").await;
+            for shown in [&created["file"], &listed[0]["file"]] {
+                let read = cibil_bulk::mask::letters_and_digits(shown.as_str().unwrap());
+                assert!(
+                    !read.contains("cmpsandbox") && !read.contains("aopsandbox"),
+                    "{name} shown as {shown}"
+                );
+            }
+        }
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_over_the_limit_is_413() {
     within_a_minute(async {

@@ -1,0 +1,114 @@
+//! The merchant's credentials (`RegistrationID`, `CompanyCode`), sent in every request body and
+//! never shown: their `Debug` masks them, and [`SecretMask`] is the one way any text from outside
+//! or from the operator (a vendor's answer, an uploaded file's name, a value given for another
+//! setting, an endpoint's address) is made free of them, however they are written in it.
+
+use std::fmt;
+
+/// The merchant's credentials, the same on every request. Never printed: `Debug` masks them.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub registration_id: String,
+    pub company_code: String,
+}
+
+impl Credentials {
+    /// The credentials worth looking for: four characters or more (a shorter one would match
+    /// inside ordinary words).
+    fn sought(&self) -> impl Iterator<Item = &str> {
+        [&self.registration_id, &self.company_code]
+            .into_iter()
+            .map(|secret| secret.trim())
+            .filter(|secret| secret.chars().count() >= 4)
+    }
+
+    /// Either credential, in any case, wherever it appears as sent: a vendor may repeat what it
+    /// was sent ("Invalid RegistrationID … or CompanyCode …"). A whole word of the text, not a
+    /// part of one: a code `1045` is not looked for inside a transaction id `…2310452…`.
+    fn pattern(&self) -> Option<regex::Regex> {
+        let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+        let secrets: Vec<String> = self
+            .sought()
+            .map(|secret| {
+                let (start, end) = (word(secret.chars().next()), word(secret.chars().last()));
+                format!(
+                    "{}{}{}",
+                    if start { r"\b" } else { "" },
+                    regex::escape(secret),
+                    if end { r"\b" } else { "" }
+                )
+            })
+            .collect();
+        if secrets.is_empty() {
+            return None;
+        }
+        regex::RegexBuilder::new(&secrets.join("|")).case_insensitive(true).build().ok()
+    }
+
+    /// Either credential as [`crate::mask::letters_and_digits`] reads it, to find one the pattern
+    /// missed: those of six letters and digits or more, which a text does not hold by chance once
+    /// its spaces and signs are gone.
+    fn disguised(&self) -> Vec<String> {
+        self.sought()
+            .map(crate::mask::letters_and_digits)
+            .filter(|secret| secret.chars().count() >= 6)
+            .collect()
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("registration_id", &crate::mask::mask(&self.registration_id))
+            .field("company_code", &crate::mask::mask(&self.company_code))
+            .finish()
+    }
+}
+
+/// The credentials as they are sought in text: as whole words, in any case
+/// ([`Credentials::pattern`]), each masked where found; and in disguise — split, spaced, its signs
+/// changed ([`Credentials::disguised`]) — when the whole text is masked. Its `Debug` shows nothing
+/// of them.
+#[derive(Clone, Default)]
+pub struct SecretMask {
+    pattern: Option<regex::Regex>,
+    disguised: Vec<String>,
+}
+
+impl SecretMask {
+    pub fn of(credentials: &Credentials) -> SecretMask {
+        SecretMask { pattern: credentials.pattern(), disguised: credentials.disguised() }
+    }
+
+    /// `text` with every credential in it masked; the whole of it masked when one is there in
+    /// disguise.
+    pub fn masked(&self, text: &str) -> String {
+        let text = self.masked_as_written(text);
+        if self.holds(&text) { crate::mask::mask(&text) } else { text }
+    }
+
+    /// `text` with every credential written as it was given masked, and the rest as it was: one
+    /// in disguise is still there ([`SecretMask::holds`] finds it).
+    pub fn masked_as_written(&self, text: &str) -> String {
+        match &self.pattern {
+            Some(pattern) => pattern
+                .replace_all(text, |found: &regex::Captures<'_>| crate::mask::mask(&found[0]))
+                .into_owned(),
+            None => text.to_owned(),
+        }
+    }
+
+    /// Whether `text` holds a credential, plainly or in disguise.
+    pub fn holds(&self, text: &str) -> bool {
+        self.pattern.as_ref().is_some_and(|pattern| pattern.is_match(text)) || {
+            let read = crate::mask::letters_and_digits(text);
+            self.disguised.iter().any(|secret| read.contains(secret.as_str()))
+        }
+    }
+}
+
+impl fmt::Debug for SecretMask {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretMask").field("sought", &self.disguised.len()).finish_non_exhaustive()
+    }
+}
