@@ -139,14 +139,58 @@ pub fn plain(text: &str) -> String {
 
 /// `text` read for a value however it is disguised: its letters and digits only, in lower case —
 /// without invisible characters, JSON's `\uXXXX` escapes of them, spaces or signs (a value split
-/// by a zero-width joiner or a line break, spaced out, its hyphen dropped or doubled) — and
-/// look-alike forms [`folded`] to ASCII. How a credential is sought in what the vendor says, and a
-/// customer's details in the ids kept after a purge ([`repeats`]).
+/// by a zero-width joiner or a line break, spaced out, its hyphen dropped or doubled) — with
+/// look-alike forms [`folded`] to ASCII and escaped characters as they spell (`%41`, `&#65;`,
+/// `&#x41;`), followed by whatever of it is text in base64 ([`base64_runs`]), read alike. How a
+/// secret is sought in what the vendor says, and a customer's details in the ids kept after a
+/// purge ([`repeats`]).
 pub fn letters_and_digits(text: &str) -> String {
     static ESCAPES: std::sync::LazyLock<regex::Regex> =
         std::sync::LazyLock::new(|| regex::Regex::new(r"\\u[0-9a-fA-F]{4}").expect("JSON's escapes"));
-    let unescaped = ESCAPES.replace_all(text, "");
-    plain(&unescaped).chars().filter(|c| c.is_alphanumeric()).collect::<String>().to_lowercase()
+    static ENCODED: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"%([0-9A-Fa-f]{2})|&#([0-9]{1,7});|&#[xX]([0-9A-Fa-f]{1,6});").expect("escapes")
+    });
+    let read = |text: &str| {
+        let unescaped = ESCAPES.replace_all(text, "");
+        let decoded = ENCODED.replace_all(&unescaped, |found: &regex::Captures<'_>| {
+            let (digits, radix) = match (found.get(1), found.get(2), found.get(3)) {
+                (Some(hex), _, _) | (_, _, Some(hex)) => (hex.as_str(), 16),
+                (_, Some(decimal), _) => (decimal.as_str(), 10),
+                _ => return String::new(),
+            };
+            u32::from_str_radix(digits, radix)
+                .ok()
+                .and_then(char::from_u32)
+                .map(String::from)
+                .unwrap_or_default()
+        });
+        plain(&decoded).chars().filter(|c| c.is_alphanumeric()).collect::<String>().to_lowercase()
+    };
+    let mut out = read(text);
+    for (_, decoded) in base64_runs(text) {
+        out.push_str(&read(&decoded));
+    }
+    out
+}
+
+/// The runs of `text` that are base64 — 16 characters or more of its alphabet, standard or
+/// URL-safe, padded or not — and decode to text, each with where it is in `text`: what a gateway
+/// that echoes a request encoded says of it.
+pub fn base64_runs(text: &str) -> Vec<(std::ops::Range<usize>, String)> {
+    use base64::Engine as _;
+    static RUNS: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"[A-Za-z0-9+/_-]{16,}={0,2}").expect("base64's alphabet")
+    });
+    let engines =
+        [base64::engine::general_purpose::STANDARD_NO_PAD, base64::engine::general_purpose::URL_SAFE_NO_PAD];
+    RUNS.find_iter(text)
+        .filter_map(|run| {
+            let bytes =
+                engines.iter().find_map(|engine| engine.decode(run.as_str().trim_end_matches('=')).ok())?;
+            let decoded = String::from_utf8(bytes).ok()?;
+            Some((run.range(), decoded))
+        })
+        .collect()
 }
 
 /// Whether `value` repeats any of `details` (a customer's own name, PAN, mobile, ...), however
@@ -180,7 +224,53 @@ pub fn masked_if_a_customers(cells: &[String]) -> Option<Vec<String>> {
 /// looks like a customer's identifier masked, and the invisible characters left out; the rest as
 /// it was.
 pub fn mask_identifiers_in(text: &str) -> String {
-    masked(&masked(text, &DATES), &IDENTIFIERS)
+    // Base64 that spells an identifier (a request echoed encoded) is masked whole first.
+    let mut text = text.to_owned();
+    for (range, decoded) in base64_runs(&text.clone()).into_iter().rev() {
+        if contains_identifier(&decoded) {
+            let masked = mask(&text[range.clone()]);
+            text.replace_range(range, &masked);
+        }
+    }
+    masked(&masked(&text, &DATES), &IDENTIFIERS)
+}
+
+/// The words of a customer's name (or any value) as [`mask_words_in`] looks for them: its runs of
+/// letters and digits as [`visible`] reads them, in lower case, of three characters or more (an
+/// initial or "Km" would be found in ordinary words).
+pub fn words_of(value: &str) -> Vec<String> {
+    visible(value)
+        .1
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|word| word.chars().count() >= 3)
+        .map(str::to_lowercase)
+        .collect()
+}
+
+/// `text` with each of its words (a run of letters and digits, as [`visible`] reads it) that
+/// `is_theirs` says is a customer's — given in lower case, as [`words_of`] gives them — masked,
+/// and the invisible characters left out; the rest as it was. How a customer's name is found in a
+/// message or a file's name: no pattern knows a name, only the customer's own details do.
+pub fn mask_words_in(text: &str, is_theirs: &dyn Fn(&str) -> bool) -> String {
+    let (shown, folded) = visible(text);
+    let folded: Vec<char> = folded.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    while at < shown.len() {
+        let start = at;
+        let in_word = folded[at].is_alphanumeric();
+        while at < shown.len() && folded[at].is_alphanumeric() == in_word {
+            at += 1;
+        }
+        let original: String = shown[start..at].iter().collect();
+        let word = folded[start..at].iter().collect::<String>().to_lowercase();
+        if in_word && is_theirs(&word) {
+            out.push_str(&mask(&original));
+        } else {
+            out.push_str(&original);
+        }
+    }
+    out
 }
 
 /// `text` without its invisible characters, with whatever `pattern` finds in it as [`visible`]

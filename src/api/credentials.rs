@@ -1,7 +1,8 @@
 //! The merchant's credentials (`RegistrationID`, `CompanyCode`), sent in every request body and
 //! never shown: their `Debug` masks them, and [`SecretMask`] is the one way any text from outside
 //! or from the operator (a vendor's answer, an uploaded file's name, a value given for another
-//! setting, an endpoint's address) is made free of them, however they are written in it.
+//! setting, an endpoint's address) is made free of them — and of the other secrets a request
+//! carries, a gateway's header values — however they are written in it.
 
 use std::fmt;
 
@@ -13,46 +14,9 @@ pub struct Credentials {
 }
 
 impl Credentials {
-    /// The credentials worth looking for: four characters or more (a shorter one would match
-    /// inside ordinary words).
-    fn sought(&self) -> impl Iterator<Item = &str> {
+    /// Both credentials.
+    pub fn both(&self) -> [&str; 2] {
         [&self.registration_id, &self.company_code]
-            .into_iter()
-            .map(|secret| secret.trim())
-            .filter(|secret| secret.chars().count() >= 4)
-    }
-
-    /// Either credential, in any case, wherever it appears as sent: a vendor may repeat what it
-    /// was sent ("Invalid RegistrationID … or CompanyCode …"). A whole word of the text, not a
-    /// part of one: a code `1045` is not looked for inside a transaction id `…2310452…`.
-    fn pattern(&self) -> Option<regex::Regex> {
-        let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
-        let secrets: Vec<String> = self
-            .sought()
-            .map(|secret| {
-                let (start, end) = (word(secret.chars().next()), word(secret.chars().last()));
-                format!(
-                    "{}{}{}",
-                    if start { r"\b" } else { "" },
-                    regex::escape(secret),
-                    if end { r"\b" } else { "" }
-                )
-            })
-            .collect();
-        if secrets.is_empty() {
-            return None;
-        }
-        regex::RegexBuilder::new(&secrets.join("|")).case_insensitive(true).build().ok()
-    }
-
-    /// Either credential as [`crate::mask::letters_and_digits`] reads it, to find one the pattern
-    /// missed: those of six letters and digits or more, which a text does not hold by chance once
-    /// its spaces and signs are gone.
-    fn disguised(&self) -> Vec<String> {
-        self.sought()
-            .map(crate::mask::letters_and_digits)
-            .filter(|secret| secret.chars().count() >= 6)
-            .collect()
     }
 }
 
@@ -65,19 +29,61 @@ impl fmt::Debug for Credentials {
     }
 }
 
-/// The credentials as they are sought in text: as whole words, in any case
-/// ([`Credentials::pattern`]), each masked where found; and in disguise — split, spaced, its signs
-/// changed ([`Credentials::disguised`]) — when the whole text is masked. Its `Debug` shows nothing
-/// of them.
+/// The merchant's secrets — the credentials, and the values of the extra headers a gateway may
+/// want (`[aopay.headers]`, a key or a `Bearer` token) — as they are sought in text: as whole
+/// words, in any case, each masked where found; and in disguise — split, spaced, its signs
+/// changed, its letters escaped (`%41`, `&#65;`) — when the whole text is masked. Its `Debug`
+/// shows nothing of them.
 #[derive(Clone, Default)]
 pub struct SecretMask {
+    /// Each secret, in any case, wherever it appears as sent: a vendor may repeat what it was sent
+    /// ("Invalid RegistrationID … or CompanyCode …"). A whole word of the text, not a part of one:
+    /// a code `1045` is not looked for inside a transaction id `…2310452…`.
     pattern: Option<regex::Regex>,
+    /// Each secret as [`crate::mask::letters_and_digits`] reads it, to find one the pattern
+    /// missed: those of six letters and digits or more, which a text does not hold by chance once
+    /// its spaces and signs are gone.
     disguised: Vec<String>,
 }
 
 impl SecretMask {
-    pub fn of(credentials: &Credentials) -> SecretMask {
-        SecretMask { pattern: credentials.pattern(), disguised: credentials.disguised() }
+    /// The mask of `secrets`: each of four characters or more (a shorter one would match inside
+    /// ordinary words), and each word of six or more of one written in several (the token of
+    /// `Bearer <token>`).
+    pub fn new<'a>(secrets: impl IntoIterator<Item = &'a str>) -> SecretMask {
+        let mut sought: Vec<&str> = Vec::new();
+        for secret in secrets {
+            let secret = secret.trim();
+            if secret.chars().count() >= 4 {
+                sought.push(secret);
+            }
+            let words: Vec<&str> = secret.split_whitespace().collect();
+            if words.len() > 1 {
+                sought.extend(words.into_iter().filter(|word| word.chars().count() >= 6));
+            }
+        }
+        let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+        let alternatives: Vec<String> = sought
+            .iter()
+            .map(|secret| {
+                let (start, end) = (word(secret.chars().next()), word(secret.chars().last()));
+                format!(
+                    "{}{}{}",
+                    if start { r"\b" } else { "" },
+                    regex::escape(secret),
+                    if end { r"\b" } else { "" }
+                )
+            })
+            .collect();
+        let pattern = (!alternatives.is_empty())
+            .then(|| regex::RegexBuilder::new(&alternatives.join("|")).case_insensitive(true).build().ok())
+            .flatten();
+        let disguised = sought
+            .iter()
+            .map(|secret| crate::mask::letters_and_digits(secret))
+            .filter(|secret| secret.chars().count() >= 6)
+            .collect();
+        SecretMask { pattern, disguised }
     }
 
     /// `text` with every credential in it masked; the whole of it masked when one is there in

@@ -82,6 +82,16 @@ pub struct ApiSettings {
     pub pool_size: usize,
 }
 
+impl ApiSettings {
+    /// What a request carries that is secret — the credentials, the extra headers' values — as
+    /// it is sought in text to mask it.
+    pub fn secrets(&self) -> SecretMask {
+        SecretMask::new(
+            self.credentials.both().into_iter().chain(self.headers.iter().map(|(_, value)| value.as_str())),
+        )
+    }
+}
+
 /// A client could not be built from the settings.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -131,6 +141,19 @@ impl<'a> RegistrationRequest<'a> {
     }
 }
 
+/// The words of the customer's names in a request body ([`crate::mask::words_of`]); none when it
+/// is not one.
+fn names_in(request: &[u8]) -> Vec<String> {
+    let Ok(serde_json::Value::Object(fields)) = serde_json::from_slice(request) else {
+        return Vec::new();
+    };
+    ["first_name", "middle_name", "last_name"]
+        .iter()
+        .filter_map(|field| fields.get(*field)?.as_str())
+        .flat_map(crate::mask::words_of)
+        .collect()
+}
+
 /// One pooled HTTP client for the whole run.
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -174,7 +197,7 @@ impl Client {
                 Method::Post => reqwest::Method::POST,
             },
             credentials: settings.credentials.clone(),
-            secrets: SecretMask::of(&settings.credentials),
+            secrets: settings.secrets(),
             omit_empty_middle_name: settings.omit_empty_middle_name,
         })
     }
@@ -188,6 +211,7 @@ impl Client {
 
     /// Sends one registration request and classifies what came back.
     pub async fn send(&self, body: Bytes) -> Outcome {
+        let sent = body.clone();
         let request = self
             .http
             .request(self.method.clone(), self.endpoint.clone())
@@ -220,17 +244,22 @@ impl Client {
                 Err(error) => return transport_failure(&error, &self.endpoint),
             }
         }
-        self.made_safe(classify(status, &headers, &body))
+        self.made_safe(classify(status, &headers, &body), &sent)
     }
 
     /// What the vendor said, made fit to keep and show beyond the row's own files: the merchant's
     /// credentials masked in every string of the answer, wherever the vendor repeated them; and
     /// in what stops a run or is retried — which reaches the terminal, the log, the summary and
-    /// the server's pages — a customer's identifiers masked as well. A rejected row's message
-    /// keeps them: it goes to the errors file the clerk asked for, beside the row it is about.
-    fn made_safe(&self, outcome: Outcome) -> Outcome {
+    /// the server's pages — a customer's identifiers masked as well, and the words of the names
+    /// in `request`, the body it answers. A rejected row's message keeps them: it goes to the
+    /// errors file the clerk asked for, beside the row it is about.
+    fn made_safe(&self, outcome: Outcome, request: &[u8]) -> Outcome {
         let credentials = |text: &str| self.secrets.masked(text);
-        let shown = |text: &str| crate::mask::mask_identifiers_in(&credentials(text));
+        let shown = |text: &str| {
+            let names = names_in(request);
+            let theirs = |word: &str| names.iter().any(|name| name == word);
+            crate::mask::mask_words_in(&crate::mask::mask_identifiers_in(&credentials(text)), &theirs)
+        };
         match outcome {
             Outcome::Registered(mut registration) => {
                 registration.cibil_status = registration.cibil_status.as_deref().map(credentials);
@@ -351,7 +380,10 @@ mod tests {
             method: Method::Post,
             timeout: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(1),
-            headers: Vec::new(),
+            headers: vec![
+                ("X-Api-Key".into(), "HDRSECRET9931".into()),
+                ("Authorization".into(), "Bearer zzTOPSECRETzz77".into()),
+            ],
             omit_empty_middle_name: false,
             credentials: Credentials { registration_id: "Reg-Zq81x77".into(), company_code: "1045".into() },
             pool_size: 1,
@@ -373,14 +405,29 @@ mod tests {
             "Ｒｅｇ－Ｚｑ８１ｘ７７",
             "R e g - Z q 8 1 x 7 7",
             "Reg–Zq81x77",
+            "%52eg-Zq81x77",
+            "&#82;eg-Zq81x77",
+            "&#x52;&#x65;g-Zq81x77",
+            // The request echoed in base64, standard and URL-safe.
+            "eyJSZWdpc3RyYXRpb25JRCI6IlJlZy1acTgxeDc3In0=",
+            "eyJSZWdpc3RyYXRpb25JRCI6IlJlZy1acTgxeDc3In0",
+            // A gateway's key and bearer token, from [aopay.headers].
+            "key HDRSECRET9931",
+            "token zzTOPSECRETzz77",
         ] {
             let abort = Outcome::Abort(Abort {
                 kind: AbortKind::Credentials,
                 http_status: Some(401),
                 message: format!("not whitelisted: {said}"),
             });
-            let Outcome::Abort(abort) = client.made_safe(abort) else { unreachable!() };
+            let Outcome::Abort(abort) = client.made_safe(abort, b"") else { unreachable!() };
             assert!(!bare(&abort.message).contains("regzq81x77"), "{said} → {}", abort.message);
+            // Escaped and encoded forms, read as they spell: masked, and nothing left to find.
+            assert_ne!(abort.message, format!("not whitelisted: {said}"), "left as it was");
+            let read = crate::mask::letters_and_digits(&abort.message);
+            for secret in ["regzq81x77", "hdrsecret9931", "zztopsecretzz77"] {
+                assert!(!read.contains(secret), "{said} → {}", abort.message);
+            }
         }
         let registered = Outcome::Registered(Registration {
             http_status: 200,
@@ -390,7 +437,7 @@ mod tests {
             merchant_trans_id: Some("SPCBL2310452178507".into()),
             access_token: None,
         });
-        let Outcome::Registered(registration) = client.made_safe(registered) else { unreachable!() };
+        let Outcome::Registered(registration) = client.made_safe(registered, b"") else { unreachable!() };
         assert_eq!(
             registration.merchant_trans_id.as_deref(),
             Some("SPCBL2310452178507"),

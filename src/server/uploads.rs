@@ -43,8 +43,7 @@ pub async fn accept(
                 }
                 // A name is shown, logged and kept: a credential in it (a file named after the
                 // merchant's code) is masked like any the vendor repeats.
-                let name = crate::api::SecretMask::of(&app.ctx.api.credentials)
-                    .masked(&files::display_name(field.file_name()));
+                let name = app.ctx.api.secrets().masked(&files::display_name(field.file_name()));
                 let incoming = app.ctx.uploads.incoming().map_err(|e| Failure::Internal(e.into()))?;
                 let file = incoming.as_file().try_clone().map_err(|e| Failure::Internal(e.into()))?;
                 let size = match files::receive(field, file, app.max_upload).await {

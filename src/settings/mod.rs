@@ -302,10 +302,11 @@ pub enum SettingsError {
     )]
     EndpointCredentials { origin: Origin, url: String },
     #[error(
-        "{origin}: the endpoint's address holds the RegistrationID or the CompanyCode, and an \
-         address is printed, logged and kept with every run. AOPay takes them in the request \
-         body only, from {ENV_REGISTRATION_ID} and {ENV_COMPANY_CODE} (or [aopay] in a config file \
-         only you can read): give the address without them, like {}",
+        "{origin}: the endpoint's address holds the RegistrationID, the CompanyCode or a value of \
+         [aopay.headers], and an address is printed, logged and kept with every run. AOPay takes \
+         the credentials in the request body only, from {ENV_REGISTRATION_ID} and \
+         {ENV_COMPANY_CODE} (or [aopay] in a config file only you can read), and a gateway its key \
+         in a header: give the address without them, like {}",
         crate::api::PRODUCTION_ENDPOINT
     )]
     CredentialInEndpoint { origin: Origin },

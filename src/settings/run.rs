@@ -159,14 +159,13 @@ fn credentials_given(
     )
 }
 
-/// The credentials given (whichever are), to be masked in whatever a setting's error repeats of
-/// the values given: a credential pasted into another setting is not printed back.
+/// The secrets given — the credentials (whichever are), the extra headers' values — to be masked
+/// in whatever a setting's error repeats of the values given: a secret pasted into another
+/// setting is not printed back.
 pub(super) fn secrets_given(config: &ConfigFile, env: &dyn Fn(&str) -> Option<String>) -> SecretMask {
     let (registration_id, company_code) = credentials_given(config, env);
-    SecretMask::of(&Credentials {
-        registration_id: registration_id.unwrap_or_default(),
-        company_code: company_code.unwrap_or_default(),
-    })
+    let headers = config.aopay.headers.values().map(String::as_str);
+    SecretMask::new(registration_id.as_deref().into_iter().chain(company_code.as_deref()).chain(headers))
 }
 
 /// How to send: the endpoint and the merchant's credentials (required when `credentials_needed`),
@@ -291,15 +290,7 @@ pub(super) fn sending(
         }
     };
 
-    // An address is printed, logged and kept with every run: a credential has no place in it.
-    let endpoint_origin = endpoint.origin;
-    let endpoint = endpoint.value;
-    let beyond_the_host = format!("{}?{}", endpoint.path(), endpoint.query().unwrap_or_default());
-    let beyond_the_host = percent_encoding::percent_decode_str(&beyond_the_host).decode_utf8_lossy();
-    if SecretMask::of(&credentials).holds(&beyond_the_host) {
-        return Err(SettingsError::CredentialInEndpoint { origin: endpoint_origin });
-    }
-
+    let (endpoint_origin, endpoint) = (endpoint.origin, endpoint.value);
     let mut engine = EngineSettings::new(concurrency, rate);
     engine.rate_mode = rate_mode;
     engine.burst = burst;
@@ -318,5 +309,18 @@ pub(super) fn sending(
         credentials,
         pool_size: engine.concurrency.get(),
     };
+    // An address is printed, logged and kept with every run: a secret has no place in it, in its
+    // host, its path, its query or its fragment, escaped or not.
+    let url = &api.endpoint;
+    let beyond_the_port = format!(
+        "{} {} {} {}",
+        url.host_str().unwrap_or_default(),
+        url.path(),
+        url.query().unwrap_or_default(),
+        url.fragment().unwrap_or_default()
+    );
+    if api.secrets().holds(&percent_encoding::percent_decode_str(&beyond_the_port).decode_utf8_lossy()) {
+        return Err(SettingsError::CredentialInEndpoint { origin: endpoint_origin });
+    }
     Ok((api, engine))
 }

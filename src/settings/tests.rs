@@ -601,11 +601,14 @@ fn an_endpoint_holding_a_credential_is_refused_and_a_port_like_one_is_not() {
         "https://h.example/api/registeration?code=code4471k",
         "https://h.example/api/Reg-Zq81x77",
         "https://h.example/api/reg%2Dzq81x77",
+        "https://h.example/api/registeration#CoDe4471k",
+        "https://code4471k.h.example/api/registeration",
     ] {
         let refused = resolve(endpoint, "CoDe4471k").unwrap_err();
         assert!(matches!(refused, SettingsError::CredentialInEndpoint { .. }), "{endpoint}: {refused}");
     }
-    // A short code the address's port or host happens to hold is not a credential in it.
+    // A short code the address's port happens to be, or its host holds inside a word, is not a
+    // credential in it.
     resolve("http://127.0.0.1:4471/api/AOP/CibilScore/registeration", "4471").unwrap();
-    resolve("https://4471.h.example/api/AOP/CibilScore/registeration", "4471").unwrap();
+    resolve("https://api4471.h.example/api/AOP/CibilScore/registeration", "4471").unwrap();
 }

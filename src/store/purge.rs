@@ -10,64 +10,115 @@
 //! the data is gone from every file, not only from the tables. Safe while a run or the server
 //! uses the state: only what nothing may still send is erased, one transaction at a time.
 
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::params;
 
 use super::{Store, StoreError, now_ms};
-use crate::mask::{contains_identifier, mask, mask_identifiers_in, masked_if_a_customers, repeats};
+use crate::mask::{
+    contains_identifier, mask, mask_identifiers_in, mask_words_in, masked_if_a_customers, repeats, words_of,
+};
 
 /// How long an unfinished file in the uploads directory (see [`UNFINISHED`]) must have been left
 /// untouched before a purge takes it for one a stopped server left: far longer than the server
 /// waits for the next bytes of an upload (30 s), so nothing still being written is taken.
 const UNFINISHED_IDLE: Duration = Duration::from_secs(10 * 60);
 
-/// A row's ids as a purge keeps them, masked where they repeated the customer's own details.
-struct KeptIds {
+/// What a purge keeps of a row, masked where it repeated the customer's own details.
+struct KeptOfRow {
     run_id: i64,
     line: i64,
     order_id: Option<String>,
     cibil_id: Option<String>,
+    merchant_trans_id: Option<String>,
+    error_code: Option<String>,
+    cibil_status: Option<String>,
 }
 
-/// The rows of the runs `runs` selects (a query taking the cutoff as `?1`) whose order id or
-/// cibil_id repeats the customer's own name, PAN, date of birth, e-mail or mobile, however
-/// written ([`repeats`]), with those ids masked; the ids that do not, as they were.
-fn ids_repeating_their_customer(
+/// The words of each purged run's customers' names ([`words_of`]), to be masked wherever the
+/// purge keeps text that may name them: a file's name, a sheet's, what a job's summary says.
+#[derive(Default)]
+struct RunNames(HashMap<i64, HashSet<String>>);
+
+impl RunNames {
+    /// `text` with every identifier in it masked ([`mask_identifiers_in`]), and every word of a
+    /// name of run `run`'s customers.
+    fn masked(&self, run: i64, text: &str) -> String {
+        let text = mask_identifiers_in(text);
+        match self.0.get(&run) {
+            Some(names) => mask_words_in(&text, &|word| names.contains(word)),
+            None => text,
+        }
+    }
+}
+
+/// What the purge keeps of the rows of the runs `runs` selects (a query taking the cutoff as
+/// `?1`), for the rows where any of it changes: the order id and the vendor's ids masked whole
+/// when they repeat the customer's own name, PAN, date of birth, e-mail or mobile, however written
+/// ([`repeats`]); the vendor's code and status masked where they do, or hold anything that looks
+/// like an identifier. And the words of the runs' customers' names.
+fn kept_of_rows(
     tx: &rusqlite::Transaction<'_>,
     runs: &str,
     cutoff_ms: i64,
-) -> Result<Vec<KeptIds>, StoreError> {
+) -> Result<(Vec<KeptOfRow>, RunNames), StoreError> {
     let mut select = tx.prepare(&format!(
-        "SELECT run_id, line, order_id, cibil_id, first_name, middle_name, last_name, pancard,
-                date_of_birth, email_id, mobile_number
-         FROM rows WHERE run_id IN ({runs}) AND (order_id IS NOT NULL OR cibil_id IS NOT NULL)"
+        "SELECT run_id, line, order_id, cibil_id, merchant_trans_id, error_code, cibil_status,
+                first_name, middle_name, last_name, pancard, date_of_birth, email_id, mobile_number
+         FROM rows WHERE run_id IN ({runs})"
     ))?;
-    let mut found = Vec::new();
+    let (mut kept, mut names) = (Vec::new(), RunNames::default());
     let mut rows = select.query([cutoff_ms])?;
     while let Some(row) = rows.next()? {
+        let run_id: i64 = row.get(0)?;
+        let text = |i: usize| row.get::<_, Option<String>>(i);
         let mut details: Vec<String> =
-            (4..=10).filter_map(|i| row.get::<_, Option<String>>(i).transpose()).collect::<Result<_, _>>()?;
-        let date: Option<String> = row.get(8)?;
-        details.extend(date.as_deref().map(dates_written).into_iter().flatten());
-        if let Some(email) = row.get::<_, Option<String>>(9)? {
+            (7..=13).filter_map(|i| text(i).transpose()).collect::<Result<_, _>>()?;
+        let name_words: Vec<String> = details.iter().take(3).flat_map(|name| words_of(name)).collect();
+        if let Some(date) = text(11)? {
+            details.extend(dates_written(&date));
+        }
+        if let Some(email) = text(12)? {
             details.extend(email.split('@').next().map(str::to_owned));
         }
+        details.extend(name_words.iter().cloned());
         let details: Vec<&str> = details.iter().map(String::as_str).collect();
-        let masked = |id: Option<String>| id.filter(|id| repeats(id, &details)).map(|id| mask(&id));
-        let (order_id, cibil_id) = (masked(row.get(2)?), masked(row.get(3)?));
-        if order_id.is_some() || cibil_id.is_some() {
-            let (kept_order, kept_cibil): (Option<String>, Option<String>) = (row.get(2)?, row.get(3)?);
-            found.push(KeptIds {
-                run_id: row.get(0)?,
+        let theirs = |word: &str| name_words.iter().any(|name| name == word);
+        let id = |value: Option<String>| value.map(|v| if repeats(&v, &details) { mask(&v) } else { v });
+        let said = |value: Option<String>| {
+            value.map(|v| {
+                if !repeats(&v, &details) && !contains_identifier(&v) {
+                    return v;
+                }
+                // Still there in a form neither finds: masked whole.
+                let masked = mask_words_in(&mask_identifiers_in(&v), &theirs);
+                if repeats(&masked, &details) { mask(&v) } else { masked }
+            })
+        };
+        let before = (text(2)?, text(3)?, text(4)?, text(5)?, text(6)?);
+        let after = (
+            id(before.0.clone()),
+            id(before.1.clone()),
+            id(before.2.clone()),
+            said(before.3.clone()),
+            said(before.4.clone()),
+        );
+        names.0.entry(run_id).or_default().extend(name_words.iter().cloned());
+        if after != before {
+            kept.push(KeptOfRow {
+                run_id,
                 line: row.get(1)?,
-                order_id: order_id.or(kept_order),
-                cibil_id: cibil_id.or(kept_cibil),
+                order_id: after.0,
+                cibil_id: after.1,
+                merchant_trans_id: after.2,
+                error_code: after.3,
+                cibil_status: after.4,
             });
         }
     }
-    Ok(found)
+    Ok((kept, names))
 }
 
 /// A date of birth as kept (`31/01/1985`) in the orders of its numbers an id may repeat it in:
@@ -119,29 +170,37 @@ impl Store {
         // Pages freed by the deletes are overwritten, not left holding what they held.
         self.conn.execute_batch("PRAGMA secure_delete = ON;")?;
         let tx = self.conn.transaction()?;
-        // Ids kept after the purge that repeat the customer's own details — a file's order id that
-        // is their PAN or mobile, a cibil_id a vendor made of their mobile or date of birth — are
-        // masked while those details are still there to compare with, wherever they are kept.
-        let repeating = ids_repeating_their_customer(
-            &tx,
-            &format!("SELECT id FROM runs WHERE id IN ({DONE})"),
-            cutoff_ms,
-        )?;
-        for ids in &repeating {
+        // What is kept of each row after the purge — its order id, the vendor's ids, code and
+        // status — is masked where it repeats the customer's own details (a file's order id that
+        // is their PAN, a cibil_id or transaction id a vendor made of their mobile, a status that
+        // names them), while those details are still there to compare with, wherever it is kept;
+        // and each run's customers' names are kept aside, to be found in its file's name.
+        let done = format!("SELECT id FROM runs WHERE id IN ({DONE})");
+        let (kept, names) = kept_of_rows(&tx, &done, cutoff_ms)?;
+        for row in &kept {
             tx.execute(
-                "UPDATE rows SET order_id = ?3, cibil_id = ?4 WHERE run_id = ?1 AND line = ?2",
-                params![ids.run_id, ids.line, ids.order_id, ids.cibil_id],
+                "UPDATE rows SET order_id = ?3, cibil_id = ?4, merchant_trans_id = ?5, error_code = ?6,
+                    cibil_status = ?7 WHERE run_id = ?1 AND line = ?2",
+                params![
+                    row.run_id,
+                    row.line,
+                    row.order_id,
+                    row.cibil_id,
+                    row.merchant_trans_id,
+                    row.error_code,
+                    row.cibil_status
+                ],
             )?;
             tx.execute(
                 "UPDATE ledger SET order_id = COALESCE(?3, order_id), cibil_id = COALESCE(?4, cibil_id)
                  WHERE run_id = ?1 AND line = ?2",
-                params![ids.run_id, ids.line, ids.order_id, ids.cibil_id],
+                params![row.run_id, row.line, row.order_id, row.cibil_id],
             )?;
             // A claim still open is a request that may yet be answered: its id is how the customer
             // is sent again, and it belongs to a run not done, which this purge does not touch.
             tx.execute(
                 "UPDATE claims SET order_id = COALESCE(?3, order_id) WHERE run_id = ?1 AND line = ?2 AND open = 0",
-                params![ids.run_id, ids.line, ids.order_id],
+                params![row.run_id, row.line, row.order_id],
             )?;
         }
         let rows = tx.execute(
@@ -164,9 +223,9 @@ impl Store {
             ))?
             .query_map(params![cutoff_ms, now], |r| r.get(0))?
             .collect::<Result<Vec<i64>, _>>()?;
-        // A file's name can hold a customer's PAN or mobile ("Neha 9418804316.csv"), and so can
-        // a workbook's sheet name; a file without its header line has a customer's details for
-        // headers: masked.
+        // A file's name can hold a customer's PAN or mobile ("Neha 9418804316.csv"), or name one
+        // of the run's customers, and so can a workbook's sheet name; a file without its header
+        // line has a customer's details for headers: masked.
         let named: Vec<(i64, String, String, String, String)> = tx
             .prepare(
                 "SELECT id, input_path, COALESCE(input_place, ''), headers, COALESCE(locator, '')
@@ -180,42 +239,11 @@ impl Store {
                     locator = NULLIF(?5, '') WHERE id = ?1",
                 params![
                     id,
-                    mask_identifiers_in(&path),
-                    mask_identifiers_in(&place),
+                    names.masked(id, &path),
+                    names.masked(id, &place),
                     masked_headers(&headers),
-                    mask_identifiers_in_json(&locator),
+                    mask_in_json(&locator, &|text| names.masked(id, text)),
                 ],
-            )?;
-        }
-        // What the vendor sent back in short fields is its own text: a code or a status that
-        // repeats a customer's details is masked. (`merchant_trans_id` is the vendor's id for the
-        // transaction, kept for reconciling with it.)
-        let vendor_said: Vec<(i64, Option<String>, Option<String>)> = {
-            let mut select = tx.prepare(
-                "SELECT id, error_code, cibil_status FROM rows
-                 WHERE run_id IN (SELECT id FROM runs WHERE purged_at = ?1)
-                   AND (error_code IS NOT NULL OR cibil_status IS NOT NULL)",
-            )?;
-            let found = select.query_map([now], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-            let mut changed = Vec::new();
-            for said in found {
-                let (id, code, status): (i64, Option<String>, Option<String>) = said?;
-                if code.as_deref().is_some_and(contains_identifier)
-                    || status.as_deref().is_some_and(contains_identifier)
-                {
-                    changed.push((
-                        id,
-                        code.as_deref().map(mask_identifiers_in),
-                        status.as_deref().map(mask_identifiers_in),
-                    ));
-                }
-            }
-            changed
-        };
-        for (id, code, status) in vendor_said {
-            tx.execute(
-                "UPDATE rows SET error_code = ?2, cibil_status = ?3 WHERE id = ?1",
-                params![id, code, status],
             )?;
         }
         // Choices remembered for a file whose "headers" were a customer's details (a file without
@@ -231,18 +259,20 @@ impl Store {
         }
         // The name is in the upload's row, and in how its job ended (its summary names the file).
         for id in &uploads {
-            let (name, summary, stop_reason): (String, Option<String>, Option<String>) = tx.query_row(
-                "SELECT file_name, summary, stop_reason FROM uploads WHERE id = ?1",
-                [id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )?;
+            let (run, name, summary, stop_reason): (Option<i64>, String, Option<String>, Option<String>) = tx
+                .query_row(
+                    "SELECT run_id, file_name, summary, stop_reason FROM uploads WHERE id = ?1",
+                    [id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )?;
+            let masked = |text: &str| names.masked(run.unwrap_or_default(), text);
             tx.execute(
                 "UPDATE uploads SET file_name = ?2, summary = ?3, stop_reason = ?4 WHERE id = ?1",
                 params![
                     id,
-                    mask_identifiers_in(&name),
-                    summary.as_deref().map(mask_identifiers_in_json),
-                    stop_reason.as_deref().map(mask_identifiers_in),
+                    masked(&name),
+                    summary.as_deref().map(|summary| mask_in_json(summary, &masked)),
+                    stop_reason.as_deref().map(masked),
                 ],
             )?;
         }
@@ -308,23 +338,23 @@ fn erased_detail(runs: usize, rows: usize, uploads: &[i64]) -> String {
     detail
 }
 
-/// `json` with [`mask_identifiers_in`] applied to every string in it (numbers are counts and
-/// times); text that is not JSON is masked as text.
-fn mask_identifiers_in_json(json: &str) -> String {
-    fn mask(value: &mut serde_json::Value) {
+/// `json` with `masked` applied to every string in it (numbers are counts and times); text that
+/// is not JSON is masked as text.
+fn mask_in_json(json: &str, masked: &dyn Fn(&str) -> String) -> String {
+    fn each(value: &mut serde_json::Value, masked: &dyn Fn(&str) -> String) {
         match value {
-            serde_json::Value::String(text) => *text = mask_identifiers_in(text),
-            serde_json::Value::Array(items) => items.iter_mut().for_each(mask),
-            serde_json::Value::Object(fields) => fields.values_mut().for_each(mask),
+            serde_json::Value::String(text) => *text = masked(text),
+            serde_json::Value::Array(items) => items.iter_mut().for_each(|item| each(item, masked)),
+            serde_json::Value::Object(fields) => fields.values_mut().for_each(|field| each(field, masked)),
             _ => {}
         }
     }
     match serde_json::from_str::<serde_json::Value>(json) {
         Ok(mut value) => {
-            mask(&mut value);
+            each(&mut value, masked);
             value.to_string()
         }
-        Err(_) => mask_identifiers_in(json),
+        Err(_) => masked(json),
     }
 }
 
@@ -332,7 +362,7 @@ fn mask_identifiers_in_json(json: &str) -> String {
 /// file without its header line), every one of them is masked, as the messages showed them.
 fn masked_headers(json: &str) -> String {
     let Ok(headers) = serde_json::from_str::<Vec<String>>(json) else {
-        return mask_identifiers_in_json(json);
+        return mask_in_json(json, &mask_identifiers_in);
     };
     match masked_if_a_customers(&headers) {
         Some(masked) => serde_json::to_string(&masked).unwrap_or_default(),
@@ -419,8 +449,9 @@ mod tests {
         assert!(masked.ends_with(".csv"), "{masked}");
         assert!(!masked.contains("9418804316") && !masked.contains("ABCPK1234F"), "{masked}");
         assert_eq!(mask_identifiers_in("/srv/in/customers.csv"), "/srv/in/customers.csv");
-        let summary = mask_identifiers_in_json(
+        let summary = mask_in_json(
             r#"{"file":"Neha ABCPK1234F.csv","rows":1234567,"files":{"results":"x/neha.kapoor@example.in.csv"}}"#,
+            &mask_identifiers_in,
         );
         assert!(!summary.contains("ABCPK1234F") && !summary.contains("neha.kapoor@"), "{summary}");
         assert!(summary.contains("\"rows\":1234567"), "{summary}");
@@ -439,7 +470,7 @@ mod tests {
         let sheet = Locator::Sheet { name: "Lata LMNPQ5432R 9988776644".into(), first_column: 0 };
         let mut import = store
             .begin_import(
-                "/data/Ravi_ABCPK1234F 9876543210.csv",
+                "/data/Ravi Kumar_ABCPK1234F 9876543210.csv",
                 "aa",
                 &first_line,
                 &sheet,
@@ -464,10 +495,12 @@ mod tests {
             registration: Registration {
                 http_status: 200,
                 cibil_id: cibil_id.into(),
-                // A vendor that repeats the customer in its status.
-                cibil_status: Some("Pending for ABCPK1234F".into()),
+                // A vendor that repeats the customer in its status, and once in its transaction id.
+                cibil_status: Some("Pending for RAVI KUMAR, ABCPK1234F".into()),
                 is_returning_customer: false,
-                merchant_trans_id: None,
+                merchant_trans_id: Some(
+                    if line == 3 { "ravi.kumar" } else { "SPCBL2308181502178507b3S8ckeFd" }.into(),
+                ),
                 access_token: Some("331ce37a".into()),
             },
         };
@@ -520,6 +553,17 @@ mod tests {
         ];
         assert_eq!(kept("SELECT line, order_id, cibil_id FROM rows ORDER BY line"), ids);
         assert_eq!(kept("SELECT line, order_id, cibil_id FROM ledger ORDER BY line"), ids);
+        assert_eq!(
+            kept("SELECT line, merchant_trans_id, cibil_status FROM rows ORDER BY line")[1..],
+            [
+                (3, "ra******ar".to_owned(), "Pending for R*** K****, AB******4F".to_owned()),
+                (
+                    4,
+                    "SPCBL2308181502178507b3S8ckeFd".to_owned(),
+                    "Pending for R*** K****, AB******4F".to_owned()
+                ),
+            ]
+        );
         let claims = kept("SELECT line, order_id, '' FROM claims ORDER BY line");
         assert_eq!(
             claims.iter().map(|(_, order_id, _)| order_id.as_str()).collect::<Vec<_>>(),
@@ -527,6 +571,7 @@ mod tests {
         );
         let purged_run = store.run(run).unwrap().unwrap();
         assert!(purged_run.purged_at.is_some());
+        assert_eq!(purged_run.input_path, "/data/R*** K****_AB******4F 98******10.csv");
         assert_eq!(purged_run.headers, ["K****", "KL******1Q", "(9*********55"]);
         assert_eq!(store.remembered_choices("shape").unwrap(), None);
         assert!(store.remembered_choices("plain").unwrap().is_some());
@@ -550,6 +595,8 @@ mod tests {
             "98765_43210",
             "98765 43210",
             "19850131",
+            "Kumar",
+            "KUMAR",
         ] {
             assert!(
                 !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),

@@ -532,15 +532,25 @@ fn repeating_vendor(runtime: &tokio::runtime::Runtime, head: &'static str) -> (S
             let request = read_request(&mut stream).await;
             let at = request.windows(4).position(|w| w == b"\r\n\r\n").map_or(request.len(), |at| at + 4);
             let fields: serde_json::Value = serde_json::from_slice(&request[at..]).unwrap_or_default();
-            let said =
-                ["pancard", "mobile_number", "email_id", "date_of_birth", "RegistrationID", "CompanyCode"]
-                    .map(|name| format!("{name} {}", fields[name].as_str().unwrap_or_default()))
-                    .join(", ");
+            let said = [
+                "first_name",
+                "last_name",
+                "pancard",
+                "mobile_number",
+                "email_id",
+                "date_of_birth",
+                "RegistrationID",
+                "CompanyCode",
+            ]
+            .map(|name| format!("{name} {}", fields[name].as_str().unwrap_or_default()))
+            .join(", ");
             // And again in disguise: what a careless gateway or a word processor makes of them.
             let field = |name: &str| fields[name].as_str().unwrap_or_default().to_owned();
             let (pan, mobile) = (field("pancard"), field("mobile_number"));
             let said = format!(
-                "{said}; again: {}–{}–{}, ({}) {}, {}, {}, {}, {}, {}",
+                "{said}; again: {} {}, {}–{}–{}, ({}) {}, {}, {}, {}, {}, {}",
+                field("first_name").to_uppercase(),
+                field("last_name").to_uppercase(),
                 &pan[..5],
                 &pan[5..9],
                 &pan[9..],
@@ -565,6 +575,38 @@ fn repeating_vendor(runtime: &tokio::runtime::Runtime, head: &'static str) -> (S
         }
     }));
     (format!("http://{addr}/registeration"), sent)
+}
+
+/// A vendor that names the customer, and nothing else of the request, in an answer that stops the
+/// run or is retried: no pattern knows a name, so the request's own names are what is looked for.
+#[test]
+fn a_name_the_vendor_repeats_is_masked_where_the_answer_is_shown() {
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    for (head, code) in [
+        ("HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json", 3),
+        ("HTTP/1.1 403 Forbidden\r\nContent-Type: application/json", 3),
+        ("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json", 1),
+    ] {
+        let (addr, _) = runtime.block_on(serve(move |mut stream| async move {
+            let _ = read_request(&mut stream).await;
+            reply(stream, head, br#"{"message":"not allowed for RAVI Kumar (ravi)"}"#).await;
+        }));
+        let run = run_file(
+            &format!("http://{addr}/registeration"),
+            crate::common::runs::customers(1, 1),
+            &["--summary", "s.json", "-vv", "--max-attempts", "1"],
+        );
+        run.code(code);
+        let summary = String::from_utf8_lossy(&run.bytes("s.json")).into_owned();
+        for (place, text) in [("stdout", &run.stdout), ("stderr", &run.stderr), ("the summary", &summary)] {
+            let lower = text.to_lowercase();
+            let words: Vec<&str> = lower.split(|c: char| !c.is_alphanumeric()).collect();
+            assert!(
+                !words.contains(&"ravi") && !words.contains(&"kumar"),
+                "{head}: a name on {place}: {text}"
+            );
+        }
+    }
 }
 
 /// What a [`repeating_vendor`] was sent, request by request.
@@ -626,6 +668,19 @@ fn what_a_vendor_repeats_of_a_request_is_masked_wherever_it_is_shown() {
                     assert!(
                         !bare(text).contains(&value),
                         "{head}: {name} {value} in full on {place}: {text}"
+                    );
+                }
+            }
+        }
+        // A name no pattern knows: the request's own names are looked for, as words.
+        for fields in &sent {
+            for name in ["first_name", "last_name"] {
+                let value = fields[name].as_str().unwrap().to_lowercase();
+                for (place, text) in shown {
+                    let lower = text.to_lowercase();
+                    assert!(
+                        !lower.split(|c: char| !c.is_alphanumeric()).any(|word| word == value),
+                        "{head}: {name} {value} on {place}: {text}"
                     );
                 }
             }
