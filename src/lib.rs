@@ -38,6 +38,7 @@ pub fn parse_command_line() -> Cli {
 
 /// Runs the command `cli` describes.
 pub fn run(cli: &Cli) -> anyhow::Result<Exit> {
+    commands::survive_file_size_limits();
     let settings = match Settings::resolve(cli) {
         Ok(settings) => settings,
         // `run` writes its summary and metrics file on every exit, this one included.

@@ -20,6 +20,7 @@ use crate::output::Printer;
 use crate::settings::{CommandSettings, Settings};
 
 pub use run::settings_failed as run_settings_failed;
+pub use signals::survive_file_size_limits;
 
 /// Runs one subcommand, after saying what the user must know first: where a real run sends
 /// (its first line, so an operator always sees where the data goes), then any warnings about

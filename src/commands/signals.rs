@@ -4,10 +4,21 @@
 //! requests in flight finish, rather than die with the previous run's summary standing. Watched
 //! from the moment this is made: a signal that came before the first wait is not lost, nor does it
 //! kill the process abruptly. SIGPIPE needs nothing: Rust's runtime ignores it, so a closed pipe is
-//! an error on the write (which `output` counts and survives), never the end of the process.
+//! an error on the write (which `output` counts and survives), never the end of the process; nor
+//! is SIGXFSZ, caught from the start (`survive_file_size_limits`).
 
 use anyhow::Context as _;
 use tokio::signal::unix::{Signal, SignalKind, signal};
+
+/// Makes a file-size limit (`ulimit -f`, a service's `LimitFSIZE=`) what a full disk is: a write
+/// that fails, which the state and the outputs report and survive, and the summary still written
+/// — instead of SIGXFSZ ending the process where it stands. Called once, first thing.
+pub fn survive_file_size_limits() {
+    let caught = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if let Err(e) = signal_hook::flag::register(signal_hook::consts::SIGXFSZ, caught) {
+        tracing::debug!("cannot catch SIGXFSZ: {e}");
+    }
+}
 
 /// A signal, as the user would name it, and how tokio names it.
 pub type Named = (&'static str, fn() -> SignalKind);

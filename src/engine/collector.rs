@@ -70,6 +70,7 @@ pub(super) fn run(
     let mut messages = Vec::new();
     let mut next_tick = Instant::now() + TICK;
     let mut last_checkpoint = Instant::now();
+    let mut moved_away = false;
     loop {
         let deadline = group.oldest_result.map_or(next_tick, |t| (t + GROUP_WAIT).min(next_tick));
         let first = match inbox.take(deadline, &mut messages) {
@@ -105,12 +106,22 @@ pub(super) fn run(
             if let Err(e) = store.checkpoint() {
                 tracing::debug!("cannot checkpoint the state's log: {e}");
             }
+            // A state removed or replaced under the run: nothing more is claimed, and what is in
+            // flight is still recorded, for the results file the run writes from this one.
+            if !moved_away && let Some(moved) = store.moved_away() {
+                moved_away = true;
+                stop.request(StopReason::Aborted(Abort::StateFailed { error: moved.to_string() }));
+            }
         }
         observer.tick();
         next_tick = Instant::now() + TICK;
     }
     commit(&mut store, run_id, &mut group, &mut failure, &mut observer, stop);
     observer.finish();
+    // Moved away since the last look, in the run's last seconds: the run still says so.
+    if !moved_away && failure.is_none() {
+        failure = store.moved_away();
+    }
     (store, counters, failure)
 }
 

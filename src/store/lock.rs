@@ -75,8 +75,8 @@ static KEPT: Mutex<Vec<Arc<DatabaseFile>>> = Mutex::new(Vec::new());
 
 /// Keeps the database file at `state` open for the rest of the process: every opening of a state
 /// does, before anything else of the process could open and close the file.
-pub(super) fn keep_open(state: &Path) -> std::io::Result<()> {
-    DatabaseFile::of(state).map(drop)
+pub(super) fn keep_open(state: &Path) -> std::io::Result<(u64, u64)> {
+    DatabaseFile::of(state).map(|database| database.identity)
 }
 
 /// The file at `path`, if it is a database file this process keeps open (found by device and

@@ -83,6 +83,15 @@ pub enum StoreError {
     )]
     Emptied { path: PathBuf },
     #[error(
+        "the state database {} was removed or replaced while this run used it: what the run \
+         recorded went into the file it had open, which no name leads to any more. The run \
+         stopped sending, and its results file holds every outcome. Put back the state that was \
+         there (from a backup, or the file moved away) before running again: a state that did not \
+         see this run would send its customers again",
+        .path.display()
+    )]
+    MovedAway { path: PathBuf },
+    #[error(
         "the state database {} has {links} names (hard links): SQLite keeps a log beside each name, \
          so two runs could each take one and damage it. Keep one name: remove the others (`find / \
          -samefile {}` lists them) and run again",
@@ -176,6 +185,9 @@ pub struct Store {
     ledger_key: [u8; 32],
     /// The mode the state had when others could read it, before this open made it 0600.
     tightened: Option<u32>,
+    /// The device and inode of the file its connection writes (none read-only): whether `path`
+    /// still leads to it ([`Store::moved_away`]).
+    identity: Option<(u64, u64)>,
 }
 
 pub fn now_ms() -> i64 {
@@ -212,7 +224,7 @@ impl Store {
             return Err(StoreError::ReadOnlyOld { path: path.to_owned() });
         }
         let ledger_key = ledger::read_ledger_key(&conn, path)?;
-        Ok(Store { conn, path: path.to_owned(), ledger_key, tightened: None })
+        Ok(Store { conn, path: path.to_owned(), ledger_key, tightened: None, identity: None })
     }
 
     /// Copies the whole state, as one transaction sees it — every row committed before it began,
@@ -334,7 +346,7 @@ impl Store {
         }
         create_if_missing(path)?;
         // Kept open from now on, before the first connection takes a lock (see `lock::DatabaseFile`).
-        lock::keep_open(path).map_err(open_err)?;
+        let identity = lock::keep_open(path).map_err(open_err)?;
         let mut conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
@@ -355,11 +367,21 @@ impl Store {
         })?;
         let ledger_key = ledger::ledger_key(&conn, path)?;
         stays_a_backup_while_unchanged(&conn)?;
-        Ok(Store { conn, path: path.to_owned(), ledger_key, tightened })
+        Ok(Store { conn, path: path.to_owned(), ledger_key, tightened, identity: Some(identity) })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Why the state's path no longer leads to the file this connection writes, if it does not:
+    /// removed, or replaced by another (a restore, a `mv` over it). What is recorded after that
+    /// goes into a file no name leads to, and is lost with this process.
+    pub fn moved_away(&self) -> Option<StoreError> {
+        use std::os::unix::fs::MetadataExt as _;
+        let identity = self.identity?;
+        let now = std::fs::metadata(&self.path).ok().map(|meta| (meta.dev(), meta.ino()));
+        (now != Some(identity)).then(|| StoreError::MovedAway { path: self.path.clone() })
     }
 
     /// When other users could read the state as it was found: its mode then (it is 0600 now).

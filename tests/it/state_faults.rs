@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::common::runs::{Server, Work, code, customers, read_csv, statuses, stderr};
+use crate::common::runs::{Server, Spawned, Work, code, customers, read_csv, statuses, stderr};
 use cibil_bulk::sandbox::SandboxConfig;
 
 fn sent(server: &Server) -> u64 {
@@ -119,6 +119,78 @@ fn a_lost_state_database_does_not_silently_register_everyone_again() {
     let stats = server.stats();
     assert_eq!((stats.new_customers, stats.returning, stats.replays), (8, 0, 8));
     assert!(stats.pans_registered_more_than_once.is_empty(), "{:?}", stats.pans_registered_more_than_once);
+}
+
+/// A file-size limit (`ulimit -f`) is met like a full disk: the write fails and the run ends with
+/// its exit status and its summary, never killed by SIGXFSZ where it stands; at every limit, from
+/// the state's first pages to the results file's last rows.
+#[test]
+fn a_file_size_limit_ends_the_run_like_a_full_disk() {
+    let server = Server::plain();
+    let work = Work::new(&server);
+    work.write("in.csv", &customers(0, 1500));
+    for blocks in [8, 40, 120, 400] {
+        let shell = format!("ulimit -f {blocks} && exec \"$0\" \"$@\"");
+        let mut args = vec!["-c", &shell, env!("CARGO_BIN_EXE_cibil-bulk")];
+        let run_args = work.run_args("in.csv", &["--summary", "s.json"]);
+        args.extend(run_args.iter().map(String::as_str));
+        let _ = std::fs::remove_file(work.path("s.json"));
+        let out = work.command_of("sh", &args).output().unwrap();
+        let status = out.status.code();
+        assert!(matches!(status, Some(0..=3)), "limit {blocks}: {:?}, {}", out.status, stderr(&out));
+        let summary: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(work.path("s.json")).unwrap()).unwrap();
+        assert_eq!(summary["exit_code"].as_i64(), status.map(i64::from), "limit {blocks}: {summary}");
+    }
+    // The limit lifted, the same state finishes the file.
+    code(&work.run("in.csv", &[]), 0);
+    assert_eq!(statuses(&work.results("in.results.csv")).get("registered"), Some(&1500));
+}
+
+/// The state replaced under a sending run (a restore, a `mv` over it) or removed: the run notices,
+/// stops claiming, records what is in flight, writes every outcome to its results file and ends 3
+/// saying what happened — never "finished" into a file no name leads to.
+#[test]
+fn a_state_replaced_or_removed_under_a_run_stops_it_and_loses_no_outcome() {
+    for replaced in [true, false] {
+        let server = Server::start(SandboxConfig {
+            seed: Some(7),
+            latency: std::time::Duration::from_millis(20),
+            ..SandboxConfig::default()
+        });
+        let work = Work::new(&server);
+        work.write("other.csv", &customers(5000, 3));
+        code(&work.run("other.csv", &["--state", "other.db"]), 0);
+        work.write("in.csv", &customers(0, 600));
+        let args = work.run_args("in.csv", &["--rate", "100/s", "--concurrency", "2", "--summary", "s.json"]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let running = Spawned::start(&mut work.command(&args));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while server.stats().requests < 30 {
+            assert!(std::time::Instant::now() < deadline, "{}", running.stderr_so_far());
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        if replaced {
+            std::fs::rename(work.path("other.db"), work.path("cibil-bulk.db")).unwrap();
+        } else {
+            std::fs::remove_file(work.path("cibil-bulk.db")).unwrap();
+        }
+        for companion in ["cibil-bulk.db-wal", "cibil-bulk.db-shm"] {
+            let _ = std::fs::remove_file(work.path(companion));
+        }
+        let out = running.wait_with_output().unwrap();
+        code(&out, 3);
+        assert!(stderr(&out).contains("was removed or replaced while this run used it"), "{}", stderr(&out));
+        // Every registration the sandbox made is in the results file; the rest are to send.
+        let counts = statuses(&work.results("in.results.csv"));
+        let registered = counts.get("registered").copied().unwrap_or_default();
+        assert_eq!(registered as u64, server.stats().new_customers - 3, "{counts:?}");
+        assert!(registered < 600, "it stopped: {counts:?}");
+        assert_eq!(counts.values().sum::<usize>(), 600, "{counts:?}");
+        let summary: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(work.path("s.json")).unwrap()).unwrap();
+        assert_eq!(summary["exit_code"], 3, "{summary}");
+    }
 }
 
 #[test]
