@@ -93,9 +93,16 @@ pub fn is_invisible(c: char) -> bool {
 /// `c` as an identifier is read: the full-width forms of letters, digits and signs (`ＡＢＣ１２３`,
 /// `＠`), the small commercial at, superscript and circled digits, circled letters, the letters
 /// of a superscript ordinal (`22ᵗʰ`), the dashes a word processor puts for a hyphen and the
-/// middle dots, as their ASCII selves.
+/// middle dots, as their ASCII selves; and a letter with its accents, or one of another script
+/// that stands for a Latin one, as that letter (`ü`, `é`, Cyrillic `А`).
 fn folded(c: char) -> char {
     match c {
+        c if !c.is_ascii() && c.is_alphabetic() && !('\u{24B6}'..='\u{24E9}').contains(&c) => {
+            match deunicode::deunicode_char(c).map(str::as_bytes) {
+                Some(&[ascii]) if ascii.is_ascii_alphanumeric() => char::from(ascii),
+                _ => c,
+            }
+        }
         '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
         '\u{3000}' => ' ',
         '\u{FE6B}' => '@',
@@ -138,24 +145,22 @@ pub fn plain(text: &str) -> String {
 }
 
 /// `text` read for a value however it is disguised: its letters and digits only, in lower case —
-/// without invisible characters, JSON's `\uXXXX` escapes of them, spaces or signs (a value split
-/// by a zero-width joiner or a line break, spaced out, its hyphen dropped or doubled) — with
-/// look-alike forms [`folded`] to ASCII and escaped characters as they spell (`%41`, `&#65;`,
-/// `&#x41;`), followed by whatever of it is text in base64 ([`base64_runs`]), read alike. How a
-/// secret is sought in what the vendor says, and a customer's details in the ids kept after a
-/// purge ([`repeats`]).
+/// without invisible characters, spaces or signs (a value split by a zero-width joiner or a line
+/// break, spaced out, its hyphen dropped or doubled) — with look-alike forms [`folded`] to ASCII
+/// and escaped characters as they spell (`%41`, `&#65;`, `&#x41;`, JSON's `\u0041`), followed by
+/// whatever of it is text in base64 or hexadecimal ([`encoded_runs`]), read alike. How a secret is
+/// sought in what the vendor says, and a customer's details in what is kept after a purge
+/// ([`repeats`]).
 pub fn letters_and_digits(text: &str) -> String {
-    static ESCAPES: std::sync::LazyLock<regex::Regex> =
-        std::sync::LazyLock::new(|| regex::Regex::new(r"\\u[0-9a-fA-F]{4}").expect("JSON's escapes"));
     static ENCODED: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(r"%([0-9A-Fa-f]{2})|&#([0-9]{1,7});|&#[xX]([0-9A-Fa-f]{1,6});").expect("escapes")
+        regex::Regex::new(r"\\u([0-9a-fA-F]{4})|%([0-9A-Fa-f]{2})|&#[xX]([0-9A-Fa-f]{1,6});|&#([0-9]{1,7});")
+            .expect("escapes")
     });
     let read = |text: &str| {
-        let unescaped = ESCAPES.replace_all(text, "");
-        let decoded = ENCODED.replace_all(&unescaped, |found: &regex::Captures<'_>| {
-            let (digits, radix) = match (found.get(1), found.get(2), found.get(3)) {
-                (Some(hex), _, _) | (_, _, Some(hex)) => (hex.as_str(), 16),
-                (_, Some(decimal), _) => (decimal.as_str(), 10),
+        let decoded = ENCODED.replace_all(text, |found: &regex::Captures<'_>| {
+            let (digits, radix) = match (found.get(1).or(found.get(2)).or(found.get(3)), found.get(4)) {
+                (Some(hex), _) => (hex.as_str(), 16),
+                (_, Some(decimal)) => (decimal.as_str(), 10),
                 _ => return String::new(),
             };
             u32::from_str_radix(digits, radix)
@@ -167,27 +172,34 @@ pub fn letters_and_digits(text: &str) -> String {
         plain(&decoded).chars().filter(|c| c.is_alphanumeric()).collect::<String>().to_lowercase()
     };
     let mut out = read(text);
-    for (_, decoded) in base64_runs(text) {
+    for (_, decoded) in encoded_runs(text) {
         out.push_str(&read(&decoded));
     }
     out
 }
 
-/// The runs of `text` that are base64 — 16 characters or more of its alphabet, standard or
-/// URL-safe, padded or not — and decode to text, each with where it is in `text`: what a gateway
-/// that echoes a request encoded says of it.
-pub fn base64_runs(text: &str) -> Vec<(std::ops::Range<usize>, String)> {
+/// The runs of `text` that are base64 (8 characters or more of its alphabet, standard or
+/// URL-safe, padded or not) or hexadecimal (an even number, 8 or more), and decode to text, each
+/// with where it is in `text`: what a gateway that echoes a request, or one value of it, encoded
+/// says of it.
+pub fn encoded_runs(text: &str) -> Vec<(std::ops::Range<usize>, String)> {
     use base64::Engine as _;
     static RUNS: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(r"[A-Za-z0-9+/_-]{16,}={0,2}").expect("base64's alphabet")
+        regex::Regex::new(r"[A-Za-z0-9+/_-]{8,}={0,2}").expect("base64's alphabet")
     });
     let engines =
         [base64::engine::general_purpose::STANDARD_NO_PAD, base64::engine::general_purpose::URL_SAFE_NO_PAD];
+    let hex = |run: &str| -> Option<Vec<u8>> {
+        if !run.len().is_multiple_of(2) || !run.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        (0..run.len()).step_by(2).map(|at| u8::from_str_radix(&run[at..at + 2], 16).ok()).collect()
+    };
     RUNS.find_iter(text)
         .filter_map(|run| {
-            let bytes =
-                engines.iter().find_map(|engine| engine.decode(run.as_str().trim_end_matches('=')).ok())?;
-            let decoded = String::from_utf8(bytes).ok()?;
+            let bare = run.as_str().trim_end_matches('=');
+            let bytes = hex(bare).or_else(|| engines.iter().find_map(|engine| engine.decode(bare).ok()))?;
+            let decoded = String::from_utf8(bytes).ok().filter(|d| !d.chars().any(char::is_control))?;
             Some((run.range(), decoded))
         })
         .collect()
@@ -224,9 +236,10 @@ pub fn masked_if_a_customers(cells: &[String]) -> Option<Vec<String>> {
 /// looks like a customer's identifier masked, and the invisible characters left out; the rest as
 /// it was.
 pub fn mask_identifiers_in(text: &str) -> String {
-    // Base64 that spells an identifier (a request echoed encoded) is masked whole first.
+    // Base64 or hexadecimal that spells an identifier (a request echoed encoded) is masked whole
+    // first.
     let mut text = text.to_owned();
-    for (range, decoded) in base64_runs(&text.clone()).into_iter().rev() {
+    for (range, decoded) in encoded_runs(&text.clone()).into_iter().rev() {
         if contains_identifier(&decoded) {
             let masked = mask(&text[range.clone()]);
             text.replace_range(range, &masked);
@@ -271,6 +284,64 @@ pub fn mask_words_in(text: &str, is_theirs: &dyn Fn(&str) -> bool) -> String {
         }
     }
     out
+}
+
+/// A date of birth as it is kept or sent (`31/01/1985`), in the orders of its numbers a text may
+/// repeat it in: as kept, and year first.
+pub fn dates_written(date: &str) -> Vec<String> {
+    let numbers: Vec<&str> = date.split(|c: char| !c.is_ascii_digit()).filter(|n| !n.is_empty()).collect();
+    match numbers.as_slice() {
+        [day, month, year] => vec![format!("{day}{month}{year}"), format!("{year}{month}{day}")],
+        _ => Vec::new(),
+    }
+}
+
+/// Customers' own details, as they are sought in text no pattern knows them in: the words of
+/// their names, found as a word of the text or inside one (`ZubeidaXylander`, from four letters),
+/// and any detail at all — a PAN, a mobile, a date of birth, a name — in what [`letters_and_digits`]
+/// reads of a text, escaped or encoded as it may be.
+#[derive(Debug, Default)]
+pub struct Sought {
+    words: std::collections::HashSet<String>,
+    inside_words: Option<aho_corasick::AhoCorasick>,
+    details: Option<aho_corasick::AhoCorasick>,
+}
+
+impl Sought {
+    /// `names` (whole names: their words are taken, [`words_of`]) and `details` (PANs, mobiles, a
+    /// date of birth as its digits: each read by [`letters_and_digits`]; those of fewer than four
+    /// letters and digits are left out, being found inside ordinary words by chance).
+    pub fn new<'a>(
+        names: impl IntoIterator<Item = &'a str>,
+        details: impl IntoIterator<Item = &'a str>,
+    ) -> Sought {
+        let words: std::collections::HashSet<String> = names.into_iter().flat_map(words_of).collect();
+        let long = |values: Vec<String>| {
+            let values: Vec<String> = values.into_iter().filter(|v| v.chars().count() >= 4).collect();
+            (!values.is_empty()).then(|| aho_corasick::AhoCorasick::new(values).ok()).flatten()
+        };
+        let read: Vec<String> =
+            details.into_iter().map(letters_and_digits).chain(words.iter().cloned()).collect();
+        Sought { inside_words: long(words.iter().cloned().collect()), details: long(read), words }
+    }
+
+    /// Whether `word` (in lower case, as [`mask_words_in`] gives it) is or holds a name's word.
+    pub fn is_theirs(&self, word: &str) -> bool {
+        self.words.contains(word) || self.inside_words.as_ref().is_some_and(|names| names.is_match(word))
+    }
+
+    /// `text` with every identifier in it masked ([`mask_identifiers_in`]) and every word that is
+    /// or holds one of the names' words; `None` when a detail is still there, written in a way
+    /// neither finds (spelled in escapes, in base64), and only the whole text masked would do.
+    pub fn masked_in(&self, text: &str) -> Option<String> {
+        let masked = mask_words_in(&mask_identifiers_in(text), &|word| self.is_theirs(word));
+        (!self.holds(&masked)).then_some(masked)
+    }
+
+    /// Whether `text`, read by [`letters_and_digits`], holds any of the details or names' words.
+    pub fn holds(&self, text: &str) -> bool {
+        self.details.as_ref().is_some_and(|details| details.is_match(&letters_and_digits(text)))
+    }
 }
 
 /// `text` without its invisible characters, with whatever `pattern` finds in it as [`visible`]

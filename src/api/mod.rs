@@ -141,17 +141,21 @@ impl<'a> RegistrationRequest<'a> {
     }
 }
 
-/// The words of the customer's names in a request body ([`crate::mask::words_of`]); none when it
-/// is not one.
-fn names_in(request: &[u8]) -> Vec<String> {
+/// The customer of a request body, as they are sought in what the vendor says of it
+/// ([`crate::mask::Sought`]): their names, and their PAN, date of birth, e-mail and mobile.
+fn customer_in(request: &[u8]) -> crate::mask::Sought {
     let Ok(serde_json::Value::Object(fields)) = serde_json::from_slice(request) else {
-        return Vec::new();
+        return crate::mask::Sought::default();
     };
-    ["first_name", "middle_name", "last_name"]
-        .iter()
-        .filter_map(|field| fields.get(*field)?.as_str())
-        .flat_map(crate::mask::words_of)
-        .collect()
+    let field = |name: &str| fields.get(name).and_then(serde_json::Value::as_str).unwrap_or_default();
+    let date = crate::mask::dates_written(field("date_of_birth"));
+    let email = field("email_id");
+    let details =
+        [field("pancard"), field("mobile_number"), email, email.split('@').next().unwrap_or_default()];
+    crate::mask::Sought::new(
+        ["first_name", "middle_name", "last_name"].map(field),
+        details.into_iter().chain(date.iter().map(String::as_str)),
+    )
 }
 
 /// One pooled HTTP client for the whole run.
@@ -250,15 +254,14 @@ impl Client {
     /// What the vendor said, made fit to keep and show beyond the row's own files: the merchant's
     /// credentials masked in every string of the answer, wherever the vendor repeated them; and
     /// in what stops a run or is retried — which reaches the terminal, the log, the summary and
-    /// the server's pages — a customer's identifiers masked as well, and the words of the names
-    /// in `request`, the body it answers. A rejected row's message keeps them: it goes to the
+    /// the server's pages — the customer of `request`, the body it answers, masked as well,
+    /// however the vendor wrote them (`customer_in`). A rejected row's message keeps them: it goes to the
     /// errors file the clerk asked for, beside the row it is about.
     fn made_safe(&self, outcome: Outcome, request: &[u8]) -> Outcome {
         let credentials = |text: &str| self.secrets.masked(text);
         let shown = |text: &str| {
-            let names = names_in(request);
-            let theirs = |word: &str| names.iter().any(|name| name == word);
-            crate::mask::mask_words_in(&crate::mask::mask_identifiers_in(&credentials(text)), &theirs)
+            let text = credentials(text);
+            customer_in(request).masked_in(&text).unwrap_or_else(|| crate::mask::mask(&text))
         };
         match outcome {
             Outcome::Registered(mut registration) => {
@@ -371,6 +374,50 @@ mod tests {
         Credentials { registration_id: "AOP-554".into(), company_code: "CMP1045".into() }
     }
 
+    /// Every way the red teams had a vendor repeat the customer in an answer that stops a run: none
+    /// is left whole, whatever else of the message is kept.
+    #[test]
+    fn the_customer_is_never_left_whole_in_what_stops_a_run() {
+        let settings = ApiSettings {
+            endpoint: "http://127.0.0.1:9/registeration".parse().unwrap(),
+            method: Method::Post,
+            timeout: Duration::from_secs(1),
+            connect_timeout: Duration::from_secs(1),
+            headers: Vec::new(),
+            omit_empty_middle_name: false,
+            credentials: credentials(),
+            pool_size: 1,
+        };
+        let client = Client::new(&settings).unwrap();
+        let request = br#"{"first_name":"Zubeida","middle_name":"","last_name":"Xylander","pancard":"ABCPK1234F","date_of_birth":"14/02/1988","email_id":"zx@example.in","mobile_number":"9876543210"}"#;
+        for said in [
+            "Zubeida Xylander",
+            "ZUBEIDA XYLANDER",
+            "Zübéídá Xylándér",
+            "ZubeidaXylander",
+            "Xylander, Z.",
+            "WnViZWlkYSBYeWxhbmRlcg==",
+            "5a7562656964612058796c616e646572",
+            "&#90;&#117;&#98;&#101;&#105;&#100;&#97; Xylander",
+            "%5A%75%62%65%69%64%61%20%58%79%6C%61%6E%64%65%72",
+            "QUJDUEsxMjM0Rg==",
+            "OTg3NjU0MzIxMA",
+            r"\u005aubeida",
+        ] {
+            let abort = Outcome::Abort(Abort {
+                kind: AbortKind::Credentials,
+                http_status: Some(401),
+                message: format!("denied: {said}"),
+            });
+            let Outcome::Abort(abort) = client.made_safe(abort, request) else { unreachable!() };
+            assert_ne!(abort.message, format!("denied: {said}"), "left as it was");
+            let read = crate::mask::letters_and_digits(&abort.message);
+            for detail in ["zubeida", "xylander", "abcpk1234f", "9876543210"] {
+                assert!(!read.contains(detail), "{said} → {}", abort.message);
+            }
+        }
+    }
+
     /// Every disguise of a credential the red teams used, one message each: none is left whole,
     /// and a code that only contains the company code's digits inside a longer number is left be.
     #[test]
@@ -411,6 +458,9 @@ mod tests {
             // The request echoed in base64, standard and URL-safe.
             "eyJSZWdpc3RyYXRpb25JRCI6IlJlZy1acTgxeDc3In0=",
             "eyJSZWdpc3RyYXRpb25JRCI6IlJlZy1acTgxeDc3In0",
+            // One credential alone, in base64 and in hexadecimal.
+            "UmVnLVpxODF4Nzc=",
+            "5265672d5a713831783737",
             // A gateway's key and bearer token, from [aopay.headers].
             "key HDRSECRET9931",
             "token zzTOPSECRETzz77",

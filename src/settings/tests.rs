@@ -603,6 +603,7 @@ fn an_endpoint_holding_a_credential_is_refused_and_a_port_like_one_is_not() {
         "https://h.example/api/reg%2Dzq81x77",
         "https://h.example/api/registeration#CoDe4471k",
         "https://code4471k.h.example/api/registeration",
+        "https://h.example/api/registeration?k=Q29EZTQ0NzFr",
     ] {
         let refused = resolve(endpoint, "CoDe4471k").unwrap_err();
         assert!(matches!(refused, SettingsError::CredentialInEndpoint { .. }), "{endpoint}: {refused}");

@@ -18,7 +18,8 @@ use rusqlite::params;
 
 use super::{Store, StoreError, now_ms};
 use crate::mask::{
-    contains_identifier, mask, mask_identifiers_in, mask_words_in, masked_if_a_customers, repeats, words_of,
+    Sought, contains_identifier, dates_written, letters_and_digits, mask, mask_identifiers_in, mask_words_in,
+    masked_if_a_customers, repeats, words_of,
 };
 
 /// How long an unfinished file in the uploads directory (see [`UNFINISHED`]) must have been left
@@ -37,64 +38,92 @@ struct KeptOfRow {
     cibil_status: Option<String>,
 }
 
-/// The words of each purged run's customers' names ([`words_of`]), to be masked wherever the
-/// purge keeps text that may name them: a file's name, a sheet's, what a job's summary says.
+/// What is sought of each purged run's customers in the texts a purge keeps that may name them
+/// (a file's name, a sheet's, what a job's summary says): the words of their names.
 #[derive(Default)]
-struct RunNames(HashMap<i64, HashSet<String>>);
+struct RunNames(HashMap<i64, Sought>);
 
 impl RunNames {
-    /// `text` with every identifier in it masked ([`mask_identifiers_in`]), and every word of a
+    /// `text` with every identifier in it masked, and every word that is or holds a word of a
     /// name of run `run`'s customers.
     fn masked(&self, run: i64, text: &str) -> String {
-        let text = mask_identifiers_in(text);
         match self.0.get(&run) {
-            Some(names) => mask_words_in(&text, &|word| names.contains(word)),
-            None => text,
+            Some(names) => mask_words_in(&mask_identifiers_in(text), &|word| names.is_theirs(word)),
+            None => mask_identifiers_in(text),
         }
     }
 }
 
 /// What the purge keeps of the rows of the runs `runs` selects (a query taking the cutoff as
-/// `?1`), for the rows where any of it changes: the order id and the vendor's ids masked whole
-/// when they repeat the customer's own name, PAN, date of birth, e-mail or mobile, however written
-/// ([`repeats`]); the vendor's code and status masked where they do, or hold anything that looks
-/// like an identifier. And the words of the runs' customers' names.
+/// `?1`), for the rows where any of it changes, and what is sought of each run's customers:
+/// - the order id and the vendor's ids are masked whole when they repeat the customer's own name,
+///   PAN, date of birth, e-mail or mobile, however written ([`repeats`]), or another customer's
+///   PAN or mobile from the same run (a vendor that mixed up its answers);
+/// - the vendor's code and status are masked where they repeat the customer or hold anything that
+///   looks like an identifier, and whole when what repeats them cannot be masked alone.
 fn kept_of_rows(
     tx: &rusqlite::Transaction<'_>,
     runs: &str,
     cutoff_ms: i64,
 ) -> Result<(Vec<KeptOfRow>, RunNames), StoreError> {
+    // The runs' customers: the words of their names, and their PANs and mobiles as read.
+    let mut customers: HashMap<i64, (Vec<String>, HashSet<String>)> = HashMap::new();
+    {
+        let mut select = tx.prepare(&format!(
+            "SELECT run_id, first_name, middle_name, last_name, pancard, mobile_number
+             FROM rows WHERE run_id IN ({runs})"
+        ))?;
+        let mut rows = select.query([cutoff_ms])?;
+        while let Some(row) = rows.next()? {
+            let (names, identifiers) = customers.entry(row.get(0)?).or_default();
+            for i in 1..=3 {
+                names.extend(row.get::<_, Option<String>>(i)?);
+            }
+            for i in 4..=5 {
+                identifiers.extend(row.get::<_, Option<String>>(i)?.map(|v| letters_and_digits(&v)));
+            }
+        }
+    }
+    // A PAN and a mobile are both ten letters and digits: every ten of an id's are looked up.
+    let another_customers = |run: i64, id: &str| {
+        let read: Vec<char> = letters_and_digits(id).chars().collect();
+        customers.get(&run).is_some_and(|(_, identifiers)| {
+            read.windows(10).any(|window| identifiers.contains(&window.iter().collect::<String>()))
+        })
+    };
+
     let mut select = tx.prepare(&format!(
         "SELECT run_id, line, order_id, cibil_id, merchant_trans_id, error_code, cibil_status,
                 first_name, middle_name, last_name, pancard, date_of_birth, email_id, mobile_number
          FROM rows WHERE run_id IN ({runs})"
     ))?;
-    let (mut kept, mut names) = (Vec::new(), RunNames::default());
+    let mut kept = Vec::new();
     let mut rows = select.query([cutoff_ms])?;
     while let Some(row) = rows.next()? {
         let run_id: i64 = row.get(0)?;
         let text = |i: usize| row.get::<_, Option<String>>(i);
+        let names: Vec<String> = (7..=9).filter_map(|i| text(i).transpose()).collect::<Result<_, _>>()?;
         let mut details: Vec<String> =
-            (7..=13).filter_map(|i| text(i).transpose()).collect::<Result<_, _>>()?;
-        let name_words: Vec<String> = details.iter().take(3).flat_map(|name| words_of(name)).collect();
+            (10..=13).filter_map(|i| text(i).transpose()).collect::<Result<_, _>>()?;
         if let Some(date) = text(11)? {
             details.extend(dates_written(&date));
         }
         if let Some(email) = text(12)? {
             details.extend(email.split('@').next().map(str::to_owned));
         }
-        details.extend(name_words.iter().cloned());
-        let details: Vec<&str> = details.iter().map(String::as_str).collect();
-        let theirs = |word: &str| name_words.iter().any(|name| name == word);
-        let id = |value: Option<String>| value.map(|v| if repeats(&v, &details) { mask(&v) } else { v });
+        let theirs: Vec<&str> = names.iter().chain(&details).map(String::as_str).collect();
+        let name_words: Vec<String> = names.iter().flat_map(|name| words_of(name)).collect();
+        let all: Vec<&str> = theirs.iter().copied().chain(name_words.iter().map(String::as_str)).collect();
+        let id = |value: Option<String>| {
+            value.map(|v| if repeats(&v, &all) || another_customers(run_id, &v) { mask(&v) } else { v })
+        };
         let said = |value: Option<String>| {
             value.map(|v| {
-                if !repeats(&v, &details) && !contains_identifier(&v) {
+                if !repeats(&v, &all) && !contains_identifier(&v) {
                     return v;
                 }
-                // Still there in a form neither finds: masked whole.
-                let masked = mask_words_in(&mask_identifiers_in(&v), &theirs);
-                if repeats(&masked, &details) { mask(&v) } else { masked }
+                let own = Sought::new(names.iter().map(String::as_str), details.iter().map(String::as_str));
+                own.masked_in(&v).unwrap_or_else(|| mask(&v))
             })
         };
         let before = (text(2)?, text(3)?, text(4)?, text(5)?, text(6)?);
@@ -105,7 +134,6 @@ fn kept_of_rows(
             said(before.3.clone()),
             said(before.4.clone()),
         );
-        names.0.entry(run_id).or_default().extend(name_words.iter().cloned());
         if after != before {
             kept.push(KeptOfRow {
                 run_id,
@@ -118,17 +146,11 @@ fn kept_of_rows(
             });
         }
     }
-    Ok((kept, names))
-}
-
-/// A date of birth as kept (`31/01/1985`) in the orders of its numbers an id may repeat it in:
-/// as kept, and year first.
-fn dates_written(date: &str) -> Vec<String> {
-    let numbers: Vec<&str> = date.split(|c: char| !c.is_ascii_digit()).filter(|n| !n.is_empty()).collect();
-    match numbers.as_slice() {
-        [day, month, year] => vec![format!("{day}{month}{year}"), format!("{year}{month}{day}")],
-        _ => Vec::new(),
-    }
+    let names = customers
+        .into_iter()
+        .map(|(run, (names, _))| (run, Sought::new(names.iter().map(String::as_str), [])))
+        .collect();
+    Ok((kept, RunNames(names)))
 }
 
 /// What a purge removed.
@@ -470,7 +492,7 @@ mod tests {
         let sheet = Locator::Sheet { name: "Lata LMNPQ5432R 9988776644".into(), first_column: 0 };
         let mut import = store
             .begin_import(
-                "/data/Ravi Kumar_ABCPK1234F 9876543210.csv",
+                "/data/Rávi KumarSales_ABCPK1234F 9876543210.csv",
                 "aa",
                 &first_line,
                 &sheet,
@@ -482,7 +504,10 @@ mod tests {
         // A file whose order ids are its customers' PAN and mobile, and a vendor that gives a
         // customer's mobile, and another's date of birth, for their cibil_id.
         let by_pan = Applicant::sample("DEFPK5678H", "DEFPK5678H");
-        let by_mobile = Applicant::sample("Ravi_98765_43210", "GHIPK2468J");
+        let by_mobile = Applicant {
+            mobile_number: "9123456780".into(),
+            ..Applicant::sample("Ravi_98765_43210", "GHIPK2468J")
+        };
         import.add(&NewRow::valid(3, &by_pan), ["DEFPK5678H"]).unwrap();
         import.add(&NewRow::valid(4, &by_mobile), ["GHIPK2468J"]).unwrap();
         let run = import.finish().unwrap();
@@ -495,11 +520,20 @@ mod tests {
             registration: Registration {
                 http_status: 200,
                 cibil_id: cibil_id.into(),
-                // A vendor that repeats the customer in its status, and once in its transaction id.
-                cibil_status: Some("Pending for RAVI KUMAR, ABCPK1234F".into()),
+                // A vendor that repeats the customer in its status (once with accents), and in its
+                // transaction id: as they are, in base64, or another customer's mobile.
+                cibil_status: Some(
+                    if line == 2 { "Pending for Rávi Kümar" } else { "Pending for RAVI KUMAR, ABCPK1234F" }
+                        .into(),
+                ),
                 is_returning_customer: false,
                 merchant_trans_id: Some(
-                    if line == 3 { "ravi.kumar" } else { "SPCBL2308181502178507b3S8ckeFd" }.into(),
+                    match line {
+                        2 => "TX-9123456780",
+                        3 => "ravi.kumar",
+                        _ => "R0hJUEsyNDY4Sg==",
+                    }
+                    .into(),
                 ),
                 access_token: Some("331ce37a".into()),
             },
@@ -554,14 +588,11 @@ mod tests {
         assert_eq!(kept("SELECT line, order_id, cibil_id FROM rows ORDER BY line"), ids);
         assert_eq!(kept("SELECT line, order_id, cibil_id FROM ledger ORDER BY line"), ids);
         assert_eq!(
-            kept("SELECT line, merchant_trans_id, cibil_status FROM rows ORDER BY line")[1..],
+            kept("SELECT line, merchant_trans_id, cibil_status FROM rows ORDER BY line"),
             [
+                (2, "TX*********80".to_owned(), "Pending for R*** K****".to_owned()),
                 (3, "ra******ar".to_owned(), "Pending for R*** K****, AB******4F".to_owned()),
-                (
-                    4,
-                    "SPCBL2308181502178507b3S8ckeFd".to_owned(),
-                    "Pending for R*** K****, AB******4F".to_owned()
-                ),
+                (4, "R0************==".to_owned(), "Pending for R*** K****, AB******4F".to_owned()),
             ]
         );
         let claims = kept("SELECT line, order_id, '' FROM claims ORDER BY line");
@@ -571,7 +602,7 @@ mod tests {
         );
         let purged_run = store.run(run).unwrap().unwrap();
         assert!(purged_run.purged_at.is_some());
-        assert_eq!(purged_run.input_path, "/data/R*** K****_AB******4F 98******10.csv");
+        assert_eq!(purged_run.input_path, "/data/R*** Ku******es_AB******4F 98******10.csv");
         assert_eq!(purged_run.headers, ["K****", "KL******1Q", "(9*********55"]);
         assert_eq!(store.remembered_choices("shape").unwrap(), None);
         assert!(store.remembered_choices("plain").unwrap().is_some());
@@ -597,6 +628,9 @@ mod tests {
             "19850131",
             "Kumar",
             "KUMAR",
+            "Kümar",
+            "R0hJUEsyNDY4Sg==",
+            "9123456780",
         ] {
             assert!(
                 !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
