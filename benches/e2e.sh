@@ -549,8 +549,11 @@ faults() {
 # noise_run DIR NAME FILE ROWS [FLAGS...]: one run against a sandbox of random faults; prints its
 # line against the slots' floor. Sets RATIO (wall / floor) and RIGHT (1 when every row is right).
 noise_run() {
-    local dir=$1 name=$2 file=$3 rows=$4
+    # A directory of its own: a state beside another run's results file of the same customers is
+    # refused, as one that lost its record of them.
+    local dir=$1/$2 name=$2 file=$3 rows=$4
     shift 4
+    mkdir -p "$dir"
     reset_sandbox
     run_tool "$dir" "$name" "$file" --concurrency 32 --rate 1000000/s --timeout 10s \
         --max-consecutive-failures 100000 "$@"

@@ -374,21 +374,27 @@ mod tests {
         Credentials { registration_id: "AOP-554".into(), company_code: "CMP1045".into() }
     }
 
-    /// Every way the red teams had a vendor repeat the customer in an answer that stops a run: none
-    /// is left whole, whatever else of the message is kept.
-    #[test]
-    fn the_customer_is_never_left_whole_in_what_stops_a_run() {
-        let settings = ApiSettings {
+    /// A client of `credentials` and extra `headers`, to an address nothing answers: for what it
+    /// makes of an answer.
+    fn client_of(credentials: Credentials, headers: &[(&str, &str)]) -> Client {
+        Client::new(&ApiSettings {
             endpoint: "http://127.0.0.1:9/registeration".parse().unwrap(),
             method: Method::Post,
             timeout: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(1),
-            headers: Vec::new(),
+            headers: headers.iter().map(|(name, value)| (name.to_string(), value.to_string())).collect(),
             omit_empty_middle_name: false,
-            credentials: credentials(),
+            credentials,
             pool_size: 1,
-        };
-        let client = Client::new(&settings).unwrap();
+        })
+        .unwrap()
+    }
+
+    /// Every way the red teams had a vendor repeat the customer in an answer that stops a run: none
+    /// is left whole, whatever else of the message is kept.
+    #[test]
+    fn the_customer_is_never_left_whole_in_what_stops_a_run() {
+        let client = client_of(credentials(), &[]);
         let request = br#"{"first_name":"Zubeida","middle_name":"","last_name":"Xylander","pancard":"ABCPK1234F","date_of_birth":"14/02/1988","email_id":"zx@example.in","mobile_number":"9876543210"}"#;
         for said in [
             "Zubeida Xylander",
@@ -422,20 +428,10 @@ mod tests {
     /// and a code that only contains the company code's digits inside a longer number is left be.
     #[test]
     fn a_credential_in_disguise_is_never_left_whole_in_what_the_vendor_says() {
-        let settings = ApiSettings {
-            endpoint: "http://127.0.0.1:9/registeration".parse().unwrap(),
-            method: Method::Post,
-            timeout: Duration::from_secs(1),
-            connect_timeout: Duration::from_secs(1),
-            headers: vec![
-                ("X-Api-Key".into(), "HDRSECRET9931".into()),
-                ("Authorization".into(), "Bearer zzTOPSECRETzz77".into()),
-            ],
-            omit_empty_middle_name: false,
-            credentials: Credentials { registration_id: "Reg-Zq81x77".into(), company_code: "1045".into() },
-            pool_size: 1,
-        };
-        let client = Client::new(&settings).unwrap();
+        let client = client_of(
+            Credentials { registration_id: "Reg-Zq81x77".into(), company_code: "1045".into() },
+            &[("X-Api-Key", "HDRSECRET9931"), ("Authorization", "Bearer zzTOPSECRETzz77")],
+        );
         // Its own reading, not `disguised`'s, so that a slip there shows here.
         let bare = |t: &str| {
             crate::mask::plain(t).chars().filter(|c| c.is_alphanumeric()).collect::<String>().to_lowercase()
