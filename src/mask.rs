@@ -149,8 +149,7 @@ pub fn plain(text: &str) -> String {
 /// break, spaced out, its hyphen dropped or doubled) — with look-alike forms [`folded`] to ASCII
 /// and escaped characters as they spell (`%41`, `&#65;`, `&#x41;`, JSON's `\u0041`), followed by
 /// whatever of it is text in base64 or hexadecimal ([`encoded_runs`]), read alike. How a secret is
-/// sought in what the vendor says, and a customer's details in what is kept after a purge
-/// ([`repeats`]).
+/// sought in what the vendor says, and a customer's details in what is kept after a purge.
 pub fn letters_and_digits(text: &str) -> String {
     static ENCODED: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
         regex::Regex::new(r"\\u([0-9a-fA-F]{4})|%([0-9A-Fa-f]{2})|&#[xX]([0-9A-Fa-f]{1,6});|&#([0-9]{1,7});")
@@ -203,17 +202,6 @@ pub fn encoded_runs(text: &str) -> Vec<(std::ops::Range<usize>, String)> {
             Some((run.range(), decoded))
         })
         .collect()
-}
-
-/// Whether `value` repeats any of `details` (a customer's own name, PAN, mobile, ...), however
-/// either is written: both read by [`letters_and_digits`]. Details of fewer than four letters and
-/// digits are not looked for: they would be found inside ordinary ids by chance.
-pub fn repeats(value: &str, details: &[&str]) -> bool {
-    let read = letters_and_digits(value);
-    details
-        .iter()
-        .map(|detail| letters_and_digits(detail))
-        .any(|detail| detail.chars().count() >= 4 && read.contains(&detail))
 }
 
 /// Whether `value` holds anything that looks like a customer's identifier (see [`IDENTIFIERS`]):
@@ -300,7 +288,7 @@ pub fn dates_written(date: &str) -> Vec<String> {
 /// their names, found as a word of the text or inside one (`ZubeidaXylander`, from four letters),
 /// and any detail at all — a PAN, a mobile, a date of birth, a name — in what [`letters_and_digits`]
 /// reads of a text, escaped or encoded as it may be.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Sought {
     words: std::collections::HashSet<String>,
     inside_words: Option<aho_corasick::AhoCorasick>,
@@ -341,6 +329,13 @@ impl Sought {
     /// Whether `text`, read by [`letters_and_digits`], holds any of the details or names' words.
     pub fn holds(&self, text: &str) -> bool {
         self.details.as_ref().is_some_and(|details| details.is_match(&letters_and_digits(text)))
+    }
+}
+
+/// Personal data stays out of debug output: how many names' words are sought, nothing of them.
+impl std::fmt::Debug for Sought {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sought").field("words", &self.words.len()).finish_non_exhaustive()
     }
 }
 

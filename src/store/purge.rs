@@ -19,7 +19,7 @@ use rusqlite::params;
 use super::{Store, StoreError, now_ms};
 use crate::mask::{
     Sought, contains_identifier, dates_written, letters_and_digits, mask, mask_identifiers_in, mask_words_in,
-    masked_if_a_customers, repeats, words_of,
+    masked_if_a_customers, words_of,
 };
 
 /// How long an unfinished file in the uploads directory (see [`UNFINISHED`]) must have been left
@@ -57,7 +57,7 @@ impl RunNames {
 /// What the purge keeps of the rows of the runs `runs` selects (a query taking the cutoff as
 /// `?1`), for the rows where any of it changes, and what is sought of each run's customers:
 /// - the order id and the vendor's ids are masked whole when they repeat the customer's own name,
-///   PAN, date of birth, e-mail or mobile, however written ([`repeats`]), or another customer's
+///   PAN, date of birth, e-mail or mobile, however written ([`letters_and_digits`]), or another customer's
 ///   PAN or mobile from the same run (a vendor that mixed up its answers);
 /// - the vendor's code and status are masked where they repeat the customer or hold anything that
 ///   looks like an identifier, and whole when what repeats them cannot be masked alone.
@@ -114,12 +114,20 @@ fn kept_of_rows(
         let theirs: Vec<&str> = names.iter().chain(&details).map(String::as_str).collect();
         let name_words: Vec<String> = names.iter().flat_map(|name| words_of(name)).collect();
         let all: Vec<&str> = theirs.iter().copied().chain(name_words.iter().map(String::as_str)).collect();
+        // Read once for the row's five values (details of fewer than four letters and digits
+        // would be found inside ordinary ids by chance).
+        let read: Vec<String> =
+            all.iter().map(|detail| letters_and_digits(detail)).filter(|d| d.chars().count() >= 4).collect();
+        let repeats = |value: &str| {
+            let value = letters_and_digits(value);
+            read.iter().any(|detail| value.contains(detail.as_str()))
+        };
         let id = |value: Option<String>| {
-            value.map(|v| if repeats(&v, &all) || another_customers(run_id, &v) { mask(&v) } else { v })
+            value.map(|v| if repeats(&v) || another_customers(run_id, &v) { mask(&v) } else { v })
         };
         let said = |value: Option<String>| {
             value.map(|v| {
-                if !repeats(&v, &all) && !contains_identifier(&v) {
+                if !repeats(&v) && !contains_identifier(&v) {
                     return v;
                 }
                 let own = Sought::new(names.iter().map(String::as_str), details.iter().map(String::as_str));
