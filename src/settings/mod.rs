@@ -317,10 +317,10 @@ pub enum SettingsError {
     /// An error that repeats a credential in disguise (spaced out, its signs changed), where it
     /// cannot be masked alone: said in its place.
     #[error(
-        "a value given for a setting holds the RegistrationID or the CompanyCode, and is not \
-         repeated here. Check what the command line, the environment (CIBIL_BULK_*, AOPAY_*) and \
-         the config file give: the credentials belong in {ENV_REGISTRATION_ID} and \
-         {ENV_COMPANY_CODE}, or under [aopay] in the config file, only"
+        "a value given for a setting holds the RegistrationID, the CompanyCode or a value of \
+         [aopay.headers], and is not repeated here. Check what the command line, the environment \
+         (CIBIL_BULK_*, AOPAY_*) and the config file give: the credentials belong in \
+         {ENV_REGISTRATION_ID} and {ENV_COMPANY_CODE}, or under [aopay] in the config file, only"
     )]
     CredentialGivenElsewhere,
     #[error(
@@ -468,11 +468,11 @@ pub fn usage_error_without_credentials(
     error: clap::Error,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> clap::Error {
-    let secrets = run::secrets_given(&ConfigFile::default(), env);
-    let said = error.render().to_string();
     if !error.use_stderr() {
         return error;
     }
+    let secrets = run::secrets_given(&ConfigFile::default(), env);
+    let said = error.render().to_string();
     let said = match without_credentials(&said, &secrets) {
         None => return error,
         Some(Some(masked)) => masked,

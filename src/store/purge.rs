@@ -57,8 +57,8 @@ impl RunNames {
 /// What the purge keeps of the rows of the runs `runs` selects (a query taking the cutoff as
 /// `?1`), for the rows where any of it changes, and what is sought of each run's customers:
 /// - the order id and the vendor's ids are masked whole when they repeat the customer's own name,
-///   PAN, date of birth, e-mail or mobile, however written ([`letters_and_digits`]), or another customer's
-///   PAN or mobile from the same run (a vendor that mixed up its answers);
+///   PAN, date of birth, e-mail or mobile, however written ([`letters_and_digits`]), or another
+///   customer's PAN or mobile from the same run (a vendor that mixed up its answers);
 /// - the vendor's code and status are masked where they repeat the customer or hold anything that
 ///   looks like an identifier, and whole when what repeats them cannot be masked alone.
 fn kept_of_rows(
@@ -67,7 +67,7 @@ fn kept_of_rows(
     cutoff_ms: i64,
 ) -> Result<(Vec<KeptOfRow>, RunNames), StoreError> {
     // The runs' customers: the words of their names, and their PANs and mobiles as read.
-    let mut customers: HashMap<i64, (Vec<String>, HashSet<String>)> = HashMap::new();
+    let mut customers: HashMap<i64, (HashSet<String>, HashSet<String>)> = HashMap::new();
     {
         let mut select = tx.prepare(&format!(
             "SELECT run_id, first_name, middle_name, last_name, pancard, mobile_number
