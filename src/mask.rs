@@ -177,14 +177,14 @@ pub fn letters_and_digits(text: &str) -> String {
     out
 }
 
-/// The runs of `text` that are base64 (8 characters or more of its alphabet, standard or
-/// URL-safe, padded or not) or hexadecimal (an even number, 8 or more), and decode to text, each
-/// with where it is in `text`: what a gateway that echoes a request, or one value of it, encoded
-/// says of it.
+/// The runs of `text` that are hexadecimal (an even number of digits, 8 or more), base32 (its
+/// capitals and digits, padded or not) or base64 (8 characters or more of its alphabet, standard
+/// or URL-safe, padded or not), and decode to text, each with where it is in `text`: what a
+/// gateway that echoes a request, or one value of it, encoded says of it.
 pub fn encoded_runs(text: &str) -> Vec<(std::ops::Range<usize>, String)> {
     use base64::Engine as _;
     static RUNS: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(r"[A-Za-z0-9+/_-]{8,}={0,2}").expect("base64's alphabet")
+        regex::Regex::new(r"[A-Za-z0-9+/_-]{8,}={0,6}").expect("base64's alphabet")
     });
     let engines =
         [base64::engine::general_purpose::STANDARD_NO_PAD, base64::engine::general_purpose::URL_SAFE_NO_PAD];
@@ -197,8 +197,12 @@ pub fn encoded_runs(text: &str) -> Vec<(std::ops::Range<usize>, String)> {
     RUNS.find_iter(text)
         .filter_map(|run| {
             let bare = run.as_str().trim_end_matches('=');
-            let bytes = hex(bare).or_else(|| engines.iter().find_map(|engine| engine.decode(bare).ok()))?;
-            let decoded = String::from_utf8(bytes).ok().filter(|d| !d.chars().any(char::is_control))?;
+            let base32 = data_encoding::BASE32_NOPAD.decode(bare.as_bytes()).ok();
+            let base64 = engines.iter().find_map(|engine| engine.decode(bare).ok());
+            // The first reading that is text: a run may be valid in several alphabets.
+            let decoded = [hex(bare), base32, base64].into_iter().flatten().find_map(|bytes| {
+                String::from_utf8(bytes).ok().filter(|d| !d.chars().any(char::is_control))
+            })?;
             Some((run.range(), decoded))
         })
         .collect()

@@ -454,8 +454,9 @@ mod tests {
             // The request echoed in base64, standard and URL-safe.
             "eyJSZWdpc3RyYXRpb25JRCI6IlJlZy1acTgxeDc3In0=",
             "eyJSZWdpc3RyYXRpb25JRCI6IlJlZy1acTgxeDc3In0",
-            // One credential alone, in base64 and in hexadecimal.
+            // One credential alone, in base64, base32 and hexadecimal.
             "UmVnLVpxODF4Nzc=",
+            "KJSWOLK2OE4DC6BXG4======",
             "5265672d5a713831783737",
             // A gateway's key and bearer token, from [aopay.headers].
             "key HDRSECRET9931",
