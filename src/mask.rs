@@ -151,13 +151,13 @@ pub fn plain(text: &str) -> String {
 /// whatever of it is text in base64 or hexadecimal ([`encoded_runs`]), read alike. How a secret is
 /// sought in what the vendor says, and a customer's details in what is kept after a purge.
 pub fn letters_and_digits(text: &str) -> String {
-    static ENCODED: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(r"\\u([0-9a-fA-F]{4})|%([0-9A-Fa-f]{2})|&#[xX]([0-9A-Fa-f]{1,6});|&#([0-9]{1,7});")
-            .expect("escapes")
+    static ESCAPED: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"\\u([0-9a-fA-F]{4})|&#[xX]([0-9A-Fa-f]{1,6});|&#([0-9]{1,7});").expect("escapes")
     });
     let read = |text: &str| {
-        let decoded = ENCODED.replace_all(text, |found: &regex::Captures<'_>| {
-            let (digits, radix) = match (found.get(1).or(found.get(2)).or(found.get(3)), found.get(4)) {
+        let unescaped = percent_encoding::percent_decode_str(text).decode_utf8_lossy();
+        let decoded = ESCAPED.replace_all(&unescaped, |found: &regex::Captures<'_>| {
+            let (digits, radix) = match (found.get(1).or(found.get(2)), found.get(3)) {
                 (Some(hex), _) => (hex.as_str(), 16),
                 (_, Some(decimal)) => (decimal.as_str(), 10),
                 _ => return String::new(),
@@ -256,7 +256,7 @@ pub fn words_of(value: &str) -> Vec<String> {
 /// `is_theirs` says is a customer's — given in lower case, as [`words_of`] gives them — masked,
 /// and the invisible characters left out; the rest as it was. How a customer's name is found in a
 /// message or a file's name: no pattern knows a name, only the customer's own details do.
-pub fn mask_words_in(text: &str, is_theirs: &dyn Fn(&str) -> bool) -> String {
+fn mask_words_in(text: &str, is_theirs: &dyn Fn(&str) -> bool) -> String {
     let (shown, folded) = visible(text);
     let folded: Vec<char> = folded.chars().collect();
     let mut out = String::with_capacity(text.len());
@@ -280,7 +280,7 @@ pub fn mask_words_in(text: &str, is_theirs: &dyn Fn(&str) -> bool) -> String {
 
 /// A date of birth as it is kept or sent (`31/01/1985`), in the orders of its numbers a text may
 /// repeat it in: as kept, and year first.
-pub fn dates_written(date: &str) -> Vec<String> {
+fn dates_written(date: &str) -> Vec<String> {
     let numbers: Vec<&str> = date.split(|c: char| !c.is_ascii_digit()).filter(|n| !n.is_empty()).collect();
     match numbers.as_slice() {
         [day, month, year] => vec![format!("{day}{month}{year}"), format!("{year}{month}{day}")],
@@ -295,8 +295,41 @@ pub fn dates_written(date: &str) -> Vec<String> {
 #[derive(Default)]
 pub struct Sought {
     words: std::collections::HashSet<String>,
-    inside_words: Option<aho_corasick::AhoCorasick>,
-    details: Option<aho_corasick::AhoCorasick>,
+    inside_words: Among,
+    details: Among,
+}
+
+/// Strings of four characters or more, sought inside others: one by one while they are few (one
+/// customer's: nothing to build), all at once when they are many (a run's names: Aho-Corasick).
+#[derive(Default)]
+enum Among {
+    #[default]
+    Nothing,
+    Few(Vec<String>),
+    Many(aho_corasick::AhoCorasick),
+}
+
+impl Among {
+    /// From this many strings on, they are sought all at once.
+    const MANY: usize = 32;
+
+    fn new(values: impl IntoIterator<Item = String>) -> Among {
+        let values: Vec<String> = values.into_iter().filter(|v| v.chars().count() >= 4).collect();
+        match values.len() {
+            0 => Among::Nothing,
+            n if n < Among::MANY => Among::Few(values),
+            _ => aho_corasick::AhoCorasick::new(values).map_or(Among::Nothing, Among::Many),
+        }
+    }
+
+    /// Whether any of them is in `text`.
+    fn is_in(&self, text: &str) -> bool {
+        match self {
+            Among::Nothing => false,
+            Among::Few(values) => values.iter().any(|value| text.contains(value.as_str())),
+            Among::Many(all) => all.is_match(text),
+        }
+    }
 }
 
 impl Sought {
@@ -308,31 +341,44 @@ impl Sought {
         details: impl IntoIterator<Item = &'a str>,
     ) -> Sought {
         let words: std::collections::HashSet<String> = names.into_iter().flat_map(words_of).collect();
-        let long = |values: Vec<String>| {
-            let values: Vec<String> = values.into_iter().filter(|v| v.chars().count() >= 4).collect();
-            (!values.is_empty()).then(|| aho_corasick::AhoCorasick::new(values).ok()).flatten()
-        };
-        let read: Vec<String> =
-            details.into_iter().map(letters_and_digits).chain(words.iter().cloned()).collect();
-        Sought { inside_words: long(words.iter().cloned().collect()), details: long(read), words }
+        let read = details.into_iter().map(letters_and_digits).chain(words.iter().cloned());
+        Sought { inside_words: Among::new(words.iter().cloned()), details: Among::new(read), words }
+    }
+
+    /// One customer, by what is kept or sent of them (each may be empty): their names, and their
+    /// PAN, date of birth (also in the orders of its numbers a text may repeat it in), e-mail (and
+    /// the name before its `@`) and mobile. The one list of a customer's own details, for the api
+    /// and the purge alike.
+    pub fn customer(names: [&str; 3], pan: &str, date_of_birth: &str, email: &str, mobile: &str) -> Sought {
+        let dates = dates_written(date_of_birth);
+        let before_at = email.split('@').next().unwrap_or_default();
+        let details = [pan, date_of_birth, email, before_at, mobile];
+        Sought::new(names, details.into_iter().chain(dates.iter().map(String::as_str)))
     }
 
     /// Whether `word` (in lower case, as [`mask_words_in`] gives it) is or holds a name's word.
     pub fn is_theirs(&self, word: &str) -> bool {
-        self.words.contains(word) || self.inside_words.as_ref().is_some_and(|names| names.is_match(word))
+        self.words.contains(word) || self.inside_words.is_in(word)
     }
 
     /// `text` with every identifier in it masked ([`mask_identifiers_in`]) and every word that is
     /// or holds one of the names' words; `None` when a detail is still there, written in a way
     /// neither finds (spelled in escapes, in base64), and only the whole text masked would do.
     pub fn masked_in(&self, text: &str) -> Option<String> {
-        let masked = mask_words_in(&mask_identifiers_in(text), &|word| self.is_theirs(word));
+        let masked = self.masked_words_in(text);
         (!self.holds(&masked)).then_some(masked)
+    }
+
+    /// `text` with every identifier in it masked ([`mask_identifiers_in`]) and every word that is
+    /// or holds one of the names' words, and the rest as it was: for a file's name, which stays
+    /// one, whatever else it may spell.
+    pub fn masked_words_in(&self, text: &str) -> String {
+        mask_words_in(&mask_identifiers_in(text), &|word| self.is_theirs(word))
     }
 
     /// Whether `text`, read by [`letters_and_digits`], holds any of the details or names' words.
     pub fn holds(&self, text: &str) -> bool {
-        self.details.as_ref().is_some_and(|details| details.is_match(&letters_and_digits(text)))
+        !matches!(self.details, Among::Nothing) && self.details.is_in(&letters_and_digits(text))
     }
 }
 
@@ -372,7 +418,27 @@ fn masked(text: &str, pattern: &regex::Regex) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{contains_identifier, mask, mask_identifiers_in};
+    use super::{Among, Sought, contains_identifier, mask, mask_identifiers_in};
+
+    /// A few names are sought one by one, many all at once: the same answers either way, at every
+    /// count around the change.
+    #[test]
+    fn names_are_found_alike_however_many_are_sought() {
+        for count in [1, Among::MANY - 1, Among::MANY, 3 * Among::MANY] {
+            let names: Vec<String> = (0..count).map(|i| format!("Zubeida{i:03} Xylander")).collect();
+            let sought = Sought::new(names.iter().map(String::as_str), ["ABCPK1234F"]);
+            assert!(matches!(sought.details, Among::Few(_)) == (count + 2 < Among::MANY), "{count}");
+            assert!(sought.is_theirs("xylander") && sought.is_theirs("mrsxylanderjr"), "{count}");
+            assert!(!sought.is_theirs("xyland") && !sought.is_theirs("report"), "{count}");
+            assert_eq!(
+                sought.masked_words_in("Report_XylanderSales.csv"),
+                "Report_Xy*********es.csv",
+                "{count}"
+            );
+            assert!(sought.holds("QUJDUEsxMjM0Rg==") && sought.holds("x-y-l-a-n-d-e-r"), "{count}");
+            assert!(!sought.holds("customers of March"), "{count}");
+        }
+    }
 
     #[test]
     fn masks_the_middle_of_identifiers() {

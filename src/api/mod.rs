@@ -148,13 +148,12 @@ fn customer_in(request: &[u8]) -> crate::mask::Sought {
         return crate::mask::Sought::default();
     };
     let field = |name: &str| fields.get(name).and_then(serde_json::Value::as_str).unwrap_or_default();
-    let date = crate::mask::dates_written(field("date_of_birth"));
-    let email = field("email_id");
-    let details =
-        [field("pancard"), field("mobile_number"), email, email.split('@').next().unwrap_or_default()];
-    crate::mask::Sought::new(
+    crate::mask::Sought::customer(
         ["first_name", "middle_name", "last_name"].map(field),
-        details.into_iter().chain(date.iter().map(String::as_str)),
+        field("pancard"),
+        field("date_of_birth"),
+        field("email_id"),
+        field("mobile_number"),
     )
 }
 
@@ -255,8 +254,8 @@ impl Client {
     /// credentials masked in every string of the answer, wherever the vendor repeated them; and
     /// in what stops a run or is retried — which reaches the terminal, the log, the summary and
     /// the server's pages — the customer of `request`, the body it answers, masked as well,
-    /// however the vendor wrote them (`customer_in`). A rejected row's message keeps them: it goes to the
-    /// errors file the clerk asked for, beside the row it is about.
+    /// however the vendor wrote them (`customer_in`). A rejected row's message keeps them: it goes
+    /// to the errors file the clerk asked for, beside the row it is about.
     fn made_safe(&self, outcome: Outcome, request: &[u8]) -> Outcome {
         let credentials = |text: &str| self.secrets.masked(text);
         let shown = |text: &str| {

@@ -216,8 +216,9 @@ fn remove_leftovers(dir: &Path) {
 
 /// The sender's name for a file, made safe to show and to offer back: its last path component,
 /// without control characters or characters that file systems refuse, without the invisible
-/// characters that reorder or hide text ([`crate::mask::is_invisible`]: `invoice\u{202E}xslx.exe` would show as
-/// `invoiceexe.xlsx`), at most 100 characters (its extension kept), `upload` when nothing is left.
+/// characters that reorder or hide text ([`crate::mask::is_invisible`]: `invoice\u{202E}xslx.exe`
+/// would show as `invoiceexe.xlsx`), at most 100 characters (its extension kept), `upload` when
+/// nothing is left.
 pub fn display_name(raw: Option<&str>) -> String {
     let raw = raw.unwrap_or_default();
     let last = raw.rsplit(['/', '\\']).next().unwrap_or_default();

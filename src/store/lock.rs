@@ -79,12 +79,16 @@ pub(super) fn keep_open(state: &Path) -> std::io::Result<(u64, u64)> {
     DatabaseFile::of(state).map(|database| database.identity)
 }
 
+/// The device and inode of the file `path` leads to: what a file is, whatever its name.
+pub(super) fn identity_of(path: &Path) -> std::io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::metadata(path).map(|meta| (meta.dev(), meta.ino()))
+}
+
 /// The file at `path`, if it is a database file this process keeps open (found by device and
 /// inode, whatever name leads to it), without opening it.
 fn kept(path: &Path) -> Option<Arc<DatabaseFile>> {
-    use std::os::unix::fs::MetadataExt as _;
-    let meta = std::fs::metadata(path).ok()?;
-    let identity = (meta.dev(), meta.ino());
+    let identity = identity_of(path).ok()?;
     KEPT.lock().unwrap_or_else(PoisonError::into_inner).iter().find(|f| f.identity == identity).cloned()
 }
 
@@ -104,8 +108,7 @@ impl DatabaseFile {
     /// The database file at `state`, as this process keeps it open.
     fn of(state: &Path) -> std::io::Result<Arc<DatabaseFile>> {
         use std::os::unix::fs::MetadataExt as _;
-        let meta = std::fs::metadata(state)?;
-        let identity = (meta.dev(), meta.ino());
+        let identity = identity_of(state)?;
         let mut open = KEPT.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(kept) = open.iter().find(|f| f.identity == identity) {
             return Ok(kept.clone());

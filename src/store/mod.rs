@@ -378,10 +378,9 @@ impl Store {
     /// removed, or replaced by another (a restore, a `mv` over it). What is recorded after that
     /// goes into a file no name leads to, and is lost with this process.
     pub fn moved_away(&self) -> Option<StoreError> {
-        use std::os::unix::fs::MetadataExt as _;
         let identity = self.identity?;
-        let now = std::fs::metadata(&self.path).ok().map(|meta| (meta.dev(), meta.ino()));
-        (now != Some(identity)).then(|| StoreError::MovedAway { path: self.path.clone() })
+        (lock::identity_of(&self.path).ok() != Some(identity))
+            .then(|| StoreError::MovedAway { path: self.path.clone() })
     }
 
     /// When other users could read the state as it was found: its mode then (it is 0600 now).

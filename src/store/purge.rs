@@ -18,8 +18,7 @@ use rusqlite::params;
 
 use super::{Store, StoreError, now_ms};
 use crate::mask::{
-    Sought, contains_identifier, dates_written, letters_and_digits, mask, mask_identifiers_in, mask_words_in,
-    masked_if_a_customers, words_of,
+    Sought, contains_identifier, letters_and_digits, mask, mask_identifiers_in, masked_if_a_customers,
 };
 
 /// How long an unfinished file in the uploads directory (see [`UNFINISHED`]) must have been left
@@ -48,7 +47,7 @@ impl RunNames {
     /// name of run `run`'s customers.
     fn masked(&self, run: i64, text: &str) -> String {
         match self.0.get(&run) {
-            Some(names) => mask_words_in(&mask_identifiers_in(text), &|word| names.is_theirs(word)),
+            Some(names) => names.masked_words_in(text),
             None => mask_identifiers_in(text),
         }
     }
@@ -57,8 +56,8 @@ impl RunNames {
 /// What the purge keeps of the rows of the runs `runs` selects (a query taking the cutoff as
 /// `?1`), for the rows where any of it changes, and what is sought of each run's customers:
 /// - the order id and the vendor's ids are masked whole when they repeat the customer's own name,
-///   PAN, date of birth, e-mail or mobile, however written ([`letters_and_digits`]), or another
-///   customer's PAN or mobile from the same run (a vendor that mixed up its answers);
+///   PAN, date of birth, e-mail or mobile, however written ([`letters_and_digits`]), or are
+///   another customer's PAN or mobile from the same run (a vendor that mixed up its answers);
 /// - the vendor's code and status are masked where they repeat the customer or hold anything that
 ///   looks like an identifier, and whole when what repeats them cannot be masked alone.
 fn kept_of_rows(
@@ -84,12 +83,10 @@ fn kept_of_rows(
             }
         }
     }
-    // A PAN and a mobile are both ten letters and digits: every ten of an id's are looked up.
+    // An id that is another customer's PAN or mobile, whole: one that only holds ten digits like
+    // a mobile among its own (a vendor's long ids do, by chance) is the vendor's, and kept.
     let another_customers = |run: i64, id: &str| {
-        let read: Vec<char> = letters_and_digits(id).chars().collect();
-        customers.get(&run).is_some_and(|(_, identifiers)| {
-            read.windows(10).any(|window| identifiers.contains(&window.iter().collect::<String>()))
-        })
+        customers.get(&run).is_some_and(|(_, identifiers)| identifiers.contains(&letters_and_digits(id)))
     };
 
     let mut select = tx.prepare(&format!(
@@ -101,40 +98,28 @@ fn kept_of_rows(
     let mut rows = select.query([cutoff_ms])?;
     while let Some(row) = rows.next()? {
         let run_id: i64 = row.get(0)?;
-        let text = |i: usize| row.get::<_, Option<String>>(i);
-        let names: Vec<String> = (7..=9).filter_map(|i| text(i).transpose()).collect::<Result<_, _>>()?;
-        let mut details: Vec<String> =
-            (10..=13).filter_map(|i| text(i).transpose()).collect::<Result<_, _>>()?;
-        if let Some(date) = text(11)? {
-            details.extend(dates_written(&date));
-        }
-        if let Some(email) = text(12)? {
-            details.extend(email.split('@').next().map(str::to_owned));
-        }
-        let theirs: Vec<&str> = names.iter().chain(&details).map(String::as_str).collect();
-        let name_words: Vec<String> = names.iter().flat_map(|name| words_of(name)).collect();
-        let all: Vec<&str> = theirs.iter().copied().chain(name_words.iter().map(String::as_str)).collect();
-        // Read once for the row's five values (details of fewer than four letters and digits
-        // would be found inside ordinary ids by chance).
-        let read: Vec<String> =
-            all.iter().map(|detail| letters_and_digits(detail)).filter(|d| d.chars().count() >= 4).collect();
-        let repeats = |value: &str| {
-            let value = letters_and_digits(value);
-            read.iter().any(|detail| value.contains(detail.as_str()))
-        };
+        let text = |i: usize| row.get::<_, Option<String>>(i).map(Option::unwrap_or_default);
+        let own = Sought::customer(
+            [&text(7)?, &text(8)?, &text(9)?],
+            &text(10)?,
+            &text(11)?,
+            &text(12)?,
+            &text(13)?,
+        );
         let id = |value: Option<String>| {
-            value.map(|v| if repeats(&v) || another_customers(run_id, &v) { mask(&v) } else { v })
+            value.map(|v| if own.holds(&v) || another_customers(run_id, &v) { mask(&v) } else { v })
         };
         let said = |value: Option<String>| {
             value.map(|v| {
-                if !repeats(&v) && !contains_identifier(&v) {
+                if !own.holds(&v) && !contains_identifier(&v) {
                     return v;
                 }
-                let own = Sought::new(names.iter().map(String::as_str), details.iter().map(String::as_str));
+                // Still there in a form neither finds: masked whole.
                 own.masked_in(&v).unwrap_or_else(|| mask(&v))
             })
         };
-        let before = (text(2)?, text(3)?, text(4)?, text(5)?, text(6)?);
+        let kept_as = |i: usize| row.get::<_, Option<String>>(i);
+        let before = (kept_as(2)?, kept_as(3)?, kept_as(4)?, kept_as(5)?, kept_as(6)?);
         let after = (
             id(before.0.clone()),
             id(before.1.clone()),
@@ -537,7 +522,7 @@ mod tests {
                 is_returning_customer: false,
                 merchant_trans_id: Some(
                     match line {
-                        2 => "TX-9123456780",
+                        2 => "9123456780",
                         3 => "ravi.kumar",
                         _ => "R0hJUEsyNDY4Sg==",
                     }
@@ -549,7 +534,13 @@ mod tests {
         store
             .record(
                 run,
-                &[registered(2, "9362678"), registered(3, "+91 98765 43210"), registered(4, "19850131")],
+                &[
+                    // The vendor's own id, which holds another customer's mobile among its digits
+                    // by chance: kept.
+                    registered(2, "591234567801"),
+                    registered(3, "+91 98765 43210"),
+                    registered(4, "19850131"),
+                ],
             )
             .unwrap();
         // What the uploader chose for that first line, and a file a stopped server was receiving
@@ -589,7 +580,7 @@ mod tests {
                 .collect()
         };
         let ids = vec![
-            (2, "ORD-2".to_owned(), "9362678".to_owned()),
+            (2, "ORD-2".to_owned(), "591234567801".to_owned()),
             (3, "DE******8H".to_owned(), "+9***********10".to_owned()),
             (4, "Ra************10".to_owned(), "19****31".to_owned()),
         ];
@@ -598,7 +589,7 @@ mod tests {
         assert_eq!(
             kept("SELECT line, merchant_trans_id, cibil_status FROM rows ORDER BY line"),
             [
-                (2, "TX*********80".to_owned(), "Pending for R*** K****".to_owned()),
+                (2, "91******80".to_owned(), "Pending for R*** K****".to_owned()),
                 (3, "ra******ar".to_owned(), "Pending for R*** K****, AB******4F".to_owned()),
                 (4, "R0************==".to_owned(), "Pending for R*** K****, AB******4F".to_owned()),
             ]
@@ -638,7 +629,6 @@ mod tests {
             "KUMAR",
             "Kümar",
             "R0hJUEsyNDY4Sg==",
-            "9123456780",
         ] {
             assert!(
                 !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
