@@ -26,15 +26,22 @@ use crate::mask::{
 /// waits for the next bytes of an upload (30 s), so nothing still being written is taken.
 const UNFINISHED_IDLE: Duration = Duration::from_secs(10 * 60);
 
-/// What a purge keeps of a row, masked where it repeated the customer's own details.
+/// What a purge keeps of a row, masked where it repeated the customer's own details: in the row,
+/// and in the ledger's record and the settled claim the row made, each judged on its own text.
 struct KeptOfRow {
     run_id: i64,
     line: i64,
+    /// The ledger's and the claims' key of the row's customer (none for a row without a PAN).
+    pan_key: Option<Vec<u8>>,
     order_id: Option<String>,
     cibil_id: Option<String>,
     merchant_trans_id: Option<String>,
     error_code: Option<String>,
     cibil_status: Option<String>,
+    /// The ledger's order id and cibil_id, when the row registered its customer.
+    ledger: Option<(String, String)>,
+    /// The order id of the settled claim the row made, if any.
+    claimed: Option<String>,
 }
 
 /// What is sought of each purged run's customers in the texts a purge keeps that may name them
@@ -89,10 +96,15 @@ fn kept_of_rows(
         customers.get(&run).is_some_and(|(_, identifiers)| identifiers.contains(&letters_and_digits(id)))
     };
 
+    // The ledger's record and the settled claim of the row, found by their key (the customer's).
     let mut select = tx.prepare(&format!(
-        "SELECT run_id, line, order_id, cibil_id, merchant_trans_id, error_code, cibil_status,
-                first_name, middle_name, last_name, pancard, date_of_birth, email_id, mobile_number
-         FROM rows WHERE run_id IN ({runs})"
+        "SELECT r.run_id, r.line, r.order_id, r.cibil_id, r.merchant_trans_id, r.error_code, r.cibil_status,
+                r.first_name, r.middle_name, r.last_name, r.pancard, r.date_of_birth, r.email_id, r.mobile_number,
+                r.pan_key, l.order_id, l.cibil_id, c.order_id
+         FROM rows r
+         LEFT JOIN ledger l ON l.pan_key = r.pan_key AND l.run_id = r.run_id AND l.line = r.line
+         LEFT JOIN claims c ON c.pan_key = r.pan_key AND c.run_id = r.run_id AND c.line = r.line AND c.open = 0
+         WHERE r.run_id IN ({runs})"
     ))?;
     let mut kept = Vec::new();
     let mut rows = select.query([cutoff_ms])?;
@@ -127,15 +139,35 @@ fn kept_of_rows(
             said(before.3.clone()),
             said(before.4.clone()),
         );
-        if after != before {
+        // The ledger and the claim hold the row's own ids, as a rule: judged again only where they
+        // differ.
+        let judged = |value: Option<String>| {
+            if value == before.0 {
+                after.0.clone()
+            } else if value == before.1 {
+                after.1.clone()
+            } else {
+                id(value)
+            }
+        };
+        let (ledger_order_id, ledger_cibil_id, claimed) = (kept_as(15)?, kept_as(16)?, kept_as(17)?);
+        let ledger = ledger_order_id.zip(ledger_cibil_id);
+        let ledger_after = ledger.clone().map(|(order_id, cibil_id)| {
+            (judged(Some(order_id)).unwrap_or_default(), judged(Some(cibil_id)).unwrap_or_default())
+        });
+        let claimed_after = judged(claimed.clone());
+        if after != before || ledger_after != ledger || claimed_after != claimed {
             kept.push(KeptOfRow {
                 run_id,
                 line: row.get(1)?,
+                pan_key: row.get(14)?,
                 order_id: after.0,
                 cibil_id: after.1,
                 merchant_trans_id: after.2,
                 error_code: after.3,
                 cibil_status: after.4,
+                ledger: ledger_after,
+                claimed: claimed_after,
             });
         }
     }
@@ -206,17 +238,20 @@ impl Store {
                     row.cibil_status
                 ],
             )?;
-            tx.execute(
-                "UPDATE ledger SET order_id = COALESCE(?3, order_id), cibil_id = COALESCE(?4, cibil_id)
-                 WHERE run_id = ?1 AND line = ?2",
-                params![row.run_id, row.line, row.order_id, row.cibil_id],
-            )?;
+            if let (Some(key), Some((order_id, cibil_id))) = (&row.pan_key, &row.ledger) {
+                tx.execute(
+                    "UPDATE ledger SET order_id = ?4, cibil_id = ?5 WHERE pan_key = ?1 AND run_id = ?2 AND line = ?3",
+                    params![key, row.run_id, row.line, order_id, cibil_id],
+                )?;
+            }
             // A claim still open is a request that may yet be answered: its id is how the customer
             // is sent again, and it belongs to a run not done, which this purge does not touch.
-            tx.execute(
-                "UPDATE claims SET order_id = COALESCE(?3, order_id) WHERE run_id = ?1 AND line = ?2 AND open = 0",
-                params![row.run_id, row.line, row.order_id],
-            )?;
+            if let (Some(key), Some(order_id)) = (&row.pan_key, &row.claimed) {
+                tx.execute(
+                    "UPDATE claims SET order_id = ?4 WHERE pan_key = ?1 AND run_id = ?2 AND line = ?3 AND open = 0",
+                    params![key, row.run_id, row.line, order_id],
+                )?;
+            }
         }
         let rows = tx.execute(
             &format!(
@@ -454,7 +489,7 @@ mod tests {
     use super::*;
     use crate::api::Registration;
     use crate::input::Locator;
-    use crate::store::{NewRow, RowResult, RowStatus, RunStatus};
+    use crate::store::{NewRow, NewUpload, RowResult, RowStatus, RunStatus, UploadState};
     use crate::validate::Applicant;
 
     #[test]
@@ -640,5 +675,259 @@ mod tests {
             .begin_import("again.csv", "bb", &[], &Locator::Lines, &serde_json::json!({}), None)
             .unwrap();
         assert_eq!(import.add(&row, ["x"]).unwrap(), RowStatus::Known);
+    }
+
+    /// What a purge leaves of a run's customer written into a column of the state.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Fate {
+        /// Erased or masked: a customer's detail written here is gone from the file.
+        Gone,
+        /// Not about a run's customers, for the reason given: kept as it is.
+        Kept(&'static str),
+    }
+
+    /// Every column of the state that can hold text, and its fate in a purge: the one list, read
+    /// against the schema itself, so that a column added later fails
+    /// `every_column_of_the_state_has_a_fate_in_a_purge` until its fate is written here.
+    const COLUMNS: &[(&str, &str, Fate)] = {
+        use Fate::{Gone, Kept};
+        const STATUS: Fate = Kept("one of the statuses the program writes");
+        const HASH: Fate = Kept("a hash, never the value hashed");
+        const PEOPLE: Fate = Kept("the server's people and tokens, not a run's customers");
+        &[
+            ("meta", "key", Kept("the names of the state's own records")),
+            (
+                "meta",
+                "value",
+                Kept(
+                    "the state's records: its secret, the quota learned, schema marks; choices that name a customer are forgotten (tested above)",
+                ),
+            ),
+            ("runs", "input_path", Gone),
+            ("runs", "input_sha256", HASH),
+            ("runs", "headers", Gone),
+            (
+                "runs",
+                "settings",
+                Kept(
+                    "the run's flags as the program resolved them: endpoint, rate, date order; never a cell",
+                ),
+            ),
+            ("runs", "status", STATUS),
+            ("runs", "locator", Gone),
+            ("runs", "input_place", Gone),
+            ("rows", "status", STATUS),
+            ("rows", "order_id", Gone),
+            ("rows", "pan_key", HASH),
+            ("rows", "payload_sha256", HASH),
+            ("rows", "first_name", Gone),
+            ("rows", "middle_name", Gone),
+            ("rows", "last_name", Gone),
+            ("rows", "pancard", Gone),
+            ("rows", "date_of_birth", Gone),
+            ("rows", "email_id", Gone),
+            ("rows", "mobile_number", Gone),
+            ("rows", "cells", Gone),
+            ("rows", "error_code", Gone),
+            ("rows", "error", Gone),
+            ("rows", "warnings", Gone),
+            ("rows", "cibil_id", Gone),
+            ("rows", "cibil_status", Gone),
+            ("rows", "merchant_trans_id", Gone),
+            ("rows", "access_token", Gone),
+            ("rows", "raw_response", Gone),
+            ("rows", "violations", Gone),
+            (
+                "rows",
+                "made_order_id",
+                Kept(
+                    "the merchant's id, made by the program: CB and an HMAC of the PAN under the merchant's key, never the PAN",
+                ),
+            ),
+            ("ledger", "pan_key", HASH),
+            ("ledger", "cibil_id", Gone),
+            ("ledger", "order_id", Gone),
+            ("lock", "host", Kept("the name of the machine holding the run lock")),
+            ("users", "name", PEOPLE),
+            ("users", "password_hash", PEOPLE),
+            ("users", "role", PEOPLE),
+            ("api_tokens", "name", PEOPLE),
+            ("api_tokens", "token_sha256", HASH),
+            ("api_tokens", "scopes", PEOPLE),
+            ("sessions", "id_sha256", HASH),
+            ("sessions", "csrf", PEOPLE),
+            ("uploads", "file_name", Gone),
+            ("uploads", "sha256", HASH),
+            ("uploads", "uploaded_by", PEOPLE),
+            ("uploads", "state", STATUS),
+            ("uploads", "counts", Kept("rows per status: counts only")),
+            ("uploads", "report", Gone),
+            ("uploads", "registered_by", PEOPLE),
+            ("uploads", "summary", Gone),
+            ("uploads", "stop_reason", Gone),
+            ("claims", "pan_key", HASH),
+            ("claims", "order_id", Gone),
+            ("audit", "who", PEOPLE),
+            ("audit", "action", STATUS),
+            (
+                "audit",
+                "detail",
+                Kept("what was done, in counts and people's and tokens' names; never a customer"),
+            ),
+        ]
+    };
+
+    /// The columns of the state's tables that can hold text (all but INTEGER ones), as the
+    /// schema declares them.
+    fn text_columns(store: &Store) -> Vec<(String, String)> {
+        let tables: Vec<String> = store
+            .conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY rowid")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let mut columns = Vec::new();
+        for table in tables {
+            let mut select = store.conn.prepare("SELECT name, type FROM pragma_table_info(?1)").unwrap();
+            let mut rows = select.query([&table]).unwrap();
+            while let Some(row) = rows.next().unwrap() {
+                let (name, kind): (String, String) = (row.get(0).unwrap(), row.get(1).unwrap());
+                if !kind.eq_ignore_ascii_case("INTEGER") {
+                    columns.push((table.clone(), name));
+                }
+            }
+        }
+        columns
+    }
+
+    /// A state at `path` holding one finished run of one registered customer (Ravi Kumar,
+    /// ABCPK1234F), sent from an upload of the server's; the run's id.
+    fn a_finished_upload(path: &Path) -> (Store, i64) {
+        let store = Store::open(path).unwrap();
+        let upload = NewUpload {
+            file_name: "customers.csv",
+            workbook: false,
+            size: 100,
+            sha256: "aa",
+            uploaded_by: "asha",
+            rows: 1,
+            counts: r#"{"valid":1}"#,
+            report: r#"{"problems":[]}"#,
+        };
+        let upload = store.add_upload::<StoreError>(&upload, |_| Ok(())).unwrap();
+        store.queue_upload(upload, "asha").unwrap();
+        assert!(store.start_job(upload).unwrap());
+        let mut store = store;
+        let a = Applicant::sample("ORD-2", "ABCPK1234F");
+        let mut import = store
+            .begin_import(
+                "/in/customers.csv",
+                "aa",
+                &["PAN".to_owned()],
+                &Locator::Lines,
+                &serde_json::json!({}),
+                None,
+            )
+            .unwrap();
+        import.add(&NewRow::valid(2, &a), ["ABCPK1234F"]).unwrap();
+        let run = import.finish().unwrap();
+        store.set_upload_run(upload, run).unwrap();
+        let key = store.pan_key("ABCPK1234F");
+        store.claim(run, &[(2, key)]).unwrap();
+        let registration = Registration {
+            http_status: 200,
+            cibil_id: "CIB-1".into(),
+            cibil_status: Some("Pending".into()),
+            is_returning_customer: false,
+            merchant_trans_id: Some("T-1".into()),
+            access_token: Some("331ce37a".into()),
+        };
+        store.record(run, &[RowResult::Registered { line: 2, attempts: 1, registration }]).unwrap();
+        store.end_run(run, RunStatus::Finished, 0).unwrap();
+        assert!(store.end_job(upload, UploadState::Finished, r#"{"rows":1}"#, None).unwrap());
+        (store, run)
+    }
+
+    #[test]
+    fn every_column_of_the_state_has_a_fate_in_a_purge() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = a_finished_upload(&dir.path().join("s.db"));
+        let schema = text_columns(&store);
+        let listed: Vec<(String, String)> =
+            COLUMNS.iter().map(|(table, column, _)| ((*table).to_owned(), (*column).to_owned())).collect();
+        let unlisted: Vec<_> = schema.iter().filter(|c| !listed.contains(c)).collect();
+        let gone: Vec<_> = listed.iter().filter(|c| !schema.contains(c)).collect();
+        assert!(
+            unlisted.is_empty(),
+            "columns without a fate in a purge: {unlisted:?}; say in COLUMNS whether a customer written there is gone after it"
+        );
+        assert!(gone.is_empty(), "COLUMNS lists what the schema no longer has: {gone:?}");
+    }
+
+    /// The record of `table` that belongs to `run`'s customer, as a WHERE clause.
+    fn of_the_run(table: &str, run: i64) -> String {
+        match table {
+            "runs" => format!("id = {run}"),
+            "rows" | "ledger" | "claims" | "uploads" => format!("run_id = {run}"),
+            other => panic!("no record of a run in {other}: say which one belongs to it"),
+        }
+    }
+
+    /// `value` with `secret` written into it in its own shape: pushed into a JSON array, set in a
+    /// JSON object, appended to text.
+    fn with_secret(value: Option<String>, secret: &str) -> String {
+        let Some(value) = value else { return secret.to_owned() };
+        match serde_json::from_str::<serde_json::Value>(&value) {
+            Ok(serde_json::Value::Array(mut items)) => {
+                items.push(secret.into());
+                serde_json::Value::Array(items).to_string()
+            }
+            Ok(serde_json::Value::Object(mut fields)) => {
+                fields.insert("note".into(), secret.into());
+                serde_json::Value::Object(fields).to_string()
+            }
+            _ => format!("{value} {secret}"),
+        }
+    }
+
+    #[test]
+    fn a_customer_written_into_any_column_a_purge_erases_is_gone_from_the_file() {
+        // Generated from the list above (checked against the schema): each column whose fate is
+        // Gone, in turn, holds the customer's details beside what it held, in its own shape.
+        let secrets = ["ABCPK1234F", "9876543210", "ravi@example.com"];
+        for (table, column, fate) in COLUMNS {
+            if *fate != Fate::Gone {
+                continue;
+            }
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("s.db");
+            let (mut store, run) = a_finished_upload(&path);
+            let filter = of_the_run(table, run);
+            let before: Option<String> = store
+                .conn
+                .query_row(&format!("SELECT {column} FROM {table} WHERE {filter}"), [], |r| r.get(0))
+                .unwrap();
+            let written = with_secret(before, &format!("Ravi Kumar {}", secrets.join(" ")));
+            let changed = store
+                .conn
+                .execute(&format!("UPDATE {table} SET {column} = ?1 WHERE {filter}"), [&written])
+                .unwrap();
+            assert_eq!(changed, 1, "{table}.{column}");
+            let purged = store.purge(i64::MAX, "test").unwrap();
+            assert_eq!((purged.runs, purged.rows, purged.uploads.len()), (1, 1, 1), "{table}.{column}");
+            drop(store);
+            let mut bytes = std::fs::read(&path).unwrap();
+            for companion in ["s.db-wal", "s.db-journal"] {
+                bytes.extend(std::fs::read(dir.path().join(companion)).unwrap_or_default());
+            }
+            for secret in secrets {
+                assert!(
+                    !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                    "{secret}, written into {table}.{column}, is still in the state after a purge"
+                );
+            }
+        }
     }
 }
