@@ -74,7 +74,8 @@ usage: benches/e2e.sh [SCENARIO...]
             counted, 429s and 5xx included); adaptive no slower than fixed.
   share     a vendor allowing 100 requests/s (sliding one-second window), 20 ms latency,
             --concurrency 32, told --rate 1000/s: one process with 10,000 rows, then two
-            processes at once with 5,000 rows each (two cron jobs, each with its own limiter).
+            processes with 5,000 rows each (two cron jobs, each with its own limiter), started
+            together, then the second 3 s after the first (when the first holds the quota).
             Targets: one process >= 0.95 of the quota end to end, <= 0.5% answered 429; two
             together >= 0.90, <= 2%, each >= 0.35 of the requests sent while both ran.
   cpu       10,000 rows at --rate 100/s, 20 ms latency, --concurrency 32, no quota: the CPU the
@@ -610,61 +611,83 @@ share() {
         QUOTA_SUMMARY=$dir/one$r.summary.json run_tool "$dir" "one$r" "$(customers "$rows")" --concurrency 32 --rate 1000/s
         QUOTA_SUMMARY=$dir/one$r.summary.json quota_row "[$r] one process, --rate 1000/s" "$rows" 100 0.95 0.5
 
-        # Two processes at once, each its own state and customers, as two cron jobs would be.
-        local a b start first_end seen_at_first refused_at_first a_req b_req first a_file b_file
-        a_file=$(customers "$half")
-        b_file=$(customers_after "$half")
-        reset_sandbox
-        start=$(now_ns)
-        "$TIME" -v -o "$dir/a$r.time" "$BIN" run "$a_file" --endpoint "$ENDPOINT" \
-            --state "$dir/a$r.db" --output "$dir/a$r.results.csv" --errors "$dir/a$r.errors.csv" \
-            --summary "$dir/a$r.summary.json" -q --concurrency 32 --rate 1000/s >"$dir/a$r.out" 2>&1 &
-        a=$!
-        "$TIME" -v -o "$dir/b$r.time" "$BIN" run "$b_file" --endpoint "$ENDPOINT" \
-            --state "$dir/b$r.db" --output "$dir/b$r.results.csv" --errors "$dir/b$r.errors.csv" \
-            --summary "$dir/b$r.summary.json" -q --concurrency 32 --rate 1000/s >"$dir/b$r.out" 2>&1 &
-        b=$!
-        PIDS+=("$a" "$b")
-        # The sandbox's count the moment the first one ends: what both sent while both ran.
-        first=
-        while [[ -z $first ]]; do
-            if ! kill -0 "$a" 2>/dev/null; then first=a; elif ! kill -0 "$b" 2>/dev/null; then first=b; else sleep 0.05; fi
-        done
-        first_end=$(secs_since "$start")
-        local at_first
-        at_first=$(sandbox_stats)
-        seen_at_first=$(json_num requests <<<"$at_first")
-        refused_at_first=$(json_num rate_limit_violations <<<"$at_first")
-        wait "$a" || true
-        wait "$b" || true
-        WALL=$(secs_since "$start")
-        local stats
-        stats=$(sandbox_stats)
-        SEEN=$(json_num requests <<<"$stats")
-        REFUSED=$(json_num rate_limit_violations <<<"$stats")
-        a_req=$(json_num requests <"$dir/a$r.summary.json")
-        b_req=$(json_num requests <"$dir/b$r.summary.json")
-        local first_req=$a_req
-        [[ $first == b ]] && first_req=$b_req
-        local first_share other_share together whole refused_pct
-        # While both ran: the first one's requests are all in by its end, so the other sent the
-        # rest of what the sandbox had seen by then.
-        first_share=$(calc "$first_req / $seen_at_first")
-        other_share=$(calc "1 - $first_share")
-        together=$(calc "($seen_at_first - $refused_at_first) / $first_end / 100")
-        whole=$(calc "($SEEN - $REFUSED) / $WALL / 100")
-        refused_pct=$(calc "$REFUSED / $SEEN * 100")
-        CPU=$(calc "$(cpu_s "$dir/a$r.time") + $(cpu_s "$dir/b$r.time")")
-        printf '   [%d] two processes, %d rows each: %d requests (A %d, B %d), %d answered 429 (%.2f%%) [target <= 2%%: %s], %.1f s to the last end: %.3f of the quota from first start to last end\n' \
-            "$r" "$half" "$SEEN" "$a_req" "$b_req" "$REFUSED" "$refused_pct" "$(verdict "$refused_pct <= 2")" "$WALL" "$whole"
-        printf '   [%d] while both ran (%.1f s, until %s ended): %d requests, %d answered 429: %.3f of the quota together [target >= 0.90: %s]; %s sent %.2f and the other %.2f [target each >= 0.35: %s]; CPU %.2f s both\n' \
-            "$r" "$first_end" "$first" "$seen_at_first" "$refused_at_first" "$together" "$(verdict "$together >= 0.90")" \
-            "$first" "$first_share" "$other_share" "$(verdict "$first_share >= 0.35 && $other_share >= 0.35")" "$CPU"
-        for p in a b; do
-            local found
-            found=$(tr -d '\n' <"$dir/$p$r.summary.json" | grep -o '"quota": *{[^}]*}' | tr -s ' ' || true)
-            echo "   |   $p's summary says: $found"
-        done
+        # Two processes, each its own state and customers, as two cron jobs would be: started
+        # together, then the second 3 s after the first (one already holds the quota).
+        two_processes "$dir" "$r" "$half" 0
+        two_processes "$dir" "$r" "$half" 3
+    done
+}
+
+# two_processes DIR R ROWS LAG: two `run`s of ROWS rows each against the sandbox, the second LAG
+# seconds after the first; prints what each sent while both ran.
+two_processes() {
+    local dir=$1 r=$2 half=$3 lag=$4
+    local a b start b_start first_end seen_at_b seen_at_first refused_at_first a_req b_req first a_file b_file p
+    a_file=$(customers "$half")
+    b_file=$(customers_after "$half")
+    # Each process in a directory of its own: a fresh state beside a results file that records
+    # the same customers is refused, as one that lost its record of them.
+    p=$dir/lag$lag-$r
+    mkdir -p "$p.a" "$p.b"
+    reset_sandbox
+    start=$(now_ns)
+    "$TIME" -v -o "$p.a.time" "$BIN" run "$a_file" --endpoint "$ENDPOINT" \
+        --state "$p.a/state.db" --output "$p.a/results.csv" --errors "$p.a/errors.csv" \
+        --summary "$p.a/summary.json" -q --concurrency 32 --rate 1000/s >"$p.a.out" 2>&1 &
+    a=$!
+    PIDS+=("$a")
+    sleep "$lag"
+    # What the first sent alone, before the second began.
+    seen_at_b=$(sandbox_stats | json_num requests)
+    "$TIME" -v -o "$p.b.time" "$BIN" run "$b_file" --endpoint "$ENDPOINT" \
+        --state "$p.b/state.db" --output "$p.b/results.csv" --errors "$p.b/errors.csv" \
+        --summary "$p.b/summary.json" -q --concurrency 32 --rate 1000/s >"$p.b.out" 2>&1 &
+    b=$!
+    PIDS+=("$b")
+    b_start=$(secs_since "$start")
+    # The sandbox's count the moment the first one ends: what both sent while both ran.
+    first=
+    while [[ -z $first ]]; do
+        if ! kill -0 "$a" 2>/dev/null; then first=a; elif ! kill -0 "$b" 2>/dev/null; then first=b; else sleep 0.05; fi
+    done
+    first_end=$(secs_since "$start")
+    local at_first
+    at_first=$(sandbox_stats)
+    seen_at_first=$(json_num requests <<<"$at_first")
+    refused_at_first=$(json_num rate_limit_violations <<<"$at_first")
+    local a_code=0 b_code=0
+    wait "$a" || a_code=$?
+    wait "$b" || b_code=$?
+    WALL=$(secs_since "$start")
+    # 0, or 1 when some rows need attention; anything else is a run that did not go.
+    [[ $a_code -le 1 ]] || die "two processes: the first exited $a_code: $(tail -5 "$p.a.out")"
+    [[ $b_code -le 1 ]] || die "two processes: the second exited $b_code: $(tail -5 "$p.b.out")"
+    local stats
+    stats=$(sandbox_stats)
+    SEEN=$(json_num requests <<<"$stats")
+    REFUSED=$(json_num rate_limit_violations <<<"$stats")
+    a_req=$(json_num requests <"$p.a/summary.json")
+    b_req=$(json_num requests <"$p.b/summary.json")
+    # While both ran: the first one's requests are all in by its end, so the other sent the rest
+    # of what the sandbox had seen by then; what A sent alone before B began is left out.
+    local first_req=$((a_req - seen_at_b)) both=$((seen_at_first - seen_at_b))
+    [[ $first == b ]] && first_req=$b_req
+    local first_share other_share together whole refused_pct
+    first_share=$(calc "$first_req / $both")
+    other_share=$(calc "1 - $first_share")
+    together=$(calc "($both - $refused_at_first) / ($first_end - $b_start) / 100")
+    whole=$(calc "($SEEN - $REFUSED) / $WALL / 100")
+    refused_pct=$(calc "$REFUSED / $SEEN * 100")
+    CPU=$(calc "$(cpu_s "$p.a.time") + $(cpu_s "$p.b.time")")
+    printf '   [%d] two processes, the second %d s after the first, %d rows each: %d requests (A %d, B %d), %d answered 429 (%.2f%%) [target <= 2%%: %s], %.1f s to the last end: %.3f of the quota from first start to last end\n' \
+        "$r" "$lag" "$half" "$SEEN" "$a_req" "$b_req" "$REFUSED" "$refused_pct" "$(verdict "$refused_pct <= 2")" "$WALL" "$whole"
+    printf '   [%d] while both ran (%.1f s, until %s ended): %d requests, %d answered 429: %.3f of the quota together [target >= 0.90: %s]; %s sent %.2f and the other %.2f [target each >= 0.35: %s]; CPU %.2f s both\n' \
+        "$r" "$(calc "$first_end - $b_start")" "$first" "$both" "$refused_at_first" "$together" "$(verdict "$together >= 0.90")" \
+        "$first" "$first_share" "$other_share" "$(verdict "$first_share >= 0.35 && $other_share >= 0.35")" "$CPU"
+    local found q
+    for q in a b; do
+        found=$(tr -d '\n' <"$p.$q/summary.json" | grep -o '"quota": *{[^}]*}' | tr -s ' ' || true)
+        echo "   |   $q's summary says: $found"
     done
 }
 
