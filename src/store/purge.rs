@@ -694,25 +694,21 @@ mod tests {
         const STATUS: Fate = Kept("one of the statuses the program writes");
         const HASH: Fate = Kept("a hash, never the value hashed");
         const PEOPLE: Fate = Kept("the server's people and tokens, not a run's customers");
+        const RECORDS: Fate = Kept(
+            "the state's records: its secret, the quota learned, schema marks; choices that name a \
+             customer are forgotten (tested above)",
+        );
+        const FLAGS: Fate =
+            Kept("the run's flags as the program resolved them (endpoint, rate, date order), never a cell");
+        const MADE: Fate =
+            Kept("the merchant's id for the customer: CB and an HMAC of the PAN, never the PAN");
         &[
             ("meta", "key", Kept("the names of the state's own records")),
-            (
-                "meta",
-                "value",
-                Kept(
-                    "the state's records: its secret, the quota learned, schema marks; choices that name a customer are forgotten (tested above)",
-                ),
-            ),
+            ("meta", "value", RECORDS),
             ("runs", "input_path", Gone),
             ("runs", "input_sha256", HASH),
             ("runs", "headers", Gone),
-            (
-                "runs",
-                "settings",
-                Kept(
-                    "the run's flags as the program resolved them: endpoint, rate, date order; never a cell",
-                ),
-            ),
+            ("runs", "settings", FLAGS),
             ("runs", "status", STATUS),
             ("runs", "locator", Gone),
             ("runs", "input_place", Gone),
@@ -737,13 +733,7 @@ mod tests {
             ("rows", "access_token", Gone),
             ("rows", "raw_response", Gone),
             ("rows", "violations", Gone),
-            (
-                "rows",
-                "made_order_id",
-                Kept(
-                    "the merchant's id, made by the program: CB and an HMAC of the PAN under the merchant's key, never the PAN",
-                ),
-            ),
+            ("rows", "made_order_id", MADE),
             ("ledger", "pan_key", HASH),
             ("ledger", "cibil_id", Gone),
             ("ledger", "order_id", Gone),
