@@ -151,30 +151,31 @@ pub fn plain(text: &str) -> String {
 /// whatever of it is text in base64 or hexadecimal ([`encoded_runs`]), read alike. How a secret is
 /// sought in what the vendor says, and a customer's details in what is kept after a purge.
 pub fn letters_and_digits(text: &str) -> String {
+    let mut out = spelled(text);
+    for (_, decoded) in encoded_runs(text) {
+        out.push_str(&spelled(&decoded));
+    }
+    out
+}
+
+/// A value as it is sought in what [`letters_and_digits`] reads: its letters and digits only, in
+/// lower case, look-alikes [`folded`] and escapes read as they spell — and never what the value
+/// itself would decode to (a mobile `6241586834` is also hexadecimal for `bAXh4`, which is no part
+/// of it: added to what is sought, the mobile would no longer be found inside a longer id).
+pub fn spelled(value: &str) -> String {
     static ESCAPED: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
         regex::Regex::new(r"\\u([0-9a-fA-F]{4})|&#[xX]([0-9A-Fa-f]{1,6});|&#([0-9]{1,7});").expect("escapes")
     });
-    let read = |text: &str| {
-        let unescaped = percent_encoding::percent_decode_str(text).decode_utf8_lossy();
-        let decoded = ESCAPED.replace_all(&unescaped, |found: &regex::Captures<'_>| {
-            let (digits, radix) = match (found.get(1).or(found.get(2)), found.get(3)) {
-                (Some(hex), _) => (hex.as_str(), 16),
-                (_, Some(decimal)) => (decimal.as_str(), 10),
-                _ => return String::new(),
-            };
-            u32::from_str_radix(digits, radix)
-                .ok()
-                .and_then(char::from_u32)
-                .map(String::from)
-                .unwrap_or_default()
-        });
-        plain(&decoded).chars().filter(|c| c.is_alphanumeric()).collect::<String>().to_lowercase()
-    };
-    let mut out = read(text);
-    for (_, decoded) in encoded_runs(text) {
-        out.push_str(&read(&decoded));
-    }
-    out
+    let unescaped = percent_encoding::percent_decode_str(value).decode_utf8_lossy();
+    let decoded = ESCAPED.replace_all(&unescaped, |found: &regex::Captures<'_>| {
+        let (digits, radix) = match (found.get(1).or(found.get(2)), found.get(3)) {
+            (Some(hex), _) => (hex.as_str(), 16),
+            (_, Some(decimal)) => (decimal.as_str(), 10),
+            _ => return String::new(),
+        };
+        u32::from_str_radix(digits, radix).ok().and_then(char::from_u32).map(String::from).unwrap_or_default()
+    });
+    plain(&decoded).chars().filter(|c| c.is_alphanumeric()).collect::<String>().to_lowercase()
 }
 
 /// The runs of `text` that are hexadecimal (an even number of digits, 8 or more), base32 (its
@@ -334,14 +335,14 @@ impl Among {
 
 impl Sought {
     /// `names` (whole names: their words are taken, [`words_of`]) and `details` (PANs, mobiles, a
-    /// date of birth as its digits: each read by [`letters_and_digits`]; those of fewer than four
+    /// date of birth as its digits: each as [`spelled`]; those of fewer than four
     /// letters and digits are left out, being found inside ordinary words by chance).
     pub fn new<'a>(
         names: impl IntoIterator<Item = &'a str>,
         details: impl IntoIterator<Item = &'a str>,
     ) -> Sought {
         let words: std::collections::HashSet<String> = names.into_iter().flat_map(words_of).collect();
-        let read = details.into_iter().map(letters_and_digits).chain(words.iter().cloned());
+        let read = details.into_iter().map(spelled).chain(words.iter().cloned());
         Sought { inside_words: Among::new(words.iter().cloned()), details: Among::new(read), words }
     }
 
@@ -437,6 +438,29 @@ mod tests {
             );
             assert!(sought.holds("QUJDUEsxMjM0Rg==") && sought.holds("x-y-l-a-n-d-e-r"), "{count}");
             assert!(!sought.holds("customers of March"), "{count}");
+        }
+    }
+
+    proptest::proptest! {
+        /// A customer's details are found inside a longer id — an order id, a vendor's `cibil_id`
+        /// or transaction id — whatever else they spell: a mobile or a PAN that is also valid
+        /// hexadecimal, base32 or base64 for some text is sought as written, not as decoded.
+        #[test]
+        fn a_customers_details_are_found_inside_a_longer_id(
+            mobile in "[6-9][0-9]{9}",
+            pan in "[A-Z]{3}P[A-Z][0-9]{4}[A-Z]",
+            day in 1u32..=28,
+            month in 1u32..=12,
+            year in 1940u32..=2007,
+            before in "[A-Za-z0-9]{0,6}[-_ ]?",
+            after in "[-_ ]?[A-Za-z0-9]{0,6}",
+        ) {
+            let date = format!("{day:02}/{month:02}/{year}");
+            let sought = Sought::customer(["Neha", "", "Sharma"], &pan, &date, "neha.sharma0@example.in", &mobile);
+            for detail in [mobile.as_str(), pan.as_str(), &pan.to_lowercase(), &format!("{day:02}{month:02}{year}")] {
+                let id = format!("{before}{detail}{after}");
+                proptest::prop_assert!(sought.holds(&id), "{id}");
+            }
         }
     }
 

@@ -40,7 +40,8 @@ pub struct SecretMask {
     /// ("Invalid RegistrationID … or CompanyCode …"). A whole word of the text, not a part of one:
     /// a code `1045` is not looked for inside a transaction id `…2310452…`.
     pattern: Option<regex::Regex>,
-    /// Each secret as [`crate::mask::letters_and_digits`] reads it, to find one the pattern
+    /// Each secret as [`crate::mask::spelled`] gives it, sought in what
+    /// [`crate::mask::letters_and_digits`] reads of a text, to find one the pattern
     /// missed: those of six letters and digits or more, which a text does not hold by chance once
     /// its spaces and signs are gone.
     disguised: Vec<String>,
@@ -80,7 +81,7 @@ impl SecretMask {
             .flatten();
         let disguised = sought
             .iter()
-            .map(|secret| crate::mask::letters_and_digits(secret))
+            .map(|secret| crate::mask::spelled(secret))
             .filter(|secret| secret.chars().count() >= 6)
             .collect();
         SecretMask { pattern, disguised }
@@ -116,5 +117,31 @@ impl SecretMask {
 impl fmt::Debug for SecretMask {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SecretMask").field("sought", &self.disguised.len()).finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SecretMask;
+
+    proptest::proptest! {
+        /// A credential is found inside whatever a vendor wraps it in, however it was chosen:
+        /// one that is itself hexadecimal for some text (`6162...`) included, which is sought as
+        /// written, not as decoded.
+        #[test]
+        fn a_credential_is_found_inside_a_longer_word(
+            text in "[ -~]{4,8}",
+            plain in "[A-Za-z0-9]{6,16}",
+            before in "[A-Za-z0-9]{0,6}[-_]?",
+            after in "[-_]?[A-Za-z0-9]{0,6}",
+        ) {
+            let hex: String = text.bytes().map(|b| format!("{b:02x}")).collect();
+            for secret in [hex.as_str(), plain.as_str()] {
+                let mask = SecretMask::new([secret]);
+                let said = format!("{before}{secret}{after}");
+                proptest::prop_assert!(mask.holds(&said), "{said}");
+                proptest::prop_assert!(!mask.masked(&said).contains(secret), "{said}");
+            }
+        }
     }
 }

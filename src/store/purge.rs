@@ -17,9 +17,7 @@ use std::time::Duration;
 use rusqlite::params;
 
 use super::{Store, StoreError, now_ms};
-use crate::mask::{
-    Sought, contains_identifier, letters_and_digits, mask, mask_identifiers_in, masked_if_a_customers,
-};
+use crate::mask::{Sought, contains_identifier, mask, mask_identifiers_in, masked_if_a_customers, spelled};
 
 /// How long an unfinished file in the uploads directory (see [`UNFINISHED`]) must have been left
 /// untouched before a purge takes it for one a stopped server left: far longer than the server
@@ -63,7 +61,7 @@ impl RunNames {
 /// What the purge keeps of the rows of the runs `runs` selects (a query taking the cutoff as
 /// `?1`), for the rows where any of it changes, and what is sought of each run's customers:
 /// - the order id and the vendor's ids are masked whole when they repeat the customer's own name,
-///   PAN, date of birth, e-mail or mobile, however written ([`letters_and_digits`]), or are
+///   PAN, date of birth, e-mail or mobile, however written ([`crate::mask::letters_and_digits`]), or are
 ///   another customer's PAN or mobile from the same run (a vendor that mixed up its answers);
 /// - the vendor's code and status are masked where they repeat the customer or hold anything that
 ///   looks like an identifier, and whole when what repeats them cannot be masked alone.
@@ -86,14 +84,14 @@ fn kept_of_rows(
                 names.extend(row.get::<_, Option<String>>(i)?);
             }
             for i in 4..=5 {
-                identifiers.extend(row.get::<_, Option<String>>(i)?.map(|v| letters_and_digits(&v)));
+                identifiers.extend(row.get::<_, Option<String>>(i)?.map(|v| spelled(&v)));
             }
         }
     }
     // An id that is another customer's PAN or mobile, whole: one that only holds ten digits like
     // a mobile among its own (a vendor's long ids do, by chance) is the vendor's, and kept.
     let another_customers = |run: i64, id: &str| {
-        customers.get(&run).is_some_and(|(_, identifiers)| identifiers.contains(&letters_and_digits(id)))
+        customers.get(&run).is_some_and(|(_, identifiers)| identifiers.contains(&spelled(id)))
     };
 
     // The ledger's record and the settled claim of the row, found by their key (the customer's).
