@@ -70,16 +70,23 @@ fn kept_of_rows(
     runs: &str,
     cutoff_ms: i64,
 ) -> Result<(Vec<KeptOfRow>, RunNames), StoreError> {
-    // The runs' customers: the words of their names, and their PANs and mobiles as read.
+    // The runs' customers: the words of their names, and their PANs and mobiles as read; of a row
+    // that was not valid (none of them kept apart), every cell but its order id.
     let mut customers: HashMap<i64, (HashSet<String>, HashSet<String>)> = HashMap::new();
     {
         let mut select = tx.prepare(&format!(
-            "SELECT run_id, first_name, middle_name, last_name, pancard, mobile_number
+            "SELECT run_id, first_name, middle_name, last_name, pancard, mobile_number, cells, order_id
              FROM rows WHERE run_id IN ({runs})"
         ))?;
         let mut rows = select.query([cutoff_ms])?;
         while let Some(row) = rows.next()? {
             let (names, identifiers) = customers.entry(row.get(0)?).or_default();
+            if let Some(cells) = cells_alone(&row.get(1)?, &row.get(4)?, row.get(6)?, row.get(7)?) {
+                identifiers
+                    .extend(cells.iter().filter(|cell| contains_identifier(cell)).map(|cell| spelled(cell)));
+                names.extend(cells);
+                continue;
+            }
             for i in 1..=3 {
                 names.extend(row.get::<_, Option<String>>(i)?);
             }
@@ -98,7 +105,7 @@ fn kept_of_rows(
     let mut select = tx.prepare(&format!(
         "SELECT r.run_id, r.line, r.order_id, r.cibil_id, r.merchant_trans_id, r.error_code, r.cibil_status,
                 r.first_name, r.middle_name, r.last_name, r.pancard, r.date_of_birth, r.email_id, r.mobile_number,
-                r.pan_key, l.order_id, l.cibil_id, c.order_id
+                r.pan_key, l.order_id, l.cibil_id, c.order_id, r.cells
          FROM rows r
          LEFT JOIN ledger l ON l.pan_key = r.pan_key AND l.run_id = r.run_id AND l.line = r.line
          LEFT JOIN claims c ON c.pan_key = r.pan_key AND c.run_id = r.run_id AND c.line = r.line AND c.open = 0
@@ -109,13 +116,16 @@ fn kept_of_rows(
     while let Some(row) = rows.next()? {
         let run_id: i64 = row.get(0)?;
         let text = |i: usize| row.get::<_, Option<String>>(i).map(Option::unwrap_or_default);
-        let own = Sought::customer(
-            [&text(7)?, &text(8)?, &text(9)?],
-            &text(10)?,
-            &text(11)?,
-            &text(12)?,
-            &text(13)?,
-        );
+        let own = match cells_alone(&row.get(7)?, &row.get(10)?, row.get(18)?, row.get(2)?) {
+            Some(cells) => Sought::new(cells.iter().map(String::as_str), cells.iter().map(String::as_str)),
+            None => Sought::customer(
+                [&text(7)?, &text(8)?, &text(9)?],
+                &text(10)?,
+                &text(11)?,
+                &text(12)?,
+                &text(13)?,
+            ),
+        };
         let id = |value: Option<String>| {
             value.map(|v| if own.holds(&v) || another_customers(run_id, &v) { mask(&v) } else { v })
         };
@@ -174,6 +184,28 @@ fn kept_of_rows(
         .map(|(run, (names, _))| (run, Sought::new(names.iter().map(String::as_str), [])))
         .collect();
     Ok((kept, RunNames(names)))
+}
+
+/// The cells of a row that was not valid — whose name and PAN were not kept apart, `first_name`
+/// and `pancard` — but its order id (one cell of that value: a PAN that is also the order id is
+/// still there in its own cell): what is known of its customer. `None` for a row kept apart.
+fn cells_alone(
+    first_name: &Option<String>,
+    pan: &Option<String>,
+    cells: Option<String>,
+    order_id: Option<String>,
+) -> Option<Vec<String>> {
+    if first_name.is_some() || pan.is_some() {
+        return None;
+    }
+    let mut cells: Vec<String> = serde_json::from_str::<Vec<String>>(&cells?).ok()?;
+    cells.retain(|cell| !cell.trim().is_empty());
+    if let Some(order_id) = order_id
+        && let Some(at) = cells.iter().position(|cell| cell.trim() == order_id.trim())
+    {
+        cells.remove(at);
+    }
+    Some(cells)
 }
 
 /// What a purge removed.
@@ -673,6 +705,76 @@ mod tests {
             .begin_import("again.csv", "bb", &[], &Locator::Lines, &serde_json::json!({}), None)
             .unwrap();
         assert_eq!(import.add(&row, ["x"]).unwrap(), RowStatus::Known);
+    }
+
+    #[test]
+    fn a_row_that_was_not_valid_is_sought_by_its_cells() {
+        // An invalid row (no e-mail) keeps only its cells: its order id repeats its mobile, and
+        // the file and the workbook's sheet are named after it, the name beside the mobile.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let mut store = Store::open(&path).unwrap();
+        let sheet = Locator::Sheet { name: "Rodrigues 78123 45673".into(), first_column: 0 };
+        let mut import = store
+            .begin_import(
+                "/in/Anil Rodrigues 7812345673.xlsx",
+                "aa",
+                &[],
+                &sheet,
+                &serde_json::json!({}),
+                None,
+            )
+            .unwrap();
+        let invalid = NewRow {
+            line: 2,
+            status: RowStatus::Invalid,
+            order_id: Some("ORD-7812345673"),
+            duplicate_of: None,
+            applicant: None,
+            error_code: "email.missing",
+            error: "e-mail missing",
+            warnings: "",
+            violations: &[],
+        };
+        // The order id's own cell, and a PAN that is also another invalid row's order id.
+        import
+            .add(
+                &invalid,
+                ["Anil", "Rodrigues", "NKEPR8027B", "12/03/1982", "", "7812345673", "ORD-7812345673"],
+            )
+            .unwrap();
+        let by_pan = NewRow { line: 3, order_id: Some("NKEPD8077C"), ..invalid };
+        import
+            .add(&by_pan, ["Lata", "Pereira", "NKEPD8077C", "12/03/1982", "", "9812345676", "NKEPD8077C"])
+            .unwrap();
+        let run = import.finish().unwrap();
+        store.end_run(run, RunStatus::Finished, 1).unwrap();
+        assert_eq!(store.purge(i64::MAX, "test").unwrap().rows, 2);
+        let ids: Vec<String> = store
+            .conn
+            .prepare("SELECT order_id FROM rows ORDER BY line")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(ids, ["OR**********73", "NK******7C"]);
+        let purged = store.run(run).unwrap().unwrap();
+        assert!(
+            !purged.input_path.contains("Rodrigues") && !purged.input_path.contains("Anil"),
+            "{}",
+            purged.input_path
+        );
+        drop(store);
+        let bytes = std::fs::read(&path).unwrap();
+        for secret in
+            ["7812345673", "Rodrigues", "rodrigues", "NKEPR8027B", "NKEPD8077C", "9812345676", "Pereira"]
+        {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{secret} is still in the file"
+            );
+        }
     }
 
     /// What a purge leaves of a run's customer written into a column of the state.
