@@ -61,21 +61,26 @@ impl Store {
 
     /// Marks the run as being worked on again (a resume), from `input_path`: from any status (a
     /// finished run is resumed to send its failed rows again; a run left `running` by a process
-    /// that died is taken up by the next). A run that is not there is an error.
+    /// that died is taken up by the next). A run whose personal data was erased keeps the name a
+    /// purge left it: the file's new name may name its customers, whom nothing here still knows
+    /// to mask. A run that is not there is an error.
     pub fn resume_run(&self, id: i64, input_path: &str) -> Result<(), StoreError> {
         let changed = self.conn.execute(
-            "UPDATE runs SET status = 'running', input_path = ?2, updated_at = ?3, finished_at = NULL, exit_code = NULL WHERE id = ?1",
+            "UPDATE runs SET status = 'running', input_path = CASE WHEN purged_at IS NULL THEN ?2 ELSE input_path END,
+                updated_at = ?3, finished_at = NULL, exit_code = NULL WHERE id = ?1",
             params![id, input_path, now_ms()],
         )?;
         expect_one_run(changed, id, "running", "any")
     }
 
     /// Records where run `id`'s file is, as an absolute path (its name in the run may be
-    /// relative, or a clerk's name for an upload): what `export` keeps from being overwritten.
+    /// relative, or a clerk's name for an upload): what `export` keeps from being overwritten
+    /// (besides the file's content, by which `export` knows it wherever it is). Not for a run
+    /// whose personal data was erased, as [`Store::resume_run`] says.
     pub fn set_input_place(&self, id: i64, file: &Path) -> Result<(), StoreError> {
         let place = std::path::absolute(file).unwrap_or_else(|_| file.to_owned());
         self.conn.execute(
-            "UPDATE runs SET input_place = ?2 WHERE id = ?1",
+            "UPDATE runs SET input_place = ?2 WHERE id = ?1 AND purged_at IS NULL",
             params![id, place.to_string_lossy()],
         )?;
         Ok(())

@@ -266,6 +266,17 @@ fn purge_removes_personal_data_and_keeps_recognising_customers() {
     code(&work.run("in.csv", &[]), 0);
     let rows = work.results("in.results.csv");
     assert!(rows.iter().all(|r| r["status"] == "registered" && r["pancard"].is_empty()), "{rows:?}");
+    // And under a name of one of its customers: the run keeps the name the purge left it.
+    let content = std::fs::read_to_string(work.path("in.csv")).unwrap();
+    let mut lines = content.lines().map(|line| line.split(',').collect::<Vec<_>>());
+    let (header, first) = (lines.next().unwrap(), lines.next().unwrap());
+    let last_name = first[header.iter().position(|h| *h == "last_name").unwrap()];
+    let named = format!("{} {last_name}.csv", first[0]);
+    work.write(&named, &content);
+    code(&work.run(&named, &["--output", "named.results.csv", "--errors", "named.errors.csv"]), 0);
+    let mut state = std::fs::read(work.path("cibil-bulk.db")).unwrap();
+    state.extend(std::fs::read(work.path("cibil-bulk.db-wal")).unwrap_or_default());
+    assert!(!state.windows(last_name.len()).any(|w| w == last_name.as_bytes()), "{named} is in the state");
     // A new file with the same customers: recognised, nothing sent.
     let before = sent(&server);
     work.write("again.csv", &customers(0, 6));
