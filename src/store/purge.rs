@@ -48,6 +48,11 @@ struct KeptOfRow {
 struct RunNames(HashMap<i64, Sought>);
 
 impl RunNames {
+    /// Whether the customers of run `run` are known here (it is purged now).
+    fn knows(&self, run: i64) -> bool {
+        self.0.contains_key(&run)
+    }
+
     /// `text` with every identifier in it masked, and every word that is or holds a word of a
     /// name of run `run`'s customers.
     fn masked(&self, run: i64, text: &str) -> String {
@@ -208,6 +213,17 @@ fn cells_alone(
     Some(cells)
 }
 
+/// A file's name masked whole but its extension (`An*********************73.xlsx`): for a name
+/// that may name customers nothing here knows.
+fn masked_whole_name(name: &str) -> String {
+    match name.rsplit_once('.') {
+        Some((stem, extension)) if !stem.is_empty() && extension.len() <= 5 => {
+            format!("{}.{extension}", mask(stem))
+        }
+        _ => mask(name),
+    }
+}
+
 /// What a purge removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Purged {
@@ -345,12 +361,23 @@ impl Store {
                     [id],
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
                 )?;
-            let masked = |text: &str| names.masked(run.unwrap_or_default(), text);
+            // An upload whose customers this purge does not know — never registered, or whose run
+            // an earlier purge erased (the same file uploaded again) — may be named after them in
+            // any way: its name is masked whole, its extension kept.
+            let unknown = run.is_none_or(|run| !names.knows(run));
+            let whole = masked_whole_name(&name);
+            let masked = |text: &str| {
+                if unknown {
+                    mask_identifiers_in(&text.replace(&name, &whole))
+                } else {
+                    names.masked(run.unwrap_or_default(), text)
+                }
+            };
             tx.execute(
                 "UPDATE uploads SET file_name = ?2, summary = ?3, stop_reason = ?4 WHERE id = ?1",
                 params![
                     id,
-                    masked(&name),
+                    if unknown { whole.clone() } else { masked(&name) },
                     summary.as_deref().map(|summary| mask_in_json(summary, &masked)),
                     stop_reason.as_deref().map(masked),
                 ],
@@ -770,6 +797,46 @@ mod tests {
         for secret in
             ["7812345673", "Rodrigues", "rodrigues", "NKEPR8027B", "NKEPD8077C", "9812345676", "Pereira"]
         {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{secret} is still in the file"
+            );
+        }
+    }
+
+    #[test]
+    fn an_upload_whose_customers_are_not_known_here_loses_its_whole_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let (mut store, run) = a_finished_upload(&path);
+        assert_eq!(store.purge(i64::MAX, "test").unwrap().uploads.len(), 1);
+        fn upload(name: &str) -> NewUpload<'_> {
+            NewUpload {
+                file_name: name,
+                workbook: false,
+                size: 100,
+                sha256: "aa",
+                uploaded_by: "asha",
+                rows: 1,
+                counts: "{}",
+                report: "{}",
+            }
+        }
+        // Never registered, named after its customer; and the purged run's file uploaded again
+        // under another customer's name, its job finished (the run resumed, already purged).
+        let never = store.add_upload::<StoreError>(&upload("Sunil Gavaskar.csv"), |_| Ok(())).unwrap();
+        let again = store.add_upload::<StoreError>(&upload("Bela Chopra.xlsx"), |_| Ok(())).unwrap();
+        store.queue_upload(again, "asha").unwrap();
+        assert!(store.start_job(again).unwrap());
+        store.set_upload_run(again, run).unwrap();
+        assert!(store.end_job(again, UploadState::Finished, r#"{"file":"Bela Chopra.xlsx"}"#, None).unwrap());
+        let purged = store.purge(i64::MAX, "test").unwrap();
+        assert_eq!(purged.uploads, [never, again]);
+        let names = [never, again].map(|id| store.upload(id).unwrap().unwrap().file_name);
+        assert_eq!(names, ["Su**********ar.csv", "Be*******ra.xlsx"]);
+        drop(store);
+        let bytes = std::fs::read(&path).unwrap();
+        for secret in ["Gavaskar", "Chopra"] {
             assert!(
                 !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
                 "{secret} is still in the file"
