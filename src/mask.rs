@@ -133,9 +133,10 @@ fn folded(c: char) -> char {
 /// [`folded`]. One character of the result for each visible character of `text`, in order: what
 /// is found in it is found at the same places among the visible characters.
 fn visible(text: &str) -> (Vec<char>, String) {
-    // Composed first (NFC): a letter written as a base and a combining accent, as macOS writes
-    // file names (`u` and U+0301), is the one letter it shows (`ú`), read as the other is.
-    let composed = icu_normalizer::ComposingNormalizerBorrowed::new_nfc().normalize(text);
+    // Composed first, with compatibility forms read as what they stand for (NFKC): a letter
+    // written as a base and a combining accent, as macOS writes file names (`u` and U+0301), is
+    // the one letter it shows (`ú`), and a ligature its letters (`ﬁ`: `fi`).
+    let composed = icu_normalizer::ComposingNormalizerBorrowed::new_nfkc().normalize(text);
     let shown: Vec<char> = composed.chars().filter(|c| !is_invisible(*c)).collect();
     let folded = shown.iter().map(|&c| folded(c)).collect();
     (shown, folded)
@@ -245,13 +246,15 @@ pub fn mask_identifiers_in(text: &str) -> String {
 }
 
 /// The words of a customer's name (or any value) as [`mask_words_in`] looks for them: its runs of
-/// letters and digits as [`visible`] reads them, in lower case, of three characters or more (an
-/// initial or "Km" would be found in ordinary words).
+/// letters and digits as [`visible`] reads them, in lower case, of two characters or more (Om, Li,
+/// a Korean name's syllables). An initial is left out: a word of one letter is everywhere. Those
+/// of two or three are found as whole words only ([`Sought::is_theirs`]): inside others they would
+/// be found by chance.
 pub fn words_of(value: &str) -> Vec<String> {
     visible(value)
         .1
         .split(|c: char| !c.is_alphanumeric())
-        .filter(|word| word.chars().count() >= 3)
+        .filter(|word| word.chars().count() >= 2)
         .map(str::to_lowercase)
         .collect()
 }
@@ -465,6 +468,16 @@ mod tests {
                 proptest::prop_assert!(sought.holds(&id), "{id}");
             }
         }
+    }
+
+    #[test]
+    fn short_names_and_ligatures_are_found_as_whole_words() {
+        let sought = Sought::new(["Om Li", "Sofia Dastur", "민수 남궁"], []);
+        assert_eq!(sought.masked_words_in("Om Li.csv"), "** **.csv");
+        assert_eq!(sought.masked_words_in("So\u{fb01}a.csv"), "S****.csv");
+        assert_eq!(sought.masked_words_in("남궁 민수.csv"), "** **.csv");
+        // Whole words only: inside others, two letters are found by chance.
+        assert_eq!(sought.masked_words_in("Omkar Lima.csv"), "Omkar Lima.csv");
     }
 
     #[test]
