@@ -135,8 +135,18 @@ pub(super) fn record_registration(
 /// opening a new database at once both keep the first key written (`INSERT OR IGNORE`, then read
 /// back): a key that changed would leave every registration in the ledger unrecognised.
 pub(super) fn ledger_key(conn: &Connection, path: &Path) -> Result<[u8; 32], StoreError> {
-    let fresh: [u8; 32] = rand::random();
-    conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('ledger_key', ?1)", [fresh.as_slice()])?;
+    // Read first: a state that has its key is opened without writing, so that opening it never
+    // waits for another process's write — one stopped mid-commit (Ctrl-Z) holds SQLite's write
+    // lock for as long as it stays stopped, and the run lock, taken after this, is what says so.
+    let present: bool =
+        conn.query_row("SELECT EXISTS (SELECT 1 FROM meta WHERE key = 'ledger_key')", [], |r| r.get(0))?;
+    if !present {
+        let fresh: [u8; 32] = rand::random();
+        conn.execute(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES ('ledger_key', ?1)",
+            [fresh.as_slice()],
+        )?;
+    }
     read_ledger_key(conn, path)
 }
 

@@ -714,3 +714,20 @@ fn a_state_with_a_second_name_is_refused_and_a_symlink_takes_the_one_lock() {
     let mut second = Store::open(&dir.path().join("other/s.db")).unwrap();
     assert!(matches!(second.acquire_lock(std::time::Duration::ZERO, |_| {}), Err(StoreError::Locked(_))));
 }
+
+#[test]
+fn a_state_is_opened_while_another_process_holds_its_write_lock() {
+    // Another process stopped mid-commit (Ctrl-Z) holds SQLite's write lock for as long as it is
+    // stopped: opening the state must not need it, so that the run lock, taken next, can say who
+    // holds the state instead of SQLite's "database is locked" after its timeout.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let mut store = Store::open(&path).unwrap();
+    import(&mut store, "aa");
+    drop(store);
+    let writer = Connection::open(&path).unwrap();
+    writer.execute_batch("BEGIN IMMEDIATE; INSERT INTO meta (key, value) VALUES ('held', 1);").unwrap();
+    let store = Store::open(&path).expect("opened without the write lock");
+    assert_eq!(store.runs().unwrap().len(), 1);
+    writer.execute_batch("ROLLBACK;").unwrap();
+}
