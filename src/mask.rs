@@ -471,6 +471,23 @@ mod tests {
     }
 
     #[test]
+    fn a_mobile_that_is_also_hexadecimal_is_found_inside_a_longer_id() {
+        // Mobiles whose digits are hexadecimal for text (`6241586834`: `bAXh4`), as the property
+        // test below and a red team found them.
+        for mobile in ["6241586834", "6020203020", "7662585178"] {
+            let sought = Sought::customer(["Neha", "", "Sharma"], "EWCPS4179D", "25/11/1990", "", mobile);
+            for id in [
+                format!("ORD-{mobile}"),
+                format!("000{mobile}"),
+                format!("SPCBL{mobile}"),
+                format!("{mobile}1"),
+            ] {
+                assert!(sought.holds(&id), "{id}");
+            }
+        }
+    }
+
+    #[test]
     fn short_names_and_ligatures_are_found_as_whole_words() {
         let sought = Sought::new(["Om Li", "Sofia Dastur", "민수 남궁"], []);
         assert_eq!(sought.masked_words_in("Om Li.csv"), "** **.csv");

@@ -124,6 +124,14 @@ impl fmt::Debug for SecretMask {
 mod tests {
     use super::SecretMask;
 
+    #[test]
+    fn a_credential_that_is_also_hexadecimal_is_found_inside_a_longer_word() {
+        // `61306161` is hexadecimal for `a0aa`, as the property test below found it.
+        let mask = SecretMask::new(["61306161"]);
+        assert!(mask.holds("_61306161") && mask.holds("x-61306161-y"));
+        assert!(!mask.masked("_61306161").contains("61306161"));
+    }
+
     proptest::proptest! {
         /// A credential is found inside whatever a vendor wraps it in, however it was chosen:
         /// one that is itself hexadecimal for some text (`6162...`) included, which is sought as
