@@ -129,9 +129,10 @@ fn folded(c: char) -> char {
     }
 }
 
-/// `text` as it is read: without its invisible characters ([`is_invisible`]), and each character
-/// [`folded`]. One character of the result for each visible character of `text`, in order: what
-/// is found in it is found at the same places among the visible characters.
+/// `text` as it is read: normalised (NFKC), without its invisible characters ([`is_invisible`]),
+/// and each character [`folded`]; with the characters shown, which are those of the normalised
+/// text (what the masking functions write back). One character of the result for each character
+/// shown, in order: what is found in it is found at the same places among those shown.
 fn visible(text: &str) -> (Vec<char>, String) {
     // Composed first, with compatibility forms read as what they stand for (NFKC): a letter
     // written as a base and a combining accent, as macOS writes file names (`u` and U+0301), is
