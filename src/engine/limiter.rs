@@ -6,7 +6,10 @@
 //! **Pace.** A token bucket kept as GCRA: each request reserves the next slot (its theoretical
 //! arrival time) and sleeps until it, so a waiter costs one timer and one wake-up, however many
 //! wait (waiters that poll a shared bucket all wake for every token). The busiest second holds
-//! `bucket + ceil(1 s / interval) - 1` requests; see [`pacing`] for the numbers.
+//! `bucket + ceil(1 s / interval) - 1` requests; see [`pacing`] for the numbers. Slots reserved
+//! ahead are spaced for the rate when they were taken: when the adaptive rate climbs a quarter
+//! above it, they are void and every waiter takes its slot again at the new pace (see
+//! [`Limiter::rise`]), so a climb from a low rate is not held back by the waiters' old spacing.
 //!
 //! Written here rather than taken from `governor`, measured (issue 22; the trial is on branch
 //! `rate-governor-trial`): governor's GCRA is the same arithmetic, but it answers "not until T"
@@ -107,6 +110,9 @@ pub const RAMP: Duration = Duration::from_secs(1);
 /// the climb back: every 30 s that was 4% of a run at the quota, every two minutes it is 1%.
 pub const FIRST_HOLD: Duration = Duration::from_secs(120);
 pub const MAX_HOLD: Duration = Duration::from_secs(600);
+/// A climb this many times above the pace the waiting slots were spaced for voids them (see
+/// [`Limiter::rise`]).
+const RISE: f64 = 1.25;
 /// The lowest fill, requests a second (AWS's minimum), unless `--rate` is lower.
 const MIN_FILL: f64 = 0.5;
 /// A refusal when fewer requests than this were accepted in the second before says nothing about
@@ -175,6 +181,9 @@ pub struct Limiter {
 struct State {
     /// The theoretical arrival time of the next request (GCRA).
     tat: Instant,
+    /// The lowest fill a slot was reserved at since the slots were last voided: the slots
+    /// reserved ahead are spaced for it or faster.
+    paced_at: f64,
     /// Slots reserved before the latest pause are void: their waiters reserve again.
     generation: u64,
     pause: Pause,
@@ -254,6 +263,16 @@ impl Curve {
         Curve { quota, target, growth, top: from + k, k, hold, judged_with_noise: false }
     }
 
+    /// When the fill first reaches `fill`, if ever (it may have already).
+    fn when(&self, fill: f64) -> Option<Instant> {
+        let cube_root = |rise: f64| Duration::try_from_secs_f64((rise / self.growth).cbrt()).ok();
+        if fill <= self.target {
+            let before_top = cube_root(self.target - fill)?;
+            return Some(self.top.checked_sub(before_top).unwrap_or(self.top));
+        }
+        self.top.checked_add(self.hold)?.checked_add(cube_root(fill - self.target)?)
+    }
+
     fn fill(&self, now: Instant) -> f64 {
         if now < self.top {
             // Before the climb begins (a pause in force), the rate it begins at.
@@ -289,6 +308,7 @@ impl Limiter {
             burst: settings.burst,
             state: Mutex::new(State {
                 tat: now,
+                paced_at: f64::INFINITY,
                 generation: 0,
                 pause: Pause { until: now },
                 curve: None,
@@ -320,7 +340,9 @@ impl Limiter {
     /// belongs to.
     fn reserve(&self, state: &mut State, now: Instant) -> (Instant, u64) {
         // The pace at which it may leave: after the pause in force, if any.
-        let (interval, bucket) = pacing(self.fill(state, now.max(state.pause.until)), self.burst);
+        let fill = self.fill(state, now.max(state.pause.until));
+        state.paced_at = state.paced_at.min(fill);
+        let (interval, bucket) = pacing(fill, self.burst);
         let tolerance = interval.saturating_mul(bucket.saturating_sub(1));
         let earliest = state.tat.checked_sub(tolerance).unwrap_or(now);
         let at = now.max(earliest).max(state.pause.until);
@@ -344,16 +366,56 @@ impl Limiter {
                     (at, Some(generation))
                 }
             };
-            if at > Instant::now() {
+            let Some(generation) = generation else {
+                // The pause is over: take a slot.
                 tokio::time::sleep_until(at).await;
-            }
-            let state = self.state();
-            // None: the pause is over, take a slot. A pause that began since the slot was
-            // reserved voids it: wait that one out and take another.
-            if generation == Some(state.generation) {
-                return Sent { at: Instant::now() };
+                continue;
+            };
+            loop {
+                // Woken at its slot, or earlier if the fill climbs far above the pace the slot
+                // was reserved at.
+                let risen = self.risen_at(&self.state()).filter(|&risen| risen > Instant::now());
+                tokio::time::sleep_until(risen.map_or(at, |risen| risen.min(at))).await;
+                let mut state = self.state();
+                // A pause that began since the slot was reserved voids it: wait that one out and
+                // take another.
+                if generation != state.generation {
+                    break;
+                }
+                let now = Instant::now();
+                if now >= at {
+                    return Sent { at: now };
+                }
+                if self.rise(&mut state, now) {
+                    break;
+                }
             }
         }
+    }
+
+    /// When the fill will have climbed [`RISE`] times above the pace the slots reserved ahead
+    /// were spaced for, if it is climbing: see [`Limiter::rise`].
+    fn risen_at(&self, state: &State) -> Option<Instant> {
+        let curve = state.curve.as_ref().filter(|_| self.mode == RateMode::Adaptive)?;
+        let risen = (RISE * state.paced_at).min(self.ceiling);
+        let at = curve.when(risen).filter(|_| risen > state.paced_at)?;
+        // A millisecond on, for the rounding of the curve's arithmetic (tokio's timer ticks in
+        // milliseconds in any case).
+        at.checked_add(Duration::from_millis(1))
+    }
+
+    /// Voids the slots reserved ahead if the fill has climbed [`RISE`] times above the pace they
+    /// were spaced for: whether it did. Every waiter then takes a slot at the new pace. Otherwise
+    /// a climb from a low rate would keep every waiter at the low rate's spacing until its slot
+    /// came: 32 waiters at 4/s wait up to eight seconds, whatever the rate meanwhile.
+    fn rise(&self, state: &mut State, now: Instant) -> bool {
+        if self.fill(state, now) < RISE * state.paced_at {
+            return false;
+        }
+        state.generation += 1;
+        state.tat = state.tat.min(now);
+        state.paced_at = f64::INFINITY;
+        true
     }
 
     /// The vendor answered a request sent at `sent` without refusing it (whatever the answer).
@@ -397,6 +459,7 @@ impl Limiter {
         if state.pause.extend(until) {
             state.generation += 1;
             state.tat = until;
+            state.paced_at = f64::INFINITY;
         }
     }
 

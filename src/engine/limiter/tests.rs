@@ -540,3 +540,49 @@ async fn two_processes_share_one_quota_without_a_coordinator() {
         assert!(a.learned().is_some() && b.learned().is_some());
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn waiters_keep_up_with_a_climb_from_a_low_rate() {
+    // 32 waiters take their slots at 3.88/s, eight seconds deep; the rate then climbs (a probe
+    // above a quota of 4/s an earlier run learned, its hold over). They leave at the rate of the
+    // climb, not at the spacing their slots were taken at, and never faster than it.
+    let limiter = Arc::new(limiter(1000, RateMode::Adaptive));
+    limiter.start_from(&Learned { accepted_per_second: 4.0, holding_per_second: 3.88, hold: Duration::ZERO });
+    let t0 = Instant::now();
+    let span = Duration::from_secs(4);
+    let left = Arc::new(Left::default());
+    let waiters: Vec<_> = (0..32)
+        .map(|_| {
+            let (limiter, left) = (limiter.clone(), left.clone());
+            tokio::spawn(async move {
+                loop {
+                    let sent = limiter.ready().await;
+                    if sent.at - t0 >= span {
+                        return;
+                    }
+                    left.0.lock().unwrap().push(sent.at - t0);
+                }
+            })
+        })
+        .collect();
+    for waiter in waiters {
+        waiter.await.unwrap();
+    }
+    let left = left.0.lock().unwrap().clone();
+    // The curve: 3.88/s and CUBIC's convex probe, 4 × (MARGIN - BETA) requests a second per
+    // second cubed; over 4 s, 3.88 × 4 + 1.08 × 4⁴ / 4 = 84.6 requests.
+    let growth = 4.0 * (MARGIN - BETA) / RAMP.as_secs_f64().powi(3);
+    let fill_at = |t: f64| 3.88 + growth * t.powi(3);
+    let expected = 3.88 * 4.0 + growth * 4f64.powi(4) / 4.0;
+    assert!(
+        left.len() as f64 >= 0.85 * expected,
+        "{} sent, the curve allows {expected:.1}: {left:?}",
+        left.len()
+    );
+    for second in 0..4 {
+        let (from, to) = (Duration::from_secs(second), Duration::from_secs(second + 1));
+        let within = left.iter().filter(|t| (from..to).contains(*t)).count();
+        let most = fill_at((second + 1) as f64) + 2.0;
+        assert!(within as f64 <= most, "second {second}: {within} sent, the rate reached {most:.1}");
+    }
+}
