@@ -484,24 +484,29 @@ quota() {
     start_sandbox "$dir" --rate-limit 100 --latency 20ms
     limited=$SANDBOX
     echo "   | run                                          |   rows |   rows/s | quota |  answered 429    | CPU-s/10k | cs/row | wall s |"
-    local r
+    # Each run (or the two runs of one state) in a directory of its own: a state beside another
+    # run's results file of the same customers is refused, as one that lost its record of them.
+    own() { mkdir -p "$dir/$1" && echo "$dir/$1"; }
+    local r at
     for r in $(seq 1 "$REPEAT"); do
         SANDBOX=$limited ENDPOINT=$limited/api/AOP/CibilScore/registeration
         reset_sandbox
-        QUOTA_SUMMARY=$dir/right$r.summary.json run_tool "$dir" "right$r" "$(customers "$small")" --concurrency 32 --rate 100/s
-        QUOTA_SUMMARY=$dir/right$r.summary.json quota_row "[$r] --rate 100/s (the right guess)" "$small" 100
+        at=$(own "right$r")
+        QUOTA_SUMMARY=$at/right$r.summary.json run_tool "$at" "right$r" "$(customers "$small")" --concurrency 32 --rate 100/s
+        QUOTA_SUMMARY=$at/right$r.summary.json quota_row "[$r] --rate 100/s (the right guess)" "$small" 100
         cpu_line "$r" "$small" 1.0
         reset_sandbox
-        STATE=learn$r QUOTA_SUMMARY=$dir/wrong$r.summary.json run_tool "$dir" "wrong$r" "$(customers "$small")" --concurrency 32 --rate 1000/s
-        QUOTA_SUMMARY=$dir/wrong$r.summary.json quota_row "[$r] --rate 1000/s (a wrong guess)" "$small" 100 0.90 2
+        at=$(own "learn$r")
+        STATE=learn$r QUOTA_SUMMARY=$at/wrong$r.summary.json run_tool "$at" "wrong$r" "$(customers "$small")" --concurrency 32 --rate 1000/s
+        QUOTA_SUMMARY=$at/wrong$r.summary.json quota_row "[$r] --rate 1000/s (a wrong guess)" "$small" 100 0.90 2
         cpu_line "$r" "$small" 1.0
         if [[ $adaptive == 1 ]]; then
             reset_sandbox
-            STATE=learn$r QUOTA_SUMMARY=$dir/again$r.summary.json run_tool "$dir" "again$r" "$(customers_after "$small")" --concurrency 32 --rate 1000/s
-            QUOTA_SUMMARY=$dir/again$r.summary.json quota_row "[$r]   the same state, 3,000 new rows" "$small" 100 0.90 2
+            STATE=learn$r QUOTA_SUMMARY=$at/again$r.summary.json run_tool "$at" "again$r" "$(customers_after "$small")" --concurrency 32 --rate 1000/s
+            QUOTA_SUMMARY=$at/again$r.summary.json quota_row "[$r]   the same state, 3,000 new rows" "$small" 100 0.90 2
             cpu_line "$r" "$small" 1.0
             reset_sandbox
-            QUOTA_SUMMARY= run_tool "$dir" "fixed$r" "$(customers "$small")" --concurrency 32 --rate 1000/s --rate-mode fixed
+            QUOTA_SUMMARY= run_tool "$(own "fixed$r")" "fixed$r" "$(customers "$small")" --concurrency 32 --rate 1000/s --rate-mode fixed
             QUOTA_SUMMARY= quota_row "[$r] --rate 1000/s --rate-mode fixed" "$small" 100
             cpu_line "$r" "$small" 1.0
         fi
@@ -514,12 +519,12 @@ quota() {
     for r in $(seq 1 "$REPEAT"); do
         SANDBOX=$free ENDPOINT=$free/api/AOP/CibilScore/registeration
         reset_sandbox
-        QUOTA_SUMMARY= run_tool "$dir" "free$r" "$(customers "$big")" --concurrency 32 --rate 1000000/s
+        QUOTA_SUMMARY= run_tool "$(own "free$r")" "free$r" "$(customers "$big")" --concurrency 32 --rate 1000000/s
         QUOTA_SUMMARY= quota_row "[$r] unlimited, a vendor without a quota" "$big" 0
         cpu_line "$r" "$big" 1.0
         SANDBOX=$slower ENDPOINT=$slower/api/AOP/CibilScore/registeration
         reset_sandbox
-        QUOTA_SUMMARY= run_tool "$dir" "slow$r" "$(customers "$slow")" --concurrency 64 --rate 1000000/s
+        QUOTA_SUMMARY= run_tool "$(own "slow$r")" "slow$r" "$(customers "$slow")" --concurrency 64 --rate 1000000/s
         QUOTA_SUMMARY= quota_row "[$r] unlimited, 50 ms latency, --concurrency 64" "$slow" 0
         cpu_line "$r" "$slow" 1.5
     done

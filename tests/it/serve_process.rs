@@ -149,7 +149,17 @@ fn customers(n: u32) -> Vec<u8> {
 }
 
 async fn upload_and_register(http: &reqwest::Client, base: &str, token: &str, rows: u32) -> u64 {
-    let part = reqwest::multipart::Part::bytes(customers(rows)).file_name("big.csv");
+    upload_named_and_register(http, base, token, rows, "big.csv").await
+}
+
+async fn upload_named_and_register(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    rows: u32,
+    name: &str,
+) -> u64 {
+    let part = reqwest::multipart::Part::bytes(customers(rows)).file_name(name.to_owned());
     let form = reqwest::multipart::Form::new().part("file", part);
     let created: Value = http
         .post(format!("{base}/api/uploads"))
@@ -519,4 +529,36 @@ async fn a_program_reading_the_state_beside_the_server_never_deletes_its_log() {
     let statuses = statuses(&state);
     assert_eq!((statuses.get("registered"), statuses.get("known")), (Some(&10), Some(&5)), "{statuses:?}");
     assert_eq!(sandbox.stats().registered, 10);
+}
+
+/// The server's log names an upload by its number, never by its file's name: a clerk's file is
+/// often named after a customer, and the journal keeps what it is given for as long as its own
+/// settings say, whatever a purge erases from the state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_names_an_upload_by_its_number_never_by_a_customers_name() {
+    let sandbox = Sandbox::start(([127, 0, 0, 1], 0).into(), SandboxConfig::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let token = token(dir.path());
+    let http = crate::common::http_client().build().unwrap();
+    let mut serving = Serving::start(dir.path(), &sandbox.endpoint());
+    // The file's first customer: Ravi Kumar, his PAN and mobile, in the file's name.
+    let row = customer(0);
+    let cells: Vec<&str> = row.split(',').collect();
+    let (first, last, pan, mobile) = (cells[0], cells[1], cells[2], cells[5]);
+    let name = format!("{first} {last} {pan} {mobile}.csv");
+    let id = upload_named_and_register(&http, &serving.base, &token, 3, &name).await;
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while summary(&http, &serving.base, &token, id).await["state"] != "finished" {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the job finishes");
+    serving.signal("-TERM");
+    assert_eq!(serving.wait(), Some(0), "{}", serving.said());
+    let said = serving.said();
+    assert!(said.contains(&format!("registering upload {id}")), "{said}");
+    for needle in [first, last, pan, mobile] {
+        assert!(!said.contains(needle), "the log holds {needle:?}: {said}");
+    }
 }
