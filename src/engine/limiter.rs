@@ -397,11 +397,18 @@ impl Limiter {
     /// were spaced for, if it is climbing: see [`Limiter::rise`].
     fn risen_at(&self, state: &State) -> Option<Instant> {
         let curve = state.curve.as_ref().filter(|_| self.mode == RateMode::Adaptive)?;
-        let risen = (RISE * state.paced_at).min(self.ceiling);
-        let at = curve.when(risen).filter(|_| risen > state.paced_at)?;
+        let risen = self.risen(state)?;
+        let at = curve.when(risen)?;
         // A millisecond on, for the rounding of the curve's arithmetic (tokio's timer ticks in
         // milliseconds in any case).
         at.checked_add(Duration::from_millis(1))
+    }
+
+    /// The fill at which the slots reserved ahead are void: [`RISE`] times the pace they were
+    /// spaced for, or the ceiling if that is nearer; none if the fill cannot climb above them.
+    fn risen(&self, state: &State) -> Option<f64> {
+        let risen = (RISE * state.paced_at).min(self.ceiling);
+        (risen > state.paced_at).then_some(risen)
     }
 
     /// Voids the slots reserved ahead if the fill has climbed [`RISE`] times above the pace they
@@ -409,7 +416,7 @@ impl Limiter {
     /// a climb from a low rate would keep every waiter at the low rate's spacing until its slot
     /// came: 32 waiters at 4/s wait up to eight seconds, whatever the rate meanwhile.
     fn rise(&self, state: &mut State, now: Instant) -> bool {
-        if self.fill(state, now) < RISE * state.paced_at {
+        if self.risen(state).is_none_or(|risen| self.fill(state, now) < risen) {
             return false;
         }
         state.generation += 1;
