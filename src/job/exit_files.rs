@@ -9,8 +9,10 @@
 //! failure to write one of them included ([`ExitFiles::write`]). A change to the state that the
 //! summary must tell — a file recorded as a new run — is made and learnt in one step
 //! ([`ExitFiles::record`]), which the second signal's immediate writing waits for, briefly: the
-//! summary written at once names every run the state kept. And that immediate writing reaches
-//! every run the process is driving ([`ExitFiles::write_all_at_once`]), whichever command it is.
+//! summary written at once names every run the state kept, with the counts the state committed
+//! (rows sent and not answered `in_flight`, as the next run finds them). And that immediate
+//! writing reaches every run the process is driving ([`ExitFiles::write_all_at_once`]), whichever
+//! command it is.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
@@ -270,6 +272,15 @@ impl ExitFiles {
             .wait_timeout_while(known, AT_ONCE_WAIT, |known| known.recording)
             .unwrap_or_else(PoisonError::into_inner);
         if !known.written {
+            // The counts as the state holds them, which the next run finds: rows sent and not
+            // answered are `in_flight` there (the live counts show them as `pending`, as the
+            // progress display does). What cannot be read leaves the live counts.
+            if known.live.is_some()
+                && let Some(run) = known.summary.run_id
+                && let Ok(counts) = crate::store::Store::counts_as_committed(&known.summary.state, run)
+            {
+                known.live = Some(counts);
+            }
             known.summary.results_may_lag = true;
             known.summary.stopped = Some("interrupted");
             known.summary.stop_reason = Some(if waited.timed_out() {

@@ -2,7 +2,24 @@
 //! outcome (a duplicate carries the result of the row it repeats) and the cells as they were in
 //! the file, and the counts per status.
 
+use std::path::Path;
+
+use rusqlite::{Connection, OpenFlags};
+
 use super::{RowStatus, StatusCounts, Store, StoreError};
+
+fn counts_on(conn: &Connection, run_id: i64) -> Result<StatusCounts, StoreError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT status, COUNT(*) FROM rows WHERE run_id = ?1 GROUP BY status")?;
+    let mut counts = StatusCounts::default();
+    for item in stmt.query_map([run_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)))? {
+        let (status, n) = item?;
+        if let Some(status) = RowStatus::parse(&status) {
+            counts.0.insert(status, n);
+        }
+    }
+    Ok(counts)
+}
 
 /// One line of the results, from the state.
 #[derive(Debug, Clone, Default)]
@@ -31,17 +48,19 @@ pub struct ResultRow {
 impl Store {
     /// Counts of rows per status.
     pub fn counts(&self, run_id: i64) -> Result<StatusCounts, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT status, COUNT(*) FROM rows WHERE run_id = ?1 GROUP BY status")?;
-        let mut counts = StatusCounts::default();
-        for item in stmt.query_map([run_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)))? {
-            let (status, n) = item?;
-            if let Some(status) = RowStatus::parse(&status) {
-                counts.0.insert(status, n);
-            }
-        }
-        Ok(counts)
+        counts_on(&self.conn, run_id)
+    }
+
+    /// Counts of rows per status of run `run_id` of the state at `path`, as committed, read on a
+    /// connection of its own that writes nothing and creates nothing (a state moved away is not
+    /// made again): for a process leaving at once while its own connection may be mid-write.
+    pub fn counts_as_committed(path: &Path, run_id: i64) -> Result<StatusCounts, StoreError> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_millis(500))?;
+        counts_on(&conn, run_id)
     }
 
     /// Calls `each` with every row of the run in input order; a duplicate carries the result of

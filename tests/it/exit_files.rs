@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::runs::{Server, Spawned, Work, code, customers, stderr};
 use cibil_bulk::sandbox::SandboxConfig;
+use cibil_bulk::store::RowStatus;
 
 /// The summary and metrics of a run left by yesterday's job: every test starts with them, and
 /// every exit must replace them.
@@ -222,6 +223,16 @@ fn exit_130_at_once_after_a_second_signal_says_the_results_may_lag() {
         (Some("interrupted"), Some(true))
     );
     assert!(summary["stop_reason"].as_str().unwrap().contains("may lag"), "{summary:#}");
+    // Its counts are the state's, status by status: the rows sent and not answered are
+    // `in_flight`, as the next run finds them.
+    let state = rusqlite::Connection::open(work.path("cibil-bulk.db")).unwrap();
+    for status in RowStatus::ALL {
+        let held: u64 = state
+            .query_row("SELECT count(*) FROM rows WHERE status = ?1", [status.as_str()], |r| r.get(0))
+            .unwrap();
+        assert_eq!(summary["counts"][status.as_str()], held, "{status:?}: {summary:#}");
+    }
+    assert!(summary["counts"]["in_flight"].as_u64().unwrap() >= 4, "{summary:#}");
 
     // `status` says it too; the next run brings the results in line.
     let out = work.output(&["status"]);
