@@ -308,6 +308,9 @@ pub struct DryRunReport {
     pub counts: StatusCounts,
     /// The first rows that would be sent: their line and values.
     pub first: Vec<(u64, Applicant)>,
+    /// Rows valid by the file's own rules that the state refuses (their order id already went
+    /// out for another customer), and the first of their lines.
+    pub taken: (u64, Vec<u64>),
 }
 
 impl DryRunReport {
@@ -317,13 +320,21 @@ impl DryRunReport {
     /// Counts a row, and keeps it as an example while there are fewer than [`Self::SHOWN`].
     pub fn add(&mut self, line: u64, status: RowStatus, applicant: Option<&Applicant>) {
         self.counts.add(status, 1);
+        if status == RowStatus::Invalid && applicant.is_some() {
+            self.taken.0 += 1;
+            if self.taken.1.len() < Self::SHOWN {
+                self.taken.1.push(line);
+            }
+        }
         if let (RowStatus::Pending, Some(a), true) = (status, applicant, self.first.len() < Self::SHOWN) {
             self.first.push((line, a.clone()));
         }
     }
 
     pub fn render(&self, path: &Path, target: &str, rate: Rate, concurrency: usize) -> String {
-        let count = |s: RowStatus| self.counts.get(s);
+        // Rows invalid by the file's own rules; those the state refuses are said apart.
+        let count =
+            |s: RowStatus| self.counts.get(s) - if s == RowStatus::Invalid { self.taken.0 } else { 0 };
         let mut text = format!(
             "{}: {} rows. Dry run: nothing was sent and no state was kept.\n  would send {:>8}   to {target} at {rate} ({concurrency} at once)\n",
             path.display(),
@@ -338,6 +349,18 @@ impl DryRunReport {
             if count(status) > 0 {
                 let _ = writeln!(text, "  {:<10} {:>8}   {note}", status.as_str(), count(status));
             }
+        }
+        if self.taken.0 > 0 {
+            let lines: Vec<String> = self.taken.1.iter().map(u64::to_string).collect();
+            let _ = writeln!(
+                text,
+                "  {:<10} {:>8}   their order id already went out for another customer: give each its own \
+                 (line {}{})",
+                RowStatus::Invalid.as_str(),
+                self.taken.0,
+                lines.join(", "),
+                if self.taken.0 > lines.len() as u64 { ", ..." } else { "" }
+            );
         }
         if !self.first.is_empty() {
             text.push_str("First rows to send (values masked):\n");

@@ -2,7 +2,7 @@
 //! the state or not at all. A valid row whose customer the ledger already holds is `known` at
 //! once, and never sent.
 
-use rusqlite::{Transaction, params};
+use rusqlite::{OptionalExtension as _, Transaction, params};
 use serde::Serializer as _;
 use sha2::{Digest, Sha256};
 
@@ -125,6 +125,7 @@ impl Import<'_> {
         let mut order_id = row.order_id.map(str::to_owned);
         let mut warnings = Cow::Borrowed(row.warnings);
         let (mut pan_key, mut payload, mut cibil_id, mut made) = (None, None, None, None);
+        let mut taken = None;
         if let (RowStatus::Pending, Some(a)) = (row.status, row.applicant) {
             let key = pan_key_with(&self.ledger_key, &a.pancard);
             // The id made for the customer, kept for the next one after a refusal, unless the
@@ -159,10 +160,30 @@ impl Import<'_> {
                     }
                 }
             }
-            pan_key = Some(key);
-            payload = Some(payload_hash(a, order_id.as_deref().unwrap_or_default()));
+            // The file's own order id, already sent for another customer: AOPay may take this
+            // customer's request for a replay of theirs, and answer with their registration.
+            if made.is_none()
+                && status == RowStatus::Pending
+                && let Some(given) = order_id.as_deref()
+                && let Some((run, line)) = sent_for_another(&self.tx, given, &key)?
+            {
+                status = RowStatus::Invalid;
+                taken = Some(format!(
+                    "order_id \"{given}\" already went out for another customer (run {run}, line \
+                     {line}): every customer needs an order id of their own (or leave the cell \
+                     empty to have one made)"
+                ));
+            } else {
+                pan_key = Some(key);
+                payload = Some(payload_hash(a, order_id.as_deref().unwrap_or_default()));
+            }
         }
-        let a = row.applicant;
+        // A row refused here keeps only its cells, as every row that is not valid does.
+        let a = row.applicant.filter(|_| taken.is_none());
+        let (error_code, error) = match &taken {
+            Some(error) => (TAKEN, error.as_str()),
+            None => (row.error_code, row.error),
+        };
         let violations =
             (!row.violations.is_empty()).then(|| serde_json::to_string(row.violations).unwrap_or_default());
         self.tx
@@ -188,8 +209,8 @@ impl Import<'_> {
                 a.map(|a| &a.email_id),
                 a.map(|a| &a.mobile_number),
                 cells,
-                none_if_empty(row.error_code),
-                none_if_empty(row.error),
+                none_if_empty(error_code),
+                none_if_empty(error),
                 none_if_empty(&warnings),
                 cibil_id,
                 self.now,
@@ -212,6 +233,28 @@ impl Import<'_> {
         self.tx.commit()?;
         Ok(self.run_id)
     }
+}
+
+/// The error code of a row whose order id already went out for another customer.
+const TAKEN: &str = "order_id.taken";
+
+/// The run and line of another customer than `pan_key`'s that the state registered, or sent,
+/// under `order_id`.
+fn sent_for_another(
+    tx: &Transaction<'_>,
+    order_id: &str,
+    pan_key: &[u8; 16],
+) -> Result<Option<(i64, u64)>, StoreError> {
+    let found = tx
+        .prepare_cached(
+            "SELECT run_id, line FROM ledger WHERE order_id = ?1 AND pan_key != ?2
+             UNION ALL
+             SELECT run_id, line FROM claims WHERE order_id = ?1 AND pan_key != ?2
+             LIMIT 1",
+        )?
+        .query_row(params![order_id, pan_key.as_slice()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    Ok(found)
 }
 
 fn none_if_empty(text: &str) -> Option<&str> {

@@ -178,6 +178,10 @@ const MIGRATIONS: &[&str] = &[
     // 8: where a run's file was when last read, absolute, for `export` to keep whatever the
     // directory it is run from.
     "ALTER TABLE runs ADD COLUMN input_place TEXT;",
+    // 9: who an order id went out for, found by the id: a file's order id that already went out
+    // for another customer is not sent for this one.
+    "CREATE INDEX IF NOT EXISTS ledger_by_order_id ON ledger (order_id);
+    CREATE INDEX IF NOT EXISTS claims_by_order_id ON claims (order_id);",
 ];
 
 /// The version this code writes.

@@ -731,3 +731,44 @@ fn a_state_is_opened_while_another_process_holds_its_write_lock() {
     assert_eq!(store.runs().unwrap().len(), 1);
     writer.execute_batch("ROLLBACK;").unwrap();
 }
+
+#[test]
+fn a_files_order_id_that_went_out_for_another_customer_is_not_sent_for_this_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("s.db")).unwrap();
+    // Its status, error code, and whether the row keeps the customer's values (a row that is not
+    // valid keeps only its cells).
+    let status = |store: &Store, run: i64| {
+        let row = results(store, run).remove(0);
+        let kept: bool = store
+            .conn
+            .query_row(
+                "SELECT pancard IS NOT NULL AND pan_key IS NOT NULL FROM rows WHERE run_id = ?1",
+                [run],
+                |r| r.get(0),
+            )
+            .unwrap();
+        (row.status, row.error_code, kept)
+    };
+
+    // ORD-7 registered Ravi; Sita's file gives her ORD-7 too.
+    let (first, _) = run_of(&mut store, "aa", "ABCPK1234F", Some("ORD-7"));
+    store.claim(first, &[(2, store.pan_key("ABCPK1234F"))]).unwrap();
+    store.record(first, &[registered(2)]).unwrap();
+    let (second, _) = run_of(&mut store, "bb", "BCDPR2345G", Some("ORD-7"));
+    assert_eq!(status(&store, second), (RowStatus::Invalid, Some("order_id.taken".into()), false));
+    let error = results(&store, second).remove(0).error.unwrap();
+    assert!(error.contains("run 1, line 2") && !error.contains("ABCPK"), "{error}");
+    // Ravi under his own id again is simply known.
+    let (third, _) = run_of(&mut store, "cc", "ABCPK1234F", Some("ORD-7"));
+    assert_eq!(status(&store, third).0, RowStatus::Known);
+
+    // ORD-8 went out for Asha and no answer came: the id is hers until one does.
+    let (fourth, _) = run_of(&mut store, "dd", "CDEPS3456H", Some("ORD-8"));
+    store.claim(fourth, &[(2, store.pan_key("CDEPS3456H"))]).unwrap();
+    let (fifth, _) = run_of(&mut store, "ee", "DEFPT4567J", Some("ORD-8"));
+    assert_eq!(status(&store, fifth).0, RowStatus::Invalid);
+    // An id nobody was sent under goes out.
+    let (sixth, _) = run_of(&mut store, "ff", "DEFPT4567J", Some("ORD-9"));
+    assert_eq!(status(&store, sixth), (RowStatus::Pending, None, true));
+}

@@ -316,3 +316,30 @@ fn registered_in(path: &std::path::Path) -> u64 {
         rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
     conn.query_row("SELECT count(*) FROM rows WHERE status = 'registered'", [], |r| r.get(0)).unwrap()
 }
+
+/// A file's own order id that an earlier run of the state sent for another customer is not sent
+/// for this one: a vendor that de-duplicates on `order_id` would take the request for a replay
+/// and answer with the other customer's registration. The row is invalid, says which run and
+/// line had the id, and nothing goes out for it.
+#[test]
+fn a_files_order_id_that_went_out_for_another_customer_is_not_sent_again() {
+    let server = Server::plain();
+    let work = Work::new(&server);
+    let with_order_id = |i: u32| {
+        let text = customers(i, 1);
+        let (header, row) = text.trim_end().split_once('\n').unwrap();
+        format!("order_id,{header}\nORD-1,{row}\n")
+    };
+    work.write("monday.csv", &with_order_id(0));
+    code(&work.run("monday.csv", &[]), 0);
+    work.write("tuesday.csv", &with_order_id(1));
+    // A dry run says so first, and why.
+    let out = work.run("tuesday.csv", &["--dry-run"]);
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert!(said.contains("already went out for another customer: give each its own (line 2)"), "{said}");
+    code(&work.run("tuesday.csv", &[]), 1);
+    assert_eq!(server.stats().requests, 1, "only Monday's customer was sent");
+    let rows = read_csv(&work.path("tuesday.results.csv"));
+    assert_eq!((rows[0]["status"].as_str(), rows[0]["error_code"].as_str()), ("invalid", "order_id.taken"));
+    assert!(rows[0]["error"].contains("already went out for another customer (run 1, line 2)"), "{rows:?}");
+}
