@@ -1,6 +1,7 @@
 //! A new run: a file's rows written once, in one transaction, so that a file is either wholly in
 //! the state or not at all. A valid row whose customer the ledger already holds is `known` at
-//! once, and never sent.
+//! once, and never sent; one whose file gives an order id the state already sent for another
+//! customer is `invalid` (`order_id.taken`), and never sent under it.
 
 use rusqlite::{OptionalExtension as _, Transaction, params};
 use serde::Serializer as _;
