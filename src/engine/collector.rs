@@ -172,8 +172,10 @@ fn commit(
                 }
             }
             for claim in &claimed {
-                if matches!(claim, Claim::Known { .. }) {
-                    observer.record(RowStatus::Known);
+                match claim {
+                    Claim::Known { .. } => observer.record(RowStatus::Known),
+                    Claim::Taken { .. } => observer.record(RowStatus::Invalid),
+                    Claim::Send { .. } => {}
                 }
             }
             let mut claimed = claimed.into_iter();

@@ -3,13 +3,13 @@
 //! once, and never sent; one whose file gives an order id the state already sent for another
 //! customer is `invalid` (`order_id.taken`), and never sent under it.
 
-use rusqlite::{OptionalExtension as _, Transaction, params};
+use rusqlite::{Transaction, params};
 use serde::Serializer as _;
 use sha2::{Digest, Sha256};
 
 use std::borrow::Cow;
 
-use super::ledger::{Customer, customer, pan_key_with};
+use super::ledger::{Customer, ORDER_ID_TAKEN, customer, order_id_taken, pan_key_with};
 use super::{RowStatus, Store, StoreError, now_ms};
 use crate::api::{OrderIds, after_refusals, hex_id};
 use crate::input::Locator;
@@ -166,14 +166,10 @@ impl Import<'_> {
             if made.is_none()
                 && status == RowStatus::Pending
                 && let Some(given) = order_id.as_deref()
-                && let Some((run, line)) = sent_for_another(&self.tx, given, &key)?
+                && let Some(why) = order_id_taken(&self.tx, given, &key)?
             {
                 status = RowStatus::Invalid;
-                taken = Some(format!(
-                    "order_id \"{given}\" already went out for another customer (run {run}, line \
-                     {line}): every customer needs an order id of their own (or leave the cell \
-                     empty to have one made)"
-                ));
+                taken = Some(why);
             } else {
                 pan_key = Some(key);
                 payload = Some(payload_hash(a, order_id.as_deref().unwrap_or_default()));
@@ -182,7 +178,7 @@ impl Import<'_> {
         // A row refused here keeps only its cells, as every row that is not valid does.
         let a = row.applicant.filter(|_| taken.is_none());
         let (error_code, error) = match &taken {
-            Some(error) => (TAKEN, error.as_str()),
+            Some(error) => (ORDER_ID_TAKEN, error.as_str()),
             None => (row.error_code, row.error),
         };
         let violations =
@@ -234,28 +230,6 @@ impl Import<'_> {
         self.tx.commit()?;
         Ok(self.run_id)
     }
-}
-
-/// The error code of a row whose order id already went out for another customer.
-const TAKEN: &str = "order_id.taken";
-
-/// The run and line of another customer than `pan_key`'s that the state registered, or sent,
-/// under `order_id`.
-fn sent_for_another(
-    tx: &Transaction<'_>,
-    order_id: &str,
-    pan_key: &[u8; 16],
-) -> Result<Option<(i64, u64)>, StoreError> {
-    let found = tx
-        .prepare_cached(
-            "SELECT run_id, line FROM ledger WHERE order_id = ?1 AND pan_key != ?2
-             UNION ALL
-             SELECT run_id, line FROM claims WHERE order_id = ?1 AND pan_key != ?2
-             LIMIT 1",
-        )?
-        .query_row(params![order_id, pan_key.as_slice()], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    Ok(found)
 }
 
 fn none_if_empty(text: &str) -> Option<&str> {

@@ -75,6 +75,35 @@ pub(super) fn customer(conn: &Connection, pan_key: &[u8; 16]) -> rusqlite::Resul
     })
 }
 
+/// The error code of a row whose file's order id the state already sent for another customer.
+pub const ORDER_ID_TAKEN: &str = "order_id.taken";
+
+/// Why a row of the customer with `pan_key` may not go out under its file's `order_id`, if the
+/// state registered another customer under it, or sent one under it: AOPay may take the request
+/// for a replay of theirs and answer with their registration. The reason names the run and line
+/// that had the id, never that customer.
+pub(super) fn order_id_taken(
+    conn: &Connection,
+    order_id: &str,
+    pan_key: &[u8; 16],
+) -> rusqlite::Result<Option<String>> {
+    let found: Option<(i64, u64)> = conn
+        .prepare_cached(
+            "SELECT run_id, line FROM ledger WHERE order_id = ?1 AND pan_key != ?2
+             UNION ALL
+             SELECT run_id, line FROM claims WHERE order_id = ?1 AND pan_key != ?2
+             LIMIT 1",
+        )?
+        .query_row(params![order_id, pan_key.as_slice()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    Ok(found.map(|(run, line)| {
+        format!(
+            "order_id \"{order_id}\" already went out for another customer (run {run}, line {line}): \
+             every customer needs an order id of their own (or leave the cell empty to have one made)"
+        )
+    }))
+}
+
 /// Claims the customer of the row at `line` under `order_id`, before its request leaves.
 pub(super) fn claim_customer(
     tx: &Transaction<'_>,

@@ -771,4 +771,16 @@ fn a_files_order_id_that_went_out_for_another_customer_is_not_sent_for_this_one(
     // An id nobody was sent under goes out.
     let (sixth, _) = run_of(&mut store, "ff", "DEFPT4567J", Some("ORD-9"));
     assert_eq!(status(&store, sixth), (RowStatus::Pending, None, true));
+
+    // A run stopped before its row went out, resumed after another file sent another customer
+    // under the row's id: its claim refuses it, and nothing goes out.
+    let (stopped, _) = run_of(&mut store, "gg", "EFGPU5678K", Some("ORD-10"));
+    let (other, _) = run_of(&mut store, "hh", "FGHPV6789L", Some("ORD-10"));
+    store.claim(other, &[(2, store.pan_key("FGHPV6789L"))]).unwrap();
+    assert_eq!(
+        store.claim(stopped, &[(2, store.pan_key("EFGPU5678K"))]).unwrap(),
+        vec![Claim::Taken { line: 2 }]
+    );
+    assert_eq!(status(&store, stopped), (RowStatus::Invalid, Some("order_id.taken".into()), false));
+    assert_eq!(results(&store, stopped)[0].attempts, 0, "nothing was sent");
 }

@@ -1,6 +1,7 @@
 //! Rows moving through their life while a run sends: read a page at a time (`pending`), claimed
 //! durably before their requests leave (`in_flight`, or `known` when the ledger already holds the
-//! customer), and settled with their outcome in group commits. Every move names the statuses it
+//! customer, or `invalid` when the file's order id went out for another customer since the
+//! import), and settled with their outcome in group commits. Every move names the statuses it
 //! may come from, and a move that touches no row is an error: the state is not what the run
 //! believes. After a crash, rows left `in_flight` go back to `pending` and are sent again with
 //! the same order id.
@@ -10,7 +11,9 @@ use rusqlite::{Transaction, params, params_from_iter};
 
 use rusqlite::OptionalExtension;
 
-use super::ledger::{Customer, claim_customer, customer, record_registration, settle_claim};
+use super::ledger::{
+    Customer, ORDER_ID_TAKEN, claim_customer, customer, order_id_taken, record_registration, settle_claim,
+};
 use super::{Reader, RowStatus, Store, StoreError, now_ms};
 use crate::api::{Registration, Rejection};
 use crate::validate::Applicant;
@@ -68,6 +71,9 @@ pub enum Claim {
     Send { line: u64, order_id: String },
     /// Its customer was registered meanwhile (by another run of this state): `known`, not sent.
     Known { line: u64 },
+    /// Its file's order id went out for another customer since it was imported: `invalid`
+    /// (`order_id.taken`), not sent.
+    Taken { line: u64 },
 }
 
 /// The end of one row's requests in this invocation. `attempts` counts the requests made for it,
@@ -205,7 +211,16 @@ fn claim_in(
             order_id = COALESCE(?4, CASE WHEN made_order_id IS NOT NULL AND ?5 > 0
                                          THEN made_order_id || '-' || ?5 ELSE order_id END)
          WHERE run_id = ?1 AND line = ?2 AND status IN ('pending', 'failed')
-         RETURNING order_id",
+         RETURNING order_id, made_order_id IS NULL",
+    )?;
+    // Claimed under its file's order id, which the state sent for another customer since the
+    // row was imported: not sent, and, as every row that is not valid, it keeps only its cells.
+    let mut taken = tx.prepare_cached(
+        "UPDATE rows SET status = 'invalid', attempts = attempts - 1, error_code = ?3, error = ?4,
+            pan_key = NULL, payload_sha256 = NULL, first_name = NULL, middle_name = NULL,
+            last_name = NULL, pancard = NULL, date_of_birth = NULL, email_id = NULL,
+            mobile_number = NULL
+         WHERE run_id = ?1 AND line = ?2 AND status = 'in_flight'",
     )?;
     for (line, pan_key) in rows {
         match customer(tx, pan_key)? {
@@ -224,16 +239,30 @@ fn claim_in(
                     Customer::Free { refusals } => (None, refusals),
                     Customer::Registered { .. } => unreachable!("matched above"),
                 };
-                let order_id: Option<String> = in_flight
-                    .query_row(params![run_id, line, now, sent_as, refusals], |r| r.get(0))
+                let given_by_file = sent_as.is_none();
+                let claimed: Option<(String, bool)> = in_flight
+                    .query_row(params![run_id, line, now, sent_as, refusals], |r| Ok((r.get(0)?, r.get(1)?)))
                     .optional()?;
-                let Some(order_id) = order_id else {
+                let Some((order_id, files_own)) = claimed else {
                     return Err(StoreError::Transition {
                         line: *line,
                         to: RowStatus::InFlight,
                         from: "pending, failed",
                     });
                 };
+                if given_by_file
+                    && files_own
+                    && let Some(why) = order_id_taken(tx, &order_id, pan_key)?
+                {
+                    one_row(
+                        taken.execute(params![run_id, line, ORDER_ID_TAKEN, why])?,
+                        *line,
+                        RowStatus::Invalid,
+                        "in_flight",
+                    )?;
+                    claims.push(Claim::Taken { line: *line });
+                    continue;
+                }
                 claim_customer(tx, pan_key, &order_id, run_id, *line, now)?;
                 claims.push(Claim::Send { line: *line, order_id });
             }

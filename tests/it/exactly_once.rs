@@ -342,4 +342,38 @@ fn a_files_order_id_that_went_out_for_another_customer_is_not_sent_again() {
     let rows = read_csv(&work.path("tuesday.results.csv"));
     assert_eq!((rows[0]["status"].as_str(), rows[0]["error_code"].as_str()), ("invalid", "order_id.taken"));
     assert!(rows[0]["error"].contains("already went out for another customer (run 1, line 2)"), "{rows:?}");
+
+    // A run killed before its second row went out; another file then registers another customer
+    // under that row's id; the first run, resumed, does not send its row under it.
+    let server = Server::plain();
+    let work = Work::new(&server);
+    let with_order_ids = |from: u32, ids: &[&str]| {
+        let text = customers(from, u32::try_from(ids.len()).unwrap());
+        let mut lines = text.lines();
+        let mut out = format!("order_id,{}\n", lines.next().unwrap());
+        for (id, row) in ids.iter().zip(lines) {
+            out.push_str(&format!("{id},{row}\n"));
+        }
+        out
+    };
+    // Forty rows at one a minute: a few claims ahead of the first request, the last row pending.
+    let ids: Vec<String> = (1..=40).map(|i| format!("W-{i}")).collect();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    work.write("wednesday.csv", &with_order_ids(100, &ids));
+    let mut child = work.spawn("wednesday.csv", &["--rate", "1/min", "--concurrency", "1"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while server.stats().requests < 1 {
+        assert!(Instant::now() < deadline, "the first row never went out");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    work.write("thursday.csv", &with_order_ids(200, &["W-40"]));
+    code(&work.run("thursday.csv", &[]), 0);
+    code(&work.run("wednesday.csv", &["--rate", "1000/s"]), 1);
+    let stats = server.stats();
+    assert!(!stats.order_ids_sent_more_than_once.contains_key("W-40"), "{stats:?}");
+    let rows = read_csv(&work.path("wednesday.results.csv"));
+    assert_eq!(rows.iter().filter(|r| r["status"] == "registered").count(), 39, "{rows:?}");
+    assert_eq!((rows[39]["status"].as_str(), rows[39]["error_code"].as_str()), ("invalid", "order_id.taken"));
 }
