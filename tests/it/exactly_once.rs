@@ -6,9 +6,9 @@
 
 use std::time::{Duration, Instant};
 
-use cibil_bulk::sandbox::SandboxConfig;
+use cibil_bulk::sandbox::{SandboxConfig, Stats};
 
-use crate::common::runs::{Server, Work, code, customers, read_csv, stderr};
+use crate::common::runs::{Server, Spawned, Work, code, customers, read_csv, stderr};
 
 /// A sandbox that commits every registration it is sent and then, for half of them, never
 /// answers: requests the client can only give up on.
@@ -19,6 +19,18 @@ fn committing_then_hanging() -> Server {
         commit_before_fault: 1.0,
         ..SandboxConfig::default()
     })
+}
+
+/// Kills `run` (SIGKILL) once the sandbox's stats say `ready`, and waits for it to die.
+#[track_caller]
+fn kill_when(server: &Server, mut run: Spawned, ready: impl Fn(&Stats) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !ready(&server.stats()) {
+        assert!(Instant::now() < deadline, "the run never got there: {:?}", server.stats());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    run.kill().unwrap();
+    run.wait().unwrap();
 }
 
 /// Starts a run of `file` with every row in flight at once, waits until the sandbox holds all
@@ -236,14 +248,8 @@ fn a_request_registered_before_a_kill_is_never_sent_under_another_id() {
     });
     let work = Work::new(&server);
     work.write("in.csv", &customers(0, 200));
-    let mut run = work.spawn("in.csv", &["--rate", "1000/s", "--concurrency", "16"]);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while server.stats().registered < 20 {
-        assert!(Instant::now() < deadline, "the run never got going");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    run.kill().unwrap();
-    run.wait().unwrap();
+    let run = work.spawn("in.csv", &["--rate", "1000/s", "--concurrency", "16"]);
+    kill_when(&server, run, |stats| stats.registered >= 20);
     for _ in 0..3 {
         let out = work.run("in.csv", &[]);
         assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
@@ -360,14 +366,8 @@ fn a_files_order_id_that_went_out_for_another_customer_is_not_sent_again() {
     let ids: Vec<String> = (1..=40).map(|i| format!("W-{i}")).collect();
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
     work.write("wednesday.csv", &with_order_ids(100, &ids));
-    let mut child = work.spawn("wednesday.csv", &["--rate", "1/min", "--concurrency", "1"]);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while server.stats().requests < 1 {
-        assert!(Instant::now() < deadline, "the first row never went out");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    let run = work.spawn("wednesday.csv", &["--rate", "1/min", "--concurrency", "1"]);
+    kill_when(&server, run, |stats| stats.requests >= 1);
     work.write("thursday.csv", &with_order_ids(200, &["W-40"]));
     code(&work.run("thursday.csv", &[]), 0);
     code(&work.run("wednesday.csv", &["--rate", "1000/s"]), 1);
