@@ -354,7 +354,7 @@ impl DryRunReport {
             let lines: Vec<String> = self.taken.1.iter().map(u64::to_string).collect();
             let _ = writeln!(
                 text,
-                "  {:<10} {:>8}   their order id already went out for another customer: give each its own \
+                "  {:<10} {:>8}   their order id already belongs to another customer: give each its own \
                  (line {}{})",
                 RowStatus::Invalid.as_str(),
                 self.taken.0,

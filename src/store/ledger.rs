@@ -98,8 +98,8 @@ pub(super) fn order_id_taken(
         .optional()?;
     Ok(found.map(|(run, line)| {
         format!(
-            "order_id \"{order_id}\" already went out for another customer (run {run}, line {line}): \
-             every customer needs an order id of their own (or leave the cell empty to have one made)"
+            "order_id \"{order_id}\" already belongs to another customer (run {run}, line {line}): every \
+             customer needs an order id of their own (or leave the cell empty to have one made)"
         )
     }))
 }

@@ -71,7 +71,7 @@ pub enum Claim {
     Send { line: u64, order_id: String },
     /// Its customer was registered meanwhile (by another run of this state): `known`, not sent.
     Known { line: u64 },
-    /// Its file's order id went out for another customer since it was imported: `invalid`
+    /// Its file's order id became another customer's since it was imported: `invalid`
     /// (`order_id.taken`), not sent.
     Taken { line: u64 },
 }

@@ -342,12 +342,12 @@ fn a_files_order_id_that_went_out_for_another_customer_is_not_sent_again() {
     // A dry run says so first, and why.
     let out = work.run("tuesday.csv", &["--dry-run"]);
     let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
-    assert!(said.contains("already went out for another customer: give each its own (line 2)"), "{said}");
+    assert!(said.contains("already belongs to another customer: give each its own (line 2)"), "{said}");
     code(&work.run("tuesday.csv", &[]), 1);
     assert_eq!(server.stats().requests, 1, "only Monday's customer was sent");
     let rows = read_csv(&work.path("tuesday.results.csv"));
     assert_eq!((rows[0]["status"].as_str(), rows[0]["error_code"].as_str()), ("invalid", "order_id.taken"));
-    assert!(rows[0]["error"].contains("already went out for another customer (run 1, line 2)"), "{rows:?}");
+    assert!(rows[0]["error"].contains("already belongs to another customer (run 1, line 2)"), "{rows:?}");
 
     // A run killed before its second row went out; another file then registers another customer
     // under that row's id; the first run, resumed, does not send its row under it.
