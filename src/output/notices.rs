@@ -308,8 +308,9 @@ pub struct DryRunReport {
     pub counts: StatusCounts,
     /// The first rows that would be sent: their line and values.
     pub first: Vec<(u64, Applicant)>,
-    /// Rows valid by the file's own rules that the state refuses (their order id already went
-    /// out for another customer), and the first of their lines.
+    /// Rows valid by the file's own rules that the state refuses (their order id already belongs
+    /// to another customer: the only rows `add` sees invalid with the values to send), and the
+    /// first of their lines.
     pub taken: (u64, Vec<u64>),
 }
 

@@ -1,7 +1,7 @@
 //! Rows moving through their life while a run sends: read a page at a time (`pending`), claimed
 //! durably before their requests leave (`in_flight`, or `known` when the ledger already holds the
-//! customer, or `invalid` when the file's order id went out for another customer since the
-//! import), and settled with their outcome in group commits. Every move names the statuses it
+//! customer, or `invalid` when the file's order id became another customer's since the import),
+//! and settled with their outcome in group commits. Every move names the statuses it
 //! may come from, and a move that touches no row is an error: the state is not what the run
 //! believes. After a crash, rows left `in_flight` go back to `pending` and are sent again with
 //! the same order id.
@@ -239,7 +239,9 @@ fn claim_in(
                     Customer::Free { refusals } => (None, refusals),
                     Customer::Registered { .. } => unreachable!("matched above"),
                 };
-                let given_by_file = sent_as.is_none();
+                // No id the customer went out under before: the row's own goes, and may be the
+                // file's.
+                let own_id = sent_as.is_none();
                 let claimed: Option<(String, bool)> = in_flight
                     .query_row(params![run_id, line, now, sent_as, refusals], |r| Ok((r.get(0)?, r.get(1)?)))
                     .optional()?;
@@ -250,7 +252,7 @@ fn claim_in(
                         from: "pending, failed",
                     });
                 };
-                if given_by_file
+                if own_id
                     && files_own
                     && let Some(why) = order_id_taken(tx, &order_id, pan_key)?
                 {
