@@ -273,6 +273,7 @@ fn router(app: App) -> Router {
         .with_state(app)
         // A body that stops arriving (an upload stalled mid-way) is dropped, not held.
         .layer(RequestBodyTimeoutLayer::new(listen::BODY_IDLE_TIMEOUT))
+        .layer(axum::middleware::map_response(close_after_a_body_left_unread))
         .layer(axum::middleware::from_fn(strict_transport))
         // Personal data must not linger in caches; nothing here may be framed or sniffed; the
         // pages load scripts and styles from this site only.
@@ -286,6 +287,17 @@ fn router(app: App) -> Router {
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
         .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
+}
+
+/// A request refused before its body was read (too large, or too slow to arrive) ends its
+/// connection: the rest of the body is never read, so the connection cannot carry another
+/// request, and the client is told so (`Connection: close`) rather than left to reuse it and meet
+/// a reset.
+async fn close_after_a_body_left_unread(mut response: axum::response::Response) -> axum::response::Response {
+    if matches!(response.status(), StatusCode::PAYLOAD_TOO_LARGE | StatusCode::REQUEST_TIMEOUT) {
+        response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 /// The largest sign-in form read: a name of 64 characters and a password of 256 fit many times.

@@ -105,6 +105,9 @@ async fn what_a_stranger_sends_to_sign_in_is_capped_before_it_is_read() {
         .await
         .unwrap();
     assert_eq!(answer.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // The rest of the body is never read: the connection ends, and the client is told so, lest it
+    // send its next request on it and meet a reset.
+    assert_eq!(answer.headers().get("connection").map(|v| v.to_str().unwrap()), Some("close"));
     // A name no one can have is refused like a wrong password, never looked up or remembered.
     let odd = "<script>".repeat(4);
     let refused = served.sign_in_as(&odd, PASSWORD).await.unwrap_err();
