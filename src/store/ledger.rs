@@ -167,30 +167,32 @@ pub(super) fn ledger_key(conn: &Connection, path: &Path) -> Result<[u8; 32], Sto
     // Read first: a state that has its key is opened without writing, so that opening it never
     // waits for another process's write — one stopped mid-commit (Ctrl-Z) holds SQLite's write
     // lock for as long as it stays stopped, and the run lock, taken after this, is what says so.
-    let present: bool =
-        conn.query_row("SELECT EXISTS (SELECT 1 FROM meta WHERE key = 'ledger_key')", [], |r| r.get(0))?;
-    if !present {
-        let fresh: [u8; 32] = rand::random();
-        conn.execute(
-            "INSERT OR IGNORE INTO meta (key, value) VALUES ('ledger_key', ?1)",
-            [fresh.as_slice()],
-        )?;
+    if let Some(key) = stored_ledger_key(conn, path)? {
+        return Ok(key);
     }
+    let fresh: [u8; 32] = rand::random();
+    conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('ledger_key', ?1)", [fresh.as_slice()])?;
     read_ledger_key(conn, path)
 }
 
 /// The ledger key a state has (a state that has none has recorded nothing a key would find).
 pub(super) fn read_ledger_key(conn: &Connection, path: &Path) -> Result<[u8; 32], StoreError> {
-    let present: bool =
-        conn.query_row("SELECT EXISTS (SELECT 1 FROM meta WHERE key = 'ledger_key')", [], |r| r.get(0))?;
-    if !present {
-        return Ok([0; 32]);
-    }
-    let key: rusqlite::types::Value =
-        conn.query_row("SELECT value FROM meta WHERE key = 'ledger_key'", [], |r| r.get(0))?;
-    match key {
-        rusqlite::types::Value::Blob(key) => <[u8; 32]>::try_from(key).ok(),
-        _ => None,
-    }
-    .ok_or_else(|| StoreError::Corrupt { path: path.to_owned(), detail: "its ledger key is damaged".into() })
+    Ok(stored_ledger_key(conn, path)?.unwrap_or([0; 32]))
+}
+
+/// The ledger key the state holds, if any; one that is not 32 bytes is damage.
+fn stored_ledger_key(conn: &Connection, path: &Path) -> Result<Option<[u8; 32]>, StoreError> {
+    let key: Option<rusqlite::types::Value> =
+        conn.query_row("SELECT value FROM meta WHERE key = 'ledger_key'", [], |r| r.get(0)).optional()?;
+    key.map(|key| {
+        match key {
+            rusqlite::types::Value::Blob(key) => <[u8; 32]>::try_from(key).ok(),
+            _ => None,
+        }
+        .ok_or_else(|| StoreError::Corrupt {
+            path: path.to_owned(),
+            detail: "its ledger key is damaged".into(),
+        })
+    })
+    .transpose()
 }

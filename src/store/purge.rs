@@ -121,6 +121,8 @@ fn kept_of_rows(
     while let Some(row) = rows.next()? {
         let run_id: i64 = row.get(0)?;
         let text = |i: usize| row.get::<_, Option<String>>(i).map(Option::unwrap_or_default);
+        // A row that was not valid has its cells read again here rather than held from the first
+        // pass: holding them would cost memory in proportion to the run's invalid rows.
         let own = match cells_alone(&row.get(7)?, &row.get(10)?, row.get(18)?, row.get(2)?) {
             Some(cells) => Sought::new(cells.iter().map(String::as_str), cells.iter().map(String::as_str)),
             None => Sought::customer(
@@ -702,31 +704,28 @@ mod tests {
         drop(store);
 
         // Nothing of the customer is left in the file, and the ledger still knows them.
-        let bytes = std::fs::read(&path).unwrap();
-        for secret in [
-            "ABCPK1234F",
-            "9876543210",
-            "ravi@example.com",
-            "331ce37a",
-            "31/01/1985",
-            "KLMPD4321Q",
-            "(99887) 76655",
-            "LMNPQ5432R",
-            "9988776644",
-            "DEFPK5678H",
-            "98765_43210",
-            "98765 43210",
-            "19850131",
-            "Kumar",
-            "KUMAR",
-            "Kümar",
-            "R0hJUEsyNDY4Sg==",
-        ] {
-            assert!(
-                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
-                "{secret} is still in the file"
-            );
-        }
+        nothing_left_of(
+            &path,
+            &[
+                "ABCPK1234F",
+                "9876543210",
+                "ravi@example.com",
+                "331ce37a",
+                "31/01/1985",
+                "KLMPD4321Q",
+                "(99887) 76655",
+                "LMNPQ5432R",
+                "9988776644",
+                "DEFPK5678H",
+                "98765_43210",
+                "98765 43210",
+                "19850131",
+                "Kumar",
+                "KUMAR",
+                "Kümar",
+                "R0hJUEsyNDY4Sg==",
+            ],
+        );
         let mut store = Store::open(&path).unwrap();
         let mut import = store
             .begin_import("again.csv", "bb", &[], &Locator::Lines, &serde_json::json!({}), None)
@@ -777,15 +776,10 @@ mod tests {
         let run = import.finish().unwrap();
         store.end_run(run, RunStatus::Finished, 1).unwrap();
         assert_eq!(store.purge(i64::MAX, "test").unwrap().rows, 2);
-        let ids: Vec<String> = store
-            .conn
-            .prepare("SELECT order_id FROM rows ORDER BY line")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
-        assert_eq!(ids, ["OR**********73", "NK******7C"]);
+        assert_eq!(
+            strings(&store, "SELECT order_id FROM rows ORDER BY line"),
+            ["OR**********73", "NK******7C"]
+        );
         let purged = store.run(run).unwrap().unwrap();
         assert!(
             !purged.input_path.contains("Rodrigues") && !purged.input_path.contains("Anil"),
@@ -793,15 +787,10 @@ mod tests {
             purged.input_path
         );
         drop(store);
-        let bytes = std::fs::read(&path).unwrap();
-        for secret in
-            ["7812345673", "Rodrigues", "rodrigues", "NKEPR8027B", "NKEPD8077C", "9812345676", "Pereira"]
-        {
-            assert!(
-                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
-                "{secret} is still in the file"
-            );
-        }
+        nothing_left_of(
+            &path,
+            &["7812345673", "Rodrigues", "rodrigues", "NKEPR8027B", "NKEPD8077C", "9812345676", "Pereira"],
+        );
     }
 
     #[test]
@@ -835,13 +824,7 @@ mod tests {
         let names = [never, again].map(|id| store.upload(id).unwrap().unwrap().file_name);
         assert_eq!(names, ["Su**********ar.csv", "Be*******ra.xlsx"]);
         drop(store);
-        let bytes = std::fs::read(&path).unwrap();
-        for secret in ["Gavaskar", "Chopra"] {
-            assert!(
-                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
-                "{secret} is still in the file"
-            );
-        }
+        nothing_left_of(&path, &["Gavaskar", "Chopra"]);
     }
 
     /// What a purge leaves of a run's customer written into a column of the state.
@@ -937,14 +920,10 @@ mod tests {
     /// The columns of the state's tables that can hold text (all but INTEGER ones), as the
     /// schema declares them.
     fn text_columns(store: &Store) -> Vec<(String, String)> {
-        let tables: Vec<String> = store
-            .conn
-            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY rowid")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
+        let tables = strings(
+            store,
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY rowid",
+        );
         let mut columns = Vec::new();
         for table in tables {
             let mut select = store.conn.prepare("SELECT name, type FROM pragma_table_info(?1)").unwrap();
@@ -957,6 +936,29 @@ mod tests {
             }
         }
         columns
+    }
+
+    /// Which of `secrets` are still anywhere in the state at `path`, its write-ahead log included.
+    fn left_in<'a>(path: &Path, secrets: &[&'a str]) -> Vec<&'a str> {
+        let mut bytes = std::fs::read(path).unwrap();
+        bytes.extend(std::fs::read(crate::store::sibling(path, "-wal")).unwrap_or_default());
+        secrets
+            .iter()
+            .copied()
+            .filter(|secret| bytes.windows(secret.len()).any(|w| w == secret.as_bytes()))
+            .collect()
+    }
+
+    /// Fails if anything of `secrets` is left in the state at `path` (see [`left_in`]).
+    #[track_caller]
+    fn nothing_left_of(path: &Path, secrets: &[&str]) {
+        let left = left_in(path, secrets);
+        assert!(left.is_empty(), "{left:?} still in the state after a purge");
+    }
+
+    /// The first column of what `sql` selects, as text.
+    fn strings(store: &Store, sql: &str) -> Vec<String> {
+        store.conn.prepare(sql).unwrap().query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
     }
 
     /// A state at `path` holding one finished run of one registered customer (Ravi Kumar,
@@ -993,15 +995,7 @@ mod tests {
         store.set_upload_run(upload, run).unwrap();
         let key = store.pan_key("ABCPK1234F");
         store.claim(run, &[(2, key)]).unwrap();
-        let registration = Registration {
-            http_status: 200,
-            cibil_id: "CIB-1".into(),
-            cibil_status: Some("Pending".into()),
-            is_returning_customer: false,
-            merchant_trans_id: Some("T-1".into()),
-            access_token: Some("331ce37a".into()),
-        };
-        store.record(run, &[RowResult::Registered { line: 2, attempts: 1, registration }]).unwrap();
+        store.record(run, &[crate::store::tests::registered(2)]).unwrap();
         store.end_run(run, RunStatus::Finished, 0).unwrap();
         assert!(store.end_job(upload, UploadState::Finished, r#"{"rows":1}"#, None).unwrap());
         (store, run)
@@ -1075,16 +1069,11 @@ mod tests {
             let purged = store.purge(i64::MAX, "test").unwrap();
             assert_eq!((purged.runs, purged.rows, purged.uploads.len()), (1, 1, 1), "{table}.{column}");
             drop(store);
-            let mut bytes = std::fs::read(&path).unwrap();
-            for companion in ["s.db-wal", "s.db-journal"] {
-                bytes.extend(std::fs::read(dir.path().join(companion)).unwrap_or_default());
-            }
-            for secret in secrets {
-                assert!(
-                    !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
-                    "{secret}, written into {table}.{column}, is still in the state after a purge"
-                );
-            }
+            let left = left_in(&path, &secrets);
+            assert!(
+                left.is_empty(),
+                "{left:?}, written into {table}.{column}, is still in the state after a purge"
+            );
         }
     }
 }

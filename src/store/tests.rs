@@ -56,7 +56,8 @@ fn results(store: &Store, run: i64) -> Vec<ResultRow> {
     out
 }
 
-fn registered(line: u64) -> RowResult {
+/// A registration of the row at `line`, as the vendor answers one.
+pub(super) fn registered(line: u64) -> RowResult {
     RowResult::Registered {
         line,
         attempts: 2,

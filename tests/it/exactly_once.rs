@@ -338,11 +338,16 @@ fn a_files_order_id_that_went_out_for_another_customer_is_not_sent_again() {
     };
     work.write("monday.csv", &with_order_id(0));
     code(&work.run("monday.csv", &[]), 0);
-    work.write("tuesday.csv", &with_order_id(1));
-    // A dry run says so first, and why.
+    // Beside a row invalid by the file's own rules (a PAN that is not one).
+    work.write(
+        "tuesday.csv",
+        &format!("{}ORD-3,Asha,Rao,NOTAPAN,01/02/1986,asha@example.com,9876543212\n", with_order_id(1)),
+    );
+    // A dry run says so first, and why, apart from the row the file's rules refuse.
     let out = work.run("tuesday.csv", &["--dry-run"]);
     let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
-    assert!(said.contains("already belongs to another customer: give each its own (line 2)"), "{said}");
+    assert!(said.contains("already belongs to another customer: give each its own (line 2)\n"), "{said}");
+    assert!(said.contains("invalid           1   need fixing: `cibil-bulk validate` lists why"), "{said}");
     code(&work.run("tuesday.csv", &[]), 1);
     assert_eq!(server.stats().requests, 1, "only Monday's customer was sent");
     let rows = read_csv(&work.path("tuesday.results.csv"));
