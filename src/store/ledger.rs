@@ -80,26 +80,32 @@ pub const ORDER_ID_TAKEN: &str = "order_id.taken";
 
 /// Why a row of the customer with `pan_key` may not go out under its file's `order_id`, if the
 /// state registered another customer under it, or sent one under it: AOPay may take the request
-/// for a replay of theirs and answer with their registration. The reason names the run and line
-/// that had the id, never that customer.
+/// for a replay of theirs and answer with their registration. Ids that differ only in case are
+/// one id ([`crate::validate::order_id_key`]; SQLite's `NOCASE` is that comparison for the ASCII
+/// an id is made of). The reason names the run and line that had the id, never that customer.
 pub(super) fn order_id_taken(
     conn: &Connection,
     order_id: &str,
     pan_key: &[u8; 16],
 ) -> rusqlite::Result<Option<String>> {
-    let found: Option<(i64, u64)> = conn
+    let found: Option<(i64, u64, String)> = conn
         .prepare_cached(
-            "SELECT run_id, line FROM ledger WHERE order_id = ?1 AND pan_key != ?2
+            "SELECT run_id, line, order_id FROM ledger WHERE order_id = ?1 COLLATE NOCASE AND pan_key != ?2
              UNION ALL
-             SELECT run_id, line FROM claims WHERE order_id = ?1 AND pan_key != ?2
+             SELECT run_id, line, order_id FROM claims WHERE order_id = ?1 COLLATE NOCASE AND pan_key != ?2
              LIMIT 1",
         )?
-        .query_row(params![order_id, pan_key.as_slice()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(params![order_id, pan_key.as_slice()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
-    Ok(found.map(|(run, line)| {
+    Ok(found.map(|(run, line, theirs)| {
+        let spelt = if theirs == order_id {
+            String::new()
+        } else {
+            format!(", written {theirs} there: ids that differ only in case are one id")
+        };
         format!(
-            "order_id \"{order_id}\" already belongs to another customer (run {run}, line {line}): every \
-             customer needs an order id of their own (or leave the cell empty to have one made)"
+            "order_id \"{order_id}\" already belongs to another customer (run {run}, line {line}{spelt}): \
+             every customer needs an order id of their own (or leave the cell empty to have one made)"
         )
     }))
 }

@@ -182,6 +182,12 @@ const MIGRATIONS: &[&str] = &[
     // for another customer is not sent for this one.
     "CREATE INDEX IF NOT EXISTS ledger_by_order_id ON ledger (order_id);
     CREATE INDEX IF NOT EXISTS claims_by_order_id ON claims (order_id);",
+    // 10: order ids that differ only in case are one id (`validate::order_id_key`): found by the
+    // id without its case.
+    "DROP INDEX IF EXISTS ledger_by_order_id;
+    DROP INDEX IF EXISTS claims_by_order_id;
+    CREATE INDEX IF NOT EXISTS ledger_by_order_id_nocase ON ledger (order_id COLLATE NOCASE);
+    CREATE INDEX IF NOT EXISTS claims_by_order_id_nocase ON claims (order_id COLLATE NOCASE);",
 ];
 
 /// The version this code writes.

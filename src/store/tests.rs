@@ -784,4 +784,51 @@ fn a_files_order_id_that_went_out_for_another_customer_is_not_sent_for_this_one(
     );
     assert_eq!(status(&store, stopped), (RowStatus::Invalid, Some("order_id.taken".into()), false));
     assert_eq!(results(&store, stopped)[0].attempts, 0, "nothing was sent");
+
+    // Written in another case it is the same id: at import, and at the claim.
+    let (lower, _) = run_of(&mut store, "ii", "GHIPW7890M", Some("ord-7"));
+    assert_eq!(status(&store, lower), (RowStatus::Invalid, Some("order_id.taken".into()), false));
+    let error = results(&store, lower).remove(0).error.unwrap();
+    assert!(error.contains("written ORD-7 there"), "{error}");
+    let (stopped, _) = run_of(&mut store, "jj", "HIJPX8901N", Some("Ord-11"));
+    let (other, _) = run_of(&mut store, "kk", "IJKPY9012P", Some("oRD-11"));
+    store.claim(other, &[(2, store.pan_key("IJKPY9012P"))]).unwrap();
+    assert_eq!(
+        store.claim(stopped, &[(2, store.pan_key("HIJPX8901N"))]).unwrap(),
+        vec![Claim::Taken { line: 2 }]
+    );
+    // Ravi under his own id in another case is still Ravi: known.
+    let (again, _) = run_of(&mut store, "ll", "ABCPK1234F", Some("ord-7"));
+    assert_eq!(status(&store, again).0, RowStatus::Known);
+}
+
+/// The state's comparison of order ids (SQLite's `NOCASE`, with its index) is the file's
+/// (`validate::order_id_key`), over every character an id may have, in every pair.
+#[test]
+fn the_state_compares_order_ids_as_the_file_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.db")).unwrap();
+    let allowed: Vec<char> =
+        (0u8..=127).map(char::from).filter(|c| c.is_ascii_alphanumeric() || "_-".contains(*c)).collect();
+    let mut same_by_sqlite = store.conn.prepare("SELECT ?1 = ?2 COLLATE NOCASE").unwrap();
+    for a in &allowed {
+        for b in &allowed {
+            let (a, b) = (format!("ORD{a}"), format!("ord{b}"));
+            let sqlite: bool = same_by_sqlite.query_row([&a, &b], |r| r.get(0)).unwrap();
+            let file = crate::validate::order_id_key(&a) == crate::validate::order_id_key(&b);
+            assert_eq!(sqlite, file, "{a} and {b}");
+        }
+    }
+    // And the check finds an id by its index, whatever the size of the ledger.
+    for table in ["ledger", "claims"] {
+        let plan: String = store
+            .conn
+            .query_row(
+                &format!("EXPLAIN QUERY PLAN SELECT run_id FROM {table} WHERE order_id = ?1 COLLATE NOCASE"),
+                ["ORD-1"],
+                |r| r.get(3),
+            )
+            .unwrap();
+        assert!(plan.contains(&format!("USING INDEX {table}_by_order_id_nocase")), "{table}: {plan}");
+    }
 }

@@ -18,7 +18,7 @@ use fastbloom::BloomFilter;
 
 use crate::input::{Columns, Field, Locator};
 
-use super::{CheckedRow, DateOrder, Rules, Severity, Violation};
+use super::{CheckedRow, DateOrder, Rules, Severity, Violation, order_id};
 
 /// What becomes of a row once the file-level rules have seen it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,7 +207,7 @@ impl Sieve {
             }
         }
         if let Some(order_id) = &checked.order_id {
-            let digest = digest(order_id);
+            let digest = digest(&order_id::key(order_id));
             let bits = self.bits;
             // Most files have no order id column: this filter is made when first needed.
             if self.orders.get_or_insert_with(|| filter(bits)).insert(&digest) {
@@ -244,8 +244,9 @@ pub struct FileChecks {
     pans: HashMap<u64, u64>,
     /// First line and PAN of each candidate mobile seen on a valid row.
     mobiles: HashMap<u64, (u64, u64)>,
-    /// First line and PAN (if the row was valid) of each candidate order id.
-    orders: HashMap<String, (u64, Option<u64>)>,
+    /// First line, spelling and PAN (if the row was valid) of each candidate order id, by its
+    /// [`order_id::key`].
+    orders: HashMap<String, (u64, String, Option<u64>)>,
     locator: Locator,
 }
 
@@ -255,23 +256,31 @@ impl FileChecks {
     pub fn admit(&mut self, line: u64, checked: &mut CheckedRow, columns: &Columns) -> Admission {
         let pan = checked.customer.as_ref().map(|c| c.pan.key());
 
-        if let Some(order_id) = &checked.order_id
-            && self.candidates.orders.contains(&digest(order_id))
+        let key = checked.order_id.as_deref().map(order_id::key);
+        if let (Some(order_id), Some(key)) = (&checked.order_id, key)
+            && self.candidates.orders.contains(&digest(&key))
         {
-            let (first_line, first_pan) = *self.orders.entry(order_id.clone()).or_insert((line, pan));
+            let (first_line, first_spelling, first_pan) =
+                &*self.orders.entry(key).or_insert_with(|| (line, order_id.clone(), pan));
             // The same customer pasted twice is a duplicate, not a clash of order ids.
-            let same_customer = pan.is_some() && first_pan == pan;
-            if first_line != line && !same_customer {
+            let same_customer = pan.is_some() && *first_pan == pan;
+            if *first_line != line && !same_customer {
                 let value = order_id.clone();
+                // Spelt otherwise there: one id all the same (see `order_id::key`).
+                let spelt = if first_spelling == order_id {
+                    String::new()
+                } else {
+                    format!(" (written {first_spelling} there: ids that differ only in case are one id)")
+                };
                 checked.reject(Violation {
                     code: "order_id.repeat",
                     severity: Severity::Error,
                     column: columns.header(Field::OrderId).to_owned(),
                     value,
                     detail: format!(
-                        "is also the order id of {}: every row needs its own (or leave the cell \
-                         empty to have one made)",
-                        self.locator.row(first_line)
+                        "is also the order id of {}{spelt}: every row needs its own (or leave the \
+                         cell empty to have one made)",
+                        self.locator.row(*first_line)
                     ),
                     suggestion: None,
                     remedy: None,

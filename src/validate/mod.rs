@@ -20,6 +20,7 @@ use crate::mask::mask;
 pub use dob::{DateOrder, format as format_date, from_excel_serial};
 pub use file::{Admission, DateOrderError, FileChecks, Sieve, Tally};
 pub use mobile::Mobile;
+pub use order_id::key as order_id_key;
 pub use pan::{Pan, normalise as normalise_pan, valid as valid_pan};
 
 /// The youngest age accepted on the run date without `--min-age`: CIBIL

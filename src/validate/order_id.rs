@@ -1,6 +1,8 @@
 //! An `order_id` given in the file (ARCHITECTURE.md, "The vendor"): checked here, and used for
 //! the row. Without one, the state gives the customer an id of its own (`store::ledger`), never
 //! one derived from the file's bytes, so an edited file cannot mint a second id for a customer.
+//! Also what makes two ids one: [`key`], for the file's rule (`order_id.repeat`) and the
+//! state's (`order_id.taken`).
 
 use super::Finding;
 
@@ -9,6 +11,16 @@ pub const MAX_LEN: usize = 40;
 
 fn allowed(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '_' | '-')
+}
+
+/// What two order ids are compared by: ids that differ only in case are one id. AOPay does not
+/// say whether it tells `ord-7` from `ORD-7`, and one that does not would take the second
+/// customer's request for a replay of the first's, and answer with the first customer's
+/// registration. Ids are ASCII ([`check`]), so this is the comparison of SQLite's `NOCASE`,
+/// which the state's own check (`store::ledger::order_id_taken`) uses; a test holds the two
+/// together over every character an id may have.
+pub fn key(order_id: &str) -> String {
+    order_id.to_ascii_uppercase()
 }
 
 /// Checks an id given in the file (non-empty).

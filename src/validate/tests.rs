@@ -167,7 +167,8 @@ fn reference(
         let pan = checked.customer.as_ref().map(|c| c.pan.key());
         let mut codes = codes(&checked);
         if let Some(id) = &checked.order_id {
-            let (first, first_pan) = *orders.entry(id.clone()).or_insert((*line, pan));
+            // Ids that differ only in case are one id.
+            let (first, first_pan) = *orders.entry(id.to_ascii_lowercase()).or_insert((*line, pan));
             if first != *line && !(pan.is_some() && first_pan == pan) {
                 checked.customer = None;
                 codes.push("order_id.repeat");
@@ -223,6 +224,26 @@ fn a_repeated_order_id_is_a_row_error_unless_it_is_the_same_customer_again() {
     let out = admit_all(&rows, &rules(), &cols).unwrap();
     assert_eq!(out[1].0, Admission::Duplicate { of_line: 2 });
     assert_eq!(out[2], (Admission::Invalid, vec!["order_id.repeat"]));
+
+    // Written in another case, it is the same id (AOPay may not tell them apart), and the
+    // message says how line 2 wrote it.
+    let c = vec!["Sita", "Rao", "ABCPK1236F", "31/01/1985", "9876543212", "s@x.in", "ord-1"];
+    let rows = vec![(2, rows[0].1.clone()), (3, c.clone())];
+    let mut sieve = Sieve::new(&rules(), 0);
+    for (line, cells) in &rows {
+        sieve.see(*line, &check_row(&row(*line, cells), &cols, &rules()));
+    }
+    let mut checks = sieve.finish(&cols).unwrap();
+    checks.admit(2, &mut check_row(&row(2, &rows[0].1), &cols, &rules()), &cols);
+    let mut sita = check_row(&row(3, &c), &cols, &rules());
+    assert_eq!(checks.admit(3, &mut sita, &cols), Admission::Invalid);
+    let violation = sita.violations.iter().find(|v| v.code == "order_id.repeat").expect("a repeat");
+    assert_eq!(violation.value, "ord-1");
+    assert!(
+        violation.detail.contains("line 2 (written ORD-1 there: ids that differ only in case are one id)"),
+        "{}",
+        violation.detail
+    );
 }
 
 #[test]
@@ -263,7 +284,7 @@ fn a_column_mixing_both_orders_says_so() {
 fn repetitive_rows() -> impl Strategy<Value = Vec<(u64, Vec<&'static str>)>> {
     const PANS: [&str; 4] = ["ABCPK1234F", "ABCPK1235F", "ABCPK1236F", "FRS23456"];
     const MOBILES: [&str; 3] = ["9876543210", "9876543211", "123"];
-    const ORDERS: [&str; 4] = ["ORD-1", "ORD-2", "ORD-3", ""];
+    const ORDERS: [&str; 5] = ["ORD-1", "ORD-2", "ORD-3", "ord-2", ""];
     proptest::collection::vec((0..PANS.len(), 0..MOBILES.len(), 0..ORDERS.len()), 0..40).prop_map(|picks| {
         picks
             .into_iter()
