@@ -408,12 +408,26 @@ async fn against(
     workers: usize,
     span: Duration,
 ) -> Seen {
+    against_logged(limiter, vendor, workers, span, &Arc::default()).await
+}
+
+/// When each request was sent, and whether it was refused.
+type Log = Arc<std::sync::Mutex<Vec<(Instant, bool)>>>;
+
+/// [`against`], writing every request down in `log`.
+async fn against_logged(
+    limiter: Arc<Limiter>,
+    vendor: Arc<std::sync::Mutex<Vendor>>,
+    workers: usize,
+    span: Duration,
+    log: &Log,
+) -> Seen {
     let latency = Duration::from_millis(20);
     let seen = Arc::new(std::sync::Mutex::new(Seen::default()));
     let end = Instant::now() + span;
     let tasks: Vec<_> = (0..workers)
         .map(|_| {
-            let (limiter, vendor, seen) = (limiter.clone(), vendor.clone(), seen.clone());
+            let (limiter, vendor, seen, log) = (limiter.clone(), vendor.clone(), seen.clone(), log.clone());
             tokio::spawn(async move {
                 loop {
                     let sent = limiter.ready().await;
@@ -423,6 +437,7 @@ async fn against(
                     tokio::time::sleep(latency / 2).await;
                     let verdict = vendor.lock().unwrap().admit(Instant::now());
                     tokio::time::sleep(latency / 2).await;
+                    log.lock().unwrap().push((sent.at, verdict.is_err()));
                     let mut seen = seen.lock().unwrap();
                     seen.sent += 1;
                     match verdict {
@@ -584,5 +599,58 @@ async fn waiters_keep_up_with_a_climb_from_a_low_rate() {
         let within = left.iter().filter(|t| (from..to).contains(*t)).count();
         let most = fill_at((second + 1) as f64) + 2.0;
         assert!(within as f64 <= most, "second {second}: {within} sent, the rate reached {most:.1}");
+    }
+}
+
+/// Not a test: two limiters sharing a 100/s quota, the second started 0, 50 ms, 400 ms, 1 s, 3 s
+/// and 10 s late (`LAGS`, in milliseconds), for 100 s (`SPAN`, seconds). Prints, for each lag,
+/// the quota held together and the share of each while both ran, and what each had accepted a
+/// second in each twentieth of the span. For the README's "Several processes on one account":
+/// `SPAN=1200 cargo test --lib share_experiment -- --ignored --nocapture`.
+#[tokio::test(start_paused = true)]
+#[ignore = "an experiment: prints, asserts nothing"]
+#[allow(clippy::print_stdout, reason = "what the experiment found, for whoever runs it with --nocapture")]
+async fn share_experiment() {
+    let number = |name: &str| std::env::var(name).ok();
+    let span = Duration::from_secs(number("SPAN").and_then(|s| s.parse().ok()).unwrap_or(100));
+    let lags: Vec<u64> = number("LAGS")
+        .map(|lags| lags.split(',').filter_map(|lag| lag.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![0, 50, 400, 1000, 3000, 10_000]);
+    for lag in lags.into_iter().map(Duration::from_millis) {
+        let vendor = vendor(Some(100), 0.0);
+        let (a, b) =
+            (Arc::new(limiter(1000, RateMode::Adaptive)), Arc::new(limiter(1000, RateMode::Adaptive)));
+        let (log_a, log_b) = (Log::default(), Log::default());
+        let t0 = Instant::now();
+        let second = async {
+            tokio::time::sleep(lag).await;
+            against_logged(b, vendor.clone(), 32, span - lag, &log_b).await
+        };
+        tokio::join!(against_logged(a, vendor.clone(), 32, span, &log_a), second);
+        let both = |log: &Log| {
+            let log = log.lock().unwrap();
+            let sent = log.iter().filter(|(at, _)| *at >= t0 + lag);
+            sent.fold((0u32, 0u32), |(n, refused), (_, r)| (n + 1, refused + u32::from(*r)))
+        };
+        let ((sent_a, refused_a), (sent_b, refused_b)) = (both(&log_a), both(&log_b));
+        let sent = f64::from(sent_a + sent_b);
+        let accepted = f64::from(sent_a + sent_b - refused_a - refused_b);
+        let slot = span / 20;
+        let per_second = |log: &Log| {
+            let mut slots = [0u32; 20];
+            for (at, _) in log.lock().unwrap().iter().filter(|(_, refused)| !refused) {
+                slots[(((*at - t0).as_secs_f64() / slot.as_secs_f64()) as usize).min(19)] += 1;
+            }
+            slots.map(|n| (f64::from(n) / slot.as_secs_f64()).round() as u32)
+        };
+        println!(
+            "lag {lag:?}: together {:.3} of the quota, {:.2}% refused, shares {:.2} / {:.2}\n  a {:?}\n  b {:?}",
+            accepted / (span - lag).as_secs_f64() / 100.0,
+            100.0 * f64::from(refused_a + refused_b) / sent,
+            f64::from(sent_a) / sent,
+            f64::from(sent_b) / sent,
+            per_second(&log_a),
+            per_second(&log_b),
+        );
     }
 }
