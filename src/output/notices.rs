@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::engine::Rate;
-use crate::mask::mask;
+use crate::mask::{mask, mask_identifiers_in};
 use crate::store::{LockOwner, RowStatus, RunRecord, StatusCounts};
 use crate::validate::Applicant;
 
@@ -217,12 +217,13 @@ fn sent_again(rows: usize) -> String {
     )
 }
 
-/// Customers of this new run that an earlier run sent without an answer (the vendor may have
-/// registered them): they go out again under the order ids they went out with.
+/// Customers of this new run that an earlier run claimed and may have sent, without an answer
+/// (the vendor may have registered them): they go out again under the order ids they were given.
 fn sent_again_by_customer(rows: u64) -> String {
     format!(
-        "{rows} customers of this file were sent by an earlier run that got no answer: they are sent \
-         again with the order ids they went out with, never new ones, so none is registered twice."
+        "{rows} customers of this file may have been sent by an earlier run that stopped before their \
+         answers: they are sent again with the order ids they were given there, never new ones, so none \
+         is registered twice."
     )
 }
 
@@ -369,7 +370,7 @@ impl DryRunReport {
                 let _ = writeln!(
                     text,
                     "  line {line:>6}  order_id {}  {} {}  PAN {}  born {}  mobile {}",
-                    a.order_id,
+                    mask_identifiers_in(&a.order_id),
                     mask(&a.first_name),
                     mask(&a.last_name),
                     mask(&a.pancard),
@@ -470,4 +471,23 @@ pub fn recorded_elsewhere(results: &Path, state: &Path, place: &str, rows: u64) 
         state.display(),
         results.display()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::validate::Applicant;
+
+    #[test]
+    fn a_dry_run_shows_an_order_id_as_it_is_unless_it_holds_a_customers_identifier() {
+        let mut report = DryRunReport::default();
+        report.add(2, RowStatus::Pending, Some(&Applicant::sample("ORD-2024-7", "ABCPK1234F")));
+        report.add(3, RowStatus::Pending, Some(&Applicant::sample("BCDPK2345G", "BCDPK2345G")));
+        report.add(4, RowStatus::Pending, Some(&Applicant::sample("M-9876543211", "CDEPK3456H")));
+        let text = report.render(Path::new("in.csv"), "AOPay", crate::engine::DEFAULT_RATE, 8);
+        assert!(text.contains("order_id ORD-2024-7 "), "{text}");
+        for identifier in ["ABCPK1234F", "BCDPK2345G", "9876543211", "Ravi", "Kumar"] {
+            assert!(!text.contains(identifier), "{identifier}: {text}");
+        }
+    }
 }

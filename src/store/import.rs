@@ -137,6 +137,8 @@ impl Import<'_> {
                     None => hex_id(&key[..8]),
                 });
             }
+            // Whether it goes out under an id of its own, not one it went out under before.
+            let mut own = false;
             match customer(&self.tx, &key)? {
                 Customer::Registered { cibil_id: id, order_id: registered_as } => {
                     status = RowStatus::Known;
@@ -147,8 +149,9 @@ impl Import<'_> {
                 Customer::Unanswered { order_id: sent_as } => {
                     if order_id.as_ref().is_some_and(|given| *given != sent_as) {
                         let note = format!(
-                            "sent as order id {sent_as} by an earlier run that got no answer: sent \
-                             again under that id, not the file's, so the customer is not registered twice"
+                            "given order id {sent_as} by an earlier run that stopped before its answer \
+                             (it may have been sent): sent again under that id, not the file's, so the \
+                             customer is not registered twice"
                         );
                         warnings = Cow::Owned(join_warnings(row.warnings, &note));
                     }
@@ -159,14 +162,15 @@ impl Import<'_> {
                     if let Some(made) = &made {
                         order_id.get_or_insert_with(|| after_refusals(made, refusals));
                     }
+                    own = true;
                 }
             }
-            // The file's own order id, already sent for another customer: AOPay may take this
-            // customer's request for a replay of theirs, and answer with their registration.
-            if made.is_none()
-                && status == RowStatus::Pending
-                && let Some(given) = order_id.as_deref()
-                && let Some(why) = order_id_taken(&self.tx, given, &key)?
+            // Its own order id (the file's, or the one made for it), already sent for another
+            // customer: AOPay may take this customer's request for a replay of theirs, and answer
+            // with their registration.
+            if own
+                && let Some(id) = order_id.as_deref()
+                && let Some(why) = order_id_taken(&self.tx, id, made.is_some(), &key)?
             {
                 status = RowStatus::Invalid;
                 taken = Some(why);

@@ -13,6 +13,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use sha2::Sha256;
 
 use super::{Store, StoreError};
+use crate::mask::mask_identifiers_in;
 
 impl Store {
     /// When this state last made order ids from its own key (before order ids were the
@@ -78,14 +79,18 @@ pub(super) fn customer(conn: &Connection, pan_key: &[u8; 16]) -> rusqlite::Resul
 /// The error code of a row whose file's order id the state already sent for another customer.
 pub const ORDER_ID_TAKEN: &str = "order_id.taken";
 
-/// Why a row of the customer with `pan_key` may not go out under its file's `order_id`, if the
-/// state registered another customer under it, or sent one under it: AOPay may take the request
-/// for a replay of theirs and answer with their registration. Ids that differ only in case are
-/// one id ([`crate::validate::order_id_key`]; SQLite's `NOCASE` is that comparison for the ASCII
-/// an id is made of). The reason names the run and line that had the id, never that customer.
+/// Why the customer with `pan_key` may not go out under `order_id`, the file's own or, `made`, the
+/// one the state made for them, if the state registered another customer under it, or sent one
+/// under it: AOPay may take the request for a replay of theirs and answer with their
+/// registration. A made id can be taken too: a file gave it to another customer (a results
+/// sheet's ids pasted onto the wrong rows). Ids that differ only in case are one id
+/// ([`crate::validate::order_id_key`]; SQLite's `NOCASE` is that comparison for the ASCII an id is
+/// made of). The reason names the run and line that had the id, never that customer, and masks
+/// what in the ids looks like a customer's identifier (an id that is a PAN).
 pub(super) fn order_id_taken(
     conn: &Connection,
     order_id: &str,
+    made: bool,
     pan_key: &[u8; 16],
 ) -> rusqlite::Result<Option<String>> {
     let found: Option<(i64, u64, String)> = conn
@@ -101,12 +106,23 @@ pub(super) fn order_id_taken(
         let spelt = if theirs == order_id {
             String::new()
         } else {
-            format!(", written {theirs} there: ids that differ only in case are one id")
+            format!(
+                ", written {} there: ids that differ only in case are one id",
+                mask_identifiers_in(&theirs)
+            )
         };
-        format!(
-            "order_id \"{order_id}\" already belongs to another customer (run {run}, line {line}{spelt}): \
-             every customer needs an order id of their own (or leave the cell empty to have one made)"
-        )
+        let id = mask_identifiers_in(order_id);
+        if made {
+            format!(
+                "the order id made for this customer, {id}, already belongs to another customer (run {run}, \
+                 line {line}{spelt}): give this row an order id of its own in an order_id column"
+            )
+        } else {
+            format!(
+                "order_id \"{id}\" already belongs to another customer (run {run}, line {line}{spelt}): \
+                 every customer needs an order id of their own (or leave the cell empty to have one made)"
+            )
+        }
     }))
 }
 

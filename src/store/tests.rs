@@ -517,7 +517,7 @@ fn a_customer_keeps_one_order_id_until_the_vendor_answers() {
     let edited = import.finish().unwrap();
     let row = &results(&store, edited)[0];
     assert_eq!(row.order_id.as_deref(), Some(made.as_str()));
-    assert!(row.warnings.as_deref().unwrap_or("").contains(&format!("sent as order id {made}")), "{row:?}");
+    assert!(row.warnings.as_deref().unwrap_or("").contains(&format!("given order id {made} by an earlier run")), "{row:?}");
     // A row imported before the claim meets it at its own claim.
     let (late, late_id) = run_of(&mut store, "ee", "ABCPK1234F", Some("ORD-LATE"));
     assert_eq!(late_id, made, "imported after the claim: adopted at import");
@@ -800,6 +800,41 @@ fn a_files_order_id_that_went_out_for_another_customer_is_not_sent_for_this_one(
     // Ravi under his own id in another case is still Ravi: known.
     let (again, _) = run_of(&mut store, "ll", "ABCPK1234F", Some("ord-7"));
     assert_eq!(status(&store, again).0, RowStatus::Known);
+
+    // A file gave Mona the id made for Gita (a results sheet's ids pasted onto the wrong rows):
+    // Gita is not sent under it, and the message says whose id it was and what to do.
+    let gita_id = merchant().first("JKLPZ0123Q");
+    let (mona, _) = run_of(&mut store, "mm", "KLMPA1234R", Some(&gita_id.to_lowercase()));
+    store.claim(mona, &[(2, store.pan_key("KLMPA1234R"))]).unwrap();
+    let (gita, _) = run_of(&mut store, "nn", "JKLPZ0123Q", None);
+    assert_eq!(status(&store, gita), (RowStatus::Invalid, Some("order_id.taken".into()), false));
+    let error = results(&store, gita).remove(0).error.unwrap();
+    assert!(
+        error.starts_with(&format!("the order id made for this customer, {gita_id}, already belongs")),
+        "{error}"
+    );
+    assert!(error.contains("give this row an order id of its own in an order_id column"), "{error}");
+
+    // In one file, Mona's row (first) gives Gita's made id: the first to be claimed goes out
+    // under it, the other is refused at its claim.
+    let (mona, gita) = (applicant(2, "LMNPB2345S"), applicant(3, "MNOPC3456T"));
+    let gita_id = merchant().first("MNOPC3456T");
+    let mut import = store
+        .begin_import("both.csv", "oo", &[], &Locator::Lines, &serde_json::json!({}), Some(&merchant()))
+        .unwrap();
+    import.add(&NewRow { order_id: Some(&gita_id), ..NewRow::valid(2, &mona) }, ["x"]).unwrap();
+    import.add(&NewRow { order_id: None, ..NewRow::valid(3, &gita) }, ["x"]).unwrap();
+    let both = import.finish().unwrap();
+    let claims =
+        store.claim(both, &[(2, store.pan_key("LMNPB2345S")), (3, store.pan_key("MNOPC3456T"))]).unwrap();
+    assert_eq!(claims, vec![Claim::Send { line: 2, order_id: gita_id }, Claim::Taken { line: 3 }]);
+
+    // An id that is a customer's PAN is masked in the message.
+    let (pan_as_id, _) = run_of(&mut store, "pp", "NOPPD4567U", Some("ABCPK9999Z"));
+    store.claim(pan_as_id, &[(2, store.pan_key("NOPPD4567U"))]).unwrap();
+    let (other, _) = run_of(&mut store, "qq", "OPQPE5678V", Some("abcpk9999z"));
+    let error = results(&store, other).remove(0).error.unwrap();
+    assert!(!error.to_uppercase().contains("ABCPK9999Z"), "{error}");
 }
 
 /// The state's comparison of order ids (SQLite's `NOCASE`, with its index) is the file's

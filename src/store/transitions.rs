@@ -213,8 +213,9 @@ fn claim_in(
          WHERE run_id = ?1 AND line = ?2 AND status IN ('pending', 'failed')
          RETURNING order_id, made_order_id IS NULL",
     )?;
-    // Claimed under its file's order id, which the state sent for another customer since the
-    // row was imported: not sent, and, as every row that is not valid, it keeps only its cells.
+    // Claimed under its own order id (the file's, or the one made for it), which the state sent
+    // for another customer since the row was imported: not sent, and, as every row that is not
+    // valid, it keeps only its cells.
     let mut taken = tx.prepare_cached(
         "UPDATE rows SET status = 'invalid', attempts = attempts - 1, error_code = ?3, error = ?4,
             pan_key = NULL, payload_sha256 = NULL, first_name = NULL, middle_name = NULL,
@@ -252,10 +253,7 @@ fn claim_in(
                         from: "pending, failed",
                     });
                 };
-                if own_id
-                    && files_own
-                    && let Some(why) = order_id_taken(tx, &order_id, pan_key)?
-                {
+                if own_id && let Some(why) = order_id_taken(tx, &order_id, !files_own, pan_key)? {
                     one_row(
                         taken.execute(params![run_id, line, ORDER_ID_TAKEN, why])?,
                         *line,

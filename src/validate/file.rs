@@ -270,7 +270,10 @@ impl FileChecks {
                 let spelt = if first_spelling == order_id {
                     String::new()
                 } else {
-                    format!(" (written {first_spelling} there: ids that differ only in case are one id)")
+                    format!(
+                        " (written {} there: ids that differ only in case are one id)",
+                        crate::mask::mask_identifiers_in(first_spelling)
+                    )
                 };
                 checked.reject(Violation {
                     code: "order_id.repeat",

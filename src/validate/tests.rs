@@ -228,22 +228,36 @@ fn a_repeated_order_id_is_a_row_error_unless_it_is_the_same_customer_again() {
     // Written in another case, it is the same id (AOPay may not tell them apart), and the
     // message says how line 2 wrote it.
     let c = vec!["Sita", "Rao", "ABCPK1236F", "31/01/1985", "9876543212", "s@x.in", "ord-1"];
-    let rows = vec![(2, rows[0].1.clone()), (3, c.clone())];
-    let mut sieve = Sieve::new(&rules(), 0);
-    for (line, cells) in &rows {
-        sieve.see(*line, &check_row(&row(*line, cells), &cols, &rules()));
-    }
-    let mut checks = sieve.finish(&cols).unwrap();
-    checks.admit(2, &mut check_row(&row(2, &rows[0].1), &cols, &rules()), &cols);
-    let mut sita = check_row(&row(3, &c), &cols, &rules());
-    assert_eq!(checks.admit(3, &mut sita, &cols), Admission::Invalid);
-    let violation = sita.violations.iter().find(|v| v.code == "order_id.repeat").expect("a repeat");
+    let violation = repeat_of_the_first(&[rows[0].1.clone(), c], &cols);
     assert_eq!(violation.value, "ord-1");
     assert!(
         violation.detail.contains("line 2 (written ORD-1 there: ids that differ only in case are one id)"),
         "{}",
         violation.detail
     );
+
+    // An id that is a PAN is masked where the message tells how the other line wrote it.
+    let pan_as_id = |pan: &'static str, id: &'static str| {
+        vec!["Ravi", "Kumar", pan, "31/01/1985", "9876543210", "r@x.in", id]
+    };
+    let violation = repeat_of_the_first(
+        &[pan_as_id("ABCPK1234F", "ABCPK1234F"), pan_as_id("ABCPK1235F", "abcpk1234f")],
+        &cols,
+    );
+    assert!(!violation.detail.to_uppercase().contains("ABCPK1234F"), "{}", violation.detail);
+}
+
+/// The `order_id.repeat` of the second of two rows (lines 2 and 3), through both passes.
+fn repeat_of_the_first(rows: &[Vec<&str>; 2], cols: &Columns) -> Violation {
+    let mut sieve = Sieve::new(&rules(), 0);
+    for (line, cells) in (2..).zip(rows) {
+        sieve.see(line, &check_row(&row(line, cells), cols, &rules()));
+    }
+    let mut checks = sieve.finish(cols).unwrap();
+    checks.admit(2, &mut check_row(&row(2, &rows[0]), cols, &rules()), cols);
+    let mut second = check_row(&row(3, &rows[1]), cols, &rules());
+    assert_eq!(checks.admit(3, &mut second, cols), Admission::Invalid);
+    second.violations.into_iter().find(|v| v.code == "order_id.repeat").expect("a repeat")
 }
 
 #[test]

@@ -327,16 +327,22 @@ fn registered_in(path: &std::path::Path) -> u64 {
 /// for this one: a vendor that de-duplicates on `order_id` would take the request for a replay
 /// and answer with the other customer's registration. The row is invalid, says which run and
 /// line had the id, and nothing goes out for it.
+/// A customer file of `ids.len()` customers from `from` on, each with its order id from `ids`.
+fn with_order_ids(from: u32, ids: &[&str]) -> String {
+    let text = customers(from, u32::try_from(ids.len()).unwrap());
+    let mut lines = text.lines();
+    let mut out = format!("order_id,{}\n", lines.next().unwrap());
+    for (id, row) in ids.iter().zip(lines) {
+        out.push_str(&format!("{id},{row}\n"));
+    }
+    out
+}
+
 #[test]
 fn a_files_order_id_that_went_out_for_another_customer_is_not_sent_again() {
     let server = Server::plain();
     let work = Work::new(&server);
-    let with_order_id = |i: u32, id: &str| {
-        let text = customers(i, 1);
-        let (header, row) = text.trim_end().split_once('\n').unwrap();
-        format!("order_id,{header}\n{id},{row}\n")
-    };
-    work.write("monday.csv", &with_order_id(0, "ORD-1"));
+    work.write("monday.csv", &with_order_ids(0, &["ORD-1"]));
     code(&work.run("monday.csv", &[]), 0);
     // Written in another case (AOPay may not tell them apart), beside a row invalid by the file's
     // own rules (a PAN that is not one).
@@ -344,7 +350,7 @@ fn a_files_order_id_that_went_out_for_another_customer_is_not_sent_again() {
         "tuesday.csv",
         &format!(
             "{}ORD-3,Asha,Rao,NOTAPAN,01/02/1986,asha@example.com,9876543212\n",
-            with_order_id(1, "ord-1")
+            with_order_ids(1, &["ord-1"])
         ),
     );
     // A dry run says so first, and why, apart from the row the file's rules refuse.
@@ -365,15 +371,6 @@ fn a_files_order_id_that_went_out_for_another_customer_is_not_sent_again() {
     // under that row's id; the first run, resumed, does not send its row under it.
     let server = Server::plain();
     let work = Work::new(&server);
-    let with_order_ids = |from: u32, ids: &[&str]| {
-        let text = customers(from, u32::try_from(ids.len()).unwrap());
-        let mut lines = text.lines();
-        let mut out = format!("order_id,{}\n", lines.next().unwrap());
-        for (id, row) in ids.iter().zip(lines) {
-            out.push_str(&format!("{id},{row}\n"));
-        }
-        out
-    };
     // Forty rows at one a minute: a few claims ahead of the first request, the last row pending.
     let ids: Vec<String> = (1..=40).map(|i| format!("W-{i}")).collect();
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
@@ -388,4 +385,37 @@ fn a_files_order_id_that_went_out_for_another_customer_is_not_sent_again() {
     let rows = read_csv(&work.path("wednesday.results.csv"));
     assert_eq!(rows.iter().filter(|r| r["status"] == "registered").count(), 39, "{rows:?}");
     assert_eq!((rows[39]["status"].as_str(), rows[39]["error_code"].as_str()), ("invalid", "order_id.taken"));
+}
+
+#[test]
+fn an_id_made_for_a_customer_that_a_file_gave_another_is_not_sent_for_both() {
+    let server = Server::plain();
+    let work = Work::new(&server);
+    // The id every state makes for customer 300 (the merchant's), learned from another state.
+    work.write("gita.csv", &customers(300, 1));
+    code(&work.run("gita.csv", &["--state", "elsewhere.db", "--output", "elsewhere.csv"]), 0);
+    let made = read_csv(&work.path("elsewhere.csv"))[0]["order_id"].clone();
+    assert!(made.starts_with("CB"), "{made}");
+    // In this state a file gives it (in another case) to customer 400, then customer 300 comes.
+    work.write("mona.csv", &with_order_ids(400, &[&made.to_lowercase()]));
+    code(&work.run("mona.csv", &[]), 0);
+    let sent = server.stats().requests;
+    code(&work.run("gita.csv", &[]), 1);
+    assert_eq!(server.stats().requests, sent, "customer 300 was not sent under the id customer 400 has");
+    let rows = read_csv(&work.path("gita.results.csv"));
+    assert_eq!((rows[0]["status"].as_str(), rows[0]["error_code"].as_str()), ("invalid", "order_id.taken"));
+    assert!(rows[0]["error"].starts_with("the order id made for this customer"), "{rows:?}");
+
+    // In one file, the row that gives the id first goes out under it; the other is not sent.
+    let server = Server::plain();
+    let work = Work::new(&server);
+    let gita = customers(300, 1);
+    let gita = gita.lines().nth(1).unwrap();
+    work.write("both.csv", &format!("{},{gita}\n", with_order_ids(500, &[&made])));
+    code(&work.run("both.csv", &[]), 1);
+    assert!(server.stats().order_ids_sent_more_than_once.is_empty(), "{:?}", server.stats());
+    assert_eq!(server.stats().requests, 1);
+    let rows = read_csv(&work.path("both.results.csv"));
+    assert_eq!(rows[0]["status"], "registered");
+    assert_eq!((rows[1]["status"].as_str(), rows[1]["error_code"].as_str()), ("invalid", "order_id.taken"));
 }
