@@ -517,7 +517,10 @@ fn a_customer_keeps_one_order_id_until_the_vendor_answers() {
     let edited = import.finish().unwrap();
     let row = &results(&store, edited)[0];
     assert_eq!(row.order_id.as_deref(), Some(made.as_str()));
-    assert!(row.warnings.as_deref().unwrap_or("").contains(&format!("given order id {made} by an earlier run")), "{row:?}");
+    assert!(
+        row.warnings.as_deref().unwrap_or("").contains(&format!("given order id {made} by an earlier run")),
+        "{row:?}"
+    );
     // A row imported before the claim meets it at its own claim.
     let (late, late_id) = run_of(&mut store, "ee", "ABCPK1234F", Some("ORD-LATE"));
     assert_eq!(late_id, made, "imported after the claim: adopted at import");
@@ -773,15 +776,20 @@ fn a_files_order_id_that_went_out_for_another_customer_is_not_sent_for_this_one(
     let (sixth, _) = run_of(&mut store, "ff", "DEFPT4567J", Some("ORD-9"));
     assert_eq!(status(&store, sixth), (RowStatus::Pending, None, true));
 
-    // A run stopped before its row went out, resumed after another file sent another customer
-    // under the row's id: its claim refuses it, and nothing goes out.
-    let (stopped, _) = run_of(&mut store, "gg", "EFGPU5678K", Some("ORD-10"));
-    let (other, _) = run_of(&mut store, "hh", "FGHPV6789L", Some("ORD-10"));
-    store.claim(other, &[(2, store.pan_key("FGHPV6789L"))]).unwrap();
-    assert_eq!(
-        store.claim(stopped, &[(2, store.pan_key("EFGPU5678K"))]).unwrap(),
-        vec![Claim::Taken { line: 2 }]
-    );
+    // A run stopped before its row went out (the customer `stopped`, under the first id), resumed
+    // after another file sent another customer under the second: its claim refuses it.
+    let taken_at_claim = |store: &mut Store, shas: [&str; 2], stopped: [&str; 2], other: [&str; 2]| {
+        let (stopped_run, _) = run_of(store, shas[0], stopped[0], Some(stopped[1]));
+        let (other_run, _) = run_of(store, shas[1], other[0], Some(other[1]));
+        store.claim(other_run, &[(2, store.pan_key(other[0]))]).unwrap();
+        assert_eq!(
+            store.claim(stopped_run, &[(2, store.pan_key(stopped[0]))]).unwrap(),
+            vec![Claim::Taken { line: 2 }]
+        );
+        stopped_run
+    };
+    let stopped =
+        taken_at_claim(&mut store, ["gg", "hh"], ["EFGPU5678K", "ORD-10"], ["FGHPV6789L", "ORD-10"]);
     assert_eq!(status(&store, stopped), (RowStatus::Invalid, Some("order_id.taken".into()), false));
     assert_eq!(results(&store, stopped)[0].attempts, 0, "nothing was sent");
 
@@ -790,13 +798,7 @@ fn a_files_order_id_that_went_out_for_another_customer_is_not_sent_for_this_one(
     assert_eq!(status(&store, lower), (RowStatus::Invalid, Some("order_id.taken".into()), false));
     let error = results(&store, lower).remove(0).error.unwrap();
     assert!(error.contains("written ORD-7 there"), "{error}");
-    let (stopped, _) = run_of(&mut store, "jj", "HIJPX8901N", Some("Ord-11"));
-    let (other, _) = run_of(&mut store, "kk", "IJKPY9012P", Some("oRD-11"));
-    store.claim(other, &[(2, store.pan_key("IJKPY9012P"))]).unwrap();
-    assert_eq!(
-        store.claim(stopped, &[(2, store.pan_key("HIJPX8901N"))]).unwrap(),
-        vec![Claim::Taken { line: 2 }]
-    );
+    taken_at_claim(&mut store, ["jj", "kk"], ["HIJPX8901N", "Ord-11"], ["IJKPY9012P", "oRD-11"]);
     // Ravi under his own id in another case is still Ravi: known.
     let (again, _) = run_of(&mut store, "ll", "ABCPK1234F", Some("ord-7"));
     assert_eq!(status(&store, again).0, RowStatus::Known);
