@@ -210,10 +210,12 @@ fn purged_run(run: &RunRecord, purged_ms: i64) -> String {
     )
 }
 
-/// Rows whose requests were in flight when the last run stopped go out again.
+/// Rows claimed for sending when the last run stopped (their requests may have left: a run
+/// claims a few ahead of sending them) go out again.
 fn sent_again(rows: usize) -> String {
     format!(
-        "{rows} rows were being sent when the last run stopped: they are sent again with the same order ids."
+        "{rows} rows may have been sent when the last run stopped, without an answer: they are sent again \
+         with the same order ids, never new ones, so none is registered twice."
     )
 }
 
