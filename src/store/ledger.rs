@@ -80,9 +80,9 @@ pub(super) fn customer(conn: &Connection, pan_key: &[u8; 16]) -> rusqlite::Resul
 pub const ORDER_ID_TAKEN: &str = "order_id.taken";
 
 /// Why the customer with `pan_key` may not go out under `order_id`, the file's own or, `made`, the
-/// one the state made for them, if the state registered another customer under it, or sent one
-/// under it: AOPay may take the request for a replay of theirs and answer with their
-/// registration. A made id can be taken too: a file gave it to another customer (a results
+/// one the state made for them, if another customer went out under it (or may have: claimed),
+/// whatever AOPay answered: it may take the request for a replay of theirs and answer with their
+/// registration, or their refusal. A made id can be taken too: a file gave it to another customer (a results
 /// sheet's ids pasted onto the wrong rows). Ids that differ only in case are one id
 /// ([`crate::validate::order_id_key`]; SQLite's `NOCASE` is that comparison for the ASCII an id is
 /// made of). The reason names the run and line that had the id, never that customer, and masks
@@ -95,9 +95,7 @@ pub(super) fn order_id_taken(
 ) -> rusqlite::Result<Option<String>> {
     let found: Option<(i64, u64, String)> = conn
         .prepare_cached(
-            "SELECT run_id, line, order_id FROM ledger WHERE order_id = ?1 COLLATE NOCASE AND pan_key != ?2
-             UNION ALL
-             SELECT run_id, line, order_id FROM claims WHERE order_id = ?1 COLLATE NOCASE AND pan_key != ?2
+            "SELECT run_id, line, order_id FROM sent_ids WHERE order_id = ?1 COLLATE NOCASE AND pan_key != ?2
              LIMIT 1",
         )?
         .query_row(params![order_id, pan_key.as_slice()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
@@ -126,7 +124,8 @@ pub(super) fn order_id_taken(
     }))
 }
 
-/// Claims the customer of the row at `line` under `order_id`, before its request leaves.
+/// Claims the customer of the row at `line` under `order_id`, before its request leaves; the id is
+/// theirs from then on ([`order_id_taken`]).
 pub(super) fn claim_customer(
     tx: &Transaction<'_>,
     pan_key: &[u8; 16],
@@ -143,6 +142,10 @@ pub(super) fn claim_customer(
             updated_at = excluded.updated_at",
     )?
     .execute(params![pan_key.as_slice(), order_id, run_id, line, now])?;
+    tx.prepare_cached(
+        "INSERT OR IGNORE INTO sent_ids (order_id, pan_key, run_id, line) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![order_id, pan_key.as_slice(), run_id, line])?;
     Ok(())
 }
 

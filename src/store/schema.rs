@@ -182,12 +182,27 @@ const MIGRATIONS: &[&str] = &[
     // for another customer is not sent for this one.
     "CREATE INDEX IF NOT EXISTS ledger_by_order_id ON ledger (order_id);
     CREATE INDEX IF NOT EXISTS claims_by_order_id ON claims (order_id);",
-    // 10: order ids that differ only in case are one id (`validate::order_id_key`): found by the
-    // id without its case.
+    // 10: every order id a customer went out under (or may have: a claim is made before the
+    // request leaves), whatever the answer — registered, refused, none — so that no other customer
+    // is sent under it; ids that differ only in case are one id (`validate::order_id_key`), so
+    // the id is compared without its case. What the state knew of before: its rows that went out,
+    // its claims, its ledger. It takes over from the indexes on the ledger's and the claims' ids.
     "DROP INDEX IF EXISTS ledger_by_order_id;
     DROP INDEX IF EXISTS claims_by_order_id;
-    CREATE INDEX IF NOT EXISTS ledger_by_order_id_nocase ON ledger (order_id COLLATE NOCASE);
-    CREATE INDEX IF NOT EXISTS claims_by_order_id_nocase ON claims (order_id COLLATE NOCASE);",
+    CREATE TABLE IF NOT EXISTS sent_ids (
+        order_id    TEXT NOT NULL COLLATE NOCASE,
+        pan_key     BLOB NOT NULL,              -- the ledger's key of the customer
+        run_id      INTEGER NOT NULL,           -- the row that claimed it
+        line        INTEGER NOT NULL,
+        PRIMARY KEY (order_id, pan_key)
+    ) WITHOUT ROWID;
+    INSERT OR IGNORE INTO sent_ids (order_id, pan_key, run_id, line)
+        SELECT order_id, pan_key, run_id, line FROM rows
+        WHERE pan_key IS NOT NULL AND order_id IS NOT NULL AND attempts > 0;
+    INSERT OR IGNORE INTO sent_ids (order_id, pan_key, run_id, line)
+        SELECT order_id, pan_key, run_id, line FROM claims;
+    INSERT OR IGNORE INTO sent_ids (order_id, pan_key, run_id, line)
+        SELECT order_id, pan_key, run_id, line FROM ledger;",
 ];
 
 /// The version this code writes.
