@@ -76,17 +76,17 @@ pub(super) fn customer(conn: &Connection, pan_key: &[u8; 16]) -> rusqlite::Resul
     })
 }
 
-/// The error code of a row whose file's order id the state already sent for another customer.
+/// The error code of a row whose own order id another customer of the state went out under.
 pub const ORDER_ID_TAKEN: &str = "order_id.taken";
 
 /// Why the customer with `pan_key` may not go out under `order_id`, the file's own or, `made`, the
 /// one the state made for them, if another customer went out under it (or may have: claimed),
 /// whatever AOPay answered: it may take the request for a replay of theirs and answer with their
-/// registration, or their refusal. A made id can be taken too: a file gave it to another customer (a results
-/// sheet's ids pasted onto the wrong rows). Ids that differ only in case are one id
-/// ([`crate::validate::order_id_key`]; SQLite's `NOCASE` is that comparison for the ASCII an id is
-/// made of). The reason names the run and line that had the id, never that customer, and masks
-/// what in the ids looks like a customer's identifier (an id that is a PAN).
+/// registration, or their refusal. A made id can be taken too: a file gave it to another
+/// customer (a results sheet's ids pasted onto the wrong rows). Ids that differ only in case are
+/// one id ([`crate::validate::order_id_key`]; SQLite's `NOCASE` is that comparison for the ASCII
+/// an id is made of). The reason names the run and line that had the id, never that customer, and
+/// masks what in the ids looks like a customer's identifier (an id that is a PAN).
 pub(super) fn order_id_taken(
     conn: &Connection,
     order_id: &str,
