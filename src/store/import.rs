@@ -170,7 +170,7 @@ impl Import<'_> {
             // with their registration.
             if own
                 && let Some(id) = order_id.as_deref()
-                && let Some(why) = order_id_taken(&self.tx, id, made.is_some(), &key)?
+                && let Some(why) = order_id_taken(&self.tx, &self.ledger_key, id, made.is_some(), &key)?
             {
                 status = RowStatus::Invalid;
                 taken = Some(why);

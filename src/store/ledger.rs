@@ -32,9 +32,23 @@ impl Store {
 }
 
 pub(super) fn pan_key_with(key: &[u8; 32], pan: &str) -> [u8; 16] {
+    keyed(key, &[pan.as_bytes()])
+}
+
+/// How the state knows an order id a customer went out under (`sent_ids`): a keyed hash of the id
+/// without its case ([`crate::validate::order_id_key`]), so that ids that differ only in case are
+/// one, and a purge leaves nothing of an id that repeats its customer's details.
+pub(super) fn order_id_key_with(key: &[u8; 32], order_id: &str) -> [u8; 16] {
+    keyed(key, &[b"order_id\0", crate::validate::order_id_key(order_id).as_bytes()])
+}
+
+/// The first 16 bytes of HMAC-SHA256 under `key` of `parts` one after the other.
+fn keyed(key: &[u8; 32], parts: &[&[u8]]) -> [u8; 16] {
     use hmac::{Hmac, KeyInit, Mac};
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
-    mac.update(pan.as_bytes());
+    for part in parts {
+        mac.update(part);
+    }
     let digest = mac.finalize().into_bytes();
     let mut out = [0u8; 16];
     out.copy_from_slice(&digest[..16]);
@@ -84,30 +98,37 @@ pub const ORDER_ID_TAKEN: &str = "order_id.taken";
 /// whatever AOPay answered: it may take the request for a replay of theirs and answer with their
 /// registration, or their refusal. A made id can be taken too: a file gave it to another
 /// customer (a results sheet's ids pasted onto the wrong rows). Ids that differ only in case are
-/// one id ([`crate::validate::order_id_key`]; SQLite's `NOCASE` is that comparison for the ASCII
-/// an id is made of). The reason names the run and line that had the id, never that customer, and
-/// masks what in the ids looks like a customer's identifier (an id that is a PAN).
+/// one id ([`order_id_key_with`]). The reason names the run and line that had the id, never that
+/// customer, and masks what in the ids looks like a customer's identifier (an id that is a PAN).
 pub(super) fn order_id_taken(
     conn: &Connection,
+    ledger_key: &[u8; 32],
     order_id: &str,
     made: bool,
     pan_key: &[u8; 16],
 ) -> rusqlite::Result<Option<String>> {
-    let found: Option<(i64, u64, String)> = conn
+    let id_key = order_id_key_with(ledger_key, order_id);
+    let found: Option<(i64, u64, Option<String>)> = conn
         .prepare_cached(
-            "SELECT run_id, line, order_id FROM sent_ids WHERE order_id = ?1 COLLATE NOCASE AND pan_key != ?2
-             LIMIT 1",
+            "SELECT s.run_id, s.line, r.order_id FROM sent_ids s
+             LEFT JOIN rows r ON r.run_id = s.run_id AND r.line = s.line
+             WHERE s.id_key = ?1 AND s.pan_key != ?2 LIMIT 1",
         )?
-        .query_row(params![order_id, pan_key.as_slice()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .query_row(params![id_key.as_slice(), pan_key.as_slice()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
     Ok(found.map(|(run, line, theirs)| {
-        let spelt = if theirs == order_id {
-            String::new()
-        } else {
-            format!(
-                ", written {} there: ids that differ only in case are one id",
-                mask_identifiers_in(&theirs)
-            )
+        // How that row wrote it, when only its case differs (a purge may have masked it since).
+        let spelt = match theirs {
+            Some(theirs)
+                if theirs != order_id
+                    && crate::validate::order_id_key(&theirs) == crate::validate::order_id_key(order_id) =>
+            {
+                format!(
+                    ", written {} there: ids that differ only in case are one id",
+                    mask_identifiers_in(&theirs)
+                )
+            }
+            _ => String::new(),
         };
         let id = mask_identifiers_in(order_id);
         if made {
@@ -128,6 +149,7 @@ pub(super) fn order_id_taken(
 /// theirs from then on ([`order_id_taken`]).
 pub(super) fn claim_customer(
     tx: &Transaction<'_>,
+    ledger_key: &[u8; 32],
     pan_key: &[u8; 16],
     order_id: &str,
     run_id: i64,
@@ -142,11 +164,53 @@ pub(super) fn claim_customer(
             updated_at = excluded.updated_at",
     )?
     .execute(params![pan_key.as_slice(), order_id, run_id, line, now])?;
-    tx.prepare_cached(
-        "INSERT OR IGNORE INTO sent_ids (order_id, pan_key, run_id, line) VALUES (?1, ?2, ?3, ?4)",
+    sent_under(tx, ledger_key, order_id, pan_key, run_id, line)
+}
+
+/// Records that the customer with `pan_key` went out (or may have) under `order_id`, by the row
+/// at `line` of `run_id`.
+fn sent_under(
+    conn: &Connection,
+    ledger_key: &[u8; 32],
+    order_id: &str,
+    pan_key: &[u8],
+    run_id: i64,
+    line: u64,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO sent_ids (id_key, pan_key, run_id, line) VALUES (?1, ?2, ?3, ?4)",
     )?
-    .execute(params![order_id, pan_key.as_slice(), run_id, line])?;
+    .execute(params![order_id_key_with(ledger_key, order_id).as_slice(), pan_key, run_id, line])?;
     Ok(())
+}
+
+/// Learns, once, the order ids a state written before `sent_ids` sent its customers under: those
+/// of its rows that went out, of its claims and of its ledger (schema migration 11 asks for it;
+/// a new state has none). In one transaction, so that it is done whole or not at all.
+pub(super) fn learn_sent_ids(conn: &Connection, ledger_key: &[u8; 32]) -> rusqlite::Result<()> {
+    let asked: bool =
+        conn.query_row("SELECT EXISTS (SELECT 1 FROM meta WHERE key = 'sent_ids_to_learn')", [], |r| {
+            r.get(0)
+        })?;
+    if !asked {
+        return Ok(());
+    }
+    let tx = conn.unchecked_transaction()?;
+    {
+        let mut sent = tx.prepare(
+            "SELECT order_id, pan_key, run_id, line FROM rows
+                 WHERE pan_key IS NOT NULL AND order_id IS NOT NULL AND attempts > 0
+             UNION ALL SELECT order_id, pan_key, run_id, line FROM claims
+             UNION ALL SELECT order_id, pan_key, run_id, line FROM ledger",
+        )?;
+        let mut rows = sent.query([])?;
+        while let Some(row) = rows.next()? {
+            let (order_id, pan_key): (String, Vec<u8>) = (row.get(0)?, row.get(1)?);
+            sent_under(&tx, ledger_key, &order_id, &pan_key, row.get(2)?, row.get(3)?)?;
+        }
+    }
+    tx.execute("DELETE FROM meta WHERE key = 'sent_ids_to_learn'", [])?;
+    tx.commit()
 }
 
 /// The vendor answered the customer of the row at `line`: their claim is settled, and when the

@@ -366,6 +366,7 @@ impl Store {
             other => other,
         })?;
         let ledger_key = ledger::ledger_key(&conn, path)?;
+        ledger::learn_sent_ids(&conn, &ledger_key)?;
         stays_a_backup_while_unchanged(&conn)?;
         Ok(Store { conn, path: path.to_owned(), ledger_key, tightened, identity: Some(identity) })
     }

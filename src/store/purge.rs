@@ -40,9 +40,6 @@ struct KeptOfRow {
     ledger: Option<(String, String)>,
     /// The order id of the settled claim the row made, if any.
     claimed: Option<String>,
-    /// The order id the row's customer went out under by this row (`sent_ids`), if it did, as it
-    /// was and as it is kept.
-    sent: Option<(String, String)>,
 }
 
 /// What is sought of each purged run's customers in the texts a purge keeps that may name them
@@ -113,9 +110,7 @@ fn kept_of_rows(
     let mut select = tx.prepare(&format!(
         "SELECT r.run_id, r.line, r.order_id, r.cibil_id, r.merchant_trans_id, r.error_code, r.cibil_status,
                 r.first_name, r.middle_name, r.last_name, r.pancard, r.date_of_birth, r.email_id, r.mobile_number,
-                r.pan_key, l.order_id, l.cibil_id, c.order_id, r.cells,
-                (SELECT s.order_id FROM sent_ids s
-                 WHERE s.pan_key = r.pan_key AND s.run_id = r.run_id AND s.line = r.line LIMIT 1)
+                r.pan_key, l.order_id, l.cibil_id, c.order_id, r.cells
          FROM rows r
          LEFT JOIN ledger l ON l.pan_key = r.pan_key AND l.run_id = r.run_id AND l.line = r.line
          LEFT JOIN claims c ON c.pan_key = r.pan_key AND c.run_id = r.run_id AND c.line = r.line AND c.open = 0
@@ -176,10 +171,7 @@ fn kept_of_rows(
             (judged(Some(order_id)).unwrap_or_default(), judged(Some(cibil_id)).unwrap_or_default())
         });
         let claimed_after = judged(claimed.clone());
-        let sent: Option<String> = kept_as(19)?;
-        let sent = sent.and_then(|was| Some((was.clone(), judged(Some(was))?)));
-        let sent = sent.filter(|(was, kept)| was != kept);
-        if after != before || ledger_after != ledger || claimed_after != claimed || sent.is_some() {
+        if after != before || ledger_after != ledger || claimed_after != claimed {
             kept.push(KeptOfRow {
                 run_id,
                 line: row.get(1)?,
@@ -191,7 +183,6 @@ fn kept_of_rows(
                 cibil_status: after.4,
                 ledger: ledger_after,
                 claimed: claimed_after,
-                sent,
             });
         }
     }
@@ -307,14 +298,6 @@ impl Store {
                 tx.execute(
                     "UPDATE claims SET order_id = ?4 WHERE pan_key = ?1 AND run_id = ?2 AND line = ?3 AND open = 0",
                     params![key, row.run_id, row.line, order_id],
-                )?;
-            }
-            // Masked, it may be what another of the customer's ids became: one record of the two.
-            if let (Some(key), Some((was, kept))) = (&row.pan_key, &row.sent) {
-                tx.execute(
-                    "UPDATE OR REPLACE sent_ids SET order_id = ?5
-                     WHERE pan_key = ?1 AND run_id = ?2 AND line = ?3 AND order_id = ?4",
-                    params![key, row.run_id, row.line, was, kept],
                 )?;
             }
         }
@@ -924,7 +907,7 @@ mod tests {
             ("uploads", "stop_reason", Gone),
             ("claims", "pan_key", HASH),
             ("claims", "order_id", Gone),
-            ("sent_ids", "order_id", Gone),
+            ("sent_ids", "id_key", HASH),
             ("sent_ids", "pan_key", HASH),
             ("audit", "who", PEOPLE),
             ("audit", "action", STATUS),
@@ -1040,7 +1023,7 @@ mod tests {
     fn of_the_run(table: &str, run: i64) -> String {
         match table {
             "runs" => format!("id = {run}"),
-            "rows" | "ledger" | "claims" | "sent_ids" | "uploads" => format!("run_id = {run}"),
+            "rows" | "ledger" | "claims" | "uploads" => format!("run_id = {run}"),
             other => panic!("no record of a run in {other}: say which one belongs to it"),
         }
     }

@@ -182,27 +182,29 @@ const MIGRATIONS: &[&str] = &[
     // for another customer is not sent for this one.
     "CREATE INDEX IF NOT EXISTS ledger_by_order_id ON ledger (order_id);
     CREATE INDEX IF NOT EXISTS claims_by_order_id ON claims (order_id);",
-    // 10: every order id a customer went out under (or may have: a claim is made before the
-    // request leaves), whatever the answer — registered, refused, none — so that no other customer
-    // is sent under it; ids that differ only in case are one id (`validate::order_id_key`), so
-    // the id is compared without its case. What the state knew of before: its rows that went out,
-    // its claims, its ledger. It takes over from the indexes on the ledger's and the claims' ids.
+    // 10: order ids that differ only in case are one id: found by the id without its case.
     "DROP INDEX IF EXISTS ledger_by_order_id;
     DROP INDEX IF EXISTS claims_by_order_id;
-    CREATE TABLE IF NOT EXISTS sent_ids (
-        order_id    TEXT NOT NULL COLLATE NOCASE,
+    CREATE INDEX IF NOT EXISTS ledger_by_order_id_nocase ON ledger (order_id COLLATE NOCASE);
+    CREATE INDEX IF NOT EXISTS claims_by_order_id_nocase ON claims (order_id COLLATE NOCASE);",
+    // 11: every order id a customer went out under (or may have: a claim is made before the
+    // request leaves), whatever the answer — registered, refused, none — so that no other customer
+    // is sent under it: a keyed hash of the id without its case (`ledger::order_id_key_with`), so
+    // that a purge, which masks an id that repeats its customer's details, takes nothing of it.
+    // The ids the state sent before are learned from its rows, claims and ledger once the ledger's
+    // key is read (`ledger::learn_sent_ids`). It takes over from the indexes of migration 10 (and
+    // from a table of the ids themselves that a build between the two kept).
+    "DROP INDEX IF EXISTS ledger_by_order_id_nocase;
+    DROP INDEX IF EXISTS claims_by_order_id_nocase;
+    DROP TABLE IF EXISTS sent_ids;
+    CREATE TABLE sent_ids (
+        id_key      BLOB NOT NULL,              -- the keyed hash of the order id
         pan_key     BLOB NOT NULL,              -- the ledger's key of the customer
         run_id      INTEGER NOT NULL,           -- the row that claimed it
         line        INTEGER NOT NULL,
-        PRIMARY KEY (order_id, pan_key)
+        PRIMARY KEY (id_key, pan_key)
     ) WITHOUT ROWID;
-    INSERT OR IGNORE INTO sent_ids (order_id, pan_key, run_id, line)
-        SELECT order_id, pan_key, run_id, line FROM rows
-        WHERE pan_key IS NOT NULL AND order_id IS NOT NULL AND attempts > 0;
-    INSERT OR IGNORE INTO sent_ids (order_id, pan_key, run_id, line)
-        SELECT order_id, pan_key, run_id, line FROM claims;
-    INSERT OR IGNORE INTO sent_ids (order_id, pan_key, run_id, line)
-        SELECT order_id, pan_key, run_id, line FROM ledger;",
+    INSERT OR REPLACE INTO meta (key, value) VALUES ('sent_ids_to_learn', 1);",
 ];
 
 /// The version this code writes.

@@ -852,6 +852,18 @@ fn a_files_order_id_that_went_out_for_another_customer_is_not_sent_for_this_one(
     let (mona, _) = run_of(&mut store, "tt", "QRSPG7890X", Some(&first_id));
     assert_eq!(status(&store, mona), (RowStatus::Invalid, Some("order_id.taken".into()), false));
 
+    // An id that is its customer's own PAN, masked by a purge since: still theirs.
+    let (own_pan, _) = run_of(&mut store, "uu", "RSTPH8901Y", Some("RSTPH8901Y"));
+    store.claim(own_pan, &[(2, store.pan_key("RSTPH8901Y"))]).unwrap();
+    store.record(own_pan, &[registered(2)]).unwrap();
+    store.end_run(own_pan, crate::store::RunStatus::Finished, 0).unwrap();
+    assert!(store.purge(i64::MAX, "test").unwrap().runs >= 1);
+    assert_eq!(results(&store, own_pan)[0].order_id.as_deref(), Some("RS******1Y"), "masked by the purge");
+    let (after_purge, _) = run_of(&mut store, "vv", "STUPJ9012Z", Some("rstph8901y"));
+    assert_eq!(status(&store, after_purge), (RowStatus::Invalid, Some("order_id.taken".into()), false));
+    let error = results(&store, after_purge).remove(0).error.unwrap();
+    assert!(!error.contains("written"), "the masked id is not how it was written: {error}");
+
     // An id that is a customer's PAN is masked in the message.
     let (pan_as_id, _) = run_of(&mut store, "pp", "NOPPD4567U", Some("ABCPK9999Z"));
     store.claim(pan_as_id, &[(2, store.pan_key("NOPPD4567U"))]).unwrap();
@@ -895,31 +907,24 @@ fn a_state_written_before_it_kept_every_id_sent_knows_them_from_its_rows() {
     }
 }
 
-/// The state's comparison of order ids (SQLite's `NOCASE`, with its index) is the file's
-/// (`validate::order_id_key`), over every character an id may have, in every pair.
+/// The state knows an id it sent by a keyed hash of it (`sent_ids`) that is one for ids the file
+/// takes for one (`validate::order_id_key`), and another for any other, over every character an
+/// id may have, in every pair.
 #[test]
-fn the_state_compares_order_ids_as_the_file_does() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("s.db")).unwrap();
+fn the_state_knows_order_ids_as_the_file_compares_them() {
+    use super::ledger::{order_id_key_with, pan_key_with};
+    let key = [7u8; 32];
     let allowed: Vec<char> =
         (0u8..=127).map(char::from).filter(|c| c.is_ascii_alphanumeric() || "_-".contains(*c)).collect();
-    let mut same_by_sqlite = store.conn.prepare("SELECT ?1 = ?2 COLLATE NOCASE").unwrap();
     for a in &allowed {
         for b in &allowed {
             let (a, b) = (format!("ORD{a}"), format!("ord{b}"));
-            let sqlite: bool = same_by_sqlite.query_row([&a, &b], |r| r.get(0)).unwrap();
-            let file = crate::validate::order_id_key(&a) == crate::validate::order_id_key(&b);
-            assert_eq!(sqlite, file, "{a} and {b}");
+            let same_key = order_id_key_with(&key, &a) == order_id_key_with(&key, &b);
+            let same_id = crate::validate::order_id_key(&a) == crate::validate::order_id_key(&b);
+            assert_eq!(same_key, same_id, "{a} and {b}");
         }
     }
-    // And the check finds an id by its key, whatever the number of ids the state sent.
-    let plan: String = store
-        .conn
-        .query_row(
-            "EXPLAIN QUERY PLAN SELECT run_id FROM sent_ids WHERE order_id = ?1 COLLATE NOCASE AND pan_key != ?2",
-            rusqlite::params!["ORD-1", [0u8; 16].as_slice()],
-            |r| r.get(3),
-        )
-        .unwrap();
-    assert!(plan.contains("USING PRIMARY KEY (order_id=?)"), "{plan}");
+    // Keyed: another state's key, another hash; and an id that is a PAN is not that PAN's key.
+    assert_ne!(order_id_key_with(&key, "ORD-1"), order_id_key_with(&[8; 32], "ORD-1"));
+    assert_ne!(order_id_key_with(&key, "ABCPK1234F"), pan_key_with(&key, "ABCPK1234F"));
 }

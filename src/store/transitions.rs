@@ -182,7 +182,7 @@ impl Store {
         for result in results {
             settle(&tx, run_id, result, now)?;
         }
-        let claimed = claim_in(&tx, run_id, claims, now)?;
+        let claimed = claim_in(&tx, &self.ledger_key, run_id, claims, now)?;
         tx.commit()?;
         Ok(claimed)
     }
@@ -190,6 +190,7 @@ impl Store {
 
 fn claim_in(
     tx: &Transaction<'_>,
+    ledger_key: &[u8; 32],
     run_id: i64,
     rows: &[(u64, [u8; 16])],
     now: i64,
@@ -253,7 +254,7 @@ fn claim_in(
                         from: "pending, failed",
                     });
                 };
-                if own_id && let Some(why) = order_id_taken(tx, &order_id, !files_own, pan_key)? {
+                if own_id && let Some(why) = order_id_taken(tx, ledger_key, &order_id, !files_own, pan_key)? {
                     one_row(
                         taken.execute(params![run_id, line, ORDER_ID_TAKEN, why])?,
                         *line,
@@ -263,7 +264,7 @@ fn claim_in(
                     claims.push(Claim::Taken { line: *line });
                     continue;
                 }
-                claim_customer(tx, pan_key, &order_id, run_id, *line, now)?;
+                claim_customer(tx, ledger_key, pan_key, &order_id, run_id, *line, now)?;
                 claims.push(Claim::Send { line: *line, order_id });
             }
         }

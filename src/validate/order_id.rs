@@ -16,9 +16,9 @@ fn allowed(c: char) -> bool {
 /// What two order ids are compared by: ids that differ only in case are one id. AOPay does not
 /// say whether it tells `ord-7` from `ORD-7`, and one that does not would take the second
 /// customer's request for a replay of the first's, and answer with the first customer's
-/// registration. Ids are ASCII ([`check`]), so this is the comparison of SQLite's `NOCASE`,
-/// which the state's own check (`store::ledger::order_id_taken`) uses; a test holds the two
-/// together over every character an id may have.
+/// registration. The state knows the ids it sent by a keyed hash of this
+/// (`store::ledger::order_id_key_with`), so its check (`order_id.taken`) compares ids as the
+/// file's rule (`order_id.repeat`) does.
 pub fn key(order_id: &str) -> String {
     order_id.to_ascii_uppercase()
 }
