@@ -32,20 +32,29 @@ pub fn mask(value: &str) -> String {
 /// With [`DATES`], the one definition: [`contains_identifier`] and [`mask_identifiers_in`] both
 /// ask them, so a form one of them finds the other masks.
 static IDENTIFIERS: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-    regex::Regex::new(
+    regex::Regex::new(&format!(
         r"(?x)
-          [^\s/\\,;()\[\]]+\s*(?:@|%40|[(\[{<]\s*(?i:at)\s*[)\]}>])\s*[^\s/\\,;()\[\]]+   # an e-mail address
+          [^\s/\\,;()\[\]]+\s*(?:@|%40|[(\[{{<]\s*(?i:at)\s*[)\]}}>])\s*[^\s/\\,;()\[\]]+   # an e-mail address
         | [^\s/\\,;()\[\]]*@[^\s/\\,;()\[\]]*                 # or what is left of one
-        | (?i:[a-z]{5}\d{4}[a-z])                              # a PAN as written on the card
-        | (?i:[a-z][^\p{L}\p{N}]{0,2}[a-z][^\p{L}\p{N}]{0,2}[a-z][^\p{L}\p{N}]{0,2}[abcfghjlpt]
-              [^\p{L}\p{N}]{0,2}[a-z](?:[^\p{L}\p{N}]{0,2}\d){4}[^\p{L}\p{N}]{0,2}[a-z])   # a PAN, apart
-        | \d(?:[\s./()+-]{0,2}\d){5,}                          # six digits or more
-        | \d(?:[_,]?\d){7,}                                    # eight or more, underscored or with commas
-        | \d{1,2}\s*[./-]\s*\d{1,2}\s*[./-]\s*\d{2,4}         # a date: 22/3/81, 22 / 03 / 1981
+        | {PAN}
+        | \d(?:[\s./()+-]{{0,2}}\d){{5,}}                          # six digits or more
+        | \d(?:[_,]?\d){{7,}}                                    # eight or more, underscored or with commas
+        | \d{{1,2}}\s*[./-]\s*\d{{1,2}}\s*[./-]\s*\d{{2,4}}         # a date: 22/3/81, 22 / 03 / 1981
         ",
-    )
+    ))
     .expect("the identifiers' pattern")
 });
+
+/// A PAN among [`IDENTIFIERS`]: as written on the card, or with anything but letters and digits
+/// between its characters when its fourth letter is one of the holder types.
+const PAN: &str = r"(?x:
+          (?i:[a-z]{5}\d{4}[a-z])                              # a PAN as written on the card
+        | (?i:[a-z][^\p{L}\p{N}]{0,2}[a-z][^\p{L}\p{N}]{0,2}[a-z][^\p{L}\p{N}]{0,2}[abcfghjlpt]
+              [^\p{L}\p{N}]{0,2}[a-z](?:[^\p{L}\p{N}]{0,2}\d){4}[^\p{L}\p{N}]{0,2}[a-z])   # a PAN, apart
+        )";
+
+static PANS: std::sync::LazyLock<regex::Regex> =
+    std::sync::LazyLock::new(|| regex::Regex::new(PAN).expect("the PAN's pattern"));
 
 /// Dates written with their month's name (`22-Mar-1981`, `March 22, 1981`): looked for before
 /// [`IDENTIFIERS`], so that a mobile number written just before one does not take its day.
@@ -212,6 +221,12 @@ pub fn encoded_runs(text: &str) -> Vec<(std::ops::Range<usize>, String)> {
             Some((run.range(), decoded))
         })
         .collect()
+}
+
+/// Whether `value` holds what looks like a PAN (see [`PAN`]), anyone's: an order id or a vendor's
+/// id kept past a purge is masked when it does, whoever's PAN it is.
+pub fn contains_pan(value: &str) -> bool {
+    PANS.is_match(&visible(value).1)
 }
 
 /// Whether `value` holds anything that looks like a customer's identifier (see [`IDENTIFIERS`]):

@@ -17,7 +17,9 @@ use std::time::Duration;
 use rusqlite::params;
 
 use super::{Store, StoreError, now_ms};
-use crate::mask::{Sought, contains_identifier, mask, mask_identifiers_in, masked_if_a_customers, spelled};
+use crate::mask::{
+    Sought, contains_identifier, contains_pan, mask, mask_identifiers_in, masked_if_a_customers, spelled,
+};
 
 /// How long an unfinished file in the uploads directory (see [`UNFINISHED`]) must have been left
 /// untouched before a purge takes it for one a stopped server left: far longer than the server
@@ -66,8 +68,9 @@ impl RunNames {
 /// What the purge keeps of the rows of the runs `runs` selects (a query taking the cutoff as
 /// `?1`), for the rows where any of it changes, and what is sought of each run's customers:
 /// - the order id and the vendor's ids are masked whole when they repeat the customer's own name,
-///   PAN, date of birth, e-mail or mobile, however written ([`crate::mask::letters_and_digits`]), or are
-///   another customer's PAN or mobile from the same run (a vendor that mixed up its answers);
+///   PAN, date of birth, e-mail or mobile, however written ([`crate::mask::letters_and_digits`]), are
+///   another customer's PAN or mobile from the same run (a vendor that mixed up its answers), or
+///   hold anyone's PAN ([`crate::mask::contains_pan`]: a file that gave one customer another's);
 /// - the vendor's code and status are masked where they repeat the customer or hold anything that
 ///   looks like an identifier, and whole when what repeats them cannot be masked alone.
 fn kept_of_rows(
@@ -134,7 +137,9 @@ fn kept_of_rows(
             ),
         };
         let id = |value: Option<String>| {
-            value.map(|v| if own.holds(&v) || another_customers(run_id, &v) { mask(&v) } else { v })
+            value.map(|v| {
+                if own.holds(&v) || another_customers(run_id, &v) || contains_pan(&v) { mask(&v) } else { v }
+            })
         };
         let said = |value: Option<String>| {
             value.map(|v| {
@@ -773,12 +778,16 @@ mod tests {
         import
             .add(&by_pan, ["Lata", "Pereira", "NKEPD8077C", "12/03/1982", "", "9812345676", "NKEPD8077C"])
             .unwrap();
+        // The PAN of a customer of no row of this run (a file that gave one customer another's):
+        // a PAN all the same.
+        let anyones = NewRow { line: 4, order_id: Some("zzz-pk-9999-q"), ..invalid };
+        import.add(&anyones, ["Mona", "Shah", "", "12/03/1982", "", "", "zzz-pk-9999-q"]).unwrap();
         let run = import.finish().unwrap();
         store.end_run(run, RunStatus::Finished, 1).unwrap();
-        assert_eq!(store.purge(i64::MAX, "test").unwrap().rows, 2);
+        assert_eq!(store.purge(i64::MAX, "test").unwrap().rows, 3);
         assert_eq!(
             strings(&store, "SELECT order_id FROM rows ORDER BY line"),
-            ["OR**********73", "NK******7C"]
+            ["OR**********73", "NK******7C", "zz*********-q"]
         );
         let purged = store.run(run).unwrap().unwrap();
         assert!(
