@@ -56,6 +56,19 @@ fn results(store: &Store, run: i64) -> Vec<ResultRow> {
     out
 }
 
+/// The vendor's refusal of the customer of the row at `line` (a business error, `code`).
+fn vendor_refused(line: u64, code: &str, message: &str) -> RowResult {
+    let rejection = Rejection {
+        http_status: 200,
+        code: Some(code.into()),
+        message: message.into(),
+        raw: String::new(),
+        by_vendor: true,
+        order_id_used: false,
+    };
+    RowResult::Rejected { line, attempts: 1, rejection }
+}
+
 /// A registration of the row at `line`, as the vendor answers one.
 pub(super) fn registered(line: u64) -> RowResult {
     RowResult::Registered {
@@ -529,15 +542,7 @@ fn a_customer_keeps_one_order_id_until_the_vendor_answers() {
     assert_eq!(claims, vec![Claim::Send { line: 2, order_id: made.clone() }]);
 
     // The vendor refuses the customer: settled, and the next id made for them is new.
-    let rejection = Rejection {
-        http_status: 200,
-        code: Some("203".into()),
-        message: "first_name is invalid".into(),
-        raw: String::new(),
-        by_vendor: true,
-        order_id_used: false,
-    };
-    store.record(late, &[RowResult::Rejected { line: 2, attempts: 1, rejection }]).unwrap();
+    store.record(late, &[vendor_refused(2, "203", "first_name is invalid")]).unwrap();
     let (_, after_refusal) = run_of(&mut store, "ff", "ABCPK1234F", None);
     assert_eq!(after_refusal, format!("{made}-1"));
     // A row whose id was made before the refusal goes out, claimed after it, under the new one.
@@ -836,15 +841,7 @@ fn a_files_order_id_that_went_out_for_another_customer_is_not_sent_for_this_one(
     let gita_key = store.pan_key("PQRPF6789W");
     let (refused, first_id) = run_of(&mut store, "rr", "PQRPF6789W", None);
     store.claim(refused, &[(2, gita_key)]).unwrap();
-    let rejection = Rejection {
-        http_status: 200,
-        code: Some("204".into()),
-        message: "Invalid Last Name".into(),
-        raw: String::new(),
-        by_vendor: true,
-        order_id_used: false,
-    };
-    store.record(refused, &[RowResult::Rejected { line: 2, attempts: 1, rejection }]).unwrap();
+    store.record(refused, &[vendor_refused(2, "204", "Invalid Last Name")]).unwrap();
     let (fixed, next_id) = run_of(&mut store, "ss", "PQRPF6789W", None);
     assert_eq!(next_id, format!("{first_id}-1"));
     store.claim(fixed, &[(2, gita_key)]).unwrap();
@@ -880,15 +877,7 @@ fn a_state_written_before_it_kept_every_id_sent_knows_them_from_its_rows() {
     // Refused under ORD-A; another customer registered under ORD-B.
     let (refused, _) = run_of(&mut store, "aa", "ABCPK1234F", Some("ORD-A"));
     store.claim(refused, &[(2, store.pan_key("ABCPK1234F"))]).unwrap();
-    let rejection = Rejection {
-        http_status: 200,
-        code: Some("204".into()),
-        message: "Invalid Last Name".into(),
-        raw: String::new(),
-        by_vendor: true,
-        order_id_used: false,
-    };
-    store.record(refused, &[RowResult::Rejected { line: 2, attempts: 1, rejection }]).unwrap();
+    store.record(refused, &[vendor_refused(2, "204", "Invalid Last Name")]).unwrap();
     let (registered_run, _) = run_of(&mut store, "bb", "BCDPK2345G", Some("ORD-B"));
     store.claim(registered_run, &[(2, store.pan_key("BCDPK2345G"))]).unwrap();
     store.record(registered_run, &[registered(2)]).unwrap();
