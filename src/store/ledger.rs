@@ -195,7 +195,8 @@ pub(super) fn learn_sent_ids(conn: &Connection, ledger_key: &[u8; 32]) -> rusqli
     if !asked {
         return Ok(());
     }
-    let tx = conn.unchecked_transaction()?;
+    // Immediate, as every write of the state's: the write lock first, then the reads.
+    let tx = Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
     {
         let mut sent = tx.prepare(
             "SELECT order_id, pan_key, run_id, line FROM rows
