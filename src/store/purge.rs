@@ -198,6 +198,47 @@ fn kept_of_rows(
     Ok((kept, RunNames(names)))
 }
 
+/// Masks the ids kept by runs a version before schema migration 11 purged that hold anyone's PAN
+/// ([`contains_pan`]): it masked only those that repeated the row's own customer, or another of the
+/// same run, and left, say, another customer's PAN given as an order id. Done once, by the first
+/// purge after the upgrade (the migration asks for it), so that this purge's compaction takes
+/// them from the file too. The ids stay taken: `sent_ids` learned them before (at open). How many
+/// values it masked.
+fn mask_pans_earlier_purges_kept(tx: &rusqlite::Transaction<'_>) -> Result<usize, StoreError> {
+    let asked: bool =
+        tx.query_row("SELECT EXISTS (SELECT 1 FROM meta WHERE key = 'purged_ids_to_mask')", [], |r| {
+            r.get(0)
+        })?;
+    if !asked {
+        return Ok(0);
+    }
+    const PURGED: &str = "run_id IN (SELECT id FROM runs WHERE purged_at IS NOT NULL)";
+    let mut masked = 0;
+    for (table, column) in [
+        ("rows", "order_id"),
+        ("rows", "cibil_id"),
+        ("rows", "merchant_trans_id"),
+        ("ledger", "order_id"),
+        ("ledger", "cibil_id"),
+        ("claims", "order_id"),
+    ] {
+        let values: Vec<String> = tx
+            .prepare(&format!(
+                "SELECT DISTINCT {column} FROM {table} WHERE {PURGED} AND {column} IS NOT NULL"
+            ))?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        for value in values.into_iter().filter(|value| contains_pan(value)) {
+            masked += tx.execute(
+                &format!("UPDATE {table} SET {column} = ?1 WHERE {PURGED} AND {column} = ?2"),
+                params![mask(&value), value],
+            )?;
+        }
+    }
+    tx.execute("DELETE FROM meta WHERE key = 'purged_ids_to_mask'", [])?;
+    Ok(masked)
+}
+
 /// The cells of a row that was not valid — whose name and PAN were not kept apart, `first_name`
 /// and `pancard` — but its order id (one cell of that value: a PAN that is also the order id is
 /// still there in its own cell): what is known of its customer. `None` for a row kept apart.
@@ -270,6 +311,7 @@ impl Store {
         // Pages freed by the deletes are overwritten, not left holding what they held.
         self.conn.execute_batch("PRAGMA secure_delete = ON;")?;
         let tx = self.conn.transaction()?;
+        let remasked = mask_pans_earlier_purges_kept(&tx)?;
         // What is kept of each row after the purge — its order id, the vendor's ids, code and
         // status — is masked where it repeats the customer's own details (a file's order id that
         // is their PAN, a cibil_id or transaction id a vendor made of their mobile, a status that
@@ -411,7 +453,7 @@ impl Store {
         files_left.extend(remove_unfinished_uploads(&uploads_dir(&self.path), UNFINISHED_IDLE));
         // Deleted values linger in free pages and in the write-ahead log until both are rewritten;
         // when nothing was erased, nothing new lingers, and the file is left as it is.
-        if rows > 0 || runs > 0 || !uploads.is_empty() {
+        if rows > 0 || runs > 0 || !uploads.is_empty() || remasked > 0 {
             self.conn.execute_batch("VACUUM;")?;
             self.empty_log()?;
         }
@@ -965,6 +1007,30 @@ mod tests {
     fn nothing_left_of(path: &Path, secrets: &[&str]) {
         let left = left_in(path, secrets);
         assert!(left.is_empty(), "{left:?} still in the state after a purge");
+    }
+
+    #[test]
+    fn a_pan_an_earlier_version_kept_in_a_purged_runs_ids_is_masked_by_the_next_purge() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let (mut store, _) = a_finished_upload(&path);
+        store.purge(i64::MAX, "test").unwrap();
+        // As a version before left it: another customer's PAN kept as the order id, and the
+        // schema's migration asking for it to be masked.
+        store
+            .conn
+            .execute_batch(
+                "UPDATE rows SET order_id = 'bcd-pk-2345-g'; UPDATE ledger SET order_id = 'bcd-pk-2345-g';
+                 INSERT OR REPLACE INTO meta (key, value) VALUES ('purged_ids_to_mask', 1);",
+            )
+            .unwrap();
+        let again = store.purge(i64::MAX, "test").unwrap();
+        assert_eq!((again.runs, again.rows), (0, 0), "nothing more of its customers to erase");
+        assert_eq!(strings(&store, "SELECT order_id FROM rows"), ["bc*********-g"]);
+        assert_eq!(strings(&store, "SELECT order_id FROM ledger"), ["bc*********-g"]);
+        assert!(strings(&store, "SELECT key FROM meta WHERE key = 'purged_ids_to_mask'").is_empty(), "once");
+        drop(store);
+        nothing_left_of(&path, &["bcd-pk-2345-g"]);
     }
 
     /// The first column of what `sql` selects, as text.

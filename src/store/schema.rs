@@ -193,7 +193,8 @@ const MIGRATIONS: &[&str] = &[
     // that a purge, which masks an id that repeats its customer's details, takes nothing of it.
     // The ids the state sent before are learned from its rows, claims and ledger once the ledger's
     // key is read (`ledger::learn_sent_ids`). It takes over from the indexes of migration 10 (and
-    // from a table of the ids themselves that a build between the two kept).
+    // from a table of the ids themselves that a build between the two kept). The next purge also
+    // masks what earlier purges kept of anyone's PAN in an id (`purge`).
     "DROP INDEX IF EXISTS ledger_by_order_id_nocase;
     DROP INDEX IF EXISTS claims_by_order_id_nocase;
     DROP TABLE IF EXISTS sent_ids;
@@ -204,7 +205,8 @@ const MIGRATIONS: &[&str] = &[
         line        INTEGER NOT NULL,
         PRIMARY KEY (id_key, pan_key)
     ) WITHOUT ROWID;
-    INSERT OR REPLACE INTO meta (key, value) VALUES ('sent_ids_to_learn', 1);",
+    INSERT OR REPLACE INTO meta (key, value) VALUES ('sent_ids_to_learn', 1);
+    INSERT OR REPLACE INTO meta (key, value) VALUES ('purged_ids_to_mask', 1);",
 ];
 
 /// The version this code writes.
