@@ -108,40 +108,48 @@ pub(super) fn order_id_taken(
     pan_key: &[u8; 16],
 ) -> rusqlite::Result<Option<String>> {
     let id_key = order_id_key_with(ledger_key, order_id);
-    let found: Option<(i64, u64, Option<String>)> = conn
-        .prepare_cached(
-            "SELECT s.run_id, s.line, r.order_id FROM sent_ids s
-             LEFT JOIN rows r ON r.run_id = s.run_id AND r.line = s.line
-             WHERE s.id_key = ?1 AND s.pan_key != ?2 LIMIT 1",
-        )?
-        .query_row(params![id_key.as_slice(), pan_key.as_slice()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .optional()?;
-    Ok(found.map(|(run, line, theirs)| {
-        // How that row wrote it, when only its case differs (a purge may have masked it since).
-        let spelt = match theirs {
-            Some(theirs)
-                if theirs != order_id
-                    && crate::validate::order_id_key(&theirs) == crate::validate::order_id_key(order_id) =>
-            {
-                format!(
-                    ", written {} there: ids that differ only in case are one id",
-                    mask_identifiers_in(&theirs)
-                )
-            }
-            _ => String::new(),
-        };
-        let id = mask_identifiers_in(order_id);
-        if made {
+    // Every customer under the id (one, as a rule), this one's left out here rather than in the
+    // query: a `!=` on a bound value makes SQLite plan the statement again at every call.
+    let mut under = conn.prepare_cached("SELECT pan_key, run_id, line FROM sent_ids WHERE id_key = ?1")?;
+    let mut rows = under.query([id_key.as_slice()])?;
+    let mut other = None;
+    while let Some(row) = rows.next()? {
+        if row.get_ref(0)?.as_blob()? != pan_key.as_slice() {
+            other = Some((row.get::<_, i64>(1)?, row.get::<_, u64>(2)?));
+            break;
+        }
+    }
+    drop(rows);
+    let Some((run, line)) = other else { return Ok(None) };
+    let theirs: Option<String> = conn
+        .prepare_cached("SELECT order_id FROM rows WHERE run_id = ?1 AND line = ?2")?
+        .query_row(params![run, line], |r| r.get(0))
+        .optional()?
+        .flatten();
+    // How that row wrote it, when only its case differs (a purge may have masked it since).
+    let spelt = match theirs {
+        Some(theirs)
+            if theirs != order_id
+                && crate::validate::order_id_key(&theirs) == crate::validate::order_id_key(order_id) =>
+        {
             format!(
-                "the order id made for this customer, {id}, already belongs to another customer (run {run}, \
-                 line {line}{spelt}): give this row an order id of its own in an order_id column"
-            )
-        } else {
-            format!(
-                "order_id \"{id}\" already belongs to another customer (run {run}, line {line}{spelt}): \
-                 every customer needs an order id of their own (or leave the cell empty to have one made)"
+                ", written {} there: ids that differ only in case are one id",
+                mask_identifiers_in(&theirs)
             )
         }
+        _ => String::new(),
+    };
+    let id = mask_identifiers_in(order_id);
+    Ok(Some(if made {
+        format!(
+            "the order id made for this customer, {id}, already belongs to another customer (run {run}, \
+             line {line}{spelt}): give this row an order id of its own in an order_id column"
+        )
+    } else {
+        format!(
+            "order_id \"{id}\" already belongs to another customer (run {run}, line {line}{spelt}): \
+             every customer needs an order id of their own (or leave the cell empty to have one made)"
+        )
     }))
 }
 
