@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use std::borrow::Cow;
 
-use super::ledger::{Customer, ORDER_ID_TAKEN, customer, order_id_taken, pan_key_with};
+use super::ledger::{Customer, IdOf, ORDER_ID_TAKEN, customer, order_id_taken, pan_key_with, release_claim};
 use super::{RowStatus, Store, StoreError, now_ms};
 use crate::api::{OrderIds, after_refusals, hex_id};
 use crate::input::Locator;
@@ -137,8 +137,8 @@ impl Import<'_> {
                     None => hex_id(&key[..8]),
                 });
             }
-            // Whether it goes out under an id of its own, not one it went out under before.
-            let mut own = false;
+            // Where the id it goes out under comes from, if it goes out.
+            let mut of = None;
             match customer(&self.tx, &key)? {
                 Customer::Registered { cibil_id: id, order_id: registered_as } => {
                     status = RowStatus::Known;
@@ -156,25 +156,29 @@ impl Import<'_> {
                         warnings = Cow::Owned(join_warnings(row.warnings, &note));
                     }
                     order_id = Some(sent_as);
-                    self.resent += 1;
+                    of = Some(IdOf::EarlierRun);
                 }
                 Customer::Free { refusals } => {
                     if let Some(made) = &made {
                         order_id.get_or_insert_with(|| after_refusals(made, refusals));
                     }
-                    own = true;
+                    of = Some(if made.is_some() { IdOf::Made } else { IdOf::File });
                 }
             }
-            // Its own order id (the file's, or the one made for it), already sent for another
-            // customer: AOPay may take this customer's request for a replay of theirs, and answer
-            // with their registration.
-            if own
-                && let Some(id) = order_id.as_deref()
-                && let Some(why) = order_id_taken(&self.tx, &self.ledger_key, id, made.is_some(), &key)?
+            // Its order id already sent for another customer: AOPay may take this customer's
+            // request for a replay of theirs, and answer with their registration.
+            if let (Some(of), Some(id)) = (of, order_id.as_deref())
+                && let Some(why) = order_id_taken(&self.tx, &self.ledger_key, id, of, &key)?
             {
                 status = RowStatus::Invalid;
                 taken = Some(why);
+                if of == IdOf::EarlierRun {
+                    // Not "sent again under that id", then.
+                    warnings = Cow::Borrowed(row.warnings);
+                    release_claim(&self.tx, &key)?;
+                }
             } else {
+                self.resent += u64::from(of == Some(IdOf::EarlierRun));
                 pan_key = Some(key);
                 payload = Some(payload_hash(a, order_id.as_deref().unwrap_or_default()));
             }

@@ -93,8 +93,20 @@ pub(super) fn customer(conn: &Connection, pan_key: &[u8; 16]) -> rusqlite::Resul
 /// The error code of a row whose own order id another customer of the state went out under.
 pub const ORDER_ID_TAKEN: &str = "order_id.taken";
 
-/// Why the customer with `pan_key` may not go out under `order_id`, the file's own or, `made`, the
-/// one the state made for them, if another customer went out under it (or may have: claimed),
+/// Where the id a customer is about to go out under comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum IdOf {
+    /// The file gives it.
+    File,
+    /// The state made it for the customer.
+    Made,
+    /// An earlier run claimed the customer under it and stopped before its answer: it may have
+    /// gone out.
+    EarlierRun,
+}
+
+/// Why the customer with `pan_key` may not go out under `order_id` (see [`IdOf`] for where it
+/// comes from), if another customer went out under it (or may have: claimed),
 /// whatever AOPay answered: it may take the request for a replay of theirs and answer with their
 /// registration, or their refusal. A made id can be taken too: a file gave it to another
 /// customer (a results sheet's ids pasted onto the wrong rows). Ids that differ only in case are
@@ -104,7 +116,7 @@ pub(super) fn order_id_taken(
     conn: &Connection,
     ledger_key: &[u8; 32],
     order_id: &str,
-    made: bool,
+    of: IdOf,
     pan_key: &[u8; 16],
 ) -> rusqlite::Result<Option<String>> {
     let id_key = order_id_key_with(ledger_key, order_id);
@@ -140,17 +152,30 @@ pub(super) fn order_id_taken(
         _ => String::new(),
     };
     let id = mask_identifiers_in(order_id);
-    Ok(Some(if made {
-        format!(
-            "the order id made for this customer, {id}, already belongs to another customer (run {run}, \
-             line {line}{spelt}): give this row an order id of its own in an order_id column"
-        )
-    } else {
-        format!(
+    Ok(Some(match of {
+        IdOf::File => format!(
             "order_id \"{id}\" already belongs to another customer (run {run}, line {line}{spelt}): \
              every customer needs an order id of their own (or leave the cell empty to have one made)"
-        )
+        ),
+        IdOf::Made => format!(
+            "the order id made for this customer, {id}, already belongs to another customer (run {run}, \
+             line {line}{spelt}): give this row an order id of its own in an order_id column"
+        ),
+        // Left so by a version that told ids apart by their case.
+        IdOf::EarlierRun => format!(
+            "an earlier run gave this customer order id {id} and stopped before its answer, but it also \
+             belongs to another customer (run {run}, line {line}{spelt}): not sent again under it, since \
+             AOPay may answer with the other customer's registration. Ask AOPay whether this customer is \
+             registered under {id}; if not, give the row an order id of its own and run again"
+        ),
     }))
+}
+
+/// The customer with `pan_key` is no longer waiting for an answer under the id they were claimed
+/// under: the next run sends them under the row's own id (see [`IdOf::EarlierRun`]).
+pub(super) fn release_claim(tx: &Transaction<'_>, pan_key: &[u8; 16]) -> rusqlite::Result<()> {
+    tx.prepare_cached("UPDATE claims SET open = 0 WHERE pan_key = ?1")?.execute([pan_key.as_slice()])?;
+    Ok(())
 }
 
 /// Claims the customer of the row at `line` under `order_id`, before its request leaves; the id is

@@ -896,6 +896,47 @@ fn a_state_written_before_it_kept_every_id_sent_knows_them_from_its_rows() {
     }
 }
 
+#[test]
+fn a_customer_an_older_version_claimed_under_another_customers_id_in_another_case_is_not_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("s.db")).unwrap();
+    let (gita, xia) = ("ABGPR1234F", "AXLPL3005E");
+    let (first, _) = run_of(&mut store, "aa", gita, Some("ORD-W1"));
+    store.claim(first, &[(2, store.pan_key(gita))]).unwrap();
+    store.record(first, &[registered(2)]).unwrap();
+    // As a version that told ids apart by their case left it: Xia claimed under `ord-w1`, her
+    // request perhaps sent, no answer.
+    let claimed_under_ord_w1 = |store: &mut Store, sha: &str| {
+        let (run, _) = run_of(store, sha, xia, Some("XIA-1"));
+        store.claim(run, &[(2, store.pan_key(xia))]).unwrap();
+        store.conn.execute("UPDATE rows SET order_id = 'ord-w1' WHERE run_id = ?1", [run]).unwrap();
+        let key = store.pan_key(xia);
+        store
+            .conn
+            .execute("UPDATE claims SET order_id = 'ord-w1', open = 1 WHERE pan_key = ?1", [key.as_slice()])
+            .unwrap();
+        run
+    };
+    // Resumed: refused at its claim, and the claim let go.
+    let run = claimed_under_ord_w1(&mut store, "bb");
+    store.requeue_in_flight(run).unwrap();
+    assert_eq!(store.claim(run, &[(2, store.pan_key(xia))]).unwrap(), vec![Claim::Taken { line: 2 }]);
+    let row = results(&store, run).remove(0);
+    assert_eq!((row.status, row.error_code.as_deref()), (RowStatus::Invalid, Some("order_id.taken")));
+    let error = row.error.unwrap();
+    assert!(error.starts_with("an earlier run gave this customer order id ord-w1"), "{error}");
+    assert!(error.contains("written ORD-W1 there") && error.contains("Ask AOPay"), "{error}");
+    // In a new file: refused as it is read, and the claim let go, so that the clerk's next file,
+    // after asking AOPay, sends her under the id it gives.
+    claimed_under_ord_w1(&mut store, "cc");
+    let (new_file, _) = run_of(&mut store, "dd", xia, Some("XIA-2"));
+    let row = results(&store, new_file).remove(0);
+    assert_eq!((row.status, row.error_code.as_deref()), (RowStatus::Invalid, Some("order_id.taken")));
+    assert_eq!(row.warnings, None, "not 'sent again under that id'");
+    let (after, id) = run_of(&mut store, "ee", xia, Some("XIA-3"));
+    assert_eq!((results(&store, after)[0].status, id.as_str()), (RowStatus::Pending, "XIA-3"));
+}
+
 /// The state knows an id it sent by a keyed hash of it (`sent_ids`) that is one for ids the file
 /// takes for one (`validate::order_id_key`), and another for any other, over every character an
 /// id may have, in every pair.

@@ -12,7 +12,8 @@ use rusqlite::{Transaction, params, params_from_iter};
 use rusqlite::OptionalExtension;
 
 use super::ledger::{
-    Customer, ORDER_ID_TAKEN, claim_customer, customer, order_id_taken, record_registration, settle_claim,
+    Customer, IdOf, ORDER_ID_TAKEN, claim_customer, customer, order_id_taken, record_registration,
+    release_claim, settle_claim,
 };
 use super::{Reader, RowStatus, Store, StoreError, now_ms};
 use crate::api::{Registration, Rejection};
@@ -254,13 +255,21 @@ fn claim_in(
                         from: "pending, failed",
                     });
                 };
-                if own_id && let Some(why) = order_id_taken(tx, ledger_key, &order_id, !files_own, pan_key)? {
+                let of = match (own_id, files_own) {
+                    (false, _) => IdOf::EarlierRun,
+                    (true, true) => IdOf::File,
+                    (true, false) => IdOf::Made,
+                };
+                if let Some(why) = order_id_taken(tx, ledger_key, &order_id, of, pan_key)? {
                     one_row(
                         taken.execute(params![run_id, line, ORDER_ID_TAKEN, why])?,
                         *line,
                         RowStatus::Invalid,
                         "in_flight",
                     )?;
+                    if of == IdOf::EarlierRun {
+                        release_claim(tx, pan_key)?;
+                    }
                     claims.push(Claim::Taken { line: *line });
                     continue;
                 }
