@@ -151,7 +151,8 @@ pub(super) fn order_id_taken(
         }
         _ => String::new(),
     };
-    let id = mask_identifiers_in(order_id);
+    // One the state made holds no customer's details, only a keyed hash's digits.
+    let id = if of == IdOf::Made { order_id.to_owned() } else { mask_identifiers_in(order_id) };
     Ok(Some(match of {
         IdOf::File => format!(
             "order_id \"{id}\" already belongs to another customer (run {run}, line {line}{spelt}): \
