@@ -167,7 +167,8 @@ pub(super) fn order_id_taken(
             "an earlier run gave this customer order id {id} and stopped before its answer, but it also \
              belongs to another customer (run {run}, line {line}{spelt}): not sent again under it, since \
              AOPay may answer with the other customer's registration. Ask AOPay whether this customer is \
-             registered under {id}; if not, give the row an order id of its own and run again"
+             registered under {id}; if not, send the row in a new file, or an edited copy of this one, with \
+             an order id of its own: that run sends the customer under it"
         ),
     }))
 }
