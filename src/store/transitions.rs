@@ -215,9 +215,9 @@ fn claim_in(
          WHERE run_id = ?1 AND line = ?2 AND status IN ('pending', 'failed')
          RETURNING order_id, made_order_id IS NULL",
     )?;
-    // Claimed under its own order id (the file's, or the one made for it), which the state sent
-    // for another customer since the row was imported: not sent, and, as every row that is not
-    // valid, it keeps only its cells.
+    // Claimed under an order id the state sent for another customer (see `IdOf`: the file's, the
+    // one made for it, or one an earlier run claimed it under): not sent, and, as every row that
+    // is not valid, it keeps only its cells.
     let mut taken = tx.prepare_cached(
         "UPDATE rows SET status = 'invalid', attempts = attempts - 1, error_code = ?3, error = ?4,
             pan_key = NULL, payload_sha256 = NULL, first_name = NULL, middle_name = NULL,
