@@ -391,13 +391,19 @@ impl Store {
 
     /// A second, read-only connection, for a thread that streams rows while this one writes.
     pub fn reader(&self) -> Result<Reader, StoreError> {
-        let conn = Connection::open_with_flags(
-            &self.path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        conn.execute_batch("PRAGMA busy_timeout = 5000;")?;
-        Ok(Reader { conn })
+        Ok(Reader { conn: read_only(&self.path, std::time::Duration::from_secs(5))? })
     }
+}
+
+/// A connection to the state at `path` that reads what was committed and writes nothing, creates
+/// nothing (a state moved away is not made again), and waits at most `busy` for a writer.
+fn read_only(path: &Path, busy: std::time::Duration) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(busy)?;
+    Ok(conn)
 }
 
 /// A read-only view of the state database for a second thread.

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::Connection;
 
 use super::{RowStatus, StatusCounts, Store, StoreError};
 
@@ -55,12 +55,7 @@ impl Store {
     /// connection of its own that writes nothing and creates nothing (a state moved away is not
     /// made again): for a process leaving at once while its own connection may be mid-write.
     pub fn counts_as_committed(path: &Path, run_id: i64) -> Result<StatusCounts, StoreError> {
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        conn.busy_timeout(std::time::Duration::from_millis(500))?;
-        counts_on(&conn, run_id)
+        counts_on(&super::read_only(path, std::time::Duration::from_millis(500))?, run_id)
     }
 
     /// Calls `each` with every row of the run in input order; a duplicate carries the result of

@@ -408,11 +408,23 @@ async fn against(
     workers: usize,
     span: Duration,
 ) -> Seen {
-    against_logged(limiter, vendor, workers, span, &Arc::default()).await
+    let log = Log::default();
+    against_logged(limiter, vendor, workers, span, &log).await;
+    seen_in(&log, |_| true)
 }
 
 /// When each request was sent, and whether it was refused.
 type Log = Arc<std::sync::Mutex<Vec<(Instant, bool)>>>;
+
+/// The requests of `log` sent when `when` says, and how many of them were refused.
+fn seen_in(log: &Log, when: impl Fn(Instant) -> bool) -> Seen {
+    let log = log.lock().unwrap();
+    let sent = log.iter().filter(|(at, _)| when(*at));
+    sent.fold(Seen::default(), |seen, (_, refused)| Seen {
+        sent: seen.sent + 1,
+        refused: seen.refused + u64::from(*refused),
+    })
+}
 
 /// [`against`], writing every request down in `log`.
 async fn against_logged(
@@ -421,13 +433,12 @@ async fn against_logged(
     workers: usize,
     span: Duration,
     log: &Log,
-) -> Seen {
+) {
     let latency = Duration::from_millis(20);
-    let seen = Arc::new(std::sync::Mutex::new(Seen::default()));
     let end = Instant::now() + span;
     let tasks: Vec<_> = (0..workers)
         .map(|_| {
-            let (limiter, vendor, seen, log) = (limiter.clone(), vendor.clone(), seen.clone(), log.clone());
+            let (limiter, vendor, log) = (limiter.clone(), vendor.clone(), log.clone());
             tokio::spawn(async move {
                 loop {
                     let sent = limiter.ready().await;
@@ -438,14 +449,9 @@ async fn against_logged(
                     let verdict = vendor.lock().unwrap().admit(Instant::now());
                     tokio::time::sleep(latency / 2).await;
                     log.lock().unwrap().push((sent.at, verdict.is_err()));
-                    let mut seen = seen.lock().unwrap();
-                    seen.sent += 1;
                     match verdict {
                         Ok(()) => limiter.accepted(sent),
-                        Err(wait) => {
-                            seen.refused += 1;
-                            limiter.throttled(sent, Duration::from_secs(retry_after_secs(wait)));
-                        }
+                        Err(wait) => limiter.throttled(sent, Duration::from_secs(retry_after_secs(wait))),
                     }
                 }
             })
@@ -454,7 +460,6 @@ async fn against_logged(
     for task in tasks {
         task.await.unwrap();
     }
-    *seen.lock().unwrap()
 }
 
 fn vendor(quota: Option<u32>, noise: f64) -> Arc<std::sync::Mutex<Vendor>> {
@@ -627,14 +632,9 @@ async fn share_experiment() {
             against_logged(b, vendor.clone(), 32, span - lag, &log_b).await
         };
         tokio::join!(against_logged(a, vendor.clone(), 32, span, &log_a), second);
-        let both = |log: &Log| {
-            let log = log.lock().unwrap();
-            let sent = log.iter().filter(|(at, _)| *at >= t0 + lag);
-            sent.fold((0u32, 0u32), |(n, refused), (_, r)| (n + 1, refused + u32::from(*r)))
-        };
-        let ((sent_a, refused_a), (sent_b, refused_b)) = (both(&log_a), both(&log_b));
-        let sent = f64::from(sent_a + sent_b);
-        let accepted = f64::from(sent_a + sent_b - refused_a - refused_b);
+        // While both run.
+        let (seen_a, seen_b) = (seen_in(&log_a, |at| at >= t0 + lag), seen_in(&log_b, |at| at >= t0 + lag));
+        let sent = (seen_a.sent + seen_b.sent) as f64;
         let slot = span / 20;
         let per_second = |log: &Log| {
             let mut slots = [0u32; 20];
@@ -645,10 +645,10 @@ async fn share_experiment() {
         };
         println!(
             "lag {lag:?}: together {:.3} of the quota, {:.2}% refused, shares {:.2} / {:.2}\n  a {:?}\n  b {:?}",
-            accepted / (span - lag).as_secs_f64() / 100.0,
-            100.0 * f64::from(refused_a + refused_b) / sent,
-            f64::from(sent_a) / sent,
-            f64::from(sent_b) / sent,
+            (seen_a.accepted() + seen_b.accepted()) as f64 / (span - lag).as_secs_f64() / 100.0,
+            100.0 * (seen_a.refused + seen_b.refused) as f64 / sent,
+            seen_a.sent as f64 / sent,
+            seen_b.sent as f64 / sent,
             per_second(&log_a),
             per_second(&log_b),
         );
